@@ -1,0 +1,193 @@
+"""The `lvv` command line. Commands that need no orchestration never import Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="LVV outflow monitor: municipal LVV registers to reproducible figures.")
+out = Console()
+err = Console(stderr=True)
+
+DataDirOption = Annotated[Optional[Path], typer.Option(
+    "--data-dir", help="data location (default: $LVV_DATA_DIR, else ./data)", show_default=False)]
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class UserError(Exception):
+    """An error the user can act on: printed as one line, exit code 2 unless given."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def _prefect_env() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+
+
+def _run_flow(data_dir: Path | None, reference_date: date | None = None) -> dict:
+    _prefect_env()
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    params = RunParameters(data_dir=str(data_dir) if data_dir else None, reference_date=reference_date)
+    return monthly_outflow(params)
+
+
+@app.command()
+def demo(data_dir: DataDirOption = None,
+         seed: Annotated[int, typer.Option(help="seed of the synthetic history")] = 2020_11_01) -> None:
+    """Write the synthetic demo deliveries, run the monthly flow on them, print the outflow at 2020-11-01.
+
+    Example: lvv demo
+    """
+    from lvv.demo import write_demo
+    from lvv.settings import SEED_REFERENCE_DATE, DataPaths
+
+    paths = DataPaths.resolve(data_dir)
+    with out.status("writing the synthetic demo deliveries"):
+        result = write_demo(paths.raw, seed=seed)
+    out.print(f"[bold]demo[/]: {len(result.files)} synthetic deliveries under {paths.raw} "
+              "(pseudonymised with the fixed demo key, which is not secret)")
+    _run_flow(paths.root, SEED_REFERENCE_DATE)
+    out.print()
+    _print_outflow_comparison(paths.database, SEED_REFERENCE_DATE)
+
+
+@app.command()
+def run(data_dir: DataDirOption = None,
+        reference_date: Annotated[Optional[str], typer.Option(
+            "--reference-date", help="peildatum YYYY-MM-DD (default: last day of previous month)")] = None) -> None:
+    """Run the monthly flow over data/raw: only new or changed deliveries are processed.
+
+    Example: lvv run --reference-date 2022-06-30
+    """
+    from lvv.settings import DataPaths
+
+    summary = _run_flow(DataPaths.resolve(data_dir).root, _date(reference_date, "--reference-date"))
+    n = len(summary["processed"])
+    out.print(f"{n} deliveries processed; publication {'updated' if summary['published'] else 'unchanged'}")
+
+
+@app.command(name="outflow")
+def outflow_cmd(
+    ref_date: Annotated[str, typer.Option("--ref-date", help="reference date (peildatum) YYYY-MM-DD")],
+    definition: Annotated[str, typer.Option(help="counting rule")] = "programme",
+    known_at: Annotated[Optional[str], typer.Option("--known-at", help="as known at YYYY-MM-DD")] = None,
+    by: Annotated[Optional[str], typer.Option(help="'municipality' for a row per municipality")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Outflow per reporting line at a reference date, under a counting rule, as known at a date.
+
+    Example: lvv outflow --ref-date 2020-11-01 --definition evaluation-2021 --format csv
+    """
+    from lvv.settings import DataPaths
+    from transforms.queries import connect, line_labels, outflow
+
+    if by not in (None, "municipality"):
+        raise UserError(f"--by takes 'municipality', not {by!r}")
+    con = connect(DataPaths.resolve(data_dir).database)
+    try:
+        frame = outflow(con, _date(ref_date, "--ref-date"), definition,
+                        _date(known_at, "--known-at"), by_municipality=by == "municipality")
+    finally:
+        con.close()
+    title = f"Outflow at {ref_date}, rule {definition}" + (f", as known at {known_at}" if known_at else "")
+    _emit(frame, fmt, title, labels=line_labels())
+
+
+def _print_outflow_comparison(database: Path, ref_date: date) -> None:
+    from transforms.queries import connect, line_labels, outflow
+
+    con = connect(database)
+    try:
+        frames = {d: outflow(con, ref_date, d) for d in ("evaluation-2021", "programme")}
+    finally:
+        con.close()
+    table = Table(title=f"Outflow at {ref_date:%Y-%m-%d} (persons), as known at the last delivery")
+    for col in ("line", "", "evaluation-2021", "programme"):
+        table.add_column(col, justify="right" if col.startswith(("eval", "prog")) else "left")
+    labels = line_labels()
+    programme = frames["programme"].groupby("line", sort=False)["persons"].sum()
+    for row in frames["evaluation-2021"].itertuples():
+        table.add_row(row.line, labels.get(row.line, ""), str(row.persons), str(programme.get(row.line, 0)))
+    table.add_row("total", "", str(frames["evaluation-2021"]["persons"].sum()), str(programme.sum()),
+                  style="bold")
+    out.print(table)
+
+
+def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) -> None:
+    if fmt is Format.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt is Format.json:
+        sys.stdout.write(json.dumps(frame.to_dict("records"), default=str, indent=1) + "\n")
+    else:
+        table = Table(title=title)
+        for col in frame.columns:
+            table.add_column(col, justify="right" if frame[col].dtype.kind in "iuf" else "left")
+        for row in frame.itertuples(index=False):
+            table.add_row(*(str(v) for v in row))
+        if "persons" in frame.columns:
+            total = [""] * (len(frame.columns) - 1) + [str(int(frame["persons"].sum()))]
+            total[0] = "total"
+            table.add_row(*total, style="bold")
+        out.print(table)
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def main() -> None:
+    """Entry point: domain errors become one clean line on stderr, never a traceback."""
+    from lvv.errors import known_errors
+
+    try:
+        code = app(standalone_mode=False)
+    except UserError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(exc.code)
+    except known_errors() as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # the last guard: a user never sees a traceback
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        err.print("Please report this with the command you ran.")
+        sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""The exceptions that carry a message meant for the user (printed as one line by the CLI)."""
+
+from __future__ import annotations
+
+
+def known_errors() -> tuple[type[Exception], ...]:
+    from lvv.settings import SettingsError
+    from schemas.contracts import ContractError
+    from transforms.queries import QueryError
+
+    errors: list[type[Exception]] = [SettingsError, ContractError, QueryError]
+    try:
+        from lvv.demo import DemoError
+
+        errors.append(DemoError)
+    except ImportError:
+        pass
+    return tuple(errors)

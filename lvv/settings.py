@@ -1,0 +1,76 @@
+"""Paths, fixed dates and environment settings, in one place."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+DATA_DIR_ENV = "LVV_DATA_DIR"
+KEY_ENV = "LVV_PSEUDONYM_KEY"
+DEMO_MANIFEST = ".lvv-demo-manifest.json"
+DEMO_PSEUDONYM_KEY = "lvv-demo-key-not-secret"
+#: the reference date of the seed letter and Table A
+SEED_REFERENCE_DATE = date(2020, 11, 1)
+
+
+class SettingsError(RuntimeError):
+    """A setting that stops a run before it touches data; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where a run reads and writes: data/raw in, data/curated out."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, data_dir: str | Path | None = None) -> "DataPaths":
+        """An explicit path, else $LVV_DATA_DIR, else ./data under the working directory."""
+        chosen = data_dir or os.environ.get(DATA_DIR_ENV) or "data"
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def curated(self) -> Path:
+        return self.root / "curated"
+
+    @property
+    def staged(self) -> Path:
+        return self.curated / "staged"
+
+    @property
+    def database(self) -> Path:
+        return self.curated / "lvv.duckdb"
+
+
+def is_demo_data(raw_dir: Path) -> bool:
+    """True when every delivery file under raw_dir was written by `lvv demo` (per its manifest)."""
+    manifest = raw_dir / DEMO_MANIFEST
+    if not manifest.exists():
+        return False
+    try:
+        written = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", {}))
+    except (OSError, ValueError, AttributeError):
+        return False
+    present = {p.relative_to(raw_dir).as_posix() for p in raw_dir.rglob("*")
+               if p.is_file() and not p.name.startswith(".")}
+    return bool(present) and present <= written
+
+
+def pseudonym_key(raw_dir: Path) -> tuple[str, bool]:
+    """(key, is_demo_key). Real data without $LVV_PSEUDONYM_KEY refuses to start."""
+    key = os.environ.get(KEY_ENV, "")
+    if key:
+        return key, False
+    if is_demo_data(raw_dir):
+        return DEMO_PSEUDONYM_KEY, True
+    raise SettingsError(
+        f"{KEY_ENV} is not set. The deliveries under {raw_dir} are not the synthetic demo, so they "
+        f"must be pseudonymised with the programme's secret key: export {KEY_ENV}=... and run again."
+    )

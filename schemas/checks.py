@@ -1,0 +1,98 @@
+"""The validation check catalogue (checks.yaml) and the finding record every step produces."""
+
+from __future__ import annotations
+
+import string
+import dataclasses
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+CHECKS_FILE = Path(__file__).resolve().parent / "checks.yaml"
+Severity = Literal["fatal", "error", "warning", "info"]
+Lang = Literal["nl", "en"]
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str
+    level: Literal["file", "field", "record", "revision", "row"]
+    severity: Severity
+    nl: str
+    en: str
+    fix_nl: str
+    fix_en: str
+
+    def render(self, lang: Lang, params: dict[str, Any]) -> tuple[str, str]:
+        """(message, fix) in the language asked, with every placeholder filled."""
+        values = _Defaulting(params)
+        fmt = string.Formatter()
+        message = fmt.vformat(self.nl if lang == "nl" else self.en, (), values)
+        fix = fmt.vformat(self.fix_nl if lang == "nl" else self.fix_en, (), values)
+        return message, fix
+
+
+class _Defaulting(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+@cache
+def catalogue() -> dict[str, Check]:
+    """Every check, by code."""
+    raw = yaml.safe_load(CHECKS_FILE.read_text(encoding="utf-8"))
+    checks = [Check.model_validate(item) for item in raw["checks"]]
+    return {check.code: check for check in checks}
+
+
+@dataclass
+class Finding:
+    """One problem (or skipped row) found in a delivery, located as the steward sees it.
+
+    `value` is the cell exactly as it stands in the file, except for identifier columns, where it
+    holds the pseudonym (or nothing): no raw person identifier ever leaves the read step.
+    """
+
+    code: str
+    file: str = ""
+    sheet: str = ""
+    excel_row: int | None = None
+    column_letter: str = ""
+    column_header: str = ""
+    field: str = ""
+    value: str = ""
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def check(self) -> Check:
+        return catalogue()[self.code]
+
+    @property
+    def severity(self) -> Severity:
+        return self.check.severity
+
+    @property
+    def cell_ref(self) -> str:
+        if self.column_letter and self.excel_row:
+            return f"{self.column_letter}{self.excel_row}"
+        return ""
+
+    def as_row(self, lang: Lang = "nl") -> dict[str, Any]:
+        message, fix = self.check.render(lang, {"value": self.value, **self.params})
+        row = asdict(self)
+        row.pop("params")
+        row.update(
+            severity=self.severity, level=self.check.level, cell_ref=self.cell_ref,
+            message=message, fix=fix,
+        )
+        return row
+
+
+FINDING_COLUMNS = [
+    "code", "severity", "level", "file", "sheet", "excel_row", "column_letter", "column_header",
+    "cell_ref", "field", "value", "message", "fix",
+]

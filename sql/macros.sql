@@ -1,0 +1,76 @@
+-- Table macros of the outside contract. Loaded into data/curated/lvv.duckdb at every publish.
+-- known_at := null means everything delivered so far.
+
+-- the episode versions in force as known at a date (null: as known now)
+create or replace macro episodes_known_at(known_at) as table
+    select *
+    from episode_versions
+    where
+        (known_at is null and known_to is null)
+        or (
+            known_at is not null
+            and known_from <= cast(known_at as date)
+            and (known_to is null or known_to > cast(known_at as date))
+        );
+
+-- the line and durability of every (outcome, follow-up) under one counting rule
+create or replace macro rule_cases(rule_name) as table
+    select
+        outcome_code,
+        follow_up_code,
+        line,
+        durability
+    from counting_rules
+    where definition = rule_name;
+
+-- persons who left an LVV from the pilot start up to and including ref_date, per line
+create or replace macro outflow(ref_date, definition := 'programme', known_at := null) as table
+    with exits as (
+        select
+            versions.municipality,
+            versions.person_id,
+            rules.line,
+            rules.durability
+        from episodes_known_at(known_at) as versions
+        inner join rule_cases(definition) as rules
+            on versions.outcome_code = rules.outcome_code
+            and versions.follow_up_code is not distinct from rules.follow_up_code
+        where versions.exit_date <= cast(ref_date as date)
+    ),
+
+    final as (
+        select
+            exits.municipality,
+            exits.line,
+            exits.durability,
+            count(distinct exits.person_id) as persons
+        from exits
+        inner join taxonomy as lines
+            on lines.vocabulary = 'reporting_lines' and lines.code = exits.line
+        group by exits.municipality, exits.line, exits.durability, lines.position
+        order by exits.municipality, lines.position, exits.durability
+    )
+
+    select * from final;
+
+-- persons in an LVV on ref_date (entered on or before it, not left on or before it)
+create or replace macro occupancy(ref_date, known_at := null) as table
+    select
+        municipality,
+        count(distinct person_id) as persons
+    from episodes_known_at(known_at)
+    where
+        intake_date <= cast(ref_date as date)
+        and (exit_date is null or exit_date > cast(ref_date as date))
+    group by municipality
+    order by municipality;
+
+-- persons who entered an LVV from the pilot start up to and including ref_date
+create or replace macro inflow(ref_date, known_at := null) as table
+    select
+        municipality,
+        count(distinct person_id) as persons
+    from episodes_known_at(known_at)
+    where intake_date <= cast(ref_date as date)
+    group by municipality
+    order by municipality;

@@ -1,0 +1,70 @@
+"""Shared fixtures: tiny deliveries written in a contract's layout, and the demo publication."""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from schemas.contracts import SourceContract, contract_for
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def write_sheet(path: Path, contract: SourceContract, rows: list[dict[str, Any]],
+                stand_per: date | None = None, extra_rows: list[list[Any]] | None = None,
+                headers: dict[str, str] | None = None) -> Path:
+    """A minimal delivery in `contract`'s layout; rows are {field: cell value}."""
+    header_map = headers or contract.columns
+    fields = list(header_map)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if contract.file.type == "csv":
+        with path.open("w", encoding=contract.file.encoding, newline="") as handle:
+            writer = csv.writer(handle, delimiter=contract.file.delimiter)
+            writer.writerow([header_map[f] for f in fields])
+            for row in rows:
+                writer.writerow(["" if row.get(f) is None else row.get(f) for f in fields])
+            for extra in extra_rows or []:
+                writer.writerow(extra)
+        return path
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = contract.file.sheet
+    if contract.file.header_row > 1:
+        sheet.cell(1, 1, f"LVV {contract.display_name}")
+        if contract.file.stand_per and stand_per:
+            sheet.cell(2, 1, contract.file.stand_per.label)
+            sheet.cell(2, 2, stand_per)
+    for col, field_name in enumerate(fields, start=1):
+        sheet.cell(contract.file.header_row, col, header_map[field_name])
+    r = contract.file.header_row
+    for r, row in enumerate(rows, start=contract.file.header_row + 1):
+        for col, field_name in enumerate(fields, start=1):
+            if row.get(field_name) is not None:
+                sheet.cell(r, col, row[field_name])
+    for extra in extra_rows or []:
+        r += 1
+        for col, value in enumerate(extra, start=1):
+            sheet.cell(r, col, value)
+    workbook.save(path)
+    return path
+
+
+def good_row(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "record_id": f"R{n:04d}", "person_id": f"{1000000000 + n}", "family_name": "Testnaam",
+        "given_name": "Test", "birth_date": date(1990, 1, 1), "intake_date": date(2019, 9, 1),
+        "exit_date": None, "outcome": None, "follow_up": None,
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.fixture
+def amsterdam() -> SourceContract:
+    return contract_for("amsterdam")

@@ -1,0 +1,89 @@
+"""Bitemporal history: every delivery is a snapshot; episodes are versioned by knowledge time.
+
+Valid time is an episode's own intake and exit dates. Knowledge time is the interval
+[known_from, known_to) between the stand-per date of the delivery that first stated a version
+and the stand-per date of the delivery that changed or dropped it (null: still current).
+A row that a delivery quarantined does not withdraw its episode: the last valid version stays in
+force until a delivery states the episode validly again. A rejected delivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+VERSION_ATTRIBUTES = ["person_id", "intake_date", "exit_date", "outcome_code", "follow_up_code"]
+VERSION_COLUMNS = ["episode_id", "municipality", "version", *VERSION_ATTRIBUTES, "known_from",
+                   "known_to", "stated_in", "excel_row"]
+
+
+def episode_versions(deliveries: pd.DataFrame, episodes: pd.DataFrame,
+                     quarantined: pd.DataFrame) -> pd.DataFrame:
+    """One row per version of an episode, from all accepted deliveries' protected rows.
+
+    deliveries: delivery_id, municipality, stand_per, status (only `accepted` ones count).
+    episodes: delivery_id, episode_id + VERSION_ATTRIBUTES + excel_row (curated rows).
+    quarantined: delivery_id, episode_id (rows quarantined in that delivery; may be empty).
+    """
+    accepted = deliveries[deliveries["status"] == "accepted"][["delivery_id", "municipality", "stand_per"]]
+    accepted = accepted.sort_values(["municipality", "stand_per"]).copy()
+    accepted["seq"] = accepted.groupby("municipality").cumcount()
+    accepted["next_stand_per"] = accepted.groupby("municipality")["stand_per"].shift(-1)
+    rows = _snapshot_rows(accepted, episodes, quarantined)
+    if rows.empty:
+        return pd.DataFrame(columns=VERSION_COLUMNS)
+    rows = rows.sort_values(["episode_id", "seq"], kind="stable")
+    same_episode = rows["episode_id"].eq(rows["episode_id"].shift())
+    contiguous = same_episode & rows["seq"].eq(rows["seq"].shift() + 1)
+    unchanged = contiguous & _same(rows[VERSION_ATTRIBUTES], rows[VERSION_ATTRIBUTES].shift())
+    rows["version_start"] = ~unchanged
+    rows["run"] = rows["version_start"].cumsum()
+    starts = rows[rows["version_start"]].set_index("run")
+    ends = rows[~rows["run"].eq(rows["run"].shift(-1))].set_index("run")
+    versions = starts.copy()
+    versions["known_to"] = ends["next_stand_per"]
+    versions["excel_row"] = versions["excel_row"].astype("int64")
+    versions["version"] = versions.groupby("episode_id").cumcount() + 1
+    versions = versions.rename(columns={"stand_per": "known_from", "delivery_id": "stated_in"})
+    return versions[VERSION_COLUMNS].reset_index(drop=True)
+
+
+def _snapshot_rows(accepted: pd.DataFrame, episodes: pd.DataFrame, quarantined: pd.DataFrame) -> pd.DataFrame:
+    """Each accepted delivery's episode states, quarantined rows filled from the version before."""
+    keep = ["delivery_id", "episode_id", *VERSION_ATTRIBUTES, "excel_row"]
+    valid = episodes[keep].assign(is_carried=False)
+    parts = [valid]
+    if quarantined is not None and len(quarantined):
+        held = quarantined[["delivery_id", "episode_id"]].dropna().drop_duplicates()
+        held = held.merge(valid[["delivery_id", "episode_id"]], how="left", indicator=True)
+        held = held[held["_merge"] == "left_only"].drop(columns="_merge")
+        parts.append(held.assign(is_carried=True))
+    rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    rows = rows.merge(accepted, on="delivery_id", how="inner")
+    if not rows["is_carried"].any():
+        return rows
+    rows = rows.sort_values(["episode_id", "seq"], kind="stable")
+    # a carried row takes the attributes of the same episode's row in the delivery just before
+    # (itself possibly carried); a quarantined episode never seen valid before is not in force
+    for _ in range(int(rows["is_carried"].sum())):
+        prev = rows.groupby("episode_id")[[*VERSION_ATTRIBUTES, "excel_row", "seq"]].shift()
+        fill = rows["is_carried"] & rows["person_id"].isna() & prev["person_id"].notna() & \
+            prev["seq"].eq(rows["seq"] - 1)
+        if not fill.any():
+            break
+        cols = [*VERSION_ATTRIBUTES, "excel_row"]
+        rows.loc[fill, cols] = prev.loc[fill, cols].to_numpy()
+    return rows[rows["person_id"].notna()]
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
+    equal = (a == b) | (a.isna() & b.isna())
+    return equal.all(axis=1)
+
+
+def state_at(versions: pd.DataFrame, known_at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The episodes as known at `known_at` (None: as known now)."""
+    if known_at is None:
+        return versions[versions["known_to"].isna()]
+    known_at = pd.Timestamp(known_at).date()
+    in_force = (versions["known_from"] <= known_at) & (versions["known_to"].isna() | (versions["known_to"] > known_at))
+    return versions[in_force]

@@ -1,0 +1,73 @@
+"""Questions researchers ask of the publication, answered through the DuckDB macros.
+
+Plain functions over a read-only connection; the command line and the flow's artifacts use them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from schemas.taxonomy import counting_rules, taxonomy
+
+
+class QueryError(RuntimeError):
+    """A question that cannot be answered as asked; the message says why and what to do."""
+
+
+def connect(database: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the publication, or a QueryError saying how to make one."""
+    if not database.exists():
+        raise QueryError(f"no publication at {database}: run `lvv demo` or `lvv run` first")
+    try:
+        return duckdb.connect(str(database), read_only=True)
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot open {database}: {str(exc).splitlines()[0]}") from None
+
+
+def check_definition(name: str) -> str:
+    if name not in counting_rules():
+        raise QueryError(f"unknown counting rule {name!r}; known: {', '.join(sorted(counting_rules()))}")
+    return name
+
+
+def outflow(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
+            known_at: date | None = None, by_municipality: bool = False) -> pd.DataFrame:
+    """Persons per reporting line (and municipality), every line of the rule shown, zeros included."""
+    check_definition(definition)
+    keys = "municipalities.municipality, " if by_municipality else ""
+    sql = f"""
+        with counted as (
+            select * from outflow($ref_date, definition := $definition, known_at := $known_at)
+        ),
+        municipalities as (select distinct municipality from episode_versions),
+        lines as (
+            select distinct rules.line, rules.durability, taxonomy.position
+            from rule_cases($definition) as rules
+            inner join taxonomy on taxonomy.vocabulary = 'reporting_lines' and taxonomy.code = rules.line
+        )
+        select {keys}lines.line, lines.durability, coalesce(sum(counted.persons), 0)::bigint as persons
+        from lines
+        {"cross join municipalities" if by_municipality else ""}
+        left join counted on counted.line = lines.line and counted.durability = lines.durability
+            {"and counted.municipality = municipalities.municipality" if by_municipality else ""}
+        group by all
+        order by {keys}min(lines.position), lines.durability
+    """
+    return con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
+
+
+def measure(con: duckdb.DuckDBPyConnection, name: str, ref_date: date,
+            known_at: date | None = None) -> pd.DataFrame:
+    """occupancy or inflow per municipality."""
+    if name not in ("occupancy", "inflow"):
+        raise QueryError(f"unknown measure {name!r}")
+    sql = f"select * from {name}($ref_date, known_at := $known_at)"
+    return con.execute(sql, {"ref_date": ref_date, "known_at": known_at}).df()
+
+
+def line_labels(lang: str = "nl") -> dict[str, str]:
+    return {t.code: (t.nl if lang == "nl" else t.en) for t in taxonomy().reporting_lines}

@@ -1,0 +1,189 @@
+"""Read one delivery file as the source contract describes it: raw cells, with Excel locations.
+
+Nothing is interpreted here beyond finding the header and the file's own 'stand per' date: every
+cell value is kept as it stands (python-calamine for workbooks, the csv module for CSV), with its
+original sheet row number, so each later finding can point at the cell the steward sees.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import python_calamine
+
+from schemas.checks import Finding
+from schemas.contracts import SourceContract, normalise_label
+from transforms.values import is_blank, parse_date_value
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class DeliveryRejected(Exception):
+    """A delivery that cannot be used at all; `findings` holds the fatal finding(s)."""
+
+    def __init__(self, findings: list[Finding]):
+        self.findings = findings
+        super().__init__("; ".join(f.as_row("en")["message"] for f in findings))
+
+
+@dataclass
+class RawSheet:
+    """The cells of one delivery below its header, as they stand in the file."""
+
+    file: str
+    sheet: str
+    header_row: int
+    headers: list[str]
+    rows: list[list[Any]]
+    excel_rows: list[int]
+    stand_per: date | None = None
+    findings: list[Finding] = field(default_factory=list)
+    #: canonical field -> 0-based column position in `headers`
+    positions: dict[str, int] = field(default_factory=dict)
+
+    def row_index(self) -> dict[int, int]:
+        """Excel row number -> position in `rows`."""
+        if not hasattr(self, "_row_index"):
+            self._row_index = {row: i for i, row in enumerate(self.excel_rows)}
+        return self._row_index
+
+
+def column_letter(index: int) -> str:
+    """0-based column index -> Excel column letters (0 -> A, 27 -> AB)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def read_source(path: Path, contract: SourceContract, display_name: str | None = None) -> RawSheet:
+    """Read a delivery per its contract, or raise DeliveryRejected with a located fatal finding."""
+    name = display_name or path.name
+    grid, sheet = _read_grid(path, contract, name)
+    header_index = contract.file.header_row - 1
+    if len(grid) <= header_index:
+        raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
+    headers = ["" if is_blank(v) else str(v).strip() for v in grid[header_index]]
+    positions, findings = _match_headers(headers, contract, name, sheet)
+    body = grid[header_index + 1:]
+    rows, excel_rows = [], []
+    for offset, cells in enumerate(body):
+        if all(is_blank(v) for v in cells):
+            continue
+        rows.append(list(cells) + [None] * (len(headers) - len(cells)))
+        excel_rows.append(contract.file.header_row + 1 + offset)
+    if not rows:
+        raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
+    stand_per = _stand_per(grid[:header_index], contract)
+    return RawSheet(name, sheet, contract.file.header_row, headers, rows, excel_rows,
+                    stand_per, findings, positions)
+
+
+def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], str]:
+    try:
+        head = path.read_bytes()[:8]
+    except OSError as exc:
+        raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": exc.strerror})]) from None
+    if contract.file.type == "csv":
+        return _read_csv(path, contract, name), ""
+    if head.startswith(OLE_MAGIC):
+        raise DeliveryRejected([Finding("file-password-protected", file=name)])
+    if not head.startswith(ZIP_MAGIC):
+        detail = "empty file" if not head else "not an Office Open XML workbook"
+        raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    except python_calamine.PasswordError:
+        raise DeliveryRejected([Finding("file-password-protected", file=name)]) from None
+    except Exception as exc:  # calamine raises several unrelated types for damaged files
+        raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": _short(exc)})]) from None
+    wanted = contract.file.sheet or ""
+    names = workbook.sheet_names
+    match = next((n for n in names if normalise_label(n) == normalise_label(wanted)), None)
+    if match is None:
+        raise DeliveryRejected([Finding("sheet-missing", file=name, params={
+            "expected": wanted, "found": ", ".join(names) or "-"})])
+    try:
+        grid = workbook.get_sheet_by_name(match).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise DeliveryRejected([Finding("file-unreadable", file=name, sheet=match,
+                                        params={"detail": _short(exc)})]) from None
+    return [[None if v == "" else v for v in row] for row in grid], match
+
+
+def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]]:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096] or raw.startswith(ZIP_MAGIC) or raw.startswith(OLE_MAGIC):
+        raise DeliveryRejected([Finding("file-not-spreadsheet", file=name,
+                                        params={"detail": "binary content, expected text (CSV)"})])
+    try:
+        text = raw.decode(contract.file.encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DeliveryRejected([Finding("file-unreadable", file=name, excel_row=line, params={
+            "detail": f"line {line} is not {contract.file.encoding} text"})]) from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter)
+    return [[None if cell.strip() == "" else cell for cell in row] for row in reader]
+
+
+def _match_headers(headers: list[str], contract: SourceContract, name: str,
+                   sheet: str) -> tuple[dict[str, int], list[Finding]]:
+    normalised = {normalise_label(h): i for i, h in enumerate(headers) if h}
+    positions = {f: normalised[normalise_label(col)] for f, col in contract.columns.items()
+                 if normalise_label(col) in normalised}
+    row = contract.file.header_row
+    if not positions:
+        found = ", ".join(h for h in headers if h)[:120] or "-"
+        raise DeliveryRejected([Finding("header-not-found", file=name, sheet=sheet, excel_row=row,
+                                        params={"row": row, "found": found})])
+    required = [f for f in ("record_id", "person_id", "intake_date", "exit_date", "outcome")]
+    missing = [f for f in contract.columns if f not in positions and f in required + ["follow_up"]]
+    if missing:
+        present = [h for h in headers if h and headers.index(h) not in positions.values()]
+        fatal = []
+        for f in missing:
+            expected = contract.columns[f]
+            closest = difflib.get_close_matches(expected, present, n=1, cutoff=0.0)
+            fatal.append(Finding("column-missing", file=name, sheet=sheet, excel_row=row, field=f,
+                                 params={"expected": expected, "closest": closest[0] if closest else "-"}))
+        raise DeliveryRejected(fatal)
+    known = set(positions.values())
+    extra = [Finding("column-unknown", file=name, sheet=sheet, excel_row=row,
+                     column_letter=column_letter(i), column_header=h, value=h, params={"found": h})
+             for i, h in enumerate(headers) if h and i not in known]
+    return positions, extra
+
+
+def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> date | None:
+    if contract.file.stand_per is None:
+        return None
+    label = normalise_label(contract.file.stand_per.label)
+    for cells in title_rows:
+        for i, value in enumerate(cells):
+            if is_blank(value) or not normalise_label(value).startswith(label):
+                continue
+            rest = re.sub(re.escape(label), "", normalise_label(value), count=1).strip(" :")
+            candidates = ([rest] if rest else []) + [v for v in cells[i + 1:] if not is_blank(v)][:1]
+            for candidate in candidates:
+                parsed = parse_date_value(candidate, contract.dates.formats)
+                if isinstance(parsed, date):
+                    return parsed
+    return None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
+
+
+__all__ = ["DeliveryRejected", "RawSheet", "column_letter", "read_source", "datetime"]

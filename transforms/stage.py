@@ -1,0 +1,243 @@
+"""Standardise one delivery: contract columns to canonical fields, every cell parsed, then validated.
+
+`stage_rows` turns a RawSheet into a typed StagedEpisodes frame plus the findings of parsing;
+`validate_staged` runs the pandera contract lazily and turns its failure cases into located
+findings. Rows with an error-severity finding are quarantined by the caller, never dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+
+from schemas.checks import Finding
+from schemas.contracts import DATE_FIELDS, SourceContract, normalise_label
+from schemas.episodes import CHECK_FIELDS, StagedEpisodes
+from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
+from transforms.read import RawSheet, column_letter
+from transforms.values import Unparseable, as_text, is_blank, notation, parse_date_value, parse_identifier
+
+FIELD_LABELS_NL = {"intake_date": "instroomdatum", "exit_date": "uitstroomdatum", "birth_date": "geboortedatum"}
+IDENTIFIER_FIELDS = ("person_id", "record_id", "family_name", "given_name", "birth_date")
+
+
+@dataclass
+class Staged:
+    """One delivery after parsing: typed rows (index = sheet row), findings, skipped rows."""
+
+    frame: pd.DataFrame
+    findings: list[Finding] = field(default_factory=list)
+    skipped_rows: list[int] = field(default_factory=list)
+    raw_text: pd.DataFrame | None = None
+
+
+class Locator:
+    """Builds findings located in one sheet, hiding identifier values behind a pseudonym."""
+
+    def __init__(self, raw: RawSheet, hide: Any = None):
+        self.raw = raw
+        self.hide = hide
+
+    def finding(self, code: str, excel_row: int | None, field_name: str = "", value: Any = None,
+                **params: Any) -> Finding:
+        position = self.raw.positions.get(field_name)
+        text = as_text(value)
+        if field_name in IDENTIFIER_FIELDS and text:
+            text = self.hide(text) if self.hide else "(verborgen)"
+        return Finding(
+            code, file=self.raw.file, sheet=self.raw.sheet, excel_row=excel_row,
+            column_letter=column_letter(position) if position is not None else "",
+            column_header=self.raw.headers[position] if position is not None else "",
+            field=field_name, value=text, params=params,
+        )
+
+
+def is_not_data(cells: list[Any], contract: SourceContract) -> str | None:
+    """The first cell's text when the row is a totals or notes line, else None."""
+    first = next((c for c in cells if not is_blank(c)), None)
+    if first is None:
+        return None
+    text = str(first).strip().casefold()
+    for pattern in contract.not_data.first_cell_matches:
+        if re.search(pattern, text, flags=re.IGNORECASE):
+            return as_text(first)
+    return None
+
+
+def stage_rows(raw: RawSheet, contract: SourceContract, stand_per: date, hide: Any = None) -> Staged:
+    """Parse every data row of a delivery into typed fields, recording each cell that fails."""
+    loc = Locator(raw, hide)
+    findings = list(raw.findings)
+    skipped: list[int] = []
+    records: list[dict[str, Any]] = []
+    outcomes = contract.outcome_lookup()
+    follow_ups = contract.follow_up_lookup()
+    formats = contract.dates.formats
+    for cells, excel_row in zip(raw.rows, raw.excel_rows):
+        label = is_not_data(cells, contract)
+        if label is not None:
+            skipped.append(excel_row)
+            findings.append(loc.finding("row-not-data", excel_row, value=label))
+            continue
+        get = {f: cells[i] for f, i in raw.positions.items()}
+        rec: dict[str, Any] = {"excel_row": excel_row}
+        rec["record_id"] = parse_identifier(get.get("record_id"))
+        if rec["record_id"] is None:
+            findings.append(loc.finding("record-id-missing", excel_row, "record_id"))
+        rec["person_id"] = parse_identifier(get.get("person_id"), width=10)
+        if rec["person_id"] is None:
+            findings.append(loc.finding("person-id-missing", excel_row, "person_id"))
+        for f in ("intake_date", "exit_date"):
+            value = parse_date_value(get.get(f), formats)
+            if isinstance(value, Unparseable):
+                findings.append(loc.finding("date-unparseable", excel_row, f, get.get(f),
+                                            accepted=notation(formats)))
+                value = None
+            elif value is None and f == "intake_date":
+                findings.append(loc.finding("date-missing", excel_row, f, field_label=FIELD_LABELS_NL[f]))
+            rec[f] = value
+        rec["has_exit_value"] = not is_blank(get.get("exit_date"))
+        rec["outcome_code"], implied = _outcome(get.get("outcome"), outcomes, contract, loc, excel_row, findings)
+        rec["has_outcome_label"] = not is_blank(get.get("outcome"))
+        rec["follow_up_code"] = implied
+        rec["has_follow_up_label"] = False
+        if "follow_up" in raw.positions and not is_blank(get.get("follow_up")):
+            rec["has_follow_up_label"] = True
+            key = normalise_label(get["follow_up"])
+            if key in follow_ups:
+                rec["follow_up_code"] = follow_ups[key]
+            else:
+                findings.append(loc.finding("follow-up-unknown-label", excel_row, "follow_up", get["follow_up"],
+                                            suggestions=_suggest(get["follow_up"], contract.follow_ups)))
+        if rec["outcome_code"] in OUTCOMES_WITH_FOLLOW_UP and rec["follow_up_code"] is None:
+            rec["follow_up_code"] = DEFAULT_FOLLOW_UP
+        if rec["intake_date"] and rec["intake_date"] < contract.pilot_start:
+            findings.append(loc.finding("intake-before-pilot", excel_row, "intake_date", get.get("intake_date"),
+                                        pilot_start=contract.pilot_start.strftime("%d-%m-%Y")))
+        records.append(rec)
+    frame = _typed_frame(records, stand_per)
+    raw_text = _raw_text(raw, skipped, hide)
+    return Staged(frame, findings, skipped, raw_text)
+
+
+def _outcome(value: Any, lookup: dict[str, tuple[str, str | None]], contract: SourceContract, loc: Locator, excel_row: int,
+             findings: list[Finding]) -> tuple[str | None, str | None]:
+    if is_blank(value):
+        return None, None
+    hit = lookup.get(normalise_label(value))
+    if hit is None:
+        findings.append(loc.finding("outcome-unknown-label", excel_row, "outcome", value,
+                                    suggestions=_suggest(value, contract.outcomes)))
+        return None, None
+    return hit
+
+
+def _suggest(value: Any, vocabulary: dict[str, Any]) -> str:
+    labels = list(vocabulary)
+    by_norm = {normalise_label(label): label for label in labels}
+    close = difflib.get_close_matches(normalise_label(value), list(by_norm), n=3, cutoff=0.4)
+    return ", ".join(f"'{by_norm[c]}'" for c in close) or ", ".join(f"'{label}'" for label in labels[:3])
+
+
+def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame:
+    columns = ["excel_row", "record_id", "person_id", "intake_date", "exit_date", "outcome_code",
+               "follow_up_code", "has_outcome_label", "has_follow_up_label", "has_exit_value"]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for col in ("record_id", "person_id", "outcome_code", "follow_up_code"):
+        frame[col] = frame[col].astype("object").where(frame[col].notna(), None).astype("str")
+        frame.loc[[r[col] is None for r in records], col] = None
+    for col in ("intake_date", "exit_date"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    for col in ("has_outcome_label", "has_follow_up_label", "has_exit_value"):
+        frame[col] = frame[col].astype(bool)
+    frame["known_from"] = pd.Timestamp(stand_per)
+    frame["known_from"] = frame["known_from"].astype("datetime64[ns]")
+    return frame.set_index("excel_row")
+
+
+def _raw_text(raw: RawSheet, skipped: list[int], hide: Any) -> pd.DataFrame:
+    """Every data row's contract cells as text (identifiers pseudonymised, names dropped)."""
+    keep = {f: i for f, i in raw.positions.items() if f not in ("family_name", "given_name", "birth_date")}
+    skip = set(skipped)
+    rows = []
+    for cells, excel_row in zip(raw.rows, raw.excel_rows):
+        if excel_row in skip:
+            continue
+        row = {"excel_row": excel_row}
+        for f, i in keep.items():
+            text = as_text(cells[i])
+            if f in ("person_id", "record_id") and text:
+                text = hide(text) if hide else "(verborgen)"
+            row[f"raw_{f}"] = text
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("excel_row") if rows else pd.DataFrame()
+
+
+def validate_staged(staged: Staged, loc: Locator) -> list[Finding]:
+    """Run the pandera contract lazily; every failure case becomes one located finding."""
+    try:
+        StagedEpisodes.validate(staged.frame, lazy=True)
+        return []
+    except pandera.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    findings: list[Finding] = []
+    seen: set[tuple[Any, str]] = set()
+    frame = staged.frame
+    for case in cases.itertuples(index=False):
+        code, field_name = _code_for(case.check, case.column)
+        if code is None or pd.isna(case.index):
+            continue
+        row = int(case.index)
+        if (row, code) in seen:
+            continue
+        seen.add((row, code))
+        findings.extend(_finding_for(code, field_name, row, frame, loc))
+    return findings
+
+
+def _code_for(check: str, column: Any) -> tuple[str | None, str]:
+    if check in CHECK_FIELDS:
+        return check, CHECK_FIELDS[check]
+    if str(check).startswith("str_matches") and column == "person_id":
+        return "person-id-malformed", "person_id"
+    if check == "field_uniqueness" and column == "record_id":
+        return "episode-duplicate", "record_id"
+    return None, ""
+
+
+def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc: Locator) -> list[Finding]:
+    rec = frame.loc[row]
+    raw_cell = _cell(loc.raw, row, field_name)
+    if code == "exit-before-intake":
+        return [loc.finding(code, row, "exit_date", raw_cell, intake=_fmt(rec["intake_date"]))]
+    if code == "date-after-delivery":
+        out = []
+        for f in ("intake_date", "exit_date"):
+            if pd.notna(rec[f]) and rec[f] > rec["known_from"]:
+                out.append(loc.finding(code, row, f, _cell(loc.raw, row, f), field_label=FIELD_LABELS_NL[f],
+                                       stand_per=_fmt(rec["known_from"])))
+        return out
+    if code == "episode-duplicate":
+        rows = frame.index[frame["record_id"] == rec["record_id"]].tolist()
+        return [loc.finding(code, row, "record_id", raw_cell, rows=", ".join(map(str, rows)))]
+    return [loc.finding(code, row, field_name, raw_cell)]
+
+
+def _cell(raw: RawSheet, excel_row: int, field_name: str) -> Any:
+    position = raw.positions.get(field_name)
+    if position is None:
+        return None
+    return raw.rows[raw.row_index()[excel_row]][position]
+
+
+def _fmt(value: Any) -> str:
+    return pd.Timestamp(value).strftime("%d-%m-%Y") if pd.notna(value) else ""
+
+
+__all__ = ["DATE_FIELDS", "Locator", "Staged", "stage_rows", "validate_staged"]

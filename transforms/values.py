@@ -1,0 +1,86 @@
+"""Parsing single cell values: blanks, dates in any of the notations a contract allows, identifiers."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+EXCEL_EPOCH = date(1899, 12, 30)
+#: serial numbers of 1950-01-01 .. 2100-12-31: a plain number outside this is not a plausible date
+SERIAL_RANGE = (18264, 73415)
+_DIGITS = re.compile(r"^\d+(\.0+)?$")
+
+
+class Unparseable(str):
+    """Marker for a value that could not be parsed; holds the text as found."""
+
+
+def is_blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def as_text(value: Any) -> str:
+    """A cell as the steward reads it: numbers without a trailing .0, dates as dd-mm-yyyy."""
+    if is_blank(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.strftime("%d-%m-%Y") if value.time() == datetime.min.time() else value.isoformat(" ")
+    if isinstance(value, date):
+        return value.strftime("%d-%m-%Y")
+    return str(value)
+
+
+def serial_to_date(serial: float) -> date:
+    return EXCEL_EPOCH + timedelta(days=int(serial))
+
+
+def parse_date_value(value: Any, formats: tuple[str, ...]) -> date | None | Unparseable:
+    """A date from a cell: a date cell, an Excel serial number, or text in one of `formats`.
+
+    Returns None for a blank cell and an Unparseable (the text as found) when nothing fits.
+    """
+    if is_blank(value):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if SERIAL_RANGE[0] <= value <= SERIAL_RANGE[1] and float(value).is_integer():
+            return serial_to_date(value)
+        return Unparseable(as_text(value))
+    text = str(value).strip()
+    if _DIGITS.match(text) and SERIAL_RANGE[0] <= float(text) <= SERIAL_RANGE[1]:
+        return serial_to_date(float(text))
+    for fmt in formats:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return Unparseable(text)
+
+
+def notation(formats: tuple[str, ...]) -> str:
+    """The accepted date notations in a steward's words: '31-10-2020' style examples."""
+    sample = date(2020, 10, 31)
+    return ", ".join(sample.strftime(f) for f in formats)
+
+
+def parse_identifier(value: Any, width: int | None = None) -> str | None:
+    """An identifier cell as text: numbers lose no digits, a number cell gets its zeros back."""
+    if is_blank(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+        return text.zfill(width) if width else text
+    if isinstance(value, int):
+        return str(value).zfill(width) if width else str(value)
+    return str(value).strip()
