@@ -113,6 +113,81 @@ def outflow_cmd(
     _emit(frame, fmt, title, labels=line_labels())
 
 
+class Lang(str, Enum):
+    nl = "nl"
+    en = "en"
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="the export to check (.xlsx or .csv)")],
+    municipality: Annotated[str, typer.Option(help="whose layout the file is in, e.g. utrecht")],
+    period: Annotated[Optional[str], typer.Option(help="delivery month YYYY-MM (default: from the file)")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    lang: Annotated[Lang, typer.Option(help="language of the messages")] = Lang.nl,
+) -> None:
+    """Check an export before delivering it: exit 0 deliverable, 1 errors, 2 unreadable.
+
+    Example: lvv validate export_oktober.xlsx --municipality utrecht --period 2020-10
+    """
+    import secrets
+
+    import pandas as pd
+
+    from lvv.settings import KEY_ENV
+    from schemas.checks import FINDING_COLUMNS
+    from schemas.contracts import contract_for
+    from transforms.delivery import parse_period, process_delivery
+    from transforms.protect import Pseudonymiser
+
+    contract = contract_for(municipality)
+    if period is not None and parse_period(period) is None:
+        raise UserError(f"--period: {period!r} is not a month; write it as YYYY-MM")
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
+    key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
+    result = process_delivery(file, contract, period or parse_period(file.parent.name),
+                              Pseudonymiser(key), display_name=file.name, infer_period=True)
+    findings = pd.DataFrame([f.as_row(lang.value) for f in result.findings], columns=FINDING_COLUMNS)
+    d = result.delivery
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps({"delivery": d, "findings": findings.to_dict("records")},
+                                    default=str, indent=1) + "\n")
+    elif fmt is Format.csv:
+        sys.stdout.write(findings.to_csv(index=False))
+    else:
+        _print_findings(d, findings, lang.value)
+    severities = set(findings["severity"])
+    raise typer.Exit(2 if "fatal" in severities else 1 if "error" in severities else 0)
+
+
+def _print_findings(delivery: dict, findings, lang: str) -> None:
+    nl = lang == "nl"
+    if delivery["status"] == "rejected":
+        for row in findings.itertuples():
+            err.print(f"[red]{row.file}[/]: {row.message} {row.fix}")
+        return
+    counts = Table(title=f"{delivery['file']} ({delivery['municipality']}, {delivery['period']})")
+    for col in ("rijen gelezen" if nl else "rows read", "correct" if nl else "curated",
+                "in quarantaine" if nl else "quarantined", "overgeslagen" if nl else "skipped"):
+        counts.add_column(col, justify="right")
+    counts.add_row(*(str(delivery[k]) for k in ("rows_read", "rows_curated", "rows_quarantined", "rows_skipped")))
+    out.print(counts)
+    shown = findings[findings["severity"] != "info"]
+    if shown.empty:
+        out.print("[green]Geen fouten: het bestand kan worden geleverd.[/]" if nl
+                  else "[green]No errors: the file can be delivered.[/]")
+        return
+    table = Table(title="Bevindingen" if nl else "Findings")
+    for col in ("cel" if nl else "cell", "code", "ernst" if nl else "severity", "waarde" if nl else "value",
+                "melding" if nl else "message"):
+        table.add_column(col)
+    for row in shown.itertuples():
+        table.add_row(row.cell_ref or (str(row.excel_row) if row.excel_row else ""), row.code, row.severity,
+                      str(row.value), row.message)
+    out.print(table)
+
+
 def _print_outflow_comparison(database: Path, ref_date: date) -> None:
     from transforms.queries import connect, line_labels, outflow
 

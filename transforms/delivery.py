@@ -11,7 +11,7 @@ import calendar
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -62,8 +62,13 @@ def file_sha256(path: Path) -> str:
 
 
 def process_delivery(path: Path, contract: SourceContract, period: str | None,
-                     pseudonymiser: Pseudonymiser, display_name: str | None = None) -> DeliveryResult:
-    """Read, stage, validate and protect one delivery. Never raises for bad input."""
+                     pseudonymiser: Pseudonymiser, display_name: str | None = None,
+                     infer_period: bool = False) -> DeliveryResult:
+    """Read, stage, validate and protect one delivery. Never raises for bad input.
+
+    With infer_period (a steward's check before delivery), a missing period is taken from the
+    file's own 'stand per' date, or else is the month before today.
+    """
     name = display_name or path.name
     municipality = contract.municipality
     record = {
@@ -73,10 +78,13 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
         "rows_read": 0, "rows_curated": 0, "rows_quarantined": 0, "rows_skipped": 0,
     }
     try:
-        if period is None:
+        if period is None and not infer_period:
             raise DeliveryRejected([Finding("period-missing", file=name,
                                             params={"found": path.parent.name})])
         raw = read_source(path, contract, name)
+        if period is None:
+            period = (raw.stand_per or date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+            record["period"], record["delivery_id"] = period, f"{municipality}/{period}"
         stand_per = raw.stand_per or month_end(period)
         if raw.stand_per and raw.stand_per.strftime("%Y-%m") != period:
             raise DeliveryRejected([Finding("period-inconsistent", file=name, sheet=raw.sheet, params={

@@ -1,0 +1,91 @@
+"""Store -> history -> publish -> DuckDB macros, on deliveries built in the tests (no Prefect)."""
+
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from schemas.contracts import contract_for
+from tests.conftest import good_row, write_sheet
+from transforms.curate import curated_tables
+from transforms.delivery import process_delivery
+from transforms.protect import Pseudonymiser
+from transforms.publish import publish
+from transforms.queries import QueryError, connect, outflow
+from transforms.store import save_result
+
+PSEUDO = Pseudonymiser("test-key")
+
+
+@pytest.fixture
+def published(tmp_path) -> Path:
+    """Two Amsterdam deliveries: in the second, one exit is registered late and one MOB corrected."""
+    ams = contract_for("amsterdam")
+    october = [good_row(1, exit_date=date(2020, 10, 20), outcome="MOB"), good_row(2),
+               good_row(3, exit_date=date(2020, 10, 1), outcome="Vreemdelingenbewaring", follow_up="Uitgezet"),
+               good_row(4, exit_date=date(2020, 10, 2), outcome="Gedwongen vertrek")]
+    november = [good_row(1, exit_date=date(2020, 10, 20), outcome="Zelfstandig vertrek"),
+                good_row(2, exit_date=date(2020, 10, 30), outcome="Art. 64"),
+                october[2], october[3], good_row(5, intake_date=date(2020, 11, 3))]
+    staged = tmp_path / "curated" / "staged"
+    for period, rows, stand_per in (("2020-10", october, date(2020, 10, 31)),
+                                    ("2020-11", november, date(2020, 11, 30))):
+        path = write_sheet(tmp_path / "raw" / period / "a.xlsx", ams, rows, stand_per=stand_per)
+        save_result(staged, process_delivery(path, ams, period, PSEUDO))
+    publish(tmp_path / "curated", curated_tables(staged))
+    return tmp_path / "curated" / "lvv.duckdb"
+
+
+def persons(frame: pd.DataFrame) -> dict[str, int]:
+    return {r.line: r.persons for r in frame.itertuples() if r.persons}
+
+
+def test_outflow_now_and_as_known_at_the_first_delivery(published):
+    con = connect(published)
+    now = outflow(con, date(2020, 11, 1), "evaluation-2021")
+    assert persons(now) == {"returned": 2, "postponed_departure": 1, "other_non_durable": 1}
+    assert len(now) == 8  # every line of the rule, zeros included
+    before = outflow(con, date(2020, 11, 1), "evaluation-2021", known_at=date(2020, 10, 31))
+    assert persons(before) == {"returned": 1, "departed_unknown": 1, "other_non_durable": 1}
+    programme = outflow(con, date(2020, 11, 1), "programme")
+    assert persons(programme) == {"returned": 3, "postponed_departure": 1}
+
+
+def test_database_answers_from_any_working_directory(published, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    con = duckdb.connect(str(published), read_only=True)
+    assert con.execute("select sum(persons) from inflow(date '2020-12-01')").fetchall() == [(5,)]
+    assert con.execute("select sum(persons) from occupancy(date '2020-11-15')").fetchall() == [(1,)]
+    assert con.execute("select count(*) from outflow(date '2020-11-01', definition := 'evaluation-2022')"
+                       ).fetchall()[0][0] > 0
+    views = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert {"episodes", "episode_versions", "deliveries", "validation_issues", "taxonomy",
+            "counting_rules"} <= views
+
+
+def test_deliveries_rows_add_up_and_parquet_is_written(published):
+    con = connect(published)
+    d = con.execute("select rows_read, rows_curated + rows_quarantined + rows_skipped from deliveries").fetchall()
+    assert all(a == b for a, b in d) and len(d) == 2
+    for name in ("episode_versions", "deliveries", "validation_issues", "quarantined_rows"):
+        assert (published.parent / f"{name}.parquet").exists()
+    assert not list(published.parent.glob(".publish-*"))
+
+
+def test_unknown_rule_and_missing_publication_are_clear_errors(published, tmp_path):
+    with pytest.raises(QueryError, match="unknown counting rule 'evaluation-2020'"):
+        outflow(connect(published), date(2020, 11, 1), "evaluation-2020")
+    with pytest.raises(QueryError, match="lvv demo"):
+        connect(tmp_path / "nowhere" / "lvv.duckdb")
+
+
+def test_no_raw_identifier_in_the_curated_files(published):
+    for path in published.parent.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"1000000001" not in data and b"Testnaam" not in data, path
