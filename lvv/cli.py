@@ -40,6 +40,8 @@ class UserError(Exception):
 def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    # the temporary server needs more than the default 20 s to start on a cold 2-core machine
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _run_flow(data_dir: Path | None, reference_date: date | None = None) -> dict:

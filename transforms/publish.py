@@ -17,13 +17,15 @@ import pandas as pd
 
 from schemas.taxonomy import counting_rule_rows, taxonomy_rows
 
-SQL_FILES = ("views.sql", "macros.sql")
+#: SQL run into every new database, in this order (each file: `create or replace` statements)
+SQL_FILES = ("views.sql", "macros.sql", "reconcile.sql")
 #: curated tables also written as Parquet, for other engines
 PARQUET_TABLES = ("episode_versions", "deliveries", "validation_issues", "quarantined_rows")
 
 
 def sql_text(name: str) -> str:
-    return files("sql").joinpath(name).read_text(encoding="utf-8")
+    resource = files("sql").joinpath(name)
+    return resource.read_text(encoding="utf-8") if resource.is_file() else ""
 
 
 def build_database(path: Path, tables: dict[str, pd.DataFrame]) -> None:
