@@ -115,6 +115,94 @@ def outflow_cmd(
     _emit(frame, fmt, title, labels=line_labels())
 
 
+@app.command(name="reconcile")
+def reconcile_cmd(
+    ref_date: Annotated[str, typer.Option("--ref-date", help="reference date (peildatum) YYYY-MM-DD")],
+    definitions: Annotated[tuple[str, str], typer.Option(help="counting rules A and B")],
+    known_at: Annotated[Optional[str], typer.Option("--known-at", help="knowledge date for A and B")] = None,
+    known_at_a: Annotated[Optional[str], typer.Option("--known-at-a", help="knowledge date of A")] = None,
+    known_at_b: Annotated[Optional[str], typer.Option("--known-at-b", help="knowledge date of B")] = None,
+    episodes: Annotated[bool, typer.Option("--episodes", help="list every person who moved")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Explain the difference between two figures: A, each effect, B, for every reporting line.
+
+    Example: lvv reconcile --ref-date 2020-11-01 --definitions programme evaluation-2021 --known-at-a 2020-11-30
+    """
+    from lvv.settings import DataPaths
+    from transforms.queries import connect
+    from transforms.reconcile import bridge, moved
+
+    day = _date(ref_date, "--ref-date")
+    ka = _date(known_at_a, "--known-at-a") or _date(known_at, "--known-at")
+    kb = _date(known_at_b, "--known-at-b") or _date(known_at, "--known-at")
+    con = connect(DataPaths.resolve(data_dir).database)
+    try:
+        args = (con, day, definitions[0], definitions[1], ka, kb)
+        frame = moved(*args) if episodes else bridge(*args)
+    finally:
+        con.close()
+    if fmt is not Format.table or episodes:
+        _emit(frame, fmt, f"Persons who moved between A and B at {ref_date}")
+        return
+    _print_bridge(frame, definitions, ka, kb, ref_date)
+
+
+def _print_bridge(frame, definitions: tuple[str, str], ka: date | None, kb: date | None,
+                  ref_date: str) -> None:
+    from transforms.reconcile import EFFECTS, bridge_wide
+
+    def side(rule: str, known: date | None) -> str:
+        return f"{rule}, as known at {known:%Y-%m-%d}" if known else f"{rule}, as known now"
+
+    wide = bridge_wide(frame)
+    out.print(f"[bold]Outflow at {ref_date}[/] (persons)\n  A = {side(definitions[0], ka)}\n"
+              f"  B = {side(definitions[1], kb)}")
+    table = Table()
+    table.add_column("line")
+    for col in wide.columns[1:]:
+        header = "A" if col == "persons_a" else "B" if col == "persons_b" else EFFECTS[col][0]
+        table.add_column(header, justify="right")
+    for row in wide.itertuples(index=False):
+        cells = [str(row[1])] + [f"{v:+d}" if v else "." for v in row[2:-1]] + [str(row[-1])]
+        table.add_row(row[0], *cells,
+                      style="bold" if row[0] == "total" else None, end_section=row[0] == "other_non_durable")
+    out.print(table)
+    unexplained = wide["persons_a"] + wide.iloc[:, 2:-1].sum(axis=1) - wide["persons_b"]
+    out.print("every difference is explained" if not unexplained.any() else
+              f"[red]unexplained: {int(unexplained.abs().sum())} persons[/]")
+
+
+@app.command(name="series")
+def series_cmd(
+    from_date: Annotated[str, typer.Option("--from", help="first month YYYY-MM-DD")],
+    to_date: Annotated[str, typer.Option("--to", help="last month YYYY-MM-DD")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="a .csv or .xlsx file to write")],
+    definition: Annotated[str, typer.Option(help="counting rule")] = "programme",
+    known_at: Annotated[Optional[str], typer.Option("--known-at", help="as known at YYYY-MM-DD")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Export monthly inflow, outflow per line and occupancy per municipality to CSV or Excel.
+
+    Example: lvv series --from 2019-03-01 --to 2022-07-31 --definition evaluation-2022 -o series.xlsx
+    """
+    from lvv.settings import DataPaths
+    from transforms.queries import connect
+    from transforms.reconcile import export_series, series
+
+    if output.suffix.lower() not in (".csv", ".xlsx"):
+        raise UserError(f"--output: {output.name} must end in .csv or .xlsx")
+    con = connect(DataPaths.resolve(data_dir).database)
+    try:
+        frame = series(con, _date(from_date, "--from"), _date(to_date, "--to"), definition,
+                       _date(known_at, "--known-at"))
+    finally:
+        con.close()
+    export_series(frame, output)
+    out.print(f"{len(frame)} rows ({frame['month_end'].nunique()} months with data) written to {output}")
+
+
 class Lang(str, Enum):
     nl = "nl"
     en = "en"

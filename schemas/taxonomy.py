@@ -167,3 +167,16 @@ def taxonomy_rows() -> list[dict[str, Any]]:
                  "label_nl": term.nl, "label_en": term.en}
             )
     return rows
+
+
+PUBLISHED_FILE = SCHEMAS_DIR / "published_figures.yaml"
+
+
+def published_figure_rows() -> list[dict[str, Any]]:
+    """The published figures (reference data) as flat rows, for DuckDB."""
+    raw = yaml.safe_load(PUBLISHED_FILE.read_text(encoding="utf-8"))["figures"]
+    keys = ("table", "reference_date", "definition", "measure", "municipality", "line", "persons", "note")
+    rows = [{k: item.get(k) for k in keys} for item in raw]
+    for row in rows:
+        row["table_name"] = row.pop("table")
+    return rows

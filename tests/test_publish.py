@@ -89,3 +89,19 @@ def test_no_raw_identifier_in_the_curated_files(published):
         if path.is_file():
             data = path.read_bytes()
             assert b"1000000001" not in data and b"Testnaam" not in data, path
+
+
+def test_reconcile_bridge_adds_up_on_a_small_history(published):
+    con = connect(published)
+    rows = con.execute("""select line, persons_a, persons_b, effect, persons from reconcile(
+        date '2020-11-01', 'programme', 'evaluation-2021', known_at_a := date '2020-10-31')""").df()
+    for line, group in rows.groupby("line"):
+        assert group["persons_a"].iloc[0] + group["persons"].sum() == group["persons_b"].iloc[0], line
+    effects = {(r.line, r.effect): r.persons for r in rows.itertuples() if r.effect != "none"}
+    # programme as known in October: returned 2 (forced return + detention then forced departure),
+    # departed_unknown 1; evaluation-2021 as known now: returned 2, postponed 1, other_non_durable 1
+    assert effects == {
+        ("returned", "counting_rule"): -1, ("other_non_durable", "counting_rule"): 1,
+        ("returned", "corrected_outcome"): 1, ("departed_unknown", "corrected_outcome"): -1,
+        ("postponed_departure", "late_registration"): 1,
+    }

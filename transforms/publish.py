@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from schemas.taxonomy import counting_rule_rows, taxonomy_rows
+from schemas.taxonomy import counting_rule_rows, published_figure_rows, taxonomy_rows
 
 #: SQL run into every new database, in this order (each file: `create or replace` statements)
 SQL_FILES = ("views.sql", "macros.sql", "reconcile.sql")
@@ -33,7 +33,8 @@ def build_database(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     con = duckdb.connect(str(path))
     try:
         all_tables = {**tables, "taxonomy": pd.DataFrame(taxonomy_rows()),
-                      "counting_rules": pd.DataFrame(counting_rule_rows())}
+                      "counting_rules": pd.DataFrame(counting_rule_rows()),
+                      "published_figures": pd.DataFrame(published_figure_rows())}
         for name, frame in all_tables.items():
             con.register("frame_to_load", frame)
             con.execute(f"create table {name} as select * from frame_to_load")
