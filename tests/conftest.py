@@ -68,3 +68,26 @@ def good_row(n: int = 1, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def amsterdam() -> SourceContract:
     return contract_for("amsterdam")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for every test that runs a whole flow (about 15 s to start)."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, prefect_harness):
+    """The synthetic demo written and run through the monthly-outflow flow, once per session."""
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+    from lvv.demo import write_demo
+    from lvv.settings import DataPaths
+
+    paths = DataPaths.resolve(tmp_path_factory.mktemp("demo") / "data")
+    demo = write_demo(paths.raw)
+    summary = monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=date(2020, 11, 1)))
+    return paths, demo, summary

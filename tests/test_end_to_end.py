@@ -1,0 +1,124 @@
+"""The whole monthly-outflow flow on the synthetic demo, checked against the published tables.
+
+The expected numbers are the published figures (../shared/reference/published-figures.md),
+typed here from the publications, not taken from the code. They are asserted through the DuckDB
+macros a researcher uses, from another working directory, read-only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.flow
+
+TABLE_A = {"legalised": 43, "returned": 50, "onward_migration": 2, "repeat_application": 170,
+           "postponed_departure": 20, "departed_unknown": 100, "stay_terminated": 76,
+           "other_non_durable": 76}
+
+
+@pytest.fixture(scope="module")
+def db(demo_run, tmp_path_factory):
+    paths, _, _ = demo_run
+    return duckdb.connect(str(paths.database), read_only=True)
+
+
+def scalar(con, sql: str):
+    return con.execute(sql).fetchall()[0][0]
+
+
+def test_table_a_interim_evaluation_at_1_november_2020(db):
+    rows = db.execute("select line, sum(persons) from outflow(date '2020-11-01', "
+                      "definition := 'evaluation-2021') group by line").fetchall()
+    assert dict(rows) == TABLE_A
+    assert sum(TABLE_A.values()) == 537
+
+
+def test_table_b_end_of_2019(db):
+    inflow = dict(db.execute("select municipality, persons from inflow(date '2019-12-31')").fetchall())
+    occupancy = dict(db.execute("select municipality, persons from occupancy(date '2019-12-31')").fetchall())
+    assert sum(inflow.values()) == 1019
+    assert (inflow["amsterdam"], inflow["eindhoven"]) == (287, 33)
+    assert (occupancy["groningen"], occupancy["rotterdam"], occupancy["utrecht"]) == (201, 73, 268)
+
+
+def test_table_c_final_evaluation_up_to_july_2022(db):
+    assert scalar(db, "select sum(persons) from inflow(date '2022-07-01')") == 2065
+    assert scalar(db, "select sum(persons) from outflow(date '2022-07-01')") == 1258
+    shares = dict(db.execute("""select durability, round(100 * sum(persons) / 1258)
+        from outflow(date '2022-07-01', definition := 'evaluation-2022') group by durability""").fetchall())
+    assert shares == {"durable": 18, "semi_durable": 41, "non_durable": 41}
+
+
+def test_programme_counts_forced_departure_after_detention_as_durable(db):
+    durable = {d: scalar(db, f"""select sum(persons) from outflow(date '2020-11-01', definition := '{d}')
+                                 where durability = 'durable'""") for d in ("programme", "evaluation-2021")}
+    forced_after_detention = scalar(db, """select count(distinct (municipality, person_id)) from episodes
+        where exit_date <= date '2020-11-01' and outcome_code = 'immigration_detention'
+          and follow_up_code = 'forced_departure'""")
+    assert forced_after_detention > 0
+    assert durable["programme"] - durable["evaluation-2021"] == forced_after_detention
+
+
+def test_every_delivery_accounts_for_every_row(demo_run, db):
+    _, demo, _ = demo_run
+    rows = db.execute("""select delivery_id, rows_read, rows_curated, rows_quarantined, rows_skipped
+                         from deliveries""").fetchall()
+    assert len(rows) == len(demo.files)
+    for delivery_id, read, curated, quarantined, skipped in rows:
+        assert read == curated + quarantined + skipped, delivery_id
+    assert sum(r[3] for r in rows) > 0 and sum(r[4] for r in rows) > 0
+
+
+def test_no_raw_identifier_reaches_the_curated_folder(demo_run):
+    from lvv.demo import truth_episodes
+
+    paths, _, _ = demo_run
+    truth = truth_episodes()
+    needles = set(truth["person_id"]) | set(truth["family_name"]) | {
+        d.strftime("%d-%m-%Y") for d in truth["birth_date"]} | {d.isoformat() for d in truth["birth_date"]}
+    needles = {n.encode("utf-8") for n in needles if len(str(n)) >= 4}
+    files = [p for p in paths.curated.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        leaked = [n for n in needles if n in data]
+        assert not leaked, f"{path.name} holds raw identifiers, e.g. {leaked[:1]}"
+
+
+def test_the_database_answers_from_another_directory_via_the_cli(demo_run, tmp_path):
+    paths, _, _ = demo_run
+    result = subprocess.run(
+        [sys.executable, "-m", "lvv.cli", "outflow", "--ref-date", "2020-11-01", "--definition",
+         "evaluation-2021", "--format", "csv", "--data-dir", str(paths.root)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "line,durability,persons"
+    assert {l.split(",")[0]: int(l.split(",")[2]) for l in lines[1:]} == TABLE_A
+    assert "prefect" not in result.stderr.lower()
+
+
+def test_reconcile_explains_the_2020_discrepancy_completely(db):
+    rows = db.execute("""select line, persons_a, persons_b, effect, persons from reconcile(
+        date '2020-11-01', 'programme', 'evaluation-2021', known_at_a := date '2020-11-30')""").df()
+    for line, group in rows.groupby("line"):
+        assert group["persons_a"].iloc[0] + group["persons"].sum() == group["persons_b"].iloc[0], line
+    effects = set(rows["effect"]) - {"none"}
+    assert {"counting_rule", "late_registration", "corrected_outcome"} <= effects
+    b = rows.drop_duplicates("line").set_index("line")["persons_b"].to_dict()
+    assert b == TABLE_A
+
+
+def test_a_second_run_with_nothing_new_publishes_nothing(demo_run):
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    paths, _, _ = demo_run
+    before = {p: p.stat().st_mtime_ns for p in paths.curated.glob("*") if p.is_file()}
+    summary = monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=date(2020, 11, 1)))
+    assert summary["processed"] == [] and summary["published"] is False
+    assert {p: p.stat().st_mtime_ns for p in paths.curated.glob("*") if p.is_file()} == before
