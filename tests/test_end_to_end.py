@@ -122,3 +122,38 @@ def test_a_second_run_with_nothing_new_publishes_nothing(demo_run):
     summary = monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=date(2020, 11, 1)))
     assert summary["processed"] == [] and summary["published"] is False
     assert {p: p.stat().st_mtime_ns for p in paths.curated.glob("*") if p.is_file()} == before
+
+
+RULES = ["programme", "evaluation-2021", "evaluation-2022"]
+DAYS = (date(2019, 3, 1), date(2022, 8, 31))
+
+
+def test_bridge_adds_up_for_random_rules_and_knowledge_dates(db):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from transforms.reconcile import bridge, moved
+
+    maybe_day = st.one_of(st.none(), st.dates(*DAYS))
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.sampled_from(RULES), st.sampled_from(RULES), maybe_day, maybe_day, st.dates(*DAYS))
+    def check(rule_a, rule_b, known_a, known_b, ref_date):
+        frame = bridge(db, ref_date, rule_a, rule_b, known_a, known_b)
+        for line, group in frame.groupby("line"):
+            assert group["persons_a"].iloc[0] + group["persons"].sum() == group["persons_b"].iloc[0], line
+        for side, rule, known in (("persons_a", rule_a, known_a), ("persons_b", rule_b, known_b)):
+            direct = db.execute("select line, sum(persons) from outflow($d, definition := $r, known_at := $k) "
+                                "group by line", {"d": ref_date, "r": rule, "k": known}).fetchall()
+            published = frame.drop_duplicates("line").set_index("line")[side]
+            assert {l: int(n) for l, n in direct} == {l: int(n) for l, n in published.items() if n}
+        drill = moved(db, ref_date, rule_a, rule_b, known_a, known_b)
+        net: dict[tuple[str, str], int] = {}
+        for row in drill.itertuples():
+            for line, sign in ((row.to_line, 1), (row.from_line, -1)):
+                if isinstance(line, str):
+                    net[(line, row.effect)] = net.get((line, row.effect), 0) + sign
+        expected = {(r.line, r.effect): r.persons for r in frame.itertuples() if r.effect != "none"}
+        assert {k: v for k, v in net.items() if v} == {k: v for k, v in expected.items() if v}
+
+    check()
