@@ -7,6 +7,7 @@ Onboarding a sixth municipality means writing one such file; no code changes.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from datetime import date
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP, FollowUp, Outcome
 
 SOURCES_DIR = Path(__file__).resolve().parent / "sources"
+#: a directory of further source contracts, read besides schemas/sources/ (optional)
+SOURCES_DIR_ENV = "LVV_SOURCES_DIR"
 
 #: canonical fields a contract maps to column headers; the first group is required
 REQUIRED_FIELDS = ("record_id", "person_id", "intake_date", "exit_date", "outcome")
@@ -166,9 +169,30 @@ def load_contract(path: Path) -> SourceContract:
         raise ContractError(f"{path}: {problems}") from None
 
 
+def contracts(sources_dir: Path | None = None) -> dict[str, SourceContract]:
+    """All source contracts, by municipality: those of one directory when given, else
+    schemas/sources/ plus the directory named by $LVV_SOURCES_DIR (extra contracts, such as a
+    synthetic network's), which may not redefine a municipality."""
+    if sources_dir is not None:
+        return _contracts_in(Path(sources_dir))
+    extra = os.environ.get(SOURCES_DIR_ENV)
+    if not extra:
+        return _contracts_in(SOURCES_DIR)
+    return _merged(SOURCES_DIR, Path(extra).expanduser().resolve())
+
+
 @cache
-def contracts(sources_dir: Path = SOURCES_DIR) -> dict[str, SourceContract]:
-    """All source contracts, by municipality."""
+def _merged(base: Path, extra: Path) -> dict[str, SourceContract]:
+    found = dict(_contracts_in(base))
+    for name, contract in _contracts_in(extra).items():
+        if name in found:
+            raise ContractError(f"{extra / (name + '.yaml')}: {name!r} already has a contract in {base}")
+        found[name] = contract
+    return found
+
+
+@cache
+def _contracts_in(sources_dir: Path) -> dict[str, SourceContract]:
     found: dict[str, SourceContract] = {}
     for path in sorted(sources_dir.glob("*.yaml")):
         contract = load_contract(path)
