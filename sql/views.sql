@@ -15,3 +15,35 @@ create or replace view episodes as
         stated_in
     from episode_versions
     where known_to is null;
+
+-- one row per monthly run up to the one that published this database: when, which deliveries
+-- (new, changed, withdrawn), rows read / curated / quarantined, status, and the headline figures
+-- (outflow per line per rule at the run's reference date) that changed against the publication
+-- before it
+create or replace view runs as
+    with run_log as (
+        select * from run_log
+    ),
+
+    final as (
+        select
+            run_id,
+            status,
+            reference_date,
+            definitions,
+            release_id,
+            deliveries,
+            len(deliveries) as n_deliveries,
+            rows_read,
+            rows_curated,
+            rows_quarantined,
+            changes,
+            len(changes) as n_figures_changed,
+            message,
+            started_at,
+            finished_at
+        from run_log
+    )
+
+    select * from final
+    order by started_at;

@@ -1,14 +1,35 @@
-"""Publish: curated Parquet plus data/curated/lvv.duckdb, each replaced in one atomic rename.
+"""Publish: curated Parquet plus data/curated/lvv.duckdb, switched to in one atomic step.
 
-The database is self-contained (tables, views and macros inside the file), so it opens and
-answers from any working directory. It is built under a temporary name beside its target and
-renamed over it: a reader who has the old file open keeps reading the old file.
+Layout of data/curated/ (see docs/operations.md):
+
+    lvv.duckdb               -> current/lvv.duckdb          fixed links, made once
+    <table>.parquet          -> current/<table>.parquet
+    current                  -> releases/<release-id>       the one pointer a publish swaps
+    releases/<release-id>/   lvv.duckdb, <table>.parquet, release.json (complete, never changed)
+    releases/.building-*     a release being built (a crash leaves one; the next publish removes it)
+    .lock                    held (fcntl.flock) by the run that may write here
+    runs.jsonl, staged/      the run log and the per-delivery store (transforms/runs.py, store.py)
+
+A release is built in full beside the others, synced to disk, renamed into place, and only then
+`current` is replaced by one rename(2) of a new symlink. A reader therefore finds either the old
+release or the new one, never a mix; a reader who has the old database open keeps reading it; a
+run killed at any moment leaves `current` pointing at a complete release. The database is
+self-contained (tables, views and macros inside the file): it opens from any working directory.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
-import tempfile
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,6 +42,29 @@ from schemas.taxonomy import counting_rule_rows, published_figure_rows, taxonomy
 SQL_FILES = ("views.sql", "macros.sql", "reconcile.sql")
 #: curated tables also written as Parquet, for other engines
 PARQUET_TABLES = ("episode_versions", "deliveries", "validation_issues", "quarantined_rows")
+DATABASE = "lvv.duckdb"
+CURRENT = "current"
+RELEASES = "releases"
+MANIFEST = "release.json"
+LOCK = ".lock"
+#: releases kept besides the current one, for readers still holding a path into them
+KEEP_PREVIOUS = 2
+#: the run log table every database has (empty when publish is given none)
+RUN_LOG_COLUMNS = {
+    "run_id": "varchar", "started_at": "timestamptz", "finished_at": "timestamptz",
+    "status": "varchar", "reference_date": "date", "definitions": "varchar[]", "release_id": "varchar",
+    "deliveries": "struct(delivery_id varchar, action varchar, status varchar, sha256 varchar, "
+                  "previous_sha256 varchar, rows_read bigint, rows_curated bigint, "
+                  "rows_quarantined bigint)[]",
+    "rows_read": "bigint", "rows_curated": "bigint", "rows_quarantined": "bigint",
+    "changes": "struct(definition varchar, line varchar, persons_before bigint, persons_after bigint, "
+               "change bigint)[]",
+    "message": "varchar",
+}
+
+
+class PublicationBusy(RuntimeError):
+    """Another run holds the publication lock; the message says who and what to do."""
 
 
 def sql_text(name: str) -> str:
@@ -28,8 +72,66 @@ def sql_text(name: str) -> str:
     return resource.read_text(encoding="utf-8") if resource.is_file() else ""
 
 
-def build_database(path: Path, tables: dict[str, pd.DataFrame]) -> None:
-    """Create a DuckDB file with the given tables, the vocabularies, views and macros."""
+# --- lock -------------------------------------------------------------------------------------
+
+_held: dict[Path, list] = {}  # lock path -> [open file, depth]; re-entrant within one process
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def publication_lock(curated_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold data/curated/.lock; wait up to wait_seconds for another run, then PublicationBusy."""
+    curated_dir.mkdir(parents=True, exist_ok=True)
+    path = (curated_dir / LOCK).resolve()
+    with _held_guard:
+        if path in _held:
+            _held[path][1] += 1
+            acquired_here = False
+        else:
+            acquired_here = True
+    if acquired_here:
+        handle = _acquire(path, wait_seconds)
+        with _held_guard:
+            _held[path] = [handle, 1]
+    try:
+        yield
+    finally:
+        with _held_guard:
+            _held[path][1] -= 1
+            release = _held[path][1] == 0
+            handle = _held.pop(path)[0] if release else None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+
+def _acquire(path: Path, wait_seconds: float):
+    handle = path.open("a+", encoding="utf-8")
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = path.read_text(encoding="utf-8").strip() or "another process"
+                handle.close()
+                raise PublicationBusy(
+                    f"another run is publishing to {path.parent} ({holder}); waited "
+                    f"{wait_seconds:.0f} s. Let it finish and run again.") from None
+            time.sleep(0.2)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now():%Y-%m-%d %H:%M:%S} UTC\n")
+    handle.flush()
+    return handle
+
+
+# --- building a release -------------------------------------------------------------------------
+
+def build_database(path: Path, tables: dict[str, pd.DataFrame],
+                   run_log: list[dict] | None = None) -> None:
+    """Create a DuckDB file with the given tables, the vocabularies, the run log, views and macros."""
     con = duckdb.connect(str(path))
     try:
         all_tables = {**tables, "taxonomy": pd.DataFrame(taxonomy_rows()),
@@ -39,6 +141,7 @@ def build_database(path: Path, tables: dict[str, pd.DataFrame]) -> None:
             con.register("frame_to_load", frame)
             con.execute(f"create table {name} as select * from frame_to_load")
             con.unregister("frame_to_load")
+        _load_run_log(con, run_log or [])
         for sql_file in SQL_FILES:
             con.execute(sql_text(sql_file))
         con.execute("checkpoint")
@@ -46,30 +149,182 @@ def build_database(path: Path, tables: dict[str, pd.DataFrame]) -> None:
         con.close()
 
 
-def publish(curated_dir: Path, tables: dict[str, pd.DataFrame]) -> list[Path]:
-    """Write the Parquet files and the database; each target appears whole or not at all."""
-    curated_dir.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".publish-", dir=curated_dir))
-    written: list[Path] = []
+def _load_run_log(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
+    columns = ", ".join(f"{name} {kind}" for name, kind in RUN_LOG_COLUMNS.items())
+    con.execute(f"create table run_log ({columns})")
+    _insert_runs(con, records)
+
+
+def _insert_runs(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
+    if records:
+        marks = ", ".join("?" for _ in RUN_LOG_COLUMNS)
+        con.executemany(f"insert into run_log values ({marks})",
+                        [[r.get(name) for name in RUN_LOG_COLUMNS] for r in records])
+
+
+def write_release(release_dir: Path, tables: dict[str, pd.DataFrame],
+                  run_log: list[dict] | None = None) -> None:
+    """The database and its Parquet copies in release_dir (created here)."""
+    release_dir.mkdir()
+    database = release_dir / DATABASE
+    build_database(database, tables, run_log)
+    con = duckdb.connect(str(database), read_only=True)
     try:
-        database = tmp_dir / "lvv.duckdb"
-        build_database(database, tables)
-        con = duckdb.connect(str(database), read_only=True)
+        for name in PARQUET_TABLES:
+            con.execute(f"copy {name} to '{release_dir / (name + '.parquet')}' "
+                        "(format parquet, compression zstd)")
+    finally:
+        con.close()
+
+
+def build_release(curated_dir: Path, tables: dict[str, pd.DataFrame],
+                  run_log: list[dict] | None = None) -> Path:
+    """Write a complete new release under releases/.building-<id>; not yet visible to readers.
+
+    Call with the publication lock held; then seal_release and switch_release.
+    """
+    clean_leftovers(curated_dir)
+    building = curated_dir / RELEASES / f".building-{_new_release_id()}"
+    building.parent.mkdir(parents=True, exist_ok=True)
+    write_release(building, tables, run_log)
+    return building
+
+
+def seal_release(building: Path, fingerprint: str = "", run: dict | None = None) -> dict:
+    """Add this run to the release's run log, write release.json and sync: the release is complete."""
+    release_id = building.name.removeprefix(".building-")
+    run = {**run, "release_id": release_id} if run else None
+    if run:
+        con = duckdb.connect(str(building / DATABASE))
         try:
-            for name in PARQUET_TABLES:
-                con.execute(f"copy {name} to '{tmp_dir / (name + '.parquet')}' "
-                            "(format parquet, compression zstd)")
+            _insert_runs(con, [run])
+            con.execute("checkpoint")
         finally:
             con.close()
-        for name in PARQUET_TABLES:
-            target = curated_dir / f"{name}.parquet"
-            os.replace(tmp_dir / f"{name}.parquet", target)
-            written.append(target)
-        target = curated_dir / "lvv.duckdb"
-        os.replace(database, target)
-        written.append(target)
+    manifest = {"release_id": release_id, "created_at": _now().isoformat(), "fingerprint": fingerprint,
+                "run": run}
+    (building / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
+    for path in building.iterdir():
+        _fsync(path)
+    _fsync(building)
+    return manifest
+
+
+def switch_release(curated_dir: Path, building: Path) -> list[Path]:
+    """Make a sealed release current with one rename of the `current` link; prune old releases."""
+    if not (building / MANIFEST).is_file():
+        raise RuntimeError(f"{building} is not sealed: no {MANIFEST}")
+    releases = curated_dir / RELEASES
+    release = releases / building.name.removeprefix(".building-")
+    os.rename(building, release)
+    _fsync(releases)
+    _point(curated_dir / CURRENT, Path(RELEASES) / release.name)
+    names = [DATABASE, *(f"{name}.parquet" for name in PARQUET_TABLES)]
+    for name in names:
+        _point(curated_dir / name, Path(CURRENT) / name, only_if_different=True)
+    _fsync(curated_dir)
+    prune_releases(curated_dir)
+    return [curated_dir / name for name in names]
+
+
+def publish(curated_dir: Path, tables: dict[str, pd.DataFrame], *, fingerprint: str = "",
+            run: dict | None = None, run_log: list[dict] | None = None,
+            lock_wait_seconds: float = 60.0) -> list[Path]:
+    """Build, seal and switch to a new release under the lock; returns the published paths.
+
+    run: this run's record, kept in release.json and, after the earlier run_log, in the database.
+    """
+    with publication_lock(curated_dir, lock_wait_seconds):
+        building = build_release(curated_dir, tables, run_log)
+        seal_release(building, fingerprint, run)
+        return switch_release(curated_dir, building)
+
+
+def _point(link: Path, target: Path, only_if_different: bool = False) -> None:
+    """Make `link` a symlink to `target` with one rename: readers see the old or the new target."""
+    if only_if_different and link.is_symlink() and Path(os.readlink(link)) == target:
+        return
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
+def _new_release_id() -> str:
+    stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{os.getpid()}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
-        for leftover in tmp_dir.glob("*"):
-            leftover.unlink()
-        tmp_dir.rmdir()
-    return written
+        os.close(fd)
+
+
+# --- reading and tidying the layout -----------------------------------------------------------
+
+def current_release(curated_dir: Path) -> Path | None:
+    """The directory `current` points at, when it is a complete release."""
+    link = curated_dir / CURRENT
+    if not link.is_symlink():
+        return None
+    target = (curated_dir / os.readlink(link)).resolve()
+    return target if (target / MANIFEST).is_file() else None
+
+
+def current_manifest(curated_dir: Path) -> dict | None:
+    """release.json of the current release (None before the first publish)."""
+    release = current_release(curated_dir)
+    return json.loads((release / MANIFEST).read_text(encoding="utf-8")) if release else None
+
+
+def clean_leftovers(curated_dir: Path) -> list[str]:
+    """Remove what a killed publish left behind (half-built releases, temporary links)."""
+    removed = []
+    releases = curated_dir / RELEASES
+    candidates = [*releases.glob(".building-*"), *curated_dir.glob(".*.tmp-*"),
+                  *curated_dir.glob(".publish-*")]
+    for path in candidates:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
+    return removed
+
+
+def prune_releases(curated_dir: Path, keep_previous: int = KEEP_PREVIOUS) -> list[str]:
+    """Delete all but the current release and the `keep_previous` newest before it."""
+    current = current_release(curated_dir)
+    releases = sorted((p for p in (curated_dir / RELEASES).glob("*")
+                       if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    if current is None:
+        return []
+    older = [p for p in releases if p.name < current.name]
+    doomed = older[:-keep_previous] if keep_previous else older
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in doomed]
+
+
+def inputs_fingerprint(staged_root: Path) -> str:
+    """Hash of everything a release is built from: stored deliveries, SQL, vocabularies.
+
+    Equal fingerprints mean a new release would hold the same data; a run then leaves the
+    publication as it is.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(staged_root.glob("*/*/delivery.json")):
+        digest.update(path.relative_to(staged_root).as_posix().encode())
+        digest.update(path.read_bytes())
+    for name in SQL_FILES:
+        digest.update(sql_text(name).encode())
+    digest.update(json.dumps([taxonomy_rows(), counting_rule_rows(), published_figure_rows()], sort_keys=True, default=str).encode())
+    return digest.hexdigest()

@@ -80,6 +80,14 @@ def load_table(staged_root: Path, name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def clean_store(staged_root: Path) -> list[str]:
+    """Remove what a killed save_result left behind; a delivery caught mid-replace is reprocessed."""
+    leftovers = [*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*")]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return [path.relative_to(staged_root).as_posix() for path in leftovers]
+
+
 def prune(staged_root: Path, keep: set[tuple[str, str]]) -> list[str]:
     """Drop stored deliveries whose raw file is gone; returns their delivery ids."""
     dropped = []

@@ -1,0 +1,158 @@
+"""The run record: what each monthly run did, kept in data/curated/runs.jsonl.
+
+One JSON object per line, one line per run: when, which deliveries (new, changed, withdrawn),
+rows read / curated / quarantined, the status (published, unchanged, failed), and which headline
+figures changed and by how much. Every publish loads the log into the database as the `run_log`
+table behind the `runs` view. The log is rewritten whole under the publication lock (temporary
+file, then rename), so it is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from transforms.discover import DeliveryFile
+
+RUNS_LOG = "runs.jsonl"
+STATUSES = ("published", "unchanged", "failed")
+
+
+def new_run(reference_date: date, definitions: list[str], run_id: str | None = None) -> dict:
+    """A run record at its start."""
+    return {"run_id": run_id or uuid.uuid4().hex, "started_at": _now(), "finished_at": None,
+            "status": None, "reference_date": reference_date, "definitions": list(definitions),
+            "release_id": None, "deliveries": [], "rows_read": 0, "rows_curated": 0,
+            "rows_quarantined": 0, "changes": [], "message": None}
+
+
+def delivery_entries(todo: list[DeliveryFile], records: list[dict], previous: list[dict],
+                     withdrawn: list[str]) -> list[dict]:
+    """One entry per delivery the run touched: new, changed (with the hash it replaced) or withdrawn."""
+    before = {r["delivery_id"]: r.get("sha256") for r in previous}
+    by_id = {r["delivery_id"]: r for r in records}
+    entries = []
+    for item in todo:
+        record = by_id.get(item.delivery_id, {})
+        old = before.get(item.delivery_id)
+        entries.append({"delivery_id": item.delivery_id, "action": "changed" if old else "new",
+                        "status": record.get("status"), "sha256": record.get("sha256"),
+                        "previous_sha256": old, **{k: int(record.get(k, 0)) for k in
+                                                   ("rows_read", "rows_curated", "rows_quarantined")}})
+    for delivery_id in withdrawn:
+        entries.append({"delivery_id": delivery_id, "action": "withdrawn", "status": None, "sha256": None,
+                        "previous_sha256": before.get(delivery_id), "rows_read": 0, "rows_curated": 0,
+                        "rows_quarantined": 0})
+    return entries
+
+
+def finish_run(run: dict, status: str, deliveries: list[dict] | None = None,
+               changes: pd.DataFrame | None = None, message: str | None = None) -> dict:
+    """The record completed with its outcome; totals summed over the deliveries."""
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {STATUSES}")
+    deliveries = run["deliveries"] if deliveries is None else deliveries
+    done = {**run, "status": status, "finished_at": _now(), "deliveries": deliveries, "message": message}
+    for key in ("rows_read", "rows_curated", "rows_quarantined"):
+        done[key] = int(sum(d[key] for d in deliveries))
+    if changes is not None:
+        done["changes"] = json.loads(changes[changes["change"] != 0].to_json(orient="records"))
+    return done
+
+
+def read_runs(curated_dir: Path) -> list[dict]:
+    """Every run in the log, oldest first (a line that does not parse is passed over)."""
+    path = curated_dir / RUNS_LOG
+    if not path.exists():
+        return []
+    runs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            runs.append(_decode(json.loads(line)))
+        except ValueError:
+            continue
+    return runs
+
+
+def append_run(curated_dir: Path, run: dict) -> None:
+    """Add one run to the log (replacing an entry with the same run_id); the file is replaced whole."""
+    runs = [r for r in read_runs(curated_dir) if r["run_id"] != run["run_id"]] + [run]
+    path = curated_dir / RUNS_LOG
+    tmp = path.with_name(f".{RUNS_LOG}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for record in runs:
+            handle.write(json.dumps(record, default=_encode, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def recover_published_run(curated_dir: Path, manifest: dict | None) -> bool:
+    """Log the run of the current release if a crash came between its publish and its log line."""
+    run = (manifest or {}).get("run")
+    if not run or any(r["run_id"] == run["run_id"] for r in read_runs(curated_dir)):
+        return False
+    append_run(curated_dir, _decode(run))
+    return True
+
+
+def headline(database: Path, reference_date: date, definitions: list[str]) -> pd.DataFrame:
+    """Outflow (persons) per reporting line under each rule: definition, line, persons."""
+    from transforms.queries import outflow
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        frames = [outflow(con, reference_date, d).assign(definition=d) for d in definitions]
+    finally:
+        con.close()
+    table = pd.concat(frames, ignore_index=True)
+    return table.groupby(["definition", "line"], sort=False, as_index=False)["persons"].sum()
+
+
+def headline_changes(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.DataFrame:
+    """definition, line, persons_before, persons_after, change (before: the previous publication)."""
+    keys = ["definition", "line"]
+    previous = before if before is not None else after.assign(persons=0)
+    merged = after.merge(previous, on=keys, how="outer", suffixes=("_after", "_before"), sort=False)
+    merged = merged.fillna({"persons_after": 0, "persons_before": 0})
+    merged["persons_before"] = merged["persons_before"].astype("int64")
+    merged["persons_after"] = merged["persons_after"].astype("int64")
+    merged["change"] = merged["persons_after"] - merged["persons_before"]
+    return merged[[*keys, "persons_before", "persons_after", "change"]]
+
+
+def summary_line(run: dict) -> str:
+    """One sentence for the log and the command line."""
+    actions = {a: sum(d["action"] == a for d in run["deliveries"]) for a in ("new", "changed", "withdrawn")}
+    if run["status"] == "unchanged":
+        return "nothing new: the publication is left byte-for-byte unchanged"
+    changed = len(run["changes"])
+    return (f"{run['status']}: {actions['new']} new, {actions['changed']} changed, {actions['withdrawn']} "
+            f"withdrawn deliveries; {run['rows_read']} rows read, {run['rows_curated']} curated, "
+            f"{run['rows_quarantined']} quarantined; {changed} headline figures changed")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _encode(value: object) -> str:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _decode(record: dict) -> dict:
+    out = dict(record)
+    for key in ("started_at", "finished_at"):
+        if isinstance(out.get(key), str):
+            out[key] = datetime.fromisoformat(out[key])
+    if isinstance(out.get("reference_date"), str):
+        out["reference_date"] = date.fromisoformat(out["reference_date"])
+    return out
