@@ -49,6 +49,17 @@ class DataPaths:
         return self.curated / "lvv.duckdb"
 
 
+def delivery_files(raw_dir: Path) -> list[Path]:
+    """Every file under raw_dir/<municipality>/<period>/, hidden files left out."""
+    if not raw_dir.is_dir():
+        return []
+    return [p for p in raw_dir.glob("*/*/*") if p.is_file() and not p.name.startswith(".")]
+
+
+def has_deliveries(raw_dir: Path) -> bool:
+    return bool(delivery_files(raw_dir))
+
+
 def is_demo_data(raw_dir: Path) -> bool:
     """True when every delivery file under raw_dir was written by `lvv demo` (per its manifest)."""
     manifest = raw_dir / DEMO_MANIFEST
@@ -58,8 +69,7 @@ def is_demo_data(raw_dir: Path) -> bool:
         written = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", {}))
     except (OSError, ValueError, AttributeError):
         return False
-    present = {p.relative_to(raw_dir).as_posix() for p in raw_dir.rglob("*")
-               if p.is_file() and not p.name.startswith(".")}
+    present = {p.relative_to(raw_dir).as_posix() for p in delivery_files(raw_dir)}
     return bool(present) and present <= written
 
 

@@ -12,6 +12,11 @@ import openpyxl
 import pytest
 
 from schemas.contracts import SourceContract, contract_for
+from transforms.curate import curated_tables
+from transforms.delivery import process_delivery
+from transforms.protect import Pseudonymiser
+from transforms.publish import publish
+from transforms.store import save_result
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -63,6 +68,25 @@ def good_row(n: int = 1, **overrides: Any) -> dict[str, Any]:
     }
     row.update(overrides)
     return row
+
+
+@pytest.fixture
+def published(tmp_path) -> Path:
+    """Two Amsterdam deliveries: in the second, one exit is registered late and one MOB corrected."""
+    ams = contract_for("amsterdam")
+    october = [good_row(1, exit_date=date(2020, 10, 20), outcome="MOB"), good_row(2),
+               good_row(3, exit_date=date(2020, 10, 1), outcome="Vreemdelingenbewaring", follow_up="Uitgezet"),
+               good_row(4, exit_date=date(2020, 10, 2), outcome="Gedwongen vertrek")]
+    november = [good_row(1, exit_date=date(2020, 10, 20), outcome="Zelfstandig vertrek"),
+                good_row(2, exit_date=date(2020, 10, 30), outcome="Art. 64"),
+                october[2], october[3], good_row(5, intake_date=date(2020, 11, 3))]
+    staged = tmp_path / "curated" / "staged"
+    for period, rows, stand_per in (("2020-10", october, date(2020, 10, 31)),
+                                    ("2020-11", november, date(2020, 11, 30))):
+        path = write_sheet(tmp_path / "raw" / period / "a.xlsx", ams, rows, stand_per=stand_per)
+        save_result(staged, process_delivery(path, ams, period, Pseudonymiser("test-key")))
+    publish(tmp_path / "curated", curated_tables(staged))
+    return tmp_path / "curated" / "lvv.duckdb"
 
 
 @pytest.fixture

@@ -1,0 +1,111 @@
+"""The `lvv` command line as a user runs it: exit codes, one-line errors, formats, no Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lvv.settings import KEY_ENV, DataPaths, SettingsError, is_demo_data, pseudonym_key
+
+
+def lvv(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lvv.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_outflow_by_municipality_as_json(published):
+    result = lvv("outflow", "--ref-date", "2020-11-01", "--by", "municipality", "--format", "json",
+                 "--data-dir", str(published.parent.parent))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["municipality"] for r in rows} == {"amsterdam"} and len(rows) == 8
+    assert sum(r["persons"] for r in rows) == 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["outflow", "--ref-date", "1-11-2020"], "--ref-date: '1-11-2020' is not a date"),
+    (["outflow", "--ref-date", "2020-11-01", "--definition", "wodc"], "unknown counting rule 'wodc'"),
+    (["outflow", "--ref-date", "2020-11-01", "--by", "province"], "--by takes 'municipality'"),
+    (["reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "x"], "unknown counting rule 'x'"),
+])
+def test_bad_input_is_one_clear_line(published, args, message):
+    result = lvv(*args, "--data-dir", str(published.parent.parent))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_no_publication_yet_says_what_to_do(tmp_path):
+    result = lvv("outflow", "--ref-date", "2020-11-01", cwd=tmp_path, env={"LVV_DATA_DIR": ""})
+    assert result.returncode == 2 and "run `lvv demo` or `lvv run` first" in result.stderr
+
+
+def test_reconcile_prints_a_bridge_that_adds_up(published):
+    result = lvv("reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "evaluation-2021",
+                 "--known-at-a", "2020-10-31", "--data-dir", str(published.parent.parent), env={"COLUMNS": "150"})
+    assert result.returncode == 0, result.stderr
+    assert "every difference is explained" in result.stdout and "counting rule" in result.stdout
+
+
+def test_series_exports_excel(published, tmp_path):
+    import openpyxl
+
+    target = tmp_path / "series.xlsx"
+    result = lvv("series", "--from", "2020-01-01", "--to", "2020-12-31", "-o", str(target),
+                 "--data-dir", str(published.parent.parent))
+    assert result.returncode == 0, result.stderr
+    sheet = openpyxl.load_workbook(target)["series"]
+    assert [c.value for c in sheet[1]][:2] == ["month_end", "municipality"]
+
+
+def test_query_commands_do_not_import_prefect(published):
+    code = ("import sys; from lvv.cli import main; sys.argv=['lvv','outflow','--ref-date','2020-11-01',"
+            f"'--data-dir',{str(published.parent.parent)!r},'--format','csv'];\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "assert 'prefect' not in sys.modules, 'prefect was imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_data_dir_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv("LVV_DATA_DIR", str(tmp_path / "env"))
+    assert DataPaths.resolve().root == tmp_path / "env"
+    assert DataPaths.resolve(tmp_path / "opt").root == tmp_path / "opt"
+    monkeypatch.delenv("LVV_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert DataPaths.resolve().raw == tmp_path / "data" / "raw"
+
+
+def test_real_data_without_a_key_refuses_to_start(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    raw = tmp_path / "raw"
+    (raw / "utrecht" / "2020-10").mkdir(parents=True)
+    (raw / "utrecht" / "2020-10" / "export.xlsx").write_bytes(b"real register")
+    with pytest.raises(SettingsError, match=KEY_ENV):
+        pseudonym_key(raw)
+    monkeypatch.setenv(KEY_ENV, "s3cret")
+    assert pseudonym_key(raw) == ("s3cret", False)
+
+
+def test_demo_key_only_for_files_the_demo_wrote(tmp_path, monkeypatch):
+    from lvv.demo import write_demo
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    raw = tmp_path / "raw"
+    (raw / "utrecht" / "2019-05").mkdir(parents=True)
+    (raw / "utrecht" / "2019-05" / "x.csv").write_text("a;b\n")  # a foreign file beside the demo's
+    (raw / ".lvv-demo-manifest.json").write_text(json.dumps({"files": {}}))
+    assert not is_demo_data(raw)
+    (raw / "utrecht" / "2019-05" / "x.csv").unlink()
+    write_demo(raw)
+    assert is_demo_data(raw) and pseudonym_key(raw)[1] is True
+    result = lvv("run", "--data-dir", str(tmp_path / "other"), env={KEY_ENV: ""})
+    assert result.returncode == 2 and "no deliveries under" in result.stderr
+    (tmp_path / "real" / "raw" / "utrecht" / "2020-10").mkdir(parents=True)
+    (tmp_path / "real" / "raw" / "utrecht" / "2020-10" / "export.xlsx").write_bytes(b"real register")
+    result = lvv("run", "--data-dir", str(tmp_path / "real"), env={KEY_ENV: ""})
+    assert result.returncode == 2 and KEY_ENV in result.stderr and "Traceback" not in result.stderr
