@@ -47,3 +47,9 @@ def test_flat_rule_rows_follow_the_taxonomy():
     rows = counting_rule_rows()
     assert {r["line"] for r in rows} <= lines
     assert len(rows) == len(counting_rules()) * len(all_cases())
+
+
+def test_the_taxonomy_page_is_generated_from_the_data():
+    from schemas.docs import DOC_PATH, render
+
+    assert DOC_PATH.read_text(encoding="utf-8") == render(), "run `python -m schemas.docs`"
