@@ -20,12 +20,13 @@ Lang = Literal["nl", "en"]
 class Check(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     code: str
-    level: Literal["file", "field", "record", "revision", "row"]
+    level: Literal["file", "field", "record", "revision", "correction", "row"]
     severity: Severity
     nl: str
     en: str
     fix_nl: str
     fix_en: str
+    example: str = ""
 
     def render(self, lang: Lang, params: dict[str, Any]) -> tuple[str, str]:
         """(message, fix) in the language asked, with every placeholder filled."""
