@@ -18,9 +18,10 @@ import pandas as pd
 
 from schemas.checks import Finding
 from schemas.contracts import SourceContract
+from schemas.episodes import PERSON_ID_PATTERN
 from transforms.protect import Pseudonymiser
-from transforms.read import DeliveryRejected, read_source
-from transforms.stage import Locator, stage_rows, validate_staged
+from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
+from transforms.stage import Locator, Staged, record_findings, stage_rows, validate_staged
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 EPISODE_COLUMNS = ["delivery_id", "municipality", "known_from", "excel_row", "episode_id", "person_id",
@@ -92,13 +93,15 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
     except DeliveryRejected as rejected:
         return DeliveryResult(record, _empty_episodes(), pd.DataFrame(), rejected.findings)
     staged = stage_rows(raw, contract, stand_per, hide=pseudonymiser.hide)
-    findings = staged.findings + validate_staged(staged, Locator(raw, pseudonymiser.hide))
+    loc = Locator(raw, pseudonymiser.hide)
+    findings = staged.findings + validate_staged(staged, loc) + record_findings(staged, loc)
     bad_rows = {f.excel_row for f in findings if f.severity == "error" and f.excel_row is not None}
     frame = staged.frame
     is_bad = frame.index.isin(sorted(bad_rows))
     episodes = _protect(frame[~is_bad], contract, pseudonymiser)
-    quarantine = _quarantine(frame[is_bad], staged.raw_text, findings, contract, pseudonymiser)
+    quarantine = _quarantine(frame[is_bad], staged, findings, contract, pseudonymiser)
     record.update(
+        layout=sheet_layout(raw),
         stand_per=stand_per, stand_per_stated=raw.stand_per is not None, status="accepted",
         rows_read=len(raw.rows), rows_curated=len(episodes), rows_quarantined=len(quarantine),
         rows_skipped=len(staged.skipped_rows),
@@ -124,8 +127,15 @@ def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymise
     return out.reset_index(drop=True)
 
 
-def _quarantine(frame: pd.DataFrame, raw_text: pd.DataFrame | None, findings: list[Finding],
+def sheet_layout(raw: RawSheet) -> dict:
+    """Where each field stands in this delivery's sheet (for locating later findings)."""
+    return {"sheet": raw.sheet, "header_row": raw.header_row,
+            "columns": {f: [column_letter(i), raw.headers[i]] for f, i in raw.positions.items()}}
+
+
+def _quarantine(frame: pd.DataFrame, staged: Staged, findings: list[Finding],
                 contract: SourceContract, pseudo: Pseudonymiser) -> pd.DataFrame:
+    """Quarantined rows: location, reasons, pseudonyms and every contract cell as text."""
     if frame.empty:
         return pd.DataFrame()
     reasons: dict[int, list[str]] = {}
@@ -135,10 +145,14 @@ def _quarantine(frame: pd.DataFrame, raw_text: pd.DataFrame | None, findings: li
     out = pd.DataFrame({
         "municipality": contract.municipality,
         "excel_row": frame.index.astype("int64"),
-        "episode_id": [pseudo.episode(contract.municipality, r) if r else None for r in frame["record_id"]],
+        "episode_id": [pseudo.episode(contract.municipality, r) if isinstance(r, str) and r else None
+                       for r in frame["record_id"]],
         "reasons": [", ".join(sorted(set(reasons.get(int(r), [])))) for r in frame.index],
+        "person_id": [pseudo.person(p) if isinstance(p, str) and re.match(PERSON_ID_PATTERN, p) else None
+                      for p in frame["person_id"]],
     })
-    if raw_text is not None and not raw_text.empty:
+    raw_text = staged.raw_text_for(frame.index)
+    if not raw_text.empty:
         out = out.join(raw_text, on="excel_row")
     return out.reset_index(drop=True)
 

@@ -29,12 +29,27 @@ IDENTIFIER_FIELDS = ("person_id", "record_id", "family_name", "given_name", "bir
 
 @dataclass
 class Staged:
-    """One delivery after parsing: typed rows (index = sheet row), findings, skipped rows."""
+    """One delivery after parsing: typed rows (index = sheet row), findings, skipped rows.
+
+    The raw text of rows (for the quarantine) is built on demand with `raw_text_for`, for the
+    few rows that need it: pseudonymising every identifier cell of a big sheet up front is slow.
+    """
 
     frame: pd.DataFrame
     findings: list[Finding] = field(default_factory=list)
     skipped_rows: list[int] = field(default_factory=list)
-    raw_text: pd.DataFrame | None = None
+    raw: RawSheet | None = None
+    hide: Any = None
+
+    def raw_text_for(self, rows: Any = None) -> pd.DataFrame:
+        """The contract cells as text of the given sheet rows (all data rows when None)."""
+        if self.raw is None:
+            return pd.DataFrame()
+        return _raw_text(self.raw, self.skipped_rows, self.hide, rows)
+
+    @property
+    def raw_text(self) -> pd.DataFrame:
+        return self.raw_text_for(None)
 
 
 class Locator:
@@ -122,8 +137,7 @@ def stage_rows(raw: RawSheet, contract: SourceContract, stand_per: date, hide: A
                                         pilot_start=contract.pilot_start.strftime("%d-%m-%Y")))
         records.append(rec)
     frame = _typed_frame(records, stand_per)
-    raw_text = _raw_text(raw, skipped, hide)
-    return Staged(frame, findings, skipped, raw_text)
+    return Staged(frame, findings, skipped, raw, hide)
 
 
 def _outcome(value: Any, lookup: dict[str, tuple[str, str | None]], contract: SourceContract, loc: Locator, excel_row: int,
@@ -161,13 +175,14 @@ def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame
     return frame.set_index("excel_row")
 
 
-def _raw_text(raw: RawSheet, skipped: list[int], hide: Any) -> pd.DataFrame:
-    """Every data row's contract cells as text (identifiers pseudonymised, names dropped)."""
+def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) -> pd.DataFrame:
+    """Data rows' contract cells as text (identifiers pseudonymised, names dropped)."""
     keep = {f: i for f, i in raw.positions.items() if f not in ("family_name", "given_name", "birth_date")}
     skip = set(skipped)
+    only = None if wanted is None else {int(r) for r in wanted}
     rows = []
     for cells, excel_row in zip(raw.rows, raw.excel_rows):
-        if excel_row in skip:
+        if excel_row in skip or (only is not None and excel_row not in only):
             continue
         row = {"excel_row": excel_row}
         for f, i in keep.items():
@@ -229,6 +244,48 @@ def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc:
     return [loc.finding(code, row, field_name, raw_cell)]
 
 
+def overlapping_stays(frame: pd.DataFrame) -> dict[int, list[int]]:
+    """Sheet row -> the rows of the same person's other stays whose dates overlap it.
+
+    A stay runs from intake up to (not including) its exit date; an open stay runs on. A move on
+    the exit day (next intake = exit) is no overlap. Rows without a person or a usable intake,
+    rows whose exit precedes their intake, and repeated record numbers (already errors) are left out.
+    """
+    by_person: dict[str, list[tuple[pd.Timestamp, pd.Timestamp, int, Any]]] = {}
+    columns = (frame.index, frame["person_id"], frame["record_id"], frame["intake_date"], frame["exit_date"])
+    for row, person, record, intake, exit_ in zip(*columns):
+        if person is None or pd.isna(person) or pd.isna(intake):
+            continue
+        end = pd.Timestamp.max if pd.isna(exit_) else exit_
+        if end < intake:
+            continue
+        by_person.setdefault(person, []).append((intake, end, int(row), record))
+    overlaps: dict[int, list[int]] = {}
+    for stays in by_person.values():
+        if len(stays) < 2:
+            continue
+        stays.sort(key=lambda s: (s[0], s[2]))
+        for i, (_, end, row, record) in enumerate(stays):
+            for other_intake, _, other_row, other_record in stays[i + 1:]:
+                if other_intake >= end:
+                    break
+                if other_record == record:
+                    continue
+                overlaps.setdefault(row, []).append(other_row)
+                overlaps.setdefault(other_row, []).append(row)
+    return overlaps
+
+
+def record_findings(staged: Staged, loc: Locator) -> list[Finding]:
+    """Record-level checks within one delivery: one person's stays that overlap (a warning)."""
+    findings = []
+    for row, others in sorted(overlapping_stays(staged.frame).items()):
+        rows = ", ".join(str(r) for r in sorted({row, *others}))
+        findings.append(loc.finding("episodes-overlap", row, "intake_date", _cell(loc.raw, row, "intake_date"),
+                                    rows=rows))
+    return findings
+
+
 def _cell(raw: RawSheet, excel_row: int, field_name: str) -> Any:
     position = raw.positions.get(field_name)
     if position is None:
@@ -240,4 +297,5 @@ def _fmt(value: Any) -> str:
     return pd.Timestamp(value).strftime("%d-%m-%Y") if pd.notna(value) else ""
 
 
-__all__ = ["DATE_FIELDS", "Locator", "Staged", "stage_rows", "validate_staged"]
+__all__ = ["DATE_FIELDS", "Locator", "Staged", "overlapping_stays", "record_findings", "stage_rows",
+           "validate_staged"]
