@@ -1,0 +1,142 @@
+"""The monthly report as plain functions: small-cell protection, safe cells, the files it writes."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.contracts import contract_for
+from tests.conftest import good_row, write_sheet
+from transforms.curate import curated_tables
+from transforms.delivery import process_delivery
+from transforms.monthly_report import SUPPRESSED, gather, is_dangerous, protect_table, write_monthly_report
+from transforms.protect import Pseudonymiser
+from transforms.publish import publish
+from transforms.store import save_result
+
+PLANTED = '=HYPERLINK("http://example.invalid/x","click")'
+REF = date(2020, 11, 30)
+
+
+def _bridges(hidden: np.ndarray) -> list[tuple[int, int]]:
+    """Independent check: a suppressed cell is recomputable iff it is a bridge among suppressed cells.
+
+    Cells are edges between their row line and column line (totals included); every line publishes
+    one sum, so a suppressed cell on no cycle of suppressed cells follows from the sums.
+    """
+    edges = [(int(i), int(j)) for i, j in zip(*np.nonzero(hidden))]
+    found = []
+    for skip in edges:
+        graph: dict[str, set[str]] = {}
+        for i, j in edges:
+            if (i, j) != skip:
+                graph.setdefault(f"r{i}", set()).add(f"c{j}")
+                graph.setdefault(f"c{j}", set()).add(f"r{i}")
+        seen, todo = {f"r{skip[0]}"}, [f"r{skip[0]}"]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        if f"c{skip[1]}" not in seen:
+            found.append(skip)
+    return found
+
+
+def test_protect_table_suppresses_small_cells_and_what_would_give_them_away():
+    cells = pd.DataFrame({"returned": [12, 3, 20], "legalised": [7, 9, 11], "other": [0, 14, 6]},
+                         index=pd.Index(["a", "b", "c"], name="municipality"))
+    out = protect_table(cells, threshold=5)
+    hidden = (out == SUPPRESSED).to_numpy()
+    assert out.loc["b", "returned"] == SUPPRESSED
+    assert hidden.sum() >= 4  # the small cell, a partner in its row, and partners in their columns
+    assert _bridges(hidden) == []
+    assert out.loc["a", "other"] == 0  # zeros are not small cells
+    shown = out.to_numpy()[~hidden]
+    assert all(v == 0 or v >= 5 for v in shown)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.data())
+def test_no_suppressed_cell_can_be_recomputed_from_the_published_sums(n_rows, n_cols, data):
+    values = data.draw(st.lists(st.lists(st.integers(0, 30), min_size=n_cols, max_size=n_cols),
+                                min_size=n_rows, max_size=n_rows))
+    threshold = data.draw(st.integers(2, 10))
+    out = protect_table(pd.DataFrame(values), threshold)
+    hidden = (out == SUPPRESSED).to_numpy()
+    if n_cols == 1:  # a one-column table: the total column would repeat the cells
+        assert out.shape == (n_rows + 1, 2)
+    assert _bridges(hidden) == []
+    full = out.to_numpy()
+    assert all(v == 0 or v >= threshold for v in full[~hidden])
+
+
+def test_dangerous_prefixes():
+    assert all(is_dangerous(s) for s in ("=1+1", "+31", "-2", "@SUM(A1)", "\tx", "\rx"))
+    assert not any(is_dangerous(s) for s in ("MOB", "1", "", 5))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict[str, Path]:
+    """A small publication with a quarantined row whose outcome label is a formula, and its report."""
+    root = tmp_path_factory.mktemp("report")
+    ams = contract_for("amsterdam")
+    rows = [good_row(n, exit_date=date(2020, 10, n), outcome="Zelfstandig vertrek") for n in range(1, 9)]
+    rows += [good_row(20, exit_date=date(2020, 11, 2), outcome="Art. 64"), good_row(21),
+             good_row(22, exit_date=date(2020, 11, 3), outcome="placeholder")]
+    path = write_sheet(root / "raw" / "amsterdam" / "2020-11" / "export.xlsx", ams, rows, stand_per=REF)
+    book = openpyxl.load_workbook(path)  # plant the label as text, as a steward's export would hold it
+    cell = next(c for c in book.active["H"] if c.value == "placeholder")
+    cell.value, cell.data_type = PLANTED, "s"
+    book.save(path)
+    staged = root / "curated" / "staged"
+    save_result(staged, process_delivery(path, ams, "2020-11", Pseudonymiser("k")))
+    publish(root / "curated", curated_tables(staged))
+    data = gather(root / "curated" / "lvv.duckdb", REF, ["programme", "evaluation-2021"], {"run_id": "r1"})
+    return write_monthly_report(data, root / "reports", threshold=5)
+
+
+def test_the_workbooks_open_and_hold_every_section(report):
+    internal = openpyxl.load_workbook(report["internal_xlsx"])
+    assert {"Headline", "Outflow by municipality", "Durable share", "Outflow over time",
+            "Occupancy over time", "Changes since last month", "Data quality",
+            "Quarantined rows"} <= set(internal.sheetnames)
+    headline = {r[0]: r[2] for r in internal["Headline"].iter_rows(min_row=5, values_only=True)}
+    assert headline["returned"] == 8 and headline["postponed_departure"] == 1
+    public = openpyxl.load_workbook(report["public_xlsx"])
+    assert "Quarantined rows" not in public.sheetnames
+    published = {r[0]: r[2] for r in public["Headline"].iter_rows(min_row=5, values_only=True)}
+    assert published["returned"] == SUPPRESSED and published["postponed_departure"] == SUPPRESSED
+    for sheet in public.worksheets:
+        for row in sheet.iter_rows(min_row=5, values_only=True):
+            assert not any(isinstance(v, int) and 0 < v < 5 for v in row if not isinstance(v, bool)), row
+
+
+def test_a_formula_in_a_delivered_label_is_written_as_text(report):
+    book = openpyxl.load_workbook(report["internal_xlsx"])
+    cells = [c for row in book["Quarantined rows"].iter_rows() for c in row if c.value == PLANTED]
+    assert cells, "the quarantined row with the planted label is listed"
+    for cell in cells:
+        assert cell.data_type == "s" and cell.quotePrefix
+    findings = [c for row in book["Data quality"].iter_rows() for c in row
+                if c.value == "outcome-unknown-label"]
+    assert findings
+    page = report["internal_html"].read_text(encoding="utf-8")
+    assert PLANTED not in page and "=HYPERLINK(&quot;http://example.invalid/x&quot;" in page
+
+
+def test_the_pages_carry_their_charts_offline(report):
+    for name in ("internal_html", "public_html"):
+        page = report[name].read_text(encoding="utf-8")
+        assert "<script src=" not in page and 'src="http' not in page  # no CDN
+        assert "plotly.js v" in page or "Plotly" in page[:5_000_000]  # the library is inlined
+        charts = page.count('class="plotly-graph-div"')
+        assert charts >= (5 if name == "internal_html" else 2), (name, charts)
+        assert "Occupancy over time" in page

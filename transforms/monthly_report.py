@@ -1,0 +1,596 @@
+"""The monthly report: an Excel workbook and an HTML page with charts, internal and public.
+
+`gather` asks the published database everything the report shows (plain DuckDB queries over the
+contract's macros); `protect` applies small-cell protection for the public edition; `write_excel`
+and `write_html` render either edition. `write_monthly_report` does all four files at once.
+
+Safety of what is written:
+- Excel: every text cell is written as a string (the writer's formula, URL and number conversion
+  is off), and text that starts with = + - @ tab or CR also gets Excel's quote prefix, so a
+  delivered label such as =HYPERLINK(...) is shown as the text it is and never runs.
+- HTML: every value is escaped; the charts are plotly with plotly.js inlined (works offline).
+- Public edition: counts of persons between 1 and threshold-1 are suppressed ("x"), and further
+  cells are suppressed until no suppressed cell can be recomputed from the rows, columns and
+  totals shown. The internal edition shows exact numbers and the quarantined rows.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from transforms.queries import line_labels
+from transforms.queries import outflow as outflow_query
+
+SUPPRESSED = "x"
+DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+DEFAULT_THRESHOLD = 5
+
+
+@dataclass
+class ReportData:
+    """Everything one edition of the report shows; frames in long form."""
+
+    reference_date: date
+    previous_date: date
+    definitions: list[str]
+    run: dict
+    headline: pd.DataFrame            # line, label, <definition>...
+    by_municipality: pd.DataFrame     # definition, municipality, line, durability, persons
+    outflow_series: pd.DataFrame      # month_end, definition, municipality, line, persons (cumulative)
+    occupancy_series: pd.DataFrame    # month_end, municipality, occupancy, inflow
+    durable_share: pd.DataFrame       # definition, municipality, durable, semi_durable, non_durable, total, share
+    changes: pd.DataFrame             # definition, line, as_known_then, revision, previous_now, new_exits, now
+    bridge: pd.DataFrame              # definition, line, effect, persons (revisions of last month, by cause)
+    deliveries: pd.DataFrame          # the latest delivery per municipality and its row counts
+    quality: pd.DataFrame             # municipality, code, severity, findings (latest delivery)
+    quarantine: pd.DataFrame          # quarantined rows of the latest deliveries, as delivered
+    public: bool = False
+    threshold: int = DEFAULT_THRESHOLD
+    notes: list[str] = field(default_factory=list)
+
+
+# --- gathering ------------------------------------------------------------------------------------
+
+def month_end_before(day: date) -> date:
+    return day.replace(day=1) - timedelta(days=1)
+
+
+def gather(database: Path, reference_date: date, definitions: list[str], run: dict | None = None
+           ) -> ReportData:
+    """Read every figure the report shows from the published database (read-only)."""
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        previous = month_end_before(reference_date)
+        by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
+                                     .assign(definition=d) for d in definitions], ignore_index=True)
+        return ReportData(
+            reference_date=reference_date, previous_date=previous, definitions=list(definitions),
+            run=run or {}, headline=_headline(con, reference_date, definitions),
+            by_municipality=by_municipality[["definition", "municipality", "line", "durability", "persons"]],
+            outflow_series=_outflow_series(con, reference_date, definitions),
+            occupancy_series=_occupancy_series(con, reference_date),
+            durable_share=_durable_share(by_municipality),
+            changes=_changes(con, reference_date, previous, definitions),
+            bridge=_bridge(con, previous, definitions),
+            deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
+        )
+    finally:
+        con.close()
+
+
+def _headline(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
+              ) -> pd.DataFrame:
+    """line, label, one column of persons per counting rule (every line, zeros included)."""
+    wide = pd.DataFrame({"line": list(line_labels())})
+    for definition in definitions:
+        per_line = outflow_query(con, reference_date, definition).groupby("line")["persons"].sum()
+        wide[definition] = wide["line"].map(per_line).fillna(0).astype("int64")
+    wide.insert(1, "label", wide["line"].map(line_labels()))
+    return wide
+
+
+def _months(con: duckdb.DuckDBPyConnection, reference_date: date) -> date | None:
+    first = con.execute("select min(intake_date) from episode_versions").fetchall()[0][0]
+    return first
+
+
+def _outflow_series(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
+                    ) -> pd.DataFrame:
+    first = _months(con, reference_date)
+    columns = ["month_end", "definition", "municipality", "line", "persons"]
+    if first is None:
+        return pd.DataFrame(columns=columns)
+    frames = []
+    for definition in definitions:
+        frames.append(con.execute("""
+            select months.month_end, $definition as definition, counted.municipality, counted.line,
+                sum(counted.persons)::bigint as persons
+            from month_ends($first, $ref) as months,
+                lateral (select * from outflow(months.month_end, definition := $definition)) as counted
+            group by all
+            order by all
+        """, {"first": first, "ref": reference_date, "definition": definition}).df())
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _occupancy_series(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
+    first = _months(con, reference_date)
+    if first is None:
+        return pd.DataFrame(columns=["month_end", "municipality", "occupancy", "inflow"])
+    return con.execute("""
+        with months as (select month_end from month_ends($first, $ref)),
+        occupied as (
+            select months.month_end, counted.municipality, counted.persons as occupancy
+            from months, lateral (select * from occupancy(months.month_end)) as counted
+        ),
+        entered as (
+            select months.month_end, counted.municipality, counted.persons as inflow
+            from months, lateral (select * from inflow(months.month_end)) as counted
+        )
+        select entered.month_end, entered.municipality, coalesce(occupied.occupancy, 0) as occupancy,
+            entered.inflow
+        from entered
+        left join occupied using (month_end, municipality)
+        order by all
+    """, {"first": first, "ref": reference_date}).df()
+
+
+def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
+    if by_municipality.empty:
+        return pd.DataFrame(columns=["definition", "municipality", "durable", "semi_durable",
+                                     "non_durable", "total", "share"])
+    wide = by_municipality.pivot_table(index=["definition", "municipality"], columns="durability",
+                                       values="persons", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(columns=["durable", "semi_durable", "non_durable"], fill_value=0).astype("int64")
+    wide["total"] = wide.sum(axis=1)
+    wide["share"] = (wide["durable"] / wide["total"].where(wide["total"] > 0)).round(3)
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def _changes(con: duckdb.DuckDBPyConnection, reference_date: date, previous: date,
+             definitions: list[str]) -> pd.DataFrame:
+    rows = []
+    for definition in definitions:
+        def per_line(ref: date, known_at: date | None) -> pd.Series:
+            frame = outflow_query(con, ref, definition, known_at)
+            return frame.groupby("line", sort=False)["persons"].sum()
+        now, previous_now, then = (per_line(reference_date, None), per_line(previous, None),
+                                   per_line(previous, previous))
+        for line in now.index:
+            rows.append({"definition": definition, "line": line, "as_known_then": int(then[line]),
+                         "revision": int(previous_now[line] - then[line]),
+                         "previous_now": int(previous_now[line]),
+                         "new_exits": int(now[line] - previous_now[line]), "now": int(now[line])})
+    return pd.DataFrame(rows, columns=["definition", "line", "as_known_then", "revision", "previous_now",
+                                       "new_exits", "now"])
+
+
+def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str]) -> pd.DataFrame:
+    """Last month's revisions by cause, from the reconcile() macro where the database has it."""
+    columns = ["definition", "line", "effect", "persons"]
+    has_macro = con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
+                            ).fetchall()[0][0]
+    if not has_macro:
+        return pd.DataFrame(columns=columns)
+    frames = [con.execute("""
+        select $definition as definition, line, effect, persons
+        from reconcile($previous, $definition, $definition, known_at_a := $previous)
+        where effect <> 'none' and persons <> 0
+    """, {"previous": previous, "definition": d}).df() for d in definitions]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _latest_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("""
+        select municipality, period, delivery_id, status, stand_per, rows_read, rows_curated,
+            rows_quarantined, rows_skipped
+        from deliveries
+        qualify row_number() over (partition by municipality order by period desc) = 1
+        order by municipality
+    """).df()
+
+
+def _quality(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("""
+        with latest as (
+            select delivery_id, municipality from deliveries
+            qualify row_number() over (partition by municipality order by period desc) = 1
+        )
+        select latest.municipality, issues.code, issues.severity, count(*) as findings
+        from validation_issues as issues
+        inner join latest on issues.delivery_id = latest.delivery_id
+        group by all
+        order by latest.municipality, findings desc, issues.code
+    """).df()
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute("""
+        with latest as (
+            select delivery_id from deliveries
+            qualify row_number() over (partition by municipality order by period desc) = 1
+        )
+        select quarantined.*
+        from quarantined_rows as quarantined
+        inner join latest on quarantined.delivery_id = latest.delivery_id
+        order by quarantined.delivery_id, quarantined.excel_row
+    """).df()
+
+
+# --- small-cell protection ----------------------------------------------------------------------
+
+def protect_table(cells: pd.DataFrame, threshold: int, row_totals: bool = True,
+                  col_totals: bool = True) -> pd.DataFrame:
+    """A table of counts with its totals, suppressed cells as SUPPRESSED (object dtype).
+
+    row_totals adds a 'total' column (the sum of each row), col_totals a 'total' row.
+    Primary: 0 < count < threshold. Secondary: more cells, inner non-zero cells and the smallest
+    first, until no suppressed cell (totals included) is determined by what is published.
+    """
+    values = cells.to_numpy(dtype="int64")
+    n_rows, n_cols = values.shape
+    full = _with_margins(values, row_totals, col_totals)
+    hidden = (full > 0) & (full < threshold)
+    hidden = _secondary(full, hidden, n_rows, n_cols, row_totals, col_totals)
+    index = [*cells.index, "total"] if col_totals else list(cells.index)
+    columns = [*cells.columns, "total"] if row_totals else list(cells.columns)
+    out = pd.DataFrame(full.astype(object), index=index, columns=columns)
+    out = out.mask(pd.DataFrame(hidden, index=index, columns=columns), SUPPRESSED)
+    out.index.name = cells.index.name
+    return out
+
+
+def _with_margins(values: np.ndarray, row_totals: bool, col_totals: bool) -> np.ndarray:
+    full = values
+    if row_totals:
+        full = np.column_stack([full, full.sum(axis=1)])
+    if col_totals:
+        full = np.vstack([full, full.sum(axis=0)])
+    return full
+
+
+def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: bool,
+                 col_totals: bool) -> list[np.ndarray]:
+    """Each published sum as a coefficient grid: the cells of a line minus its total = 0."""
+    lines = []
+    if row_totals:
+        for i in range(shape[0]):
+            grid = np.zeros(shape)
+            grid[i, :n_cols], grid[i, n_cols] = 1, -1
+            lines.append(grid)
+    if col_totals:
+        for j in range(shape[1]):
+            grid = np.zeros(shape)
+            grid[:n_rows, j], grid[n_rows, j] = 1, -1
+            lines.append(grid)
+    return lines
+
+
+def _determined(hidden: np.ndarray, constraints: list[np.ndarray]) -> list[tuple[int, int]]:
+    """Suppressed cells whose value follows from the published ones (linear algebra on the sums)."""
+    cells = list(zip(*np.nonzero(hidden)))
+    if not cells or not constraints:
+        return []
+    matrix = np.array([[grid[c] for c in cells] for grid in constraints], dtype=float)
+    rank = np.linalg.matrix_rank(matrix)
+    found = []
+    for k, cell in enumerate(cells):
+        unit = np.zeros(len(cells))
+        unit[k] = 1
+        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
+            found.append(cell)
+    return found
+
+
+def _secondary(full: np.ndarray, hidden: np.ndarray, n_rows: int, n_cols: int, row_totals: bool,
+               col_totals: bool) -> np.ndarray:
+    hidden = hidden.copy()
+    constraints = _constraints(full.shape, n_rows, n_cols, row_totals, col_totals)
+    while True:
+        exposed = _determined(hidden, constraints)
+        if not exposed:
+            return hidden
+        i, j = exposed[0]
+        candidates = [(r, j) for r in range(full.shape[0]) if r != i] + \
+                     [(i, c) for c in range(full.shape[1]) if c != j]
+        candidates = [c for c in candidates if not hidden[c]]
+        if not candidates:  # nothing left in its lines: hide the whole table rather than expose it
+            hidden[:] = True
+            return hidden
+        hidden[min(candidates, key=lambda c: _cost(full, c, n_rows, n_cols))] = True
+
+
+def _cost(full: np.ndarray, cell: tuple[int, int], n_rows: int, n_cols: int) -> tuple:
+    """Prefer inner cells over totals, non-zero cells over zeros, then the smallest."""
+    is_total = cell[0] >= n_rows or cell[1] >= n_cols
+    value = full[cell]
+    return (is_total, value == 0, value)
+
+
+def public_edition(data: ReportData, threshold: int) -> ReportData:
+    """The report with small cells protected and the internal sections left out."""
+    protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
+                        quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
+                        changes=data.changes.iloc[0:0])
+    headline = protect_table(data.headline.drop(columns="label").set_index("line"), threshold,
+                             row_totals=False).reset_index(names="line")
+    headline.insert(1, "label", headline["line"].map(line_labels()).fillna(""))
+    protected.headline = headline
+    by_municipality = []
+    for definition in data.definitions:
+        cells = (data.by_municipality[data.by_municipality["definition"] == definition]
+                 .pivot_table(index="municipality", columns="line", values="persons", aggfunc="sum",
+                              sort=False, fill_value=0))
+        table = protect_table(cells, threshold)
+        table = table.reset_index(names="municipality")
+        table.insert(0, "definition", definition)
+        by_municipality.append(table)
+    protected.by_municipality = pd.concat(by_municipality, ignore_index=True)
+    protected.durable_share = _protect_shares(data.durable_share, protected.by_municipality, threshold)
+    protected.outflow_series = _gaps(data.outflow_series.groupby(
+        ["month_end", "definition", "line"], as_index=False)["persons"].sum(), "persons", threshold)
+    occupancy = _gaps(data.occupancy_series, "occupancy", threshold)
+    protected.occupancy_series = _gaps(occupancy, "inflow", threshold)
+    protected.notes = [f"Public edition: '{SUPPRESSED}' marks a suppressed cell: fewer than {threshold} "
+                       "persons, or suppressed so that such a cell cannot be recomputed from totals. "
+                       "Charts leave such points out."]
+    return protected
+
+
+def _protect_shares(shares: pd.DataFrame, protected: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """A municipality's durable share is shown only when none of its counts is suppressed."""
+    rows = protected[protected["municipality"] != "total"].set_index(["definition", "municipality"])
+    any_hidden = rows.apply(lambda row: (row == SUPPRESSED).any(), axis=1)
+    out = shares.set_index(["definition", "municipality"]).astype(object)
+    hide = any_hidden.reindex(out.index, fill_value=True) | (shares.set_index(
+        ["definition", "municipality"])["total"] < threshold)
+    for col in ("durable", "semi_durable", "non_durable", "total", "share"):
+        out.loc[hide, col] = SUPPRESSED
+    return out.reset_index()
+
+
+def _gaps(frame: pd.DataFrame, column: str, threshold: int) -> pd.DataFrame:
+    out = frame.copy()
+    small = (out[column] > 0) & (out[column] < threshold)
+    out[column] = out[column].astype("Float64").mask(small)
+    return out
+
+
+# --- cells safe to write ------------------------------------------------------------------------
+
+def is_dangerous(value: object) -> bool:
+    """Text that a spreadsheet could take for a formula (or DDE command)."""
+    return isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES)
+
+
+def _plain(value: object) -> object:
+    """A cell value as a Python scalar: None for missing, date for timestamps."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime().date() if value == value.normalize() else value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
+# --- Excel ----------------------------------------------------------------------------------------
+
+def write_excel(data: ReportData, path: Path) -> Path:
+    """The workbook: one sheet per section, every text cell written as text (see module doc)."""
+    import xlsxwriter
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
+                                          "strings_to_numbers": False, "remove_timezone": True})
+    formats = {"head": book.add_format({"bold": True, "bg_color": "#E8EEF4", "text_wrap": True}),
+               "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+               "time": book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+               "text": book.add_format({"quote_prefix": True}),
+               "title": book.add_format({"bold": True, "font_size": 13})}
+    try:
+        for title, frame, note in _sections(data):
+            sheet = book.add_worksheet(title[:31])
+            sheet.write_string(0, 0, title, formats["title"])
+            if note:
+                sheet.write_string(1, 0, note)
+            _write_frame(sheet, frame, 3, formats)
+        book.close()
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path
+
+
+def _write_frame(sheet, frame: pd.DataFrame, top: int, formats: dict) -> None:
+    for col, name in enumerate(frame.columns):
+        sheet.write_string(top, col, str(name), formats["head"])
+        sheet.set_column(col, col, max(10, min(40, len(str(name)) + 2)))
+    for r, row in enumerate(frame.itertuples(index=False), start=top + 1):
+        for col, value in enumerate(row):
+            write_cell(sheet, r, col, value, formats)
+    if len(frame.columns):
+        sheet.freeze_panes(top + 1, 0)
+        sheet.autofilter(top, 0, top + max(len(frame), 1), len(frame.columns) - 1)
+
+
+def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:
+    """One cell, by type: numbers as numbers, dates as dates, all else as text (never a formula)."""
+    value = _plain(value)
+    if value is None:
+        sheet.write_blank(row, col, None)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, col, value)
+    elif isinstance(value, (int, float)):
+        sheet.write_number(row, col, value)
+    elif isinstance(value, datetime):
+        sheet.write_datetime(row, col, value.replace(tzinfo=None), formats["time"])
+    elif isinstance(value, date):
+        sheet.write_datetime(row, col, datetime(value.year, value.month, value.day), formats["date"])
+    else:
+        text = str(value)
+        sheet.write_string(row, col, text, formats["text"] if is_dangerous(text) else None)
+
+
+def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
+    """(title, table, note) per section, in report order; empty internal sections are left out."""
+    edition = "public edition (small cells protected)" if data.public else "internal edition (exact)"
+    shown = _shown if data.public else (lambda frame: frame)
+    about = pd.DataFrame([
+        ("reference date", data.reference_date), ("previous month end", data.previous_date),
+        ("edition", edition), ("counting rules", ", ".join(data.definitions)),
+        ("run", data.run.get("run_id")), ("run status", data.run.get("status")),
+        ("release", data.run.get("release_id")),
+        ("generated at", datetime.now(timezone.utc).replace(microsecond=0)),
+        *((("note", note) for note in data.notes)),
+    ], columns=["item", "value"])
+    sections = [
+        ("About", about, "LVV outflow monitor, monthly report"),
+        ("Headline", data.headline, f"Outflow (persons) at {data.reference_date} per reporting line and "
+                                    "counting rule, as known now"),
+        ("Outflow by municipality", data.by_municipality, "Outflow (persons) at the reference date"),
+        ("Durable share", data.durable_share, "Share of the outflow into a durable solution"),
+        ("Outflow over time", shown(data.outflow_series), "Cumulative outflow (persons) at each month end"),
+        ("Occupancy over time", shown(data.occupancy_series), "Persons in an LVV at each month end; "
+                                                       "cumulative inflow"),
+    ]
+    if not data.public:
+        sections += [
+            ("Changes since last month", data.changes,
+             f"as_known_then: outflow at {data.previous_date} as known then; revision: what later "
+             "deliveries changed in it; new_exits: exits after it up to the reference date"),
+            ("Revisions explained", data.bridge, "Revisions of last month's figure, per cause (reconcile)"),
+            ("Deliveries", data.deliveries, "The latest delivery of each municipality"),
+            ("Data quality", data.quality, "Findings per check in each municipality's latest delivery"),
+            ("Quarantined rows", data.quarantine, "Rows held back from the figures, as delivered"),
+            ("This run", pd.DataFrame(data.run.get("deliveries", [])), "Deliveries this run processed"),
+        ]
+    return sections
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """A public series for a table: points left out of the charts shown as SUPPRESSED."""
+    out = frame.copy()
+    for col in out.columns:
+        if str(out[col].dtype) == "Float64":
+            out[col] = out[col].astype(object).where(out[col].notna(), SUPPRESSED)
+    return out
+
+
+# --- HTML -----------------------------------------------------------------------------------------
+
+def write_html(data: ReportData, path: Path) -> Path:
+    """One self-contained page: the charts (plotly.js inlined) and every table, values escaped."""
+    from plotly.offline import get_plotlyjs
+
+    charts = "\n".join(f"<section><h2>{html.escape(title)}</h2>{body}</section>"
+                       for title, body in _charts(data))
+    tables = "\n".join(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>"
+                       f"{_html_table(frame)}</section>" for title, frame, note in _sections(data))
+    edition = "public" if data.public else "internal"
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>LVV monthly report {data.reference_date} ({edition})</title>"
+            f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
+            f"<h1>LVV outflow monitor: monthly report, reference date {data.reference_date} "
+            f"<small>({edition})</small></h1>{charts}{tables}</body></html>")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
+        "font-size:13px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "th{background:#e8eef4}td.t{text-align:left}section{margin-bottom:2em}")
+
+
+def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
+    if frame.empty:
+        return "<p>(none)</p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.head(max_rows).itertuples(index=False):
+        cells = []
+        for value in row:
+            value = _plain(value)
+            text = "" if value is None else str(value)
+            css = "" if isinstance(value, (int, float)) else " class='t'"
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = f"<p>{len(frame) - max_rows} more rows in the workbook.</p>" if len(frame) > max_rows else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def _charts(data: ReportData) -> list[tuple[str, str]]:
+    """(title, chart html) for each chart this edition has."""
+    import plotly.express as px
+
+    def show(fig) -> str:
+        fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=420)
+        return fig.to_html(full_html=False, include_plotlyjs=False)
+
+    charts = []
+    series = data.outflow_series
+    if not series.empty:
+        per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
+        charts.append(("Outflow per line over time", show(px.line(
+            per_line, x="month_end", y="persons", color="line", facet_col="definition",
+            labels={"month_end": "month end", "persons": "persons (cumulative)"}))))
+        if "municipality" in series.columns:
+            first = series[series["definition"] == data.definitions[0]]
+            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", show(
+                px.line(first, x="month_end", y="persons", color="line", facet_col="municipality",
+                        facet_col_wrap=3, labels={"month_end": "month end"}).update_layout(height=640))))
+    shares = data.durable_share[data.durable_share["share"] != SUPPRESSED].copy()
+    if not shares.empty:
+        shares["share"] = shares["share"].astype(float)
+        charts.append(("Durable share per municipality", show(px.bar(
+            shares, x="municipality", y="share", color="definition", barmode="group",
+            labels={"share": "durable share of outflow"}))))
+    if not data.occupancy_series.empty:
+        charts.append(("Occupancy over time", show(px.line(
+            data.occupancy_series, x="month_end", y="occupancy", color="municipality",
+            labels={"month_end": "month end", "occupancy": "persons in an LVV"}))))
+    if not data.changes.empty:
+        moved = data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
+                                  var_name="kind", value_name="persons")
+        charts.append(("What changed since last month", show(px.bar(
+            moved, x="line", y="persons", color="kind", facet_col="definition", barmode="group"))))
+    if not data.quality.empty:
+        charts.append(("Data quality per municipality (latest delivery)", show(px.bar(
+            data.quality, x="municipality", y="findings", color="code"))))
+    return charts
+
+
+# --- all four files -------------------------------------------------------------------------------
+
+def report_dir(curated_dir: Path, reference_date: date) -> Path:
+    return curated_dir / "reports" / f"{reference_date:%Y-%m-%d}"
+
+
+def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAULT_THRESHOLD
+                         ) -> dict[str, Path]:
+    """The internal and public workbook and page; returns {name: path}."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"lvv-monthly-{data.reference_date:%Y-%m-%d}"
+    public = public_edition(data, threshold)
+    return {
+        "internal_xlsx": write_excel(data, out_dir / f"{stem}-internal.xlsx"),
+        "internal_html": write_html(data, out_dir / f"{stem}-internal.html"),
+        "public_xlsx": write_excel(public, out_dir / f"{stem}-public.xlsx"),
+        "public_html": write_html(public, out_dir / f"{stem}-public.html"),
+    }
