@@ -1,30 +1,35 @@
-"""Prefect flow `monthly-outflow`: new deliveries in, curated publication and figures out.
+"""Prefect flow `monthly-outflow`: new deliveries in; publication, run record and report out.
 
-The flow only orchestrates: every step is a plain function in transforms/ wrapped in a small task.
-Retries sit on the tasks that do I/O that can fail transiently (reading a delivery from a share,
-publishing); pure steps have none.
+The flow only orchestrates: every step is a plain function in transforms/ wrapped in a small task
+that logs what it did in one line. Retries sit on the tasks that read deliveries from the share;
+pure steps and the publish (which must not half-repeat) have none. The whole run holds the
+publication lock, so two runs never write data/curated/ at once.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, runtime, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from flows import progress
 from lvv.settings import DataPaths, pseudonym_key
 from schemas.contracts import contracts
+from schemas.taxonomy import counting_rules
+from transforms import monthly_report, runs
 from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.discover import DeliveryFile, discover, needs_processing
 from transforms.protect import Pseudonymiser
-from transforms.publish import publish
-from transforms.queries import connect, outflow
-from transforms.store import load_records, prune, save_result
+from transforms.publish import build_release, clean_leftovers, current_manifest, inputs_fingerprint, \
+    publication_lock, seal_release, switch_release
+from transforms.store import clean_store, load_records, prune, save_result
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 
@@ -38,23 +43,58 @@ class RunParameters(BaseModel):
     """Parameters of a monthly run; unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid")
-    data_dir: str | None = Field(None, description="data location (default: $LVV_DATA_DIR or ./data)")
-    reference_date: date | None = Field(None, description="peildatum (default: last day of previous month)")
+    data_dir: str | None = Field(None, description="data location (default: $LVV_DATA_DIR, else ./data)")
+    reference_date: date | None = Field(
+        None, description="peildatum (default: the last day of the month before the run)")
     definitions: list[str] = Field(default_factory=lambda: list(DEFAULT_DEFINITIONS),
-                                   description="counting rules to report")
+                                   description="counting rules to report", min_length=1)
+    small_cell_threshold: int = Field(
+        monthly_report.DEFAULT_THRESHOLD, ge=1,
+        description="public report: counts of persons below this are suppressed")
+    lock_wait_seconds: float = Field(
+        600, ge=0, description="how long to wait for a run that is still publishing, then stop")
+    republish: bool = Field(False, description="build a new release even when no input changed")
+
+    @field_validator("definitions")
+    @classmethod
+    def _known_rules(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in counting_rules()]
+        if unknown:
+            raise ValueError(f"unknown counting rule(s) {unknown}; known: {sorted(counting_rules())}")
+        return names
+
+
+@dataclass(frozen=True)
+class Work:
+    """What find-deliveries decided: files to process, deliveries withdrawn, records before."""
+
+    todo: list[DeliveryFile]
+    withdrawn: list[str]
+    previous: list[dict]
+
+
+@task(name="tidy", cache_policy=NO_CACHE)
+def tidy(paths: DataPaths) -> None:
+    """Remove what a killed run left behind and log the last published run if it was not."""
+    removed = clean_leftovers(paths.curated) + clean_store(paths.staged)
+    recovered = runs.recover_published_run(paths.curated, current_manifest(paths.curated))
+    get_run_logger().info("tidy: %d leftovers removed%s", len(removed),
+                          "; the last published run was added to the run log" if recovered else "")
 
 
 @task(name="find-deliveries", cache_policy=NO_CACHE)
-def find_deliveries(paths: DataPaths) -> list[DeliveryFile]:
+def find_deliveries(paths: DataPaths) -> Work:
     """List the raw deliveries that are new or changed since they were last processed."""
     logger = get_run_logger()
     found, notes = discover(paths.raw, contracts())
     for note in notes:
         logger.warning(note)
-    todo = needs_processing(found, load_records(paths.staged))
-    dropped = prune(paths.staged, {(f.municipality, f.period or "unknown") for f in found})
-    logger.info("%d deliveries found, %d new or changed, %d withdrawn", len(found), len(todo), len(dropped))
-    return todo
+    previous = load_records(paths.staged)
+    todo = needs_processing(found, previous)
+    withdrawn = prune(paths.staged, {(f.municipality, f.period or "unknown") for f in found})
+    logger.info("find-deliveries: %d found, %d new or changed, %d withdrawn", len(found), len(todo),
+                len(withdrawn))
+    return Work(todo=todo, withdrawn=withdrawn, previous=previous)
 
 
 @task(name="process-delivery", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
@@ -70,70 +110,165 @@ def process_delivery_task(item: DeliveryFile, paths: DataPaths) -> dict:
         "%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
         record["status"], record["rows_read"], record["rows_curated"], record["rows_quarantined"],
         record["rows_skipped"])
+    progress.advance()
     return record
+
+
+@task(name="needs-release", cache_policy=NO_CACHE)
+def needs_release(paths: DataPaths, republish: bool) -> str | None:
+    """The inputs' fingerprint when they differ from the current release's (else None: no publish)."""
+    fingerprint = inputs_fingerprint(paths.staged)
+    published = (current_manifest(paths.curated) or {}).get("fingerprint")
+    needed = republish or fingerprint != published
+    get_run_logger().info("needs-release: %s", "inputs changed, a new release will be built" if needed
+                          else "inputs unchanged since the current release")
+    return fingerprint if needed else None
 
 
 @task(name="build-history", cache_policy=NO_CACHE)
 def build_history(paths: DataPaths) -> dict[str, pd.DataFrame]:
     """Rebuild the episode versions and curated tables from every stored delivery."""
     tables = curated_tables(paths.staged)
-    get_run_logger().info("%d episode versions from %d deliveries", len(tables["episode_versions"]),
-                          len(tables["deliveries"]))
+    get_run_logger().info("build-history: %d episode versions from %d deliveries",
+                          len(tables["episode_versions"]), len(tables["deliveries"]))
     return tables
 
 
-@task(name="publish", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def publish_task(paths: DataPaths, tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Replace the curated Parquet files and lvv.duckdb atomically."""
-    written = publish(paths.curated, tables)
-    get_run_logger().info("published %d files to %s", len(written), paths.curated)
-    return [str(p) for p in written]
+@task(name="build-release", cache_policy=NO_CACHE)
+def build_release_task(paths: DataPaths, tables: dict[str, pd.DataFrame]) -> Path:
+    """Write the new database and Parquet files beside the current release (not yet visible)."""
+    building = build_release(paths.curated, tables, runs.read_runs(paths.curated))
+    get_run_logger().info("build-release: %s written", building.name)
+    return building
 
 
-@task(name="headline-figures", cache_policy=NO_CACHE)
-def headline_figures(paths: DataPaths, reference_date: date, definitions: list[str]) -> pd.DataFrame:
-    """Outflow per reporting line under each counting rule, as a Prefect table artifact."""
-    con = connect(paths.database)
-    try:
-        frames = [outflow(con, reference_date, d).assign(definition=d) for d in definitions]
-    finally:
-        con.close()
-    table = pd.concat(frames).pivot_table(index="line", columns="definition", values="persons",
-                                          aggfunc="sum", sort=False).reset_index()
-    create_table_artifact(key="outflow-headline", table=table.to_dict("records"),
-                          description=f"Outflow (persons) at {reference_date:%Y-%m-%d} per counting rule")
-    return table
+@task(name="figure-changes", cache_policy=NO_CACHE)
+def figure_changes(paths: DataPaths, building: Path, reference_date: date,
+                   definitions: list[str]) -> pd.DataFrame:
+    """Headline outflow per line and rule in the new release against the current one."""
+    after = runs.headline(building / "lvv.duckdb", reference_date, definitions)
+    before = runs.headline(paths.database, reference_date, definitions) if paths.database.exists() else None
+    changes = runs.headline_changes(before, after)
+    get_run_logger().info("figure-changes: %d of %d headline figures changed",
+                          int((changes["change"] != 0).sum()), len(changes))
+    return changes
 
 
-def _summary_markdown(processed: list[dict], reference_date: date) -> str:
-    lines = [f"# monthly-outflow, reference date {reference_date:%Y-%m-%d}", "",
-             "| delivery | status | read | curated | quarantined | skipped |", "|---|---|---|---|---|---|"]
-    for r in processed:
-        lines.append(f"| {r['delivery_id']} | {r['status']} | {r['rows_read']} | {r['rows_curated']} | "
-                     f"{r['rows_quarantined']} | {r['rows_skipped']} |")
-    if not processed:
-        lines.append("| (nothing new) | | | | | |")
-    return "\n".join(lines)
+@task(name="switch-release", cache_policy=NO_CACHE)
+def switch_release_task(paths: DataPaths, building: Path, fingerprint: str, run: dict) -> dict:
+    """Seal the new release with this run's record and make it current in one rename."""
+    manifest = seal_release(building, fingerprint, run)
+    switch_release(paths.curated, building)
+    get_run_logger().info("switch-release: %s is now current", manifest["release_id"])
+    return manifest["run"]
+
+
+@task(name="record-run", cache_policy=NO_CACHE)
+def record_run(paths: DataPaths, run: dict) -> dict:
+    """Append this run to data/curated/runs.jsonl."""
+    runs.append_run(paths.curated, run)
+    get_run_logger().info("record-run: %s", runs.summary_line(run))
+    return run
+
+
+@task(name="monthly-report", cache_policy=NO_CACHE)
+def monthly_report_task(paths: DataPaths, run: dict, params: RunParameters,
+                        reference_date: date) -> monthly_report.ReportData:
+    """Write the internal and public workbook and page for the reference date."""
+    data = monthly_report.gather(paths.database, reference_date, params.definitions, run)
+    written = monthly_report.write_monthly_report(
+        data, monthly_report.report_dir(paths.curated, reference_date), params.small_cell_threshold)
+    get_run_logger().info("monthly-report: %d files in %s", len(written),
+                          monthly_report.report_dir(paths.curated, reference_date))
+    return data
+
+
+@task(name="artifacts", cache_policy=NO_CACHE)
+def artifacts(data: monthly_report.ReportData, run: dict) -> None:
+    """Headline, changes since last month and data quality, for the Prefect UI."""
+    create_table_artifact(key="outflow-headline", table=_records(data.headline),
+                          description=f"Outflow (persons) at {data.reference_date} per line and counting rule")
+    create_markdown_artifact(key="changes-since-last-month", markdown=_changes_markdown(data, run))
+    create_table_artifact(key="data-quality", table=_records(_quality_table(data)),
+                          description="Latest delivery per municipality: rows, quarantined rows, findings")
+    get_run_logger().info("artifacts: headline, changes since last month, data quality")
 
 
 @flow(name="monthly-outflow", log_prints=False)
 def monthly_outflow(params: RunParameters | None = None) -> dict:
-    """Process new deliveries, rebuild the history, publish, and report the headline figures."""
+    """Process new deliveries, publish a new release when anything changed, record, report."""
     params = params or RunParameters()
     paths = DataPaths.resolve(params.data_dir)
     pseudonym_key(paths.raw)  # refuse to start on real data without a key
     reference_date = params.reference_date or last_day_of_previous_month()
-    todo = find_deliveries(paths)
-    processed = [f.result() for f in process_delivery_task.map(todo, paths=unmapped(paths))] if todo else []
-    published = bool(processed) or not paths.database.exists()
-    if published:
-        tables = build_history(paths)
-        publish_task(paths, tables)
-    else:
-        get_run_logger().info("nothing new: the publication is left unchanged")
-    create_markdown_artifact(key="run-summary", markdown=_summary_markdown(processed, reference_date))
-    headline = headline_figures(paths, reference_date, params.definitions)
-    return {"processed": processed, "published": published, "headline": headline.to_dict("records")}
+    run = runs.new_run(reference_date, params.definitions, run_id=_run_id())
+    with publication_lock(paths.curated, params.lock_wait_seconds):
+        try:
+            run = _process_and_publish(paths, params, run)
+        except Exception as exc:
+            record_run(paths, runs.finish_run(run, "failed", message=f"{type(exc).__name__}: {exc}"))
+            raise
+        progress.step("monthly report")
+        data = monthly_report_task(paths, run, params, reference_date)
+    artifacts(data, run)
+    return {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",
+            "headline": data.headline.to_dict("records")}
 
 
-__all__ = ["RunParameters", "monthly_outflow", "Path"]
+def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict) -> dict:
+    """The steps under the lock: tidy, process what is new, publish if the inputs changed."""
+    tidy(paths)
+    work = find_deliveries(paths)
+    progress.step("processing deliveries", total=len(work.todo))
+    records = [f.result() for f in process_delivery_task.map(work.todo, paths=unmapped(paths))]
+    entries = runs.delivery_entries(work.todo, records, work.previous, work.withdrawn)
+    fingerprint = needs_release(paths, params.republish)
+    if fingerprint is None:
+        return record_run(paths, runs.finish_run(run, "unchanged", entries))
+    progress.step("building the history and the release")
+    tables = build_history(paths)
+    building = build_release_task(paths, tables)
+    changes = figure_changes(paths, building, run["reference_date"], params.definitions)
+    run = switch_release_task(paths, building, fingerprint, runs.finish_run(run, "published", entries, changes))
+    return record_run(paths, run)
+
+
+def _run_id() -> str | None:
+    return str(runtime.flow_run.id) if runtime.flow_run.id else None
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [{str(k): monthly_report._plain(v) if not isinstance(v, str) else v for k, v in row.items()}
+            for row in frame.astype(object).to_dict("records")]
+
+
+def _md(value: object) -> str:
+    """A value safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def _changes_markdown(data: monthly_report.ReportData, run: dict) -> str:
+    lines = [f"# monthly-outflow: {runs.summary_line(run)}", "",
+             f"Outflow at {data.reference_date} against {data.previous_date} (persons): new exits since "
+             "last month, and revisions of last month's figure by later deliveries.", "",
+             "| rule | line | last month as known then | revision | new exits | now |",
+             "|---|---|---:|---:|---:|---:|"]
+    for row in data.changes.itertuples():
+        lines.append(f"| {_md(row.definition)} | {_md(row.line)} | {row.as_known_then} | {row.revision:+d} | "
+                     f"{row.new_exits:+d} | {row.now} |")
+    lines += ["", "Deliveries this run:", "", "| delivery | action | status | read | curated | quarantined |",
+              "|---|---|---|---:|---:|---:|"]
+    for d in run["deliveries"]:
+        lines.append(f"| {_md(d['delivery_id'])} | {d['action']} | {_md(d['status'])} | {d['rows_read']} | "
+                     f"{d['rows_curated']} | {d['rows_quarantined']} |")
+    if not run["deliveries"]:
+        lines.append("| (nothing new) | | | | | |")
+    return "\n".join(lines)
+
+
+def _quality_table(data: monthly_report.ReportData) -> pd.DataFrame:
+    findings = data.quality.groupby("municipality")["findings"].sum() if len(data.quality) else {}
+    table = data.deliveries[["municipality", "delivery_id", "status", "rows_read", "rows_curated",
+                             "rows_quarantined"]].copy()
+    table["findings"] = table["municipality"].map(findings).fillna(0).astype("int64")
+    return table
