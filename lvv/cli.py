@@ -80,11 +80,17 @@ def run(data_dir: DataDirOption = None,
 
     Example: lvv run --reference-date 2022-06-30
     """
+    from flows.progress import RichReporter, show
     from lvv.settings import DataPaths
+    from transforms.monthly_report import report_dir
+    from transforms.runs import summary_line
 
-    summary = _run_flow(DataPaths.resolve(data_dir).root, _date(reference_date, "--reference-date"))
-    n = len(summary["processed"])
-    out.print(f"{n} deliveries processed; publication {'updated' if summary['published'] else 'unchanged'}")
+    paths = DataPaths.resolve(data_dir)
+    with show(RichReporter()):
+        summary = _run_flow(paths.root, _date(reference_date, "--reference-date"))
+    run_record = summary["run"]
+    out.print(summary_line(run_record))
+    out.print(f"monthly report: {report_dir(paths.curated, run_record['reference_date'])}")
 
 
 @app.command(name="outflow")

@@ -1,0 +1,128 @@
+"""The deployment for real: a local Prefect server, `prefect deploy --all` from prefect.yaml, a run
+created through the API, a process worker that executes it, and the publication it leaves.
+
+Everything runs in subprocesses with their own environment (PREFECT_HOME in a temporary folder,
+the server on 127.0.0.1 at a free port), bounded by timeouts, and is stopped in `finally`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from schemas.contracts import contract_for
+from tests.conftest import good_row, write_sheet
+
+REPO = Path(__file__).resolve().parents[1]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+SERVER_START_SECONDS = 150
+pytestmark = pytest.mark.flow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api(url: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wait_for_server(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the server stopped: {log.read_text()[-2000:]}"
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"no server after {SERVER_START_SECONDS} s: {log.read_text()[-2000:]}")
+
+
+def run(args: list[str], env: dict, timeout: float, cwd: Path = REPO) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    """Stop a process group started here: SIGTERM, then SIGKILL after a grace period."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def test_prefect_yaml_declares_a_monthly_amsterdam_schedule_and_typed_parameters():
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    (deployment,) = config["deployments"]
+    assert deployment["entrypoint"] == "flows/monthly_outflow.py:monthly_outflow"
+    (schedule,) = deployment["schedules"]
+    assert schedule["timezone"] == "Europe/Amsterdam" and schedule["cron"].split()[2:] == ["10", "*", "*"]
+    assert deployment["work_pool"]["name"] == "lvv-process"
+    from flows.monthly_outflow import RunParameters
+
+    RunParameters(**deployment["parameters"]["params"])  # every default is a valid parameter
+
+
+def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path):
+    data = tmp_path / "data"
+    ams = contract_for("amsterdam")
+    write_sheet(data / "raw" / "amsterdam" / "2020-11" / "export.xlsx", ams,
+                [good_row(1, exit_date=date(2020, 11, 2), outcome="MOB"), good_row(2)],
+                stand_per=date(2020, 11, 30))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": url,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "LVV_PSEUDONYM_KEY": "deployment-test-key", "LVV_REPO_DIR": str(REPO)}
+    env.pop("LVV_DATA_DIR", None)
+    server_log = tmp_path / "server.log"
+    server = worker = None
+    try:
+        with server_log.open("w") as log:
+            server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_server(url, server, server_log)
+        run([PREFECT, "work-pool", "create", "lvv-process", "--type", "process"], env, 90)
+        run([PREFECT, "--no-prompt", "deploy", "--all"], env, 180)
+        deployment = api(url, "/deployments/name/monthly-outflow/monthly")
+        assert deployment["schedules"][0]["schedule"]["timezone"] == "Europe/Amsterdam"
+        flow_run = api(url, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {
+            "params": {"data_dir": str(data), "reference_date": "2020-11-30"}}})
+        worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "lvv-process", "--run-once"],
+                                  env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, start_new_session=True)
+        worker_output, _ = worker.communicate(timeout=240)
+        state = api(url, f"/flow_runs/{flow_run['id']}")["state"]
+        assert state["type"] == "COMPLETED", f"{state}\n{worker_output[-4000:]}"
+    finally:
+        stop(worker)
+        stop(server)
+    database = data / "curated" / "lvv.duckdb"
+    con = duckdb.connect(str(database), read_only=True)
+    assert con.execute("select sum(persons) from outflow(date '2020-11-30')").fetchall() == [(1,)]
+    assert con.execute("select status from runs").fetchall() == [("published",)]
+    assert (data / "curated" / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx").exists()
