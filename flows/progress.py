@@ -62,6 +62,7 @@ class RichReporter:
         self.progress.start()
 
     def step(self, description: str, total: int | None) -> None:
+        self._adopt_log_handlers()
         self._finish_current()
         self.task = self.progress.add_task(description, total=total)
 
@@ -72,6 +73,18 @@ class RichReporter:
     def done(self) -> None:
         self._finish_current()
         self.progress.stop()
+
+    def _adopt_log_handlers(self) -> None:
+        """Print Prefect's console log lines through the progress display, above the bars."""
+        import logging
+
+        from prefect.logging.handlers import PrefectConsoleHandler
+
+        loggers = [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]
+        for logger in loggers:
+            for handler in getattr(logger, "handlers", []):
+                if isinstance(handler, PrefectConsoleHandler) and handler.console is not self.progress.console:
+                    handler.console = self.progress.console
 
     def _finish_current(self) -> None:
         if self.task is not None:
