@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,9 +29,9 @@ class DataPaths:
 
     @classmethod
     def resolve(cls, data_dir: str | Path | None = None) -> "DataPaths":
-        """An explicit path, else $LVV_DATA_DIR, else ./data under the working directory."""
+        """An explicit path or file:// URI, else $LVV_DATA_DIR, else ./data under the working directory."""
         chosen = data_dir or os.environ.get(DATA_DIR_ENV) or "data"
-        return cls(Path(chosen).expanduser().resolve())
+        return cls(Path(local_path(chosen)).expanduser().resolve())
 
     @property
     def raw(self) -> Path:
@@ -58,6 +59,32 @@ def delivery_files(raw_dir: Path) -> list[Path]:
 
 def has_deliveries(raw_dir: Path) -> bool:
     return bool(delivery_files(raw_dir))
+
+
+#: URI schemes of the local file system (fsspec's names)
+LOCAL_SCHEMES = ("file", "local")
+URI_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")
+
+
+def local_path(location: str | Path) -> str:
+    """A data location as a local path: a plain path as it is, a file:// URI via fsspec.
+
+    A remote URI (s3://, abfs://, gs://, ...) is refused with a SettingsError: the per-delivery
+    store, the publication's atomic switch and its lock, and DuckDB's database file all need a
+    local (or mounted) file system; see docs/performance.md.
+    """
+    text = str(location)
+    uri = URI_PATTERN.match(text)  # also "scheme:/x", what Path() makes of "scheme://x"
+    if uri is None:
+        return text
+    from fsspec.core import url_to_fs
+
+    scheme = uri.group(1).lower()
+    if scheme not in LOCAL_SCHEMES:
+        raise SettingsError(
+            f"{text}: the data location must be a local path or a file:// URI, not {scheme}://. "
+            "Mount the storage and give its local path (see docs/performance.md).")
+    return url_to_fs(text)[1]
 
 
 def is_demo_data(raw_dir: Path) -> bool:
