@@ -2,7 +2,10 @@
 
 `process_delivery` is the whole per-delivery path as a plain function; the flow runs it as one
 task per delivery. Its result holds no direct identifier: person and record numbers are
-pseudonymised and names and birth dates are gone before it returns.
+pseudonymised and names and birth dates are gone before it returns. `check_delivery` is the
+steward's check before delivery (`lvv validate`): the same reading and the same checks, row by
+row without pandas or pandera, so it answers from a cold start in a second or two; it keeps
+only the delivery record (counts) and the findings.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from schemas.checks import Finding
 from schemas.contracts import SourceContract
-from schemas.episodes import PERSON_ID_PATTERN
 from transforms.protect import Pseudonymiser
 from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
-from transforms.stage import Locator, Staged, record_findings, stage_rows, validate_staged
+from transforms.stage import (PERSON_ID_PATTERN, Locator, Staged, parse_rows, record_findings, row_findings,
+                              stage_rows, validate_staged)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PERIOD_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 EPISODE_COLUMNS = ["delivery_id", "municipality", "known_from", "excel_row", "episode_id", "person_id",
@@ -70,7 +75,56 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
     With infer_period (a steward's check before delivery), a missing period is taken from the
     file's own 'stand per' date, or else is the month before today.
     """
-    name = display_name or path.name
+    record, opened = _open(path, contract, period, display_name or path.name, infer_period)
+    if isinstance(opened, DeliveryRejected):
+        return DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
+    raw, stand_per = opened
+    staged = stage_rows(raw, contract, stand_per, hide=pseudonymiser.hide)
+    loc = Locator(raw, pseudonymiser.hide)
+    findings = staged.findings + validate_staged(staged, loc) + record_findings(staged, loc)
+    bad_rows = _bad_rows(findings)
+    frame = staged.frame
+    is_bad = frame.index.isin(sorted(bad_rows))
+    episodes = _protect(frame[~is_bad], contract, pseudonymiser)
+    quarantine = _quarantine(frame[is_bad], staged, findings, contract, pseudonymiser)
+    _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
+    for table in (episodes, quarantine):
+        if len(table):
+            table.insert(0, "delivery_id", record["delivery_id"])
+    return DeliveryResult(record, episodes, quarantine, findings)
+
+
+@dataclass
+class CheckResult:
+    """A steward's check of one file: the delivery record it would make, and every finding."""
+
+    delivery: dict
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.delivery["status"] == "accepted"
+
+
+def check_delivery(path: Path, contract: SourceContract, period: str | None, pseudonymiser: Pseudonymiser,
+                   display_name: str | None = None, infer_period: bool = True) -> CheckResult:
+    """The findings and counts process_delivery would give, without pandas. Never raises for bad input."""
+    record, opened = _open(path, contract, period, display_name or path.name, infer_period)
+    if isinstance(opened, DeliveryRejected):
+        return CheckResult(record, opened.findings)
+    raw, stand_per = opened
+    parsed = parse_rows(raw, contract, hide=pseudonymiser.hide)
+    loc = Locator(raw, pseudonymiser.hide)
+    findings = parsed.findings + row_findings(parsed, loc, stand_per) + record_findings(parsed, loc)
+    bad = len(_bad_rows(findings) & {rec["excel_row"] for rec in parsed.records})
+    _accept(record, raw, stand_per, len(parsed.records) - bad, bad, len(parsed.skipped_rows))
+    return CheckResult(record, findings)
+
+
+def _open(path: Path, contract: SourceContract, period: str | None, name: str,
+          infer_period: bool) -> tuple[dict, tuple[RawSheet, date] | DeliveryRejected]:
+    """The delivery record (rejected until accepted) and the sheet with its stand-per date,
+    or the rejection with its fatal finding."""
     municipality = contract.municipality
     record = {
         "delivery_id": f"{municipality}/{period or '?'}", "municipality": municipality,
@@ -86,33 +140,30 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
         if period is None:
             period = (raw.stand_per or date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
             record["period"], record["delivery_id"] = period, f"{municipality}/{period}"
-        stand_per = raw.stand_per or month_end(period)
         if raw.stand_per and raw.stand_per.strftime("%Y-%m") != period:
             raise DeliveryRejected([Finding("period-inconsistent", file=name, sheet=raw.sheet, params={
                 "period": period, "stand_per": raw.stand_per.strftime("%d-%m-%Y")})])
     except DeliveryRejected as rejected:
-        return DeliveryResult(record, _empty_episodes(), pd.DataFrame(), rejected.findings)
-    staged = stage_rows(raw, contract, stand_per, hide=pseudonymiser.hide)
-    loc = Locator(raw, pseudonymiser.hide)
-    findings = staged.findings + validate_staged(staged, loc) + record_findings(staged, loc)
-    bad_rows = {f.excel_row for f in findings if f.severity == "error" and f.excel_row is not None}
-    frame = staged.frame
-    is_bad = frame.index.isin(sorted(bad_rows))
-    episodes = _protect(frame[~is_bad], contract, pseudonymiser)
-    quarantine = _quarantine(frame[is_bad], staged, findings, contract, pseudonymiser)
+        return record, rejected
+    return record, (raw, raw.stand_per or month_end(period))
+
+
+def _accept(record: dict, raw: RawSheet, stand_per: date, curated: int, quarantined: int, skipped: int) -> None:
     record.update(
-        layout=sheet_layout(raw),
-        stand_per=stand_per, stand_per_stated=raw.stand_per is not None, status="accepted",
-        rows_read=len(raw.rows), rows_curated=len(episodes), rows_quarantined=len(quarantine),
-        rows_skipped=len(staged.skipped_rows),
+        layout=sheet_layout(raw), stand_per=stand_per, stand_per_stated=raw.stand_per is not None,
+        status="accepted", rows_read=len(raw.rows), rows_curated=curated, rows_quarantined=quarantined,
+        rows_skipped=skipped,
     )
-    for table in (episodes, quarantine):
-        if len(table):
-            table.insert(0, "delivery_id", record["delivery_id"])
-    return DeliveryResult(record, episodes, quarantine, findings)
+
+
+def _bad_rows(findings: list[Finding]) -> set[int]:
+    """The sheet rows with an error: these are quarantined."""
+    return {f.excel_row for f in findings if f.severity == "error" and f.excel_row is not None}
 
 
 def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymiser) -> pd.DataFrame:
+    import pandas as pd
+
     out = pd.DataFrame({
         "municipality": contract.municipality,
         "known_from": frame["known_from"].dt.date,
@@ -136,6 +187,8 @@ def sheet_layout(raw: RawSheet) -> dict:
 def _quarantine(frame: pd.DataFrame, staged: Staged, findings: list[Finding],
                 contract: SourceContract, pseudo: Pseudonymiser) -> pd.DataFrame:
     """Quarantined rows: location, reasons, pseudonyms and every contract cell as text."""
+    import pandas as pd
+
     if frame.empty:
         return pd.DataFrame()
     reasons: dict[int, list[str]] = {}
@@ -158,4 +211,12 @@ def _quarantine(frame: pd.DataFrame, staged: Staged, findings: list[Finding],
 
 
 def _empty_episodes() -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(columns=EPISODE_COLUMNS[1:])
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()

@@ -1,8 +1,12 @@
 """Standardise one delivery: contract columns to canonical fields, every cell parsed, then validated.
 
-`stage_rows` turns a RawSheet into a typed StagedEpisodes frame plus the findings of parsing;
-`validate_staged` runs the pandera contract lazily and turns its failure cases into located
-findings. Rows with an error-severity finding are quarantined by the caller, never dropped.
+`parse_rows` reads each data row's cells into typed values (plain Python) with the findings of
+parsing; `stage_rows` turns those into a typed StagedEpisodes frame; `validate_staged` runs the
+pandera contract lazily and turns its failure cases into located findings. `row_findings` is the
+same contract row by row without pandas, for `lvv validate`, which must answer a steward in a
+second or two from a cold start (importing pandas and pandera alone takes longer than that on a
+small machine); tests/test_checks.py holds it to the same findings as the pandera path.
+Rows with an error-severity finding are quarantined by the caller, never dropped.
 """
 
 from __future__ import annotations
@@ -10,21 +14,22 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
-
-import pandas as pd
-import pandera.errors
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from schemas.checks import Finding
 from schemas.contracts import DATE_FIELDS, SourceContract, normalise_label
-from schemas.episodes import CHECK_FIELDS, StagedEpisodes
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
 from transforms.values import Unparseable, as_text, is_blank, notation, parse_date_value, parse_identifier
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FIELD_LABELS_NL = {"intake_date": "instroomdatum", "exit_date": "uitstroomdatum", "birth_date": "geboortedatum"}
 IDENTIFIER_FIELDS = ("person_id", "record_id", "family_name", "given_name", "birth_date")
+#: the same pattern as schemas.episodes.PERSON_ID_PATTERN (a test keeps them equal)
+PERSON_ID_PATTERN = r"^\d{10}$"
 
 
 @dataclass
@@ -43,6 +48,8 @@ class Staged:
 
     def raw_text_for(self, rows: Any = None) -> pd.DataFrame:
         """The contract cells as text of the given sheet rows (all data rows when None)."""
+        import pandas as pd
+
         if self.raw is None:
             return pd.DataFrame()
         return _raw_text(self.raw, self.skipped_rows, self.hide, rows)
@@ -85,7 +92,22 @@ def is_not_data(cells: list[Any], contract: SourceContract) -> str | None:
     return None
 
 
+@dataclass
+class Parsed:
+    """A delivery's data rows as typed records (plain Python), the findings of parsing, skipped rows."""
+
+    records: list[dict[str, Any]]
+    findings: list[Finding]
+    skipped_rows: list[int]
+
+
 def stage_rows(raw: RawSheet, contract: SourceContract, stand_per: date, hide: Any = None) -> Staged:
+    """Parse every data row of a delivery into a typed frame, recording each cell that fails."""
+    parsed = parse_rows(raw, contract, hide)
+    return Staged(_typed_frame(parsed.records, stand_per), parsed.findings, parsed.skipped_rows, raw, hide)
+
+
+def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None) -> Parsed:
     """Parse every data row of a delivery into typed fields, recording each cell that fails."""
     loc = Locator(raw, hide)
     findings = list(raw.findings)
@@ -136,8 +158,7 @@ def stage_rows(raw: RawSheet, contract: SourceContract, stand_per: date, hide: A
             findings.append(loc.finding("intake-before-pilot", excel_row, "intake_date", get.get("intake_date"),
                                         pilot_start=contract.pilot_start.strftime("%d-%m-%Y")))
         records.append(rec)
-    frame = _typed_frame(records, stand_per)
-    return Staged(frame, findings, skipped, raw, hide)
+    return Parsed(records, findings, skipped)
 
 
 def _outcome(value: Any, lookup: dict[str, tuple[str, str | None]], contract: SourceContract, loc: Locator, excel_row: int,
@@ -160,6 +181,8 @@ def _suggest(value: Any, vocabulary: dict[str, Any]) -> str:
 
 
 def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame:
+    import pandas as pd
+
     columns = ["excel_row", "record_id", "person_id", "intake_date", "exit_date", "outcome_code",
                "follow_up_code", "has_outcome_label", "has_follow_up_label", "has_exit_value"]
     frame = pd.DataFrame.from_records(records, columns=columns)
@@ -177,6 +200,8 @@ def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame
 
 def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) -> pd.DataFrame:
     """Data rows' contract cells as text (identifiers pseudonymised, names dropped)."""
+    import pandas as pd
+
     keep = {f: i for f, i in raw.positions.items() if f not in ("family_name", "given_name", "birth_date")}
     skip = set(skipped)
     only = None if wanted is None else {int(r) for r in wanted}
@@ -196,6 +221,11 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
 
 def validate_staged(staged: Staged, loc: Locator) -> list[Finding]:
     """Run the pandera contract lazily; every failure case becomes one located finding."""
+    import pandas as pd
+    import pandera.errors
+
+    from schemas.episodes import StagedEpisodes
+
     try:
         StagedEpisodes.validate(staged.frame, lazy=True)
         return []
@@ -217,6 +247,8 @@ def validate_staged(staged: Staged, loc: Locator) -> list[Finding]:
 
 
 def _code_for(check: str, column: Any) -> tuple[str | None, str]:
+    from schemas.episodes import CHECK_FIELDS
+
     if check in CHECK_FIELDS:
         return check, CHECK_FIELDS[check]
     if str(check).startswith("str_matches") and column == "person_id":
@@ -234,7 +266,7 @@ def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc:
     if code == "date-after-delivery":
         out = []
         for f in ("intake_date", "exit_date"):
-            if pd.notna(rec[f]) and rec[f] > rec["known_from"]:
+            if not _missing(rec[f]) and rec[f] > rec["known_from"]:
                 out.append(loc.finding(code, row, f, _cell(loc.raw, row, f), field_label=FIELD_LABELS_NL[f],
                                        stand_per=_fmt(rec["known_from"])))
         return out
@@ -244,29 +276,68 @@ def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc:
     return [loc.finding(code, row, field_name, raw_cell)]
 
 
-def overlapping_stays(frame: pd.DataFrame) -> dict[int, list[int]]:
+def row_findings(parsed: Parsed, loc: Locator, stand_per: date) -> list[Finding]:
+    """The StagedEpisodes contract row by row, without pandas: the same findings, at the same
+    cells, as `validate_staged` on the staged frame (each check is named after its code)."""
+    findings: list[Finding] = []
+    by_record: dict[str, list[int]] = {}
+    for rec in parsed.records:
+        if rec["record_id"] is not None:
+            by_record.setdefault(rec["record_id"], []).append(rec["excel_row"])
+    for rec in parsed.records:
+        row, intake, exit_ = rec["excel_row"], rec["intake_date"], rec["exit_date"]
+        if rec["person_id"] is not None and not re.match(PERSON_ID_PATTERN, rec["person_id"]):
+            findings.append(loc.finding("person-id-malformed", row, "person_id", _cell(loc.raw, row, "person_id")))
+        rows = by_record.get(rec["record_id"], [])
+        if len(rows) > 1:
+            findings.append(loc.finding("episode-duplicate", row, "record_id", _cell(loc.raw, row, "record_id"),
+                                        rows=", ".join(map(str, rows))))
+        if intake is not None and exit_ is not None and exit_ < intake:
+            findings.append(loc.finding("exit-before-intake", row, "exit_date", _cell(loc.raw, row, "exit_date"),
+                                        intake=_fmt(intake)))
+        if exit_ is not None and not rec["has_outcome_label"]:
+            findings.append(loc.finding("exit-without-outcome", row, "outcome", _cell(loc.raw, row, "outcome")))
+        if rec["has_outcome_label"] and not rec["has_exit_value"]:
+            findings.append(loc.finding("outcome-without-exit", row, "exit_date", _cell(loc.raw, row, "exit_date")))
+        if (rec["has_follow_up_label"] and rec["outcome_code"] is not None
+                and rec["outcome_code"] not in OUTCOMES_WITH_FOLLOW_UP):
+            findings.append(loc.finding("follow-up-not-detention", row, "follow_up", _cell(loc.raw, row, "follow_up")))
+        for f, value in (("intake_date", intake), ("exit_date", exit_)):
+            if value is not None and value > stand_per:
+                findings.append(loc.finding("date-after-delivery", row, f, _cell(loc.raw, row, f),
+                                            field_label=FIELD_LABELS_NL[f], stand_per=_fmt(stand_per)))
+    return findings
+
+
+def overlapping_stays(stays: Any) -> dict[int, list[int]]:
     """Sheet row -> the rows of the same person's other stays whose dates overlap it.
 
-    A stay runs from intake up to (not including) its exit date; an open stay runs on. A move on
-    the exit day (next intake = exit) is no overlap. Rows without a person or a usable intake,
-    rows whose exit precedes their intake, and repeated record numbers (already errors) are left out.
+    stays: records (dicts with excel_row, person_id, record_id, intake_date, exit_date) or a
+    staged frame indexed by sheet row. A stay runs from intake up to (not including) its exit
+    date; an open stay runs on. A move on the exit day (next intake = exit) is no overlap. Rows
+    without a person, a record number or a usable intake, rows whose exit precedes their intake,
+    and repeated record numbers (all already errors) are left out.
     """
-    by_person: dict[str, list[tuple[pd.Timestamp, pd.Timestamp, int, Any]]] = {}
-    columns = (frame.index, frame["person_id"], frame["record_id"], frame["intake_date"], frame["exit_date"])
-    for row, person, record, intake, exit_ in zip(*columns):
-        if person is None or pd.isna(person) or pd.isna(intake):
+    if hasattr(stays, "columns"):
+        stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
+                 for row, p, r, i, e in zip(stays.index, stays["person_id"], stays["record_id"],
+                                            stays["intake_date"], stays["exit_date"])]
+    by_person: dict[str, list[tuple[date, date, int, Any]]] = {}
+    for rec in stays:
+        person, intake, exit_ = rec["person_id"], _day(rec["intake_date"]), _day(rec["exit_date"])
+        if _missing(person) or _missing(rec["record_id"]) or intake is None:
             continue
-        end = pd.Timestamp.max if pd.isna(exit_) else exit_
+        end = date.max if exit_ is None else exit_
         if end < intake:
             continue
-        by_person.setdefault(person, []).append((intake, end, int(row), record))
+        by_person.setdefault(person, []).append((intake, end, int(rec["excel_row"]), rec["record_id"]))
     overlaps: dict[int, list[int]] = {}
-    for stays in by_person.values():
-        if len(stays) < 2:
+    for person_stays in by_person.values():
+        if len(person_stays) < 2:
             continue
-        stays.sort(key=lambda s: (s[0], s[2]))
-        for i, (_, end, row, record) in enumerate(stays):
-            for other_intake, _, other_row, other_record in stays[i + 1:]:
+        person_stays.sort(key=lambda s: (s[0], s[2]))
+        for i, (_, end, row, record) in enumerate(person_stays):
+            for other_intake, _, other_row, other_record in person_stays[i + 1:]:
                 if other_intake >= end:
                     break
                 if other_record == record:
@@ -276,10 +347,11 @@ def overlapping_stays(frame: pd.DataFrame) -> dict[int, list[int]]:
     return overlaps
 
 
-def record_findings(staged: Staged, loc: Locator) -> list[Finding]:
+def record_findings(staged: Staged | Parsed, loc: Locator) -> list[Finding]:
     """Record-level checks within one delivery: one person's stays that overlap (a warning)."""
+    stays = staged.records if isinstance(staged, Parsed) else staged.frame
     findings = []
-    for row, others in sorted(overlapping_stays(staged.frame).items()):
+    for row, others in sorted(overlapping_stays(stays).items()):
         rows = ", ".join(str(r) for r in sorted({row, *others}))
         findings.append(loc.finding("episodes-overlap", row, "intake_date", _cell(loc.raw, row, "intake_date"),
                                     rows=rows))
@@ -293,9 +365,21 @@ def _cell(raw: RawSheet, excel_row: int, field_name: str) -> Any:
     return raw.rows[raw.row_index()[excel_row]][position]
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN or NaT (NaN and NaT are the only values unequal to themselves)."""
+    return value is None or value != value
+
+
+def _day(value: Any) -> date | None:
+    if _missing(value):
+        return None
+    return value.date() if isinstance(value, datetime) else value
+
+
 def _fmt(value: Any) -> str:
-    return pd.Timestamp(value).strftime("%d-%m-%Y") if pd.notna(value) else ""
+    day = _day(value)
+    return day.strftime("%d-%m-%Y") if day else ""
 
 
-__all__ = ["DATE_FIELDS", "Locator", "Staged", "overlapping_stays", "record_findings", "stage_rows",
-           "validate_staged"]
+__all__ = ["DATE_FIELDS", "Locator", "Parsed", "Staged", "overlapping_stays", "parse_rows", "record_findings",
+           "row_findings", "stage_rows", "validate_staged"]
