@@ -1,4 +1,9 @@
-"""Assemble the curated tables from the per-delivery store: deliveries, versions, issues."""
+"""Assemble the curated tables from the per-delivery store: deliveries, versions, issues.
+
+Besides the stored per-delivery findings, validation_issues holds the findings that need the
+whole history: revisions between deliveries, one person in two municipalities at once, and the
+corrections files (when `raw_dir` is given), whose valid corrections are applied to the versions.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from schemas.checks import FINDING_COLUMNS
+from schemas.checks import Lang
+from transforms.corrections import apply_corrections, read_all
 from transforms.history import VERSION_COLUMNS, episode_versions
+from transforms.revisions import ISSUE_COLUMNS, issue_frame, persons_open_elsewhere, revisions
 from transforms.store import load_records, load_table
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
@@ -16,25 +23,47 @@ DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "
 QUARANTINE_COLUMNS = ["delivery_id", "municipality", "excel_row", "episode_id", "reasons"]
 
 
-def curated_tables(staged_root: Path) -> dict[str, pd.DataFrame]:
-    """Every table a publish writes, rebuilt from the stored deliveries."""
-    deliveries = pd.DataFrame(load_records(staged_root), columns=DELIVERY_COLUMNS)
-    deliveries = deliveries.sort_values(["municipality", "period"], ignore_index=True)
+def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = "nl") -> dict[str, pd.DataFrame]:
+    """Every table a publish writes, rebuilt from the stored deliveries.
+
+    raw_dir: data/raw, where each municipality's corrections file lives; None applies none.
+    """
+    records = load_records(staged_root)
+    located = pd.DataFrame(records, columns=[*DELIVERY_COLUMNS, "layout"])
+    located = located.sort_values(["municipality", "period"], ignore_index=True)
     episodes = load_table(staged_root, "episodes")
     quarantine = load_table(staged_root, "quarantine")
     findings = load_table(staged_root, "findings")
-    if episodes.empty:
-        versions = pd.DataFrame(columns=VERSION_COLUMNS)
-    else:
-        versions = episode_versions(deliveries, episodes, quarantine)
+    plain = episode_versions(located, episodes, quarantine) if len(episodes) else pd.DataFrame(columns=VERSION_COLUMNS)
+    issues = revisions(plain, located)
+    versions = plain
+    if raw_dir is not None and len(located):
+        from schemas.contracts import contracts
+
+        files = read_all(raw_dir, contracts())
+        if files:
+            versions, corrected = apply_corrections(located, episodes, quarantine, files, contracts(), lang)
+            issues += corrected
+    issues += persons_open_elsewhere(versions, located, episodes)
     return {
         "episode_versions": _typed_versions(versions),
-        "deliveries": _typed_deliveries(deliveries),
-        "validation_issues": findings if len(findings) else pd.DataFrame(
-            columns=["delivery_id", *FINDING_COLUMNS]).astype(str),
+        "deliveries": _typed_deliveries(located[DELIVERY_COLUMNS]),
+        "validation_issues": _issues(findings, issue_frame(issues, lang)),
         "quarantined_rows": quarantine if len(quarantine) else pd.DataFrame(
             columns=QUARANTINE_COLUMNS).astype(str),
     }
+
+
+def _issues(stored: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
+    """The stored per-delivery findings and the history's findings, in one table."""
+    frames = [f.reindex(columns=ISSUE_COLUMNS) for f in (stored, found) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=ISSUE_COLUMNS).astype(str)
+    out = pd.concat(frames, ignore_index=True)
+    out["excel_row"] = out["excel_row"].astype("Int64")
+    for col in ("episode_id", "value_before"):
+        out[col] = out[col].astype("string")
+    return out
 
 
 def as_date(values: pd.Series) -> pd.Series:
@@ -46,7 +75,10 @@ def _typed_versions(versions: pd.DataFrame) -> pd.DataFrame:
     out = versions.copy()
     for col in ("intake_date", "exit_date", "known_from", "known_to"):
         out[col] = as_date(out[col])
-    for col in ("episode_id", "municipality", "person_id", "outcome_code", "follow_up_code", "stated_in"):
+    if "correction" not in out.columns:
+        out["correction"] = None
+    for col in ("episode_id", "municipality", "person_id", "outcome_code", "follow_up_code", "stated_in",
+                "correction"):
         out[col] = out[col].astype("string")
     out["version"] = out["version"].astype("int32")
     out["excel_row"] = out["excel_row"].astype("int64")
