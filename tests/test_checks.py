@@ -1,0 +1,368 @@
+"""One test per check of schemas/checks.yaml: a fixture that triggers it and a near-identical one
+that does not. Every code in the catalogue must have a case here (the test fails on a new code)."""
+
+from __future__ import annotations
+
+import re
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.checks import catalogue
+from schemas.contracts import contract_for
+from schemas.episodes import PERSON_ID_PATTERN
+from transforms import stage
+from tests.conftest import good_row, write_sheet
+from transforms.curate import curated_tables
+from transforms.delivery import check_delivery, process_delivery
+from transforms.history import episode_versions
+from transforms.protect import Pseudonymiser
+from transforms.revisions import duplicate_deliveries, persons_open_elsewhere, revisions
+from transforms.store import save_result
+
+PSEUDO = Pseudonymiser("test-key")
+OCT, NOV = date(2020, 10, 31), date(2020, 11, 30)
+Case = Callable[[Path, bool], set[str]]
+CASES: dict[str, Case] = {}
+
+
+def case(*codes: str) -> Callable[[Case], Case]:
+    def register(fn: Case) -> Case:
+        for code in codes:
+            CASES[code] = fn
+        return fn
+    return register
+
+
+def delivery_codes(folder: Path, rows: list[dict], period: str | None = "2020-10", stand_per: date = OCT,
+                   contract_as_written=None, **layout) -> set[str]:
+    """The codes process_delivery finds in a tiny Amsterdam delivery."""
+    ams = contract_for("amsterdam")
+    path = write_sheet(folder / "a.xlsx", contract_as_written or ams, rows, stand_per=stand_per, **layout)
+    return {f.code for f in process_delivery(path, ams, period, PSEUDO).findings}
+
+
+def bytes_codes(folder: Path, content: bytes) -> set[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.xlsx").write_bytes(content)
+    return {f.code for f in process_delivery(folder / "a.xlsx", contract_for("amsterdam"), "2020-10", PSEUDO).findings}
+
+
+def good_workbook(folder: Path) -> bytes:
+    path = write_sheet(folder / "good.xlsx", contract_for("amsterdam"), [good_row(1), good_row(2)], stand_per=OCT)
+    return path.read_bytes()
+
+
+# ------------------------------------------------------------------ file level
+@case("file-not-spreadsheet")
+def _not_spreadsheet(folder: Path, on: bool) -> set[str]:
+    return bytes_codes(folder, b"%PDF-1.4 not a workbook" * 40) if on else bytes_codes(folder, good_workbook(folder))
+
+
+@case("file-unreadable")
+def _truncated(folder: Path, on: bool) -> set[str]:
+    content = good_workbook(folder)
+    return bytes_codes(folder, content[: len(content) // 2] if on else content)
+
+
+@case("file-password-protected")
+def _password(folder: Path, on: bool) -> set[str]:
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 1024
+    return bytes_codes(folder, ole if on else good_workbook(folder))
+
+
+@case("file-empty")
+def _empty(folder: Path, on: bool) -> set[str]:
+    return delivery_codes(folder, [] if on else [good_row(1)])
+
+
+@case("sheet-missing")
+def _sheet(folder: Path, on: bool) -> set[str]:
+    ams = contract_for("amsterdam")
+    renamed = ams.model_copy(update={"file": ams.file.model_copy(update={"sheet": "Blad1"})})
+    return delivery_codes(folder, [good_row(1)], contract_as_written=renamed if on else None)
+
+
+@case("header-not-found")
+def _header(folder: Path, on: bool) -> set[str]:
+    headers = {f: f"kolom {i}" for i, f in enumerate(contract_for("amsterdam").columns)} if on else None
+    return delivery_codes(folder, [good_row(1)], headers=headers)
+
+
+@case("column-missing")
+def _column_missing(folder: Path, on: bool) -> set[str]:
+    headers = dict(contract_for("amsterdam").columns, exit_date="Datum uitstr." if on else "Datum uitstroom")
+    return delivery_codes(folder, [good_row(1)], headers=headers)
+
+
+@case("column-unknown")
+def _column_unknown(folder: Path, on: bool) -> set[str]:
+    headers = dict(contract_for("amsterdam").columns, given_name="Notitie" if on else "Voornaam")
+    return delivery_codes(folder, [good_row(1)], headers=headers)
+
+
+@case("delivery-duplicate")
+def _duplicate(folder: Path, on: bool) -> set[str]:
+    records = [{"municipality": "amsterdam", "period": "2020-10", "sha256": "aa", "file": "a.xlsx"},
+               {"municipality": "amsterdam", "period": "2020-11", "sha256": "aa" if on else "bb", "file": "b.xlsx"},
+               {"municipality": "utrecht", "period": "2020-11", "sha256": "bb", "file": "c.xlsx"}]
+    return {item.finding.code for item in duplicate_deliveries(records)}
+
+
+@case("period-missing")
+def _period_missing(folder: Path, on: bool) -> set[str]:
+    return delivery_codes(folder, [good_row(1)], period=None if on else "2020-10")
+
+
+@case("period-inconsistent")
+def _period_inconsistent(folder: Path, on: bool) -> set[str]:
+    return delivery_codes(folder, [good_row(1)], stand_per=date(2020, 9, 30) if on else OCT)
+
+
+# ------------------------------------------------------------------ field level: one cell changed
+FIELD_CASES = {  # code: (overrides that trigger it, near-identical overrides that do not)
+    "person-id-missing": (dict(person_id=None), dict(person_id="1000000001")),
+    "person-id-malformed": (dict(person_id="12345"), dict(person_id="0000012345")),
+    "record-id-missing": (dict(record_id=None), dict(record_id="R0001")),
+    "date-missing": (dict(intake_date=None), dict(intake_date=date(2019, 9, 1))),
+    "date-unparseable": (dict(intake_date="onbekend"), dict(intake_date=date(2019, 9, 1))),
+    "date-after-delivery": (dict(exit_date=date(2020, 11, 5), outcome="MOB"),
+                            dict(exit_date=date(2020, 10, 5), outcome="MOB")),
+    "exit-before-intake": (dict(exit_date=date(2019, 1, 1), outcome="MOB"),
+                           dict(exit_date=date(2019, 10, 1), outcome="MOB")),
+    "intake-before-pilot": (dict(intake_date=date(2019, 1, 1)), dict(intake_date=date(2019, 3, 1))),
+    "outcome-unknown-label": (dict(exit_date=date(2020, 5, 1), outcome="Gedwongen vertrok"),
+                              dict(exit_date=date(2020, 5, 1), outcome="Gedwongen vertrek")),
+    "follow-up-unknown-label": (dict(exit_date=date(2020, 5, 1), outcome="Vreemdelingenbewaring", follow_up="Uitgezet?"),
+                                dict(exit_date=date(2020, 5, 1), outcome="Vreemdelingenbewaring", follow_up="Uitgezet")),
+    "exit-without-outcome": (dict(exit_date=date(2020, 5, 1)), dict(exit_date=date(2020, 5, 1), outcome="MOB")),
+    "outcome-without-exit": (dict(outcome="MOB"), dict(outcome="MOB", exit_date=date(2020, 5, 1))),
+    "follow-up-not-detention": (dict(exit_date=date(2020, 5, 1), outcome="MOB", follow_up="Uitgezet"),
+                                dict(exit_date=date(2020, 5, 1), outcome="Vreemdelingenbewaring", follow_up="Uitgezet")),
+}
+
+
+def _field_case(code: str) -> Case:
+    def run(folder: Path, on: bool) -> set[str]:
+        return delivery_codes(folder, [good_row(1, **FIELD_CASES[code][0 if on else 1]), good_row(2)])
+    return run
+
+
+for _code in FIELD_CASES:
+    CASES[_code] = _field_case(_code)
+
+
+@case("row-not-data")
+def _not_data(folder: Path, on: bool) -> set[str]:
+    return delivery_codes(folder, [good_row(1)], extra_rows=[["Totaal" if on else "R9999", 1]])
+
+
+# ------------------------------------------------------------------ record level
+@case("episode-duplicate")
+def _episode_duplicate(folder: Path, on: bool) -> set[str]:
+    return delivery_codes(folder, [good_row(1), good_row(1 if on else 2, person_id="1000000009")])
+
+
+@case("episodes-overlap")
+def _overlap(folder: Path, on: bool) -> set[str]:
+    first = good_row(1, exit_date=date(2020, 1, 1), outcome="Andere opvang")
+    second = good_row(2, person_id=first["person_id"], intake_date=date(2019, 12, 1) if on else date(2020, 1, 1))
+    return delivery_codes(folder, [first, second])
+
+
+def version_rows(*rows: dict) -> pd.DataFrame:
+    base = dict(person_id="P1", intake_date=date(2020, 1, 5), exit_date=None, outcome_code=None,
+                follow_up_code=None, excel_row=2)
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def deliveries_of(*ids: str) -> pd.DataFrame:
+    months = {"a/1": date(2020, 1, 31), "a/2": date(2020, 2, 29), "b/1": date(2020, 1, 31)}
+    return pd.DataFrame({"delivery_id": list(ids), "municipality": [i.split("/")[0] for i in ids],
+                         "period": [i.split("/")[1] for i in ids], "stand_per": [months[i] for i in ids],
+                         "status": "accepted"})
+
+
+@case("person-open-elsewhere")
+def _open_elsewhere(folder: Path, on: bool) -> set[str]:
+    dl = deliveries_of("a/1", "b/1")
+    rows = version_rows(dict(delivery_id="a/1", episode_id="ea", intake_date=date(2019, 10, 1),
+                             exit_date=None if on else date(2020, 1, 5), outcome_code=None if on else "other_shelter"),
+                        dict(delivery_id="b/1", episode_id="eb", intake_date=date(2020, 1, 5)))
+    versions = episode_versions(dl, rows, pd.DataFrame(columns=["delivery_id", "episode_id"]))
+    return {item.finding.code for item in persons_open_elsewhere(versions, dl)}
+
+
+# ------------------------------------------------------------------ between deliveries
+REVISION_CASES = {  # code: (attributes in delivery 1, in delivery 2 to trigger, in delivery 2 not to)
+    "intake-changed": ({}, dict(intake_date=date(2020, 1, 6)), {}),
+    "exit-withdrawn": (dict(exit_date=date(2020, 1, 20), outcome_code="departed_unknown"), {},
+                       dict(exit_date=date(2020, 1, 20), outcome_code="departed_unknown")),
+    "exit-changed": (dict(exit_date=date(2020, 1, 20), outcome_code="departed_unknown"),
+                     dict(exit_date=date(2020, 1, 22), outcome_code="departed_unknown"),
+                     dict(exit_date=date(2020, 1, 20), outcome_code="return_independent")),
+    "outcome-changed": (dict(exit_date=date(2020, 1, 20), outcome_code="departed_unknown"),
+                        dict(exit_date=date(2020, 1, 20), outcome_code="return_independent"),
+                        dict(exit_date=date(2020, 1, 22), outcome_code="departed_unknown")),
+}
+
+
+def revision_codes(first: list[dict], second: list[dict]) -> set[str]:
+    dl = deliveries_of("a/1", "a/2")
+    rows = version_rows(*[dict(delivery_id="a/1", **r) for r in first], *[dict(delivery_id="a/2", **r) for r in second])
+    versions = episode_versions(dl, rows, pd.DataFrame(columns=["delivery_id", "episode_id"]))
+    return {item.finding.code for item in revisions(versions, dl)}
+
+
+def _revision_case(code: str) -> Case:
+    def run(folder: Path, on: bool) -> set[str]:
+        before, changed, unchanged = REVISION_CASES[code]
+        return revision_codes([dict(episode_id="e1", **before)], [dict(episode_id="e1", **(changed if on else unchanged))])
+    return run
+
+
+for _code in REVISION_CASES:
+    CASES[_code] = _revision_case(_code)
+
+
+@case("episode-disappeared")
+def _disappeared(folder: Path, on: bool) -> set[str]:
+    first = [dict(episode_id="e1"), dict(episode_id="e2", person_id="P2")]
+    second = [dict(episode_id="e2", person_id="P2")] + ([] if on else [dict(episode_id="e1")])
+    return revision_codes(first, second)
+
+
+# ------------------------------------------------------------------ corrections
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory) -> Path:
+    """October: row 6 open, row 7 MOB, row 8 bad intake, row 9 bad intake and no V-number.
+    November: everything valid; row 7's outcome is 'Zelfstandig vertrek'."""
+    root = tmp_path_factory.mktemp("corrections")
+    ams = contract_for("amsterdam")
+    october = [good_row(1), good_row(2, exit_date=date(2020, 10, 1), outcome="MOB"),
+               good_row(3, intake_date="onbekend"), good_row(4, intake_date="x", person_id=None)]
+    november = [good_row(1), good_row(2, exit_date=date(2020, 10, 1), outcome="Zelfstandig vertrek"),
+                good_row(3), good_row(4)]
+    for period, rows, stand_per in (("2020-10", october, OCT), ("2020-11", november, NOV)):
+        path = write_sheet(root / "raw" / "amsterdam" / period / "a.xlsx", ams, rows, stand_per=stand_per)
+        save_result(root / "staged", process_delivery(path, ams, period, PSEUDO))
+    return root / "staged"
+
+
+HEADER = "verblijf;levering;rij;veld;nieuwe waarde;reden;door;datum"
+CORRECTION_CASES = {  # code: (corrections file that triggers it, near-identical one that does not)
+    "corrections-unreadable": ("verblijf;levering;rij;veld;nieuwe waarde;door;datum\n;2020-10;7;uitstroomdatum;05-10-2020;Jan;05-11-2020",
+                               f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),
+    "correction-incomplete": (f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;;05-11-2020",
+                              f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),
+    "correction-unknown-field": (f"{HEADER}\n;2020-10;7;geboortedatum;05-10-2020;typfout;Jan;05-11-2020",
+                                 f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),
+    "correction-unknown-episode": (f"{HEADER}\n;2020-10;70;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020",
+                                   f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),
+    "correction-invalid-value": (f"{HEADER}\n;2020-10;7;uitstroomdatum;31-02-2020;typfout;Jan;05-11-2020",
+                                 f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),
+    "correction-row-still-invalid": (f"{HEADER}\n;2020-10;9;instroomdatum;01-09-2019;typfout;Jan;05-11-2020",
+                                     f"{HEADER}\n;2020-10;8;instroomdatum;01-09-2019;typfout;Jan;05-11-2020"),
+    "correction-superseded": (f"{HEADER}\n;2020-10;7;uitstroomreden;Terug naar BBB;verkeerd;Jan;05-11-2020",
+                              f"{HEADER}\n;2020-10;7;uitstroomreden;Zelfstandig vertrek;verkeerd;Jan;05-11-2020"),
+    "correction-applied": (f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-12-2020",
+                           f"{HEADER}\n;2020-10;7;uitstroomdatum;05-13-2020;typfout;Jan;05-12-2020"),
+}
+
+
+def correction_codes(staged: Path, folder: Path, text: str) -> set[str]:
+    raw = folder / "raw"
+    (raw / "amsterdam").mkdir(parents=True, exist_ok=True)
+    (raw / "amsterdam" / "corrections.csv").write_text(text + "\n", encoding="utf-8")
+    issues = curated_tables(staged, raw)["validation_issues"]
+    return set(issues.loc[issues["delivery_id"] == "amsterdam/corrections", "code"])
+
+
+# ------------------------------------------------------------------ the tests
+CODES = sorted(catalogue())
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_check_is_triggered_by_its_fixture_and_not_by_the_near_identical_one(code, tmp_path, request):
+    if code in CORRECTION_CASES:
+        staged = request.getfixturevalue("staged")
+        trigger, clean = CORRECTION_CASES[code]
+        found = correction_codes(staged, tmp_path / "on", trigger)
+        untouched = correction_codes(staged, tmp_path / "off", clean)
+    else:
+        assert code in CASES, f"no test case for check {code!r}: add one to tests/test_checks.py"
+        found, untouched = CASES[code](tmp_path / "on", True), CASES[code](tmp_path / "off", False)
+    assert code in found, (code, found)
+    assert code not in untouched, (code, untouched)
+
+
+def test_every_check_has_a_severity_messages_a_fix_and_an_example():
+    for check in catalogue().values():
+        assert check.nl and check.en and check.fix_nl and check.fix_en and check.example, check.code
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", check.code), check.code
+
+
+def test_every_check_has_a_case_here():
+    assert set(CODES) == set(CASES) | set(CORRECTION_CASES)
+
+
+
+
+
+# ------------------------------------------------------------------ lvv validate = the pipeline's verdict
+def both_paths(path: Path, municipality: str = "amsterdam", period: str = "2020-10") -> tuple[list, list, dict, dict]:
+    """(findings of process_delivery, of check_delivery, their delivery records), comparable."""
+    contract = contract_for(municipality)
+    full = process_delivery(path, contract, period, PSEUDO)
+    quick = check_delivery(path, contract, period, PSEUDO)
+
+    def key(f):
+        return (f.excel_row or 0, f.code, f.cell_ref, f.value, f.as_row("en")["message"])
+
+    return sorted(map(key, full.findings)), sorted(map(key, quick.findings)), full.delivery, quick.delivery
+
+
+def test_the_quick_check_uses_the_contract_pattern():
+    assert PERSON_ID_PATTERN == stage.PERSON_ID_PATTERN
+
+
+@pytest.mark.parametrize("code", sorted(FIELD_CASES))
+def test_the_quick_check_finds_what_the_pipeline_finds(code, tmp_path):
+    rows = [good_row(1, **FIELD_CASES[code][0]), good_row(2), good_row(2, person_id="1000000005"),
+            good_row(4, person_id="1000000002", intake_date=date(2019, 10, 1))]
+    path = write_sheet(tmp_path / "a.xlsx", contract_for("amsterdam"), rows, stand_per=OCT,
+                       extra_rows=[["Totaal", 4]])
+    full, quick, full_record, quick_record = both_paths(path)
+    assert full == quick and code in {f[1] for f in quick}
+    counts = ("status", "rows_read", "rows_curated", "rows_quarantined", "rows_skipped", "stand_per", "layout")
+    assert {k: full_record[k] for k in counts} == {k: quick_record[k] for k in counts}
+
+
+CELLS = {
+    "person_id": st.sampled_from([None, "12345", "1000000001", "1000000002", "1000000003"]),
+    "record_id": st.sampled_from([None, "R1", "R2", "R3", "R4", "R5"]),
+    "intake_date": st.sampled_from([None, "onbekend", date(2019, 1, 5), date(2019, 9, 1), date(2020, 6, 1),
+                                    date(2020, 11, 2)]),
+    "exit_date": st.sampled_from([None, None, "31-02-2020", date(2019, 5, 1), date(2020, 7, 1), date(2020, 12, 1)]),
+    "outcome": st.sampled_from([None, "MOB", "Vreemdelingenbewaring", "Gedwongen vertrok", "  mob. "]),
+    "follow_up": st.sampled_from([None, None, "Uitgezet", "Vrij?"]),
+}
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.fixed_dictionaries(CELLS), min_size=1, max_size=6),
+       municipality=st.sampled_from(["amsterdam", "eindhoven"]))
+def test_the_quick_check_agrees_with_the_pipeline_on_any_rows(tmp_path, rows, municipality):
+    contract = contract_for(municipality)
+    if contract.file.type == "csv":
+        rows = [{k: v.strftime("%d-%m-%Y") if isinstance(v, date) else v for k, v in r.items()} for r in rows]
+    path = write_sheet(tmp_path / f"a.{contract.file.type}", contract, rows, stand_per=OCT)
+    full, quick, full_record, quick_record = both_paths(path, municipality)
+    assert full == quick
+    assert full_record["rows_quarantined"] == quick_record["rows_quarantined"]
