@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -219,21 +220,20 @@ def validate(
     file: Annotated[Path, typer.Argument(help="the export to check (.xlsx or .csv)")],
     municipality: Annotated[str, typer.Option(help="whose layout the file is in, e.g. utrecht")],
     period: Annotated[Optional[str], typer.Option(help="delivery month YYYY-MM (default: from the file)")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    report: Annotated[Optional[Path], typer.Option(
+        help="write a copy of the workbook with every problem marked, plus a summary sheet")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
     lang: Annotated[Lang, typer.Option(help="language of the messages")] = Lang.nl,
 ) -> None:
     """Check an export before delivering it: exit 0 deliverable, 1 errors, 2 unreadable.
 
-    Example: lvv validate export_oktober.xlsx --municipality utrecht --period 2020-10
+    Example: lvv validate export_oktober.xlsx --municipality utrecht --period 2020-10 --report controle.xlsx
     """
     import secrets
 
-    import pandas as pd
-
     from lvv.settings import KEY_ENV
-    from schemas.checks import FINDING_COLUMNS
     from schemas.contracts import contract_for
-    from transforms.delivery import parse_period, process_delivery
+    from transforms.delivery import check_delivery, parse_period
     from transforms.protect import Pseudonymiser
 
     contract = contract_for(municipality)
@@ -242,45 +242,62 @@ def validate(
     if not file.is_file():
         raise UserError(f"{file}: no such file")
     key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
-    result = process_delivery(file, contract, period or parse_period(file.parent.name),
+    result = check_delivery(file, contract, period or parse_period(file.parent.name),
                               Pseudonymiser(key), display_name=file.name, infer_period=True)
-    findings = pd.DataFrame([f.as_row(lang.value) for f in result.findings], columns=FINDING_COLUMNS)
+    rows = [f.as_row(lang.value) for f in result.findings]
     d = result.delivery
     if fmt is Format.json:
-        sys.stdout.write(json.dumps({"delivery": d, "findings": findings.to_dict("records")},
-                                    default=str, indent=1) + "\n")
+        summary = {k: v for k, v in d.items() if k != "layout"}
+        sys.stdout.write(json.dumps({"delivery": summary, "findings": rows}, default=str, indent=1) + "\n")
     elif fmt is Format.csv:
-        sys.stdout.write(findings.to_csv(index=False))
+        _write_csv(rows)
     else:
-        _print_findings(d, findings, lang.value)
-    severities = set(findings["severity"])
+        _print_findings(d, rows, lang.value)
+    if report is not None:
+        from transforms.steward_report import write_steward_report
+
+        written = write_steward_report(file, contract, result.findings, report, lang.value, d)
+        err.print(f"{'rapport' if lang is Lang.nl else 'report'}: {escape(str(written))}", soft_wrap=True)
+    severities = {r["severity"] for r in rows}
     raise typer.Exit(2 if "fatal" in severities else 1 if "error" in severities else 0)
 
 
-def _print_findings(delivery: dict, findings, lang: str) -> None:
+def _write_csv(rows: list[dict]) -> None:
+    import csv
+
+    from schemas.checks import FINDING_COLUMNS
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=FINDING_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
+    """A rejected file: one line per fatal finding on stderr. Otherwise the counts and a table."""
     nl = lang == "nl"
     if delivery["status"] == "rejected":
-        for row in findings.itertuples():
-            err.print(f"[red]{row.file}[/]: {row.message} {row.fix}")
+        for row in findings:
+            err.print(f"[red]{escape(row['file'])}[/]: {escape(row['message'])} {escape(row['fix'])}",
+                      soft_wrap=True)
         return
-    counts = Table(title=f"{delivery['file']} ({delivery['municipality']}, {delivery['period']})")
+    counts = Table(title=escape(f"{delivery['file']} ({delivery['municipality']}, {delivery['period']})"))
     for col in ("rijen gelezen" if nl else "rows read", "correct" if nl else "curated",
                 "in quarantaine" if nl else "quarantined", "overgeslagen" if nl else "skipped"):
         counts.add_column(col, justify="right")
     counts.add_row(*(str(delivery[k]) for k in ("rows_read", "rows_curated", "rows_quarantined", "rows_skipped")))
     out.print(counts)
-    shown = findings[findings["severity"] != "info"]
-    if shown.empty:
+    shown = [r for r in findings if r["severity"] != "info"]
+    if not shown:
         out.print("[green]Geen fouten: het bestand kan worden geleverd.[/]" if nl
                   else "[green]No errors: the file can be delivered.[/]")
         return
     table = Table(title="Bevindingen" if nl else "Findings")
     for col in ("cel" if nl else "cell", "code", "ernst" if nl else "severity", "waarde" if nl else "value",
                 "melding" if nl else "message"):
-        table.add_column(col)
-    for row in shown.itertuples():
-        table.add_row(row.cell_ref or (str(row.excel_row) if row.excel_row else ""), row.code, row.severity,
-                      str(row.value), row.message)
+        table.add_column(col, no_wrap=col in ("cel", "cell", "code"))
+    for row in shown:
+        table.add_row(row["cell_ref"] or (str(row["excel_row"]) if row["excel_row"] else ""), row["code"],
+                      row["severity"], escape(str(row["value"])), escape(row["message"]))
     out.print(table)
 
 
