@@ -165,7 +165,7 @@ def switch_release_task(paths: DataPaths, building: Path, fingerprint: str, run:
 
 @task(name="record-run", cache_policy=NO_CACHE)
 def record_run(paths: DataPaths, run: dict) -> dict:
-    """Append this run to data/curated/runs.jsonl."""
+    """Append this run to the run log, data/curated/runs/log.jsonl."""
     runs.append_run(paths.curated, run)
     get_run_logger().info("record-run: %s", runs.summary_line(run))
     return run
@@ -177,9 +177,9 @@ def monthly_report_task(paths: DataPaths, run: dict, params: RunParameters,
     """Write the internal and public workbook and page for the reference date."""
     data = monthly_report.gather(paths.database, reference_date, params.definitions, run)
     written = monthly_report.write_monthly_report(
-        data, monthly_report.report_dir(paths.curated, reference_date), params.small_cell_threshold)
+        data, monthly_report.report_dir(paths.root, reference_date), params.small_cell_threshold)
     get_run_logger().info("monthly-report: %d files in %s", len(written),
-                          monthly_report.report_dir(paths.curated, reference_date))
+                          monthly_report.report_dir(paths.root, reference_date))
     return data
 
 

@@ -91,7 +91,7 @@ def run(data_dir: DataDirOption = None,
         summary = _run_flow(paths.root, _date(reference_date, "--reference-date"))
     run_record = summary["run"]
     out.print(summary_line(run_record))
-    out.print(f"monthly report: {report_dir(paths.curated, run_record['reference_date'])}")
+    out.print(f"monthly report: {report_dir(paths.root, run_record['reference_date'])}")
 
 
 @app.command(name="outflow")

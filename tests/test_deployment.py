@@ -125,4 +125,4 @@ def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path):
     con = duckdb.connect(str(database), read_only=True)
     assert con.execute("select sum(persons) from outflow(date '2020-11-30')").fetchall() == [(1,)]
     assert con.execute("select status from runs").fetchall() == [("published",)]
-    assert (data / "curated" / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx").exists()
+    assert (data / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx").exists()

@@ -73,7 +73,7 @@ def test_a_second_run_with_nothing_new_changes_no_published_byte(three_runs):
     assert second["run"]["status"] == "unchanged" and second["processed"] == []
     assert second["published"] is False
     assert before == after
-    report = root / "curated" / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx"
+    report = root / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx"
     assert "Headline" in openpyxl.load_workbook(report).sheetnames  # the report is written every run
 
 

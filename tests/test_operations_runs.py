@@ -62,7 +62,7 @@ def test_run_records_round_trip_and_say_what_happened(tmp_path):
     assert failed["status"] == "failed" and failed["message"] == "boom"
     assert summary_line(back).startswith("published: 0 new, 1 changed, 0 withdrawn deliveries; 5 rows read")
     assert "byte-for-byte unchanged" in summary_line(finish_run(run, "unchanged", []))
-    assert not list(tmp_path.glob(".runs.jsonl.tmp-*"))
+    assert not list(tmp_path.glob("runs/.*.tmp-*"))
 
 
 def test_a_delivery_caught_mid_replace_is_processed_again(tmp_path):

@@ -98,7 +98,7 @@ def test_sigkill_at_random_moments_always_leaves_a_usable_publication(publicatio
     publish(curated, curated_tables(staged), fingerprint="g")  # the next run completes and tidies
     assert current_manifest(curated)["fingerprint"] == "g"
     assert not list((curated / RELEASES).glob(".building-*"))
-    assert not list(curated.glob(".*.tmp-*"))
+    assert not list(curated.glob(".*.tmp-*")) and not list(curated.glob("runs/.*.tmp-*"))
     assert len([p for p in (curated / RELEASES).iterdir()]) <= KEEP_PREVIOUS + 1
     assert answers_outflow(curated / "lvv.duckdb") == expected
     print(f"{kills} kills, {len(leftovers)} half-built releases left by them, all cleaned")
@@ -119,7 +119,7 @@ def test_two_publishers_at_once_both_finish_one_after_the_other(publication, for
 
 def test_a_second_publisher_stops_with_a_clear_message_when_it_may_not_wait(publication):
     staged, curated = publication
-    with (curated / ".lock").open("a") as other_run:  # another open file: as another process would
+    with (curated / "runs" / "lock").open("a") as other_run:  # another open file: as another process would
         fcntl.flock(other_run, fcntl.LOCK_EX)
         with pytest.raises(PublicationBusy, match="another run is publishing to .*Let it finish"):
             publish(curated, curated_tables(staged), lock_wait_seconds=0.3)

@@ -578,8 +578,9 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
 
 # --- all four files -------------------------------------------------------------------------------
 
-def report_dir(curated_dir: Path, reference_date: date) -> Path:
-    return curated_dir / "reports" / f"{reference_date:%Y-%m-%d}"
+def report_dir(data_root: Path, reference_date: date) -> Path:
+    """data/reports/<reference date>/: beside the publication, not in it (it is for people)."""
+    return data_root / "reports" / f"{reference_date:%Y-%m-%d}"
 
 
 def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAULT_THRESHOLD

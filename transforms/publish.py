@@ -7,8 +7,8 @@ Layout of data/curated/ (see docs/operations.md):
     current                  -> releases/<release-id>       the one pointer a publish swaps
     releases/<release-id>/   lvv.duckdb, <table>.parquet, release.json (complete, never changed)
     releases/.building-*     a release being built (a crash leaves one; the next publish removes it)
-    .lock                    held (fcntl.flock) by the run that may write here
-    runs.jsonl, staged/      the run log and the per-delivery store (transforms/runs.py, store.py)
+    runs/lock                held (fcntl.flock) by the run that may write here; names its holder
+    runs/log.jsonl, staged/  the run log and the per-delivery store (transforms/runs.py, store.py)
 
 A release is built in full beside the others, synced to disk, renamed into place, and only then
 `current` is replaced by one rename(2) of a new symlink. A reader therefore finds either the old
@@ -46,7 +46,7 @@ DATABASE = "lvv.duckdb"
 CURRENT = "current"
 RELEASES = "releases"
 MANIFEST = "release.json"
-LOCK = ".lock"
+LOCK = "runs/lock"
 #: releases kept besides the current one, for readers still holding a path into them
 KEEP_PREVIOUS = 2
 #: the run log table every database has (empty when publish is given none)
@@ -80,9 +80,9 @@ _held_guard = threading.Lock()
 
 @contextmanager
 def publication_lock(curated_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold data/curated/.lock; wait up to wait_seconds for another run, then PublicationBusy."""
-    curated_dir.mkdir(parents=True, exist_ok=True)
+    """Hold data/curated/runs/lock; wait up to wait_seconds for another run, then PublicationBusy."""
     path = (curated_dir / LOCK).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _held_guard:
         if path in _held:
             _held[path][1] += 1
@@ -117,7 +117,7 @@ def _acquire(path: Path, wait_seconds: float):
                 holder = path.read_text(encoding="utf-8").strip() or "another process"
                 handle.close()
                 raise PublicationBusy(
-                    f"another run is publishing to {path.parent} ({holder}); waited "
+                    f"another run is publishing to {path.parent.parent} ({holder}); waited "
                     f"{wait_seconds:.0f} s. Let it finish and run again.") from None
             time.sleep(0.2)
     handle.seek(0)
@@ -290,6 +290,7 @@ def clean_leftovers(curated_dir: Path) -> list[str]:
     removed = []
     releases = curated_dir / RELEASES
     candidates = [*releases.glob(".building-*"), *curated_dir.glob(".*.tmp-*"),
+                  *(curated_dir / "runs").glob(".*.tmp-*"),
                   *curated_dir.glob(".publish-*")]
     for path in candidates:
         if path.is_dir() and not path.is_symlink():

@@ -1,4 +1,4 @@
-"""The run record: what each monthly run did, kept in data/curated/runs.jsonl.
+"""The run record: what each monthly run did, kept in data/curated/runs/log.jsonl.
 
 One JSON object per line, one line per run: when, which deliveries (new, changed, withdrawn),
 rows read / curated / quarantined, the status (published, unchanged, failed), and which headline
@@ -20,7 +20,7 @@ import pandas as pd
 
 from transforms.discover import DeliveryFile
 
-RUNS_LOG = "runs.jsonl"
+RUNS_LOG = "runs/log.jsonl"
 STATUSES = ("published", "unchanged", "failed")
 
 
@@ -84,7 +84,8 @@ def append_run(curated_dir: Path, run: dict) -> None:
     """Add one run to the log (replacing an entry with the same run_id); the file is replaced whole."""
     runs = [r for r in read_runs(curated_dir) if r["run_id"] != run["run_id"]] + [run]
     path = curated_dir / RUNS_LOG
-    tmp = path.with_name(f".{RUNS_LOG}.tmp-{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with tmp.open("w", encoding="utf-8") as handle:
         for record in runs:
             handle.write(json.dumps(record, default=_encode, sort_keys=True) + "\n")
