@@ -216,3 +216,15 @@ def test_the_guide_documents_every_source_contract_key_with_meaning_type_and_val
     for key in keys:
         assert f"`{key}`" in rows, f"{key} is not in the contract table of docs/steward-guide.md"
         assert len([c for c in rows[f"`{key}`"].split("|")[2:-1]]) == 3, key
+
+
+def test_validate_imports_neither_pandas_nor_pandera_nor_prefect(tmp_path):
+    """What keeps the steward's check fast from a cold start (see transforms/stage.py)."""
+    source = amsterdam_file(tmp_path, dict(intake_date="onbekend"))
+    script = (f"import sys\nfrom lvv.cli import app\n"
+              f"app(['validate', {str(source)!r}, '--municipality', 'amsterdam', '--format', 'json'],"
+              f" standalone_mode=False)\n"
+              f"print('imported:', sorted(m for m in ('pandas', 'pandera', 'numpy', 'prefect', 'openpyxl')"
+              f" if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.strip().endswith("imported: []"), done.stdout[-300:] + done.stderr[-300:]

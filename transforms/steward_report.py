@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import tempfile
+import warnings
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -30,7 +31,7 @@ WORDS = {
            "period": "periode", "checked": "gecontroleerd op", "per_severity": "Per ernst",
            "per_check": "Per controle", "all": "Alle bevindingen", "count": "aantal", "severity": "ernst",
            "code": "code", "cell": "cel", "row": "rij", "column": "kolom", "value": "waarde in het bestand",
-           "message": "melding", "fix": "wat te doen", "what": "omschrijving", "none": "Geen bevindingen.",
+           "message": "melding", "fix": "wat te doen", "what": "eerste melding", "none": "Geen bevindingen.",
            "fatal": "onbruikbaar", "error": "fout", "warning": "waarschuwing", "info": "info",
            "verdict_fatal": "Het bestand kan niet worden gebruikt; de vorige levering blijft gelden.",
            "verdict_error": "Het bestand heeft fouten: rijen met een fout komen in quarantaine.",
@@ -39,7 +40,7 @@ WORDS = {
            "period": "period", "checked": "checked on", "per_severity": "Per severity",
            "per_check": "Per check", "all": "All findings", "count": "count", "severity": "severity",
            "code": "code", "cell": "cell", "row": "row", "column": "column", "value": "value in the file",
-           "message": "message", "fix": "what to do", "what": "description", "none": "No findings.",
+           "message": "message", "fix": "what to do", "what": "first message", "none": "No findings.",
            "fatal": "unusable", "error": "error", "warning": "warning", "info": "info",
            "verdict_fatal": "The file cannot be used; the previous delivery stays in force.",
            "verdict_error": "The file has errors: rows with an error are quarantined.",
@@ -89,7 +90,9 @@ def _copy_of_source(path: Path, contract: SourceContract, words: dict[str, str])
             sheet.append([safe_text(v) for v in cells])
         return workbook, sheet.title
     try:
-        workbook = openpyxl.load_workbook(path)
+        with warnings.catch_warnings():  # openpyxl warns about features it drops (data validation extensions)
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(path)
     except Exception:  # not a workbook, damaged, or password-protected: a summary only
         return None, None
     wanted = normalise_label(contract.file.sheet or "")
@@ -163,8 +166,11 @@ def _fill_summary(sheet: Any, data_sheet: str | None, findings: list[Finding], l
     _table(sheet, words["per_severity"], [words["severity"], words["count"]],
            [[words[s], severities[s]] for s in SEVERITIES], bold)
     per_check = Counter(f.code for f in findings)
+    first = {}
+    for f in findings:
+        first.setdefault(f.code, f.as_row(lang)["message"])
     checks = catalogue()
-    rows = [[code, words[checks[code].severity], n, (checks[code].nl if lang == "nl" else checks[code].en)]
+    rows = [[code, words[checks[code].severity], n, first[code]]
             for code, n in sorted(per_check.items(), key=lambda kv: (SEVERITIES.index(checks[kv[0]].severity), kv[0]))]
     _table(sheet, words["per_check"], [words["code"], words["severity"], words["count"], words["what"]],
            rows or [[words["none"]]], bold)
