@@ -34,6 +34,8 @@ create or replace macro reconcile_classified(
             state_b.outcome_code as outcome_b,
             state_a.follow_up_code as follow_up_a,
             state_b.follow_up_code as follow_up_b,
+            state_a.correction as correction_a,
+            state_b.correction as correction_b,
             state_a.stated_in as delivery_a,
             state_b.stated_in as delivery_b
         from state_a
@@ -49,6 +51,10 @@ create or replace macro reconcile_classified(
             case
                 when not paired.in_a then 'added_episode'
                 when not paired.in_b then 'withdrawn_episode'
+                when
+                    paired.correction_b is distinct from paired.correction_a
+                    and coalesce(paired.correction_b, paired.correction_a) is not null
+                    then 'steward_correction'
                 when
                     (paired.exit_a is null or paired.exit_a > cast(ref_date as date))
                     and paired.exit_b <= cast(ref_date as date)
@@ -131,8 +137,8 @@ create or replace macro reconcile_episodes(
             arg_min(
                 knowledge_effect,
                 list_position(
-                    ['late_registration', 'corrected_outcome', 'withdrawn_exit',
-                        'added_episode', 'withdrawn_episode'],
+                    ['steward_correction', 'late_registration', 'corrected_outcome',
+                        'withdrawn_exit', 'added_episode', 'withdrawn_episode'],
                     knowledge_effect
                 )
             ) as effect,
@@ -280,7 +286,7 @@ create or replace macro reconcile(
             lines.position,
             list_position(
                 ['counting_rule', 'late_registration', 'corrected_outcome', 'withdrawn_exit',
-                    'added_episode', 'withdrawn_episode', 'none'],
+                    'added_episode', 'withdrawn_episode', 'steward_correction', 'none'],
                 coalesce(per_effect.effect, 'none')
             )
     )

@@ -19,11 +19,11 @@ K2 = date(2020, 12, 31)    # second knowledge date
 
 def version(episode: str, known_from: date, known_to: date | None, exit_date: date | None = None,
             outcome: str | None = None, follow_up: str | None = None, person: str | None = None,
-            municipality: str = "amsterdam") -> dict:
+            municipality: str = "amsterdam", correction: str | None = None) -> dict:
     return dict(episode_id=episode, municipality=municipality, version=1, person_id=person or "P" + episode,
                 intake_date=date(2020, 1, 1), exit_date=exit_date, outcome_code=outcome,
                 follow_up_code=follow_up, known_from=known_from, known_to=known_to,
-                stated_in=f"{municipality}/{known_from:%Y-%m}", excel_row=2)
+                stated_in=f"{municipality}/{known_from:%Y-%m}", excel_row=2, correction=correction)
 
 
 def database(tmp_path, versions: list[dict]):
@@ -87,6 +87,15 @@ def test_detention_follow_up_known_later_is_a_correction_under_the_programme(tmp
     assert effects(bridge(con, D, "programme", "programme", K1, K2)) == {
         ("other_non_durable", "corrected_outcome"): -1, ("returned", "corrected_outcome"): 1}
     assert effects(reconcile(con)) == {}  # the evaluation does not look at the follow-up
+
+
+def test_steward_correction_alone(tmp_path):
+    con = database(tmp_path, [
+        version("e1", K1, K2, date(2020, 6, 1), "departed_unknown"),
+        version("e1", K2, None, date(2020, 6, 1), "return_independent",
+                correction="outcome: MOB -> Zelfstandig vertrek (bevestigd door DT&V; j.steward, 2020-12-03)")])
+    assert effects(reconcile(con)) == {("departed_unknown", "steward_correction"): -1,
+                                       ("returned", "steward_correction"): 1}
 
 
 def test_withdrawn_exit_and_added_and_withdrawn_episodes(tmp_path):
