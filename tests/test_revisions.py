@@ -132,3 +132,14 @@ def test_validation_issues_keep_the_finding_columns_and_add_where_they_belong(tm
     table = issues(tmp_path)
     assert list(table.columns) == ISSUE_COLUMNS
     assert table.loc[0, "delivery_id"] == "amsterdam/2020-10" and table.loc[0, "cell_ref"] == "F6"
+
+
+def test_a_follow_up_known_later_points_at_the_follow_up_cell(tmp_path):
+    detention = dict(exit_date=date(2020, 10, 1), outcome="Vreemdelingenbewaring")
+    store(tmp_path, "amsterdam", "2020-10", [good_row(1, **detention)])
+    store(tmp_path, "amsterdam", "2020-11", [good_row(1, **detention, follow_up="Uitgezet")])
+    [found] = issues(tmp_path).to_dict("records")
+    assert (found["code"], found["cell_ref"], found["column_header"]) == (
+        "outcome-changed", "I6", "Vervolg na vreemdelingenbewaring")
+    assert found["value_before"] == "Vreemdelingenbewaring / Onbekend (immigration_detention/unknown)"
+    assert found["value"] == "Vreemdelingenbewaring / Uitgezet (immigration_detention/forced_departure)"

@@ -78,6 +78,10 @@ class Layouts:
             layout = layout if isinstance(layout, dict) else {}
             self._by_id[record["delivery_id"]] = {"file": record.get("file") or "", **layout}
 
+    def has(self, delivery_id: str, field_name: str) -> bool:
+        """True when the delivery's sheet has a column for the field."""
+        return field_name in (self._by_id.get(delivery_id, {}).get("columns") or {})
+
     def finding(self, code: str, delivery_id: str, excel_row: Any, field_name: str, value: str,
                 **params: Any) -> Finding:
         layout = self._by_id.get(delivery_id, {})
@@ -149,9 +153,12 @@ def _changes(cur: dict, nxt: dict, layouts: Layouts) -> list[DeliveryFinding]:
         add("exit-withdrawn", "exit_date", _date_text(cur["exit_date"]), "")
     elif had_exit and not _equal(cur["exit_date"], nxt["exit_date"]):
         add("exit-changed", "exit_date", _date_text(cur["exit_date"]), _date_text(nxt["exit_date"]))
+    same_outcome = _equal(cur["outcome_code"], nxt["outcome_code"])
     if not _blank(cur["outcome_code"]) and not _blank(nxt["outcome_code"]) and not (
-            _equal(cur["outcome_code"], nxt["outcome_code"]) and _equal(cur["follow_up_code"], nxt["follow_up_code"])):
-        add("outcome-changed", "outcome", outcome_text(cur["municipality"], cur["outcome_code"], cur["follow_up_code"]),
+            same_outcome and _equal(cur["follow_up_code"], nxt["follow_up_code"])):
+        # only the follow-up changed, in its own column: point at that cell
+        cell = "follow_up" if same_outcome and layouts.has(nxt["stated_in"], "follow_up") else "outcome"
+        add("outcome-changed", cell, outcome_text(cur["municipality"], cur["outcome_code"], cur["follow_up_code"]),
             outcome_text(nxt["municipality"], nxt["outcome_code"], nxt["follow_up_code"]))
     return out
 
