@@ -11,7 +11,7 @@ import pytest
 
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
-from transforms.corrections import read_corrections
+from transforms.corrections import corrections_fingerprint, read_corrections
 from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.history import state_at
@@ -177,3 +177,11 @@ def test_published_macros_answer_with_the_correction_and_as_known_before_it(hist
         con.close()
     assert now["persons"].sum() == before["persons"].sum() + 1
     assert corrections == (1,)
+
+
+def test_fingerprint_changes_with_the_corrections_file_only(history):
+    raw = history / "raw"
+    before = corrections_fingerprint(raw, ["amsterdam", "utrecht"])
+    (raw / "amsterdam" / "corrections.csv").write_text(HEADER + "\n", encoding="utf-8")
+    written = corrections_fingerprint(raw, ["amsterdam", "utrecht"])
+    assert written != before and corrections_fingerprint(raw, ["utrecht", "amsterdam"]) == written

@@ -17,8 +17,10 @@ parsing and checks as a delivery's cells (transforms.stage), so nothing invalid 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -613,5 +615,17 @@ def read_all(raw_dir: Path, contracts: dict[str, SourceContract]) -> list[Correc
     return files
 
 
-__all__ = ["Correction", "CorrectionsFile", "apply_corrections", "corrections_path", "read_all",
-           "read_corrections"]
+def corrections_fingerprint(raw_dir: Path, municipalities: Iterable[str]) -> str:
+    """One hash over every municipality's corrections file (name and content). A run whose
+    deliveries are unchanged must still rebuild the history when this changes."""
+    digest = hashlib.sha256()
+    for municipality in sorted(municipalities):
+        path = corrections_path(raw_dir, municipality)
+        if path is not None:
+            digest.update(f"{municipality}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+__all__ = ["Correction", "CorrectionsFile", "apply_corrections", "corrections_fingerprint", "corrections_path",
+           "read_all", "read_corrections"]
