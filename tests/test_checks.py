@@ -223,7 +223,8 @@ def revision_codes(first: list[dict], second: list[dict]) -> set[str]:
 def _revision_case(code: str) -> Case:
     def run(folder: Path, on: bool) -> set[str]:
         before, changed, unchanged = REVISION_CASES[code]
-        return revision_codes([dict(episode_id="e1", **before)], [dict(episode_id="e1", **(changed if on else unchanged))])
+        after = changed if on else unchanged
+        return revision_codes([dict(episode_id="e1", **before)], [dict(episode_id="e1", **after)])
     return run
 
 
@@ -257,7 +258,8 @@ def staged(tmp_path_factory) -> Path:
 
 HEADER = "verblijf;levering;rij;veld;nieuwe waarde;reden;door;datum"
 CORRECTION_CASES = {  # code: (corrections file that triggers it, near-identical one that does not)
-    "corrections-unreadable": ("verblijf;levering;rij;veld;nieuwe waarde;door;datum\n;2020-10;7;uitstroomdatum;05-10-2020;Jan;05-11-2020",
+    "corrections-unreadable": ("verblijf;levering;rij;veld;nieuwe waarde;door;datum\n"
+                               ";2020-10;7;uitstroomdatum;05-10-2020;Jan;05-11-2020",
                                f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),
     "correction-incomplete": (f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;;05-11-2020",
                               f"{HEADER}\n;2020-10;7;uitstroomdatum;05-10-2020;typfout;Jan;05-11-2020"),

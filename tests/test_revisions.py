@@ -63,7 +63,8 @@ def test_revisions_say_which_delivery_which_episode_before_and_after(tmp_path):
     assert changed["value_before"] == "MOB (departed_unknown)"
     assert changed["value"] == "Zelfstandig vertrek (return_independent)"
     assert changed["episode_id"] == PSEUDO.episode("amsterdam", "R0001")
-    assert found.loc["intake-changed", ["cell_ref", "value_before", "value"]].tolist() == ["F7", "01-09-2019", "01-08-2019"]
+    intake = found.loc["intake-changed", ["cell_ref", "value_before", "value"]].tolist()
+    assert intake == ["F7", "01-09-2019", "01-08-2019"]
     assert found.loc["exit-withdrawn", ["cell_ref", "value_before"]].tolist() == ["G8", "01-10-2020"]
     gone = found.loc["episode-disappeared"]
     assert gone["episode_id"] == PSEUDO.episode("amsterdam", "R0004") and pd.isna(gone["excel_row"])

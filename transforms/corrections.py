@@ -333,7 +333,8 @@ def _resolve(c: Correction, store: _Store) -> _Resolved | str:
         row = (delivery_id, c.excel_row)
         episode = store.valid_by_row.get(row) or (store.held_by_row.get(row) or {}).get("episode_id")
         if not isinstance(episode, str):
-            return f"rij {c.excel_row} van {c.period} is geen verblijf met dossiernummer / not a stay with a record number"
+            return (f"rij {c.excel_row} van {c.period} is geen verblijf met dossiernummer"
+                    " / not a stay with a record number")
         when = max(when, store.stand_per[delivery_id])
     base = store.base(c.municipality, when)
     if base is None:
