@@ -27,8 +27,15 @@ from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.discover import DeliveryFile, discover, needs_processing
 from transforms.protect import Pseudonymiser
-from transforms.publish import build_release, clean_leftovers, current_manifest, inputs_fingerprint, \
-    publication_lock, seal_release, switch_release
+from transforms.publish import (
+    build_release,
+    clean_leftovers,
+    current_manifest,
+    inputs_fingerprint,
+    publication_lock,
+    seal_release,
+    switch_release,
+)
 from transforms.store import clean_store, load_records, prune, save_result
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
@@ -271,4 +278,8 @@ def _quality_table(data: monthly_report.ReportData) -> pd.DataFrame:
     table = data.deliveries[["municipality", "delivery_id", "status", "rows_read", "rows_curated",
                              "rows_quarantined"]].copy()
     table["findings"] = table["municipality"].map(findings).fillna(0).astype("int64")
+    per_check = data.quality.groupby("municipality").apply(
+        lambda g: "; ".join(f"{code}: {n}" for code, n in zip(g["code"], g["findings"])),
+        include_groups=False) if len(data.quality) else {}
+    table["findings_per_check"] = table["municipality"].map(per_check).fillna("")
     return table

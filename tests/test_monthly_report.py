@@ -16,7 +16,13 @@ from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
 from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
-from transforms.monthly_report import SUPPRESSED, gather, is_dangerous, protect_table, write_monthly_report
+from transforms.monthly_report import (
+    SUPPRESSED,
+    gather,
+    is_dangerous,
+    protect_table,
+    write_monthly_report,
+)
 from transforms.protect import Pseudonymiser
 from transforms.publish import publish
 from transforms.store import save_result

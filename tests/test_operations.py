@@ -78,7 +78,7 @@ def test_a_second_run_with_nothing_new_changes_no_published_byte(three_runs):
 
 
 def test_a_changed_delivery_is_reprocessed_and_its_revision_is_visible(three_runs):
-    root, (first, _, third), _ = three_runs
+    root, (_, _, third), _ = three_runs
     (entry,) = third["processed"]
     assert entry["delivery_id"] == "amsterdam/2020-11" and entry["action"] == "changed"
     assert entry["previous_sha256"] != entry["sha256"]

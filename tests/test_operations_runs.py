@@ -15,8 +15,16 @@ from transforms.delivery import process_delivery
 from transforms.discover import discover, needs_processing
 from transforms.protect import Pseudonymiser
 from transforms.publish import current_manifest, inputs_fingerprint, publish
-from transforms.runs import (append_run, delivery_entries, finish_run, headline_changes, new_run,
-                             read_runs, recover_published_run, summary_line)
+from transforms.runs import (
+    append_run,
+    delivery_entries,
+    finish_run,
+    headline_changes,
+    new_run,
+    read_runs,
+    recover_published_run,
+    summary_line,
+)
 from transforms.store import clean_store, load_records, save_result
 
 REF = date(2020, 11, 30)

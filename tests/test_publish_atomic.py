@@ -23,8 +23,16 @@ from tests.conftest import good_row, write_sheet
 from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.protect import Pseudonymiser
-from transforms.publish import (CURRENT, KEEP_PREVIOUS, RELEASES, PublicationBusy, clean_leftovers,
-                                current_manifest, publication_lock, publish)
+from transforms.publish import (
+    CURRENT,
+    KEEP_PREVIOUS,
+    RELEASES,
+    PublicationBusy,
+    clean_leftovers,
+    current_manifest,
+    publication_lock,
+    publish,
+)
 from transforms.store import save_result
 
 REF = date(2020, 11, 30)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -160,11 +160,9 @@ def _changes(con: duckdb.DuckDBPyConnection, reference_date: date, previous: dat
              definitions: list[str]) -> pd.DataFrame:
     rows = []
     for definition in definitions:
-        def per_line(ref: date, known_at: date | None) -> pd.Series:
-            frame = outflow_query(con, ref, definition, known_at)
-            return frame.groupby("line", sort=False)["persons"].sum()
-        now, previous_now, then = (per_line(reference_date, None), per_line(previous, None),
-                                   per_line(previous, previous))
+        now, previous_now, then = (_per_line(con, reference_date, definition, None),
+                                   _per_line(con, previous, definition, None),
+                                   _per_line(con, previous, definition, previous))
         for line in now.index:
             rows.append({"definition": definition, "line": line, "as_known_then": int(then[line]),
                          "revision": int(previous_now[line] - then[line]),
@@ -172,6 +170,12 @@ def _changes(con: duckdb.DuckDBPyConnection, reference_date: date, previous: dat
                          "new_exits": int(now[line] - previous_now[line]), "now": int(now[line])})
     return pd.DataFrame(rows, columns=["definition", "line", "as_known_then", "revision", "previous_now",
                                        "new_exits", "now"])
+
+
+def _per_line(con: duckdb.DuckDBPyConnection, ref: date, definition: str, known_at: date | None
+              ) -> pd.Series:
+    frame = outflow_query(con, ref, definition, known_at)
+    return frame.groupby("line", sort=False)["persons"].sum()
 
 
 def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str]) -> pd.DataFrame:
@@ -455,8 +459,8 @@ def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
         ("edition", edition), ("counting rules", ", ".join(data.definitions)),
         ("run", data.run.get("run_id")), ("run status", data.run.get("status")),
         ("release", data.run.get("release_id")),
-        ("generated at", datetime.now(timezone.utc).replace(microsecond=0)),
-        *((("note", note) for note in data.notes)),
+        ("generated at", datetime.now(UTC).replace(microsecond=0)),
+        *(("note", note) for note in data.notes),
     ], columns=["item", "value"])
     sections = [
         ("About", about, "LVV outflow monitor, monthly report"),
