@@ -146,6 +146,7 @@ def test_correction_on_a_stand_per_date_leaves_no_empty_version(history):
     (";2020-11;6;uitstroomreden;Zelfstandig vertrek;x;Jan;06-12-2020", "correction-invalid-value"),  # outcome, no exit
     (";2020-11;6;uitstroomdatum;05-12-2020;x;Jan;01-12-2020", "correction-invalid-value"),  # after its own date
     (";2020-11;6;veld dat niet bestaat;1;x;Jan;06-12-2020", "correction-unknown-field"),
+    (";2020-11;6;instroomdatum;02-09-2019;x;Jan;06-12-2999", "correction-incomplete"),  # dated in the future
 ])
 def test_corrections_that_do_not_apply_are_reported_and_change_nothing(history, line, code):
     tables = corrected(history, line)

@@ -191,6 +191,8 @@ def _correction(get: dict[str, Any], line: int, contract: SourceContract,
     when = parse_date_value(get.get("when"), DATE_FORMATS)
     if not isinstance(when, date):
         return incomplete("when", "'datum' is geen datum / not a date (dd-mm-jjjj)", get.get("when"))
+    if when > date.today():
+        return incomplete("when", "'datum' ligt in de toekomst / is in the future", get.get("when"))
     target = _target(get)
     if isinstance(target, str):
         column = "episode" if "episode" in sheet.columns and not is_blank(get.get("episode")) else "row"
