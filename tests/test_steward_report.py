@@ -228,3 +228,12 @@ def test_validate_imports_neither_pandas_nor_pandera_nor_prefect(tmp_path):
               f" if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.stdout.strip().endswith("imported: []"), done.stdout[-300:] + done.stderr[-300:]
+
+
+def test_a_stand_per_date_of_another_month_is_marked_where_it_stands(tmp_path):
+    source = write_sheet(tmp_path / "2020-10" / "export.xlsx", contract_for("amsterdam"), [good_row(1)],
+                         stand_per=date(2020, 9, 30))
+    book, result = report_of(source, tmp_path / "report.xlsx")
+    [finding] = result.findings
+    assert (finding.code, finding.cell_ref, finding.value) == ("period-inconsistent", "B2", "30-09-2020")
+    assert "period-inconsistent" in book["Cliënten LVV"]["B2"].comment.text

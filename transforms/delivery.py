@@ -22,6 +22,7 @@ from schemas.checks import Finding
 from schemas.contracts import SourceContract
 from transforms.protect import Pseudonymiser
 from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
+from transforms.values import as_text
 from transforms.stage import (PERSON_ID_PATTERN, Locator, Staged, parse_rows, record_findings, row_findings,
                               stage_rows, validate_staged)
 
@@ -141,8 +142,11 @@ def _open(path: Path, contract: SourceContract, period: str | None, name: str,
             period = (raw.stand_per or date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
             record["period"], record["delivery_id"] = period, f"{municipality}/{period}"
         if raw.stand_per and raw.stand_per.strftime("%Y-%m") != period:
-            raise DeliveryRejected([Finding("period-inconsistent", file=name, sheet=raw.sheet, params={
-                "period": period, "stand_per": raw.stand_per.strftime("%d-%m-%Y")})])
+            row, column, cell = raw.stand_per_cell or (None, None, None)
+            raise DeliveryRejected([Finding(
+                "period-inconsistent", file=name, sheet=raw.sheet, excel_row=row,
+                column_letter=column_letter(column) if column is not None else "", value=as_text(cell),
+                params={"period": period, "stand_per": raw.stand_per.strftime("%d-%m-%Y")})])
     except DeliveryRejected as rejected:
         return record, rejected
     return record, (raw, raw.stand_per or month_end(period))

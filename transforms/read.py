@@ -48,6 +48,8 @@ class RawSheet:
     findings: list[Finding] = field(default_factory=list)
     #: canonical field -> 0-based column position in `headers`
     positions: dict[str, int] = field(default_factory=dict)
+    #: where the stand-per date stands: (Excel row, 0-based column, the cell as found)
+    stand_per_cell: tuple[int, int, Any] | None = None
 
     def row_index(self) -> dict[int, int]:
         """Excel row number -> position in `rows`."""
@@ -84,9 +86,9 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
         excel_rows.append(contract.file.header_row + 1 + offset)
     if not rows:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
-    stand_per = _stand_per(grid[:header_index], contract)
+    stand_per, cell = _stand_per(grid[:header_index], contract)
     return RawSheet(name, sheet, contract.file.header_row, headers, rows, excel_rows,
-                    stand_per, findings, positions)
+                    stand_per, findings, positions, cell)
 
 
 def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], str]:
@@ -164,21 +166,23 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
     return positions, extra
 
 
-def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> date | None:
+def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> tuple[date | None, tuple | None]:
+    """The file's own 'stand per' date and the cell it stands in (Excel row, column, value)."""
     if contract.file.stand_per is None:
-        return None
+        return None, None
     label = normalise_label(contract.file.stand_per.label)
-    for cells in title_rows:
+    for row, cells in enumerate(title_rows, start=1):
         for i, value in enumerate(cells):
             if is_blank(value) or not normalise_label(value).startswith(label):
                 continue
             rest = re.sub(re.escape(label), "", normalise_label(value), count=1).strip(" :")
-            candidates = ([rest] if rest else []) + [v for v in cells[i + 1:] if not is_blank(v)][:1]
-            for candidate in candidates:
+            following = [(j, v) for j, v in enumerate(cells[i + 1:], start=i + 1) if not is_blank(v)][:1]
+            candidates = ([(i, rest, value)] if rest else []) + [(j, v, v) for j, v in following]
+            for column, candidate, cell in candidates:
                 parsed = parse_date_value(candidate, contract.dates.formats)
                 if isinstance(parsed, date):
-                    return parsed
-    return None
+                    return parsed, (row, column, cell)
+    return None, None
 
 
 def _short(exc: Exception) -> str:
