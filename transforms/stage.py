@@ -181,20 +181,23 @@ def _suggest(value: Any, vocabulary: dict[str, Any]) -> str:
 
 
 def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame:
+    """The parsed records as typed columns, each built once from plain values (no casts after)."""
+    import numpy as np
     import pandas as pd
 
     columns = ["excel_row", "record_id", "person_id", "intake_date", "exit_date", "outcome_code",
                "follow_up_code", "has_outcome_label", "has_follow_up_label", "has_exit_value"]
-    frame = pd.DataFrame.from_records(records, columns=columns)
+    n = len(records)
+    data: dict[str, Any] = {"excel_row": np.fromiter((r["excel_row"] for r in records), "int64", n)}
     for col in ("record_id", "person_id", "outcome_code", "follow_up_code"):
-        frame[col] = frame[col].astype("object").where(frame[col].notna(), None).astype("str")
-        frame.loc[[r[col] is None for r in records], col] = None
+        data[col] = pd.array([None if r[col] is None else str(r[col]) for r in records], dtype="str")
     for col in ("intake_date", "exit_date"):
-        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+        data[col] = np.array([np.datetime64("NaT") if r[col] is None else np.datetime64(r[col], "D")
+                              for r in records], dtype="datetime64[ns]")
     for col in ("has_outcome_label", "has_follow_up_label", "has_exit_value"):
-        frame[col] = frame[col].astype(bool)
-    frame["known_from"] = pd.Timestamp(stand_per)
-    frame["known_from"] = frame["known_from"].astype("datetime64[ns]")
+        data[col] = np.fromiter((bool(r[col]) for r in records), bool, n)
+    frame = pd.DataFrame(data, columns=columns)
+    frame["known_from"] = pd.Timestamp(stand_per).to_datetime64().astype("datetime64[ns]")
     return frame.set_index("excel_row")
 
 
