@@ -545,6 +545,7 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
 
     def show(fig) -> str:
         fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=420)
+        fig.for_each_annotation(lambda note: note.update(text=note.text.split("=")[-1]))
         return fig.to_html(full_html=False, include_plotlyjs=False)
 
     charts = []
