@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
-from prefect import flow, get_run_logger, runtime, task, unmapped
+from prefect import flow, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -61,6 +62,11 @@ class RunParameters(BaseModel):
     lock_wait_seconds: float = Field(
         600, ge=0, description="how long to wait for a run that is still publishing, then stop")
     republish: bool = Field(False, description="build a new release even when no input changed")
+    task_runner: Literal["threads", "dask"] = Field(
+        "threads", description="where deliveries are processed: threads of this process, or Dask (a "
+                               "local cluster, or dask_address; needs the 'dask' extra)")
+    dask_address: str | None = Field(None, description="a running Dask scheduler, e.g. tcp://host:8786")
+    dask_workers: int = Field(2, ge=1, description="worker processes of the local Dask cluster")
 
     @field_validator("definitions")
     @classmethod
@@ -104,21 +110,29 @@ def find_deliveries(paths: DataPaths) -> Work:
     return Work(todo=todo, withdrawn=withdrawn, previous=previous)
 
 
-@task(name="process-delivery", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
-      task_run_name="process-{item.delivery_id}")
-def process_delivery_task(item: DeliveryFile, paths: DataPaths) -> dict:
-    """Read, validate and protect one delivery and store its result."""
+@task(name="process-deliveries", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
+      task_run_name="process-{municipality}")
+def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths: DataPaths) -> list[dict]:
+    """Read, validate and protect one municipality's new deliveries and store each result."""
     key, _ = pseudonym_key(paths.raw)
-    result = process_delivery(item.path, contracts()[item.municipality], item.period,
-                              Pseudonymiser(key), display_name=item.relative)
-    save_result(paths.staged, result)
-    record = result.delivery
-    get_run_logger().info(
-        "%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
-        record["status"], record["rows_read"], record["rows_curated"], record["rows_quarantined"],
-        record["rows_skipped"])
-    progress.advance()
-    return record
+    contract, pseudonymiser, logger = contracts()[municipality], Pseudonymiser(key), get_run_logger()
+    records = []
+    for item in items:
+        result = process_delivery(item.path, contract, item.period, pseudonymiser, display_name=item.relative)
+        save_result(paths.staged, result)
+        record = result.delivery
+        logger.info("%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
+                    record["status"], record["rows_read"], record["rows_curated"],
+                    record["rows_quarantined"], record["rows_skipped"])
+        records.append(record)
+        progress.advance()
+    return records
+
+
+@flow(name="process-deliveries")
+def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths) -> list[dict]:
+    """The new deliveries on the task runner given with with_options (Dask): a task per municipality."""
+    return _process(batches, paths)
 
 
 @task(name="needs-release", cache_policy=NO_CACHE)
@@ -227,7 +241,7 @@ def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict) -> 
     tidy(paths)
     work = find_deliveries(paths)
     progress.step("processing deliveries", total=len(work.todo))
-    records = [f.result() for f in process_delivery_task.map(work.todo, paths=unmapped(paths))]
+    records = _fan_out(work.todo, paths, params)
     entries = runs.delivery_entries(work.todo, records, work.previous, work.withdrawn)
     fingerprint = needs_release(paths, params.republish)
     if fingerprint is None:
@@ -238,6 +252,29 @@ def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict) -> 
     changes = figure_changes(paths, building, run["reference_date"], params.definitions)
     run = switch_release_task(paths, building, fingerprint, runs.finish_run(run, "published", entries, changes))
     return record_run(paths, run)
+
+
+def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) -> list[dict]:
+    """Process the new deliveries, a task per municipality, in threads or on a Dask cluster.
+
+    A task per municipality, not per delivery: a full rebuild then makes tens of task runs, not
+    thousands, and checks the pseudonymisation key once per municipality (docs/performance.md).
+    """
+    batches: dict[str, list[DeliveryFile]] = {}
+    for item in todo:
+        batches.setdefault(item.municipality, []).append(item)
+    if params.task_runner == "threads" or not batches:
+        return _process(batches, paths)
+    from prefect_dask import DaskTaskRunner
+
+    runner = DaskTaskRunner(address=params.dask_address) if params.dask_address else DaskTaskRunner(
+        cluster_kwargs={"n_workers": params.dask_workers, "threads_per_worker": 1, "processes": True})
+    return process_on_runner.with_options(task_runner=runner)(batches, paths)
+
+
+def _process(batches: dict[str, list[DeliveryFile]], paths: DataPaths) -> list[dict]:
+    futures = [process_deliveries_task.submit(m, items, paths) for m, items in batches.items()]
+    return [record for future in futures for record in future.result()]
 
 
 def _run_id() -> str | None:
