@@ -1,0 +1,103 @@
+"""The data a benchmark runs on: the demo, a national network at some factor, or a tiny one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from lvv.demo.periods import month_end, parse_period
+
+#: the tiny network of the test suite: 3 municipalities, 4 months, a few hundred rows
+TINY = {"municipalities": 3, "months": 4, "intakes_per_month": 8.0}
+
+
+@dataclass
+class Dataset:
+    """A data directory (raw/ written, curated/ empty) and what the figures need to know of it."""
+
+    scale: str
+    factor: float
+    root: Path
+    files: list[Path]
+    rows: int
+    generation_s: float
+    ref_date: date  # the reference date of Table A and the queries
+    known_at: date  # an earlier knowledge date, for reconcile
+    series_from: date
+    sources_dir: Path | None = None
+    municipalities: int = 0
+    months: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def curated(self) -> Path:
+        return self.root / "curated"
+
+    @property
+    def last_period(self) -> str:
+        return max(p.parent.name for p in self.files)
+
+
+def prepare(scale: str, workdir: Path, factor: float | None = None) -> Dataset:
+    """Write the data of a scale under workdir; sets LVV_SOURCES_DIR in os.environ when needed."""
+    root = workdir / "data"
+    if root.exists():
+        shutil.rmtree(root)
+    started = time.perf_counter()
+    if scale == "demo":
+        from lvv.demo import write_demo
+        from lvv.settings import SEED_REFERENCE_DATE
+
+        result = write_demo(root / "raw")
+        seconds = time.perf_counter() - started
+        return Dataset("demo", 1.0, root, result.files, result.rows, seconds, SEED_REFERENCE_DATE,
+                       date(2020, 11, 30), date(2019, 3, 1), municipalities=5, months=41)
+    from lvv.demo.national import NationalSpec, write_national
+
+    spec = NationalSpec(**TINY) if scale == "tiny" else NationalSpec.scaled(factor or 100.0)
+    sources = workdir / "sources"
+    if sources.exists():
+        shutil.rmtree(sources)
+    result = write_national(root / "raw", sources, spec)
+    seconds = time.perf_counter() - started
+    os.environ["LVV_SOURCES_DIR"] = str(sources)
+    periods = spec.periods
+    ref = month_end(periods[-2])  # the month before the last: the latest complete monthly figure
+    known = month_end(periods[max(0, len(periods) - 13)])  # a year earlier (or the first month)
+    first = parse_period(spec.last_period) - spec.months + 1
+    return Dataset(scale, factor or (0.0 if scale == "tiny" else 100.0), root, result.files,
+                   result.rows, seconds, ref, known, date(first // 12, first % 12 + 1, 1), sources,
+                   spec.municipalities, spec.months, {"LVV_SOURCES_DIR": str(sources)})
+
+
+def hold_back_last_month(dataset: Dataset, aside: Path) -> list[tuple[Path, Path]]:
+    """Move the last month's deliveries out of raw/ (to put back for the increment)."""
+    moves = []
+    for path in dataset.files:
+        if path.parent.name == dataset.last_period:
+            target = aside / path.relative_to(dataset.raw)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+            moves.append((target, path))
+    return moves
+
+
+def put_back(moves: list[tuple[Path, Path]]) -> None:
+    for source, target in moves:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def remove_month(moves: list[tuple[Path, Path]]) -> None:
+    for _, target in moves:
+        target.unlink(missing_ok=True)
+        if target.parent.exists() and not any(target.parent.iterdir()):
+            target.parent.rmdir()

@@ -1,0 +1,156 @@
+"""Timing helpers: repeated measurements, subprocess timing, a Prefect server for the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Stat:
+    """Repeated measurements of one figure: median, min and max."""
+
+    runs: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> float:
+        self.runs.append(value)
+        return value
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs) if self.runs else float("nan")
+
+    @property
+    def min(self) -> float:
+        return min(self.runs) if self.runs else float("nan")
+
+    @property
+    def max(self) -> float:
+        return max(self.runs) if self.runs else float("nan")
+
+    def as_dict(self, digits: int = 4) -> dict[str, Any]:
+        return {"median": round(self.median, digits), "min": round(self.min, digits),
+                "max": round(self.max, digits), "runs": [round(r, digits) for r in self.runs]}
+
+
+def timed(fn: Callable[[], Any], repeat: int, scale: float = 1.0) -> Stat:
+    """Run fn `repeat` times; seconds (times `scale`) of each run."""
+    stat = Stat()
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        stat.add((time.perf_counter() - started) * scale)
+    return stat
+
+
+def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a measured subprocess: quiet Prefect, the project on the path."""
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra or {})
+    return env
+
+
+def run_python(args: list[str], env: dict[str, str], cwd: Path | None = None,
+               timeout: float = 3600, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall seconds of `python ARGS` in a new process (interpreter start-up included)."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                            timeout=timeout)
+    seconds = time.perf_counter() - started
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"python {' '.join(args)} exited {result.returncode}:\n{tail}")
+    return seconds, result
+
+
+def run_lvv(args: list[str], env: dict[str, str], timeout: float = 3600) -> dict[str, Any]:
+    """`lvv ARGS` in a new process through benchmarks.lvv_runner: wall seconds and peak RSS."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        report = Path(handle.name)
+    try:
+        seconds, result = run_python(["-m", "benchmarks.lvv_runner", str(report), *args], env,
+                                     timeout=timeout, check=False)
+        measured = json.loads(report.read_text() or "{}")
+    finally:
+        report.unlink(missing_ok=True)
+    if result.returncode not in (0, 1) or measured.get("exit_code") not in (0, 1):
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"lvv {' '.join(args)} exited {result.returncode}:\n{tail}")
+    return {"seconds": seconds, **measured}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrefectServer:
+    """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME, for the duration of a block."""
+
+    def __init__(self, home: Path, startup_timeout: float = 180):
+        self.home = home
+        self.port = free_port()
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen | None = None
+        self.startup_s = float("nan")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def __enter__(self) -> "PrefectServer":
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = base_env({"PREFECT_HOME": str(self.home)})
+        env.pop("PREFECT_API_URL", None)
+        started = time.perf_counter()
+        self.log = (self.home / "server.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+             str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = started + self.startup_timeout
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prefect server exited; see {self.home / 'server.log'}")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        self.startup_s = time.perf_counter() - started
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"prefect server did not answer within {self.startup_timeout:.0f} s")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self.log.close()

@@ -1,0 +1,82 @@
+"""The benchmark code runs and reports every figure; the analyst's baseline computes Table A right.
+
+No timing is asserted here: the figures themselves are measured with `python -m benchmarks`
+(docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from benchmarks.__main__ import REQUIRED_KEYS, run_benchmark, table
+from benchmarks.baseline_analyst import table_a
+
+pytestmark = pytest.mark.flow
+
+
+def test_the_benchmark_runs_on_a_tiny_network_and_reports_every_figure(tmp_path, monkeypatch, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("LVV_SOURCES_DIR", "")  # the tiny network sets it: put back afterwards
+    result = run_benchmark("tiny", tmp_path, api_url=PREFECT_API_URL.value(), log=lambda _: None)
+    for key in REQUIRED_KEYS:
+        assert isinstance(result[key], (int, float)) and result[key] > 0, key
+    assert set(result["phases"]) >= {"generation_s", "flow_startup_s", "reading_s", "validation_s",
+                                      "history_s", "publishing_s", "report_s"}
+    assert {"full_rebuild_s", "increment_s", "validate_cold_s", "outflow_warm_ms",
+            "baseline_ratio"} <= set(result["targets"])
+    assert result["baseline_matches"], (result["table_a_baseline"], result["table_a_pipeline"])
+    assert result["validate"]["prefect_imported"] is False
+    assert result["outflow_cli_imports_prefect"] is False
+    assert "read_floor_s" in table(result)
+    json.dumps(result)  # the --json output
+
+
+def test_the_analysts_script_computes_the_same_table_a_as_the_pipeline(demo_run):
+    paths, demo, _ = demo_run
+    baseline, files, _ = table_a(str(paths.raw), datetime(2020, 11, 1))
+    assert files == len(demo.files)  # the same raw files, every one of them
+    con = duckdb.connect(str(paths.database), read_only=True)
+    try:
+        rows = con.execute("select line, sum(persons) from outflow(date '2020-11-01', "
+                           "definition := 'evaluation-2021') group by line").fetchall()
+    finally:
+        con.close()
+    assert baseline == {line: int(n) for line, n in rows}
+    assert sum(baseline.values()) == 537  # Table A of the interim evaluation
+
+
+def test_the_commands_that_need_no_orchestration_never_import_prefect(demo_run, tmp_path):
+    paths, demo, _ = demo_run
+    workbook = paths.raw / next(d.file for d in demo.deliveries if d.municipality == "utrecht")
+    commands = [
+        ["validate", str(workbook), "--municipality", "utrecht", "--format", "json"],
+        ["outflow", "--ref-date", "2020-11-01", "--data-dir", str(paths.root), "--format", "csv"],
+        ["reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "evaluation-2021",
+         "--data-dir", str(paths.root), "--format", "csv"],
+        ["series", "--from", "2020-01-01", "--to", "2020-12-31", "-o", str(tmp_path / "s.csv"),
+         "--data-dir", str(paths.root)],
+    ]
+    script = (
+        "import json, sys\n"
+        "from lvv.cli import app\n"
+        "seen = {}\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        app(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    seen[args[0]] = sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))[:3]\n"
+        "print(json.dumps(seen))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(commands)], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {"validate": [], "outflow": [], "reconcile": [], "series": []}
