@@ -46,6 +46,13 @@ def _prefect_env() -> None:
 
 
 def _run_flow(data_dir: Path | None, reference_date: date | None = None) -> dict:
+    from lvv.settings import DataPaths, has_deliveries, pseudonym_key
+
+    paths = DataPaths.resolve(data_dir)
+    if not has_deliveries(paths.raw):
+        raise UserError(f"no deliveries under {paths.raw}: put each export in "
+                        "raw/<municipality>/<YYYY-MM>/, or run `lvv demo`")
+    pseudonym_key(paths.raw)  # refuse before starting Prefect: real data needs the secret key
     _prefect_env()
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
