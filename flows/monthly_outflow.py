@@ -318,5 +318,5 @@ def _quality_table(data: monthly_report.ReportData) -> pd.DataFrame:
     per_check = data.quality.groupby("municipality").apply(
         lambda g: "; ".join(f"{code}: {n}" for code, n in zip(g["code"], g["findings"])),
         include_groups=False) if len(data.quality) else {}
-    table["findings_per_check"] = table["municipality"].map(per_check).fillna("")
+    table["findings_per_check"] = [per_check.get(m, "") for m in table["municipality"]]
     return table
