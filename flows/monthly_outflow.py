@@ -27,7 +27,9 @@ from transforms import monthly_report, runs
 from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.discover import DeliveryFile, discover, needs_processing
+from transforms.corrections import corrections_fingerprint
 from transforms.protect import Pseudonymiser
+from transforms.revisions import reject_if_duplicate
 from transforms.publish import (
     build_release,
     clean_leftovers,
@@ -117,9 +119,12 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
     key, _ = pseudonym_key(paths.raw)
     contract, pseudonymiser, logger = contracts()[municipality], Pseudonymiser(key), get_run_logger()
     records = []
+    stored = [r for r in load_records(paths.staged) if r["municipality"] == municipality]
     for item in items:
         result = process_delivery(item.path, contract, item.period, pseudonymiser, display_name=item.relative)
+        result = reject_if_duplicate(result, [r for r in stored if r["status"] == "accepted"])
         save_result(paths.staged, result)
+        stored = [r for r in stored if r["period"] != item.period] + [result.delivery]
         record = result.delivery
         logger.info("%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
                     record["status"], record["rows_read"], record["rows_curated"],
@@ -138,7 +143,7 @@ def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths) 
 @task(name="needs-release", cache_policy=NO_CACHE)
 def needs_release(paths: DataPaths, republish: bool) -> str | None:
     """The inputs' fingerprint when they differ from the current release's (else None: no publish)."""
-    fingerprint = inputs_fingerprint(paths.staged)
+    fingerprint = inputs_fingerprint(paths.staged, corrections_fingerprint(paths.raw, contracts()))
     published = (current_manifest(paths.curated) or {}).get("fingerprint")
     needed = republish or fingerprint != published
     get_run_logger().info("needs-release: %s", "inputs changed, a new release will be built" if needed
@@ -149,7 +154,7 @@ def needs_release(paths: DataPaths, republish: bool) -> str | None:
 @task(name="build-history", cache_policy=NO_CACHE)
 def build_history(paths: DataPaths) -> dict[str, pd.DataFrame]:
     """Rebuild the episode versions and curated tables from every stored delivery."""
-    tables = curated_tables(paths.staged)
+    tables = curated_tables(paths.staged, raw_dir=paths.raw)
     get_run_logger().info("build-history: %d episode versions from %d deliveries",
                           len(tables["episode_versions"]), len(tables["deliveries"]))
     return tables

@@ -144,3 +144,29 @@ def test_a_follow_up_known_later_points_at_the_follow_up_cell(tmp_path):
         "outcome-changed", "I6", "Vervolg na vreemdelingenbewaring")
     assert found["value_before"] == "Vreemdelingenbewaring / Onbekend (immigration_detention/unknown)"
     assert found["value"] == "Vreemdelingenbewaring / Uitgezet (immigration_detention/forced_departure)"
+
+
+def test_an_earlier_export_sent_again_is_rejected_whole(tmp_path):
+    from schemas.contracts import contract_for
+    from tests.conftest import good_row, write_sheet
+    from transforms.delivery import process_delivery
+    from transforms.protect import Pseudonymiser
+    from transforms.revisions import reject_if_duplicate
+
+    eindhoven = contract_for("eindhoven")
+    october = write_sheet(tmp_path / "2020-10" / "e.csv", eindhoven, [good_row(1, intake_date="01-09-2019")])
+    november = tmp_path / "2020-11" / "e.csv"
+    november.parent.mkdir()
+    november.write_bytes(october.read_bytes())
+    pseudo = Pseudonymiser("k")
+    first = process_delivery(october, eindhoven, "2020-10", pseudo)
+    again = process_delivery(november, eindhoven, "2020-11", pseudo)
+    rejected = reject_if_duplicate(again, [first.delivery])
+    assert rejected.delivery["status"] == "rejected" and rejected.episodes.empty
+    assert [f.code for f in rejected.findings] == ["delivery-duplicate"]
+    assert "2020-10" in rejected.findings[0].as_row("en")["message"]
+    # the original itself, or a different file, is not a duplicate
+    assert reject_if_duplicate(first, [again.delivery]) is first
+    other = process_delivery(write_sheet(tmp_path / "x" / "e.csv", eindhoven, [good_row(2, intake_date="01-09-2019")]),
+                             eindhoven, "2020-12", pseudo)
+    assert reject_if_duplicate(other, [first.delivery]) is other

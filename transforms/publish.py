@@ -315,8 +315,9 @@ def prune_releases(curated_dir: Path, keep_previous: int = KEEP_PREVIOUS) -> lis
     return [p.name for p in doomed]
 
 
-def inputs_fingerprint(staged_root: Path) -> str:
-    """Hash of everything a release is built from: stored deliveries, SQL, vocabularies.
+def inputs_fingerprint(staged_root: Path, *extra: str) -> str:
+    """Hash of everything a release is built from: stored deliveries, SQL, vocabularies, plus
+    any `extra` fingerprints (the corrections files).
 
     Equal fingerprints mean a new release would hold the same data; a run then leaves the
     publication as it is.
@@ -328,4 +329,6 @@ def inputs_fingerprint(staged_root: Path) -> str:
     for name in SQL_FILES:
         digest.update(sql_text(name).encode())
     digest.update(json.dumps([taxonomy_rows(), counting_rule_rows(), published_figure_rows()], sort_keys=True, default=str).encode())
+    for item in extra:
+        digest.update(item.encode())
     return digest.hexdigest()

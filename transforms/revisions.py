@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from transforms.delivery import DeliveryResult
 
 from schemas.checks import FINDING_COLUMNS, Finding, Lang
 
@@ -61,6 +64,23 @@ def duplicate_deliveries(records: Iterable[Mapping[str, Any]]) -> list[DeliveryF
         finding = Finding("delivery-duplicate", file=record.get("file") or "", params={"other": other})
         found.append(DeliveryFinding(_delivery_id(record), finding))
     return found
+
+
+def reject_if_duplicate(result: "DeliveryResult", others: Iterable[Mapping[str, Any]]) -> "DeliveryResult":
+    """The result itself, or, when its file is byte for byte an earlier period's delivery of the
+    same municipality, the delivery rejected whole with a `delivery-duplicate` finding (an old
+    export sent again as this month's would otherwise withdraw every exit since)."""
+    from transforms.delivery import DeliveryResult, _empty_episodes, _empty_frame
+
+    mine = result.delivery
+    earlier = [r for r in others if r.get("municipality") == mine["municipality"]
+               and (r.get("period") or "") < (mine.get("period") or "")]
+    for duplicate in duplicate_deliveries([*earlier, mine]):
+        if duplicate.delivery_id == mine["delivery_id"]:
+            record = {**mine, "status": "rejected", "rows_read": 0, "rows_curated": 0,
+                      "rows_quarantined": 0, "rows_skipped": 0}
+            return DeliveryResult(record, _empty_episodes(), _empty_frame(), [duplicate.finding])
+    return result
 
 
 def _delivery_id(record: Mapping[str, Any]) -> str:
