@@ -8,6 +8,7 @@ publication lock, so two runs never write data/curated/ at once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -125,6 +126,7 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
         result = reject_if_duplicate(result, [r for r in stored if r["status"] == "accepted"])
         save_result(paths.staged, result)
         stored = [r for r in stored if r["period"] != item.period] + [result.delivery]
+        _findings_artifact(result)
         record = result.delivery
         logger.info("%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
                     record["status"], record["rows_read"], record["rows_curated"],
@@ -132,6 +134,27 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
         records.append(record)
         progress.advance()
     return records
+
+
+FINDINGS_SHOWN = 20
+
+
+def _findings_artifact(result) -> None:
+    """Per delivery with anything to act on: counts per check and the first findings, located."""
+    shown = [f.as_row("nl") for f in result.findings if f.severity != "info"]
+    if not shown:
+        return
+    counts: dict[str, int] = {}
+    for row in shown:
+        counts[f"{row['severity']} {row['code']}"] = counts.get(f"{row['severity']} {row['code']}", 0) + 1
+    columns = ("severity", "code", "sheet", "cell_ref", "excel_row", "value", "message")
+    record = result.delivery
+    create_table_artifact(
+        key=re.sub(r"[^a-z0-9-]+", "-", f"findings-{record['delivery_id']}".lower()),
+        table=[{c: row[c] for c in columns} for row in shown[:FINDINGS_SHOWN]],
+        description=f"{record['delivery_id']} ({record['status']}): "
+                    + ", ".join(f"{n}x {k}" for k, n in sorted(counts.items()))
+                    + (f"; first {FINDINGS_SHOWN} shown" if len(shown) > FINDINGS_SHOWN else ""))
 
 
 @flow(name="process-deliveries")

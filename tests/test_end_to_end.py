@@ -157,3 +157,31 @@ def test_bridge_adds_up_for_random_rules_and_knowledge_dates(db):
         assert {k: v for k, v in net.items() if v} == {k: v for k, v in expected.items() if v}
 
     check()
+
+
+def test_run_artifacts_show_findings_per_delivery_without_identifiers(demo_run):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from lvv.demo import truth_episodes
+
+    _, demo, _ = demo_run
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="findings-")))
+        headline = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["outflow-headline"])))
+    keys = {a.key for a in found}
+    for mistake in demo.planted:
+        assert f"findings-{mistake.municipality}-{mistake.period}" in keys
+    assert headline
+    text = " ".join(str(a.data) + str(a.description) for a in found)
+    assert not any(v in text for v in truth_episodes()["person_id"])
+
+
+def test_planted_mistakes_yield_exactly_the_planted_findings(demo_run, db):
+    _, demo, _ = demo_run
+    found = db.execute("""select delivery_id, excel_row, column_header, code from validation_issues
+                          where severity in ('error', 'fatal')""").fetchall()
+    planted = [(f"{m.municipality}/{m.period}", m.excel_row, m.column, m.kind) for m in demo.planted]
+    assert sorted(found) == sorted(planted)
+    quarantined = db.execute("select delivery_id, excel_row from quarantined_rows").fetchall()
+    assert sorted(quarantined) == sorted((d, r) for d, r, _, _ in planted)
