@@ -326,6 +326,10 @@ def _print_outflow_comparison(database: Path, ref_date: date) -> None:
     table.add_row("total", "", str(frames["evaluation-2021"]["persons"].sum()), str(programme.sum()),
                   style="bold")
     out.print(table)
+    out.print("evaluation-2021 is Table A of the interim evaluation; the programme's monitor counts a forced "
+              "departure after immigration detention as returned. To explain every difference with the "
+              "monitor as it stood in November 2020:\n  lvv reconcile --ref-date 2020-11-01 "
+              "--definitions programme evaluation-2021 --known-at-a 2020-11-30")
 
 
 def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) -> None:
