@@ -185,3 +185,14 @@ def test_planted_mistakes_yield_exactly_the_planted_findings(demo_run, db):
     assert sorted(found) == sorted(planted)
     quarantined = db.execute("select delivery_id, excel_row from quarantined_rows").fetchall()
     assert sorted(quarantined) == sorted((d, r) for d, r, _, _ in planted)
+
+
+def test_end_2019_row_beside_one_basis_for_every_municipality(db):
+    rows = db.execute("""select municipality, published_measure, published_persons, inflow, occupancy
+                         from end_2019_bases order by municipality""").fetchall()
+    assert [r[0] for r in rows] == ["amsterdam", "eindhoven", "groningen", "rotterdam", "utrecht"]
+    for municipality, measure, published, inflow, occupancy in rows:
+        assert published == (inflow if measure == "inflow" else occupancy), municipality
+        assert inflow >= occupancy
+    mixed_total = sum(r[2] for r in rows)
+    assert mixed_total != sum(r[3] for r in rows)  # the published row mixes two bases
