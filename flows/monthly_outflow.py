@@ -293,10 +293,14 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) 
         batches.setdefault(item.municipality, []).append(item)
     if params.task_runner == "threads" or not batches:
         return _process(batches, paths)
+    from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
+    # the local workers report to this run's API, also a temporary one (else each starts its own)
+    api = {"PREFECT_API_URL": str(get_current_settings().api.url or "")}
     runner = DaskTaskRunner(address=params.dask_address) if params.dask_address else DaskTaskRunner(
-        cluster_kwargs={"n_workers": params.dask_workers, "threads_per_worker": 1, "processes": True})
+        cluster_kwargs={"n_workers": params.dask_workers, "threads_per_worker": 1, "processes": True,
+                        "env": api if api["PREFECT_API_URL"] else {}})
     return process_on_runner.with_options(task_runner=runner)(batches, paths)
 
 
