@@ -70,6 +70,8 @@ class RunParameters(BaseModel):
                                "local cluster, or dask_address; needs the 'dask' extra)")
     dask_address: str | None = Field(None, description="a running Dask scheduler, e.g. tcp://host:8786")
     dask_workers: int = Field(2, ge=1, description="worker processes of the local Dask cluster")
+    threads: int = Field(1, ge=1, description="municipalities processed at once by the threads runner; "
+                                              "more only helps when reading from a slow share")
 
     @field_validator("definitions")
     @classmethod
@@ -292,7 +294,8 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) 
     for item in todo:
         batches.setdefault(item.municipality, []).append(item)
     if params.task_runner == "threads" or not batches:
-        return _process(batches, paths)
+        # the work is Python under the GIL: on 2 cores 6 threads at once were 40 % slower than 1
+        return _process(batches, paths, in_flight=params.threads)
     from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
@@ -304,9 +307,16 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) 
     return process_on_runner.with_options(task_runner=runner)(batches, paths)
 
 
-def _process(batches: dict[str, list[DeliveryFile]], paths: DataPaths) -> list[dict]:
-    futures = [process_deliveries_task.submit(m, items, paths) for m, items in batches.items()]
-    return [record for future in futures for record in future.result()]
+def _process(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
+             in_flight: int | None = None) -> list[dict]:
+    """Submit the batches, at most in_flight at a time (None: all at once)."""
+    items, records = list(batches.items()), []
+    step = in_flight or len(items) or 1
+    for start in range(0, len(items), step):
+        wave = items[start:start + step]
+        futures = [process_deliveries_task.submit(m, batch, paths) for m, batch in wave]
+        records += [record for future in futures for record in future.result()]
+    return records
 
 
 def _run_id() -> str | None:
