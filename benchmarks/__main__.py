@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the flow's task runner in the flow figures (default threads)")
     args = parser.parse_args(argv)
     figures.TASK_RUNNER["name"] = args.task_runner
-    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda text: print(text, file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="lvv-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

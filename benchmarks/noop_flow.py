@@ -9,8 +9,9 @@ PREFECT_API_URL is unset).
 
 from __future__ import annotations
 
-import flows.monthly_outflow  # noqa: F401  (the flow's imports are part of its start-up)
 from prefect import flow, task
+
+import flows.monthly_outflow  # noqa: F401  (the flow's imports are part of its start-up)
 
 
 @task(name="nothing")

@@ -73,7 +73,7 @@ class NationalSpec:
     mistake_rate: float = 0.03
 
     @classmethod
-    def scaled(cls, factor: float, **overrides) -> "NationalSpec":
+    def scaled(cls, factor: float, **overrides) -> NationalSpec:
         """About `factor` times the demo's data rows: 25 municipalities over fewer months.
 
         Rows grow with the square of the months (full snapshots of growing registers), so
