@@ -28,7 +28,9 @@ def verdict(k: float) -> str:
 
 
 def growth_table(document: dict) -> str:
-    scales = sorted((s for s in document.values() if s.get("scale") == "national"), key=lambda s: s["rows"])
+    scales = sorted((s for s in document.values()  # full runs of python -m benchmarks, threads
+                     if s.get("scale") == "national" and "phases" in s and s.get("task_runner") != "dask"),
+                    key=lambda s: s["rows"])
     if len(scales) < 2:
         raise SystemExit("need at least two national scales")
     head = ["figure"] + [f"x{s['factor']:g} ({s['files']} files, {s['rows']:,} rows)" for s in scales] + \
