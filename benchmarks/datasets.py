@@ -8,6 +8,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lvv.settings import DataPaths
 
 from lvv.demo.periods import month_end, parse_period
 
@@ -34,12 +38,19 @@ class Dataset:
     env: dict[str, str] = field(default_factory=dict)
 
     @property
+    def paths(self) -> "DataPaths":
+        """The data layout the pipeline itself uses (raw/, curated/, ...) under root."""
+        from lvv.settings import DataPaths
+
+        return DataPaths(self.root)
+
+    @property
     def raw(self) -> Path:
-        return self.root / "raw"
+        return self.paths.raw
 
     @property
     def curated(self) -> Path:
-        return self.root / "curated"
+        return self.paths.curated
 
     @property
     def last_period(self) -> str:
