@@ -59,7 +59,7 @@ def phases(dataset: Dataset, workdir: Path) -> dict[str, float]:
     from lvv.settings import DEMO_PSEUDONYM_KEY, DataPaths
     from transforms import publish as publishing
     from transforms.curate import curated_tables
-    from transforms.delivery import process_delivery
+    from transforms.delivery import DeliveryInput, process_deliveries
     from transforms.protect import Pseudonymiser
     from transforms.read import read_source
     from transforms.store import save_result
@@ -81,10 +81,13 @@ def phases(dataset: Dataset, workdir: Path) -> dict[str, float]:
     out["reading_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    by_municipality: dict[str, list] = {}
     for item in found:
-        result = process_delivery(item.path, contracts[item.municipality], item.period, pseudo,
-                                  display_name=item.relative)
-        save_result(paths.staged, result)
+        by_municipality.setdefault(item.municipality, []).append(item)
+    for municipality, items in by_municipality.items():  # as the flow's task per municipality does
+        batch = [DeliveryInput(item.path, item.period, item.relative) for item in items]
+        for result in process_deliveries(batch, contracts[municipality], pseudo):
+            save_result(paths.staged, result)
     out["processing_s"] = time.perf_counter() - started
     out["validation_s"] = max(out["processing_s"] - out["reading_s"], 0.0)
 

@@ -26,7 +26,7 @@ from schemas.contracts import contracts
 from schemas.taxonomy import counting_rules
 from transforms import monthly_report, runs
 from transforms.curate import curated_tables
-from transforms.delivery import process_delivery
+from transforms.delivery import DeliveryInput, process_deliveries
 from transforms.discover import DeliveryFile, discover, needs_processing
 from transforms.corrections import corrections_fingerprint
 from transforms.protect import Pseudonymiser
@@ -123,8 +123,8 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
     contract, pseudonymiser, logger = contracts()[municipality], Pseudonymiser(key), get_run_logger()
     records = []
     stored = [r for r in load_records(paths.staged) if r["municipality"] == municipality]
-    for item in items:
-        result = process_delivery(item.path, contract, item.period, pseudonymiser, display_name=item.relative)
+    deliveries = [DeliveryInput(item.path, item.period, item.relative) for item in items]
+    for item, result in zip(items, process_deliveries(deliveries, contract, pseudonymiser)):
         result = reject_if_duplicate(result, [r for r in stored if r["status"] == "accepted"])
         save_result(paths.staged, result)
         stored = [r for r in stored if r["period"] != item.period] + [result.delivery]

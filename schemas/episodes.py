@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pandera.pandas as pa
-from pandera.typing import Index, Series
+from pandera.typing import Series
 
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 
@@ -14,15 +14,18 @@ PERSON_ID_PATTERN = r"^\d{10}$"
 
 
 class StagedEpisodes(pa.DataFrameModel):
-    """One row per data row of one delivery, parsed and typed; index: the row number in the sheet.
+    """One row per data row of one or more deliveries of one municipality, parsed and typed.
 
-    Identifiers are still raw here: this table never leaves the process that read the file.
-    Cells that failed to parse are null, and their findings were recorded when parsing; the
-    checks below are the ones that need clean typed columns.
+    `delivery` tells the deliveries of a batch apart (validating a municipality's deliveries in
+    one call instead of one call each is what keeps a full rebuild fast); `excel_row` is the row
+    number in that delivery's sheet. Identifiers are still raw here: this table never leaves the
+    process that read the file. Cells that failed to parse are null, and their findings were
+    recorded when parsing; the checks below are the ones that need clean typed columns.
     """
 
-    excel_row: Index[int] = pa.Field(ge=1)
-    record_id: Series[str] = pa.Field(nullable=True, unique=True)
+    delivery: Series[int] = pa.Field(ge=0)
+    excel_row: Series[int] = pa.Field(ge=1)
+    record_id: Series[str] = pa.Field(nullable=True)
     person_id: Series[str] = pa.Field(nullable=True, str_matches=PERSON_ID_PATTERN)
     intake_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     exit_date: Series[pd.Timestamp] = pa.Field(nullable=True)
@@ -36,6 +39,10 @@ class StagedEpisodes(pa.DataFrameModel):
     class Config:
         strict = True
         coerce = False
+
+    @pa.dataframe_check(name="episode-duplicate")
+    def record_id_unique_per_delivery(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["record_id"].isna() | ~df.duplicated(["delivery", "record_id"], keep=False)
 
     @pa.dataframe_check(name="exit-before-intake")
     def exit_not_before_intake(cls, df: pd.DataFrame) -> Series[bool]:
@@ -62,6 +69,7 @@ class StagedEpisodes(pa.DataFrameModel):
 
 #: which field a failing check points at, for locating it in the sheet
 CHECK_FIELDS = {
+    "episode-duplicate": "record_id",
     "exit-before-intake": "exit_date",
     "exit-without-outcome": "outcome",
     "outcome-without-exit": "exit_date",

@@ -13,18 +13,19 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from schemas.checks import Finding
 from schemas.contracts import SourceContract
 from transforms.protect import Pseudonymiser
 from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
 from transforms.values import as_text
-from transforms.stage import (PERSON_ID_PATTERN, Locator, Staged, parse_rows, record_findings, row_findings,
-                              stage_rows, validate_staged)
+from transforms.stage import (PERSON_ID_PATTERN, Locator, ParseMemo, Staged, parse_rows, record_findings,
+                              row_findings, stage_many, validate_many)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,6 +69,19 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class DeliveryInput(NamedTuple):
+    """One delivery to process: its file, its period (None: unknown) and the name findings show."""
+
+    path: Path
+    period: str | None
+    name: str | None = None
+
+
+#: how many data rows process_deliveries stages and validates in one pandera call at most: large
+#: enough that pandera's fixed cost per call disappears, small enough to bound the memory held
+BATCH_ROWS = 25_000
+
+
 def process_delivery(path: Path, contract: SourceContract, period: str | None,
                      pseudonymiser: Pseudonymiser, display_name: str | None = None,
                      infer_period: bool = False) -> DeliveryResult:
@@ -76,23 +90,57 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
     With infer_period (a steward's check before delivery), a missing period is taken from the
     file's own 'stand per' date, or else is the month before today.
     """
-    record, opened = _open(path, contract, period, display_name or path.name, infer_period)
-    if isinstance(opened, DeliveryRejected):
-        return DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
-    raw, stand_per = opened
-    staged = stage_rows(raw, contract, stand_per, hide=pseudonymiser.hide)
-    loc = Locator(raw, pseudonymiser.hide)
-    findings = staged.findings + validate_staged(staged, loc) + record_findings(staged, loc)
-    bad_rows = _bad_rows(findings)
-    frame = staged.frame
-    is_bad = frame.index.isin(sorted(bad_rows))
-    episodes = _protect(frame[~is_bad], contract, pseudonymiser)
-    quarantine = _quarantine(frame[is_bad], staged, findings, contract, pseudonymiser)
-    _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
-    for table in (episodes, quarantine):
-        if len(table):
-            table.insert(0, "delivery_id", record["delivery_id"])
-    return DeliveryResult(record, episodes, quarantine, findings)
+    batch = [DeliveryInput(path, period, display_name)]
+    return next(process_deliveries(batch, contract, pseudonymiser, infer_period=infer_period))
+
+
+def process_deliveries(deliveries: Iterable[DeliveryInput], contract: SourceContract,
+                       pseudonymiser: Pseudonymiser, infer_period: bool = False,
+                       batch_rows: int = BATCH_ROWS) -> Iterator[DeliveryResult]:
+    """process_delivery for several deliveries of one municipality, yielded in the order given.
+
+    The same results as one process_delivery each, but the sheets are staged and validated in
+    batches of about `batch_rows` rows: one pandera call and one typed frame per batch, and
+    each distinct cell value parsed once (a monthly register repeats last month's cells).
+    """
+    memo = ParseMemo(contract)
+    pending: list[tuple[dict, RawSheet, date]] = []
+    rows = 0
+    for item in deliveries:
+        record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
+        if isinstance(opened, DeliveryRejected):
+            yield from _finish(pending, contract, pseudonymiser, memo)
+            pending, rows = [], 0
+            yield DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
+            continue
+        pending.append((record, *opened))
+        rows += len(opened[0].rows)
+        if rows >= batch_rows:
+            yield from _finish(pending, contract, pseudonymiser, memo)
+            pending, rows = [], 0
+    yield from _finish(pending, contract, pseudonymiser, memo)
+
+
+def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract, pseudonymiser: Pseudonymiser,
+            memo: ParseMemo) -> Iterator[DeliveryResult]:
+    """Stage and validate the opened deliveries as one batch, then quarantine and protect each."""
+    if not pending:
+        return
+    batch = stage_many([(raw, stand_per) for _, raw, stand_per in pending], contract, pseudonymiser.hide, memo)
+    locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
+    validated = validate_many(batch, locs)
+    for (record, raw, stand_per), staged, loc, checked in zip(pending, batch.parts, locs, validated):
+        findings = staged.findings + checked + record_findings(staged, loc)
+        bad_rows = _bad_rows(findings)
+        frame = staged.frame
+        is_bad = frame.index.isin(sorted(bad_rows))
+        episodes = _protect(frame[~is_bad], contract, pseudonymiser)
+        quarantine = _quarantine(frame[is_bad], staged, findings, contract, pseudonymiser)
+        _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
+        for table in (episodes, quarantine):
+            if len(table):
+                table.insert(0, "delivery_id", record["delivery_id"])
+        yield DeliveryResult(record, episodes, quarantine, findings)
 
 
 @dataclass
@@ -168,12 +216,13 @@ def _bad_rows(findings: list[Finding]) -> set[int]:
 def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymiser) -> pd.DataFrame:
     import pandas as pd
 
+    municipality = contract.municipality
     out = pd.DataFrame({
-        "municipality": contract.municipality,
+        "municipality": municipality,
         "known_from": frame["known_from"].dt.date,
         "excel_row": frame.index.astype("int64"),
-        "episode_id": [pseudo.episode(contract.municipality, r) for r in frame["record_id"]],
-        "person_id": [pseudo.person(p) for p in frame["person_id"]],
+        "episode_id": [pseudo.episode(municipality, r) for r in frame["record_id"].tolist()],
+        "person_id": [pseudo.person(p) for p in frame["person_id"].tolist()],
         "intake_date": frame["intake_date"].dt.date,
         "exit_date": frame["exit_date"].dt.date,
         "outcome_code": frame["outcome_code"],

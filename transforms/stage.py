@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ class Staged:
     skipped_rows: list[int] = field(default_factory=list)
     raw: RawSheet | None = None
     hide: Any = None
+    #: the parsed records the frame was built from (plain Python, for record-level checks)
+    records: list[dict[str, Any]] | None = None
 
     def raw_text_for(self, rows: Any = None) -> pd.DataFrame:
         """The contract cells as text of the given sheet rows (all data rows when None)."""
@@ -80,16 +83,64 @@ class Locator:
         )
 
 
-def is_not_data(cells: list[Any], contract: SourceContract) -> str | None:
-    """The first cell's text when the row is a totals or notes line, else None."""
+def is_not_data(cells: list[Any], contract: SourceContract, pattern: re.Pattern | None = None) -> str | None:
+    """The first cell's text when the row is a totals or notes line, else None.
+
+    pattern: the contract's not-data patterns as one compiled expression (ParseMemo.not_data).
+    """
     first = next((c for c in cells if not is_blank(c)), None)
     if first is None:
         return None
-    text = str(first).strip().casefold()
-    for pattern in contract.not_data.first_cell_matches:
-        if re.search(pattern, text, flags=re.IGNORECASE):
-            return as_text(first)
-    return None
+    pattern = _not_data_pattern(contract) if pattern is None else pattern
+    if pattern is None:
+        return None
+    return as_text(first) if pattern.search(str(first).strip().casefold()) else None
+
+
+def _not_data_pattern(contract: SourceContract) -> re.Pattern | None:
+    patterns = contract.not_data.first_cell_matches
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+class ParseMemo:
+    """One contract's vocabularies, and each distinct cell value parsed once.
+
+    A monthly register repeats nearly every cell of the month before, so a batch of deliveries
+    of one municipality shares one memo: a date or label text is parsed the first time it is met.
+    """
+
+    def __init__(self, contract: SourceContract):
+        self.contract = contract
+        self.formats = contract.dates.formats
+        self.outcomes = contract.outcome_lookup()
+        self.follow_ups = contract.follow_up_lookup()
+        self.not_data = _not_data_pattern(contract)
+        self._dates: dict[Any, Any] = {}
+        self._labels: dict[Any, str] = {}
+        #: per sheet layout: a row's cells -> its parse (see parse_rows)
+        self.rows: dict[tuple, dict[tuple, tuple[dict[str, Any] | None, RowIssues]]] = {}
+
+    # keyed by (type, value): 1, 1.0 and True are equal keys but different cells
+
+    def date(self, value: Any) -> date | None | Unparseable:
+        key = (value.__class__, value)
+        try:
+            return self._dates[key]
+        except KeyError:
+            parsed = self._dates[key] = parse_date_value(value, self.formats)
+            return parsed
+        except TypeError:  # an unhashable cell
+            return parse_date_value(value, self.formats)
+
+    def label(self, value: Any) -> str:
+        key = (value.__class__, value)
+        try:
+            return self._labels[key]
+        except KeyError:
+            text = self._labels[key] = normalise_label(value)
+            return text
+        except TypeError:
+            return normalise_label(value)
 
 
 @dataclass
@@ -103,72 +154,125 @@ class Parsed:
 
 def stage_rows(raw: RawSheet, contract: SourceContract, stand_per: date, hide: Any = None) -> Staged:
     """Parse every data row of a delivery into a typed frame, recording each cell that fails."""
-    parsed = parse_rows(raw, contract, hide)
-    return Staged(_typed_frame(parsed.records, stand_per), parsed.findings, parsed.skipped_rows, raw, hide)
+    return stage_many([(raw, stand_per)], contract, hide).parts[0]
 
 
-def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None) -> Parsed:
-    """Parse every data row of a delivery into typed fields, recording each cell that fails."""
+@dataclass
+class StagedBatch:
+    """Several deliveries of one municipality staged together, to be validated in one pandera call.
+
+    frame: every delivery's typed rows in one StagedEpisodes frame (columns `delivery`, the
+    position in `parts`, and `excel_row`); parts: each delivery's own Staged (index = sheet row).
+    """
+
+    frame: pd.DataFrame
+    parts: list[Staged]
+
+
+def stage_many(sheets: list[tuple[RawSheet, date]], contract: SourceContract, hide: Any = None,
+               memo: ParseMemo | None = None) -> StagedBatch:
+    """Parse the data rows of several deliveries (sheet, stand-per date) of one contract."""
+    memo = memo or ParseMemo(contract)
+    parsed = [parse_rows(raw, contract, hide, memo) for raw, _ in sheets]
+    frame = _typed_frame([(p.records, stand_per) for p, (_, stand_per) in zip(parsed, sheets)])
+    by_delivery = dict(iter(frame.groupby("delivery", sort=False))) if len(sheets) > 1 else {0: frame}
+    parts = []
+    for d, (p, (raw, _)) in enumerate(zip(parsed, sheets)):
+        part = by_delivery.get(d, frame.iloc[:0])
+        parts.append(Staged(part.drop(columns="delivery").set_index("excel_row"), p.findings, p.skipped_rows,
+                            raw, hide, p.records))
+    return StagedBatch(frame, parts)
+
+
+def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None, memo: ParseMemo | None = None) -> Parsed:
+    """Parse every data row of a delivery into typed fields, recording each cell that fails.
+
+    A row whose cells are exactly those of a row already parsed with the same layout (the same
+    memo) takes that parse and its findings, located at its own sheet row.
+    """
+    memo = memo or ParseMemo(contract)
     loc = Locator(raw, hide)
     findings = list(raw.findings)
     skipped: list[int] = []
     records: list[dict[str, Any]] = []
-    outcomes = contract.outcome_lookup()
-    follow_ups = contract.follow_up_lookup()
-    formats = contract.dates.formats
+    layout = tuple(raw.positions.items())
+    seen = memo.rows.setdefault(layout, {})
     for cells, excel_row in zip(raw.rows, raw.excel_rows):
-        label = is_not_data(cells, contract)
-        if label is not None:
+        try:
+            key: tuple | None = tuple(cells)
+            parsed = seen.get(key)
+        except TypeError:  # an unhashable cell: parse without the memo
+            key, parsed = None, None
+        if parsed is None:
+            parsed = _parse_row(cells, layout, contract, memo)
+            if key is not None:
+                seen[key] = parsed
+        rec, issues = parsed
+        for code, field_name, value, params in issues:
+            findings.append(loc.finding(code, excel_row, field_name, value, **params))
+        if rec is None:
             skipped.append(excel_row)
-            findings.append(loc.finding("row-not-data", excel_row, value=label))
-            continue
-        get = {f: cells[i] for f, i in raw.positions.items()}
-        rec: dict[str, Any] = {"excel_row": excel_row}
-        rec["record_id"] = parse_identifier(get.get("record_id"))
-        if rec["record_id"] is None:
-            findings.append(loc.finding("record-id-missing", excel_row, "record_id"))
-        rec["person_id"] = parse_identifier(get.get("person_id"), width=10)
-        if rec["person_id"] is None:
-            findings.append(loc.finding("person-id-missing", excel_row, "person_id"))
-        for f in ("intake_date", "exit_date"):
-            value = parse_date_value(get.get(f), formats)
-            if isinstance(value, Unparseable):
-                findings.append(loc.finding("date-unparseable", excel_row, f, get.get(f),
-                                            accepted=notation(formats)))
-                value = None
-            elif value is None and f == "intake_date":
-                findings.append(loc.finding("date-missing", excel_row, f, field_label=FIELD_LABELS_NL[f]))
-            rec[f] = value
-        rec["has_exit_value"] = not is_blank(get.get("exit_date"))
-        rec["outcome_code"], implied = _outcome(get.get("outcome"), outcomes, contract, loc, excel_row, findings)
-        rec["has_outcome_label"] = not is_blank(get.get("outcome"))
-        rec["follow_up_code"] = implied
-        rec["has_follow_up_label"] = False
-        if "follow_up" in raw.positions and not is_blank(get.get("follow_up")):
-            rec["has_follow_up_label"] = True
-            key = normalise_label(get["follow_up"])
-            if key in follow_ups:
-                rec["follow_up_code"] = follow_ups[key]
-            else:
-                findings.append(loc.finding("follow-up-unknown-label", excel_row, "follow_up", get["follow_up"],
-                                            suggestions=_suggest(get["follow_up"], contract.follow_ups)))
-        if rec["outcome_code"] in OUTCOMES_WITH_FOLLOW_UP and rec["follow_up_code"] is None:
-            rec["follow_up_code"] = DEFAULT_FOLLOW_UP
-        if rec["intake_date"] and rec["intake_date"] < contract.pilot_start:
-            findings.append(loc.finding("intake-before-pilot", excel_row, "intake_date", get.get("intake_date"),
-                                        pilot_start=contract.pilot_start.strftime("%d-%m-%Y")))
-        records.append(rec)
+        else:
+            records.append({"excel_row": excel_row, **rec})
     return Parsed(records, findings, skipped)
 
 
-def _outcome(value: Any, lookup: dict[str, tuple[str, str | None]], contract: SourceContract, loc: Locator, excel_row: int,
-             findings: list[Finding]) -> tuple[str | None, str | None]:
+#: what parsing one row found: (code, field, cell value, message parameters), in order
+RowIssues = list[tuple[str, str, Any, dict[str, Any]]]
+
+
+def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: SourceContract,
+               memo: ParseMemo) -> tuple[dict[str, Any] | None, RowIssues]:
+    """One data row's typed fields (None for a totals or notes line) and its parsing issues."""
+    issues: RowIssues = []
+    label = is_not_data(cells, contract, memo.not_data)
+    if label is not None:
+        return None, [("row-not-data", "", label, {})]
+    get = {f: cells[i] for f, i in layout}
+    rec: dict[str, Any] = {}
+    rec["record_id"] = parse_identifier(get.get("record_id"))
+    if rec["record_id"] is None:
+        issues.append(("record-id-missing", "record_id", None, {}))
+    rec["person_id"] = parse_identifier(get.get("person_id"), width=10)
+    if rec["person_id"] is None:
+        issues.append(("person-id-missing", "person_id", None, {}))
+    for f in ("intake_date", "exit_date"):
+        value = memo.date(get.get(f))
+        if isinstance(value, Unparseable):
+            issues.append(("date-unparseable", f, get.get(f), {"accepted": notation(memo.formats)}))
+            value = None
+        elif value is None and f == "intake_date":
+            issues.append(("date-missing", f, None, {"field_label": FIELD_LABELS_NL[f]}))
+        rec[f] = value
+    rec["has_exit_value"] = not is_blank(get.get("exit_date"))
+    rec["outcome_code"], implied = _outcome(get.get("outcome"), memo, contract, issues)
+    rec["has_outcome_label"] = not is_blank(get.get("outcome"))
+    rec["follow_up_code"] = implied
+    rec["has_follow_up_label"] = False
+    if "follow_up" in get and not is_blank(get["follow_up"]):
+        rec["has_follow_up_label"] = True
+        key = memo.label(get["follow_up"])
+        if key in memo.follow_ups:
+            rec["follow_up_code"] = memo.follow_ups[key]
+        else:
+            issues.append(("follow-up-unknown-label", "follow_up", get["follow_up"],
+                           {"suggestions": _suggest(get["follow_up"], contract.follow_ups)}))
+    if rec["outcome_code"] in OUTCOMES_WITH_FOLLOW_UP and rec["follow_up_code"] is None:
+        rec["follow_up_code"] = DEFAULT_FOLLOW_UP
+    if rec["intake_date"] and rec["intake_date"] < contract.pilot_start:
+        issues.append(("intake-before-pilot", "intake_date", get.get("intake_date"),
+                       {"pilot_start": contract.pilot_start.strftime("%d-%m-%Y")}))
+    return rec, issues
+
+
+def _outcome(value: Any, memo: ParseMemo, contract: SourceContract,
+             issues: RowIssues) -> tuple[str | None, str | None]:
     if is_blank(value):
         return None, None
-    hit = lookup.get(normalise_label(value))
+    hit = memo.outcomes.get(memo.label(value))
     if hit is None:
-        findings.append(loc.finding("outcome-unknown-label", excel_row, "outcome", value,
-                                    suggestions=_suggest(value, contract.outcomes)))
+        issues.append(("outcome-unknown-label", "outcome", value,
+                       {"suggestions": _suggest(value, contract.outcomes)}))
         return None, None
     return hit
 
@@ -180,15 +284,19 @@ def _suggest(value: Any, vocabulary: dict[str, Any]) -> str:
     return ", ".join(f"'{by_norm[c]}'" for c in close) or ", ".join(f"'{label}'" for label in labels[:3])
 
 
-def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame:
-    """The parsed records as typed columns, each built once from plain values (no casts after)."""
+def _typed_frame(deliveries: list[tuple[list[dict[str, Any]], date]]) -> pd.DataFrame:
+    """The parsed records of one or more deliveries as typed columns, each built once from plain
+    values (no casts after): `delivery` (position in the list), `excel_row`, the fields, `known_from`."""
     import numpy as np
     import pandas as pd
 
-    columns = ["excel_row", "record_id", "person_id", "intake_date", "exit_date", "outcome_code",
-               "follow_up_code", "has_outcome_label", "has_follow_up_label", "has_exit_value"]
+    records = [r for recs, _ in deliveries for r in recs]
     n = len(records)
-    data: dict[str, Any] = {"excel_row": np.fromiter((r["excel_row"] for r in records), "int64", n)}
+    sizes = [len(recs) for recs, _ in deliveries]
+    data: dict[str, Any] = {
+        "delivery": np.repeat(np.arange(len(deliveries), dtype="int64"), sizes),
+        "excel_row": np.fromiter((r["excel_row"] for r in records), "int64", n),
+    }
     for col in ("record_id", "person_id", "outcome_code", "follow_up_code"):
         data[col] = pd.array([None if r[col] is None else str(r[col]) for r in records], dtype="str")
     for col in ("intake_date", "exit_date"):
@@ -196,9 +304,9 @@ def _typed_frame(records: list[dict[str, Any]], stand_per: date) -> pd.DataFrame
                               for r in records], dtype="datetime64[ns]")
     for col in ("has_outcome_label", "has_follow_up_label", "has_exit_value"):
         data[col] = np.fromiter((bool(r[col]) for r in records), bool, n)
-    frame = pd.DataFrame(data, columns=columns)
-    frame["known_from"] = pd.Timestamp(stand_per).to_datetime64().astype("datetime64[ns]")
-    return frame.set_index("excel_row")
+    stand_pers = np.array([np.datetime64(stand_per, "D") for _, stand_per in deliveries], dtype="datetime64[ns]")
+    data["known_from"] = np.repeat(stand_pers, sizes)
+    return pd.DataFrame(data)
 
 
 def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) -> pd.DataFrame:
@@ -223,30 +331,40 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
 
 
 def validate_staged(staged: Staged, loc: Locator) -> list[Finding]:
-    """Run the pandera contract lazily; every failure case becomes one located finding."""
+    """Run the pandera contract lazily on one delivery; every failure case becomes one located finding."""
+    frame = staged.frame.reset_index()
+    frame.insert(0, "delivery", 0)
+    return validate_many(StagedBatch(frame, [staged]), [loc])[0]
+
+
+def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]]:
+    """Run the pandera contract lazily on a batch of deliveries, in one call; the located findings
+    of each delivery, in the order of batch.parts."""
     import pandas as pd
     import pandera.errors
 
     from schemas.episodes import StagedEpisodes
 
+    out: list[list[Finding]] = [[] for _ in batch.parts]
     try:
-        StagedEpisodes.validate(staged.frame, lazy=True)
-        return []
+        StagedEpisodes.validate(batch.frame, lazy=True)
+        return out
     except pandera.errors.SchemaErrors as errors:
         cases = errors.failure_cases
-    findings: list[Finding] = []
-    seen: set[tuple[Any, str]] = set()
-    frame = staged.frame
+    seen: set[tuple[int, int, str]] = set()
+    deliveries = batch.frame["delivery"].to_numpy()
+    excel_rows = batch.frame["excel_row"].to_numpy()
     for case in cases.itertuples(index=False):
         code, field_name = _code_for(case.check, case.column)
         if code is None or pd.isna(case.index):
             continue
-        row = int(case.index)
-        if (row, code) in seen:
+        position = int(case.index)
+        d, row = int(deliveries[position]), int(excel_rows[position])
+        if (d, row, code) in seen:
             continue
-        seen.add((row, code))
-        findings.extend(_finding_for(code, field_name, row, frame, loc))
-    return findings
+        seen.add((d, row, code))
+        out[d].extend(_finding_for(code, field_name, row, batch.parts[d].frame, locs[d]))
+    return out
 
 
 def _code_for(check: str, column: Any) -> tuple[str | None, str]:
@@ -256,8 +374,6 @@ def _code_for(check: str, column: Any) -> tuple[str | None, str]:
         return check, CHECK_FIELDS[check]
     if str(check).startswith("str_matches") and column == "person_id":
         return "person-id-malformed", "person_id"
-    if check == "field_uniqueness" and column == "record_id":
-        return "episode-duplicate", "record_id"
     return None, ""
 
 
@@ -325,8 +441,13 @@ def overlapping_stays(stays: Any) -> dict[int, list[int]]:
         stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
                  for row, p, r, i, e in zip(stays.index, stays["person_id"], stays["record_id"],
                                             stays["intake_date"], stays["exit_date"])]
+    stays = list(stays)
+    # only a person with two or more stays can have stays that overlap
+    twice = {p for p, n in Counter(rec["person_id"] for rec in stays).items() if n > 1}
     by_person: dict[str, list[tuple[date, date, int, Any]]] = {}
     for rec in stays:
+        if rec["person_id"] not in twice:
+            continue
         person, intake, exit_ = rec["person_id"], _day(rec["intake_date"]), _day(rec["exit_date"])
         if _missing(person) or _missing(rec["record_id"]) or intake is None:
             continue
@@ -352,7 +473,7 @@ def overlapping_stays(stays: Any) -> dict[int, list[int]]:
 
 def record_findings(staged: Staged | Parsed, loc: Locator) -> list[Finding]:
     """Record-level checks within one delivery: one person's stays that overlap (a warning)."""
-    stays = staged.records if isinstance(staged, Parsed) else staged.frame
+    stays = staged.frame if staged.records is None else staged.records
     findings = []
     for row, others in sorted(overlapping_stays(stays).items()):
         rows = ", ".join(str(r) for r in sorted({row, *others}))
@@ -384,5 +505,6 @@ def _fmt(value: Any) -> str:
     return day.strftime("%d-%m-%Y") if day else ""
 
 
-__all__ = ["DATE_FIELDS", "Locator", "Parsed", "Staged", "overlapping_stays", "parse_rows", "record_findings",
-           "row_findings", "stage_rows", "validate_staged"]
+__all__ = ["DATE_FIELDS", "Locator", "ParseMemo", "Parsed", "Staged", "StagedBatch", "overlapping_stays",
+           "parse_rows", "record_findings", "row_findings", "stage_many", "stage_rows", "validate_many",
+           "validate_staged"]
