@@ -19,10 +19,15 @@ class Pseudonymiser:
         if not key:
             raise ValueError("the pseudonymisation key is empty")
         self._key = key.encode("utf-8") if isinstance(key, str) else key
+        # each text hashed once: a register repeats the same persons and records every month
+        self._known: dict[str, str] = {}
 
     def _digest(self, text: str) -> str:
-        mac = hmac.new(self._key, text.encode("utf-8"), hashlib.sha256)
-        return mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+        known = self._known.get(text)
+        if known is None:
+            mac = hmac.new(self._key, text.encode("utf-8"), hashlib.sha256)
+            known = self._known[text] = mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+        return known
 
     def person(self, person_id: str) -> str:
         """The pseudonym of a person identifier (V-number), the same in every municipality."""
