@@ -132,7 +132,9 @@ def revisions(versions: pd.DataFrame, deliveries: pd.DataFrame) -> list[Delivery
     by_stand_per = {(m, _day(s)): (d, p) for d, m, s, p in
                     zip(accepted["delivery_id"], accepted["municipality"], accepted["stand_per"], periods)}
     found: list[DeliveryFinding] = []
-    ordered = versions.sort_values(["episode_id", "version"], kind="stable")
+    # only an episode with a later version, or one no longer in force, can have been revised
+    revised = versions["known_to"].notna().groupby(versions["episode_id"]).transform("any")
+    ordered = versions[revised].sort_values(["episode_id", "version"], kind="stable")
     rows = ordered.to_dict("records")
     for cur, nxt in zip(rows, rows[1:] + [None]):
         if nxt is not None and nxt["episode_id"] != cur["episode_id"]:
@@ -195,14 +197,18 @@ def persons_open_elsewhere(versions: pd.DataFrame, deliveries: pd.DataFrame,
     current = versions[versions["known_to"].isna()] if len(versions) else versions
     if current.empty:
         return []
+    stays = current[["episode_id", "municipality", "person_id", "intake_date", "exit_date"]]
+    stays = stays[stays["person_id"].notna() & stays["intake_date"].notna()]
+    multi = stays[stays.groupby("person_id")["municipality"].transform("nunique") > 1]
+    if multi.empty:
+        return []
     layouts = Layouts(deliveries)
     latest = _latest_deliveries(deliveries)
     rows_in = {}
     if episodes is not None and len(episodes):
-        rows_in = dict(zip(zip(episodes["delivery_id"], episodes["episode_id"]), episodes["excel_row"]))
-    stays = current[["episode_id", "municipality", "person_id", "intake_date", "exit_date"]]
-    stays = stays[stays["person_id"].notna() & stays["intake_date"].notna()]
-    multi = stays[stays.groupby("person_id")["municipality"].transform("nunique") > 1]
+        wanted = episodes[episodes["delivery_id"].isin(list(latest.values()))
+                          & episodes["episode_id"].isin(multi["episode_id"])]
+        rows_in = dict(zip(zip(wanted["delivery_id"], wanted["episode_id"]), wanted["excel_row"]))
     found: list[DeliveryFinding] = []
     for _, group in multi.groupby("person_id", sort=True):
         records = group.to_dict("records")
