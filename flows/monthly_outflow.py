@@ -121,42 +121,57 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
     """Read, validate and protect one municipality's new deliveries and store each result."""
     key, _ = pseudonym_key(paths.raw)
     contract, pseudonymiser, logger = contracts()[municipality], Pseudonymiser(key), get_run_logger()
-    records = []
+    records, shown = [], []
     stored = [r for r in load_records(paths.staged) if r["municipality"] == municipality]
     deliveries = [DeliveryInput(item.path, item.period, item.relative) for item in items]
     for item, result in zip(items, process_deliveries(deliveries, contract, pseudonymiser)):
         result = reject_if_duplicate(result, [r for r in stored if r["status"] == "accepted"])
         save_result(paths.staged, result)
         stored = [r for r in stored if r["period"] != item.period] + [result.delivery]
-        _findings_artifact(result)
+        shown.append(_findings_shown(result))
         record = result.delivery
         logger.info("%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
                     record["status"], record["rows_read"], record["rows_curated"],
                     record["rows_quarantined"], record["rows_skipped"])
         records.append(record)
         progress.advance()
+    _findings_artifact(municipality, shown)
     return records
 
 
+#: findings shown per delivery in the findings artifact (all are in validation_issues)
 FINDINGS_SHOWN = 20
+FINDING_COLUMNS = ("severity", "code", "sheet", "cell_ref", "excel_row", "value", "message")
 
 
-def _findings_artifact(result) -> None:
-    """Per delivery with anything to act on: counts per check and the first findings, located."""
-    shown = [f.as_row("nl") for f in result.findings if f.severity != "info"]
-    if not shown:
-        return
+def _findings_shown(result) -> tuple[str, str, dict[str, int], list[dict]]:
+    """One delivery's part of the findings artifact: (delivery, status, count per check, first rows)."""
+    rows = [f.as_row("nl") for f in result.findings if f.severity != "info"]
     counts: dict[str, int] = {}
-    for row in shown:
+    for row in rows:
         counts[f"{row['severity']} {row['code']}"] = counts.get(f"{row['severity']} {row['code']}", 0) + 1
-    columns = ("severity", "code", "sheet", "cell_ref", "excel_row", "value", "message")
-    record = result.delivery
-    create_table_artifact(
-        key=re.sub(r"[^a-z0-9-]+", "-", f"findings-{record['delivery_id']}".lower()),
-        table=[{c: row[c] for c in columns} for row in shown[:FINDINGS_SHOWN]],
-        description=f"{record['delivery_id']} ({record['status']}): "
-                    + ", ".join(f"{n}x {k}" for k, n in sorted(counts.items()))
-                    + (f"; first {FINDINGS_SHOWN} shown" if len(shown) > FINDINGS_SHOWN else ""))
+    shown = [{"delivery": result.delivery["delivery_id"], **{c: row[c] for c in FINDING_COLUMNS}}
+             for row in rows[:FINDINGS_SHOWN]]
+    return result.delivery["delivery_id"], result.delivery["status"], counts, shown
+
+
+def _findings_artifact(municipality: str, deliveries: list[tuple[str, str, dict[str, int], list[dict]]]) -> None:
+    """One artifact per municipality and run (key findings-<municipality>): the deliveries this run
+    processed that have anything to act on, counts per check and the first findings, located.
+
+    One per municipality, not per delivery: a full rebuild then makes five API calls, not one per
+    delivery with a finding (docs/performance.md), and its history under one key is that
+    municipality's findings run after run.
+    """
+    acting = [d for d in deliveries if d[2]]
+    if not acting:
+        return
+    description = "; ".join(
+        f"{delivery_id} ({status}): " + ", ".join(f"{n}x {k}" for k, n in sorted(counts.items()))
+        + (f", first {FINDINGS_SHOWN} shown" if sum(counts.values()) > FINDINGS_SHOWN else "")
+        for delivery_id, status, counts, _ in acting)
+    create_table_artifact(key=re.sub(r"[^a-z0-9-]+", "-", f"findings-{municipality}".lower()),
+                          table=[row for *_, rows in acting for row in rows], description=description)
 
 
 @flow(name="process-deliveries")

@@ -7,6 +7,7 @@ macros a researcher uses, from another working directory, read-only.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import date
@@ -159,7 +160,7 @@ def test_bridge_adds_up_for_random_rules_and_knowledge_dates(db):
     check()
 
 
-def test_run_artifacts_show_findings_per_delivery_without_identifiers(demo_run):
+def test_run_artifacts_show_the_findings_of_each_delivery_without_identifiers(demo_run):
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
@@ -169,9 +170,13 @@ def test_run_artifacts_show_findings_per_delivery_without_identifiers(demo_run):
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="findings-")))
         headline = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["outflow-headline"])))
-    keys = {a.key for a in found}
+    by_key = {a.key: a for a in found}  # the latest artifact of each key
     for mistake in demo.planted:
-        assert f"findings-{mistake.municipality}-{mistake.period}" in keys
+        artifact = by_key[f"findings-{mistake.municipality}"]
+        rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+        assert {"delivery": f"{mistake.municipality}/{mistake.period}", "excel_row": mistake.excel_row,
+                "code": mistake.kind} in [{k: r[k] for k in ("delivery", "excel_row", "code")} for r in rows]
+        assert f"{mistake.municipality}/{mistake.period} (accepted)" in artifact.description
     assert headline
     text = " ".join(str(a.data) + str(a.description) for a in found)
     assert not any(v in text for v in truth_episodes()["person_id"])
