@@ -48,6 +48,7 @@ def run_benchmark(scale: str, workdir: Path, factor: float | None = None, repeat
 
     log(f"[{scale}] read floor ...")
     stats["read_floor_s"] = figures.read_floor(dataset, quick_n)
+    stats["stack_import_s"] = figures.stack_import(quick_n)
     log(f"[{scale}] the plain functions, phase by phase ...")
     rss_before = peak_rss_mb()
     phase = figures.phases(dataset, workdir)

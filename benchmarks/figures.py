@@ -52,6 +52,22 @@ def read_floor(dataset: Dataset, repeat: int) -> Stat:
     return timed(lambda: [parse_only(path, contract) for path, contract in items], repeat)
 
 
+#: what the flow imports beyond Prefect to do its work (reading, frames, validation, Parquet, SQL)
+STACK = ("python_calamine", "pandas", "pandera.pandas", "pyarrow.parquet", "duckdb")
+
+
+def stack_import(repeat: int) -> Stat:
+    """Seconds to import the data stack in a new process: a cost every full rebuild pays on top of
+    the flow start-up (which imports Prefect alone), before it reads a single cell."""
+    code = ("import time; t = time.perf_counter(); import " + ", ".join(STACK)
+            + "; print(time.perf_counter() - t)")
+    stat = Stat()
+    for _ in range(repeat):
+        _, result = run_python(["-c", code], base_env())
+        stat.add(float(result.stdout.split()[-1]))
+    return stat
+
+
 # --- the plain functions, phase by phase ----------------------------------------------------------
 
 def phases(dataset: Dataset, workdir: Path) -> dict[str, float]:
