@@ -124,23 +124,37 @@ def process_deliveries(deliveries: Iterable[DeliveryInput], contract: SourceCont
 def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract, pseudonymiser: Pseudonymiser,
             memo: ParseMemo) -> Iterator[DeliveryResult]:
     """Stage and validate the opened deliveries as one batch, then quarantine and protect each."""
+    import numpy as np
+
     if not pending:
         return
     batch = stage_many([(raw, stand_per) for _, raw, stand_per in pending], contract, pseudonymiser.hide, memo)
     locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
     validated = validate_many(batch, locs)
-    for (record, raw, stand_per), staged, loc, checked in zip(pending, batch.parts, locs, validated):
-        findings = staged.findings + checked + record_findings(staged, loc)
-        bad_rows = _bad_rows(findings)
+    findings = [staged.findings + checked + record_findings(staged, loc)
+                for staged, loc, checked in zip(batch.parts, locs, validated)]
+    # the rows with an error are quarantined; all others are protected in one pass over the batch
+    bad = np.zeros(len(batch.frame), dtype=bool)
+    bad_rows = [_bad_rows(found) for found in findings]
+    start = 0
+    for staged, rows in zip(batch.parts, bad_rows):
+        end = start + len(staged.frame)
+        if rows:
+            bad[start:end] = staged.frame.index.isin(sorted(rows))
+        start = end
+    good = batch.frame[~bad]
+    protected = _protect(good.set_index("excel_row"), contract, pseudonymiser)
+    bounds = np.searchsorted(good["delivery"].to_numpy(), np.arange(len(pending) + 1))
+    for d, ((record, raw, stand_per), staged) in enumerate(zip(pending, batch.parts)):
+        episodes = protected.iloc[bounds[d]:bounds[d + 1]].reset_index(drop=True)
         frame = staged.frame
-        is_bad = frame.index.isin(sorted(bad_rows))
-        episodes = _protect(frame[~is_bad], contract, pseudonymiser)
-        quarantine = _quarantine(frame[is_bad], staged, findings, contract, pseudonymiser)
+        quarantine = (_quarantine(frame[frame.index.isin(sorted(bad_rows[d]))], staged, findings[d], contract,
+                                  pseudonymiser) if bad_rows[d] else _empty_frame())
         _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
         for table in (episodes, quarantine):
             if len(table):
                 table.insert(0, "delivery_id", record["delivery_id"])
-        yield DeliveryResult(record, episodes, quarantine, findings)
+        yield DeliveryResult(record, episodes, quarantine, findings[d])
 
 
 @dataclass

@@ -175,12 +175,13 @@ def stage_many(sheets: list[tuple[RawSheet, date]], contract: SourceContract, hi
     memo = memo or ParseMemo(contract)
     parsed = [parse_rows(raw, contract, hide, memo) for raw, _ in sheets]
     frame = _typed_frame([(p.records, stand_per) for p, (_, stand_per) in zip(parsed, sheets)])
-    by_delivery = dict(iter(frame.groupby("delivery", sort=False))) if len(sheets) > 1 else {0: frame}
-    parts = []
-    for d, (p, (raw, _)) in enumerate(zip(parsed, sheets)):
-        part = by_delivery.get(d, frame.iloc[:0])
-        parts.append(Staged(part.drop(columns="delivery").set_index("excel_row"), p.findings, p.skipped_rows,
-                            raw, hide, p.records))
+    # each delivery's rows are one contiguous run of the batch: its part is a slice of one frame
+    by_row = frame.drop(columns="delivery").set_index("excel_row")
+    parts, start = [], 0
+    for p, (raw, _) in zip(parsed, sheets):
+        end = start + len(p.records)
+        parts.append(Staged(by_row.iloc[start:end], p.findings, p.skipped_rows, raw, hide, p.records))
+        start = end
     return StagedBatch(frame, parts)
 
 
@@ -284,6 +285,10 @@ def _suggest(value: Any, vocabulary: dict[str, Any]) -> str:
     return ", ".join(f"'{by_norm[c]}'" for c in close) or ", ".join(f"'{label}'" for label in labels[:3])
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NO_DAY = -(2**63)  # NaT as datetime64 (numpy is imported lazily: `lvv validate` needs none)
+
+
 def _typed_frame(deliveries: list[tuple[list[dict[str, Any]], date]]) -> pd.DataFrame:
     """The parsed records of one or more deliveries as typed columns, each built once from plain
     values (no casts after): `delivery` (position in the list), `excel_row`, the fields, `known_from`."""
@@ -299,9 +304,10 @@ def _typed_frame(deliveries: list[tuple[list[dict[str, Any]], date]]) -> pd.Data
     }
     for col in ("record_id", "person_id", "outcome_code", "follow_up_code"):
         data[col] = pd.array([None if r[col] is None else str(r[col]) for r in records], dtype="str")
-    for col in ("intake_date", "exit_date"):
-        data[col] = np.array([np.datetime64("NaT") if r[col] is None else np.datetime64(r[col], "D")
-                              for r in records], dtype="datetime64[ns]")
+    for col in ("intake_date", "exit_date"):  # days since 1970 from each date's ordinal; NaT for none
+        days = np.fromiter((_NO_DAY if r[col] is None else r[col].toordinal() - _EPOCH_ORDINAL
+                            for r in records), "int64", n)
+        data[col] = days.astype("datetime64[D]").astype("datetime64[ns]")
     for col in ("has_outcome_label", "has_follow_up_label", "has_exit_value"):
         data[col] = np.fromiter((bool(r[col]) for r in records), bool, n)
     stand_pers = np.array([np.datetime64(stand_per, "D") for _, stand_per in deliveries], dtype="datetime64[ns]")
