@@ -6,8 +6,10 @@ protected (pseudonyms only). A delivery is reprocessed only when its file's hash
 
 Each table is written with one Arrow schema whatever the delivery holds (EPISODE_SCHEMA,
 FINDING_SCHEMA; the quarantine's columns vary per municipality, so its schema is built from its
-columns with every text column as string), so that the files of a table concatenate as they
-are. A table a delivery contributed no rows to has no file; a missing file reads as no rows.
+columns with every text column as string), so that the whole store reads in one Arrow scan.
+A table a delivery contributed no rows to has no file; a missing file reads as no rows. Stores
+written before (empty files; null- or timestamp-typed columns where a delivery had no value)
+still load.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from schemas.checks import FINDING_COLUMNS
@@ -32,6 +35,10 @@ _EPISODE_TYPES = {"known_from": pa.date32(), "excel_row": pa.int64(), "intake_da
 EPISODE_SCHEMA = pa.schema([(c, _EPISODE_TYPES.get(c, pa.string())) for c in EPISODE_COLUMNS])
 FINDING_SCHEMA = pa.schema([(c, pa.int64() if c == "excel_row" else pa.string())
                             for c in ["delivery_id", *FINDING_COLUMNS]])
+#: the tables whose columns are known; any other (the quarantine) is read with its files' columns
+_SCHEMAS = {"episodes": EPISODE_SCHEMA, "findings": FINDING_SCHEMA}
+#: dtypes beyond Arrow's default conversion: a finding's excel_row may be null and stays an integer
+_LOADED_DTYPES = {"findings": {"excel_row": "Int64"}}
 
 
 def write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> Path:
@@ -108,11 +115,35 @@ def load_records(staged_root: Path) -> list[dict]:
 
 
 def load_table(staged_root: Path, name: str) -> pd.DataFrame:
-    """One table (episodes, quarantine or findings) over every stored delivery; a missing file is no rows."""
-    paths = sorted(staged_root.glob(f"*/*/{name}.parquet"))
-    frames = [pd.read_parquet(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """One table (episodes, quarantine or findings) over every stored delivery, in one Arrow scan.
+
+    Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
+    frame without columns.
+    """
+    paths = [str(p) for p in sorted(staged_root.glob(f"*/*/{name}.parquet"))]
+    schema = _SCHEMAS.get(name)
+    if schema is None:
+        paths, schema = _with_rows(paths)
+    if not paths:
+        return pd.DataFrame()
+    # the dataset casts each file to the schema: null and timestamp columns of older stores too
+    table = ds.dataset(paths, schema=schema, format="parquet").to_table()
+    if not table.num_rows:
+        return pd.DataFrame()
+    frame = table.to_pandas()
+    dtypes = _LOADED_DTYPES.get(name)
+    return frame.astype(dtypes) if dtypes else frame
+
+
+def _with_rows(paths: list[str]) -> tuple[list[str], pa.Schema]:
+    """The files that hold rows, and their columns unified by name (first seen first), text as string."""
+    kept, schemas = [], []
+    for path in paths:
+        meta = pq.read_metadata(path)
+        if meta.num_rows:
+            kept.append(path)
+            schemas.append(_as_text(meta.schema.to_arrow_schema()))
+    return kept, pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
 
 
 def clean_store(staged_root: Path) -> list[str]:
