@@ -3,6 +3,13 @@
 data/curated/staged/<municipality>/<period>/ holds delivery.json (the record, with the file's
 sha256), episodes.parquet, quarantine.parquet and findings.parquet. Everything in it is already
 protected (pseudonyms only). A delivery is reprocessed only when its file's hash changes.
+
+Each table is written with one Arrow schema whatever the delivery holds (EPISODE_SCHEMA,
+FINDING_SCHEMA; the quarantine's columns vary per municipality, so its schema is built from its
+columns with every text column as string), so that the whole store reads in one Arrow scan.
+A table a delivery contributed no rows to has no file; a missing file reads as no rows. Stores
+written before (empty files; null- or timestamp-typed columns where a delivery had no value)
+still load.
 """
 
 from __future__ import annotations
@@ -15,17 +22,49 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from schemas.checks import FINDING_COLUMNS
-from transforms.delivery import DeliveryResult
+from transforms.delivery import EPISODE_COLUMNS, DeliveryResult
+
+TABLES = ("episodes", "quarantine", "findings")
+_EPISODE_TYPES = {"known_from": pa.date32(), "excel_row": pa.int64(), "intake_date": pa.date32(),
+                  "exit_date": pa.date32()}
+EPISODE_SCHEMA = pa.schema([(c, _EPISODE_TYPES.get(c, pa.string())) for c in EPISODE_COLUMNS])
+FINDING_SCHEMA = pa.schema([(c, pa.int64() if c == "excel_row" else pa.string())
+                            for c in ["delivery_id", *FINDING_COLUMNS]])
+#: the tables whose columns are known; any other (the quarantine) is read with its files' columns
+_SCHEMAS = {"episodes": EPISODE_SCHEMA, "findings": FINDING_SCHEMA}
+#: dtypes beyond Arrow's default conversion: a finding's excel_row may be null and stays an integer
+_LOADED_DTYPES = {"findings": {"excel_row": "Int64"}}
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """The one Parquet writer: zstd, statistics on, refuses anything that is not a DataFrame."""
+def write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> Path:
+    """The one Parquet writer: zstd, statistics on, refuses anything that is not a DataFrame.
+
+    schema: the Arrow schema to write, whose names must be the frame's columns; by default
+    text_schema(frame).
+    """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"write_parquet takes a DataFrame, not {type(frame).__name__}")
-    frame.to_parquet(path, engine="pyarrow", compression="zstd", index=False, write_statistics=True)
+    schema = schema if schema is not None else text_schema(frame)
+    if sorted(map(str, frame.columns)) != sorted(schema.names):
+        raise ValueError(f"columns {list(frame.columns)} are not the schema's {schema.names}")
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
     return path
+
+
+def text_schema(frame: pd.DataFrame) -> pa.Schema:
+    """The frame's own Arrow schema, with text (and all-null) columns as string."""
+    return _as_text(pa.Schema.from_pandas(frame, preserve_index=False))
+
+
+def _as_text(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([(f.name, pa.string() if f.type in (pa.null(), pa.large_string()) else f.type)
+                      for f in schema])
 
 
 def delivery_dir(staged_root: Path, municipality: str, period: str) -> Path:
@@ -38,12 +77,15 @@ def save_result(staged_root: Path, result: DeliveryResult, lang: str = "nl") -> 
     target = delivery_dir(staged_root, record["municipality"], record["period"] or "unknown")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    findings = pd.DataFrame([f.as_row(lang) for f in result.findings], columns=FINDING_COLUMNS)
-    findings.insert(0, "delivery_id", record["delivery_id"])
-    findings["excel_row"] = findings["excel_row"].astype("Int64")
-    write_parquet(result.episodes, tmp / "episodes.parquet")
-    write_parquet(result.quarantine, tmp / "quarantine.parquet")
-    write_parquet(findings, tmp / "findings.parquet")
+    if len(result.episodes):
+        write_parquet(result.episodes, tmp / "episodes.parquet", EPISODE_SCHEMA)
+    if len(result.quarantine):
+        write_parquet(result.quarantine, tmp / "quarantine.parquet")
+    if result.findings:
+        findings = pd.DataFrame([f.as_row(lang) for f in result.findings], columns=FINDING_COLUMNS)
+        findings.insert(0, "delivery_id", record["delivery_id"])
+        findings["excel_row"] = findings["excel_row"].astype("Int64")
+        write_parquet(findings, tmp / "findings.parquet", FINDING_SCHEMA)
     (tmp / "delivery.json").write_text(json.dumps(record, default=_json_default, indent=1), encoding="utf-8")
     if target.exists():
         old = target.with_name(f".old-{target.name}-{os.getpid()}")
@@ -73,11 +115,35 @@ def load_records(staged_root: Path) -> list[dict]:
 
 
 def load_table(staged_root: Path, name: str) -> pd.DataFrame:
-    """One table (episodes, quarantine or findings) over every stored delivery."""
-    paths = sorted(staged_root.glob(f"*/*/{name}.parquet"))
-    frames = [pd.read_parquet(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    """One table (episodes, quarantine or findings) over every stored delivery, in one Arrow scan.
+
+    Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
+    frame without columns.
+    """
+    paths = [str(p) for p in sorted(staged_root.glob(f"*/*/{name}.parquet"))]
+    schema = _SCHEMAS.get(name)
+    if schema is None:
+        paths, schema = _with_rows(paths)
+    if not paths:
+        return pd.DataFrame()
+    # the dataset casts each file to the schema: null and timestamp columns of older stores too
+    table = ds.dataset(paths, schema=schema, format="parquet").to_table()
+    if not table.num_rows:
+        return pd.DataFrame()
+    frame = table.to_pandas()
+    dtypes = _LOADED_DTYPES.get(name)
+    return frame.astype(dtypes) if dtypes else frame
+
+
+def _with_rows(paths: list[str]) -> tuple[list[str], pa.Schema]:
+    """The files that hold rows, and their columns unified by name (first seen first), text as string."""
+    kept, schemas = [], []
+    for path in paths:
+        meta = pq.read_metadata(path)
+        if meta.num_rows:
+            kept.append(path)
+            schemas.append(_as_text(meta.schema.to_arrow_schema()))
+    return kept, pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
 
 
 def clean_store(staged_root: Path) -> list[str]:

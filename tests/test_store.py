@@ -1,0 +1,214 @@
+"""The per-delivery store: one Arrow schema per table, no file for no rows, older stores still load."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from schemas.checks import FINDING_COLUMNS
+from schemas.contracts import contract_for
+from tests.conftest import good_row, write_sheet
+from transforms import curate
+from transforms.curate import QUARANTINE_COLUMNS, curated_tables
+from transforms.delivery import DeliveryResult, process_delivery
+from transforms.protect import Pseudonymiser
+from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, load_table, prune, save_result,
+                              write_parquet)
+
+PSEUDO = Pseudonymiser("test-key")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, DeliveryResult]:
+    """Four deliveries that between them hold every shape a stored table takes."""
+    raw = tmp_path_factory.mktemp("raw")
+    ams, ehv, utr = contract_for("amsterdam"), contract_for("eindhoven"), contract_for("utrecht")
+    no_exits = write_sheet(raw / "a-09.xlsx", ams, [good_row(1), good_row(2)], stand_per=date(2020, 9, 30))
+    exits = write_sheet(raw / "a-10.xlsx", ams, [good_row(1, exit_date=date(2020, 10, 5), outcome="MOB"),
+                                                 good_row(2, person_id="12345")],
+                        stand_per=date(2020, 10, 31))
+    csv = write_sheet(raw / "e-10.csv", ehv, [good_row(3, intake_date="05-09-2019"),
+                                              good_row(4, intake_date="05-09-2019", exit_date="31-02-2020")])
+    unusable = raw / "u-10.xlsx"
+    unusable.write_bytes(b"")
+    out = {
+        "amsterdam/2020-09": process_delivery(no_exits, ams, "2020-09", PSEUDO),
+        "amsterdam/2020-10": process_delivery(exits, ams, "2020-10", PSEUDO),
+        "eindhoven/2020-10": process_delivery(csv, ehv, "2020-10", PSEUDO),
+        "utrecht/2020-10": process_delivery(unusable, utr, "2020-10", PSEUDO),
+    }
+    # the shapes this module is about, so that a change in the checks cannot quietly empty it
+    no_exits = out["amsterdam/2020-09"]
+    assert no_exits.episodes["exit_date"].isna().all() and not no_exits.findings and no_exits.quarantine.empty
+    assert out["amsterdam/2020-10"].quarantine["person_id"].isna().all()  # no valid person number
+    assert out["eindhoven/2020-10"].quarantine["person_id"].notna().all()
+    assert "raw_follow_up" in out["amsterdam/2020-10"].quarantine
+    assert "raw_follow_up" not in out["eindhoven/2020-10"].quarantine
+    assert not out["utrecht/2020-10"].accepted and out["utrecht/2020-10"].findings
+    return out
+
+
+def new_store(root: Path, results: dict[str, DeliveryResult]) -> Path:
+    for result in results.values():
+        save_result(root, result)
+    return root
+
+
+# ------------------------------------------------------------------ writing
+def test_every_stored_table_has_one_schema_whatever_the_delivery_holds(tmp_path, results):
+    staged = new_store(tmp_path, results)
+    for path in staged.glob("*/*/episodes.parquet"):
+        assert pq.read_schema(path).remove_metadata() == EPISODE_SCHEMA, path
+    for path in staged.glob("*/*/findings.parquet"):
+        assert pq.read_schema(path).remove_metadata() == FINDING_SCHEMA, path
+    no_exits = pq.read_table(staged / "amsterdam" / "2020-09" / "episodes.parquet")
+    assert no_exits.schema.field("exit_date").type == pa.date32() and no_exits["exit_date"].null_count == 2
+    for path in staged.glob("*/*/quarantine.parquet"):
+        types = {f.name: f.type for f in pq.read_schema(path)}
+        assert types.pop("excel_row") == pa.int64()
+        assert set(types.values()) == {pa.string()}, path  # person_id too where none was valid
+    # the defect this fixes: the files of one table now concatenate as Arrow tables as they are
+    # (the quarantine's by name, its raw columns being the municipality's)
+    for name in TABLES:
+        tables = [pq.read_table(p) for p in sorted(staged.glob(f"*/*/{name}.parquet"))]
+        pa.concat_tables(tables, promote_options="default" if name == "quarantine" else "none")
+
+
+def test_a_table_without_rows_has_no_file_and_reads_as_no_rows(tmp_path, results):
+    staged = new_store(tmp_path, results)
+    files = {d.relative_to(staged).as_posix(): sorted(p.name for p in d.iterdir())
+             for d in staged.glob("*/*")}
+    assert files == {
+        "amsterdam/2020-09": ["delivery.json", "episodes.parquet"],
+        "amsterdam/2020-10": ["delivery.json", "episodes.parquet", "findings.parquet", "quarantine.parquet"],
+        "eindhoven/2020-10": ["delivery.json", "episodes.parquet", "findings.parquet", "quarantine.parquet"],
+        "utrecht/2020-10": ["delivery.json", "findings.parquet"],
+    }
+    only_clean = new_store(tmp_path / "clean", {"amsterdam/2020-09": results["amsterdam/2020-09"]})
+    assert load_table(only_clean, "quarantine").empty and load_table(only_clean, "findings").empty
+    tables = curated_tables(only_clean)
+    assert list(tables["quarantined_rows"].columns) == QUARANTINE_COLUMNS and tables["quarantined_rows"].empty
+    assert tables["validation_issues"].empty and len(tables["episode_versions"]) == 2
+    assert load_table(tmp_path / "nothing-stored", "episodes").empty
+
+
+def test_a_replaced_delivery_keeps_none_of_the_files_it_no_longer_has(tmp_path, results):
+    staged = new_store(tmp_path, results)
+    quarantined = results["amsterdam/2020-10"]
+    clean = DeliveryResult(quarantined.delivery, quarantined.episodes, pd.DataFrame(), [])
+    save_result(staged, clean)
+    assert sorted(p.name for p in (staged / "amsterdam" / "2020-10").iterdir()) == [
+        "delivery.json", "episodes.parquet"]
+    assert set(load_table(staged, "quarantine")["delivery_id"]) == {"eindhoven/2020-10"}
+    assert not list(staged.glob("*/.*"))
+    assert prune(staged, {("amsterdam", "2020-09"), ("amsterdam", "2020-10")}) == [
+        "eindhoven/2020-10", "utrecht/2020-10"]
+    assert load_table(staged, "quarantine").empty and load_table(staged, "findings").empty
+
+
+def test_write_parquet_takes_only_a_data_frame_with_the_schema_s_columns(tmp_path):
+    frame = pd.DataFrame({"a": ["x"]})
+    with pytest.raises(TypeError, match="DataFrame"):
+        write_parquet(pa.Table.from_pandas(frame), tmp_path / "t.parquet")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="columns"):
+        write_parquet(frame, tmp_path / "t.parquet", pa.schema([("a", pa.string()), ("b", pa.int64())]))
+    assert not (tmp_path / "t.parquet").exists()
+    write_parquet(pd.DataFrame({"a": [None], "n": [1]}), tmp_path / "t.parquet")
+    assert pq.read_schema(tmp_path / "t.parquet").remove_metadata() == pa.schema([("a", pa.string()),
+                                                                                  ("n", pa.int64())])
+
+
+# ------------------------------------------------------------------ reading, older stores
+def save_the_old_way(staged_root: Path, result: DeliveryResult) -> None:
+    """save_result before the stored schemas were fixed: each frame through pandas' to_parquet as
+    it is (types inferred per delivery), a file for every table even without rows."""
+    record = result.delivery
+    target = staged_root / record["municipality"] / record["period"]
+    target.mkdir(parents=True)
+    findings = pd.DataFrame([f.as_row("nl") for f in result.findings], columns=FINDING_COLUMNS)
+    findings.insert(0, "delivery_id", record["delivery_id"])
+    findings["excel_row"] = findings["excel_row"].astype("Int64")
+    for name, frame in zip(TABLES, (result.episodes, result.quarantine, findings)):
+        frame.to_parquet(target / f"{name}.parquet", engine="pyarrow", compression="zstd", index=False,
+                         write_statistics=True)
+    (target / "delivery.json").write_text(json.dumps(record, default=str, indent=1), encoding="utf-8")
+
+
+def load_the_old_way(staged_root: Path, name: str) -> pd.DataFrame:
+    """load_table before the one-pass read: pandas read_parquet file by file, then concat."""
+    frames = [pd.read_parquet(p) for p in sorted(staged_root.glob(f"*/*/{name}.parquet"))]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def old_store(root: Path, results: dict[str, DeliveryResult]) -> Path:
+    for result in results.values():
+        save_the_old_way(root, result)
+    return root
+
+
+def assert_same_tables(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]) -> None:
+    assert list(left) == list(right)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+
+
+def test_an_older_store_has_the_mixed_types_this_reads_past(tmp_path, results):
+    staged = old_store(tmp_path, results)
+    exit_date = pq.read_schema(staged / "amsterdam" / "2020-09" / "episodes.parquet").field("exit_date")
+    assert exit_date.type != pa.date32()
+    person_id = pq.read_schema(staged / "amsterdam" / "2020-10" / "quarantine.parquet").field("person_id")
+    assert person_id.type == pa.null()
+    assert (staged / "amsterdam" / "2020-09" / "quarantine.parquet").exists()
+    with pytest.raises(pa.ArrowException):
+        pa.concat_tables([pq.read_table(p) for p in sorted(staged.glob("*/*/episodes.parquet"))])
+
+
+@pytest.mark.parametrize("layout", ["old", "half old, half new"])
+def test_an_older_store_loads_as_a_new_one(tmp_path, results, layout):
+    new = new_store(tmp_path / "new", results)
+    if layout == "old":
+        old = old_store(tmp_path / "old", results)
+    else:
+        names = sorted(results)
+        old = old_store(tmp_path / "old", {k: results[k] for k in names[::2]})
+        new_store(old, {k: results[k] for k in names[1::2]})
+    for name in TABLES:
+        pd.testing.assert_frame_equal(load_table(old, name), load_table(new, name), check_exact=True,
+                                      obj=name)
+    assert_same_tables(curated_tables(old), curated_tables(new))
+
+
+def test_curated_tables_are_those_the_per_file_loader_built(tmp_path, results, monkeypatch):
+    """The same tables as before the one-pass read, rows in the order of the deliveries' paths.
+
+    One difference is deliberate: a text column that one older file stored as all-null came out
+    of pandas' concat as object (None and str mixed); it is the str dtype now, as in any store
+    where no delivery happened to lack that column's values. Its values are the same."""
+    new = curated_tables(new_store(tmp_path / "new", results))
+    monkeypatch.setattr(curate, "load_table", load_the_old_way)
+    before = curated_tables(old_store(tmp_path / "old", results))
+    assert before["quarantined_rows"]["person_id"].dtype == object
+    before["quarantined_rows"] = before["quarantined_rows"].astype({"person_id": "str"})
+    assert_same_tables(before, new)
+    assert new["quarantined_rows"]["delivery_id"].tolist() == ["amsterdam/2020-10", "eindhoven/2020-10"]
+    assert pd.isna(new["quarantined_rows"].loc[1, "raw_follow_up"])
+
+
+def test_load_table_gives_the_frame_the_per_file_loader_gave(tmp_path, results):
+    staged = new_store(tmp_path / "new", results)
+    old = old_store(tmp_path / "old", results)
+    for name in TABLES:
+        before, now = load_the_old_way(old, name), load_table(staged, name)
+        if name == "episodes":  # an all-null exit_date was a timestamp column: NaT among the dates
+            assert {type(v).__name__ for v in before["exit_date"]} == {"NaTType", "date"}
+            before["exit_date"] = before["exit_date"].astype(object).where(before["exit_date"].notna(), None)
+        if name == "quarantine":  # see test_curated_tables_are_those_the_per_file_loader_built
+            before = before.astype({"person_id": "str"})
+        pd.testing.assert_frame_equal(before, now, check_exact=True, obj=name)
