@@ -1,6 +1,8 @@
 """process_deliveries: a municipality's deliveries staged and validated in batches give exactly
 what process_delivery gives one delivery at a time, whatever the batch size."""
 
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -83,3 +85,17 @@ def test_a_repeated_row_is_parsed_once_and_located_where_it_stands(tmp_path, ams
     [finding] = [f for f in again.findings if f.code == "date-unparseable"]
     assert (finding.file, finding.excel_row) == ("b.xlsx", first.excel_rows[0] + 1)
     assert [r["excel_row"] for r in again.records] == later.excel_rows
+
+
+def test_validating_a_delivery_does_not_import_dask(tmp_path, amsterdam):
+    """dask is installed for the Dask task runner; a pandera DataFrameModel would import
+    dask.dataframe (about a second) in every run that validates (schemas/episodes.py)."""
+    path = write_sheet(tmp_path / "a.xlsx", amsterdam, [good_row(1), good_row(1)], stand_per=date(2020, 10, 31))
+    script = ("import sys\nfrom schemas.contracts import contract_for\nfrom transforms.delivery import process_delivery\n"
+              "from transforms.protect import Pseudonymiser\n"
+              f"r = process_delivery(__import__('pathlib').Path({str(path)!r}), contract_for('amsterdam'), '2020-10',"
+              " Pseudonymiser('k'))\n"
+              "print(sorted(f.code for f in r.findings), 'dask' in sys.modules)")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=120)
+    assert done.stdout.strip() == "['episode-duplicate', 'episode-duplicate'] False", done.stdout + done.stderr[-500:]
