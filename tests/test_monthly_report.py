@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -146,6 +150,71 @@ def test_the_pages_carry_their_charts_offline(report):
         charts = page.count('class="plotly-graph-div"')
         assert charts >= (5 if name == "internal_html" else 2), (name, charts)
         assert "Occupancy over time" in page
+
+
+def _charts_in(page: str) -> dict[str, tuple[list[dict], dict]]:
+    """The plotly charts of a report page, {section title: (traces, layout)}, read from its JSON."""
+    decoder = json.JSONDecoder()
+    charts = {}
+    for section in re.finditer(r"<section><h2>([^<]*)</h2>(.*?)</section>", page, re.S):
+        title, body = html.unescape(section.group(1)), section.group(2)
+        if 'class="plotly-graph-div"' not in body:
+            continue
+        call = body[body.index("Plotly.newPlot(") + len("Plotly.newPlot("):]
+        rest = call[call.index(",") + 1:].lstrip()  # after the div's id
+        traces, end = decoder.raw_decode(rest)
+        layout, _ = decoder.raw_decode(rest[end:].lstrip()[1:].lstrip())
+        charts[title] = (traces, layout)
+    return charts
+
+
+def _values(array) -> list:
+    """A trace's x or y as a list (plotly writes numeric arrays base64-encoded)."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def test_each_chart_has_its_traces_panels_and_titles(report):
+    internal = _charts_in(report["internal_html"].read_text(encoding="utf-8"))
+    assert list(internal) == [
+        "Outflow per line over time", "Outflow per line and municipality over time (programme)",
+        "Durable share per municipality", "Occupancy over time", "What changed since last month",
+        "Data quality per municipality (latest delivery)"]
+
+    traces, layout = internal["Outflow per line over time"]
+    lines = ["returned", "postponed_departure"]
+    assert [(t["name"], t["xaxis"]) for t in traces] == [(n, a) for n in lines for a in ("x", "x2")]
+    assert [a["text"] for a in layout["annotations"]] == ["evaluation-2021", "programme"]  # a panel per rule
+    assert [t["name"] for t in traces if t["showlegend"]] == lines  # one legend entry per line
+    colours = {t["name"]: t["line"]["color"] for t in traces}
+    assert all(t["line"]["color"] == colours[t["name"]] for t in traces) and len(set(colours.values())) == 2
+    assert {t["type"] for t in traces} == {"scatter"} and {t["mode"] for t in traces} == {"lines"}
+    assert layout["xaxis"]["title"]["text"] == "month end"
+    assert layout["yaxis"]["title"]["text"] == "persons (cumulative)"
+    assert layout["legend"]["title"]["text"] == "line"
+    programme = next(t for t in traces if t["name"] == "returned" and t["xaxis"] == "x2")
+    assert _values(programme["y"])[-1] == 8  # cumulative outflow of the line at the last month end
+
+    traces, layout = internal["Outflow per line and municipality over time (programme)"]
+    assert [t["name"] for t in traces] == lines and [a["text"] for a in layout["annotations"]] == ["amsterdam"]
+    traces, layout = internal["Durable share per municipality"]
+    assert [t["name"] for t in traces] == ["evaluation-2021", "programme"]
+    assert {t["type"] for t in traces} == {"bar"} and layout["barmode"] == "group"
+    assert layout["yaxis"]["title"]["text"] == "durable share of outflow"
+    traces, layout = internal["Occupancy over time"]
+    assert [t["name"] for t in traces] == ["amsterdam"]
+    assert layout["yaxis"]["title"]["text"] == "persons in an LVV"
+    traces, layout = internal["What changed since last month"]
+    assert [(t["name"], t["xaxis"]) for t in traces] == [
+        ("new_exits", "x"), ("new_exits", "x2"), ("revision", "x"), ("revision", "x2")]
+    assert [a["text"] for a in layout["annotations"]] == ["programme", "evaluation-2021"]
+    traces, layout = internal["Data quality per municipality (latest delivery)"]
+    assert [(t["name"], _values(t["x"])) for t in traces] == [("outcome-unknown-label", ["amsterdam"])]
+
+    public = _charts_in(report["public_html"].read_text(encoding="utf-8"))
+    # no chart by municipality, of shares that are all suppressed here, or of internal sections
+    assert list(public) == ["Outflow per line over time", "Occupancy over time"]
 
 
 def test_no_raw_identifier_reaches_the_report(report):

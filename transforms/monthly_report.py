@@ -541,44 +541,128 @@ def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
     """(title, chart html) for each chart this edition has."""
-    import plotly.express as px
-
-    def show(fig) -> str:
-        fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=420)
-        fig.for_each_annotation(lambda note: note.update(text=note.text.split("=")[-1]))
-        return fig.to_html(full_html=False, include_plotlyjs=False)
-
     charts = []
     series = data.outflow_series
     if not series.empty:
         per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
-        charts.append(("Outflow per line over time", show(px.line(
-            per_line, x="month_end", y="persons", color="line", facet_col="definition",
-            labels={"month_end": "month end", "persons": "persons (cumulative)"}))))
+        charts.append(("Outflow per line over time", _chart(
+            per_line, "month_end", "persons", "line", facet="definition",
+            labels={"month_end": "month end", "persons": "persons (cumulative)"})))
         if "municipality" in series.columns:
             first = series[series["definition"] == data.definitions[0]]
-            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", show(
-                px.line(first, x="month_end", y="persons", color="line", facet_col="municipality",
-                        facet_col_wrap=3, labels={"month_end": "month end"}).update_layout(height=640))))
+            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", _chart(
+                first, "month_end", "persons", "line", facet="municipality", wrap=3,
+                labels={"month_end": "month end"})))
     shares = data.durable_share[data.durable_share["share"] != SUPPRESSED].copy()
     if not shares.empty:
         shares["share"] = shares["share"].astype(float)
-        charts.append(("Durable share per municipality", show(px.bar(
-            shares, x="municipality", y="share", color="definition", barmode="group",
-            labels={"share": "durable share of outflow"}))))
+        charts.append(("Durable share per municipality", _chart(
+            shares, "municipality", "share", "definition", bar="group",
+            labels={"share": "durable share of outflow"})))
     if not data.occupancy_series.empty:
-        charts.append(("Occupancy over time", show(px.line(
-            data.occupancy_series, x="month_end", y="occupancy", color="municipality",
-            labels={"month_end": "month end", "occupancy": "persons in an LVV"}))))
+        charts.append(("Occupancy over time", _chart(
+            data.occupancy_series, "month_end", "occupancy", "municipality",
+            labels={"month_end": "month end", "occupancy": "persons in an LVV"})))
     if not data.changes.empty:
         moved = data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
                                   var_name="kind", value_name="persons")
-        charts.append(("What changed since last month", show(px.bar(
-            moved, x="line", y="persons", color="kind", facet_col="definition", barmode="group"))))
+        charts.append(("What changed since last month", _chart(
+            moved, "line", "persons", "kind", facet="definition", bar="group")))
     if not data.quality.empty:
-        charts.append(("Data quality per municipality (latest delivery)", show(px.bar(
-            data.quality, x="municipality", y="findings", color="code"))))
+        charts.append(("Data quality per municipality (latest delivery)", _chart(
+            data.quality, "municipality", "findings", "code", bar="relative")))
     return charts
+
+
+def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | None = None,
+           wrap: int = 0, bar: str | None = None, labels: dict[str, str] | None = None) -> str:
+    """One chart as an html div (plotly.js not included), built with plotly.graph_objects.
+
+    Lines, or bars in the given barmode, of y against x: one trace per value of `colour` (the
+    template's colours in order of first appearance) in each panel, one panel per value of `facet`
+    (wrapped after `wrap` panels, axes shared), as plotly.express draws them. `labels` renames
+    columns in axis titles, legend title and hover text. Rows are taken in the frame's order;
+    missing values (pd.NA) are gaps.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    from plotly.colors import qualitative
+
+    labels = labels or {}
+    # values in order of first appearance; a missing value is a value of its own, as in plotly.express
+    colour_codes, colours = pd.factorize(frame[colour], use_na_sentinel=False)
+    if facet:
+        panel_codes, panels = pd.factorize(frame[facet], use_na_sentinel=False)
+    else:
+        panel_codes, panels = np.zeros(len(frame), dtype="int64"), [None]
+    layout, axes = _panels([str(p) for p in panels] if facet else None, wrap,
+                           labels.get(x, x), labels.get(y, y))
+    sequence = pio.templates[pio.templates.default].layout.colorway or qualitative.D3
+    xs, ys = frame[x].to_numpy(), frame[y]
+    ys = (ys.to_numpy(dtype="float64", na_value=np.nan)
+          if isinstance(ys.dtype, pd.api.extensions.ExtensionDtype) else ys.to_numpy())
+    traces, named = [], set()
+    for (c, p), rows in frame.groupby([colour_codes, panel_codes], sort=True).indices.items():
+        name = str(colours[c])
+        hover = [f"{labels.get(colour, colour)}={name}"]
+        if facet:
+            hover.append(f"{labels.get(facet, facet)}={panels[p]}")
+        hover += [f"{labels.get(x, x)}=%{{x}}", f"{labels.get(y, y)}=%{{y}}<extra></extra>"]
+        trace = {"name": name, "legendgroup": name, "showlegend": name not in named,
+                 "x": xs[rows], "y": ys[rows], "xaxis": axes[p][0], "yaxis": axes[p][1],
+                 "orientation": "v", "hovertemplate": "<br>".join(hover)}
+        named.add(name)
+        hue = sequence[c % len(sequence)]
+        if bar:
+            trace.update(type="bar", marker={"color": hue, "pattern": {"shape": ""}}, textposition="auto")
+            if bar == "group":
+                trace.update(alignmentgroup=True, offsetgroup=name)
+        else:
+            trace.update(type="scatter", mode="lines", marker={"symbol": "circle"},
+                         line={"color": hue, "dash": "solid"})
+        traces.append(trace)
+    layout.update(legend={"title": {"text": labels.get(colour, colour)}, "tracegroupgap": 0},
+                  margin={"t": 40, "l": 40, "r": 20, "b": 40}, height=420)
+    if bar:
+        layout["barmode"] = bar
+    return go.Figure(data=traces, layout=layout).to_html(full_html=False, include_plotlyjs=False)
+
+
+def _panels(titles: list[str] | None, wrap: int, x_title: str, y_title: str
+            ) -> tuple[dict, list[tuple[str, str]]]:
+    """The axes of a chart: (layout, (xaxis, yaxis) of each panel), as plotly.express lays out facets.
+
+    titles None: one panel. Otherwise one titled panel per title, in a row or wrapped after `wrap`
+    panels (filling rows from the top), all axes shared; x titles on the bottom row, y titles in
+    the first column.
+    """
+    if titles is None:
+        return ({"xaxis": {"anchor": "y", "domain": [0.0, 1.0], "title": {"text": x_title}},
+                 "yaxis": {"anchor": "x", "domain": [0.0, 1.0], "title": {"text": y_title}}},
+                [("x", "y")])
+    from plotly.subplots import make_subplots
+
+    n_cols = min(wrap, len(titles)) if wrap else len(titles)
+    n_rows = -(-len(titles) // n_cols)
+    cells = [(n_rows - i // n_cols, i % n_cols + 1) for i in range(len(titles))]  # rows from the bottom
+    by_cell = dict(zip(cells, titles))
+    grid = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes="all", shared_yaxes="all",
+                         start_cell="bottom-left", horizontal_spacing=0.02,
+                         vertical_spacing=0.07 if wrap else 0.03, row_heights=[1.0] * n_rows,
+                         column_widths=[1.0] * n_cols, column_titles=None if wrap else titles,
+                         subplot_titles=[by_cell.get((r, c)) for r in range(1, n_rows + 1)
+                                         for c in range(1, n_cols + 1)] if wrap else None)
+    layout = grid.layout.to_plotly_json()
+    for note in layout.get("annotations", []):
+        del note["font"]  # the template's font, as plotly.express leaves it
+    suffix = {(r, c): "" if (r, c) == (1, 1) else str((r - 1) * n_cols + c)
+              for r in range(1, n_rows + 1) for c in range(1, n_cols + 1)}
+    for (row, col), s in suffix.items():
+        if row == 1:
+            layout[f"xaxis{s}"]["title"] = {"text": x_title}
+        if col == 1:
+            layout[f"yaxis{s}"]["title"] = {"text": y_title}
+    return layout, [(f"x{suffix[cell]}", f"y{suffix[cell]}") for cell in cells]
 
 
 # --- all four files -------------------------------------------------------------------------------
