@@ -217,6 +217,22 @@ def test_each_chart_has_its_traces_panels_and_titles(report):
     assert list(public) == ["Outflow per line over time", "Occupancy over time"]
 
 
+def test_the_public_charts_leave_suppressed_points_out(report):
+    internal = _charts_in(report["internal_html"].read_text(encoding="utf-8"))
+    public = _charts_in(report["public_html"].read_text(encoding="utf-8"))
+    exact = {(t["name"], t["xaxis"]): _values(t["y"]) for t in internal["Outflow per line over time"][0]}
+    gaps = 0
+    for trace in public["Outflow per line over time"][0]:
+        shown = _values(trace["y"])
+        for value, published in zip(exact[trace["name"], trace["xaxis"]], shown, strict=True):
+            if 0 < value < 5:
+                assert np.isnan(published), (trace["name"], value, published)  # a gap, not 0
+                gaps += 1
+            else:
+                assert published == value
+    assert gaps  # the fixture has small cells (postponed_departure: 1 person)
+
+
 def test_no_raw_identifier_reaches_the_report(report):
     from plotly.offline import get_plotlyjs
 

@@ -544,7 +544,9 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
     charts = []
     series = data.outflow_series
     if not series.empty:
-        per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
+        # min_count=1: a point suppressed in the public edition (NA) stays a gap, not 0
+        per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum(
+            min_count=1)
         charts.append(("Outflow per line over time", _chart(
             per_line, "month_end", "persons", "line", facet="definition",
             labels={"month_end": "month end", "persons": "persons (cumulative)"})))
