@@ -69,16 +69,18 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     con = duckdb.connect(str(database), read_only=True)
     try:
         previous = month_end_before(reference_date)
+        first = _first_intake(con)
+        now = {d: _per_line(con, reference_date, d, None) for d in definitions}  # headline and changes
         by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
                                      .assign(definition=d) for d in definitions], ignore_index=True)
         return ReportData(
             reference_date=reference_date, previous_date=previous, definitions=list(definitions),
-            run=run or {}, headline=_headline(con, reference_date, definitions),
+            run=run or {}, headline=_headline(now),
             by_municipality=by_municipality[["definition", "municipality", "line", "durability", "persons"]],
-            outflow_series=_outflow_series(con, reference_date, definitions),
-            occupancy_series=_occupancy_series(con, reference_date),
+            outflow_series=_outflow_series(con, first, reference_date, definitions),
+            occupancy_series=_occupancy_series(con, first, reference_date),
             durable_share=_durable_share(by_municipality),
-            changes=_changes(con, reference_date, previous, definitions),
+            changes=_changes(con, now, previous),
             bridge=_bridge(con, previous, definitions),
             deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
         )
@@ -86,25 +88,25 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         con.close()
 
 
-def _headline(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
-              ) -> pd.DataFrame:
-    """line, label, one column of persons per counting rule (every line, zeros included)."""
+def _headline(now: dict[str, pd.Series]) -> pd.DataFrame:
+    """line, label, one column of persons per counting rule (every line, zeros included).
+
+    now: persons per line at the reference date, per counting rule (see _per_line).
+    """
     wide = pd.DataFrame({"line": list(line_labels())})
-    for definition in definitions:
-        per_line = outflow_query(con, reference_date, definition).groupby("line")["persons"].sum()
+    for definition, per_line in now.items():
         wide[definition] = wide["line"].map(per_line).fillna(0).astype("int64")
     wide.insert(1, "label", wide["line"].map(line_labels()))
     return wide
 
 
-def _months(con: duckdb.DuckDBPyConnection, reference_date: date) -> date | None:
-    first = con.execute("select min(intake_date) from episode_versions").fetchall()[0][0]
-    return first
+def _first_intake(con: duckdb.DuckDBPyConnection) -> date | None:
+    """Where the monthly series start (None: no episodes)."""
+    return con.execute("select min(intake_date) from episode_versions").fetchall()[0][0]
 
 
-def _outflow_series(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
-                    ) -> pd.DataFrame:
-    first = _months(con, reference_date)
+def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
+                    definitions: list[str]) -> pd.DataFrame:
     columns = ["month_end", "definition", "municipality", "line", "persons"]
     if first is None:
         return pd.DataFrame(columns=columns)
@@ -121,8 +123,8 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, reference_date: date, defini
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def _occupancy_series(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
-    first = _months(con, reference_date)
+def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date
+                      ) -> pd.DataFrame:
     if first is None:
         return pd.DataFrame(columns=["month_end", "municipality", "occupancy", "inflow"])
     return con.execute("""
@@ -156,13 +158,13 @@ def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _changes(con: duckdb.DuckDBPyConnection, reference_date: date, previous: date,
-             definitions: list[str]) -> pd.DataFrame:
+def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series], previous: date
+             ) -> pd.DataFrame:
+    """now_per_rule: persons per line at the reference date, per counting rule (see _per_line)."""
     rows = []
-    for definition in definitions:
-        now, previous_now, then = (_per_line(con, reference_date, definition, None),
-                                   _per_line(con, previous, definition, None),
-                                   _per_line(con, previous, definition, previous))
+    for definition, now in now_per_rule.items():
+        previous_now, then = (_per_line(con, previous, definition, None),
+                              _per_line(con, previous, definition, previous))
         for line in now.index:
             rows.append({"definition": definition, "line": line, "as_known_then": int(then[line]),
                          "revision": int(previous_now[line] - then[line]),
