@@ -22,6 +22,8 @@ from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.monthly_report import (
     SUPPRESSED,
+    _constraints,
+    _determined,
     gather,
     is_dangerous,
     protect_table,
@@ -86,6 +88,16 @@ def test_no_suppressed_cell_can_be_recomputed_from_the_published_sums(n_rows, n_
     assert _bridges(hidden) == []
     full = out.to_numpy()
     assert all(v == 0 or v >= threshold for v in full[~hidden])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.data())
+def test_a_suppressed_cell_counts_as_recomputable_exactly_when_it_is(n_rows, n_cols, data):
+    """The linear algebra (one SVD) against the graph criterion, on any pattern of suppressed cells."""
+    hidden = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=n_cols + 1, max_size=n_cols + 1),
+                                         min_size=n_rows + 1, max_size=n_rows + 1)))
+    constraints = _constraints(hidden.shape, n_rows, n_cols, True, True)
+    assert sorted(_determined(hidden, constraints)) == sorted(_bridges(hidden))
 
 
 def test_dangerous_prefixes():

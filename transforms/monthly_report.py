@@ -265,8 +265,8 @@ def _with_margins(values: np.ndarray, row_totals: bool, col_totals: bool) -> np.
 
 
 def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: bool,
-                 col_totals: bool) -> list[np.ndarray]:
-    """Each published sum as a coefficient grid: the cells of a line minus its total = 0."""
+                 col_totals: bool) -> np.ndarray:
+    """Each published sum as a coefficient grid (stacked): the cells of a line minus its total = 0."""
     lines = []
     if row_totals:
         for i in range(shape[0]):
@@ -278,23 +278,26 @@ def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: b
             grid = np.zeros(shape)
             grid[:n_rows, j], grid[n_rows, j] = 1, -1
             lines.append(grid)
-    return lines
+    return np.array(lines).reshape(len(lines), *shape)
 
 
-def _determined(hidden: np.ndarray, constraints: list[np.ndarray]) -> list[tuple[int, int]]:
-    """Suppressed cells whose value follows from the published ones (linear algebra on the sums)."""
-    cells = list(zip(*np.nonzero(hidden)))
-    if not cells or not constraints:
+def _determined(hidden: np.ndarray, constraints: np.ndarray) -> list[tuple[int, int]]:
+    """Suppressed cells whose value follows from the published ones (linear algebra on the sums).
+
+    The published sums, restricted to the suppressed cells, are a linear system in their values.
+    A cell follows from it when its unit vector lies in the system's row space, that is when every
+    solution of the homogeneous system is 0 there: when its column of a null-space basis is 0.
+    One SVD for all cells (the same test as comparing matrix ranks cell by cell).
+    """
+    rows, cols = np.nonzero(hidden)
+    if not len(rows) or not len(constraints):
         return []
-    matrix = np.array([[grid[c] for c in cells] for grid in constraints], dtype=float)
-    rank = np.linalg.matrix_rank(matrix)
-    found = []
-    for k, cell in enumerate(cells):
-        unit = np.zeros(len(cells))
-        unit[k] = 1
-        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-            found.append(cell)
-    return found
+    matrix = constraints[:, rows, cols]
+    _, singular, vt = np.linalg.svd(matrix)
+    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps  # matrix_rank's
+    null_space = vt[int((singular > tolerance).sum()):]
+    free = np.linalg.norm(null_space, axis=0) > 1e-9
+    return [(int(i), int(j)) for i, j, f in zip(rows, cols, free) if not f]
 
 
 def _secondary(full: np.ndarray, hidden: np.ndarray, n_rows: int, n_cols: int, row_totals: bool,
