@@ -24,9 +24,11 @@ from transforms.monthly_report import (
     SUPPRESSED,
     _constraints,
     _determined,
+    _write_frame,
     gather,
     is_dangerous,
     protect_table,
+    write_cell,
     write_monthly_report,
 )
 from transforms.protect import Pseudonymiser
@@ -103,6 +105,41 @@ def test_a_suppressed_cell_counts_as_recomputable_exactly_when_it_is(n_rows, n_c
 def test_dangerous_prefixes():
     assert all(is_dangerous(s) for s in ("=1+1", "+31", "-2", "@SUM(A1)", "\tx", "\rx"))
     assert not any(is_dangerous(s) for s in ("MOB", "1", "", 5))
+
+
+def test_columns_are_written_as_cell_by_cell(tmp_path):
+    """The column-wise writer gives each cell the value, type and format write_cell gives it."""
+    import xlsxwriter
+
+    frame = pd.DataFrame({
+        "count": [3, 0, -2], "share": [0.25, np.nan, 1.0],
+        "text": pd.array(["MOB", None, "=1+1"], dtype="str"),
+        "day": pd.to_datetime(["2020-10-31 00:00", None, "2020-11-30 14:05"]),
+        "zoned": pd.to_datetime(["2020-10-31 10:00", "2020-11-01 00:00", None]).tz_localize("UTC"),
+        "flag": [True, False, True], "mixed": ["a", 2, date(2020, 1, 2)],
+        "nullable": pd.array([1.5, None, 4.0], dtype="Float64")})
+    paths = {}
+    for how in ("columns", "cells"):
+        paths[how] = tmp_path / f"{how}.xlsx"
+        book = xlsxwriter.Workbook(str(paths[how]), {"strings_to_formulas": False, "strings_to_numbers": False,
+                                                   "strings_to_urls": False, "remove_timezone": True})
+        formats = {"head": None, "date": book.add_format({"num_format": "yyyy-mm-dd"}),
+                   "time": book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+                   "text": book.add_format({"quote_prefix": True})}
+        sheet = book.add_worksheet("s")
+        if how == "columns":
+            _write_frame(sheet, frame, 0, formats)
+        else:
+            for r, row in enumerate(frame.itertuples(index=False), start=1):
+                for c, value in enumerate(row):
+                    write_cell(sheet, r, c, value, formats)
+        book.close()
+    read = {how: [[(c.value, c.data_type, c.number_format, c.quotePrefix) for c in row]
+                  for row in openpyxl.load_workbook(path)["s"].iter_rows(min_row=2, max_col=len(frame.columns))]
+            for how, path in paths.items()}
+    assert read["columns"] == read["cells"]
+    assert read["columns"][2][2] == ("=1+1", "s", "General", True)  # still text, never a formula
+    assert read["columns"][0][3][2] == "yyyy-mm-dd" and read["columns"][2][3][2] == "yyyy-mm-dd hh:mm"
 
 
 @pytest.fixture(scope="module")

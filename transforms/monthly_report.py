@@ -429,12 +429,46 @@ def _write_frame(sheet, frame: pd.DataFrame, top: int, formats: dict) -> None:
     for col, name in enumerate(frame.columns):
         sheet.write_string(top, col, str(name), formats["head"])
         sheet.set_column(col, col, max(10, min(40, len(str(name)) + 2)))
-    for r, row in enumerate(frame.itertuples(index=False), start=top + 1):
-        for col, value in enumerate(row):
-            write_cell(sheet, r, col, value, formats)
+    for col in range(len(frame.columns)):
+        _write_column(sheet, top + 1, col, frame.iloc[:, col], formats)
     if len(frame.columns):
         sheet.freeze_panes(top + 1, 0)
         sheet.autofilter(top, 0, top + max(len(frame), 1), len(frame.columns) - 1)
+
+
+def _write_column(sheet, first: int, col: int, values: pd.Series, formats: dict) -> None:
+    """One column's cells from row `first` on, as write_cell writes them, in one loop per column type.
+
+    Plain numbers, text and dates without time zone go straight to the writer's typed methods;
+    any other column (objects, booleans, time zones, ...) goes cell by cell through write_cell.
+    """
+    dtype = values.dtype
+    if dtype.kind in "iuf" and isinstance(dtype, np.dtype):  # numbers; NaN is a blank cell
+        number, blank = sheet.write_number, sheet.write_blank
+        for row, value in enumerate(values.to_numpy().tolist(), start=first):
+            if value != value:
+                blank(row, col, None)
+            else:
+                number(row, col, value)
+    elif isinstance(dtype, pd.StringDtype):  # text, never a formula
+        string, blank, quoted = sheet.write_string, sheet.write_blank, formats["text"]
+        for row, value in enumerate(values.to_numpy(dtype=object, na_value=None), start=first):
+            if value is None:
+                blank(row, col, None)
+            else:
+                string(row, col, value, quoted if value.startswith(DANGEROUS_PREFIXES) else None)
+    elif dtype.kind == "M" and isinstance(dtype, np.dtype):  # timestamps: a date when at midnight
+        stamp, blank = sheet.write_datetime, sheet.write_blank
+        at_midnight = (values == values.dt.normalize()).to_numpy()
+        for row, value, day in zip(range(first, first + len(values)), values.dt.to_pydatetime(),
+                                   at_midnight, strict=True):
+            if value is None or value is pd.NaT:
+                blank(row, col, None)
+            else:
+                stamp(row, col, value, formats["date"] if day else formats["time"])
+    else:
+        for row, value in enumerate(values, start=first):
+            write_cell(sheet, row, col, value, formats)
 
 
 def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:
