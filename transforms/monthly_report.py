@@ -16,6 +16,8 @@ Safety of what is written:
 
 from __future__ import annotations
 
+import copy
+import functools
 import html
 import os
 from dataclasses import dataclass, field, replace
@@ -681,29 +683,46 @@ def _panels(titles: list[str] | None, wrap: int, x_title: str, y_title: str
         return ({"xaxis": {"anchor": "y", "domain": [0.0, 1.0], "title": {"text": x_title}},
                  "yaxis": {"anchor": "x", "domain": [0.0, 1.0], "title": {"text": y_title}}},
                 [("x", "y")])
+    grid, axes, bottom, left = _grid(len(titles), wrap)
+    layout = copy.deepcopy(grid)
+    layout["annotations"] = [{**note, "text": titles[int(note["text"])]}  # the panel's number: its title
+                             for note in layout.get("annotations", []) if titles[int(note["text"])]]
+    for name in bottom:
+        layout[name]["title"] = {"text": x_title}
+    for name in left:
+        layout[name]["title"] = {"text": y_title}
+    return layout, list(axes)
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, tuple]:
+    """make_subplots' grid for n_panels panels with shared axes, each titled with its number.
+
+    (layout, (xaxis, yaxis) of each panel, the x axes of the bottom row, the y axes of the first
+    column). Cached, so copy the layout before changing it: the same grid serves several charts
+    and both editions, and make_subplots costs about as much as the chart drawn in it.
+    """
     from plotly.subplots import make_subplots
 
-    n_cols = min(wrap, len(titles)) if wrap else len(titles)
-    n_rows = -(-len(titles) // n_cols)
-    cells = [(n_rows - i // n_cols, i % n_cols + 1) for i in range(len(titles))]  # rows from the bottom
-    by_cell = dict(zip(cells, titles))
+    n_cols = min(wrap, n_panels) if wrap else n_panels
+    n_rows = -(-n_panels // n_cols)
+    cells = [(n_rows - i // n_cols, i % n_cols + 1) for i in range(n_panels)]  # rows from the bottom
+    numbers = {cell: str(i) for i, cell in enumerate(cells)}
     grid = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes="all", shared_yaxes="all",
                          start_cell="bottom-left", horizontal_spacing=0.02,
                          vertical_spacing=0.07 if wrap else 0.03, row_heights=[1.0] * n_rows,
-                         column_widths=[1.0] * n_cols, column_titles=None if wrap else titles,
-                         subplot_titles=[by_cell.get((r, c)) for r in range(1, n_rows + 1)
+                         column_widths=[1.0] * n_cols,
+                         column_titles=None if wrap else list(numbers.values()),
+                         subplot_titles=[numbers.get((r, c)) for r in range(1, n_rows + 1)
                                          for c in range(1, n_cols + 1)] if wrap else None)
     layout = grid.layout.to_plotly_json()
     for note in layout.get("annotations", []):
         del note["font"]  # the template's font, as plotly.express leaves it
     suffix = {(r, c): "" if (r, c) == (1, 1) else str((r - 1) * n_cols + c)
               for r in range(1, n_rows + 1) for c in range(1, n_cols + 1)}
-    for (row, col), s in suffix.items():
-        if row == 1:
-            layout[f"xaxis{s}"]["title"] = {"text": x_title}
-        if col == 1:
-            layout[f"yaxis{s}"]["title"] = {"text": y_title}
-    return layout, [(f"x{suffix[cell]}", f"y{suffix[cell]}") for cell in cells]
+    return (layout, tuple((f"x{suffix[cell]}", f"y{suffix[cell]}") for cell in cells),
+            tuple(f"xaxis{s}" for (r, _), s in suffix.items() if r == 1),
+            tuple(f"yaxis{s}" for (_, c), s in suffix.items() if c == 1))
 
 
 # --- all four files -------------------------------------------------------------------------------
