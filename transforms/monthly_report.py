@@ -16,6 +16,8 @@ Safety of what is written:
 
 from __future__ import annotations
 
+import copy
+import functools
 import html
 import os
 from dataclasses import dataclass, field, replace
@@ -69,16 +71,18 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     con = duckdb.connect(str(database), read_only=True)
     try:
         previous = month_end_before(reference_date)
+        first = _first_intake(con)
+        now = {d: _per_line(con, reference_date, d, None) for d in definitions}  # headline and changes
         by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
                                      .assign(definition=d) for d in definitions], ignore_index=True)
         return ReportData(
             reference_date=reference_date, previous_date=previous, definitions=list(definitions),
-            run=run or {}, headline=_headline(con, reference_date, definitions),
+            run=run or {}, headline=_headline(now),
             by_municipality=by_municipality[["definition", "municipality", "line", "durability", "persons"]],
-            outflow_series=_outflow_series(con, reference_date, definitions),
-            occupancy_series=_occupancy_series(con, reference_date),
+            outflow_series=_outflow_series(con, first, reference_date, definitions),
+            occupancy_series=_occupancy_series(con, first, reference_date),
             durable_share=_durable_share(by_municipality),
-            changes=_changes(con, reference_date, previous, definitions),
+            changes=_changes(con, now, previous),
             bridge=_bridge(con, previous, definitions),
             deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
         )
@@ -86,25 +90,25 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         con.close()
 
 
-def _headline(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
-              ) -> pd.DataFrame:
-    """line, label, one column of persons per counting rule (every line, zeros included)."""
+def _headline(now: dict[str, pd.Series]) -> pd.DataFrame:
+    """line, label, one column of persons per counting rule (every line, zeros included).
+
+    now: persons per line at the reference date, per counting rule (see _per_line).
+    """
     wide = pd.DataFrame({"line": list(line_labels())})
-    for definition in definitions:
-        per_line = outflow_query(con, reference_date, definition).groupby("line")["persons"].sum()
+    for definition, per_line in now.items():
         wide[definition] = wide["line"].map(per_line).fillna(0).astype("int64")
     wide.insert(1, "label", wide["line"].map(line_labels()))
     return wide
 
 
-def _months(con: duckdb.DuckDBPyConnection, reference_date: date) -> date | None:
-    first = con.execute("select min(intake_date) from episode_versions").fetchall()[0][0]
-    return first
+def _first_intake(con: duckdb.DuckDBPyConnection) -> date | None:
+    """Where the monthly series start (None: no episodes)."""
+    return con.execute("select min(intake_date) from episode_versions").fetchall()[0][0]
 
 
-def _outflow_series(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
-                    ) -> pd.DataFrame:
-    first = _months(con, reference_date)
+def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
+                    definitions: list[str]) -> pd.DataFrame:
     columns = ["month_end", "definition", "municipality", "line", "persons"]
     if first is None:
         return pd.DataFrame(columns=columns)
@@ -121,8 +125,8 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, reference_date: date, defini
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def _occupancy_series(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
-    first = _months(con, reference_date)
+def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date
+                      ) -> pd.DataFrame:
     if first is None:
         return pd.DataFrame(columns=["month_end", "municipality", "occupancy", "inflow"])
     return con.execute("""
@@ -156,13 +160,13 @@ def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _changes(con: duckdb.DuckDBPyConnection, reference_date: date, previous: date,
-             definitions: list[str]) -> pd.DataFrame:
+def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series], previous: date
+             ) -> pd.DataFrame:
+    """now_per_rule: persons per line at the reference date, per counting rule (see _per_line)."""
     rows = []
-    for definition in definitions:
-        now, previous_now, then = (_per_line(con, reference_date, definition, None),
-                                   _per_line(con, previous, definition, None),
-                                   _per_line(con, previous, definition, previous))
+    for definition, now in now_per_rule.items():
+        previous_now, then = (_per_line(con, previous, definition, None),
+                              _per_line(con, previous, definition, previous))
         for line in now.index:
             rows.append({"definition": definition, "line": line, "as_known_then": int(then[line]),
                          "revision": int(previous_now[line] - then[line]),
@@ -263,8 +267,8 @@ def _with_margins(values: np.ndarray, row_totals: bool, col_totals: bool) -> np.
 
 
 def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: bool,
-                 col_totals: bool) -> list[np.ndarray]:
-    """Each published sum as a coefficient grid: the cells of a line minus its total = 0."""
+                 col_totals: bool) -> np.ndarray:
+    """Each published sum as a coefficient grid (stacked): the cells of a line minus its total = 0."""
     lines = []
     if row_totals:
         for i in range(shape[0]):
@@ -276,23 +280,26 @@ def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: b
             grid = np.zeros(shape)
             grid[:n_rows, j], grid[n_rows, j] = 1, -1
             lines.append(grid)
-    return lines
+    return np.array(lines).reshape(len(lines), *shape)
 
 
-def _determined(hidden: np.ndarray, constraints: list[np.ndarray]) -> list[tuple[int, int]]:
-    """Suppressed cells whose value follows from the published ones (linear algebra on the sums)."""
-    cells = list(zip(*np.nonzero(hidden)))
-    if not cells or not constraints:
+def _determined(hidden: np.ndarray, constraints: np.ndarray) -> list[tuple[int, int]]:
+    """Suppressed cells whose value follows from the published ones (linear algebra on the sums).
+
+    The published sums, restricted to the suppressed cells, are a linear system in their values.
+    A cell follows from it when its unit vector lies in the system's row space, that is when every
+    solution of the homogeneous system is 0 there: when its column of a null-space basis is 0.
+    One SVD for all cells (the same test as comparing matrix ranks cell by cell).
+    """
+    rows, cols = np.nonzero(hidden)
+    if not len(rows) or not len(constraints):
         return []
-    matrix = np.array([[grid[c] for c in cells] for grid in constraints], dtype=float)
-    rank = np.linalg.matrix_rank(matrix)
-    found = []
-    for k, cell in enumerate(cells):
-        unit = np.zeros(len(cells))
-        unit[k] = 1
-        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-            found.append(cell)
-    return found
+    matrix = constraints[:, rows, cols]
+    _, singular, vt = np.linalg.svd(matrix)
+    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps  # matrix_rank's
+    null_space = vt[int((singular > tolerance).sum()):]
+    free = np.linalg.norm(null_space, axis=0) > 1e-9
+    return [(int(i), int(j)) for i, j, f in zip(rows, cols, free) if not f]
 
 
 def _secondary(full: np.ndarray, hidden: np.ndarray, n_rows: int, n_cols: int, row_totals: bool,
@@ -424,12 +431,46 @@ def _write_frame(sheet, frame: pd.DataFrame, top: int, formats: dict) -> None:
     for col, name in enumerate(frame.columns):
         sheet.write_string(top, col, str(name), formats["head"])
         sheet.set_column(col, col, max(10, min(40, len(str(name)) + 2)))
-    for r, row in enumerate(frame.itertuples(index=False), start=top + 1):
-        for col, value in enumerate(row):
-            write_cell(sheet, r, col, value, formats)
+    for col in range(len(frame.columns)):
+        _write_column(sheet, top + 1, col, frame.iloc[:, col], formats)
     if len(frame.columns):
         sheet.freeze_panes(top + 1, 0)
         sheet.autofilter(top, 0, top + max(len(frame), 1), len(frame.columns) - 1)
+
+
+def _write_column(sheet, first: int, col: int, values: pd.Series, formats: dict) -> None:
+    """One column's cells from row `first` on, as write_cell writes them, in one loop per column type.
+
+    Plain numbers, text and dates without time zone go straight to the writer's typed methods;
+    any other column (objects, booleans, time zones, ...) goes cell by cell through write_cell.
+    """
+    dtype = values.dtype
+    if dtype.kind in "iuf" and isinstance(dtype, np.dtype):  # numbers; NaN is a blank cell
+        number, blank = sheet.write_number, sheet.write_blank
+        for row, value in enumerate(values.to_numpy().tolist(), start=first):
+            if value != value:
+                blank(row, col, None)
+            else:
+                number(row, col, value)
+    elif isinstance(dtype, pd.StringDtype):  # text, never a formula
+        string, blank, quoted = sheet.write_string, sheet.write_blank, formats["text"]
+        for row, value in enumerate(values.to_numpy(dtype=object, na_value=None), start=first):
+            if value is None:
+                blank(row, col, None)
+            else:
+                string(row, col, value, quoted if value.startswith(DANGEROUS_PREFIXES) else None)
+    elif dtype.kind == "M" and isinstance(dtype, np.dtype):  # timestamps: a date when at midnight
+        stamp, blank = sheet.write_datetime, sheet.write_blank
+        at_midnight = (values == values.dt.normalize()).to_numpy()
+        for row, value, day in zip(range(first, first + len(values)), values.dt.to_pydatetime(),
+                                   at_midnight, strict=True):
+            if value is None or value is pd.NaT:
+                blank(row, col, None)
+            else:
+                stamp(row, col, value, formats["date"] if day else formats["time"])
+    else:
+        for row, value in enumerate(values, start=first):
+            write_cell(sheet, row, col, value, formats)
 
 
 def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:
@@ -541,44 +582,147 @@ def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
     """(title, chart html) for each chart this edition has."""
-    import plotly.express as px
-
-    def show(fig) -> str:
-        fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=420)
-        fig.for_each_annotation(lambda note: note.update(text=note.text.split("=")[-1]))
-        return fig.to_html(full_html=False, include_plotlyjs=False)
-
     charts = []
     series = data.outflow_series
     if not series.empty:
-        per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
-        charts.append(("Outflow per line over time", show(px.line(
-            per_line, x="month_end", y="persons", color="line", facet_col="definition",
-            labels={"month_end": "month end", "persons": "persons (cumulative)"}))))
+        # min_count=1: a point suppressed in the public edition (NA) stays a gap, not 0
+        per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum(
+            min_count=1)
+        charts.append(("Outflow per line over time", _chart(
+            per_line, "month_end", "persons", "line", facet="definition",
+            labels={"month_end": "month end", "persons": "persons (cumulative)"})))
         if "municipality" in series.columns:
             first = series[series["definition"] == data.definitions[0]]
-            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", show(
-                px.line(first, x="month_end", y="persons", color="line", facet_col="municipality",
-                        facet_col_wrap=3, labels={"month_end": "month end"}).update_layout(height=640))))
+            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", _chart(
+                first, "month_end", "persons", "line", facet="municipality", wrap=3,
+                labels={"month_end": "month end"})))
     shares = data.durable_share[data.durable_share["share"] != SUPPRESSED].copy()
     if not shares.empty:
         shares["share"] = shares["share"].astype(float)
-        charts.append(("Durable share per municipality", show(px.bar(
-            shares, x="municipality", y="share", color="definition", barmode="group",
-            labels={"share": "durable share of outflow"}))))
+        charts.append(("Durable share per municipality", _chart(
+            shares, "municipality", "share", "definition", bar="group",
+            labels={"share": "durable share of outflow"})))
     if not data.occupancy_series.empty:
-        charts.append(("Occupancy over time", show(px.line(
-            data.occupancy_series, x="month_end", y="occupancy", color="municipality",
-            labels={"month_end": "month end", "occupancy": "persons in an LVV"}))))
+        charts.append(("Occupancy over time", _chart(
+            data.occupancy_series, "month_end", "occupancy", "municipality",
+            labels={"month_end": "month end", "occupancy": "persons in an LVV"})))
     if not data.changes.empty:
         moved = data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
                                   var_name="kind", value_name="persons")
-        charts.append(("What changed since last month", show(px.bar(
-            moved, x="line", y="persons", color="kind", facet_col="definition", barmode="group"))))
+        charts.append(("What changed since last month", _chart(
+            moved, "line", "persons", "kind", facet="definition", bar="group")))
     if not data.quality.empty:
-        charts.append(("Data quality per municipality (latest delivery)", show(px.bar(
-            data.quality, x="municipality", y="findings", color="code"))))
+        charts.append(("Data quality per municipality (latest delivery)", _chart(
+            data.quality, "municipality", "findings", "code", bar="relative")))
     return charts
+
+
+def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | None = None,
+           wrap: int = 0, bar: str | None = None, labels: dict[str, str] | None = None) -> str:
+    """One chart as an html div (plotly.js not included), built with plotly.graph_objects.
+
+    Lines, or bars in the given barmode, of y against x: one trace per value of `colour` (the
+    template's colours in order of first appearance) in each panel, one panel per value of `facet`
+    (wrapped after `wrap` panels, axes shared), as plotly.express draws them. `labels` renames
+    columns in axis titles, legend title and hover text. Rows are taken in the frame's order;
+    missing values (pd.NA) are gaps.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    from plotly.colors import qualitative
+
+    labels = labels or {}
+    # values in order of first appearance; a missing value is a value of its own, as in plotly.express
+    colour_codes, colours = pd.factorize(frame[colour], use_na_sentinel=False)
+    if facet:
+        panel_codes, panels = pd.factorize(frame[facet], use_na_sentinel=False)
+    else:
+        panel_codes, panels = np.zeros(len(frame), dtype="int64"), [None]
+    layout, axes = _panels([str(p) for p in panels] if facet else None, wrap,
+                           labels.get(x, x), labels.get(y, y))
+    sequence = pio.templates[pio.templates.default].layout.colorway or qualitative.D3
+    xs, ys = frame[x].to_numpy(), frame[y]
+    ys = (ys.to_numpy(dtype="float64", na_value=np.nan)
+          if isinstance(ys.dtype, pd.api.extensions.ExtensionDtype) else ys.to_numpy())
+    traces, named = [], set()
+    for (c, p), rows in frame.groupby([colour_codes, panel_codes], sort=True).indices.items():
+        name = str(colours[c])
+        hover = [f"{labels.get(colour, colour)}={name}"]
+        if facet:
+            hover.append(f"{labels.get(facet, facet)}={panels[p]}")
+        hover += [f"{labels.get(x, x)}=%{{x}}", f"{labels.get(y, y)}=%{{y}}<extra></extra>"]
+        trace = {"name": name, "legendgroup": name, "showlegend": name not in named,
+                 "x": xs[rows], "y": ys[rows], "xaxis": axes[p][0], "yaxis": axes[p][1],
+                 "orientation": "v", "hovertemplate": "<br>".join(hover)}
+        named.add(name)
+        hue = sequence[c % len(sequence)]
+        if bar:
+            trace.update(type="bar", marker={"color": hue, "pattern": {"shape": ""}}, textposition="auto")
+            if bar == "group":
+                trace.update(alignmentgroup=True, offsetgroup=name)
+        else:
+            trace.update(type="scatter", mode="lines", marker={"symbol": "circle"},
+                         line={"color": hue, "dash": "solid"})
+        traces.append(trace)
+    layout.update(legend={"title": {"text": labels.get(colour, colour)}, "tracegroupgap": 0},
+                  margin={"t": 40, "l": 40, "r": 20, "b": 40}, height=420)
+    if bar:
+        layout["barmode"] = bar
+    return go.Figure(data=traces, layout=layout).to_html(full_html=False, include_plotlyjs=False)
+
+
+def _panels(titles: list[str] | None, wrap: int, x_title: str, y_title: str
+            ) -> tuple[dict, list[tuple[str, str]]]:
+    """The axes of a chart: (layout, (xaxis, yaxis) of each panel), as plotly.express lays out facets.
+
+    titles None: one panel. Otherwise one titled panel per title, in a row or wrapped after `wrap`
+    panels (filling rows from the top), all axes shared; x titles on the bottom row, y titles in
+    the first column.
+    """
+    if titles is None:
+        return ({"xaxis": {"anchor": "y", "domain": [0.0, 1.0], "title": {"text": x_title}},
+                 "yaxis": {"anchor": "x", "domain": [0.0, 1.0], "title": {"text": y_title}}},
+                [("x", "y")])
+    grid, axes, bottom, left = _grid(len(titles), wrap)
+    layout = copy.deepcopy(grid)
+    layout["annotations"] = [{**note, "text": titles[int(note["text"])]}  # the panel's number: its title
+                             for note in layout.get("annotations", []) if titles[int(note["text"])]]
+    for name in bottom:
+        layout[name]["title"] = {"text": x_title}
+    for name in left:
+        layout[name]["title"] = {"text": y_title}
+    return layout, list(axes)
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, tuple]:
+    """make_subplots' grid for n_panels panels with shared axes, each titled with its number.
+
+    (layout, (xaxis, yaxis) of each panel, the x axes of the bottom row, the y axes of the first
+    column). Cached, so copy the layout before changing it: the same grid serves several charts
+    and both editions, and make_subplots costs about as much as the chart drawn in it.
+    """
+    from plotly.subplots import make_subplots
+
+    n_cols = min(wrap, n_panels) if wrap else n_panels
+    n_rows = -(-n_panels // n_cols)
+    cells = [(n_rows - i // n_cols, i % n_cols + 1) for i in range(n_panels)]  # rows from the bottom
+    numbers = {cell: str(i) for i, cell in enumerate(cells)}
+    grid = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes="all", shared_yaxes="all",
+                         start_cell="bottom-left", horizontal_spacing=0.02,
+                         vertical_spacing=0.07 if wrap else 0.03, row_heights=[1.0] * n_rows,
+                         column_widths=[1.0] * n_cols,
+                         column_titles=None if wrap else list(numbers.values()),
+                         subplot_titles=[numbers.get((r, c)) for r in range(1, n_rows + 1)
+                                         for c in range(1, n_cols + 1)] if wrap else None)
+    layout = grid.layout.to_plotly_json()
+    for note in layout.get("annotations", []):
+        del note["font"]  # the template's font, as plotly.express leaves it
+    suffix = {(r, c): "" if (r, c) == (1, 1) else str((r - 1) * n_cols + c)
+              for r in range(1, n_rows + 1) for c in range(1, n_cols + 1)}
+    return (layout, tuple((f"x{suffix[cell]}", f"y{suffix[cell]}") for cell in cells),
+            tuple(f"xaxis{s}" for (r, _), s in suffix.items() if r == 1),
+            tuple(f"yaxis{s}" for (_, c), s in suffix.items() if c == 1))
 
 
 # --- all four files -------------------------------------------------------------------------------
