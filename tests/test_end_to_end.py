@@ -162,15 +162,19 @@ def test_bridge_adds_up_for_random_rules_and_knowledge_dates(db):
 
 def test_run_artifacts_show_the_findings_of_each_delivery_without_identifiers(demo_run):
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from lvv.demo import truth_episodes
 
-    _, demo, _ = demo_run
+    _, demo, summary = demo_run
+    this_run = ArtifactFilterFlowRunId(any_=[summary["run"]["run_id"]])  # other tests run flows too
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="findings-")))
-        headline = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["outflow-headline"])))
-    by_key = {a.key: a for a in found}  # the latest artifact of each key
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(like_="findings-"), flow_run_id=this_run))
+        headline = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["outflow-headline"]), flow_run_id=this_run))
+    by_key = {a.key: a for a in found}
+    assert len(by_key) == len(found)  # one findings artifact per municipality and run
     for mistake in demo.planted:
         artifact = by_key[f"findings-{mistake.municipality}"]
         rows = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
