@@ -114,3 +114,18 @@ def test_parameters_are_checked_before_any_work():
     with pytest.raises(ValidationError, match="unknown counting rule"):
         RunParameters(definitions=["evaluation-2020"])
     assert last_day_of_previous_month(date(2026, 3, 10)) == date(2026, 2, 28)
+
+
+def test_a_run_collects_garbage_less_often_and_gives_the_threshold_back():
+    import gc
+
+    from flows.monthly_outflow import fewer_gc_passes
+
+    before = gc.get_threshold()
+    with fewer_gc_passes(50_000):
+        assert gc.get_threshold() == (50_000, *before[1:])
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), fewer_gc_passes():
+        assert gc.get_threshold()[0] == 100_000
+        raise RuntimeError("a failing run")
+    assert gc.get_threshold() == before
