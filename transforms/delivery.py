@@ -1,8 +1,9 @@
 """One delivery from file to protected rows: read, stage, validate, quarantine, pseudonymise.
 
-`process_delivery` is the whole per-delivery path as a plain function; the flow runs it as one
-task per delivery. Its result holds no direct identifier: person and record numbers are
-pseudonymised and names and birth dates are gone before it returns. `check_delivery` is the
+`process_deliveries` is the whole path for a municipality's deliveries as a plain function (the
+flow runs it in one task per municipality), staging and validating them in batches;
+`process_delivery` is the same for one delivery. A result holds no direct identifier: person and
+record numbers are pseudonymised and names and birth dates are gone before it returns. `check_delivery` is the
 steward's check before delivery (`lvv validate`): the same reading and the same checks, row by
 row without pandas or pandera, so it answers from a cold start in a second or two; it keeps
 only the delivery record (counts) and the findings.
