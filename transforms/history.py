@@ -12,6 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 VERSION_ATTRIBUTES = ["person_id", "intake_date", "exit_date", "outcome_code", "follow_up_code"]
+#: the text columns of the snapshot rows, coded as categories while versions are derived
+CODED = ["delivery_id", "episode_id", "person_id", "outcome_code", "follow_up_code"]
 VERSION_COLUMNS = ["episode_id", "municipality", "version", *VERSION_ATTRIBUTES, "known_from",
                    "known_to", "stated_in", "excel_row"]
 
@@ -43,6 +45,7 @@ def episode_versions(deliveries: pd.DataFrame, episodes: pd.DataFrame,
     versions["known_to"] = ends["next_stand_per"]
     versions["excel_row"] = versions["excel_row"].astype("int64")
     versions["version"] = versions.groupby("episode_id").cumcount() + 1
+    versions = versions.astype({c: episodes[c].dtype for c in CODED})  # the text types back
     versions = versions.rename(columns={"stand_per": "known_from", "delivery_id": "stated_in"})
     return versions[VERSION_COLUMNS].reset_index(drop=True)
 
@@ -58,7 +61,15 @@ def _snapshot_rows(accepted: pd.DataFrame, episodes: pd.DataFrame, quarantined: 
         held = held[held["_merge"] == "left_only"].drop(columns="_merge")
         parts.append(held.assign(is_carried=True))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    rows = rows.merge(accepted, on="delivery_id", how="inner")
+    # text columns as codes while millions of snapshot rows are sorted, shifted and compared
+    # (episode_versions gives the text types back): the string columns' take was a third of the
+    # merge on the full network; each delivery's own columns are a look-up, not a merge
+    rows = rows.astype({c: "category" for c in CODED})
+    position = pd.Index(accepted["delivery_id"]).get_indexer(rows["delivery_id"])
+    rows = rows[position >= 0].reset_index(drop=True)
+    position = position[position >= 0]
+    for col in accepted.columns.drop("delivery_id"):
+        rows[col] = accepted[col].to_numpy()[position]
     if not rows["is_carried"].any():
         return rows
     rows = rows.sort_values(["episode_id", "seq"], kind="stable")
