@@ -73,6 +73,17 @@ def test_revisions_say_which_delivery_which_episode_before_and_after(tmp_path):
     assert "R0001" not in text and "1000000001" not in text
 
 
+def test_an_episode_left_out_of_one_delivery_and_back_unchanged_in_the_next_is_reported_gone(tmp_path):
+    """September and November state R0002 the same way; October leaves it out. Its September
+    version ends at October and a new one starts in November: October dropped it."""
+    store(tmp_path, "amsterdam", "2020-09", [good_row(1), good_row(2)])
+    store(tmp_path, "amsterdam", "2020-10", [good_row(1)])
+    store(tmp_path, "amsterdam", "2020-11", [good_row(1), good_row(2)])
+    found = issues(tmp_path)
+    assert found[["delivery_id", "code", "episode_id"]].values.tolist() == [
+        ["amsterdam/2020-10", "episode-disappeared", PSEUDO.episode("amsterdam", "R0002")]]
+
+
 def test_a_quarantined_row_is_no_revision_and_is_released_by_the_next_delivery(tmp_path):
     """September valid, October's row quarantined (the September version stays in force),
     November valid again: no revision warning for October, the exit is in force from November."""

@@ -132,9 +132,8 @@ def revisions(versions: pd.DataFrame, deliveries: pd.DataFrame) -> list[Delivery
     by_stand_per = {(m, _day(s)): (d, p) for d, m, s, p in
                     zip(accepted["delivery_id"], accepted["municipality"], accepted["stand_per"], periods)}
     found: list[DeliveryFinding] = []
-    # only an episode with a later version, or one no longer in force, can have been revised
-    revised = versions["known_to"].notna().groupby(versions["episode_id"]).transform("any")
-    ordered = versions[revised].sort_values(["episode_id", "version"], kind="stable")
+    ordered = versions.sort_values(["episode_id", "version"], kind="stable")
+    ordered = ordered[ordered["episode_id"].isin(_maybe_revised(ordered))]
     rows = ordered.to_dict("records")
     for cur, nxt in zip(rows, rows[1:] + [None]):
         if nxt is not None and nxt["episode_id"] != cur["episode_id"]:
@@ -147,6 +146,32 @@ def revisions(versions: pd.DataFrame, deliveries: pd.DataFrame) -> list[Delivery
         if nxt is not None:
             found.extend(_changes(cur, nxt, layouts))
     return found
+
+
+def _maybe_revised(ordered: pd.DataFrame) -> pd.Series:
+    """The episodes (of versions sorted by episode and version) with a version that the loop in
+    `revisions` may turn into a warning, found column-wise: a superset of them, never fewer.
+
+    On a national network nearly every episode has a second version (its exit registered), which
+    is no revision; the Python loop then runs over the few episodes that may have one.
+    """
+    after = ordered.shift(-1)
+    has_next = ordered["episode_id"].eq(after["episode_id"])
+
+    def differs(col: str) -> pd.Series:
+        return _differs(ordered[col], after[col])
+
+    intake = differs("intake_date")
+    exit_ = ordered["exit_date"].notna() & (after["exit_date"].isna() | differs("exit_date"))
+    outcome = ordered["outcome_code"].notna() & after["outcome_code"].notna() & (
+        differs("outcome_code") | differs("follow_up_code"))
+    gone = ordered["known_to"].notna() & (~has_next | _differs(after["known_from"], ordered["known_to"]))
+    return ordered.loc[(has_next & (intake | exit_ | outcome)) | gone, "episode_id"].drop_duplicates()
+
+
+def _differs(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Element-wise: not the same value (two blanks are the same)."""
+    return ~((a == b).fillna(False).astype(bool) | (a.isna() & b.isna()))
 
 
 def _disappeared(cur: dict, dropped_in: str, by_stand_per: dict, layouts: Layouts) -> DeliveryFinding:
