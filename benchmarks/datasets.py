@@ -105,10 +105,3 @@ def put_back(moves: list[tuple[Path, Path]]) -> None:
     for source, target in moves:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-
-
-def remove_month(moves: list[tuple[Path, Path]]) -> None:
-    for _, target in moves:
-        target.unlink(missing_ok=True)
-        if target.parent.exists() and not any(target.parent.iterdir()):
-            target.parent.rmdir()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets import Dataset
+from benchmarks.datasets import Dataset, hold_back_last_month, put_back
 from benchmarks.measure import ROOT, PrefectServer, Stat, base_env, run_lvv, run_python, timed
 
 #: the definitions the flow reports (the flow's default)
@@ -199,16 +199,30 @@ def flow_figures(dataset: Dataset, workdir: Path, repeat: int, temporary_repeat:
 def increment(dataset: Dataset, env: dict[str, str], repeat: int) -> Stat:
     """One new delivery per municipality on top of the processed history, in a new process.
 
-    The last month's deliveries are taken out of the store (data/curated/staged), as if they had
-    just arrived: the run then processes exactly those, rebuilds the history and publishes.
+    Before each timed run the last month's raw files are moved aside and the flow is run once,
+    untimed: it drops those deliveries from the store and publishes the history without them.
+    With the files back, the timed run processes exactly those deliveries and, the inputs having
+    changed, rebuilds the history, publishes a release and writes the report: the monthly run.
+    (Taking the deliveries out of the store alone is not enough: reprocessed, they give the same
+    inputs as the current release, and the run then publishes nothing.)
     """
+    from transforms.runs import read_runs
+
     stat = Stat()
+    aside = dataset.root.parent / "held-back"
     for _ in range(repeat):
-        last = [d for d in dataset.curated.glob(f"staged/*/{dataset.last_period}") if d.is_dir()]
-        for folder in last:
-            shutil.rmtree(folder)
+        moves = hold_back_last_month(dataset, aside)
+        try:
+            run_lvv(run_args(dataset), env)
+        finally:
+            put_back(moves)
         measured = run_lvv(run_args(dataset), env)
+        last = read_runs(dataset.curated)[-1]
+        if last["status"] != "published" or len(last["deliveries"]) != len(moves):
+            raise RuntimeError(f"the increment run did not publish {len(moves)} new deliveries: "
+                               f"{last['status']}, {len(last['deliveries'])} deliveries")
         stat.add(measured["seconds"])
+    shutil.rmtree(aside, ignore_errors=True)
     return stat
 
 
