@@ -18,7 +18,7 @@ from transforms import curate
 from transforms.curate import QUARANTINE_COLUMNS, curated_tables
 from transforms.delivery import DeliveryResult, process_delivery
 from transforms.protect import Pseudonymiser
-from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, load_table, prune, save_result,
+from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, load_records, load_table, prune, save_result,
                               write_parquet)
 
 PSEUDO = Pseudonymiser("test-key")
@@ -212,3 +212,15 @@ def test_load_table_gives_the_frame_the_per_file_loader_gave(tmp_path, results):
         if name == "quarantine":  # see test_curated_tables_are_those_the_per_file_loader_built
             before = before.astype({"person_id": "str"})
         pd.testing.assert_frame_equal(before, now, check_exact=True, obj=name)
+
+
+def test_the_records_of_one_municipality_are_read_without_the_others(tmp_path):
+    for municipality, period in (("amsterdam", "2020-10"), ("amsterdam", "2020-11"), ("utrecht", "2020-11")):
+        folder = tmp_path / municipality / period
+        folder.mkdir(parents=True)
+        (folder / "delivery.json").write_text(json.dumps(
+            {"delivery_id": f"{municipality}/{period}", "municipality": municipality, "period": period,
+             "stand_per": f"{period}-28"}))
+    assert [r["delivery_id"] for r in load_records(tmp_path, "amsterdam")] == ["amsterdam/2020-10", "amsterdam/2020-11"]
+    assert len(load_records(tmp_path)) == 3 and load_records(tmp_path, "groningen") == []
+    assert load_records(tmp_path, "utrecht")[0]["stand_per"] == date(2020, 11, 28)

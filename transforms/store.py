@@ -103,10 +103,10 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
-def load_records(staged_root: Path) -> list[dict]:
-    """Every stored delivery record."""
+def load_records(staged_root: Path, municipality: str | None = None) -> list[dict]:
+    """Every stored delivery record, or every one of one municipality."""
     records = []
-    for path in sorted(staged_root.glob("*/*/delivery.json")):
+    for path in sorted(staged_root.glob(f"{municipality or '*'}/*/delivery.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         if record.get("stand_per"):
             record["stand_per"] = date.fromisoformat(record["stand_per"])
