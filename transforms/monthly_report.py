@@ -112,13 +112,29 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, referenc
     columns = ["month_end", "definition", "municipality", "line", "persons"]
     if first is None:
         return pd.DataFrame(columns=columns)
+    # outflow(month_end) at every month end, in one pass: a person counts in a municipality, line
+    # and durability from their first exit there on (what outflow() counts at each month end,
+    # summed over durability). Calling outflow() once per month end through a lateral join took
+    # 11 s of the report on the full network (120 months x 3 rules)
     frames = []
     for definition in definitions:
         frames.append(con.execute("""
-            select months.month_end, $definition as definition, counted.municipality, counted.line,
-                sum(counted.persons)::bigint as persons
-            from month_ends($first, $ref) as months,
-                lateral (select * from outflow(months.month_end, definition := $definition)) as counted
+            with firsts as (
+                select versions.municipality, rules.line, rules.durability, versions.person_id,
+                    min(versions.exit_date) as first_exit
+                from episodes_known_at(null) as versions
+                inner join rule_cases($definition) as rules
+                    on versions.outcome_code = rules.outcome_code
+                    and versions.follow_up_code is not distinct from rules.follow_up_code
+                inner join taxonomy as lines
+                    on lines.vocabulary = 'reporting_lines' and lines.code = rules.line
+                where versions.exit_date is not null
+                group by all
+            )
+            select months.month_end, $definition as definition, firsts.municipality, firsts.line,
+                count(*)::bigint as persons
+            from month_ends($first, $ref) as months
+            inner join firsts on firsts.first_exit <= months.month_end
             group by all
             order by all
         """, {"first": first, "ref": reference_date, "definition": definition}).df())
