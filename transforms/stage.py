@@ -103,44 +103,19 @@ def _not_data_pattern(contract: SourceContract) -> re.Pattern | None:
 
 
 class ParseMemo:
-    """One contract's vocabularies, and each distinct cell value parsed once.
+    """One contract's vocabularies, and each distinct row of a batch parsed once (see parse_rows).
 
-    A monthly register repeats nearly every cell of the month before, so a batch of deliveries
-    of one municipality shares one memo: a date or label text is parsed the first time it is met.
+    A monthly register repeats nearly every row of the month before, so a batch of deliveries
+    of one municipality shares one memo.
     """
 
     def __init__(self, contract: SourceContract):
-        self.contract = contract
         self.formats = contract.dates.formats
         self.outcomes = contract.outcome_lookup()
         self.follow_ups = contract.follow_up_lookup()
         self.not_data = _not_data_pattern(contract)
-        self._dates: dict[Any, Any] = {}
-        self._labels: dict[Any, str] = {}
-        #: per sheet layout: a row's cells -> its parse (see parse_rows)
+        #: per sheet layout: a row's cells (and their types) -> its parse
         self.rows: dict[tuple, dict[tuple, tuple[dict[str, Any] | None, RowIssues]]] = {}
-
-    # keyed by (type, value): 1, 1.0 and True are equal keys but different cells
-
-    def date(self, value: Any) -> date | None | Unparseable:
-        key = (value.__class__, value)
-        try:
-            return self._dates[key]
-        except KeyError:
-            parsed = self._dates[key] = parse_date_value(value, self.formats)
-            return parsed
-        except TypeError:  # an unhashable cell
-            return parse_date_value(value, self.formats)
-
-    def label(self, value: Any) -> str:
-        key = (value.__class__, value)
-        try:
-            return self._labels[key]
-        except KeyError:
-            text = self._labels[key] = normalise_label(value)
-            return text
-        except TypeError:
-            return normalise_label(value)
 
 
 @dataclass
@@ -238,7 +213,7 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
     if rec["person_id"] is None:
         issues.append(("person-id-missing", "person_id", None, {}))
     for f in ("intake_date", "exit_date"):
-        value = memo.date(get.get(f))
+        value = parse_date_value(get.get(f), memo.formats)
         if isinstance(value, Unparseable):
             issues.append(("date-unparseable", f, get.get(f), {"accepted": notation(memo.formats)}))
             value = None
@@ -252,7 +227,7 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
     rec["has_follow_up_label"] = False
     if "follow_up" in get and not is_blank(get["follow_up"]):
         rec["has_follow_up_label"] = True
-        key = memo.label(get["follow_up"])
+        key = normalise_label(get["follow_up"])
         if key in memo.follow_ups:
             rec["follow_up_code"] = memo.follow_ups[key]
         else:
@@ -270,7 +245,7 @@ def _outcome(value: Any, memo: ParseMemo, contract: SourceContract,
              issues: RowIssues) -> tuple[str | None, str | None]:
     if is_blank(value):
         return None, None
-    hit = memo.outcomes.get(memo.label(value))
+    hit = memo.outcomes.get(normalise_label(value))
     if hit is None:
         issues.append(("outcome-unknown-label", "outcome", value,
                        {"suggestions": _suggest(value, contract.outcomes)}))
