@@ -99,3 +99,16 @@ def test_validating_a_delivery_does_not_import_dask(tmp_path, amsterdam):
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=120)
     assert done.stdout.strip() == "['episode-duplicate', 'episode-duplicate'] False", done.stdout + done.stderr[-500:]
+
+
+def test_equal_cells_of_different_types_are_not_taken_for_the_same_row(tmp_path, amsterdam):
+    """1 and True are equal in Python; a row memo keyed by values alone would show the first
+    delivery's cell in the second delivery's finding."""
+    first = read_source(write_sheet(tmp_path / "a.xlsx", amsterdam, [good_row(1, exit_date=date(2020, 5, 1),
+                                                                              outcome=1)]), amsterdam)
+    later = read_source(write_sheet(tmp_path / "b.xlsx", amsterdam, [good_row(1, exit_date=date(2020, 5, 1),
+                                                                              outcome=True)]), amsterdam)
+    memo = ParseMemo(amsterdam)
+    parse_rows(first, amsterdam, memo=memo)
+    [finding] = [f for f in parse_rows(later, amsterdam, memo=memo).findings if f.code == "outcome-unknown-label"]
+    assert finding.value == "True"

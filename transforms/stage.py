@@ -175,7 +175,8 @@ def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None, memo: 
     seen = memo.rows.setdefault(layout, {})
     for cells, excel_row in zip(raw.rows, raw.excel_rows):
         try:
-            key: tuple | None = tuple(cells)
+            # with the cells' types: 1, 1.0 and True are equal but are different cells
+            key: tuple | None = (tuple(cells), tuple(c.__class__ for c in cells))
             parsed = seen.get(key)
         except TypeError:  # an unhashable cell: parse without the memo
             key, parsed = None, None
