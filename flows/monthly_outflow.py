@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from prefect import flow, get_run_logger, runtime, task
+import duckdb
+from prefect import flow, get_run_logger, pause_flow_run, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import FlowPauseTimeout
+from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows import progress
-from lvv.settings import DataPaths, pseudonym_key
+from lvv.settings import DataPaths, check_key, pseudonym_key, record_key
+from schemas.gates import revision_tolerance
 from schemas.contracts import contracts
 from schemas.taxonomy import counting_rules
 from transforms import monthly_report, runs
@@ -38,12 +42,17 @@ from transforms.publish import (
     build_release,
     clean_leftovers,
     current_manifest,
+    current_release,
     inputs_fingerprint,
     publication_lock,
+    published_before,
     seal_release,
     switch_release,
+    verify_release,
 )
-from transforms.store import clean_store, load_records, prune, save_result
+from transforms.gate import gate_delivery, user_name
+from transforms.store import (clean_store, drop_store_aside, load_delivery_table, load_records, prune,
+                              save_result, set_store_aside)
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 
@@ -68,6 +77,13 @@ class RunParameters(BaseModel):
     lock_wait_seconds: float = Field(
         600, ge=0, description="how long to wait for a run that is still publishing, then stop")
     republish: bool = Field(False, description="build a new release even when no input changed")
+    accept_revisions: bool = Field(False, description="publish even when figures already published move "
+                                                      "beyond the tolerance (schemas/checks.yaml, revisions)")
+    rebuild: bool = Field(False, description="key rotation: process every raw delivery again into a new "
+                                             "store with the current key and publish it as one release")
+    revision_wait_seconds: float = Field(
+        86_400, ge=0, description="deployment runs: how long to wait for somebody to accept large revisions "
+                                  "in the UI; then the run stands down and the old release stays")
     task_runner: Literal["threads", "dask"] = Field(
         "threads", description="where deliveries are processed: threads of this process, or Dask (a "
                                "local cluster, or dask_address; needs the 'dask' extra)")
@@ -95,12 +111,27 @@ class Work:
 
 
 @task(name="tidy", cache_policy=NO_CACHE)
-def tidy(paths: DataPaths) -> None:
-    """Remove what a killed run left behind and log the last published run if it was not."""
+def tidy(paths: DataPaths, run: dict, key: str, rebuild: bool) -> list[str]:
+    """Log this run as running and the unfinished ones as interrupted, remove what a killed run
+    left behind, verify the current release. Returns what is wrong with it (empty: whole)."""
+    logger = get_run_logger()
+    manifest = current_manifest(paths.curated)
+    for record in runs.begin_run(paths.curated, paths.staged, run, manifest):
+        logger.warning("tidy: run %s %s", record["run_id"], record["message"])
     removed = clean_leftovers(paths.curated) + clean_store(paths.staged)
-    recovered = runs.recover_published_run(paths.curated, current_manifest(paths.curated))
-    get_run_logger().info("tidy: %d leftovers removed%s", len(removed),
-                          "; the last published run was added to the run log" if recovered else "")
+    recovered = runs.recover_published_run(paths.curated, manifest)
+    if rebuild:
+        aside = set_store_aside(paths.staged)
+        logger.warning("tidy: key rotation: the store was moved to %s; every delivery is processed again", aside)
+    record_key(paths, key)
+    problems = verify_release(paths.curated) if published_before(paths.curated) else []
+    for problem in problems:
+        logger.warning("verify: %s", problem)
+    logger.info("tidy: %d leftovers removed%s; %s", len(removed),
+                "; the last published run was added to the run log" if recovered else "",
+                f"the current release is damaged ({len(problems)} problems): it is rebuilt from the store"
+                if problems else "the current release is whole")
+    return problems
 
 
 @task(name="find-deliveries", cache_policy=NO_CACHE)
@@ -120,8 +151,9 @@ def find_deliveries(paths: DataPaths) -> Work:
 
 @task(name="process-deliveries", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE,
       task_run_name="process-{municipality}")
-def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths: DataPaths) -> list[dict]:
-    """Read, validate and protect one municipality's new deliveries and store each result."""
+def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths: DataPaths,
+                            run_id: str | None = None) -> list[dict]:
+    """Read, validate, protect and gate one municipality's new deliveries and store each result."""
     key, _ = pseudonym_key(paths.raw)
     contract, pseudonymiser, logger = contracts()[municipality], Pseudonymiser(key), get_run_logger()
     records, shown = [], []
@@ -129,6 +161,15 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
     deliveries = [DeliveryInput(item.path, item.period, item.relative) for item in items]
     for item, result in zip(items, process_deliveries(deliveries, contract, pseudonymiser)):
         result = reject_if_duplicate(result, [r for r in stored if r["status"] == "accepted"])
+        result.delivery, verdict = gate_delivery(
+            result.delivery, result.episodes, result.quarantine, stored,
+            lambda previous: load_delivery_table(paths.staged, previous, "episodes"), paths.curated,
+            contract.gates)
+        result.delivery["run_id"] = run_id
+        if verdict is not None and verdict.held:
+            logger.warning("%s is %s: %s", result.delivery["delivery_id"],
+                           "released (was held)" if result.delivery["status"] == "accepted" else "HELD, not in force",
+                           verdict.reason("en"))
         save_result(paths.staged, result)
         stored = [r for r in stored if r["period"] != item.period] + [result.delivery]
         shown.append(_findings_shown(result))
@@ -178,9 +219,10 @@ def _findings_artifact(municipality: str, deliveries: list[tuple[str, str, dict[
 
 
 @flow(name="process-deliveries")
-def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths) -> list[dict]:
+def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
+                      run_id: str | None = None) -> list[dict]:
     """The new deliveries on the task runner given with with_options (Dask): a task per municipality."""
-    return _process(batches, paths)
+    return _process(batches, paths, run_id=run_id)
 
 
 @task(name="needs-release", cache_policy=NO_CACHE)
@@ -245,6 +287,7 @@ def monthly_report_task(paths: DataPaths, run: dict, params: RunParameters,
                         reference_date: date) -> monthly_report.ReportData:
     """Write the internal and public workbook and page for the reference date."""
     data = monthly_report.gather(paths.database, reference_date, params.definitions, run)
+    runs.fault_point("during-report")
     written = monthly_report.write_monthly_report(
         data, monthly_report.report_dir(paths.root, reference_date), params.small_cell_threshold)
     get_run_logger().info("monthly-report: %d files in %s", len(written),
@@ -265,23 +308,37 @@ def artifacts(data: monthly_report.ReportData, run: dict) -> None:
 
 @flow(name="monthly-outflow", log_prints=False)
 def monthly_outflow(params: RunParameters | None = None) -> dict:
-    """Process new deliveries, publish a new release when anything changed, record, report."""
+    """Process new deliveries, gate them, publish a new release when anything changed (unless
+    figures already published move too far), record, report."""
     params = params or RunParameters()
     paths = DataPaths.resolve(params.data_dir)
-    pseudonym_key(paths.raw)  # refuse to start on real data without a key
+    key, _ = pseudonym_key(paths.raw)  # refuse to start on real data without a key
+    if not params.rebuild:
+        check_key(paths, key)  # refuse before reading any delivery when the store has another key
     reference_date = params.reference_date or last_day_of_previous_month()
     run = runs.new_run(reference_date, params.definitions, run_id=_run_id())
-    with fewer_gc_passes(), publication_lock(paths.curated, params.lock_wait_seconds):
+    on_wait = get_run_logger().warning
+    with fewer_gc_passes(), publication_lock(paths.curated, params.lock_wait_seconds, on_wait=on_wait,
+                                             holder=f"run {run['run_id']}"):
         try:
-            run = _process_and_publish(paths, params, run)
-        except Exception as exc:
-            record_run(paths, runs.finish_run(run, "failed", message=f"{type(exc).__name__}: {exc}"))
+            run = _process_and_publish(paths, params, run, key)
+            progress.step("monthly report")
+            data = monthly_report_task(paths, run, params, reference_date)
+        except BaseException as exc:
+            record_run(paths, runs.finish_run(run, "failed", message=_failure(run, exc)))
             raise
-        progress.step("monthly report")
-        data = monthly_report_task(paths, run, params, reference_date)
+        run = record_run(paths, run)
     artifacts(data, run)
     return {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",
             "headline": data.headline.to_dict("records")}
+
+
+def _failure(run: dict, exc: BaseException) -> str:
+    """The message of a failed run: the error, and what it had published before it."""
+    what = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    if run.get("status") == "published":
+        return f"release {run['release_id']} was published; then the monthly report failed: {what}"
+    return what
 
 
 @contextmanager
@@ -301,25 +358,115 @@ def fewer_gc_passes(young: int = 100_000) -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict) -> dict:
-    """The steps under the lock: tidy, process what is new, publish if the inputs changed."""
-    tidy(paths)
+def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key: str) -> dict:
+    """The steps under the lock: tidy and verify, process and gate what is new, publish if the
+    inputs changed or the release is damaged, unless figures already published move too far."""
+    problems = tidy(paths, run, key, params.rebuild)
     work = find_deliveries(paths)
     progress.step("processing deliveries", total=len(work.todo))
-    records = _fan_out(work.todo, paths, params)
+    records = _fan_out(work.todo, paths, params, run["run_id"])
     entries = runs.delivery_entries(work.todo, records, work.previous, work.withdrawn)
-    fingerprint = needs_release(paths, params.republish)
+    run = checkpoint(paths, {**run, "deliveries": entries})
+    runs.fault_point("after-processing")
+    notes = ([f"repaired the damaged release ({'; '.join(problems)})"] if problems else []) + \
+        ([f"key rotation: every delivery processed again with the new key"] if params.rebuild else []) + \
+        held_notes(records)
+    fingerprint = needs_release(paths, params.republish or params.rebuild or bool(problems))
     if fingerprint is None:
-        return record_run(paths, runs.finish_run(run, "unchanged", entries))
+        return runs.finish_run(run, "unchanged", entries, message="; ".join(notes) or None)
     progress.step("building the history and the release")
     tables = build_history(paths)
     building = build_release_task(paths, tables)
+    runs.fault_point("during-publish")
+    table = revision_check(paths, building, run["reference_date"], params.definitions)
+    accepted = _decide(table, params)
+    if accepted is False:
+        text = runs.revisions_text(table)
+        return runs.finish_run(run, "awaiting-acceptance", entries, message="; ".join(notes + [
+            f"not published: figures already published would move beyond the tolerance: {text}. "
+            "The current release stays in force; to publish, run `lvv run --accept-revisions`"]))
+    if accepted:
+        notes.append(f"large revisions accepted by {user_name()}: {runs.revisions_text(table)}")
     changes = figure_changes(paths, building, run["reference_date"], params.definitions)
-    run = switch_release_task(paths, building, fingerprint, runs.finish_run(run, "published", entries, changes))
-    return record_run(paths, run)
+    done = runs.finish_run(run, "published", entries, changes, message="; ".join(notes) or None)
+    run = switch_release_task(paths, building, fingerprint, done)
+    if params.rebuild:
+        drop_store_aside(paths.staged)
+    return run
 
 
-def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) -> list[dict]:
+@task(name="checkpoint", cache_policy=NO_CACHE)
+def checkpoint(paths: DataPaths, run: dict) -> dict:
+    """The run log's `running` entry with what the run processed so far."""
+    runs.append_run(paths.curated, {**run, "status": "running"})
+    return run
+
+
+def held_notes(records: list[dict]) -> list[str]:
+    """One note per delivery this run held, with the reason."""
+    return [f"held, not in force: {r['delivery_id']} ({r['hold_reason']}); release it with "
+            f"`lvv deliveries release {r['delivery_id']} --reason ...` if it is right" for r in records
+            if r.get("status") == "held"]
+
+
+@task(name="revision-check", cache_policy=NO_CACHE)
+def revision_check(paths: DataPaths, building: Path, reference_date: date,
+                   definitions: list[str]) -> pd.DataFrame | None:
+    """Figures already published (month ends of the last months) in the new release against the
+    current one; None when there is no current release to compare with (the first publish)."""
+    logger = get_run_logger()
+    current = current_release(paths.curated)
+    if current is None or not (current / "lvv.duckdb").is_file():
+        logger.info("revision-check: no current release, nothing to compare with")
+        return None
+    tolerance = revision_tolerance()
+    dates = runs.month_ends(reference_date, tolerance.months)
+    try:
+        before = runs.headline_series(current / "lvv.duckdb", dates, definitions)
+    except duckdb.Error as exc:  # a damaged release being repaired
+        logger.warning("revision-check: the current release cannot be read (%s); nothing compared", exc)
+        return None
+    table = runs.revisions(before, runs.headline_series(building / "lvv.duckdb", dates, definitions), tolerance)
+    large = table[table["is_large"]]
+    logger.info("revision-check: %d figures at %d month ends revised, %d beyond the tolerance",
+                len(table), len(dates), len(large))
+    if len(large):
+        create_table_artifact(key="revisions", table=_records(table.assign(month_end=table["month_end"].astype(str))),
+                              description=f"Revisions of figures already published, {len(large)} beyond the "
+                                          f"tolerance ({tolerance.persons} persons and {tolerance.share:.0%})")
+    return table
+
+
+class RevisionDecision(RunInput):
+    """The answer to a paused run: publish the revisions (accept) or not, and why."""
+
+    accept: bool = Field(False, description="publish the new release with these revisions")
+    reason: str = Field("", description="why (recorded in the run log)")
+
+
+def _decide(table: pd.DataFrame | None, params: RunParameters) -> bool | None:
+    """None: nothing beyond the tolerance. True: accepted (the option, or the answer in the UI).
+    False: not accepted; a deployment run asks in the UI first and takes no answer as a no."""
+    if table is None or not table["is_large"].any():
+        return None
+    if params.accept_revisions:
+        return True
+    if runtime.deployment.id is None or params.revision_wait_seconds <= 0:
+        return False
+    logger = get_run_logger()
+    logger.warning("waiting up to %.0f s for somebody to accept or refuse the revisions (artifact "
+                   "`revisions`): Resume the run in the UI", params.revision_wait_seconds)
+    try:
+        answer = pause_flow_run(wait_for_input=RevisionDecision, timeout=int(params.revision_wait_seconds),
+                                key="revisions")
+    except FlowPauseTimeout:
+        logger.warning("no answer: the run stands down, the current release stays in force")
+        return False
+    logger.warning("revisions %s: %s", "accepted" if answer.accept else "refused", answer.reason)
+    return bool(answer.accept)
+
+
+def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, run_id: str) -> list[dict]:
     """Process the new deliveries, a task per municipality, in threads or on a Dask cluster.
 
     A task per municipality, not per delivery: a full rebuild then makes tens of task runs, not
@@ -330,7 +477,7 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) 
         batches.setdefault(item.municipality, []).append(item)
     if params.task_runner == "threads" or not batches:
         # the work is Python under the GIL: on 2 cores 6 threads at once were 40 % slower than 1
-        return _process(batches, paths, in_flight=params.threads)
+        return _process(batches, paths, in_flight=params.threads, run_id=run_id)
     from prefect.settings import get_current_settings
     from prefect_dask import DaskTaskRunner
 
@@ -339,17 +486,17 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters) 
     runner = DaskTaskRunner(address=params.dask_address) if params.dask_address else DaskTaskRunner(
         cluster_kwargs={"n_workers": params.dask_workers, "threads_per_worker": 1, "processes": True,
                         "env": api if api["PREFECT_API_URL"] else {}})
-    return process_on_runner.with_options(task_runner=runner)(batches, paths)
+    return process_on_runner.with_options(task_runner=runner)(batches, paths, run_id)
 
 
 def _process(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
-             in_flight: int | None = None) -> list[dict]:
+             in_flight: int | None = None, run_id: str | None = None) -> list[dict]:
     """Submit the batches, at most in_flight at a time (None: all at once)."""
     items, records = list(batches.items()), []
     step = in_flight or len(items) or 1
     for start in range(0, len(items), step):
         wave = items[start:start + step]
-        futures = [process_deliveries_task.submit(m, batch, paths) for m, batch in wave]
+        futures = [process_deliveries_task.submit(m, batch, paths, run_id) for m, batch in wave]
         records += [record for future in futures for record in future.result()]
     return records
 

@@ -45,19 +45,70 @@ def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def _run_flow(data_dir: Path | None, reference_date: date | None = None) -> dict:
-    from lvv.settings import DataPaths, has_deliveries, pseudonym_key
+def _run_flow(data_dir: Path | None, reference_date: date | None = None, **options) -> dict:
+    from lvv.settings import DataPaths, check_key, has_deliveries, pseudonym_key
 
     paths = DataPaths.resolve(data_dir)
     if not has_deliveries(paths.raw):
         raise UserError(f"no deliveries under {paths.raw}: put each export in "
                         "raw/<municipality>/<YYYY-MM>/, or run `lvv demo`")
-    pseudonym_key(paths.raw)  # refuse before starting Prefect: real data needs the secret key
+    key, _ = pseudonym_key(paths.raw)  # refuse before starting Prefect: real data needs the secret key
+    if not options.get("rebuild"):
+        check_key(paths, key)  # and the key the store was built with; no delivery is read before
+    _say_if_waiting(paths, options.get("lock_wait_seconds", 600))
     _prefect_env()
+    _temporary_server_dies_with_us()
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
-    params = RunParameters(data_dir=str(data_dir) if data_dir else None, reference_date=reference_date)
+    params = RunParameters(data_dir=str(data_dir) if data_dir else None, reference_date=reference_date,
+                           **options)
     return monthly_outflow(params)
+
+
+def _say_if_waiting(paths, wait_seconds: float) -> None:
+    """At once, when another run holds the publication lock: who, since when, how long we wait."""
+    from transforms.publish import lock_holder, waiting_message
+
+    holder = lock_holder(paths.curated)
+    if holder:
+        err.print(f"[yellow]waiting:[/] {escape(waiting_message(holder, wait_seconds))}", soft_wrap=True)
+
+
+def _temporary_server_dies_with_us() -> None:
+    """Start Prefect's temporary server (when no PREFECT_API_URL is set) so that it ends with this
+    process on every exit path: stopped at exit and on SIGTERM, and killed by the kernel
+    (PR_SET_PDEATHSIG) when this process is killed outright, so no orphan server is left."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    import signal
+    import subprocess
+
+    from prefect.server.api import server as prefect_server
+
+    def _terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminated)
+    instance = prefect_server.SubprocessASGIServer()
+    if instance.running:
+        return
+    popen = subprocess.Popen
+
+    def die_with_parent() -> None:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    def start_child() -> subprocess.Popen:
+        original = prefect_server.subprocess.Popen
+        prefect_server.subprocess.Popen = lambda *a, **k: popen(*a, preexec_fn=die_with_parent, **k)
+        try:
+            return type(instance)._run_uvicorn_command(instance)
+        finally:
+            prefect_server.subprocess.Popen = original
+
+    instance._run_uvicorn_command = start_child
+    instance.start()
 
 
 @app.command()
@@ -83,7 +134,15 @@ def demo(data_dir: DataDirOption = None,
 @app.command()
 def run(data_dir: DataDirOption = None,
         reference_date: Annotated[Optional[str], typer.Option(
-            "--reference-date", help="peildatum YYYY-MM-DD (default: last day of previous month)")] = None) -> None:
+            "--reference-date", help="peildatum YYYY-MM-DD (default: last day of previous month)")] = None,
+        accept_revisions: Annotated[bool, typer.Option(
+            "--accept-revisions", help="publish although figures already published move beyond the tolerance")] = False,
+        republish: Annotated[bool, typer.Option(
+            "--republish", help="build and publish a new release from the store even when nothing changed")] = False,
+        rebuild: Annotated[bool, typer.Option(
+            "--rebuild", help="key rotation: process every raw delivery again with the current key")] = False,
+        lock_wait: Annotated[float, typer.Option(
+            "--lock-wait", help="seconds to wait for a run that holds the lock")] = 600) -> None:
     """Run the monthly flow over data/raw: only new or changed deliveries are processed.
 
     Example: lvv run --reference-date 2022-06-30
@@ -95,10 +154,96 @@ def run(data_dir: DataDirOption = None,
 
     paths = DataPaths.resolve(data_dir)
     with show(RichReporter()):
-        summary = _run_flow(paths.root, _date(reference_date, "--reference-date"))
+        summary = _run_flow(paths.root, _date(reference_date, "--reference-date"),
+                            accept_revisions=accept_revisions, republish=republish, rebuild=rebuild,
+                            lock_wait_seconds=lock_wait)
     run_record = summary["run"]
-    out.print(summary_line(run_record))
+    out.print(escape(summary_line(run_record)), soft_wrap=True)
+    if run_record["status"] != "awaiting-acceptance" and run_record.get("message"):
+        out.print(escape(run_record["message"]), soft_wrap=True)
     out.print(f"monthly report: {report_dir(paths.root, run_record['reference_date'])}")
+
+
+@app.command()
+def rekey(data_dir: DataDirOption = None,
+          reference_date: Annotated[Optional[str], typer.Option(
+              "--reference-date", help="peildatum YYYY-MM-DD (default: last day of previous month)")] = None) -> None:
+    """Rotate the pseudonymisation key: process every raw delivery again with $LVV_PSEUDONYM_KEY
+    into a new store and publish it as one release (the old store is kept until then).
+
+    Example: LVV_PSEUDONYM_KEY=new-secret lvv rekey
+    """
+    run(data_dir=data_dir, reference_date=reference_date, accept_revisions=False, republish=False,
+        rebuild=True, lock_wait=600)
+
+
+@app.command()
+def verify(data_dir: DataDirOption = None) -> None:
+    """Check the current release against its manifest (every file's size and sha256); exit 0 when
+    whole, 1 when anything is missing or damaged. Changes nothing.
+
+    Example: lvv verify --data-dir /srv/lvv/data
+    """
+    from lvv.settings import DataPaths
+    from transforms.publish import current_manifest, verify_release
+
+    curated = DataPaths.resolve(data_dir).curated
+    problems = verify_release(curated)
+    for problem in problems:
+        err.print(f"[red]damaged:[/] {escape(problem)}", soft_wrap=True)
+    if problems:
+        err.print("Run `lvv run` (or `lvv run --republish`) to rebuild the release from the store.")
+        raise typer.Exit(1)
+    manifest = current_manifest(curated)
+    out.print(f"release {manifest['release_id']} is whole: {len(manifest['files'])} files match their "
+              "size and sha256")
+
+
+deliveries_app = typer.Typer(no_args_is_help=True, help="Held deliveries: list them and release them.")
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("release")
+def release_delivery(
+    delivery: Annotated[str, typer.Argument(help="the held delivery, as municipality/YYYY-MM")],
+    reason: Annotated[str, typer.Option("--reason", help="why it is right after all (recorded)")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Put a held delivery in force, recording who (your user name) and why; the next `lvv run`
+    publishes it.
+
+    Example: lvv deliveries release utrecht/2022-08 --reason "checked with the register: 170 exits are real"
+    """
+    from lvv.settings import DataPaths
+    from transforms.gate import release_held
+
+    if not reason.strip():
+        raise UserError("--reason: say why the delivery is right after all; it is recorded")
+    paths = DataPaths.resolve(data_dir)
+    decision = release_held(paths.curated, paths.staged, delivery.strip(), reason.strip())
+    out.print(f"{decision['delivery_id']} released by {decision['released_by']}: {escape(reason)}\n"
+              "It is in force from the next run: `lvv run` publishes it (with `--accept-revisions` when "
+              "it moves figures already published beyond the tolerance).", soft_wrap=True)
+
+
+@deliveries_app.command("list")
+def list_deliveries(data_dir: DataDirOption = None,
+                    held: Annotated[bool, typer.Option("--held", help="only held or superseded ones")] = False) -> None:
+    """The stored deliveries with their status, and why a delivery is held.
+
+    Example: lvv deliveries list --held
+    """
+    import pandas as pd
+
+    from lvv.settings import DataPaths
+    from transforms.gate import with_gate_status
+    from transforms.store import load_records
+
+    records = with_gate_status(load_records(DataPaths.resolve(data_dir).staged))
+    frame = pd.DataFrame(records, columns=["delivery_id", "status", "rows_read", "rows_quarantined", "status_reason"])
+    if held:
+        frame = frame[frame["status"].isin(["held", "superseded"])]
+    _emit(frame.fillna(""), Format.table, "Deliveries")
 
 
 @app.command(name="outflow")

@@ -6,9 +6,12 @@ from __future__ import annotations
 def known_errors() -> tuple[type[Exception], ...]:
     from lvv.settings import SettingsError
     from schemas.contracts import ContractError
+    from transforms.gate import ReleaseError
+    from transforms.publish import PublicationBusy
     from transforms.queries import QueryError
 
-    errors: list[type[Exception]] = [SettingsError, ContractError, QueryError]
+    errors: list[type[Exception]] = [SettingsError, ContractError, QueryError, ReleaseError,
+                                     PublicationBusy]
     try:
         from lvv.demo import DemoError
 

@@ -111,3 +111,47 @@ def pseudonym_key(raw_dir: Path) -> tuple[str, bool]:
         f"{KEY_ENV} is not set. The deliveries under {raw_dir} are not the synthetic demo, so they "
         f"must be pseudonymised with the programme's secret key: export {KEY_ENV}=... and run again."
     )
+
+
+#: the store's record of the key it was built with: an HMAC of a fixed label, never the key
+KEY_CHECK_FILE = "key-check.json"
+KEY_CHECK_LABEL = b"lvv pseudonym key check v1"
+
+
+def key_check_value(key: str) -> str:
+    """A keyed check value of the pseudonymisation key: equal keys give equal values; the value
+    does not reveal the key (HMAC-SHA256 of a fixed label)."""
+    import hashlib
+    import hmac
+
+    return hmac.new(key.encode("utf-8"), KEY_CHECK_LABEL, hashlib.sha256).hexdigest()
+
+
+def check_key(paths: DataPaths, key: str) -> None:
+    """Refuse (SettingsError) when the store was built with another key. Reads no delivery."""
+    path = paths.staged / KEY_CHECK_FILE
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))["check"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SettingsError(f"{path} cannot be read; restore it from a backup, or rebuild the store "
+                            "with `lvv rekey`") from None
+    if stored != key_check_value(key):
+        raise SettingsError(
+            f"{KEY_ENV} is not the key the store in {paths.staged} was built with (its check value "
+            f"differs), so its pseudonyms would not link. Run with the original key, or rotate to this "
+            f"one with `lvv rekey` (every raw delivery is processed again and published as one release).")
+
+
+def record_key(paths: DataPaths, key: str) -> bool:
+    """Write the store's key check value when it has none yet; True when written."""
+    path = paths.staged / KEY_CHECK_FILE
+    if path.is_file():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"check": key_check_value(key), "algorithm": "hmac-sha256",
+                               "label": KEY_CHECK_LABEL.decode()}), encoding="utf-8")
+    os.replace(tmp, path)
+    return True

@@ -97,6 +97,8 @@ class SourceContract(BaseModel):
     outcomes: dict[str, Outcome | MappedOutcome]  # type: ignore[valid-type]
     follow_ups: dict[str, FollowUp] = Field(default_factory=dict)  # type: ignore[valid-type]
     not_data: NotData = Field(default_factory=NotData)
+    gates: dict[str, float] = Field(default_factory=dict, description=(
+        "plausibility thresholds of this municipality in place of those in schemas/checks.yaml"))
 
     @field_validator("columns")
     @classmethod
@@ -108,6 +110,18 @@ class SourceContract(BaseModel):
         if missing:
             raise ValueError(f"required field(s) {missing} have no column")
         return columns
+
+    @field_validator("gates")
+    @classmethod
+    def _known_gates(cls, gates: dict[str, float]) -> dict[str, float]:
+        from schemas.gates import default_gates
+
+        unknown = sorted(set(gates) - set(default_gates()))
+        if unknown:
+            raise ValueError(f"unknown gate(s) {unknown}; known: {sorted(default_gates())}")
+        if any(not 0 <= v for v in gates.values()):
+            raise ValueError("a gate threshold is a share of at least 0")
+        return gates
 
     @model_validator(mode="after")
     def _labels_unique_after_normalising(self) -> "SourceContract":

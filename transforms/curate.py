@@ -13,13 +13,14 @@ import pandas as pd
 
 from schemas.checks import Lang
 from transforms.corrections import apply_corrections, read_all
+from transforms.gate import with_gate_status
 from transforms.history import VERSION_COLUMNS, episode_versions
 from transforms.revisions import ISSUE_COLUMNS, issue_frame, persons_open_elsewhere, revisions
 from transforms.store import load_records, load_table
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
                     "stand_per_stated", "status", "rows_read", "rows_curated", "rows_quarantined",
-                    "rows_skipped"]
+                    "rows_skipped", "status_reason"]
 QUARANTINE_COLUMNS = ["delivery_id", "municipality", "excel_row", "episode_id", "reasons"]
 
 
@@ -28,7 +29,7 @@ def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = 
 
     raw_dir: data/raw, where each municipality's corrections file lives; None applies none.
     """
-    records = load_records(staged_root)
+    records = with_gate_status(load_records(staged_root))
     located = pd.DataFrame(records, columns=[*DELIVERY_COLUMNS, "layout"])
     located = located.sort_values(["municipality", "period"], ignore_index=True)
     episodes = load_table(staged_root, "episodes")
@@ -91,4 +92,5 @@ def _typed_deliveries(deliveries: pd.DataFrame) -> pd.DataFrame:
     for col in ("rows_read", "rows_curated", "rows_quarantined", "rows_skipped"):
         out[col] = out[col].astype("int64")
     out["stand_per_stated"] = out["stand_per_stated"].astype(bool)
+    out["status_reason"] = out["status_reason"].astype("string")
     return out

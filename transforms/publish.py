@@ -27,7 +27,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -79,8 +79,13 @@ _held_guard = threading.Lock()
 
 
 @contextmanager
-def publication_lock(curated_dir: Path, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold data/curated/runs/lock; wait up to wait_seconds for another run, then PublicationBusy."""
+def publication_lock(curated_dir: Path, wait_seconds: float = 0.0,
+                     on_wait: Callable[[str], None] | None = None, holder: str = "") -> Iterator[None]:
+    """Hold data/curated/runs/lock; wait up to wait_seconds for another run, then PublicationBusy.
+
+    on_wait: called at once, with one sentence (who holds the lock, since when, how long this run
+    will wait), when the lock is taken. holder: what the lock file says besides pid and host.
+    """
     path = (curated_dir / LOCK).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _held_guard:
@@ -90,7 +95,7 @@ def publication_lock(curated_dir: Path, wait_seconds: float = 0.0) -> Iterator[N
         else:
             acquired_here = True
     if acquired_here:
-        handle = _acquire(path, wait_seconds)
+        handle = _acquire(path, wait_seconds, on_wait, holder)
         with _held_guard:
             _held[path] = [handle, 1]
     try:
@@ -105,14 +110,38 @@ def publication_lock(curated_dir: Path, wait_seconds: float = 0.0) -> Iterator[N
             handle.close()
 
 
-def _acquire(path: Path, wait_seconds: float):
+def lock_holder(curated_dir: Path) -> str | None:
+    """Who holds the publication lock now (its lock file's words), or None when it is free."""
+    path = curated_dir / LOCK
+    if not path.exists():
+        return None
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return path.read_text(encoding="utf-8").strip() or "another process"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def waiting_message(holder: str, wait_seconds: float) -> str:
+    return (f"another run holds the publication lock ({holder}); this run waits up to "
+            f"{wait_seconds:.0f} s for it to finish")
+
+
+def _acquire(path: Path, wait_seconds: float, on_wait: Callable[[str], None] | None = None, label: str = ""):
     handle = path.open("a+", encoding="utf-8")
     deadline = time.monotonic() + max(wait_seconds, 0.0)
+    told = False
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError:
+            if on_wait is not None and not told and wait_seconds > 0:
+                on_wait(waiting_message(path.read_text(encoding="utf-8").strip() or "another process",
+                                        wait_seconds))
+                told = True
             if time.monotonic() >= deadline:
                 holder = path.read_text(encoding="utf-8").strip() or "another process"
                 handle.close()
@@ -122,7 +151,8 @@ def _acquire(path: Path, wait_seconds: float):
             time.sleep(0.2)
     handle.seek(0)
     handle.truncate()
-    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now():%Y-%m-%d %H:%M:%S} UTC\n")
+    handle.write(f"{label + ', ' if label else ''}pid {os.getpid()} on {socket.gethostname()} "
+                 f"since {_now():%Y-%m-%d %H:%M:%S} UTC\n")
     handle.flush()
     return handle
 
@@ -202,7 +232,8 @@ def seal_release(building: Path, fingerprint: str = "", run: dict | None = None)
         finally:
             con.close()
     manifest = {"release_id": release_id, "created_at": _now().isoformat(), "fingerprint": fingerprint,
-                "run": run}
+                "run": run, "files": {path.name: file_entry(path) for path in sorted(building.iterdir())
+                                      if path.is_file() and path.name != MANIFEST}}
     (building / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
     for path in building.iterdir():
         _fsync(path)
@@ -266,6 +297,51 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_entry(path: Path) -> dict:
+    """size (bytes) and sha256 of one published file, as release.json lists it."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def verify_release(curated_dir: Path) -> list[str]:
+    """What is wrong with the current release, one line each (nothing: it is whole).
+
+    `current` must point at a release with release.json; every file the manifest lists must be
+    there with its size and sha256; the fixed links (lvv.duckdb, <table>.parquet) must point into
+    `current`. Reads every published byte once (about a second per GB); changes nothing.
+    """
+    release = current_release(curated_dir)
+    if release is None:
+        return [f"{curated_dir / CURRENT} does not point at a complete release"]
+    manifest = json.loads((release / MANIFEST).read_text(encoding="utf-8"))
+    listed = manifest.get("files")
+    if listed is None:
+        return [f"{release / MANIFEST} lists no files (written before release manifests had sizes and hashes)"]
+    problems = []
+    for name, expected in sorted(listed.items()):
+        path = release / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif path.stat().st_size != expected["size"]:
+            problems.append(f"{path}: {path.stat().st_size} bytes, the manifest says {expected['size']}")
+        elif file_entry(path)["sha256"] != expected["sha256"]:
+            problems.append(f"{path}: its content differs from the manifest (sha256)")
+    for name in (DATABASE, *(f"{t}.parquet" for t in PARQUET_TABLES)):
+        link = curated_dir / name
+        if not link.is_symlink() or Path(os.readlink(link)) != Path(CURRENT) / name:
+            problems.append(f"{link}: missing or not a link to {Path(CURRENT) / name}")
+    return problems
+
+
+def published_before(curated_dir: Path) -> bool:
+    """True when anything was ever published here (a release, a link or the run log)."""
+    return any((curated_dir / RELEASES).glob("*")) or (curated_dir / CURRENT).is_symlink() \
+        or (curated_dir / DATABASE).is_symlink()
 
 
 # --- reading and tidying the layout -----------------------------------------------------------

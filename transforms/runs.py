@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,7 +23,13 @@ import pandas as pd
 from transforms.discover import DeliveryFile
 
 RUNS_LOG = "runs/log.jsonl"
-STATUSES = ("published", "unchanged", "failed")
+#: running: started, not finished (a run killed in between is marked interrupted by the next);
+#: awaiting-acceptance: a release was built with large revisions and not switched to;
+#: released: not a monthly run but a steward's release of a held delivery
+STATUSES = ("published", "unchanged", "failed", "running", "interrupted", "awaiting-acceptance", "released")
+#: environment variables of the fault points (tests of what a killed run leaves): the point's name
+#: and what happens there, `kill` (SIGKILL of this process) or `pause:<dir>` (wait for <dir>/go)
+FAULT_AT_ENV, FAULT_ACTION_ENV = "LVV_FAULT_AT", "LVV_FAULT_ACTION"
 
 
 def new_run(reference_date: date, definitions: list[str], run_id: str | None = None) -> dict:
@@ -64,6 +72,57 @@ def finish_run(run: dict, status: str, deliveries: list[dict] | None = None,
     if changes is not None:
         done["changes"] = json.loads(changes[changes["change"] != 0].to_json(orient="records"))
     return done
+
+
+def begin_run(curated_dir: Path, staged_root: Path, run: dict, manifest: dict | None) -> list[dict]:
+    """Under the lock, at the start of a run: mark the runs that never finished as interrupted
+    (listing what they processed) and record this one as `running`. Returns the interrupted."""
+    interrupted = [interrupted_run(r, staged_root, manifest) for r in read_runs(curated_dir)
+                   if r["status"] == "running" and r["run_id"] != run["run_id"]]
+    for record in interrupted:
+        append_run(curated_dir, record)
+    append_run(curated_dir, {**run, "status": "running"})
+    return interrupted
+
+
+def interrupted_run(run: dict, staged_root: Path, manifest: dict | None) -> dict:
+    """A run that never finished, as the log keeps it: what it processed (its deliveries in the
+    store carry its run_id) and whether its release was switched to before it ended."""
+    from transforms.store import load_records
+
+    processed = [r for r in load_records(staged_root) if r.get("run_id") == run["run_id"]]
+    known = {d["delivery_id"] for d in run.get("deliveries") or []}
+    entries = list(run.get("deliveries") or []) + [
+        {"delivery_id": r["delivery_id"], "action": "processed", "status": r.get("status"),
+         "sha256": r.get("sha256"), "previous_sha256": None,
+         **{k: int(r.get(k) or 0) for k in ("rows_read", "rows_curated", "rows_quarantined")}}
+        for r in processed if r["delivery_id"] not in known]
+    published = (manifest or {}).get("run", {}) or {}
+    release = manifest["release_id"] if published.get("run_id") == run["run_id"] else None
+    message = (f"interrupted: the process ended before the run finished; it had processed {len(entries)} "
+               f"deliveries; " + (f"its release {release} was published, its monthly report may be missing"
+                                  if release else "nothing of it was published") +
+               "; the next run published what it left")
+    return {**finish_run({**run, "release_id": release}, "interrupted", entries, message=message)}
+
+
+def fault_point(name: str) -> None:
+    """A named point of the run where a test may stop it as a crash would (LVV_FAULT_AT=name).
+
+    LVV_FAULT_ACTION: `kill` (default) sends SIGKILL to this process: nothing after runs, no
+    cleanup; `pause:<dir>` writes <dir>/<name>.reached and waits until <dir>/go exists. Unset in
+    normal operation: then this does nothing.
+    """
+    if os.environ.get(FAULT_AT_ENV) != name:
+        return
+    action = os.environ.get(FAULT_ACTION_ENV, "kill")
+    if action.startswith("pause:"):
+        folder = Path(action.removeprefix("pause:"))
+        (folder / f"{name}.reached").write_text(str(os.getpid()), encoding="utf-8")
+        while not (folder / "go").exists():
+            time.sleep(0.05)
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def read_runs(curated_dir: Path) -> list[dict]:
@@ -128,11 +187,63 @@ def headline_changes(before: pd.DataFrame | None, after: pd.DataFrame) -> pd.Dat
     return merged[[*keys, "persons_before", "persons_after", "change"]]
 
 
+def month_ends(reference_date: date, months: int) -> list[date]:
+    """The last day of each of the `months` months up to reference_date (its own month only
+    when reference_date is that month's last day), oldest first."""
+    ends, day = [], reference_date
+    nxt = day + timedelta(days=1)
+    if nxt.month == day.month:  # not a month end: start from the month before
+        day = day.replace(day=1) - timedelta(days=1)
+    for _ in range(months):
+        ends.append(day)
+        day = day.replace(day=1) - timedelta(days=1)
+    return ends[::-1]
+
+
+def headline_series(database: Path, dates: list[date], definitions: list[str]) -> pd.DataFrame:
+    """Outflow (persons) per line and rule at each date: definition, line, month_end, persons."""
+    from transforms.queries import outflow
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        frames = [outflow(con, day, d).assign(definition=d, month_end=day) for day in dates for d in definitions]
+    finally:
+        con.close()
+    table = pd.concat(frames, ignore_index=True)
+    return table.groupby(["definition", "line", "month_end"], sort=False, as_index=False)["persons"].sum()
+
+
+def revisions(before: pd.DataFrame, after: pd.DataFrame, tolerance) -> pd.DataFrame:
+    """The figures that moved: definition, line, month_end, persons_before, persons_after, change,
+    is_large (beyond the tolerance: needs somebody to accept it)."""
+    keys = ["definition", "line", "month_end"]
+    merged = after.merge(before, on=keys, how="outer", suffixes=("_after", "_before"))
+    merged = merged.fillna({"persons_after": 0, "persons_before": 0})
+    merged = merged.astype({"persons_after": "int64", "persons_before": "int64"})
+    merged["change"] = merged["persons_after"] - merged["persons_before"]
+    moved = merged[merged["change"] != 0].copy()
+    moved["is_large"] = [tolerance.is_large(b, c) for b, c in zip(moved["persons_before"], moved["change"])]
+    columns = [*keys, "persons_before", "persons_after", "change", "is_large"]
+    return moved[columns].sort_values(["is_large", "month_end"], ascending=[False, True], ignore_index=True)
+
+
+def revisions_text(table: pd.DataFrame, limit: int = 12) -> str:
+    """The large revisions in a few lines, for the message and the command line."""
+    large = table[table["is_large"]]
+    lines = [f"{r.definition} {r.line} at {r.month_end}: {r.persons_before} -> {r.persons_after} ({r.change:+d})"
+             for r in large.head(limit).itertuples()]
+    more = len(large) - limit
+    return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
+
+
 def summary_line(run: dict) -> str:
     """One sentence for the log and the command line."""
     actions = {a: sum(d["action"] == a for d in run["deliveries"]) for a in ("new", "changed", "withdrawn")}
     if run["status"] == "unchanged":
-        return "nothing new: the publication is left byte-for-byte unchanged"
+        return "nothing new: the publication is left byte-for-byte unchanged" + (
+            f" ({run['message']})" if run.get("message") else "")
+    if run["status"] in ("failed", "interrupted", "awaiting-acceptance", "released"):
+        return f"{run['status']}: {run.get('message') or ''}"
     changed = len(run["changes"])
     return (f"{run['status']}: {actions['new']} new, {actions['changed']} changed, {actions['withdrawn']} "
             f"withdrawn deliveries; {run['rows_read']} rows read, {run['rows_curated']} curated, "

@@ -114,6 +114,23 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     return records
 
 
+def load_delivery_table(staged_root: Path, record: dict, name: str) -> pd.DataFrame:
+    """One table (episodes, quarantine or findings) of one stored delivery; no file reads as no rows."""
+    path = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / f"{name}.parquet"
+    if not path.exists():
+        schema = _SCHEMAS.get(name)
+        return schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
+    return pq.read_table(path).to_pandas()
+
+
+def save_record(staged_root: Path, record: dict) -> None:
+    """Replace one stored delivery's record (its tables stay), in one rename."""
+    target = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / "delivery.json"
+    tmp = target.with_name(f".delivery.json.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(record, default=_json_default, indent=1), encoding="utf-8")
+    os.replace(tmp, target)
+
+
 def load_table(staged_root: Path, name: str) -> pd.DataFrame:
     """One table (episodes, quarantine or findings) over every stored delivery, in one Arrow scan.
 
@@ -163,3 +180,25 @@ def prune(staged_root: Path, keep: set[tuple[str, str]]) -> list[str]:
             shutil.rmtree(path.parent)
             dropped.append(f"{municipality}/{period}")
     return dropped
+
+
+#: where key rotation (`lvv rekey`) keeps the store it replaces until the new one is published
+ASIDE_PREFIX = "staged.before-rekey-"
+
+
+def set_store_aside(staged_root: Path) -> Path | None:
+    """Move the store aside (key rotation): the run then processes every delivery again."""
+    if not staged_root.exists():
+        return None
+    aside = staged_root.with_name(f"{ASIDE_PREFIX}{os.getpid()}-{len(list(staged_root.parent.glob(ASIDE_PREFIX + '*')))}")
+    staged_root.rename(aside)
+    staged_root.mkdir()
+    return aside
+
+
+def drop_store_aside(staged_root: Path) -> list[str]:
+    """Delete the stores set aside, once the new store is published."""
+    gone = sorted(staged_root.parent.glob(ASIDE_PREFIX + "*"))
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in gone]
