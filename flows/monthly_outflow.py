@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import duckdb
 from prefect import flow, get_run_logger, pause_flow_run, runtime, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import FlowPauseTimeout
+from prefect.exceptions import FlowPauseTimeout, TerminationSignal
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -325,7 +326,9 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
             progress.step("monthly report")
             data = monthly_report_task(paths, run, params, reference_date)
         except BaseException as exc:
-            record_run(paths, runs.finish_run(run, "failed", message=_failure(run, exc)))
+            so_far = runs.latest_record(paths.curated, run["run_id"]) or run  # with what it processed
+            record_run(paths, runs.finish_run({**so_far, **{k: v for k, v in run.items() if v}}, "failed",
+                                              message=_failure(run, exc)))
             raise
         run = record_run(paths, run)
     artifacts(data, run)
@@ -336,6 +339,10 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
 def _failure(run: dict, exc: BaseException) -> str:
     """The message of a failed run: the error, and what it had published before it."""
     what = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    if isinstance(exc, TerminationSignal):  # Prefect's handler of SIGTERM in a flow run
+        what = f"stopped by {signal.Signals(exc.signal).name}"
+    elif isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+        what = f"stopped by {signal.Signals(exc.code - 128).name}"
     if run.get("status") == "published":
         return f"release {run['release_id']} was published; then the monthly report failed: {what}"
     return what

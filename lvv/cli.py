@@ -376,10 +376,13 @@ def validate(
         help="write a copy of the workbook with every problem marked, plus a summary sheet")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
     lang: Annotated[Lang, typer.Option(help="language of the messages")] = Lang.nl,
+    data_dir: Annotated[Optional[Path], typer.Option(
+        "--data-dir", help="also judge the file against the delivery in force in this data location "
+                           "(the plausibility gate): would it be held, and why", show_default=False)] = None,
 ) -> None:
-    """Check an export before delivering it: exit 0 deliverable, 1 errors, 2 unreadable.
+    """Check an export before delivering it: exit 0 deliverable, 1 errors (or it would be held), 2 unreadable.
 
-    Example: lvv validate export_oktober.xlsx --municipality utrecht --period 2020-10 --report controle.xlsx
+    Example: lvv validate export_oktober.xlsx --municipality utrecht --period 2020-10 --data-dir /srv/lvv/data
     """
     import secrets
 
@@ -398,20 +401,62 @@ def validate(
                               Pseudonymiser(key), display_name=file.name, infer_period=True)
     rows = [f.as_row(lang.value) for f in result.findings]
     d = result.delivery
+    plausibility = _plausibility(file, contract, period, data_dir) if data_dir and result.accepted else None
     if fmt is Format.json:
         summary = {k: v for k, v in d.items() if k != "layout"}
-        sys.stdout.write(json.dumps({"delivery": summary, "findings": rows}, default=str, indent=1) + "\n")
+        sys.stdout.write(json.dumps({"delivery": summary, "findings": rows, "plausibility": plausibility},
+                                    default=str, indent=1) + "\n")
     elif fmt is Format.csv:
         _write_csv(rows)
     else:
         _print_findings(d, rows, lang.value)
+    if plausibility is not None and fmt is Format.table:
+        _print_plausibility(plausibility, lang.value)
     if report is not None:
         from transforms.steward_report import write_steward_report
 
         written = write_steward_report(file, contract, result.findings, report, lang.value, d)
         err.print(f"{'rapport' if lang is Lang.nl else 'report'}: {escape(str(written))}", soft_wrap=True)
     severities = {r["severity"] for r in rows}
-    raise typer.Exit(2 if "fatal" in severities else 1 if "error" in severities else 0)
+    held = bool(plausibility and plausibility["held"])
+    raise typer.Exit(2 if "fatal" in severities else 1 if "error" in severities or held else 0)
+
+
+def _plausibility(file: Path, contract, period: str | None, data_dir: Path) -> dict | None:
+    """The plausibility gate's verdict on the file against the delivery in force in data_dir's
+    store (None when the store holds nothing of this municipality). Needs the store's key."""
+    from lvv.settings import DataPaths, check_key, pseudonym_key
+    from transforms.delivery import parse_period, process_delivery
+    from transforms.gate import in_force_before, verdict
+    from transforms.protect import Pseudonymiser
+    from transforms.store import load_delivery_table, load_records
+
+    paths = DataPaths.resolve(data_dir)
+    stored = load_records(paths.staged, contract.municipality)
+    if not stored:
+        return None
+    key, _ = pseudonym_key(paths.raw)
+    check_key(paths, key)
+    result = process_delivery(file, contract, period or parse_period(file.parent.name), Pseudonymiser(key),
+                              display_name=file.name, infer_period=True)
+    previous = in_force_before(stored, result.delivery["period"])
+    found = verdict(result.delivery, result.episodes, result.quarantine, previous,
+                    load_delivery_table(paths.staged, previous, "episodes") if previous else None, contract.gates)
+    return {"held": found.held, "compared_with": found.compared_with, "codes": found.codes,
+            "reason_nl": found.reason("nl"), "reason_en": found.reason("en"), "measures": found.measures}
+
+
+def _print_plausibility(verdict: dict, lang: str) -> None:
+    nl = lang == "nl"
+    against = verdict["compared_with"] or ("geen eerdere levering" if nl else "no earlier delivery")
+    title = f"{'Aannemelijkheid' if nl else 'Plausibility'} ({escape(against)}):"
+    if verdict["held"]:
+        out.print(f"[red]{title}[/] " + ("deze levering zou worden vastgehouden, niet in werking: " if nl else
+                                        "this delivery would be held, not in force: ")
+                  + escape(verdict["reason_nl" if nl else "reason_en"]), soft_wrap=True)
+    else:
+        out.print(f"[green]{title}[/] " + ("de levering zou in werking treden." if nl else
+                                          "the delivery would be put in force."))
 
 
 def _write_csv(rows: list[dict]) -> None:

@@ -193,3 +193,29 @@ def test_the_view_marks_held_superseded_and_released_deliveries():
     assert shown["x/2020-10"] == ("superseded", "superseded by a later delivery in force; r1")
     assert shown["x/2020-12"] == ("held", "r2") and shown["x/2020-11"] == ("accepted", None)
     assert pd.DataFrame(with_gate_status(records)).shape[0] == 3
+
+
+def test_validate_tells_the_steward_before_delivery_that_the_file_would_be_held(demo_copy, tmp_path):
+    from typer.testing import CliRunner
+
+    from lvv.cli import app
+
+    broken = broken_utrecht(demo_copy, lambda row: None)
+    outside = tmp_path / "to-deliver" / broken.name
+    outside.parent.mkdir()
+    broken.rename(outside)  # not delivered: the steward checks it first
+    args = ["validate", str(outside), "--municipality", "utrecht", "--period", "2022-08", "--lang", "en"]
+    held = CliRunner().invoke(app, [*args, "--data-dir", str(demo_copy.root)])
+    assert held.exit_code == 1
+    text = " ".join(held.output.split())
+    assert "Plausibility (utrecht/2022-07): this delivery would be held" in text and "quarantined" in text
+    fine = outside.with_name("good.xlsx")
+    workbook = openpyxl.load_workbook(next((demo_copy.raw / "utrecht" / "2022-07").glob("*.xlsx")))
+    workbook["Export"].cell(1, 2, AUGUST)
+    workbook.save(fine)
+    good = CliRunner().invoke(app, [*args[:1], str(fine), *args[2:], "--data-dir", str(demo_copy.root),
+                                    "--format", "json"])
+    assert good.exit_code == 0, good.output
+    verdict_json = __import__("json").loads(good.output)["plausibility"]
+    assert verdict_json["held"] is False and verdict_json["compared_with"] == "utrecht/2022-07"
+    assert not (demo_copy.staged / "utrecht" / "2022-08").exists()  # validate stores nothing

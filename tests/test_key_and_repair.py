@@ -135,3 +135,20 @@ def test_republish_builds_a_new_release_from_the_store(published):
     first = json.loads((published.curated / CURRENT / "release.json").read_text())["release_id"]
     assert run(published, republish=True)["status"] == "published"
     assert json.loads((published.curated / CURRENT / "release.json").read_text())["release_id"] != first
+
+
+def test_a_failing_monthly_report_is_logged_with_its_message(published):
+    write_sheet(published.raw / "amsterdam" / "2020-12" / "amsterdam.xlsx", contract_for("amsterdam"),
+                [good_row(1, exit_date=date(2020, 9, 20), outcome="MOB"), good_row(2)], stand_per=date(2020, 12, 31))
+    blocked = published.root / "reports" / f"{REF:%Y-%m-%d}"
+    if blocked.is_dir():
+        import shutil
+
+        shutil.rmtree(blocked)
+    blocked.write_text("a file where the report's folder should be")
+    with pytest.raises(Exception):
+        run(published)
+    last = read_runs(published.curated)[-1]
+    assert last["status"] == "failed" and last["release_id"]
+    assert "was published; then the monthly report failed" in last["message"]
+    assert [d["delivery_id"] for d in last["deliveries"]] == ["amsterdam/2020-12"]

@@ -1,17 +1,14 @@
-"""Atomic publishing: SIGKILL at random moments, concurrent publishers, open readers, the lock.
+"""Atomic publishing: concurrent publishers, open readers, the lock.
 
 Publishers run in child processes forked from a preloaded forkserver, so a child starts in
-milliseconds and the random kill lands while it is publishing, not while it imports pandas.
+milliseconds. What a run killed at a named point leaves (and how the next run cleans it) is
+tested in tests/test_kill_points.py, without timers.
 """
 
 from __future__ import annotations
 
 import fcntl
 import multiprocessing
-import os
-import random
-import signal
-import time
 from datetime import date
 from pathlib import Path
 
@@ -25,11 +22,9 @@ from transforms.delivery import process_delivery
 from transforms.protect import Pseudonymiser
 from transforms.publish import (
     CURRENT,
-    KEEP_PREVIOUS,
     RELEASES,
     PublicationBusy,
     clean_leftovers,
-    current_manifest,
     publication_lock,
     publish,
 )
@@ -83,33 +78,6 @@ def publication(tmp_path) -> tuple[Path, Path]:
     curated = tmp_path / "curated"
     publish(curated, curated_tables(staged), fingerprint="f")
     return staged, curated
-
-
-def test_sigkill_at_random_moments_always_leaves_a_usable_publication(publication, forkserver):
-    staged, curated = publication
-    expected = answers_outflow(curated / "lvv.duckdb")
-    rng = random.Random(20201101)
-    started = time.monotonic()
-    kills = 0
-    while kills < 24 and time.monotonic() - started < 45:
-        child = forkserver.Process(target=publish_loop, args=(str(staged), str(curated), 50, 30.0))
-        child.start()
-        time.sleep(rng.uniform(0.0, 0.8))
-        os.kill(child.pid, signal.SIGKILL)
-        child.join(10)
-        assert child.exitcode == -signal.SIGKILL
-        kills += 1
-        assert answers_outflow(curated / "lvv.duckdb") == expected, f"after kill {kills}"
-        assert current_manifest(curated)["fingerprint"] == "f"
-    assert kills >= 20
-    leftovers = list((curated / RELEASES).glob(".building-*"))
-    publish(curated, curated_tables(staged), fingerprint="g")  # the next run completes and tidies
-    assert current_manifest(curated)["fingerprint"] == "g"
-    assert not list((curated / RELEASES).glob(".building-*"))
-    assert not list(curated.glob(".*.tmp-*")) and not list(curated.glob("runs/.*.tmp-*"))
-    assert len([p for p in (curated / RELEASES).iterdir()]) <= KEEP_PREVIOUS + 1
-    assert answers_outflow(curated / "lvv.duckdb") == expected
-    print(f"{kills} kills, {len(leftovers)} half-built releases left by them, all cleaned")
 
 
 def test_two_publishers_at_once_both_finish_one_after_the_other(publication, forkserver):

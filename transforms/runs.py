@@ -106,6 +106,11 @@ def interrupted_run(run: dict, staged_root: Path, manifest: dict | None) -> dict
     return {**finish_run({**run, "release_id": release}, "interrupted", entries, message=message)}
 
 
+def latest_record(curated_dir: Path, run_id: str) -> dict | None:
+    """This run's entry in the log as last written (None when it has none)."""
+    return next((r for r in reversed(read_runs(curated_dir)) if r["run_id"] == run_id), None)
+
+
 def fault_point(name: str) -> None:
     """A named point of the run where a test may stop it as a crash would (LVV_FAULT_AT=name).
 
