@@ -419,16 +419,19 @@ def held_notes(records: list[dict]) -> list[str]:
 @task(name="revision-check", cache_policy=NO_CACHE)
 def revision_check(paths: DataPaths, building: Path, reference_date: date,
                    definitions: list[str]) -> pd.DataFrame | None:
-    """Figures already published (month ends of the last months) in the new release against the
-    current one; None when there is no current release to compare with (the first publish)."""
+    """Figures already published in the new release against the current one: the month ends of
+    the last months up to the reference date, and no later than the current release knows (its
+    latest stand-per date: a later month's new exits are news, not revisions). None when there is
+    no current release to compare with (the first publish)."""
     logger = get_run_logger()
     current = current_release(paths.curated)
     if current is None or not (current / "lvv.duckdb").is_file():
         logger.info("revision-check: no current release, nothing to compare with")
         return None
     tolerance = revision_tolerance()
-    dates = runs.month_ends(reference_date, tolerance.months)
     try:
+        known_until = runs.known_until(current / "lvv.duckdb") or reference_date
+        dates = runs.month_ends(min(reference_date, known_until), tolerance.months)
         before = runs.headline_series(current / "lvv.duckdb", dates, definitions)
     except duckdb.Error as exc:  # a damaged release being repaired
         logger.warning("revision-check: the current release cannot be read (%s); nothing compared", exc)

@@ -205,6 +205,15 @@ def month_ends(reference_date: date, months: int) -> list[date]:
     return ends[::-1]
 
 
+def known_until(database: Path) -> date | None:
+    """The latest stand-per date of the deliveries in force in a release (None: none)."""
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute("select max(stand_per) from deliveries where status = 'accepted'").fetchone()[0]
+    finally:
+        con.close()
+
+
 def headline_series(database: Path, dates: list[date], definitions: list[str]) -> pd.DataFrame:
     """Outflow (persons) per line and rule at each date: definition, line, month_end, persons."""
     from transforms.queries import outflow

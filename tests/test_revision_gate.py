@@ -1,0 +1,77 @@
+"""The revision gate: figures already published move beyond the tolerance only when accepted."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from schemas.gates import RevisionTolerance, revision_tolerance
+from tests.test_gate import AUGUST, TABLE_A, demo_copy, demo_published, table_a  # noqa: F401 (fixtures)
+from transforms.runs import month_ends, revisions
+
+
+def test_month_ends_are_the_last_months_up_to_the_reference_date():
+    assert month_ends(date(2022, 8, 31), 3) == [date(2022, 6, 30), date(2022, 7, 31), date(2022, 8, 31)]
+    assert month_ends(date(2020, 11, 1), 2) == [date(2020, 9, 30), date(2020, 10, 31)]
+    assert month_ends(date(2024, 3, 15), 1) == [date(2024, 2, 29)]
+
+
+def test_a_revision_is_large_beyond_both_the_persons_and_the_share():
+    tolerance = RevisionTolerance(months=12, persons=10, share=0.05)
+    before = pd.DataFrame({"definition": ["programme"] * 3, "line": ["returned", "legalised", "deceased"],
+                           "month_end": [date(2022, 7, 31)] * 3, "persons": [500, 100, 4]})
+    after = before.assign(persons=[489, 111, 30])  # -11 of 500 (2 %), +11 of 100 (11 %), +26 of 4
+    table = revisions(before, after, tolerance)
+    assert dict(zip(table["line"], table["is_large"])) == {"legalised": True, "deceased": True, "returned": False}
+    assert revisions(before, before, tolerance).empty
+    assert revision_tolerance().months == 12
+
+
+def test_a_normal_monthly_delivery_is_published_without_asking(demo_copy):
+    """The demo's last month (with its late registrations) delivered a month after the rest."""
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    july = sorted(demo_copy.raw.glob("*/2022-07"))
+    aside = demo_copy.root.parent / "july"
+    for folder in july:
+        shutil.move(folder, aside / folder.parent.name)
+    params = dict(data_dir=str(demo_copy.root), reference_date=date(2022, 7, 31))
+    withdrawn = monthly_outflow(RunParameters(**params))["run"]
+    if withdrawn["status"] == "awaiting-acceptance":  # withdrawing a month is a revision to accept
+        withdrawn = monthly_outflow(RunParameters(**params, accept_revisions=True))["run"]
+    assert withdrawn["status"] == "published"
+    for folder in aside.iterdir():
+        shutil.move(folder, demo_copy.raw / folder.name / "2022-07")
+    monthly = monthly_outflow(RunParameters(**params))["run"]
+    assert monthly["status"] == "published", monthly["message"]
+    assert len(monthly["deliveries"]) == len(july)
+    assert table_a(demo_copy.database) == TABLE_A
+
+
+def test_a_deployment_run_asks_in_the_ui_and_stands_down_without_an_answer(prefect_harness, monkeypatch):
+    from prefect import flow, runtime
+
+    from flows.monthly_outflow import RunParameters, _decide
+
+    table = pd.DataFrame({"definition": ["programme"], "line": ["returned"], "month_end": [date(2022, 7, 31)],
+                          "persons_before": [537], "persons_after": [372], "change": [-165], "is_large": [True]})
+    assert _decide(table, RunParameters()) is False  # from the command line: not without --accept-revisions
+    assert _decide(table, RunParameters(accept_revisions=True)) is True
+    assert _decide(table.assign(is_large=False), RunParameters()) is None
+    monkeypatch.setattr(runtime.deployment, "id", "a-deployment")
+
+    @flow
+    def paused_run() -> bool | None:
+        return _decide(table, RunParameters(revision_wait_seconds=1))
+
+    from prefect.client.orchestration import get_client
+
+    state = paused_run(return_state=True)
+    with get_client(sync_client=True) as client:
+        history = [s.type.name for s in client.read_flow_run_states(state.state_details.flow_run_id)]
+    assert "PAUSED" in history
+    # no answer within the timeout: _decide said no (nothing switched), and Prefect fails the run
+    assert state.is_failed() and "never resumed" in state.message
