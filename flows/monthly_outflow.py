@@ -247,9 +247,11 @@ def build_history(paths: DataPaths) -> dict[str, pd.DataFrame]:
 
 
 @task(name="build-release", cache_policy=NO_CACHE)
-def build_release_task(paths: DataPaths, tables: dict[str, pd.DataFrame]) -> Path:
-    """Write the new database and Parquet files beside the current release (not yet visible)."""
-    building = build_release(paths.curated, tables, runs.read_runs(paths.curated))
+def build_release_task(paths: DataPaths, tables: dict[str, pd.DataFrame], run_id: str) -> Path:
+    """Write the new database and Parquet files beside the current release (not yet visible);
+    its run log: every run before this one (which the switch adds, finished)."""
+    earlier = [r for r in runs.read_runs(paths.curated) if r["run_id"] != run_id]
+    building = build_release(paths.curated, tables, earlier)
     get_run_logger().info("build-release: %s written", building.name)
     return building
 
@@ -383,7 +385,7 @@ def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key
         return runs.finish_run(run, "unchanged", entries, message="; ".join(notes) or None)
     progress.step("building the history and the release")
     tables = build_history(paths)
-    building = build_release_task(paths, tables)
+    building = build_release_task(paths, tables, run["run_id"])
     runs.fault_point("during-publish")
     table = revision_check(paths, building, run["reference_date"], params.definitions)
     accepted = _decide(table, params)
