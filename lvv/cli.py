@@ -250,7 +250,7 @@ def validate(
         raise UserError(f"{file}: no such file")
     key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
-                              Pseudonymiser(key), display_name=file.name, infer_period=True)
+                              Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True)
     rows = [f.as_row(lang.value) for f in result.findings]
     d = result.delivery
     if fmt is Format.json:
