@@ -106,7 +106,8 @@ def outflow_cmd(
     ref_date: Annotated[str, typer.Option("--ref-date", help="reference date (peildatum) YYYY-MM-DD")],
     definition: Annotated[str, typer.Option(help="counting rule")] = "programme",
     known_at: Annotated[Optional[str], typer.Option("--known-at", help="as known at YYYY-MM-DD")] = None,
-    by: Annotated[Optional[str], typer.Option(help="'municipality' for a row per municipality")] = None,
+    by: Annotated[Optional[str], typer.Option(
+        help="'municipality' for a row per municipality, 'outcome' for the outcome codes under each line")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -115,18 +116,25 @@ def outflow_cmd(
     Example: lvv outflow --ref-date 2020-11-01 --definition evaluation-2021 --format csv
     """
     from lvv.settings import DataPaths
-    from transforms.queries import connect, line_labels, outflow
+    from transforms.queries import (connect, line_labels, outflow, outflow_by_outcome, quarantine_impact,
+                                    quarantine_line)
 
-    if by not in (None, "municipality"):
-        raise UserError(f"--by takes 'municipality', not {by!r}")
+    if by not in (None, "municipality", "outcome"):
+        raise UserError(f"--by takes 'municipality' or 'outcome', not {by!r}")
+    day, known = _date(ref_date, "--ref-date"), _date(known_at, "--known-at")
     con = connect(DataPaths.resolve(data_dir).database)
     try:
-        frame = outflow(con, _date(ref_date, "--ref-date"), definition,
-                        _date(known_at, "--known-at"), by_municipality=by == "municipality")
+        if by == "outcome":
+            frame = outflow_by_outcome(con, day, definition, known)
+        else:
+            frame = outflow(con, day, definition, known, by_municipality=by == "municipality")
+        impact = quarantine_impact(con, day, known)
     finally:
         con.close()
     title = f"Outflow at {ref_date}, rule {definition}" + (f", as known at {known_at}" if known_at else "")
     _emit(frame, fmt, title, labels=line_labels())
+    if fmt is Format.table:
+        out.print(quarantine_line(impact))
 
 
 @app.command(name="reconcile")
