@@ -233,7 +233,9 @@ class Lang(str, Enum):
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="the export to check (.xlsx or .csv)")],
-    municipality: Annotated[str, typer.Option(help="whose layout the file is in, e.g. utrecht")],
+    municipality: Annotated[str, typer.Option(
+        help="whose layout the file is in: a contract in schemas/sources/ or $LVV_SOURCES_DIR "
+             f"(known: {_known_municipalities()})")],
     period: Annotated[Optional[str], typer.Option(help="delivery month YYYY-MM (default: from the file)")] = None,
     report: Annotated[Optional[Path], typer.Option(
         help="write a copy of the workbook with every problem marked, plus a summary sheet")] = None,
@@ -275,6 +277,57 @@ def validate(
         err.print(f"{'rapport' if lang is Lang.nl else 'report'}: {escape(str(written))}", soft_wrap=True)
     severities = {r["severity"] for r in rows}
     raise typer.Exit(2 if "fatal" in severities else 1 if "error" in severities else 0)
+
+
+contract_app = typer.Typer(no_args_is_help=True, help="Source contracts: draft one for a new municipality.")
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command(name="draft")
+def contract_draft_cmd(
+    files: Annotated[list[Path], typer.Argument(help="one or more exports of the new municipality (.xlsx or .csv)")],
+    municipality: Annotated[str, typer.Option(help="the municipality's name, e.g. 'Zwolle'")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the draft here (default: print)")] = None,
+) -> None:
+    """Draft a source contract from a new municipality's export(s), then check the files with it.
+
+    Exit 0 when the draft reads every file without an error, 1 when lines are left to decide or
+    rows would be quarantined (both listed on stderr). Review every '# CHECK' comment.
+
+    Example: lvv contract draft export_2021-01.xlsx export_2021-02.xlsx --municipality Zwolle -o schemas/sources/zwolle.yaml
+    """
+    from transforms.contract_draft import DraftError, check_draft, draft_contract
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise UserError(f"no such file: {', '.join(missing)}")
+    try:
+        text = draft_contract(files, municipality)
+    except DraftError as exc:
+        raise UserError(str(exc), code=1) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        err.print(f"draft written to {escape(str(output))}")
+    verdict = check_draft(text, files)
+    for line in verdict.to_decide:
+        err.print(f"[yellow]to decide[/]: {escape(line)}", soft_wrap=True)
+    for f in verdict.files:
+        errors = ", ".join(f"{n}x {code}" for code, n in f["errors"].items()) or "no errors"
+        err.print(f"{escape(f['file'])}: {f['status']}, {f['rows_read']} rows read, {f['rows_curated']} curated, "
+                  f"{f['rows_quarantined']} quarantined; {errors}", soft_wrap=True)
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+def _known_municipalities() -> str:
+    try:
+        from schemas.contracts import contracts
+
+        return ", ".join(sorted(contracts()))
+    except Exception:  # a broken contract is reported when it is used, not in --help
+        return "see schemas/sources/"
 
 
 def _write_csv(rows: list[dict]) -> None:
