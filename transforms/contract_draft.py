@@ -41,7 +41,7 @@ SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.y
 #: a guess at or above this confidence is written as is; below it, with a '# CHECK' comment
 SURE = 0.9
 #: below this, no guess: '???' and a '# DECIDE' comment
-GUESS = 0.6
+GUESS = 0.7
 #: rows searched for the header
 HEADER_SEARCH_ROWS = 30
 DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y", "%d-%m-%y", "%d/%m/%y", "%Y%m%d")
