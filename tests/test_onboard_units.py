@@ -213,3 +213,20 @@ def test_a_draft_of_several_files_unions_their_labels(tmp_path, amsterdam):
     assert outcomes == {"MOB": "departed_unknown", "Vreemdelingenbewaring": "immigration_detention"}
     assert yaml.safe_load(draft)["follow_ups"] == {"Vrijgelaten": "released"}
     assert check_draft(draft, [first, second]).ok
+
+
+def test_a_draft_passes_over_hidden_and_summary_sheets(tmp_path, amsterdam):
+    import openpyxl
+
+    path = write_sheet(tmp_path / "a.xlsx", amsterdam, [good_row(1), good_row(2)], stand_per=OCT)
+    book = openpyxl.load_workbook(path)
+    summary = book.create_sheet("Overzicht", 0)
+    summary.append(["Aantal", 2])
+    old = book.create_sheet("Oud")  # a hidden copy of an older layout, with more rows
+    old.append(list(amsterdam.columns.values()))
+    for n in range(10):
+        old.append([f"R{n}", "1000000001", "X", "Y", "01-01-2019"])
+    old.sheet_state = "hidden"
+    book.save(path)
+    draft = yaml.safe_load(draft_contract([path], "Tiel"))
+    assert draft["file"]["sheet"] == amsterdam.file.sheet and draft["file"]["header_row"] == 5
