@@ -403,12 +403,20 @@ def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) 
         for col in frame.columns:
             table.add_column(col, justify="right" if frame[col].dtype.kind in "iuf" else "left")
         for row in frame.itertuples(index=False):
-            table.add_row(*(str(v) for v in row))
+            table.add_row(*("" if _missing(v) else str(v) for v in row))
         if "persons" in frame.columns:
             total = [""] * (len(frame.columns) - 1) + [str(int(frame["persons"].sum()))]
             total[0] = "total"
             table.add_row(*total, style="bold")
         out.print(table)
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, NaT or pd.NA: an empty cell in a printed table (a follow-up only after detention)."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pd.NA cannot be made a bool
+        return True
 
 
 def _date(text: str | None, option: str) -> date | None:

@@ -41,6 +41,8 @@ OCT, NOV = date(2020, 10, 31), date(2020, 11, 30)
     (12345678, "0012345678", True),                      # a number cell lost two zeros
     (12345678.0, "0012345678", True),
     (6652327800, "6652327800", False),
+    ("665232780.0", "0665232780", True),                 # a number cell exported as text: not a dot
+    ("6652327800.0", "6652327800", True),
     ("6652327800", "6652327800", False),
     (" 6652327800 ", "6652327800", False),
     ("123456789", "123456789", False),                   # text: nothing says a zero was lost

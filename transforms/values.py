@@ -90,6 +90,7 @@ PERSON_ID_DIGITS = 10
 #: a leading 'V' (for V-nummer) and its separator, and the separators typed between digit groups
 _V_PREFIX = re.compile(r"^v\s*[-.:]?\s*", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s.\-\u00a0\u2009\u202f]+")
+_NUMBER_AS_TEXT = re.compile(r"^\d{1,10}\.0+$")
 
 
 def normalise_person_id(value: Any) -> tuple[str | None, bool]:
@@ -111,6 +112,9 @@ def normalise_person_id(value: Any) -> tuple[str | None, bool]:
             return text.zfill(PERSON_ID_DIGITS), len(text) < PERSON_ID_DIGITS
         return text, False
     text = str(value).strip()
+    if _NUMBER_AS_TEXT.match(text):  # '665232780.0': a number cell written out as text, not a dot
+        canonical, _ = normalise_person_id(int(text.split(".")[0]))
+        return canonical, True
     digits = _SEPARATORS.sub("", _V_PREFIX.sub("", text))
     if len(digits) == PERSON_ID_DIGITS and digits.isascii() and digits.isdigit():
         return digits, digits != text
