@@ -17,6 +17,7 @@ records (HistoryRecord: true codes typed below), never from the pipeline.
 from __future__ import annotations
 
 import csv
+import json
 import random
 import re
 import zipfile
@@ -485,3 +486,29 @@ def test_outflow_by_outcome_answers_on_the_command_line(onboarded):
     got = {(r.split(",")[1], r.split(",")[2] or None): int(r.split(",")[5])
            for r in done.output.splitlines()[1:] if r.startswith("dordrecht,")}
     assert got == want
+    as_json = CliRunner().invoke(app, ["outflow", "--ref-date", "2021-08-20", "--by", "outcome", "--format", "json",
+                                       "--data-dir", str(onboarded.root)])
+    records = json.loads(as_json.output)
+    assert {r["follow_up_code"] for r in records if r["outcome_code"] != "immigration_detention"} == {None}
+
+
+def test_the_monthly_flow_on_the_onboarded_history_writes_no_name_anywhere(onboarded, tmp_path, prefect_harness,
+                                                                            monkeypatch):
+    """The steward's last step, `lvv run`: the whole flow with its report, then nothing under
+    data/ but the raw deliveries holds a name, a staff member or a V-number."""
+    import shutil
+
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    data = tmp_path / "data"
+    shutil.copytree(onboarded.root / "raw", data / "raw")
+    monkeypatch.setenv("LVV_SOURCES_DIR", str(onboarded.contracts_dir))
+    monkeypatch.setenv("LVV_PSEUDONYM_KEY", "onboard-flow-test-key")
+    summary = monthly_outflow(RunParameters(data_dir=str(data), reference_date=date(2021, 8, 20)))
+    assert summary["published"] and summary["run"]["rows_quarantined"] == 0
+    written = [p for p in data.rglob("*") if p.is_file() and "raw" not in p.relative_to(data).parts]
+    assert any(p.suffix == ".xlsx" for p in written) and any(p.suffix == ".html" for p in written)
+    texts = "\n".join(_texts_under(data / "curated") + _texts_under(data / "reports"))
+    names = {e.name for history, _ in onboarded.histories.values() for e in history} | set(STAFF)
+    persons = {e.person for history, _ in onboarded.histories.values() for e in history}
+    assert not [n for n in names | persons if n in texts]

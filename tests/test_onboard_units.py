@@ -232,3 +232,14 @@ def test_a_draft_passes_over_hidden_and_summary_sheets(tmp_path, amsterdam):
     book.save(path)
     draft = yaml.safe_load(draft_contract([path], "Tiel"))
     assert draft["file"]["sheet"] == amsterdam.file.sheet and draft["file"]["header_row"] == 5
+
+
+def test_a_full_name_column_is_dropped_even_from_the_quarantine(tmp_path, amsterdam):
+    columns = {f: h for f, h in amsterdam.columns.items() if f not in ("family_name", "given_name")}
+    named = SourceContract.model_validate({**amsterdam.model_dump(mode="json"),
+                                           "columns": {**columns, "full_name": "Naam cliënt"}})
+    rows = [{**good_row(1, intake_date="onbekend"), "full_name": "Zoë Tekle"}, good_row(2)]
+    path = write_sheet(tmp_path / "a.xlsx", named, rows, stand_per=OCT)
+    result = process_delivery(path, named, "2020-10", PSEUDO)
+    assert len(result.quarantine) == 1 and "raw_intake_date" in result.quarantine.columns
+    assert "Zoë" not in result.quarantine.to_csv() and "Zoë" not in str([f.as_row() for f in result.findings])

@@ -65,7 +65,10 @@ def outflow_by_outcome(con: duckdb.DuckDBPyConnection, ref_date: date, definitio
     """Persons per municipality, outcome and follow-up under each reporting line (the macro)."""
     check_definition(definition)
     sql = "select * from outflow_by_outcome($ref_date, definition := $definition, known_at := $known_at)"
-    return con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
+    frame = con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
+    # no follow-up is None (JSON null, an empty CSV cell), not NaN
+    frame["follow_up_code"] = frame["follow_up_code"].astype(object).where(frame["follow_up_code"].notna(), None)
+    return frame
 
 
 def quarantine_impact(con: duckdb.DuckDBPyConnection, ref_date: date, known_at: date | None = None) -> pd.DataFrame:
