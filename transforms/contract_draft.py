@@ -196,20 +196,16 @@ def _map_headers(headers: list[Any], body: list[list[Any]]) -> tuple[dict[str, G
         hit = best_match(text, by_text)
         if hit and hit[1] >= GUESS and text not in ignore:
             scored.append((hit[1], by_text[hit[0]], i))
-    columns: dict[str, Guess] = {}
-    used: set[int] = set()
+    position: dict[str, int] = {}  # each field its best header, each header one field
     for confidence, f, i in sorted(scored, key=lambda s: -s[0]):
-        if f in columns or i in used:
-            continue
-        columns[f] = Guess(str(headers[i]).strip(), confidence)
-        used.add(i)
-    if "full_name" in columns and ({"family_name", "given_name"} & set(columns)):
-        columns.pop("full_name")
-    used = {i for i, h in enumerate(headers) if not is_blank(h)
-            and str(h).strip() in {g.value for g in columns.values()}}
-    rest = [str(h).strip() for i, h in enumerate(headers) if not is_blank(h) and i not in used]
-    ignored = [h for h in rest if normalise_label(h) in ignore
-               or (best_match(normalise_label(h), {k: 1 for k in ignore}) or ("", 0))[1] >= SURE]
+        if f not in position and i not in position.values():
+            position[f] = i
+    if "full_name" in position and ({"family_name", "given_name"} & set(position)):
+        del position["full_name"]  # a name in parts: a 'name' column is one of the parts
+    confidence = {i: c for c, _, i in scored}
+    columns = {f: Guess(str(headers[i]).strip(), confidence[i]) for f, i in position.items()}
+    rest = [str(h).strip() for i, h in enumerate(headers) if not is_blank(h) and i not in position.values()]
+    ignored = [h for h in rest if (best_match(normalise_label(h), dict.fromkeys(ignore)) or ("", 0))[1] >= SURE]
     return columns, ignored, [h for h in rest if h not in ignored]
 
 
