@@ -251,7 +251,8 @@ def outflow_cmd(
     ref_date: Annotated[str, typer.Option("--ref-date", help="reference date (peildatum) YYYY-MM-DD")],
     definition: Annotated[str, typer.Option(help="counting rule")] = "programme",
     known_at: Annotated[Optional[str], typer.Option("--known-at", help="as known at YYYY-MM-DD")] = None,
-    by: Annotated[Optional[str], typer.Option(help="'municipality' for a row per municipality")] = None,
+    by: Annotated[Optional[str], typer.Option(
+        help="'municipality' for a row per municipality, 'outcome' for the outcome codes under each line")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -260,18 +261,25 @@ def outflow_cmd(
     Example: lvv outflow --ref-date 2020-11-01 --definition evaluation-2021 --format csv
     """
     from lvv.settings import DataPaths
-    from transforms.queries import connect, line_labels, outflow
+    from transforms.queries import (connect, line_labels, outflow, outflow_by_outcome, quarantine_impact,
+                                    quarantine_line)
 
-    if by not in (None, "municipality"):
-        raise UserError(f"--by takes 'municipality', not {by!r}")
+    if by not in (None, "municipality", "outcome"):
+        raise UserError(f"--by takes 'municipality' or 'outcome', not {by!r}")
+    day, known = _date(ref_date, "--ref-date"), _date(known_at, "--known-at")
     con = connect(DataPaths.resolve(data_dir).database)
     try:
-        frame = outflow(con, _date(ref_date, "--ref-date"), definition,
-                        _date(known_at, "--known-at"), by_municipality=by == "municipality")
+        if by == "outcome":
+            frame = outflow_by_outcome(con, day, definition, known)
+        else:
+            frame = outflow(con, day, definition, known, by_municipality=by == "municipality")
+        impact = quarantine_impact(con, day, known)
     finally:
         con.close()
     title = f"Outflow at {ref_date}, rule {definition}" + (f", as known at {known_at}" if known_at else "")
     _emit(frame, fmt, title, labels=line_labels())
+    if fmt is Format.table:
+        out.print(quarantine_line(impact))
 
 
 @app.command(name="reconcile")
@@ -370,7 +378,9 @@ class Lang(str, Enum):
 @app.command()
 def validate(
     file: Annotated[Path, typer.Argument(help="the export to check (.xlsx or .csv)")],
-    municipality: Annotated[str, typer.Option(help="whose layout the file is in, e.g. utrecht")],
+    municipality: Annotated[str, typer.Option(
+        help="whose layout the file is in: a contract in schemas/sources/ or $LVV_SOURCES_DIR "
+             f"(known: {_known_municipalities()})")],
     period: Annotated[Optional[str], typer.Option(help="delivery month YYYY-MM (default: from the file)")] = None,
     report: Annotated[Optional[Path], typer.Option(
         help="write a copy of the workbook with every problem marked, plus a summary sheet")] = None,
@@ -398,7 +408,7 @@ def validate(
         raise UserError(f"{file}: no such file")
     key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
-                              Pseudonymiser(key), display_name=file.name, infer_period=True)
+                              Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True)
     rows = [f.as_row(lang.value) for f in result.findings]
     d = result.delivery
     plausibility = _plausibility(file, contract, period, data_dir) if data_dir and result.accepted else None
@@ -457,6 +467,57 @@ def _print_plausibility(verdict: dict, lang: str) -> None:
     else:
         out.print(f"[green]{title}[/] " + ("de levering zou in werking treden." if nl else
                                           "the delivery would be put in force."))
+
+
+contract_app = typer.Typer(no_args_is_help=True, help="Source contracts: draft one for a new municipality.")
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command(name="draft")
+def contract_draft_cmd(
+    files: Annotated[list[Path], typer.Argument(help="one or more exports of the new municipality (.xlsx or .csv)")],
+    municipality: Annotated[str, typer.Option(help="the municipality's name, e.g. 'Zwolle'")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write the draft here (default: print)")] = None,
+) -> None:
+    """Draft a source contract from a new municipality's export(s), then check the files with it.
+
+    Exit 0 when the draft reads every file without an error, 1 when lines are left to decide or
+    rows would be quarantined (both listed on stderr). Review every '# CHECK' comment.
+
+    Example: lvv contract draft export_2021-01.xlsx export_2021-02.xlsx --municipality Zwolle -o schemas/sources/zwolle.yaml
+    """
+    from transforms.contract_draft import DraftError, check_draft, draft_contract
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise UserError(f"no such file: {', '.join(missing)}")
+    try:
+        text = draft_contract(files, municipality)
+    except DraftError as exc:
+        raise UserError(str(exc), code=1) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        err.print(f"draft written to {escape(str(output))}")
+    verdict = check_draft(text, files)
+    for line in verdict.to_decide:
+        err.print(f"[yellow]to decide[/]: {escape(line)}", soft_wrap=True)
+    for f in verdict.files:
+        errors = ", ".join(f"{n}x {code}" for code, n in f["errors"].items()) or "no errors"
+        err.print(f"{escape(f['file'])}: {f['status']}, {f['rows_read']} rows read, {f['rows_curated']} curated, "
+                  f"{f['rows_quarantined']} quarantined; {errors}", soft_wrap=True)
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+def _known_municipalities() -> str:
+    try:
+        from schemas.contracts import contracts
+
+        return ", ".join(sorted(contracts()))
+    except Exception:  # a broken contract is reported when it is used, not in --help
+        return "see schemas/sources/"
 
 
 def _write_csv(rows: list[dict]) -> None:
@@ -532,12 +593,20 @@ def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) 
         for col in frame.columns:
             table.add_column(col, justify="right" if frame[col].dtype.kind in "iuf" else "left")
         for row in frame.itertuples(index=False):
-            table.add_row(*(str(v) for v in row))
+            table.add_row(*("" if _missing(v) else str(v) for v in row))
         if "persons" in frame.columns:
             total = [""] * (len(frame.columns) - 1) + [str(int(frame["persons"].sum()))]
             total[0] = "total"
             table.add_row(*total, style="bold")
         out.print(table)
+
+
+def _missing(value: object) -> bool:
+    """None, NaN, NaT or pd.NA: an empty cell in a printed table (a follow-up only after detention)."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pd.NA cannot be made a bool
+        return True
 
 
 def _date(text: str | None, option: str) -> date | None:

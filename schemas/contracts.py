@@ -26,9 +26,11 @@ SOURCES_DIR_ENV = "LVV_SOURCES_DIR"
 
 #: canonical fields a contract maps to column headers; the first group is required
 REQUIRED_FIELDS = ("record_id", "person_id", "intake_date", "exit_date", "outcome")
-OPTIONAL_FIELDS = ("follow_up", "family_name", "given_name", "birth_date")
+OPTIONAL_FIELDS = ("follow_up", "family_name", "given_name", "full_name", "birth_date")
 #: direct identifiers: pseudonymised (person_id, record_id) or dropped (the rest) at the protect step
-DROPPED_IDENTIFIERS = ("family_name", "given_name", "birth_date")
+DROPPED_IDENTIFIERS = ("family_name", "given_name", "full_name", "birth_date")
+#: a label written as code and text ('03 - Terugkeer', '3. Terugkeer', '03: Terugkeer'): the code part
+LABEL_CODE_PREFIX = re.compile(r"^\s*\d{1,3}\s*[-–.:)]\s*(?=\S)")
 DATE_FIELDS = ("intake_date", "exit_date", "birth_date")
 
 
@@ -44,10 +46,36 @@ def normalise_label(label: object) -> str:
 
 
 class StandPer(BaseModel):
-    """Where the file states its own 'stand per' date: a cell in the title block after a label."""
+    """Where the file states its own 'stand per' date: a cell in the title block after a label,
+    or else its file name (`lvv_export_20210331.csv` with file_name `%Y%m%d`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    label: str = Field(description="text in the title block; the date follows it in the same or next cell")
+    label: str | None = Field(None, description="text in the title block; the date follows it in the same "
+                                                "or next cell")
+    file_name: str | None = Field(None, description="strptime notation of a date in the file name")
+
+    @field_validator("file_name")
+    @classmethod
+    def _date_notation(cls, notation: str | None) -> str | None:
+        if notation is not None and not {"%Y", "%m", "%d"} <= set(re.findall(r"%[a-zA-Z]", notation)):
+            raise ValueError(f"{notation!r} must hold %Y, %m and %d")
+        if notation is not None and set(re.findall(r"%[a-zA-Z]", notation)) - {"%Y", "%m", "%d"}:
+            raise ValueError(f"{notation!r}: only %Y, %m and %d are allowed")
+        return notation
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> "StandPer":
+        if self.label is None and self.file_name is None:
+            raise ValueError("stand_per needs a label, a file_name notation, or both")
+        return self
+
+    def file_name_pattern(self) -> re.Pattern | None:
+        """The file_name notation as a regular expression with groups Y, m and d."""
+        if self.file_name is None:
+            return None
+        parts = {"%Y": r"(?P<Y>\d{4})", "%m": r"(?P<m>\d{2})", "%d": r"(?P<d>\d{2})"}
+        pieces = re.split(r"(%[Ymd])", self.file_name)
+        return re.compile("".join(parts.get(p, re.escape(p)) for p in pieces))
 
 
 class FileLayout(BaseModel):
@@ -58,6 +86,8 @@ class FileLayout(BaseModel):
     encoding: str = "utf-8"
     delimiter: str = ","
     stand_per: StandPer | None = None
+    row_count_label: str | None = Field(
+        None, description="text of a closing line that states the number of data rows ('Aantal regels: 412')")
 
     @model_validator(mode="after")
     def _sheet_for_xlsx(self) -> "FileLayout":
@@ -82,6 +112,39 @@ class NotData(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     first_cell_matches: tuple[str, ...] = ()
 
+    @field_validator("first_cell_matches")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
+class RecordIds(BaseModel):
+    """How a municipality's record numbers are normalised before they are pseudonymised."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    trim: bool = Field(True, description="drop spaces around the number")
+    case: Literal["keep", "upper", "lower"] = "keep"
+    strip_prefix: str | None = Field(None, description="a prefix some rows carry and others not ('DOS-')")
+
+    def normalise(self, text: str | None) -> str | None:
+        """One record number in its canonical form (None stays None)."""
+        if text is None:
+            return None
+        if self.trim:
+            text = text.strip()
+        if self.case == "upper":
+            text = text.upper()
+        elif self.case == "lower":
+            text = text.lower()
+        if self.strip_prefix and text.casefold().startswith(self.strip_prefix.casefold()):
+            text = text[len(self.strip_prefix):].lstrip() if self.trim else text[len(self.strip_prefix):]
+        return text or None
+
 
 class SourceContract(BaseModel):
     """One municipality's export layout and vocabulary."""
@@ -99,6 +162,11 @@ class SourceContract(BaseModel):
     not_data: NotData = Field(default_factory=NotData)
     gates: dict[str, float] = Field(default_factory=dict, description=(
         "plausibility thresholds of this municipality in place of those in schemas/checks.yaml"))
+    #: headers of known extra columns (notes, names of staff): dropped when read, never stored
+    ignore_columns: tuple[str, ...] = ()
+    #: labels written as code and text ('03 - Terugkeer'): the number code is ignored when looking up
+    labels_with_code: bool = False
+    record_ids: RecordIds = Field(default_factory=RecordIds)
 
     @field_validator("columns")
     @classmethod
@@ -124,11 +192,37 @@ class SourceContract(BaseModel):
         return gates
 
     @model_validator(mode="after")
+    def _ignored_columns_are_not_mapped(self) -> "SourceContract":
+        mapped = {normalise_label(c) for c in self.columns.values()}
+        both = [c for c in self.ignore_columns if normalise_label(c) in mapped]
+        if both:
+            raise ValueError(f"ignore_columns: {both} are also mapped under columns")
+        return self
+
+    @model_validator(mode="after")
+    def _full_name_or_parts(self) -> "SourceContract":
+        if "full_name" in self.columns and ({"family_name", "given_name"} & set(self.columns)):
+            raise ValueError("columns: full_name replaces family_name and given_name; map one or the others")
+        return self
+
+    @property
+    def not_data_patterns(self) -> tuple[str, ...]:
+        """not_data.first_cell_matches, plus the closing row-count line when the file has one."""
+        label = self.file.row_count_label
+        extra = ("^" + re.escape(normalise_label(label)),) if label else ()
+        return (*self.not_data.first_cell_matches, *extra)
+
+    def label_key(self, label: object) -> str:
+        """A label as looked up in this contract's vocabularies (code part dropped when so set)."""
+        key = normalise_label(label)
+        return LABEL_CODE_PREFIX.sub("", key) if self.labels_with_code else key
+
+    @model_validator(mode="after")
     def _labels_unique_after_normalising(self) -> "SourceContract":
         for name, vocab in (("outcomes", self.outcomes), ("follow_ups", self.follow_ups)):
             seen: dict[str, str] = {}
             for label in vocab:
-                key = normalise_label(label)
+                key = self.label_key(label)
                 if key in seen:
                     raise ValueError(f"{name}: labels {seen[key]!r} and {label!r} are the same label")
                 seen[key] = label
@@ -140,13 +234,13 @@ class SourceContract(BaseModel):
         for label, target in self.outcomes.items():
             if isinstance(target, MappedOutcome):
                 follow = str(target.follow_up) if target.follow_up else None
-                lookup[normalise_label(label)] = (str(target.outcome), follow)
+                lookup[self.label_key(label)] = (str(target.outcome), follow)
             else:
-                lookup[normalise_label(label)] = (str(target), None)
+                lookup[self.label_key(label)] = (str(target), None)
         return lookup
 
     def follow_up_lookup(self) -> dict[str, str]:
-        return {normalise_label(label): str(code) for label, code in self.follow_ups.items()}
+        return {self.label_key(label): str(code) for label, code in self.follow_ups.items()}
 
     def label_for(self, outcome: str, follow_up: str | None) -> str:
         """The municipality's own label for a taxonomy outcome (the first one listed)."""

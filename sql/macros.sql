@@ -74,3 +74,105 @@ create or replace macro inflow(ref_date, known_at := null) as table
     where intake_date <= cast(ref_date as date)
     group by municipality
     order by municipality;
+
+-- persons who left an LVV up to and including ref_date, per outcome and follow-up under
+-- each reporting line of a counting rule: the outcome codes beneath a line of outflow().
+-- A person is counted once per (municipality, outcome, follow-up, line, durability); the
+-- outcomes of a line add up to outflow()'s line unless one person left twice with two outcomes.
+create or replace macro outflow_by_outcome(
+    ref_date, definition := 'programme', known_at := null
+) as table
+    with exits as (
+        select
+            versions.municipality,
+            versions.person_id,
+            versions.outcome_code,
+            versions.follow_up_code,
+            rules.line,
+            rules.durability
+        from episodes_known_at(known_at) as versions
+        inner join rule_cases(definition) as rules
+            on versions.outcome_code = rules.outcome_code
+            and versions.follow_up_code is not distinct from rules.follow_up_code
+        where versions.exit_date <= cast(ref_date as date)
+    ),
+
+    final as (
+        select
+            exits.municipality,
+            exits.outcome_code,
+            exits.follow_up_code,
+            exits.line,
+            exits.durability,
+            count(distinct exits.person_id) as persons
+        from exits
+        inner join taxonomy as lines
+            on lines.vocabulary = 'reporting_lines' and lines.code = exits.line
+        inner join taxonomy as outcomes
+            on outcomes.vocabulary = 'outcomes' and outcomes.code = exits.outcome_code
+        left join taxonomy as follow_ups
+            on follow_ups.vocabulary = 'follow_ups'
+            and follow_ups.code = exits.follow_up_code
+        group by
+            exits.municipality, exits.outcome_code, exits.follow_up_code, exits.line,
+            exits.durability, lines.position, outcomes.position, follow_ups.position
+        order by
+            exits.municipality, lines.position, outcomes.position, follow_ups.position
+    )
+
+    select * from final;
+
+-- how far quarantine may put a figure off: per municipality, at knowledge date known_at, the
+-- episodes that the latest accepted delivery (stand per on or before known_at) holds only in
+-- quarantine and that count at ref_date (intake on or before it). episodes_stale: an older
+-- version stays in force in their place; episodes_missing: never stated validly, so in no figure.
+create or replace macro quarantine_impact(ref_date, known_at := null) as table
+    with latest as (
+        select
+            municipality,
+            delivery_id,
+            stand_per
+        from deliveries
+        where
+            status = 'accepted'
+            and (known_at is null or stand_per <= cast(known_at as date))
+        qualify row_number() over (
+            partition by municipality order by stand_per desc
+        ) = 1
+    ),
+
+    held as (
+        select distinct
+            latest.municipality,
+            latest.delivery_id,
+            quarantined.episode_id
+        from quarantined_rows as quarantined
+        inner join latest on quarantined.delivery_id = latest.delivery_id
+        where quarantined.episode_id is not null
+    ),
+
+    in_force as (
+        select
+            episode_id,
+            intake_date
+        from episodes_known_at(known_at)
+    ),
+
+    final as (
+        select
+            latest.municipality,
+            latest.delivery_id as latest_delivery,
+            count(distinct in_force.episode_id) filter (
+                where in_force.intake_date <= cast(ref_date as date)
+            ) as episodes_stale,
+            count(distinct held.episode_id) filter (
+                where held.episode_id is not null and in_force.episode_id is null
+            ) as episodes_missing
+        from latest
+        left join held on latest.delivery_id = held.delivery_id
+        left join in_force on held.episode_id = in_force.episode_id
+        group by latest.municipality, latest.delivery_id
+        order by latest.municipality
+    )
+
+    select * from final;

@@ -163,6 +163,43 @@ def _not_data(folder: Path, on: bool) -> set[str]:
     return delivery_codes(folder, [good_row(1)], extra_rows=[["Totaal" if on else "R9999", 1]])
 
 
+@case("person-id-normalised")
+def _normalised(folder: Path, on: bool) -> set[str]:
+    return delivery_codes(folder, [good_row(1, person_id="V 1000.000.001" if on else "1000000001")])
+
+
+@case("row-count-mismatch")
+def _row_count(folder: Path, on: bool) -> set[str]:
+    ams = contract_for("amsterdam")
+    counted = ams.model_copy(update={"file": ams.file.model_copy(update={"row_count_label": "Aantal regels"})})
+    path = write_sheet(folder / "a.xlsx", ams, [good_row(1), good_row(2)], stand_per=OCT,
+                       extra_rows=[["Totaal", 2], [f"Aantal regels: {3 if on else 2}"]])
+    return {f.code for f in process_delivery(path, counted, "2020-10", PSEUDO).findings}
+
+
+def _gap_codes(folder: Path, periods: list[str], files: int = 1) -> set[str]:
+    ams = contract_for("amsterdam")
+    staged = folder / "staged"
+    for period in periods:
+        year, month = (int(x) for x in period.split("-"))
+        for n in range(files):
+            name = "a.xlsx" if n == 0 else f"a_v{n + 1}.xlsx"
+            path = write_sheet(folder / "raw" / "amsterdam" / period / name, ams, [good_row(1 + n)],
+                               stand_per=date(year, month, 28))
+        save_result(staged, process_delivery(path, ams, period, PSEUDO))
+    return set(curated_tables(staged, folder / "raw")["validation_issues"]["code"])
+
+
+@case("delivery-missing")
+def _missing_month(folder: Path, on: bool) -> set[str]:
+    return _gap_codes(folder, ["2020-09", "2020-11"] if on else ["2020-10", "2020-11"])
+
+
+@case("delivery-superseded")
+def _superseded(folder: Path, on: bool) -> set[str]:
+    return _gap_codes(folder, ["2020-10"], files=2 if on else 1)
+
+
 # ------------------------------------------------------------------ record level
 @case("episode-duplicate")
 def _episode_duplicate(folder: Path, on: bool) -> set[str]:

@@ -538,8 +538,8 @@ def _set(text: dict[str, str], c: Correction, contract: SourceContract) -> None:
     """Put a correction's new value in the row; a follow-up folded into the outcome label joins it."""
     if c.field == "follow_up" and contract.follow_up_in_label:
         outcome = text.get("outcome", "")
-        code = contract.outcome_lookup().get(normalise_label(outcome), (outcome.split("/")[0], None))[0]
-        follow = contract.follow_up_lookup().get(normalise_label(c.new_value), c.new_value)
+        code = contract.outcome_lookup().get(contract.label_key(outcome), (outcome.split("/")[0], None))[0]
+        follow = contract.follow_up_lookup().get(contract.label_key(c.new_value), c.new_value)
         text["outcome"] = f"{code}/{follow}" if follow else code
         return
     text[c.field] = c.new_value

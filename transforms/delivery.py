@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from schemas.checks import Finding
 from schemas.contracts import SourceContract
 from transforms.protect import Pseudonymiser
+from transforms.export_rules import row_count_findings
 from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
 from transforms.values import as_text
 from transforms.stage import (PERSON_ID_PATTERN, Locator, ParseMemo, Staged, parse_rows, record_findings,
@@ -133,6 +134,7 @@ def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract
     locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
     validated = validate_many(batch, locs)
     findings = [staged.findings + checked + record_findings(staged, loc)
+                + row_count_findings(staged.raw, contract, staged.skipped_rows)
                 for staged, loc, checked in zip(batch.parts, locs, validated)]
     # the rows with an error are quarantined; all others are protected in one pass over the batch
     bad = np.zeros(len(batch.frame), dtype=bool)
@@ -171,18 +173,31 @@ class CheckResult:
 
 
 def check_delivery(path: Path, contract: SourceContract, period: str | None, pseudonymiser: Pseudonymiser,
-                   display_name: str | None = None, infer_period: bool = True) -> CheckResult:
-    """The findings and counts process_delivery would give, without pandas. Never raises for bad input."""
+                   display_name: str | None = None, infer_period: bool = True,
+                   reveal: bool = False) -> CheckResult:
+    """The findings and counts process_delivery would give, without pandas. Never raises for bad input.
+
+    reveal: findings show identifier cells as they stand in the file, not as a pseudonym (the
+    steward's own check of their own file, on their own machine: `lvv validate`); nothing that
+    is stored or published is built with it.
+    """
     record, opened = _open(path, contract, period, display_name or path.name, infer_period)
     if isinstance(opened, DeliveryRejected):
         return CheckResult(record, opened.findings)
     raw, stand_per = opened
-    parsed = parse_rows(raw, contract, hide=pseudonymiser.hide)
-    loc = Locator(raw, pseudonymiser.hide)
-    findings = parsed.findings + row_findings(parsed, loc, stand_per) + record_findings(parsed, loc)
+    hide = _as_found if reveal else pseudonymiser.hide
+    parsed = parse_rows(raw, contract, hide=hide)
+    loc = Locator(raw, hide)
+    findings = (parsed.findings + row_findings(parsed, loc, stand_per) + record_findings(parsed, loc)
+                + row_count_findings(raw, contract, parsed.skipped_rows))
     bad = len(_bad_rows(findings) & {rec["excel_row"] for rec in parsed.records})
     _accept(record, raw, stand_per, len(parsed.records) - bad, bad, len(parsed.skipped_rows))
     return CheckResult(record, findings)
+
+
+def _as_found(value: str) -> str:
+    """An identifier cell shown as it stands (`check_delivery(..., reveal=True)` only)."""
+    return value
 
 
 def _open(path: Path, contract: SourceContract, period: str | None, name: str,

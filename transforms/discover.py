@@ -1,7 +1,18 @@
-"""Find the deliveries under data/raw and decide which need processing."""
+"""Find the deliveries under data/raw and decide which need processing.
+
+One month's folder normally holds one file. When it holds more (a re-sent, corrected export),
+the file whose name sorts last **with the numbers in the name compared as numbers** stands:
+`export_v10.xlsx` after `export_v2.xlsx`, `export_v2.xlsx` after `export.xlsx`, and
+`export (2).xlsx` after `export.xlsx` (names are compared without their extension, case
+ignored). The others are kept as they are and recorded as superseded (`superseded_files`).
+A month without a folder between a municipality's first and last delivery is a gap
+(`missing_months`): the next delivery, a full export, covers it; it is a warning, not an error.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +48,66 @@ def discover(raw_dir: Path, contracts: dict[str, SourceContract]) -> tuple[list[
             continue
         for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             period = parse_period(period_dir.name)
-            files = sorted(p for p in period_dir.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
+            files = month_files(period_dir)
             if len(files) > 1:
-                notes.append(f"{folder.name}/{period_dir.name}/: {len(files)} files; the last by name "
-                             f"({files[-1].name}) is the delivery, the others are passed over")
+                notes.append(f"{folder.name}/{period_dir.name}/: {len(files)} files; {files[-1].name} stands "
+                             f"(the latest version by name), superseded: {', '.join(p.name for p in files[:-1])}")
             for path in files[-1:]:
                 found.append(DeliveryFile(folder.name, period, path, path.relative_to(raw_dir).as_posix()))
+        periods = [f.period for f in found if f.municipality == folder.name and f.period]
+        notes += [f"{folder.name}/: no delivery for {gap}; the delivery of {after} covers it"
+                  for gap, after in missing_months(periods)]
     return found, notes
+
+
+def version_key(path: Path) -> tuple:
+    """How the files of one month's folder are ordered: name without extension, numbers as numbers."""
+    parts = re.split(r"(\d+)", path.stem.casefold())
+    return tuple((1, int(p), "") if p.isdigit() else (0, 0, p) for p in parts if p), path.name
+
+
+def month_files(period_dir: Path) -> list[Path]:
+    """The files of one month's folder, the one that stands last (see version_key)."""
+    files = [p for p in period_dir.iterdir() if p.is_file() and not p.name.startswith((".", "~$"))]
+    return sorted(files, key=version_key)
+
+
+def superseded_files(raw_dir: Path, municipalities: Iterable[str]) -> list[dict]:
+    """Every file passed over because a later version stands in its month folder, as a record of
+    the `deliveries` table (status `superseded`, no rows) with the file that stands."""
+    out = []
+    for municipality in sorted(municipalities):
+        folder = raw_dir / municipality
+        if not folder.is_dir():
+            continue
+        for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and parse_period(p.name)):
+            files = month_files(period_dir)
+            for path in files[:-1]:
+                out.append({
+                    "delivery_id": f"{municipality}/{period_dir.name}", "municipality": municipality,
+                    "period": period_dir.name, "file": path.relative_to(raw_dir).as_posix(),
+                    "sha256": file_sha256(path), "stand_per": None, "stand_per_stated": False,
+                    "status": "superseded", "rows_read": 0, "rows_curated": 0, "rows_quarantined": 0,
+                    "rows_skipped": 0, "superseded_by": files[-1].relative_to(raw_dir).as_posix()})
+    return out
+
+
+def missing_months(periods: Iterable[str]) -> list[tuple[str, str]]:
+    """(month without a delivery, the next month delivered) between the first and last period."""
+    months = sorted({_index(p) for p in periods})
+    gaps = []
+    for before, after in zip(months, months[1:]):
+        gaps += [(_period(m), _period(after)) for m in range(before + 1, after)]
+    return gaps
+
+
+def _index(period: str) -> int:
+    year, month = period.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
+def _period(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def needs_processing(files: list[DeliveryFile], records: list[dict]) -> list[DeliveryFile]:

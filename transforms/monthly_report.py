@@ -218,6 +218,7 @@ def _latest_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         select municipality, period, delivery_id, status, stand_per, rows_read, rows_curated,
             rows_quarantined, rows_skipped
         from deliveries
+        where status <> 'superseded'
         qualify row_number() over (partition by municipality order by period desc) = 1
         order by municipality
     """).df()
@@ -227,6 +228,7 @@ def _quality(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""
         with latest as (
             select delivery_id, municipality from deliveries
+            where status <> 'superseded'
             qualify row_number() over (partition by municipality order by period desc) = 1
         )
         select latest.municipality, issues.code, issues.severity, count(*) as findings
@@ -241,6 +243,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""
         with latest as (
             select delivery_id from deliveries
+            where status <> 'superseded'
             qualify row_number() over (partition by municipality order by period desc) = 1
         )
         select quarantined.*

@@ -60,6 +60,35 @@ def outflow(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "p
     return con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
 
 
+def outflow_by_outcome(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
+                       known_at: date | None = None) -> pd.DataFrame:
+    """Persons per municipality, outcome and follow-up under each reporting line (the macro)."""
+    check_definition(definition)
+    sql = "select * from outflow_by_outcome($ref_date, definition := $definition, known_at := $known_at)"
+    frame = con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
+    # no follow-up is None (JSON null, an empty CSV cell), not NaN
+    frame["follow_up_code"] = frame["follow_up_code"].astype(object).where(frame["follow_up_code"].notna(), None)
+    return frame
+
+
+def quarantine_impact(con: duckdb.DuckDBPyConnection, ref_date: date, known_at: date | None = None) -> pd.DataFrame:
+    """Per municipality: episodes whose figure rests on an older version, or on none, because the
+    latest delivery (as known at known_at) holds them only in quarantine."""
+    sql = "select * from quarantine_impact($ref_date, known_at := $known_at)"
+    return con.execute(sql, {"ref_date": ref_date, "known_at": known_at}).df()
+
+
+def quarantine_line(impact: pd.DataFrame) -> str:
+    """One sentence under a figure: how many episodes quarantine leaves at an older version or out."""
+    stale, missing = int(impact["episodes_stale"].sum()), int(impact["episodes_missing"].sum())
+    if not stale and not missing:
+        return "quarantine: no episode of the latest deliveries is held back"
+    hit = impact[(impact["episodes_stale"] > 0) | (impact["episodes_missing"] > 0)]
+    per = ", ".join(f"{r.municipality} {r.episodes_stale}/{r.episodes_missing}" for r in hit.itertuples())
+    return (f"quarantine: {stale} episodes counted at an older version and {missing} not counted, because "
+            f"their rows in the latest delivery are in quarantine (stale/missing: {per})")
+
+
 def measure(con: duckdb.DuckDBPyConnection, name: str, ref_date: date,
             known_at: date | None = None) -> pd.DataFrame:
     """occupancy or inflow per municipality."""

@@ -87,6 +87,10 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
     if not rows:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
     stand_per, cell = _stand_per(grid[:header_index], contract)
+    if stand_per is None:
+        from transforms.export_rules import stand_per_from_name
+
+        stand_per = stand_per_from_name(path.name, contract)
     return RawSheet(name, sheet, contract.file.header_row, headers, rows, excel_rows,
                     stand_per, findings, positions, cell)
 
@@ -141,6 +145,7 @@ def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]
 def _match_headers(headers: list[str], contract: SourceContract, name: str,
                    sheet: str) -> tuple[dict[str, int], list[Finding]]:
     normalised = {normalise_label(h): i for i, h in enumerate(headers) if h}
+    ignored = {normalise_label(h) for h in contract.ignore_columns}
     positions = {f: normalised[normalise_label(col)] for f, col in contract.columns.items()
                  if normalise_label(col) in normalised}
     row = contract.file.header_row
@@ -159,7 +164,7 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
             fatal.append(Finding("column-missing", file=name, sheet=sheet, excel_row=row, field=f,
                                  params={"expected": expected, "closest": closest[0] if closest else "-"}))
         raise DeliveryRejected(fatal)
-    known = set(positions.values())
+    known = set(positions.values()) | {i for i, h in enumerate(headers) if h and normalise_label(h) in ignored}
     extra = [Finding("column-unknown", file=name, sheet=sheet, excel_row=row,
                      column_letter=column_letter(i), column_header=h, value=h, params={"found": h})
              for i, h in enumerate(headers) if h and i not in known]
@@ -168,7 +173,7 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
 
 def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> tuple[date | None, tuple | None]:
     """The file's own 'stand per' date and the cell it stands in (Excel row, column, value)."""
-    if contract.file.stand_per is None:
+    if contract.file.stand_per is None or contract.file.stand_per.label is None:
         return None, None
     label = normalise_label(contract.file.stand_per.label)
     for row, cells in enumerate(title_rows, start=1):

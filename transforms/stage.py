@@ -19,16 +19,17 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from schemas.checks import Finding
-from schemas.contracts import DATE_FIELDS, SourceContract, normalise_label
+from schemas.contracts import DATE_FIELDS, DROPPED_IDENTIFIERS, SourceContract, normalise_label
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
-from transforms.values import Unparseable, as_text, is_blank, notation, parse_date_value, parse_identifier
+from transforms.values import (Unparseable, as_text, is_blank, normalise_person_id, notation, parse_date_value,
+                              parse_identifier)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FIELD_LABELS_NL = {"intake_date": "instroomdatum", "exit_date": "uitstroomdatum", "birth_date": "geboortedatum"}
-IDENTIFIER_FIELDS = ("person_id", "record_id", "family_name", "given_name", "birth_date")
+IDENTIFIER_FIELDS = ("person_id", "record_id", *DROPPED_IDENTIFIERS)
 #: the same pattern as schemas.episodes.PERSON_ID_PATTERN (a test keeps them equal)
 PERSON_ID_PATTERN = r"^\d{10}$"
 
@@ -98,7 +99,7 @@ def is_not_data(cells: list[Any], contract: SourceContract, pattern: re.Pattern 
 
 
 def _not_data_pattern(contract: SourceContract) -> re.Pattern | None:
-    patterns = contract.not_data.first_cell_matches
+    patterns = contract.not_data_patterns
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
 
 
@@ -191,6 +192,9 @@ def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None, memo: 
             skipped.append(excel_row)
         else:
             records.append({"excel_row": excel_row, **rec})
+    normalised = sum(1 for rec in records if rec["person_id_normalised"])
+    if normalised:  # one finding per delivery, never the values: they are identifiers
+        findings.append(loc.finding("person-id-normalised", None, "person_id", None, count=normalised))
     return Parsed(records, findings, skipped)
 
 
@@ -207,10 +211,10 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
         return None, [("row-not-data", "", label, {})]
     get = {f: cells[i] for f, i in layout}
     rec: dict[str, Any] = {}
-    rec["record_id"] = parse_identifier(get.get("record_id"))
+    rec["record_id"] = contract.record_ids.normalise(parse_identifier(get.get("record_id")))
     if rec["record_id"] is None:
         issues.append(("record-id-missing", "record_id", None, {}))
-    rec["person_id"] = parse_identifier(get.get("person_id"), width=10)
+    rec["person_id"], rec["person_id_normalised"] = normalise_person_id(get.get("person_id"))
     if rec["person_id"] is None:
         issues.append(("person-id-missing", "person_id", None, {}))
     for f in ("intake_date", "exit_date"):
@@ -228,7 +232,7 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
     rec["has_follow_up_label"] = False
     if "follow_up" in get and not is_blank(get["follow_up"]):
         rec["has_follow_up_label"] = True
-        key = normalise_label(get["follow_up"])
+        key = contract.label_key(get["follow_up"])
         if key in memo.follow_ups:
             rec["follow_up_code"] = memo.follow_ups[key]
         else:
@@ -246,7 +250,7 @@ def _outcome(value: Any, memo: ParseMemo, contract: SourceContract,
              issues: RowIssues) -> tuple[str | None, str | None]:
     if is_blank(value):
         return None, None
-    hit = memo.outcomes.get(normalise_label(value))
+    hit = memo.outcomes.get(contract.label_key(value))
     if hit is None:
         issues.append(("outcome-unknown-label", "outcome", value,
                        {"suggestions": _suggest(value, contract.outcomes)}))
@@ -295,7 +299,7 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
     """Data rows' contract cells as text (identifiers pseudonymised, names dropped)."""
     import pandas as pd
 
-    keep = {f: i for f, i in raw.positions.items() if f not in ("family_name", "given_name", "birth_date")}
+    keep = {f: i for f, i in raw.positions.items() if f not in DROPPED_IDENTIFIERS}
     skip = set(skipped)
     only = None if wanted is None else {int(r) for r in wanted}
     rows = []

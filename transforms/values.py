@@ -84,3 +84,38 @@ def parse_identifier(value: Any, width: int | None = None) -> str | None:
     if isinstance(value, int):
         return str(value).zfill(width) if width else str(value)
     return str(value).strip()
+
+
+PERSON_ID_DIGITS = 10
+#: a leading 'V' (for V-nummer) and its separator, and the separators typed between digit groups
+_V_PREFIX = re.compile(r"^v\s*[-.:]?\s*", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s.\-\u00a0\u2009\u202f]+")
+_NUMBER_AS_TEXT = re.compile(r"^\d{1,10}\.0+$")
+
+
+def normalise_person_id(value: Any) -> tuple[str | None, bool]:
+    """A V-number cell in its canonical form (10 digits) and whether that changed what was typed.
+
+    Spaces, dots and dashes between the digits and a leading 'V' are dropped ('V 6652.327.800',
+    '6652 327 800'); a number cell gets back the leading zeros Excel took off (12345678 ->
+    '0012345678'). A value that still is not 10 digits is returned as found (stripped), so that
+    the check on its form reports it; a text cell of fewer digits is never padded, since nothing
+    says a zero was lost.
+    """
+    if is_blank(value):
+        return None, False
+    if isinstance(value, bool):
+        return str(value), False
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        text = str(int(value))
+        if 0 < int(value) and len(text) <= PERSON_ID_DIGITS:
+            return text.zfill(PERSON_ID_DIGITS), len(text) < PERSON_ID_DIGITS
+        return text, False
+    text = str(value).strip()
+    if _NUMBER_AS_TEXT.match(text):  # '665232780.0': a number cell written out as text, not a dot
+        canonical, _ = normalise_person_id(int(text.split(".")[0]))
+        return canonical, True
+    digits = _SEPARATORS.sub("", _V_PREFIX.sub("", text))
+    if len(digits) == PERSON_ID_DIGITS and digits.isascii() and digits.isdigit():
+        return digits, digits != text
+    return text, False
