@@ -115,3 +115,14 @@ def demo_run(tmp_path_factory, prefect_harness):
     demo = write_demo(paths.raw)
     summary = monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=date(2020, 11, 1)))
     return paths, demo, summary
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_run):
+    """The demo's publication, opened read-only once per session."""
+    import duckdb
+
+    paths, _, _ = demo_run
+    connection = duckdb.connect(str(paths.database), read_only=True)
+    yield connection
+    connection.close()

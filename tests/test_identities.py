@@ -29,11 +29,8 @@ COLUMNS = ("municipality, inflow, occupancy, outflow, left_and_back, episodes_en
 
 
 @pytest.fixture(scope="module")
-def db(demo_run):
-    paths, _, _ = demo_run
-    connection = duckdb.connect(str(paths.database), read_only=True)
-    yield connection
-    connection.close()
+def db(demo_db):
+    return demo_db
 
 
 def one_basis(con, ref: date, known_at: date | None = None) -> dict[str, tuple]:

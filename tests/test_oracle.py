@@ -27,11 +27,8 @@ FACTS = ["episode_id", "municipality", "person_id", "intake_date", "exit_date", 
 
 
 @pytest.fixture(scope="module")
-def con(demo_run):
-    paths, _, _ = demo_run
-    connection = duckdb.connect(str(paths.database), read_only=True)
-    yield connection
-    connection.close()
+def con(demo_db):
+    return demo_db
 
 
 @pytest.fixture(scope="module")
