@@ -20,6 +20,14 @@ from transforms.store import save_result
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+# hypothesis: in CI (CI=true, as CI services and .ci/run set it) the same examples every run, so a
+# red build is reproducible; locally random, to find new ones. No deadline: the machine is shared.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("local", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "local")
+
 
 def write_sheet(path: Path, contract: SourceContract, rows: list[dict[str, Any]],
                 stand_per: date | None = None, extra_rows: list[list[Any]] | None = None,
