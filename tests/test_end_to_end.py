@@ -12,7 +12,6 @@ import subprocess
 import sys
 from datetime import date
 
-import duckdb
 import pandas as pd
 import pytest
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -34,11 +33,13 @@ def con(demo_db):
 @pytest.fixture(scope="module")
 def statements() -> pd.DataFrame:
     """What every delivery said, pseudonymised here with the demo key (hmac, not the pipeline)."""
-    frame = oracle_statements(SEED)
-    return frame.assign(
-        episode_id=[episode_pseudonym(m, r) for m, r in zip(frame["municipality"], frame["record_id"], strict=True)],
-        person_id=[person_pseudonym(p) for p in frame["person_id"]],
-    )
+    return pseudonymised(oracle_statements(SEED))
+
+
+def pseudonymised(frame: pd.DataFrame) -> pd.DataFrame:
+    records = zip(frame["municipality"], frame["record_id"], strict=True)
+    return frame.assign(episode_id=[episode_pseudonym(m, r) for m, r in records],
+                        person_id=[person_pseudonym(p) for p in frame["person_id"]])
 
 
 def known_at(statements: pd.DataFrame, when: date) -> pd.DataFrame:
@@ -58,11 +59,7 @@ def published(con, sql: str) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ row by row
 def test_published_episodes_are_the_oracle_row_by_row(con, statements):
-    oracle = oracle_episodes(SEED)
-    expected = oracle.assign(
-        episode_id=[episode_pseudonym(m, r) for m, r in zip(oracle["municipality"], oracle["record_id"], strict=True)],
-        person_id=[person_pseudonym(p) for p in oracle["person_id"]],
-    )
+    expected = pseudonymised(oracle_episodes(SEED))
     got = con.sql(f"select {', '.join(FACTS)} from episodes").fetchall()
     assert len(got) == len(expected) == 2085
     assert set(got) == as_rows(expected, FACTS)
@@ -147,10 +144,12 @@ def oracle_bridge(statements: pd.DataFrame) -> tuple[dict, dict, dict]:
 
     def per_line(frame, rule):
         counted = frame.assign(line=[line(r, rule) for _, r in frame.iterrows()])
-        return {k: int(v) for k, v in counted.groupby(["line", "municipality"])["person_id"].nunique().groupby("line").sum().items()}
+        persons = counted.groupby(["line", "municipality"])["person_id"].nunique().groupby("line").sum()
+        return {k: int(v) for k, v in persons.items()}
 
     effects = {k: sum(sign for _, sign in v) for k, v in moves.items()}
-    return per_line(then, "programme"), per_line(now, "evaluation-2021"), {k: v for k, v in effects.items() if v}
+    effects = {k: v for k, v in effects.items() if v}
+    return per_line(then, "programme"), per_line(now, "evaluation-2021"), effects
 
 
 def test_the_readme_bridge_follows_from_the_oracle(con, statements):
