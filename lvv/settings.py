@@ -103,9 +103,15 @@ def is_demo_data(raw_dir: Path) -> bool:
 def pseudonym_key(raw_dir: Path) -> tuple[str, bool]:
     """(key, is_demo_key). Real data without $LVV_PSEUDONYM_KEY refuses to start."""
     key = os.environ.get(KEY_ENV, "")
+    demo = is_demo_data(raw_dir)
+    if key == DEMO_PSEUDONYM_KEY and not demo:
+        raise SettingsError(
+            f"{KEY_ENV} is the demo's published key. The deliveries under {raw_dir} are not the "
+            f"synthetic demo: set {KEY_ENV} to the programme's secret key and run again."
+        )
     if key:
         return key, False
-    if is_demo_data(raw_dir):
+    if demo:
         return DEMO_PSEUDONYM_KEY, True
     raise SettingsError(
         f"{KEY_ENV} is not set. The deliveries under {raw_dir} are not the synthetic demo, so they "

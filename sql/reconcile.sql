@@ -394,17 +394,50 @@ create or replace macro outflow_totals(ref_date, definition := 'programme', know
     where versions.exit_date <= cast(ref_date as date)
     group by rules.line, rules.durability;
 
--- inflow and occupancy of every municipality on one basis, at any date and knowledge date
+-- inflow, occupancy and outflow of every municipality on one basis, at any date and knowledge
+-- date, in persons and in episodes. Episodes add up exactly: entered = open + closed. Persons do
+-- not: a person who left and came back (a re-entry) is counted once in inflow, once in outflow,
+-- and in occupancy while the later stay is open, so inflow = occupancy + outflow - left_and_back
+-- (persons both in occupancy and in outflow). Every count is made from the episodes; none is
+-- derived from the others.
 create or replace macro one_basis(ref_date, known_at := null) as table
-    select
-        coalesce(inflow.municipality, occupancy.municipality) as municipality,
-        coalesce(inflow.persons, 0) as inflow,
-        coalesce(occupancy.persons, 0) as occupancy,
-        coalesce(inflow.persons, 0) - coalesce(occupancy.persons, 0) as outflow
-    from inflow(ref_date, known_at := known_at) as inflow
-    full outer join occupancy(ref_date, known_at := known_at) as occupancy
-        on inflow.municipality = occupancy.municipality
-    order by municipality;
+    with entered as (
+        select
+            municipality,
+            person_id,
+            exit_date is null or exit_date > cast(ref_date as date) as is_open
+        from episodes_known_at(known_at)
+        where intake_date <= cast(ref_date as date)
+    ),
+
+    per_person as (
+        select
+            municipality,
+            person_id,
+            count(*) as episodes,
+            count(*) filter (where is_open) as open_episodes
+        from entered
+        group by municipality, person_id
+    ),
+
+    final as (
+        select
+            municipality,
+            count(*) as inflow,
+            count(*) filter (where open_episodes > 0) as occupancy,
+            count(*) filter (where open_episodes < episodes) as outflow,
+            count(*) filter (
+                where open_episodes > 0 and open_episodes < episodes
+            ) as left_and_back,
+            sum(episodes) as episodes_entered,
+            sum(open_episodes) as episodes_open,
+            sum(episodes - open_episodes) as episodes_closed
+        from per_person
+        group by municipality
+        order by municipality
+    )
+
+    select * from final;
 
 -- the published end-2019 row (two pilots' inflow beside three pilots' occupancy) next to the
 -- consistent figures for all five

@@ -20,6 +20,14 @@ from transforms.store import save_result
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+# hypothesis: in CI (CI=true, as CI services and .ci/run set it) the same examples every run, so a
+# red build is reproducible; locally random, to find new ones. No deadline: the machine is shared.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("local", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "local")
+
 
 def write_sheet(path: Path, contract: SourceContract, rows: list[dict[str, Any]],
                 stand_per: date | None = None, extra_rows: list[list[Any]] | None = None,
@@ -115,3 +123,14 @@ def demo_run(tmp_path_factory, prefect_harness):
     demo = write_demo(paths.raw)
     summary = monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=date(2020, 11, 1)))
     return paths, demo, summary
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_run):
+    """The demo's publication, opened read-only once per session."""
+    import duckdb
+
+    paths, _, _ = demo_run
+    connection = duckdb.connect(str(paths.database), read_only=True)
+    yield connection
+    connection.close()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -80,7 +80,10 @@ def test_prefect_yaml_declares_a_monthly_amsterdam_schedule_and_typed_parameters
     (deployment,) = config["deployments"]
     assert deployment["entrypoint"] == "flows/monthly_outflow.py:monthly_outflow"
     (schedule,) = deployment["schedules"]
-    assert schedule["timezone"] == "Europe/Amsterdam" and schedule["cron"].split()[2:] == ["10", "*", "*"]
+    # README: the 10th of every month at 06:00 Amsterdam time (minute, hour, day, month, weekday)
+    assert schedule["timezone"] == "Europe/Amsterdam"
+    assert schedule["cron"].split() == ["0", "6", "10", "*", "*"]
+    assert deployment["parameters"]["params"]["reference_date"] is None  # the month before the run
     assert deployment["work_pool"]["name"] == "lvv-process"
     from flows.monthly_outflow import RunParameters
 
@@ -109,9 +112,11 @@ def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path):
         run([PREFECT, "work-pool", "create", "lvv-process", "--type", "process"], env, 90)
         run([PREFECT, "--no-prompt", "deploy", "--all"], env, 180)
         deployment = api(url, "/deployments/name/monthly-outflow/monthly")
-        assert deployment["schedules"][0]["schedule"]["timezone"] == "Europe/Amsterdam"
+        stored = deployment["schedules"][0]["schedule"]
+        assert (stored["cron"], stored["timezone"]) == ("0 6 10 * *", "Europe/Amsterdam")
+        # the deployment's own default reference date: the last day of the month before the run
         flow_run = api(url, f"/deployments/{deployment['id']}/create_flow_run", {"parameters": {
-            "params": {"data_dir": str(data), "reference_date": "2020-11-30"}}})
+            "params": {"data_dir": str(data)}}})
         worker = subprocess.Popen([PREFECT, "worker", "start", "--pool", "lvv-process", "--run-once"],
                                   env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True, start_new_session=True)
@@ -121,8 +126,10 @@ def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path):
     finally:
         stop(worker)
         stop(server)
+    month_before = date.today().replace(day=1) - timedelta(days=1)
     database = data / "curated" / "lvv.duckdb"
     con = duckdb.connect(str(database), read_only=True)
     assert con.execute("select sum(persons) from outflow(date '2020-11-30')").fetchall() == [(1,)]
-    assert con.execute("select status from runs").fetchall() == [("published",)]
-    assert (data / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx").exists()
+    assert con.execute("select status, reference_date from runs").fetchall() == [("published", month_before)]
+    report = data / "reports" / month_before.isoformat() / f"lvv-monthly-{month_before}-internal.xlsx"
+    assert report.exists()

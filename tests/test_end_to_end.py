@@ -12,7 +12,6 @@ import subprocess
 import sys
 from datetime import date
 
-import duckdb
 import pandas as pd
 import pytest
 
@@ -24,9 +23,8 @@ TABLE_A = {"legalised": 43, "returned": 50, "onward_migration": 2, "repeat_appli
 
 
 @pytest.fixture(scope="module")
-def db(demo_run, tmp_path_factory):
-    paths, _, _ = demo_run
-    return duckdb.connect(str(paths.database), read_only=True)
+def db(demo_db):
+    return demo_db
 
 
 def scalar(con, sql: str):
@@ -37,7 +35,7 @@ def test_table_a_interim_evaluation_at_1_november_2020(db):
     rows = db.execute("select line, sum(persons) from outflow(date '2020-11-01', "
                       "definition := 'evaluation-2021') group by line").fetchall()
     assert dict(rows) == TABLE_A
-    assert sum(TABLE_A.values()) == 537
+    assert scalar(db, "select sum(persons) from outflow(date '2020-11-01', definition := 'evaluation-2021')") == 537
 
 
 def test_table_b_end_of_2019(db):
@@ -62,8 +60,8 @@ def test_programme_counts_forced_departure_after_detention_as_durable(db):
     forced_after_detention = scalar(db, """select count(distinct (municipality, person_id)) from episodes
         where exit_date <= date '2020-11-01' and outcome_code = 'immigration_detention'
           and follow_up_code = 'forced_departure'""")
-    assert forced_after_detention > 0
-    assert durable["programme"] - durable["evaluation-2021"] == forced_after_detention
+    # the demo's oracle knows it: twelve (tests/test_oracle.py checks it per municipality)
+    assert durable["programme"] - durable["evaluation-2021"] == forced_after_detention == 12
 
 
 def test_every_delivery_accounts_for_every_row(demo_run, db):
@@ -74,22 +72,6 @@ def test_every_delivery_accounts_for_every_row(demo_run, db):
     for delivery_id, read, curated, quarantined, skipped in rows:
         assert read == curated + quarantined + skipped, delivery_id
     assert sum(r[3] for r in rows) > 0 and sum(r[4] for r in rows) > 0
-
-
-def test_no_raw_identifier_reaches_the_curated_folder(demo_run):
-    from lvv.demo import truth_episodes
-
-    paths, _, _ = demo_run
-    truth = truth_episodes()
-    needles = set(truth["person_id"]) | set(truth["family_name"]) | {
-        d.strftime("%d-%m-%Y") for d in truth["birth_date"]} | {d.isoformat() for d in truth["birth_date"]}
-    needles = {n.encode("utf-8") for n in needles if len(str(n)) >= 4}
-    files = [p for p in paths.curated.rglob("*") if p.is_file()]
-    assert files
-    for path in files:
-        data = path.read_bytes()
-        leaked = [n for n in needles if n in data]
-        assert not leaked, f"{path.name} holds raw identifiers, e.g. {leaked[:1]}"
 
 
 def test_the_database_answers_from_another_directory_via_the_cli(demo_run, tmp_path):

@@ -13,11 +13,12 @@ from typing import Any
 import pandas as pd
 
 from lvv.demo import scenario
+from lvv.demo.oracle import ORACLE_NAME, oracle_csv
 from lvv.demo.periods import month_end, period_of, period_text
+from lvv.demo.registers import REGISTERS
 from lvv.demo.render import Renderer
 from lvv.demo.truth import Mover, Revision, build_truth
 from lvv.demo.writer import lay_out, to_bytes
-from schemas.contracts import contracts
 
 DEFAULT_SEED = 2020_11_01
 from lvv.settings import DEMO_MANIFEST as MANIFEST_NAME  # noqa: E402
@@ -70,6 +71,7 @@ class DemoResult:
     written: int = 0  # files actually (re)written; the rest were already identical
     pseudonym_key: str = scenario.DEMO_PSEUDONYM_KEY
     manifest: Path = field(default_factory=Path)
+    oracle: Path = field(default_factory=Path)  # the episode record (lvv.demo.oracle), a CSV
 
     @property
     def rows(self) -> int:
@@ -87,7 +89,7 @@ def delivery_path(municipality: str, period: int) -> str:
     name = habits.file_name.format(
         municipality=municipality,
         yyyymm=yyyymm.replace("-", ""),
-        ext=contracts()[municipality].file.type,
+        ext=REGISTERS[municipality].file_type,
     )
     return f"{municipality}/{yyyymm}/{name}"
 
@@ -97,16 +99,15 @@ def build_files(
 ) -> tuple[dict[str, bytes], list[Delivery], list[PlantedMistake]]:
     """Every delivery file's bytes by path relative to raw_dir, without touching the disk."""
     truth = build_truth(seed)
-    all_contracts = contracts()
     mistakes = {(m.municipality, m.period): m for m in truth.mistakes}
     by_key = {e.key: e for e in truth.episodes}
     files: dict[str, bytes] = {}
     deliveries: list[Delivery] = []
     planted: list[PlantedMistake] = []
     for muni, periods in truth.periods.items():
-        contract = all_contracts[muni]
+        register = REGISTERS[muni]
         habits = scenario.HABITS.get(muni, scenario.DEFAULT_HABITS)
-        renderer = Renderer(contract, habits)
+        renderer = Renderer(register, habits)
         episodes = truth.of(muni)  # register order = intake order
         for period in periods:
             stand_per = month_end(period)
@@ -117,10 +118,10 @@ def build_files(
             if mistake is not None:
                 row = next(cells for key, cells, _ in data if key == mistake.episode_key)
                 value = renderer.plant(row, by_key[mistake.episode_key], mistake)
-            sheet = lay_out(contract, habits, stand_per, renderer.headers, data)
+            sheet = lay_out(register, habits, stand_per, renderer.headers, data)
             yyyymm = period_text(period)
             rel = delivery_path(muni, period)
-            files[rel] = to_bytes(contract, sheet, stand_per)
+            files[rel] = to_bytes(register, sheet, stand_per)
             deliveries.append(Delivery(muni, yyyymm, stand_per, rel, len(data)))
             if mistake is not None:
                 planted.append(
@@ -128,9 +129,9 @@ def build_files(
                         municipality=muni,
                         period=yyyymm,
                         file=rel,
-                        sheet=contract.file.sheet,
+                        sheet=register.sheet,
                         excel_row=sheet.row_of[mistake.episode_key],
-                        column=contract.columns[mistake.field],
+                        column=register.columns[mistake.field],
                         field=mistake.field,
                         kind=mistake.kind,
                         value=value,
@@ -202,6 +203,7 @@ def write_demo(raw_dir: Path, seed: int = DEFAULT_SEED) -> DemoResult:
     manifest_path = raw_dir / MANIFEST_NAME
     document = {"generator": "lvv.demo", "seed": seed, "files": manifest}
     _write_atomic(manifest_path, (json.dumps(document, indent=1, sort_keys=True) + "\n").encode())
+    _write_atomic(raw_dir / ORACLE_NAME, oracle_csv(seed))
     return DemoResult(
         raw_dir=raw_dir,
         seed=seed,
@@ -212,6 +214,7 @@ def write_demo(raw_dir: Path, seed: int = DEFAULT_SEED) -> DemoResult:
         mover=truth.mover,
         written=written,
         manifest=manifest_path,
+        oracle=raw_dir / ORACLE_NAME,
     )
 
 

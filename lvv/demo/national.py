@@ -31,6 +31,7 @@ import yaml
 from lvv.demo import names, scenario
 from lvv.demo.core import DEFAULT_SEED, MANIFEST_NAME
 from lvv.demo.periods import month_end, month_start, parse_period, period_of, period_text
+from lvv.demo.registers import REGISTERS, Register
 from lvv.demo.render import Renderer
 from lvv.demo.truth import Episode, MistakeSpec
 from lvv.demo.writer import lay_out, to_bytes
@@ -115,6 +116,12 @@ def network_contracts(spec: NationalSpec) -> dict[str, SourceContract]:
         out[name] = layout.model_copy(update={
             "municipality": name, "display_name": display, "pilot_start": start})
     return out
+
+
+def register_of(contract: SourceContract, layout: str) -> Register:
+    """The demo's own register table of the pilot `layout`, under a network municipality's name."""
+    return replace(REGISTERS[layout], municipality=contract.municipality,
+                   display_name=contract.display_name, pilot_start=contract.pilot_start)
 
 
 def layout_of(municipality: str) -> str:
@@ -234,7 +241,8 @@ def delivery_files(spec: NationalSpec, municipality: str, contract: SourceContra
                    episodes: list[Episode]):
     """Yield (relative path, bytes, data rows, planted) for each month of one municipality."""
     habits = _habits(layout)
-    renderer = Renderer(contract, habits)
+    register = register_of(contract, layout)
+    renderer = Renderer(register, habits)
     rng = np.random.default_rng([spec.seed, 7, period_of(contract.pilot_start), len(episodes)])
     intake_periods = [period_of(e.intake_date) for e in episodes]
     periods = spec.periods
@@ -251,11 +259,11 @@ def delivery_files(spec: NationalSpec, municipality: str, contract: SourceContra
         if not data:
             continue
         stand_per = month_end(period)
-        sheet = lay_out(contract, habits, stand_per, renderer.headers, data)
+        sheet = lay_out(register, habits, stand_per, renderer.headers, data)
         yyyymm = period_text(period)
         name = habits.file_name.format(municipality=municipality, yyyymm=yyyymm.replace("-", ""),
-                                       ext=contract.file.type)
-        yield f"{municipality}/{yyyymm}/{name}", to_bytes(contract, sheet, stand_per), len(data), planted
+                                       ext=register.file_type)
+        yield f"{municipality}/{yyyymm}/{name}", to_bytes(register, sheet, stand_per), len(data), planted
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -322,10 +330,11 @@ def register_bytes(municipality: str, rows: int, seed: int = DEFAULT_SEED) -> tu
                         intakes_per_month=rows / (last - first + 1))
     episodes = build_episodes(spec, municipality, 0, municipality, 0, spec.intakes_per_month)
     habits = replace(scenario.HABITS.get(municipality, scenario.DEFAULT_HABITS))
-    renderer = Renderer(contract, habits)
+    register = register_of(contract, municipality)
+    renderer = Renderer(register, habits)
     data = [(e.key, renderer.row(e, last), e.blank_after) for e in episodes]
-    sheet = lay_out(contract, habits, month_end(last), renderer.headers, data)
-    return to_bytes(contract, sheet, month_end(last)), period_text(last)
+    sheet = lay_out(register, habits, month_end(last), renderer.headers, data)
+    return to_bytes(register, sheet, month_end(last)), period_text(last)
 
 
 __all__ = ["FULL_FACTOR", "LAYOUTS", "MUNICIPALITIES", "NationalResult", "NationalSpec",

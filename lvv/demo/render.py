@@ -1,7 +1,8 @@
 """From what a delivery states to the cells of one data row, in a municipality's own words.
 
-Driven by the source contract only (columns and their order, date notation, outcome and
-follow-up labels); the register habits (scenario.Habits) add the noise real registers have.
+Driven by the demo's own register tables only (registers.py: columns and their order, date
+notation, outcome and follow-up labels), never by a source contract; the register habits
+(scenario.Habits) add the noise real registers have.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import re
+import unicodedata
+
+from lvv.demo.registers import FOLLOW_UP_OUTCOMES, UNKNOWN_FOLLOW_UP, Register
 from lvv.demo.scenario import Habits
 from lvv.demo.truth import Episode, MistakeSpec
-from schemas.contracts import ContractError, MappedOutcome, SourceContract, normalise_label
-from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 
 EXCEL_EPOCH = date(1899, 12, 30)
-#: share of text dates in the contract's first format (the rest spread over the others)
+#: share of text dates in the register's first format (the rest spread over the others)
 FIRST_FORMAT_SHARE = 0.8
-#: share of labels that are the contract's first label for a code (the rest: its other labels)
+#: share of labels that are the register's first label for a code (the rest: its other labels)
 FIRST_LABEL_SHARE = 0.7
 
 
@@ -25,10 +28,14 @@ def excel_serial(day: date) -> int:
     return (day - EXCEL_EPOCH).days
 
 
-def _target(target: object) -> tuple[str, str | None]:
-    if isinstance(target, MappedOutcome):
-        return str(target.outcome), str(target.follow_up) if target.follow_up else None
-    return str(target), None
+class RegisterError(ValueError):
+    """A register table the renderer cannot write from."""
+
+
+def squash(label: object) -> str:
+    """A label as a reader would match it: case-folded, spaces collapsed, trailing dot dropped."""
+    text = unicodedata.normalize("NFC", str(label))
+    return re.sub(r"\s+", " ", text).strip().casefold().rstrip(" .")
 
 
 def _pick(options: list[str], u: float) -> str:
@@ -41,7 +48,7 @@ def _pick(options: list[str], u: float) -> str:
 
 
 def add_noise(label: str, u_noise: float, u_variant: float, level: float) -> str:
-    """The label as typed by hand: odd capitals or spaces that normalise_label absorbs."""
+    """The label as typed by hand: odd capitals or spaces that a reader absorbs."""
     if u_noise >= level:
         return label
     variant = int(u_variant * 5)
@@ -55,66 +62,56 @@ def add_noise(label: str, u_noise: float, u_variant: float, level: float) -> str
         noisy = label + "  "
     else:
         noisy = label.replace(" ", "  ", 1) if " " in label else label + " "
-    assert normalise_label(noisy) == normalise_label(label), (label, noisy)
+    assert squash(noisy) == squash(label), (label, noisy)
     return noisy
 
 
 class Renderer:
-    """Cells of data rows for one contract: columns in the contract's order (+ an extra one)."""
+    """Cells of data rows for one register: columns in the register's order (+ an extra one)."""
 
-    def __init__(self, contract: SourceContract, habits: Habits) -> None:
-        self.contract = contract
+    def __init__(self, register: Register, habits: Habits) -> None:
+        self.register = register
         self.habits = habits
-        self.fields = list(contract.columns)
-        self.headers = list(contract.columns.values())
+        self.fields = list(register.columns)
+        self.headers = list(register.columns.values())
         if habits.extra_column:
             if habits.extra_column in self.headers:
-                raise ContractError(
-                    f"{contract.municipality}: extra column {habits.extra_column!r} is named"
+                raise RegisterError(
+                    f"{register.municipality}: extra column {habits.extra_column!r} is named"
                 )
             self.headers.append(habits.extra_column)
         self.index = {f: i for i, f in enumerate(self.fields)}
-        self.lookup = contract.outcome_lookup()
-        self._outcome_labels: dict[tuple[str, str | None], list[str]] = {}
-        self._follow_up_labels: dict[str, list[str]] = {}
-        for label, code in contract.follow_ups.items():
-            self._follow_up_labels.setdefault(str(code), []).append(label)
+        self.known_labels = {squash(label) for label in register.all_outcome_labels()}
         self._cache: dict[tuple[Any, ...], list[Any]] = {}
 
     # -- vocabulary --------------------------------------------------------------------------
-    def outcome_labels(self, outcome: str, follow_up: str | None) -> list[str]:
-        """The contract's labels for an outcome (with its follow-up when the label carries it)."""
-        key = (outcome, follow_up)
-        if key not in self._outcome_labels:
-            items = [(label, _target(t)) for label, t in self.contract.outcomes.items()]
-            found: list[str] = []
-            if self.contract.follow_up_in_label and outcome in OUTCOMES_WITH_FOLLOW_UP:
-                wanted = follow_up or DEFAULT_FOLLOW_UP
-                found = [label for label, (o, f) in items if o == outcome and f == wanted]
-            if not found:
-                found = [label for label, (o, f) in items if o == outcome and f is None]
-            if not found:
-                found = [self.contract.label_for(outcome, follow_up)]
-            self._outcome_labels[key] = found
-        return self._outcome_labels[key]
+    def outcome_labels(self, outcome: str, follow_up: str | None) -> tuple[str, ...]:
+        """The register's labels for an outcome (with its follow-up when the label carries it)."""
+        key = (outcome, None)
+        if self.register.follow_up_in_label and outcome in FOLLOW_UP_OUTCOMES:
+            key = (outcome, follow_up or UNKNOWN_FOLLOW_UP)
+        labels = self.register.outcome_labels.get(key)
+        if not labels:
+            raise RegisterError(f"{self.register.municipality}: no label for {key}")
+        return labels
 
     def follow_up_cell(self, follow_up: str | None, e: Episode) -> str | None:
-        code = follow_up or DEFAULT_FOLLOW_UP
-        labels = self._follow_up_labels.get(code, [])
-        if code == DEFAULT_FOLLOW_UP and (not labels or e.u_blank_follow_up < 0.5):
+        code = follow_up or UNKNOWN_FOLLOW_UP
+        labels = list(self.register.follow_up_labels.get(code, ()))
+        if code == UNKNOWN_FOLLOW_UP and (not labels or e.u_blank_follow_up < 0.5):
             return None  # an empty follow-up means unknown
         if not labels:
-            raise ContractError(f"{self.contract.municipality}: no follow-up label for {code!r}")
+            raise RegisterError(f"{self.register.municipality}: no follow-up label for {code!r}")
         return add_noise(_pick(labels, e.u_label), e.u_noise, e.u_variant, self.habits.label_noise)
 
     # -- dates -------------------------------------------------------------------------------
     def date_cell(self, day: date, u_format: float) -> date | int | str:
-        notation = self.contract.dates
-        if notation.stored_as == "date":
+        stored_as = self.register.date_stored_as
+        if stored_as == "date":
             return day
-        if notation.stored_as == "excel_serial":
+        if stored_as == "excel_serial":
             return excel_serial(day)
-        formats = notation.formats
+        formats = self.register.date_formats
         if len(formats) == 1 or u_format < FIRST_FORMAT_SHARE:
             fmt = formats[0]
         else:
@@ -152,13 +149,13 @@ class Renderer:
                 if outcome is None:
                     cells.append(None)
                 else:
-                    label = _pick(self.outcome_labels(outcome, follow_up), e.u_label)
+                    label = _pick(list(self.outcome_labels(outcome, follow_up)), e.u_label)
                     cells.append(add_noise(label, e.u_noise, e.u_variant, self.habits.label_noise))
             elif f == "follow_up":
-                has = outcome is not None and outcome in OUTCOMES_WITH_FOLLOW_UP
+                has = outcome is not None and outcome in FOLLOW_UP_OUTCOMES
                 cells.append(self.follow_up_cell(follow_up, e) if has else None)
-            else:  # pragma: no cover - contracts.py allows no other field
-                raise ContractError(f"{self.contract.municipality}: unknown field {f!r}")
+            else:  # pragma: no cover - registers.py names no other field
+                raise RegisterError(f"{self.register.municipality}: unknown field {f!r}")
         if self.habits.extra_column:
             cells.append(e.remark)
         return cells
@@ -194,6 +191,6 @@ class Renderer:
                 candidates.append(label[:i] + b + a + label[i + 2 :])
         candidates += [label[:i] + label[i + 1 :] for i in range(n) if label[i].isalpha()]
         for typo in candidates:
-            if normalise_label(typo) not in self.lookup:
+            if squash(typo) not in self.known_labels:
                 return typo
         return label + "x"

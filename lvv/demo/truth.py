@@ -15,8 +15,7 @@ import numpy as np
 
 from lvv.demo import names, scenario
 from lvv.demo.periods import month_end, parse_period, period_of, period_text
-from schemas.contracts import DATE_FIELDS, contracts
-from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP
+from lvv.demo.registers import DATE_FIELDS, FOLLOW_UP_OUTCOMES, REGISTERS
 
 DAY = timedelta(days=1)
 
@@ -137,7 +136,6 @@ def _expand(mix: tuple[tuple[str, str | None, int], ...]) -> list[tuple[str, str
 def build_truth(seed: int) -> Truth:
     """The whole synthetic truth for a seed (cached: treat it as read-only)."""
     rng = np.random.default_rng(seed)
-    all_contracts = contracts()
     munis = sorted(scenario.POPULATIONS)
     last = parse_period(scenario.LAST_PERIOD)
     episodes: dict[str, list[Episode]] = {}
@@ -147,7 +145,7 @@ def build_truth(seed: int) -> Truth:
     # 1. intakes and exits, per time window
     for muni in munis:
         pop = scenario.POPULATIONS[muni]
-        windows = _windows(all_contracts[muni].pilot_start)
+        windows = _windows(REGISTERS[muni].pilot_start)
         eps: list[Episode] = []
         for w, ((lo, hi), n) in enumerate(zip(windows, pop.intakes, strict=True)):
             bulk = pop.at_start if w == 0 else 0
@@ -244,7 +242,7 @@ def build_truth(seed: int) -> Truth:
             if rng.random() < 0.07:
                 e.remark = scenario.REMARKS[int(rng.integers(0, len(scenario.REMARKS)))]
 
-    periods = {m: list(range(period_of(all_contracts[m].pilot_start), last + 1)) for m in munis}
+    periods = {m: list(range(period_of(REGISTERS[m].pilot_start), last + 1)) for m in munis}
     mistakes = _plant_mistakes(rng, episodes, munis, periods, mover)
     flat = [e for m in munis for e in episodes[m]]
     return Truth(
@@ -337,7 +335,7 @@ def _plant_history(
                 "outcome",
                 e.registered + int(rng.integers(lo_fix, hi_fix + 1)),
             )
-        if e.outcome in OUTCOMES_WITH_FOLLOW_UP and rng.random() < late_follow_up.get(
+        if e.outcome in FOLLOW_UP_OUTCOMES and rng.random() < late_follow_up.get(
             e.follow_up or "", 0
         ):
             correct(e, "unknown", "follow_up", e.registered + int(rng.integers(lo_fix, hi_fix + 1)))
@@ -423,12 +421,11 @@ def _plant_mistakes(
     used: set[tuple[str, int]] = set()
     mistakes: list[MistakeSpec] = []
     turn = 0
-    all_contracts = contracts()
     for kind in scenario.MISTAKE_KINDS:
         for nth in range(h.mistakes_per_kind):
             muni = munis[turn % len(munis)]
             turn += 1
-            columns = all_contracts[muni].columns
+            columns = REGISTERS[muni].columns
             options = [p for p in periods[muni][1:] if p not in avoid and (muni, p) not in used]
             for attempt in rng.permutation(len(options)):
                 period = options[attempt]

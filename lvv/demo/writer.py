@@ -1,8 +1,8 @@
-"""One delivery file, laid out as its source contract says: title block, header, data, footer.
+"""One delivery file, laid out as the demo's register table says: title, header, data, footer.
 
-Generic: the contract gives the file type, sheet, header row, encoding, delimiter, stand-per
-label and date notation; the municipality's habits (scenario.Habits) give the extras (blank
-rows, a totals row). Output is bytes, byte-identical for identical input (fixed workbook
+Generic: the register (registers.py) gives the file type, sheet, header row, encoding, delimiter,
+stand-per label and date notation; the municipality's habits (scenario.Habits) give the extras
+(blank rows, a totals row). Output is bytes, byte-identical for identical input (fixed workbook
 timestamps; xlsxwriter writes zip entries with a fixed 1980 timestamp).
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import xlsxwriter
 
+from lvv.demo.registers import Register
 from lvv.demo.render import excel_serial
 from lvv.demo.scenario import TITLE, Habits
-from schemas.contracts import SourceContract
 
 #: Excel number format of real date cells
 DATE_FORMAT = "dd-mm-yyyy"
@@ -42,20 +42,19 @@ class Sheet:
 
 
 def lay_out(
-    contract: SourceContract,
+    register: Register,
     habits: Habits,
     stand_per: date,
     headers: list[str],
     data: list[tuple[Hashable, list[Any], bool]],
 ) -> Sheet:
     """Title block, header on file.header_row, data rows (key, cells, blank after), footer."""
-    layout = contract.file
-    sheet = Sheet(header_row=layout.header_row)
-    above: list[list[Any]] = [[] for _ in range(layout.header_row - 1)]
-    title = [TITLE.format(display_name=contract.display_name)]
+    sheet = Sheet(header_row=register.header_row)
+    above: list[list[Any]] = [[] for _ in range(register.header_row - 1)]
+    title = [TITLE.format(display_name=register.display_name)]
     if above:
-        if layout.stand_per is not None:
-            stand = [layout.stand_per.label, stand_per]
+        if register.stand_per_label is not None:
+            stand = [register.stand_per_label, stand_per]
             if len(above) >= 2:
                 above[0], above[1] = title, stand
             else:
@@ -77,24 +76,24 @@ def lay_out(
     return sheet
 
 
-def to_bytes(contract: SourceContract, sheet: Sheet, stand_per: date) -> bytes:
-    if contract.file.type == "xlsx":
-        return _xlsx(contract, sheet, stand_per)
-    return _csv(contract, sheet)
+def to_bytes(register: Register, sheet: Sheet, stand_per: date) -> bytes:
+    if register.file_type == "xlsx":
+        return _xlsx(register, sheet, stand_per)
+    return _csv(register, sheet)
 
 
-def _xlsx(contract: SourceContract, sheet: Sheet, stand_per: date) -> bytes:
+def _xlsx(register: Register, sheet: Sheet, stand_per: date) -> bytes:
     out = io.BytesIO()
     wb = xlsxwriter.Workbook(out, {"in_memory": True})
     stamp = datetime.combine(stand_per, EXPORT_TIME)
     wb.set_properties(
         {
-            "title": TITLE.format(display_name=contract.display_name),
-            "author": f"LVV {contract.display_name}",
+            "title": TITLE.format(display_name=register.display_name),
+            "author": f"LVV {register.display_name}",
             "created": stamp,
         }
     )
-    ws = wb.add_worksheet(contract.file.sheet)
+    ws = wb.add_worksheet(register.sheet)
     date_format = wb.add_format({"num_format": DATE_FORMAT})
     bold = wb.add_format({"bold": True})
     ws.set_column(0, max(len(r) for r in sheet.rows) - 1, 18)
@@ -117,10 +116,10 @@ def _xlsx(contract: SourceContract, sheet: Sheet, stand_per: date) -> bytes:
     return out.getvalue()
 
 
-def _csv(contract: SourceContract, sheet: Sheet) -> bytes:
+def _csv(register: Register, sheet: Sheet) -> bytes:
     text = io.StringIO()
-    writer = csv.writer(text, delimiter=contract.file.delimiter, lineterminator="\r\n")
-    first_format = contract.dates.formats[0]
+    writer = csv.writer(text, delimiter=register.delimiter, lineterminator="\r\n")
+    first_format = register.date_formats[0]
     for cells in sheet.rows:
         writer.writerow(
             [
@@ -128,4 +127,4 @@ def _csv(contract: SourceContract, sheet: Sheet) -> bytes:
                 for v in cells
             ]
         )
-    return text.getvalue().encode(contract.file.encoding)
+    return text.getvalue().encode(register.encoding)

@@ -1,0 +1,55 @@
+"""Pseudonyms are keyed: a known answer, disjoint under two keys, the demo key only for the demo.
+
+The expected values were computed once, apart from this code base, with OpenSSL:
+    printf 'person|0123456789' | openssl dgst -sha256 -hmac 'lvv-demo-key-not-secret'
+    printf 'episode|utrecht|20001' | openssl dgst -sha256 -hmac 'lvv-demo-key-not-secret'
+and are written here as literals (the pseudonym is the first 20 hex digits, after a letter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from lvv.demo import oracle_episodes
+from lvv.settings import KEY_ENV, SettingsError, pseudonym_key
+from transforms.protect import Pseudonymiser
+
+DEMO_KEY = "lvv-demo-key-not-secret"
+PERSON_HMAC = "ee0cded6e08c994dd17cd86feb0ae8193c55c5b81eed150b2c30ceee3ac7f939"
+EPISODE_HMAC = "c5dbb39889428c407ea7b892046f0474718e996221147e36d711895a91cd99c7"
+
+
+def test_known_answer_hmac_sha256():
+    p = Pseudonymiser(DEMO_KEY)
+    assert p.person("0123456789") == "P" + PERSON_HMAC[:20]
+    assert p.person(" 0123456789 ") == "P" + PERSON_HMAC[:20]  # the cell's spaces do not count
+    assert p.episode("utrecht", "20001") == "E" + EPISODE_HMAC[:20]
+    # not a plain hash: a 10-digit V-number hashed without a key is brute-forced in seconds
+    plain = hashlib.sha256(b"person|0123456789").hexdigest()
+    assert p.person("0123456789")[1:] != plain[:20]
+
+
+def test_two_keys_give_disjoint_pseudonyms():
+    v_numbers = sorted(set(oracle_episodes(2020_11_01)["person_id"]))
+    assert len(v_numbers) > 2000
+    a, b = Pseudonymiser("key-a"), Pseudonymiser("key-b")
+    under_a = {a.person(v) for v in v_numbers}
+    under_b = {b.person(v) for v in v_numbers}
+    assert len(under_a) == len(under_b) == len(v_numbers)  # no collisions either
+    assert not under_a & under_b
+    assert not {a.episode("utrecht", v) for v in v_numbers[:200]} & {
+        b.episode("utrecht", v) for v in v_numbers[:200]
+    }
+
+
+def test_the_demo_key_is_refused_for_data_the_demo_did_not_write(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    (raw / "utrecht" / "2020-10").mkdir(parents=True)
+    (raw / "utrecht" / "2020-10" / "export.xlsx").write_bytes(b"real register")
+    monkeypatch.setenv(KEY_ENV, DEMO_KEY)
+    with pytest.raises(SettingsError, match="demo's published key"):
+        pseudonym_key(raw)
+    monkeypatch.setenv(KEY_ENV, "the-programme-secret")
+    assert pseudonym_key(raw) == ("the-programme-secret", False)
