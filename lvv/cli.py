@@ -231,6 +231,8 @@ def validate(
         help="write a copy of the workbook with every problem marked, plus a summary sheet")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv")] = Format.table,
     lang: Annotated[Lang, typer.Option(help="language of the messages")] = Lang.nl,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="table output: every finding, not the first of each check")] = False,
 ) -> None:
     """Check an export before delivering it: exit 0 deliverable, 1 errors, 2 unreadable.
 
@@ -259,7 +261,7 @@ def validate(
     elif fmt is Format.csv:
         _write_csv(rows)
     else:
-        _print_findings(d, rows, lang.value)
+        _print_findings(d, rows, lang.value, show_all)
     if report is not None:
         from transforms.steward_report import write_steward_report
 
@@ -279,8 +281,9 @@ def _write_csv(rows: list[dict]) -> None:
     writer.writerows(rows)
 
 
-def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
-    """A rejected file: one line per fatal finding on stderr. Otherwise the counts and a table."""
+def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: bool = False) -> None:
+    """A rejected file: one line per fatal finding on stderr. Otherwise the counts, the findings
+    per check, and a table of the first findings of each check (every one with show_all)."""
     nl = lang == "nl"
     if delivery["status"] == "rejected":
         for row in findings:
@@ -298,6 +301,25 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
         out.print("[green]Geen fouten: het bestand kan worden geleverd.[/]" if nl
                   else "[green]No errors: the file can be delivered.[/]")
         return
+    from schemas.checks import limits
+
+    per_check: dict[tuple[str, str], int] = {}
+    for row in shown:
+        per_check[(row["code"], row["severity"])] = per_check.get((row["code"], row["severity"]), 0) + 1
+    summary = Table(title="Bevindingen per controle" if nl else "Findings per check")
+    for col in ("code", "ernst" if nl else "severity", "aantal" if nl else "count"):
+        summary.add_column(col, justify="right" if col in ("aantal", "count") else "left")
+    for (code, severity), n in per_check.items():
+        summary.add_row(code, severity, str(n))
+    out.print(summary)
+    if not show_all:
+        first, seen = [], {}
+        for row in shown:
+            seen[row["code"]] = seen.get(row["code"], 0) + 1
+            if seen[row["code"]] <= limits().findings_shown:
+                first.append(row)
+        hidden = len(shown) - len(first)
+        shown = first
     table = Table(title="Bevindingen" if nl else "Findings")
     for col in ("cel" if nl else "cell", "code", "ernst" if nl else "severity", "waarde" if nl else "value",
                 "melding" if nl else "message"):
@@ -306,6 +328,10 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
         table.add_row(row["cell_ref"] or (str(row["excel_row"]) if row["excel_row"] else ""), row["code"],
                       row["severity"], escape(str(row["value"])), escape(row["message"]))
     out.print(table)
+    if not show_all and hidden:
+        out.print(f"{hidden} bevindingen niet getoond: --all toont ze alle, --format csv of --report zet ze in een bestand."
+                  if nl else f"{hidden} findings not shown: --all shows every one, --format csv or --report "
+                  "writes them to a file.")
 
 
 def _print_outflow_comparison(database: Path, ref_date: date) -> None:

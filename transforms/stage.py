@@ -334,6 +334,7 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
     except pandera.errors.SchemaErrors as errors:
         cases = errors.failure_cases
     seen: set[tuple[int, int, str]] = set()
+    memos: dict[int, dict[str, Any]] = {}
     deliveries = batch.frame["delivery"].to_numpy()
     excel_rows = batch.frame["excel_row"].to_numpy()
     for case in cases.itertuples(index=False):
@@ -345,7 +346,7 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
         if (d, row, code) in seen:
             continue
         seen.add((d, row, code))
-        out[d].extend(_finding_for(code, field_name, row, batch.parts[d].frame, locs[d]))
+        out[d].extend(_finding_for(code, field_name, row, batch.parts[d].frame, locs[d], memos.setdefault(d, {})))
     return out
 
 
@@ -359,7 +360,8 @@ def _code_for(check: str, column: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc: Locator) -> list[Finding]:
+def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc: Locator,
+                 memo: dict[str, Any]) -> list[Finding]:
     rec = frame.loc[row]
     raw_cell = _cell(loc.raw, row, field_name)
     if code == "exit-before-intake":
@@ -372,19 +374,42 @@ def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc:
                                        stand_per=_fmt(rec["known_from"])))
         return out
     if code == "episode-duplicate":
-        rows = frame.index[frame["record_id"] == rec["record_id"]].tolist()
-        return [loc.finding(code, row, "record_id", raw_cell, rows=", ".join(map(str, rows)))]
+        if "record" not in memo:  # once per delivery, not once per duplicate row
+            memo["record"] = rows_by_record(frame.index.tolist(), frame["record_id"].tolist())
+        rows = memo["record"][rec["record_id"]]
+        return [loc.finding(code, row, "record_id", raw_cell, **other_rows(rows, row))]
     return [loc.finding(code, row, field_name, raw_cell)]
+
+
+#: other sheet rows a finding names at most; its message gives how many there are in all
+ROWS_NAMED = 5
+
+
+def other_rows(rows: list[int], own: int, total: int | None = None) -> dict[str, Any]:
+    """The message parameters of a finding about several rows: `rows`, the first ROWS_NAMED rows
+    other than its own (then '...'), and `count`, how many rows take part (its own included).
+    Bounded, so a value repeated on every row of a big sheet costs linear, not quadratic, text."""
+    others = [r for r in rows[:ROWS_NAMED + 1] if r != own][:ROWS_NAMED]
+    count = len(rows) if total is None else total
+    more = count - 1 > len(others)
+    return {"rows": ", ".join(map(str, others)) + (", ..." if more else ""), "count": count, "others": count - 1}
+
+
+def rows_by_record(rows: Any, records: Any) -> dict[Any, list[int]]:
+    """Record number -> its sheet rows, in sheet order (one pass)."""
+    out: dict[Any, list[int]] = {}
+    for row, record in zip(rows, records):
+        out.setdefault(record, []).append(row)
+    return out
 
 
 def row_findings(parsed: Parsed, loc: Locator, stand_per: date) -> list[Finding]:
     """The StagedEpisodes contract row by row, without pandas: the same findings, at the same
     cells, as `validate_staged` on the staged frame (each check is named after its code)."""
     findings: list[Finding] = []
-    by_record: dict[str, list[int]] = {}
-    for rec in parsed.records:
-        if rec["record_id"] is not None:
-            by_record.setdefault(rec["record_id"], []).append(rec["excel_row"])
+    by_record = rows_by_record((rec["excel_row"] for rec in parsed.records),
+                               (rec["record_id"] for rec in parsed.records))
+    by_record.pop(None, None)
     for rec in parsed.records:
         row, intake, exit_ = rec["excel_row"], rec["intake_date"], rec["exit_date"]
         if rec["person_id"] is not None and not re.match(PERSON_ID_PATTERN, rec["person_id"]):
@@ -392,7 +417,7 @@ def row_findings(parsed: Parsed, loc: Locator, stand_per: date) -> list[Finding]
         rows = by_record.get(rec["record_id"], [])
         if len(rows) > 1:
             findings.append(loc.finding("episode-duplicate", row, "record_id", _cell(loc.raw, row, "record_id"),
-                                        rows=", ".join(map(str, rows))))
+                                        **other_rows(rows, row)))
         if intake is not None and exit_ is not None and exit_ < intake:
             findings.append(loc.finding("exit-before-intake", row, "exit_date", _cell(loc.raw, row, "exit_date"),
                                         intake=_fmt(intake)))
@@ -410,15 +435,25 @@ def row_findings(parsed: Parsed, loc: Locator, stand_per: date) -> list[Finding]
     return findings
 
 
-def overlapping_stays(stays: Any) -> dict[int, list[int]]:
-    """Sheet row -> the rows of the same person's other stays whose dates overlap it.
+def overlapping_stays(stays: Any) -> dict[int, tuple[list[int], int]]:
+    """Sheet row -> (up to ROWS_NAMED rows of the same person's other stays whose dates overlap it,
+    how many such stays there are in all).
 
     stays: records (dicts with excel_row, person_id, record_id, intake_date, exit_date) or a
     staged frame indexed by sheet row. A stay runs from intake up to (not including) its exit
-    date; an open stay runs on. A move on the exit day (next intake = exit) is no overlap. Rows
-    without a person, a record number or a usable intake, rows whose exit precedes their intake,
-    and repeated record numbers (all already errors) are left out.
+    date; an open stay runs on; a stay that ends on its intake day is that one day. A move on the
+    exit day (next intake = exit) is no overlap. Rows without a person, a record number or a
+    usable intake, rows whose exit precedes their intake, and the rows of the same record number
+    (already duplicates) are left out.
+
+    O(n log n) in the stays, whatever their shape: the counts come from sorted starts and ends
+    (the stays that start before this one ends, less those that end before it starts), the rows
+    named from a bounded look at the stays around it, so one person with 20,000 open stays costs
+    no more than 20,000 people with one each.
     """
+    import heapq
+    from bisect import bisect_left, bisect_right
+
     if hasattr(stays, "columns"):
         stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
                  for row, p, r, i, e in zip(stays.index, stays["person_id"], stays["record_id"],
@@ -426,41 +461,60 @@ def overlapping_stays(stays: Any) -> dict[int, list[int]]:
     stays = list(stays)
     # only a person with two or more stays can have stays that overlap
     twice = {p for p, n in Counter(rec["person_id"] for rec in stays).items() if n > 1}
-    by_person: dict[str, list[tuple[date, date, int, Any]]] = {}
+    by_person: dict[str, list[tuple[int, int, int, Any]]] = {}
     for rec in stays:
         if rec["person_id"] not in twice:
             continue
         person, intake, exit_ = rec["person_id"], _day(rec["intake_date"]), _day(rec["exit_date"])
         if _missing(person) or _missing(rec["record_id"]) or intake is None:
             continue
-        end = date.max if exit_ is None else exit_
-        if end < intake:
+        if exit_ is not None and exit_ < intake:
             continue
-        by_person.setdefault(person, []).append((intake, end, int(rec["excel_row"]), rec["record_id"]))
-    overlaps: dict[int, list[int]] = {}
+        # half days: [2 * intake, 2 * exit), a one-day stay [2 * day, 2 * day + 1)
+        start = 2 * intake.toordinal()
+        end = (2 * date.max.toordinal() + 2 if exit_ is None
+               else max(2 * exit_.toordinal(), start + 1))
+        by_person.setdefault(person, []).append((start, end, int(rec["excel_row"]), rec["record_id"]))
+    overlaps: dict[int, tuple[list[int], int]] = {}
+    look = 4 * ROWS_NAMED  # stays looked at on either side when naming rows
     for person_stays in by_person.values():
         if len(person_stays) < 2:
             continue
         person_stays.sort(key=lambda s: (s[0], s[2]))
-        for i, (_, end, row, record) in enumerate(person_stays):
-            for other_intake, _, other_row, other_record in person_stays[i + 1:]:
-                if other_intake >= end:
-                    break
-                if other_record == record:
-                    continue
-                overlaps.setdefault(row, []).append(other_row)
-                overlaps.setdefault(other_row, []).append(row)
+        counts = _overlap_counts(person_stays, bisect_left, bisect_right)
+        same: dict[Any, list[tuple[int, int, int, Any]]] = {}
+        for stay in person_stays:
+            same.setdefault(stay[3], []).append(stay)
+        for group in same.values():
+            if len(group) > 1:
+                for row, n in _overlap_counts(group, bisect_left, bisect_right).items():
+                    counts[row] -= n
+        active: list[tuple[int, int, Any]] = []  # (end, row, record) of the stays begun before
+        for i, (start, end, row, record) in enumerate(person_stays):
+            while active and active[0][0] <= start:
+                heapq.heappop(active)
+            if counts[row] > 0:
+                named = [r for _, r, rec in active[:look] if rec != record]
+                named += [r for s, _, r, rec in person_stays[i + 1:i + 1 + look] if s < end and rec != record]
+                overlaps[row] = (sorted(named)[:ROWS_NAMED], counts[row])
+            heapq.heappush(active, (end, row, record))
     return overlaps
+
+
+def _overlap_counts(group: list[tuple[int, int, int, Any]], bisect_left: Any, bisect_right: Any) -> dict[int, int]:
+    """Sheet row -> how many other stays of the group overlap it (intervals [start, end), all non-empty)."""
+    starts = sorted(s[0] for s in group)
+    ends = sorted(s[1] for s in group)
+    return {row: bisect_left(starts, end) - bisect_right(ends, start) - 1 for start, end, row, _ in group}
 
 
 def record_findings(staged: Staged | Parsed, loc: Locator) -> list[Finding]:
     """Record-level checks within one delivery: one person's stays that overlap (a warning)."""
     stays = staged.frame if staged.records is None else staged.records
     findings = []
-    for row, others in sorted(overlapping_stays(stays).items()):
-        rows = ", ".join(str(r) for r in sorted({row, *others}))
+    for row, (named, others) in sorted(overlapping_stays(stays).items()):
         findings.append(loc.finding("episodes-overlap", row, "intake_date", _cell(loc.raw, row, "intake_date"),
-                                    rows=rows))
+                                    **other_rows([row, *named], row, others + 1)))
     return findings
 
 
