@@ -53,6 +53,9 @@ def _run_flow(data_dir: Path | None, reference_date: date | None = None) -> dict
         raise UserError(f"no deliveries under {paths.raw}: put each export in "
                         "raw/<municipality>/<YYYY-MM>/, or run `lvv demo`")
     pseudonym_key(paths.raw)  # refuse before starting Prefect: real data needs the secret key
+    for folder in (paths.root, paths.curated, paths.staged):  # and a location it cannot write to
+        if folder.exists() and not os.access(folder, os.W_OK):
+            raise UserError(f"{folder}: {_FS_ADVICE['EROFS']}")
     _prefect_env()
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
@@ -207,6 +210,7 @@ def series_cmd(
 
     if output.suffix.lower() not in (".csv", ".xlsx"):
         raise UserError(f"--output: {output.name} must end in .csv or .xlsx")
+    _writable_parent(output, "--output")
     con = connect(DataPaths.resolve(data_dir).database)
     try:
         frame = series(con, _date(from_date, "--from"), _date(to_date, "--to"), definition,
@@ -248,8 +252,12 @@ def validate(
     contract = contract_for(municipality)
     if period is not None and parse_period(period) is None:
         raise UserError(f"--period: {period!r} is not a month; write it as YYYY-MM")
+    if file.is_dir():
+        raise UserError(f"{file}: this is a folder; give the export file itself (.xlsx or .csv)")
     if not file.is_file():
         raise UserError(f"{file}: no such file")
+    if report is not None:
+        _writable_parent(report, "--report")
     key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
                               Pseudonymiser(key), display_name=file.name, infer_period=True)
@@ -385,6 +393,41 @@ def _date(text: str | None, option: str) -> date | None:
         raise UserError(f"{option}: {text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+#: what to do about a file-system error, by errno name
+_FS_ADVICE = {
+    "ENOENT": "no such file or folder; check the path, or create the folder first",
+    "ENOTDIR": "a part of this path is a file, not a folder; check the path",
+    "EISDIR": "this is a folder; give a file",
+    "EACCES": "permission denied; choose a location you may write to, or ask for access",
+    "EPERM": "operation not permitted; choose a location you may write to, or ask for access",
+    "EROFS": "the location is read-only; choose a writable --data-dir or output path",
+    "ENOSPC": "the disk is full; free some space and run again (nothing was published half-way)",
+    "EDQUOT": "the disk quota is used up; free some space and run again",
+    "EMFILE": "too many open files; close other programs and run again",
+}
+
+
+def file_system_message(exc: OSError) -> str:
+    """One line for a file-system error: the path, what happened, what to do."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    path = exc.filename or ""
+    advice = _FS_ADVICE.get(name, (exc.strerror or str(exc) or type(exc).__name__).splitlines()[0])
+    return f"{path}: {advice}" if path else advice
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """Refuse an output path whose folder is missing or is a file, before any work is done."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise UserError(f"{option}: the folder {folder} does not exist; create it or choose another path")
+    if not folder.is_dir():
+        raise UserError(f"{option}: {folder} is a file, not a folder; choose another path")
+    if path.is_dir():
+        raise UserError(f"{option}: {path} is a folder; give a file name")
+
+
 def main() -> None:
     """Entry point: domain errors become one clean line on stderr, never a traceback."""
     from lvv.errors import known_errors
@@ -392,22 +435,26 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.code)
     except known_errors() as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # Click's own usage errors (Typer vendors Click): usage line, exit 2
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    except OSError as exc:  # the file system said no: name the path and what to do
+        err.print(f"[red]error:[/] {escape(file_system_message(exc))}", soft_wrap=True)
+        sys.exit(2)
     except Exception as exc:  # the last guard: a user never sees a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
         err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         err.print("Please report this with the command you ran.")
         sys.exit(3)

@@ -166,3 +166,47 @@ def test_an_xml_part_with_a_document_type_declaration_is_refused(tmp_path, docty
     result = check_delivery(path, UTRECHT, "2020-10", PSEUDO)
     [finding] = result.findings
     assert finding.code == "file-not-spreadsheet" and "document type declaration" in finding.params["detail"]
+
+
+# ------------------------------------------------------------------ scrubbing of free text
+def canary_rows() -> list[list]:
+    """Utrecht rows whose label and date columns carry the row's own V-number (in several
+    notations), record number, names and birth date, and someone else's number."""
+    rows = utrecht_rows(3)
+    canary = [
+        "Terug naar BBB 0970859557 Traoré",                  # the issue's example
+        "zie 097.085.9557 / 970859557 Ahmadi-Traoré",        # other notations, name within a name
+        "geb. 07-03-1988 dossier LVV-4711-Q",                # birth date, record number
+    ]
+    for i, (row, text) in enumerate(zip(rows[2:], canary)):
+        row[0], row[1], row[2], row[3], row[4] = "LVV-4711-Q", "0970859557", "Traoré", "Moussa", date(1988, 3, 7)
+        row[0] = f"LVV-4711-Q{i}" if i else "LVV-4711-Q"
+        row[6], row[7], row[8] = date(2020, 3, 1), text, "Moussa 123456789"
+    return rows
+
+
+CANARIES = ("0970859557", "970859557", "097.085.9557", "Traoré", "Moussa", "07-03-1988", "4711", "123456789")
+
+
+def test_no_identifier_of_the_row_survives_in_a_finding_or_the_quarantine(tmp_path):
+    path = write_xlsx(tmp_path / "canary.xlsx", canary_rows())
+    result = process_delivery(path, UTRECHT, "2020-10", PSEUDO)
+    assert len(result.quarantine) == 3
+    kept = [str(v) for f in result.findings for v in f.as_row("nl").values()]
+    kept += [str(v) for v in result.quarantine.astype(str).to_numpy().ravel()]
+    assert [t for t in kept if any(c.casefold() in t.casefold() for c in CANARIES)] == []
+    labels = set(result.quarantine["raw_outcome"])
+    assert labels == {"Terug naar BBB *** ***", "zie *** / *** Ahmadi-***", "geb. *** dossier ***-***-Q"}
+    # the quick check scrubs the same way
+    quick = [str(v) for f in check_delivery(path, UTRECHT, "2020-10", PSEUDO).findings
+             for v in f.as_row("en").values()]
+    assert not [t for t in quick if any(c.casefold() in t.casefold() for c in CANARIES)]
+
+
+def test_scrubbing_keeps_what_is_not_an_identifier():
+    from transforms.scrub import identifier_pattern, scrub
+
+    pattern = identifier_pattern(["0970859557", "R12", "De Vries", date(1990, 1, 2)])
+    assert scrub("Uitgezet 05-11-2020 (rij 17)", pattern) == "Uitgezet 05-11-2020 (rij 17)"
+    assert scrub("vries 0 970 859 557, 02-01-1990, 2-1-1990, 19900102", pattern) == "*** ***, ***, ***, ***"
+    assert scrub("BSN 123456789 of 12345", None) == "BSN *** of 12345"

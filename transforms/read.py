@@ -21,6 +21,7 @@ import python_calamine
 
 from schemas.checks import Finding, limits
 from transforms import limits as limits_check
+from transforms.scrub import scrub_digits
 from schemas.contracts import SourceContract, normalise_label
 from transforms.values import is_blank, parse_date_value
 
@@ -216,7 +217,7 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
                  if normalise_label(col) in normalised}
     row = contract.file.header_row
     if not positions:
-        found = ", ".join(h for h in headers if h)[:120] or "-"
+        found = scrub_digits(", ".join(h for h in headers if h)[:120]) or "-"
         raise DeliveryRejected([Finding("header-not-found", file=name, sheet=sheet, excel_row=row,
                                         params={"row": row, "found": found})])
     required = [f for f in ("record_id", "person_id", "intake_date", "exit_date", "outcome")]
@@ -233,7 +234,8 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
         raise DeliveryRejected(fatal)
     known = set(positions.values())
     extra = [Finding("column-unknown", file=name, sheet=sheet, excel_row=row,
-                     column_letter=column_letter(i), column_header=h, value=h, params={"found": h})
+                     column_letter=column_letter(i), column_header=scrub_digits(h), value=scrub_digits(h),
+                     params={"found": scrub_digits(h)})
              for i, h in enumerate(headers) if h and i not in known]
     return positions, extra
 

@@ -22,6 +22,7 @@ from schemas.checks import Finding
 from schemas.contracts import DATE_FIELDS, SourceContract, normalise_label
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
+from transforms.scrub import RowScrubber
 from transforms.values import Unparseable, as_text, is_blank, notation, parse_date_value, parse_identifier
 
 if TYPE_CHECKING:
@@ -62,12 +63,34 @@ class Staged:
         return self.raw_text_for(None)
 
 
+def row_scrubber(raw: RawSheet) -> RowScrubber:
+    """Scrubs text kept from a row of `raw` of that row's own identifiers (transforms/scrub.py)."""
+    positions = [raw.positions[f] for f in IDENTIFIER_FIELDS if f in raw.positions]
+    birth = raw.positions.get("birth_date")
+    formats = ("%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d%m%Y")
+
+    def identifiers(excel_row: int) -> list[Any]:
+        index = raw.row_index().get(excel_row)
+        if index is None:
+            return []
+        cells = [raw.rows[index][i] for i in positions]
+        if birth is not None:  # the birth date as a date too, whatever way the cell holds it
+            day = parse_date_value(raw.rows[index][birth], formats)
+            if isinstance(day, date):
+                cells.append(day)
+        return cells
+
+    return RowScrubber(identifiers)
+
+
 class Locator:
-    """Builds findings located in one sheet, hiding identifier values behind a pseudonym."""
+    """Builds findings located in one sheet, hiding identifier values behind a pseudonym and
+    scrubbing every other value kept of the row's identifiers."""
 
     def __init__(self, raw: RawSheet, hide: Any = None):
         self.raw = raw
         self.hide = hide
+        self.scrubber = row_scrubber(raw)
 
     def finding(self, code: str, excel_row: int | None, field_name: str = "", value: Any = None,
                 **params: Any) -> Finding:
@@ -75,6 +98,8 @@ class Locator:
         text = as_text(value)
         if field_name in IDENTIFIER_FIELDS and text:
             text = self.hide(text) if self.hide else "(verborgen)"
+        else:
+            text = self.scrubber.scrub(text, excel_row)
         return Finding(
             code, file=self.raw.file, sheet=self.raw.sheet, excel_row=excel_row,
             column_letter=column_letter(position) if position is not None else "",
@@ -296,6 +321,7 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
     import pandas as pd
 
     keep = {f: i for f, i in raw.positions.items() if f not in ("family_name", "given_name", "birth_date")}
+    scrubber = row_scrubber(raw)
     skip = set(skipped)
     only = None if wanted is None else {int(r) for r in wanted}
     rows = []
@@ -307,6 +333,8 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
             text = as_text(cells[i])
             if f in ("person_id", "record_id") and text:
                 text = hide(text) if hide else "(verborgen)"
+            else:
+                text = scrubber.scrub(text, excel_row)
             row[f"raw_{f}"] = text
         rows.append(row)
     return pd.DataFrame(rows).set_index("excel_row") if rows else pd.DataFrame()
