@@ -124,8 +124,9 @@ def outflow_cmd(
         raise UserError(f"--by takes 'municipality', not {by!r}")
     con = connect(DataPaths.resolve(data_dir).database)
     try:
-        frame = outflow(con, _date(ref_date, "--ref-date"), definition,
-                        _date(known_at, "--known-at"), by_municipality=by == "municipality")
+        day, known = _date(ref_date, "--ref-date"), _date(known_at, "--known-at")
+        frame = outflow(con, day, definition, known, by_municipality=by == "municipality")
+        _warn_dates(con, day, known)
     finally:
         con.close()
     title = f"Outflow at {ref_date}, rule {definition}" + (f", as known at {known_at}" if known_at else "")
@@ -158,6 +159,7 @@ def reconcile_cmd(
     try:
         args = (con, day, definitions[0], definitions[1], ka, kb)
         frame = moved(*args) if episodes else bridge(*args)
+        _warn_dates(con, day, *{ka, kb})
     finally:
         con.close()
     if fmt is not Format.table or episodes:
@@ -205,16 +207,18 @@ def series_cmd(
     Example: lvv series --from 2019-03-01 --to 2022-07-31 --definition evaluation-2022 -o series.xlsx
     """
     from lvv.settings import DataPaths
-    from transforms.queries import connect
+    from transforms.queries import check_period, connect
     from transforms.reconcile import export_series, series
 
     if output.suffix.lower() not in (".csv", ".xlsx"):
         raise UserError(f"--output: {output.name} must end in .csv or .xlsx")
     _writable_parent(output, "--output")
+    first, last, known = _date(from_date, "--from"), _date(to_date, "--to"), _date(known_at, "--known-at")
+    check_period(first, last)
     con = connect(DataPaths.resolve(data_dir).database)
     try:
-        frame = series(con, _date(from_date, "--from"), _date(to_date, "--to"), definition,
-                       _date(known_at, "--known-at"))
+        frame = series(con, first, last, definition, known)
+        _warn_dates(con, None, known)
     finally:
         con.close()
     export_series(frame, output)
@@ -284,9 +288,11 @@ def _write_csv(rows: list[dict]) -> None:
 
     from schemas.checks import FINDING_COLUMNS
 
+    from transforms.scrub import formula_safe
+
     writer = csv.DictWriter(sys.stdout, fieldnames=FINDING_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: formula_safe(v) for k, v in row.items()} for row in rows)
 
 
 def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: bool = False) -> None:
@@ -368,7 +374,9 @@ def _print_outflow_comparison(database: Path, ref_date: date) -> None:
 
 def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) -> None:
     if fmt is Format.csv:
-        sys.stdout.write(frame.to_csv(index=False))
+        from transforms.scrub import formula_safe
+
+        sys.stdout.write(frame.map(formula_safe).to_csv(index=False))
     elif fmt is Format.json:
         sys.stdout.write(json.dumps(frame.to_dict("records"), default=str, indent=1) + "\n")
     else:
@@ -382,6 +390,15 @@ def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) 
             total[0] = "total"
             table.add_row(*total, style="bold")
         out.print(table)
+
+
+def _warn_dates(con, ref_date: date | None, *known_at: date | None) -> None:
+    """A warning line on stderr for each reference or knowledge date outside the deliveries."""
+    from transforms.queries import date_warnings
+
+    lines = dict.fromkeys(w for k in (known_at or (None,)) for w in date_warnings(con, ref_date, k))
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
 def _date(text: str | None, option: str) -> date | None:

@@ -23,6 +23,18 @@ _SEPARATOR = r"[\s.\-/]?"
 _DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d", "%d%m%Y", "%d-%m-%y", "%Y%m%d")
 
 
+#: what a spreadsheet may take for the start of a formula (or a DDE command) when a CSV is opened
+RISKY_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(value: Any) -> Any:
+    """A value for a cell or CSV field the project writes: text that Excel could take for a
+    formula gets a leading apostrophe (= + - @ tab CR); numbers and dates pass unchanged."""
+    if isinstance(value, str) and value.startswith(RISKY_START):
+        return "'" + value
+    return value
+
+
 def scrub_digits(text: str) -> str:
     """Mask every run of six or more digits."""
     return _LONG_DIGITS.sub(MASK, text)
@@ -88,4 +100,4 @@ class RowScrubber:
         return scrub(text, self._patterns[excel_row])
 
 
-__all__ = ["MASK", "RowScrubber", "identifier_pattern", "scrub", "scrub_digits"]
+__all__ = ["MASK", "RISKY_START", "formula_safe", "RowScrubber", "identifier_pattern", "scrub", "scrub_digits"]

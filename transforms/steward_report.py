@@ -22,10 +22,10 @@ from typing import Any
 
 from schemas.checks import Finding, Lang, catalogue
 from schemas.contracts import SourceContract, normalise_label
+from transforms.scrub import formula_safe as safe_text
 
 SEVERITIES = ("fatal", "error", "warning", "info")
 FILLS = {"fatal": "FF9C9C", "error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
-RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 WORDS = {
     "nl": {"summary": "Samenvatting", "data": "Gegevens", "title": "Controle van", "municipality": "gemeente",
            "period": "periode", "checked": "gecontroleerd op", "per_severity": "Per ernst",
@@ -46,14 +46,6 @@ WORDS = {
            "verdict_error": "The file has errors: rows with an error are quarantined.",
            "verdict_ok": "The file can be delivered."},
 }
-
-
-def safe_text(value: Any) -> Any:
-    """A value for a cell we write: text that Excel could take for a formula gets a leading
-    apostrophe (= + - @ tab CR); numbers and dates pass unchanged."""
-    if isinstance(value, str) and value.startswith(RISKY_START):
-        return "'" + value
-    return value
 
 
 def write_steward_report(source_path: Path, contract: SourceContract, findings: list[Finding],
