@@ -295,6 +295,10 @@ def _write_csv(rows: list[dict]) -> None:
     writer.writerows({k: formula_safe(v) for k, v in row.items()} for row in rows)
 
 
+#: findings printed as a table at most; more (with --all) are printed as tab-separated lines
+TABLE_ROWS = 200
+
+
 def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: bool = False) -> None:
     """A rejected file: one line per fatal finding on stderr. Otherwise the counts, the findings
     per check, and a table of the first findings of each check (every one with show_all)."""
@@ -334,6 +338,11 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: b
                 first.append(row)
         hidden = len(shown) - len(first)
         shown = first
+    if len(shown) > TABLE_ROWS:  # a table of thousands of rows takes Rich longer than the check: plain lines
+        sys.stdout.write("".join(
+            "\t".join((row["cell_ref"] or str(row["excel_row"] or ""), row["code"], row["severity"],
+                       str(row["value"]), row["message"])) + "\n" for row in shown))
+        return
     table = Table(title="Bevindingen" if nl else "Findings")
     for col in ("cel" if nl else "cell", "code", "ernst" if nl else "severity", "waarde" if nl else "value",
                 "melding" if nl else "message"):
@@ -450,7 +459,7 @@ def main() -> None:
     from lvv.errors import known_errors
 
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="lvv")
     except UserError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.code)

@@ -210,3 +210,10 @@ def test_scrubbing_keeps_what_is_not_an_identifier():
     assert scrub("Uitgezet 05-11-2020 (rij 17)", pattern) == "Uitgezet 05-11-2020 (rij 17)"
     assert scrub("vries 0 970 859 557, 02-01-1990, 2-1-1990, 19900102", pattern) == "*** ***, ***, ***, ***"
     assert scrub("BSN 123456789 of 12345", None) == "BSN *** of 12345"
+
+
+def test_a_number_with_few_significant_digits_masks_only_itself():
+    from transforms.scrub import identifier_pattern, scrub
+
+    pattern = identifier_pattern(["U0000001", "1000000001"])
+    assert scrub("@SUM(1+1) U0000001 1000000001", pattern) == "@SUM(1+1) *** ***"

@@ -55,9 +55,9 @@ def identifier_pattern(values: Iterable[Any]) -> re.Pattern | None:
             continue
         text = str(value).strip()
         digits = re.sub(r"\D", "", text)
-        if len(digits) >= 4 and len(digits) >= len(re.sub(r"\s", "", text)) - 2:
+        significant = digits.lstrip("0")
+        if len(significant) >= 4 and len(digits) >= len(re.sub(r"\s", "", text)) - 2:
             # a number (a V-number, a record number): its digits with any separators, leading zeros optional
-            significant = digits.lstrip("0") or "0"
             parts.append(r"(?<!\d)(?:0" + _SEPARATOR + ")*" + _SEPARATOR.join(significant) + r"(?!\d)")
         for word in re.findall(r"[^\W_]{2,}|\d+", text):
             if len(word) >= 3 or (len(word) == 2 and not word.isdigit()):
