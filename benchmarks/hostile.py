@@ -6,11 +6,12 @@ The tests build their small hostile corpus with it; run as a script it measures 
 issue in a subprocess each (wall time, peak memory of the child, output size):
 
     python -m benchmarks.hostile            # all cases
-    python -m benchmarks.hostile --only dup  # one case (dup, dup-run, bomb, bomb-lying, plain)
+    python -m benchmarks.hostile --only dup  # one case (dup, dup-run, bomb, bomb-lying, rows-lying, plain)
 
 Cases: `dup` 20,000 Utrecht rows with one record number through `lvv validate` (table and csv);
 `dup-run` 10,000 such rows through `lvv run` (size of the stored findings); `bomb` one million
-rows in Utrecht's layout (about 9 MB on disk); `bomb-lying` the same stating a one-row dimension;
+rows in Utrecht's layout (30 MB on disk, inline strings); `bomb-lying` the same stating a three-row
+dimension; `rows-lying` a million two-cell rows stating three rows (under the part-size limit);
 `plain` a correct 200,000-row workbook through `lvv validate`.
 """
 
@@ -166,13 +167,32 @@ def case_dup_run(folder: Path) -> dict[str, Any]:
            "PREFECT_HOME": str(folder / "prefect")}
     os.environ.update(env)
     result = _child_peak(lvv("run", "--reference-date", "2020-10-31"))
-    stored = sum(p.stat().st_size for p in (data / "staged").rglob("findings.parquet"))
-    result["stored_findings_kb"] = round(stored / 1024)
+    import pyarrow.parquet as pq
+
+    stored = list(data.rglob("findings.parquet"))
+    issues = [p for p in data.rglob("*.parquet") if p.name.startswith("validation_issues")]
+    result["stored_findings_kb"] = round(sum(p.stat().st_size for p in stored) / 1024, 1)
+    result["validation_issues_kb"] = round(sum(p.stat().st_size for p in issues) / 1024, 1)
+    if stored:
+        table = pq.read_table(stored[0])
+        result["stored_findings_rows"] = table.num_rows
+        result["longest_message"] = max(len(m) for m in table.column("message").to_pylist())
+        result["message_text_kb"] = round(sum(len(m) for m in table.column("message").to_pylist()) / 1024, 1)
     return result
 
 
 def case_bomb(folder: Path, lying: bool = False) -> dict[str, Any]:
     path = write_xlsx(folder / "bomb.xlsx", utrecht_rows(1_000_000), dimension="A1:I3" if lying else "auto")
+    out = {"file_mb": round(path.stat().st_size / 1e6, 1)}
+    out.update(_child_peak(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10")))
+    return out
+
+
+def case_rows_lying(folder: Path) -> dict[str, Any]:
+    """A million short rows (under the part-size limit) stating a three-row dimension: stopped by
+    the streaming row count."""
+    rows = utrecht_rows(0) + [[f"U{i:07d}", f"{1000000000 + i}"] for i in range(1_000_000)]
+    path = write_xlsx(folder / "rows.xlsx", rows, dimension="A1:I3")
     out = {"file_mb": round(path.stat().st_size / 1e6, 1)}
     out.update(_child_peak(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10")))
     return out
@@ -188,7 +208,8 @@ def case_plain(folder: Path) -> dict[str, Any]:
 
 
 CASES = {"dup": case_dup, "dup-run": case_dup_run, "bomb": case_bomb,
-         "bomb-lying": lambda folder: case_bomb(folder, lying=True), "plain": case_plain}
+         "bomb-lying": lambda folder: case_bomb(folder, lying=True), "rows-lying": case_rows_lying,
+         "plain": case_plain}
 
 
 def main() -> None:
