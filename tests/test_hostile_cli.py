@@ -135,6 +135,17 @@ def test_a_hostile_file_gets_a_clear_answer_quickly(case, tmp_path):
     assert len(result["stderr"].strip().splitlines()) == 1 and result["stdout"] == ""
 
 
+def test_the_report_of_a_file_over_a_limit_is_a_summary_without_opening_it_again(tmp_path):
+    import openpyxl
+
+    rows = utrecht_rows(0) + [[f"U{i:07d}", f"{1000000000 + i}"] for i in range(260_000)]
+    path = write_xlsx(tmp_path / "rows.xlsx", rows, dimension="A1:I3")  # lies: the rows are counted
+    result = validate(path, "utrecht", "--report", str(tmp_path / "report.xlsx"))
+    assert result["exit"] == 2 and "limits.rows (sheet1.xml)" in result["stderr"]
+    assert result["mb"] < 200  # openpyxl would hold all 260,000 rows
+    assert openpyxl.load_workbook(tmp_path / "report.xlsx").sheetnames == ["Summary"]
+
+
 def test_a_folder_given_as_the_file(tmp_path):
     result = validate(tmp_path)
     assert result["exit"] == 2 and "this is a folder" in result["stderr"]

@@ -54,7 +54,9 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
     import openpyxl
 
     words = WORDS[lang]
-    workbook, data_sheet = _copy_of_source(source_path, contract, words)
+    # a file over a limit is never opened again (openpyxl would load all of it): a summary only
+    over_limit = any(f.code == "limit-exceeded" for f in findings)
+    workbook, data_sheet = (None, None) if over_limit else _copy_of_source(source_path, contract, words)
     if workbook is None:
         workbook = openpyxl.Workbook()
         workbook.remove(workbook.active)
@@ -94,7 +96,8 @@ def _copy_of_source(path: Path, contract: SourceContract, words: dict[str, str])
 
 def _csv_grid(path: Path, contract: SourceContract) -> list[list[str]] | None:
     try:
-        text = path.read_bytes().decode(contract.file.encoding)
+        raw = path.read_bytes()
+        text = raw[3:].decode("utf-8") if raw.startswith(b"\xef\xbb\xbf") else raw.decode(contract.file.encoding)
     except (OSError, UnicodeDecodeError):
         return None
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter))
