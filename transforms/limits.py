@@ -21,11 +21,11 @@ from pathlib import Path
 from schemas.checks import Finding, Limits, limits
 
 CHUNK = 1 << 20
-#: the start of a row element (any namespace prefix), with its row number when stated
-_ROW = re.compile(rb'<(?:\w+:)?row\b([^>]*)>')
-_ROW_NUMBER = re.compile(rb'\sr="(\d+)"')
+#: the start of a row element (any namespace prefix), and the row number it states
+_ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
+_ROW_NUMBER = re.compile(rb'<(?:\w+:)?row\s(?:[^>]*?\s)?r="(\d+)"')
 #: a cell reference with two or more column letters (one letter is column Z at most)
-_WIDE_CELL = re.compile(rb'\sr="([A-Z]{2,3})\d+"')
+_WIDE_CELL = re.compile(rb' r="([A-Z]{2,3})[0-9]')
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the first element's start: the end of an XML prolog (where a DTD would stand)
@@ -139,11 +139,10 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
                         return over("rows", int(last_row), limit.rows, name, sheet)
                     if column_number(last_col.decode()) > limit.columns:
                         return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
-            for match in _ROW.finditer(data):
-                rows += 1
-                number = _ROW_NUMBER.search(match.group(1))
-                if number:
-                    top_row = max(top_row, int(number.group(1)))
+            rows += len(_ROW.findall(data))
+            numbers = _ROW_NUMBER.findall(data)
+            if numbers:
+                top_row = max(top_row, max(map(int, numbers)))
             if max(rows, top_row) > limit.rows:
                 return over("rows", max(rows, top_row), limit.rows, name, sheet)
             for letters in set(_WIDE_CELL.findall(data)):
