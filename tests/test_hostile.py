@@ -217,3 +217,24 @@ def test_a_number_with_few_significant_digits_masks_only_itself():
 
     pattern = identifier_pattern(["U0000001", "1000000001"])
     assert scrub("@SUM(1+1) U0000001 1000000001", pattern) == "@SUM(1+1) *** ***"
+
+
+def test_a_missing_column_is_matched_only_to_a_column_that_is_really_close(tmp_path):
+    from benchmarks.hostile import UTRECHT_HEADER
+
+    for header, closest in (("Notitie", "-"), ("Einde verblijff", "Einde verblijff")):
+        rows = utrecht_rows(2)
+        rows[1] = [header if h == "Einde verblijf" else h for h in UTRECHT_HEADER]
+        [finding] = check_delivery(write_xlsx(tmp_path / "c.xlsx", rows), UTRECHT, "2020-10", PSEUDO).findings
+        assert finding.code == "column-missing" and finding.params["closest"] == closest
+
+
+def test_a_utf8_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    from tests.conftest import good_row, write_sheet
+
+    eindhoven = contract_for("eindhoven")
+    day = {"intake_date": "01-09-2019", "birth_date": "01-01-1990"}
+    path = write_sheet(tmp_path / "e.csv", eindhoven, [good_row(1, **day)])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().decode("cp1252").replace("Testnaam", "Traoré").encode())
+    result = check_delivery(path, eindhoven, "2020-10", PSEUDO)
+    assert result.accepted and not [f for f in result.findings if f.severity != "info"]
