@@ -5,7 +5,8 @@ parsing; `stage_rows` turns those into a typed StagedEpisodes frame; `validate_s
 pandera contract lazily and turns its failure cases into located findings. `row_findings` is the
 same contract row by row without pandas, for `lvv validate`, which must answer a steward in a
 second or two from a cold start (importing pandas and pandera alone takes longer than that on a
-small machine); tests/test_checks.py holds it to the same findings as the pandera path.
+small machine). Both apply the one set of row rules in schemas/row_rules.py and locate a broken
+rule with the one `rule_findings`; tests/test_checks.py holds the two paths to the same findings.
 Rows with an error-severity finding are quarantined by the caller, never dropped.
 """
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.checks import Finding
 from schemas.contracts import DATE_FIELDS, SourceContract, normalise_label
+from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, before
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
 from transforms.scrub import RowScrubber
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
 
 FIELD_LABELS_NL = {"intake_date": "instroomdatum", "exit_date": "uitstroomdatum", "birth_date": "geboortedatum"}
 IDENTIFIER_FIELDS = ("person_id", "record_id", "family_name", "given_name", "birth_date")
-#: the same pattern as schemas.episodes.PERSON_ID_PATTERN (a test keeps them equal)
-PERSON_ID_PATTERN = r"^\d{10}$"
 
 
 @dataclass
@@ -391,22 +391,27 @@ def _code_for(check: str, column: Any) -> tuple[str | None, str]:
 def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc: Locator,
                  memo: dict[str, Any]) -> list[Finding]:
     rec = frame.loc[row]
-    raw_cell = _cell(loc.raw, row, field_name)
-    if code == "exit-before-intake":
-        return [loc.finding(code, row, "exit_date", raw_cell, intake=_fmt(rec["intake_date"]))]
-    if code == "date-after-delivery":
-        out = []
-        for f in ("intake_date", "exit_date"):
-            if not _missing(rec[f]) and rec[f] > rec["known_from"]:
-                out.append(loc.finding(code, row, f, _cell(loc.raw, row, f), field_label=FIELD_LABELS_NL[f],
-                                       stand_per=_fmt(rec["known_from"])))
-        return out
     if code == "episode-duplicate":
         if "record" not in memo:  # once per delivery, not once per duplicate row
             memo["record"] = rows_by_record(frame.index.tolist(), frame["record_id"].tolist())
         rows = memo["record"][rec["record_id"]]
-        return [loc.finding(code, row, "record_id", raw_cell, **other_rows(rows, row))]
-    return [loc.finding(code, row, field_name, raw_cell)]
+        return [loc.finding(code, row, "record_id", _cell(loc.raw, row, "record_id"), **other_rows(rows, row))]
+    if code in ROW_RULES:
+        return rule_findings(code, rec, row, loc)
+    return [loc.finding(code, row, field_name, _cell(loc.raw, row, field_name))]
+
+
+def rule_findings(code: str, rec: Any, row: int, loc: Locator) -> list[Finding]:
+    """The located finding(s) of a row that breaks the row rule `code` (schemas/row_rules.py), from
+    its typed fields (a dict of plain values, or a staged frame's row): one path for both checks."""
+    field_name = ROW_RULES[code].field
+    if code == "exit-before-intake":
+        return [loc.finding(code, row, "exit_date", _cell(loc.raw, row, "exit_date"), intake=_fmt(rec["intake_date"]))]
+    if code == "date-after-delivery":  # a finding on each date that is late
+        return [loc.finding(code, row, f, _cell(loc.raw, row, f), field_label=FIELD_LABELS_NL[f],
+                            stand_per=_fmt(rec["known_from"]))
+                for f in ("intake_date", "exit_date") if before(rec["known_from"], rec[f])]
+    return [loc.finding(code, row, field_name, _cell(loc.raw, row, field_name))]
 
 
 #: other sheet rows a finding names at most; its message gives how many there are in all
@@ -432,34 +437,24 @@ def rows_by_record(rows: Any, records: Any) -> dict[Any, list[int]]:
 
 
 def row_findings(parsed: Parsed, loc: Locator, stand_per: date) -> list[Finding]:
-    """The StagedEpisodes contract row by row, without pandas: the same findings, at the same
-    cells, as `validate_staged` on the staged frame (each check is named after its code)."""
+    """The StagedEpisodes contract row by row, without pandas: the same rules (schemas/row_rules.py)
+    and the same findings, at the same cells, as `validate_staged` on the staged frame."""
     findings: list[Finding] = []
     by_record = rows_by_record((rec["excel_row"] for rec in parsed.records),
                                (rec["record_id"] for rec in parsed.records))
     by_record.pop(None, None)
     for rec in parsed.records:
-        row, intake, exit_ = rec["excel_row"], rec["intake_date"], rec["exit_date"]
+        row = rec["excel_row"]
         if rec["person_id"] is not None and not re.match(PERSON_ID_PATTERN, rec["person_id"]):
             findings.append(loc.finding("person-id-malformed", row, "person_id", _cell(loc.raw, row, "person_id")))
         rows = by_record.get(rec["record_id"], [])
         if len(rows) > 1:
             findings.append(loc.finding("episode-duplicate", row, "record_id", _cell(loc.raw, row, "record_id"),
                                         **other_rows(rows, row)))
-        if intake is not None and exit_ is not None and exit_ < intake:
-            findings.append(loc.finding("exit-before-intake", row, "exit_date", _cell(loc.raw, row, "exit_date"),
-                                        intake=_fmt(intake)))
-        if exit_ is not None and not rec["has_outcome_label"]:
-            findings.append(loc.finding("exit-without-outcome", row, "outcome", _cell(loc.raw, row, "outcome")))
-        if rec["has_outcome_label"] and not rec["has_exit_value"]:
-            findings.append(loc.finding("outcome-without-exit", row, "exit_date", _cell(loc.raw, row, "exit_date")))
-        if (rec["has_follow_up_label"] and rec["outcome_code"] is not None
-                and rec["outcome_code"] not in OUTCOMES_WITH_FOLLOW_UP):
-            findings.append(loc.finding("follow-up-not-detention", row, "follow_up", _cell(loc.raw, row, "follow_up")))
-        for f, value in (("intake_date", intake), ("exit_date", exit_)):
-            if value is not None and value > stand_per:
-                findings.append(loc.finding("date-after-delivery", row, f, _cell(loc.raw, row, f),
-                                            field_label=FIELD_LABELS_NL[f], stand_per=_fmt(stand_per)))
+        typed = {**rec, "known_from": stand_per}
+        for code, rule in ROW_RULES.items():
+            if rule.broken(typed):
+                findings.extend(rule_findings(code, typed, row, loc))
     return findings
 
 
