@@ -55,6 +55,9 @@ def _run_flow(data_dir: Path | None, reference_date: date | None = None, **optio
     key, _ = pseudonym_key(paths.raw)  # refuse before starting Prefect: real data needs the secret key
     if not options.get("rebuild"):
         check_key(paths, key)  # and the key the store was built with; no delivery is read before
+    for folder in (paths.root, paths.curated, paths.staged):  # and a location it cannot write to
+        if folder.exists() and not os.access(folder, os.W_OK):
+            raise UserError(f"{folder}: {_FS_ADVICE['EROFS']}")
     _say_if_waiting(paths, options.get("lock_wait_seconds", 600))
     _prefect_env()
     _temporary_server_dies_with_us()
@@ -274,6 +277,7 @@ def outflow_cmd(
         else:
             frame = outflow(con, day, definition, known, by_municipality=by == "municipality")
         impact = quarantine_impact(con, day, known)
+        _warn_dates(con, day, known)
     finally:
         con.close()
     title = f"Outflow at {ref_date}, rule {definition}" + (f", as known at {known_at}" if known_at else "")
@@ -308,6 +312,7 @@ def reconcile_cmd(
     try:
         args = (con, day, definitions[0], definitions[1], ka, kb)
         frame = moved(*args) if episodes else bridge(*args)
+        _warn_dates(con, day, *{ka, kb})
     finally:
         con.close()
     if fmt is not Format.table or episodes:
@@ -355,15 +360,18 @@ def series_cmd(
     Example: lvv series --from 2019-03-01 --to 2022-07-31 --definition evaluation-2022 -o series.xlsx
     """
     from lvv.settings import DataPaths
-    from transforms.queries import connect
+    from transforms.queries import check_period, connect
     from transforms.reconcile import export_series, series
 
     if output.suffix.lower() not in (".csv", ".xlsx"):
         raise UserError(f"--output: {output.name} must end in .csv or .xlsx")
+    _writable_parent(output, "--output")
+    first, last, known = _date(from_date, "--from"), _date(to_date, "--to"), _date(known_at, "--known-at")
+    check_period(first, last)
     con = connect(DataPaths.resolve(data_dir).database)
     try:
-        frame = series(con, _date(from_date, "--from"), _date(to_date, "--to"), definition,
-                       _date(known_at, "--known-at"))
+        frame = series(con, first, last, definition, known)
+        _warn_dates(con, None, known)
     finally:
         con.close()
     export_series(frame, output)
@@ -389,6 +397,8 @@ def validate(
     data_dir: Annotated[Optional[Path], typer.Option(
         "--data-dir", help="also judge the file against the delivery in force in this data location "
                            "(the plausibility gate): would it be held, and why", show_default=False)] = None,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="table output: every finding, not the first of each check")] = False,
 ) -> None:
     """Check an export before delivering it: exit 0 deliverable, 1 errors (or it would be held), 2 unreadable.
 
@@ -404,8 +414,12 @@ def validate(
     contract = contract_for(municipality)
     if period is not None and parse_period(period) is None:
         raise UserError(f"--period: {period!r} is not a month; write it as YYYY-MM")
+    if file.is_dir():
+        raise UserError(f"{file}: this is a folder; give the export file itself (.xlsx or .csv)")
     if not file.is_file():
         raise UserError(f"{file}: no such file")
+    if report is not None:
+        _writable_parent(report, "--report")
     key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
                               Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True)
@@ -419,7 +433,7 @@ def validate(
     elif fmt is Format.csv:
         _write_csv(rows)
     else:
-        _print_findings(d, rows, lang.value)
+        _print_findings(d, rows, lang.value, show_all)
     if plausibility is not None and fmt is Format.table:
         _print_plausibility(plausibility, lang.value)
     if report is not None:
@@ -525,13 +539,20 @@ def _write_csv(rows: list[dict]) -> None:
 
     from schemas.checks import FINDING_COLUMNS
 
+    from transforms.scrub import formula_safe
+
     writer = csv.DictWriter(sys.stdout, fieldnames=FINDING_COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: formula_safe(v) for k, v in row.items()} for row in rows)
 
 
-def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
-    """A rejected file: one line per fatal finding on stderr. Otherwise the counts and a table."""
+#: findings printed as a table at most; more (with --all) are printed as tab-separated lines
+TABLE_ROWS = 200
+
+
+def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: bool = False) -> None:
+    """A rejected file: one line per fatal finding on stderr. Otherwise the counts, the findings
+    per check, and a table of the first findings of each check (every one with show_all)."""
     nl = lang == "nl"
     if delivery["status"] == "rejected":
         for row in findings:
@@ -549,6 +570,30 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
         out.print("[green]Geen fouten: het bestand kan worden geleverd.[/]" if nl
                   else "[green]No errors: the file can be delivered.[/]")
         return
+    from schemas.checks import limits
+
+    per_check: dict[tuple[str, str], int] = {}
+    for row in shown:
+        per_check[(row["code"], row["severity"])] = per_check.get((row["code"], row["severity"]), 0) + 1
+    summary = Table(title="Bevindingen per controle" if nl else "Findings per check")
+    for col in ("code", "ernst" if nl else "severity", "aantal" if nl else "count"):
+        summary.add_column(col, justify="right" if col in ("aantal", "count") else "left")
+    for (code, severity), n in per_check.items():
+        summary.add_row(code, severity, str(n))
+    out.print(summary)
+    if not show_all:
+        first, seen = [], {}
+        for row in shown:
+            seen[row["code"]] = seen.get(row["code"], 0) + 1
+            if seen[row["code"]] <= limits().findings_shown:
+                first.append(row)
+        hidden = len(shown) - len(first)
+        shown = first
+    if len(shown) > TABLE_ROWS:  # a table of thousands of rows takes Rich longer than the check: plain lines
+        sys.stdout.write("".join(
+            "\t".join((row["cell_ref"] or str(row["excel_row"] or ""), row["code"], row["severity"],
+                       str(row["value"]), row["message"])) + "\n" for row in shown))
+        return
     table = Table(title="Bevindingen" if nl else "Findings")
     for col in ("cel" if nl else "cell", "code", "ernst" if nl else "severity", "waarde" if nl else "value",
                 "melding" if nl else "message"):
@@ -557,6 +602,10 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str) -> None:
         table.add_row(row["cell_ref"] or (str(row["excel_row"]) if row["excel_row"] else ""), row["code"],
                       row["severity"], escape(str(row["value"])), escape(row["message"]))
     out.print(table)
+    if not show_all and hidden:
+        out.print(f"{hidden} bevindingen niet getoond: --all toont ze alle, --format csv of --report zet ze in een bestand."
+                  if nl else f"{hidden} findings not shown: --all shows every one, --format csv or --report "
+                  "writes them to a file.")
 
 
 def _print_outflow_comparison(database: Path, ref_date: date) -> None:
@@ -585,7 +634,9 @@ def _print_outflow_comparison(database: Path, ref_date: date) -> None:
 
 def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) -> None:
     if fmt is Format.csv:
-        sys.stdout.write(frame.to_csv(index=False))
+        from transforms.scrub import formula_safe
+
+        sys.stdout.write(frame.map(formula_safe).to_csv(index=False))
     elif fmt is Format.json:
         sys.stdout.write(json.dumps(frame.to_dict("records"), default=str, indent=1) + "\n")
     else:
@@ -609,6 +660,15 @@ def _missing(value: object) -> bool:
         return True
 
 
+def _warn_dates(con, ref_date: date | None, *known_at: date | None) -> None:
+    """A warning line on stderr for each reference or knowledge date outside the deliveries."""
+    from transforms.queries import date_warnings
+
+    lines = dict.fromkeys(w for k in (known_at or (None,)) for w in date_warnings(con, ref_date, k))
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
+
+
 def _date(text: str | None, option: str) -> date | None:
     if text is None:
         return None
@@ -618,29 +678,68 @@ def _date(text: str | None, option: str) -> date | None:
         raise UserError(f"{option}: {text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+#: what to do about a file-system error, by errno name
+_FS_ADVICE = {
+    "ENOENT": "no such file or folder; check the path, or create the folder first",
+    "ENOTDIR": "a part of this path is a file, not a folder; check the path",
+    "EISDIR": "this is a folder; give a file",
+    "EACCES": "permission denied; choose a location you may write to, or ask for access",
+    "EPERM": "operation not permitted; choose a location you may write to, or ask for access",
+    "EROFS": "the location is read-only; choose a writable --data-dir or output path",
+    "ENOSPC": "the disk is full; free some space and run again (nothing was published half-way)",
+    "EDQUOT": "the disk quota is used up; free some space and run again",
+    "EMFILE": "too many open files; close other programs and run again",
+}
+
+
+def file_system_message(exc: OSError) -> str:
+    """One line for a file-system error: the path, what happened, what to do."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    path = exc.filename or ""
+    advice = _FS_ADVICE.get(name, (exc.strerror or str(exc) or type(exc).__name__).splitlines()[0])
+    return f"{path}: {advice}" if path else advice
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """Refuse an output path whose folder is missing or is a file, before any work is done."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise UserError(f"{option}: the folder {folder} does not exist; create it or choose another path")
+    if not folder.is_dir():
+        raise UserError(f"{option}: {folder} is a file, not a folder; choose another path")
+    if path.is_dir():
+        raise UserError(f"{option}: {path} is a folder; give a file name")
+
+
 def main() -> None:
     """Entry point: domain errors become one clean line on stderr, never a traceback."""
     from lvv.errors import known_errors
 
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="lvv")
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.code)
     except known_errors() as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # Click's own usage errors (Typer vendors Click): usage line, exit 2
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    except OSError as exc:  # the file system said no: name the path and what to do
+        err.print(f"[red]error:[/] {escape(file_system_message(exc))}", soft_wrap=True)
+        sys.exit(2)
     except Exception as exc:  # the last guard: a user never sees a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
         err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         err.print("Please report this with the command you ran.")
         sys.exit(3)

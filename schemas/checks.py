@@ -37,15 +37,42 @@ class Check(BaseModel):
         return message, fix
 
 
+class Limits(BaseModel):
+    """The limits checked before a delivery is parsed, and the bound on stored findings (checks.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    file_mb: float
+    member_mb: float
+    compression_ratio: float
+    sheets: int
+    rows: int
+    columns: int
+    cells: int
+    cell_chars: int
+    findings_per_check: int
+    findings_shown: int
+
+
 class _Defaulting(dict):
     def __missing__(self, key: str) -> str:
         return "?"
 
 
 @cache
+def _checks_file() -> dict[str, Any]:
+    return yaml.safe_load(CHECKS_FILE.read_text(encoding="utf-8"))
+
+
+@cache
+def limits() -> Limits:
+    """The limits section of checks.yaml."""
+    return Limits.model_validate(_checks_file()["limits"])
+
+
+@cache
 def catalogue() -> dict[str, Check]:
     """Every check, by code."""
-    raw = yaml.safe_load(CHECKS_FILE.read_text(encoding="utf-8"))
+    raw = _checks_file()
     checks = [Check.model_validate(item) for item in raw["checks"]]
     return {check.code: check for check in checks}
 
@@ -91,6 +118,23 @@ class Finding:
             message=message, fix=fix,
         )
         return row
+
+
+def bounded(findings: list[Finding], per_check: int | None = None) -> list[Finding]:
+    """The first `per_check` findings of each check (default: the limits' findings_per_check), in
+    their order, and for each check with more one `findings-more` finding that counts the rest.
+    What a run stores of one delivery is then bounded whatever the delivery holds."""
+    per_check = limits().findings_per_check if per_check is None else per_check
+    counts: dict[str, int] = {}
+    kept: list[Finding] = []
+    for f in findings:
+        counts[f.code] = counts.get(f.code, 0) + 1
+        if counts[f.code] <= per_check:
+            kept.append(f)
+    file = findings[0].file if findings else ""
+    kept += [Finding("findings-more", file=file, params={"check": code, "more": n - per_check, "kept": per_check})
+             for code, n in counts.items() if n > per_check]
+    return kept
 
 
 FINDING_COLUMNS = [

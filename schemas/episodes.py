@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import pandera.pandas as pa
 
-from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
+from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, RowRule
+from schemas.taxonomy import taxonomy
 
 OUTCOME_CODES = taxonomy().codes("outcomes")
 FOLLOW_UP_CODES = taxonomy().codes("follow_ups")
-PERSON_ID_PATTERN = r"^\d{10}$"
 
 
 def _record_id_unique_per_delivery(df: pd.DataFrame) -> pd.Series:
     return df["record_id"].isna() | ~df.duplicated(["delivery", "record_id"], keep=False)
 
 
-def _exit_not_before_intake(df: pd.DataFrame) -> pd.Series:
-    return ~(df["exit_date"] < df["intake_date"])
-
-
-def _exit_has_outcome(df: pd.DataFrame) -> pd.Series:
-    return ~(df["exit_date"].notna() & ~df["has_outcome_label"])
-
-
-def _outcome_has_exit(df: pd.DataFrame) -> pd.Series:
-    return ~(df["has_outcome_label"] & ~df["has_exit_value"])
-
-
-def _follow_up_only_after_detention(df: pd.DataFrame) -> pd.Series:
-    detention = df["outcome_code"].isin(sorted(OUTCOMES_WITH_FOLLOW_UP))
-    return ~(df["has_follow_up_label"] & df["outcome_code"].notna() & ~detention)
-
-
-def _dates_not_after_delivery(df: pd.DataFrame) -> pd.Series:
-    late = (df["intake_date"] > df["known_from"]) | (df["exit_date"] > df["known_from"])
-    return ~late
+def _holds(rule: RowRule) -> Callable[[pd.DataFrame], pd.Series]:
+    """A rule of schemas/row_rules.py as a vectorised pandera check: true where the row keeps it."""
+    return lambda df: ~rule.broken(df)
 
 
 #: One row per data row of one or more deliveries of one municipality, parsed and typed.
@@ -45,7 +30,8 @@ def _dates_not_after_delivery(df: pd.DataFrame) -> pd.Series:
 #: in that delivery's sheet. Identifiers are still raw here: this table never leaves the process
 #: that read the file. Cells that failed to parse are null, and their findings were recorded when
 #: parsing; the checks below are the ones that need clean typed columns. Each dataframe check is
-#: named after the finding code it raises (CHECK_FIELDS).
+#: named after the finding code it raises (CHECK_FIELDS); the row rules are schemas/row_rules.py's,
+#: which `lvv validate` applies row by row without pandas.
 #:
 #: Written with pandera's object API, not as a DataFrameModel: building a model's schema makes
 #: pandera look for its Dask types, which imports dask.dataframe (installed for the Dask task
@@ -68,11 +54,7 @@ StagedEpisodes = pa.DataFrameSchema(
     },
     checks=[
         pa.Check(_record_id_unique_per_delivery, name="episode-duplicate"),
-        pa.Check(_exit_not_before_intake, name="exit-before-intake"),
-        pa.Check(_exit_has_outcome, name="exit-without-outcome"),
-        pa.Check(_outcome_has_exit, name="outcome-without-exit"),
-        pa.Check(_follow_up_only_after_detention, name="follow-up-not-detention"),
-        pa.Check(_dates_not_after_delivery, name="date-after-delivery"),
+        *(pa.Check(_holds(rule), name=code) for code, rule in ROW_RULES.items()),
     ],
     strict=True,
     coerce=False,
@@ -80,11 +62,4 @@ StagedEpisodes = pa.DataFrameSchema(
 
 
 #: which field a failing check points at, for locating it in the sheet
-CHECK_FIELDS = {
-    "episode-duplicate": "record_id",
-    "exit-before-intake": "exit_date",
-    "exit-without-outcome": "outcome",
-    "outcome-without-exit": "exit_date",
-    "follow-up-not-detention": "follow_up",
-    "date-after-delivery": "intake_date",
-}
+CHECK_FIELDS = {"episode-duplicate": "record_id", **{code: rule.field for code, rule in ROW_RULES.items()}}

@@ -1,7 +1,8 @@
 -- Table macros of the outside contract. Loaded into data/curated/lvv.duckdb at every publish.
 -- known_at := null means everything delivered so far.
 
--- the episode versions in force as known at a date (null: as known now)
+-- the episode versions in force as known at a date (null: as known now). A date before the first
+-- delivery's stand-per date knows nothing yet: every count is zero (lvv warns; see delivery_span).
 create or replace macro episodes_known_at(known_at) as table
     select *
     from episode_versions
@@ -13,7 +14,10 @@ create or replace macro episodes_known_at(known_at) as table
             and (known_to is null or known_to > cast(known_at as date))
         );
 
--- the line and durability of every (outcome, follow-up) under one counting rule
+-- the line and durability of every (outcome, follow-up) under one counting rule; the rule's name
+-- in any case. An unknown rule is an error naming the known ones (never zero rows), in every macro
+-- that counts under a rule (they all go through this one). (Where nothing at all is left to count,
+-- DuckDB may skip the lookup and answer no rows; lvv checks the rule before it asks.)
 create or replace macro rule_cases(rule_name) as table
     select
         outcome_code,
@@ -21,7 +25,15 @@ create or replace macro rule_cases(rule_name) as table
         line,
         durability
     from counting_rules
-    where definition = rule_name;
+    where
+        case
+            when exists (select 1 from counting_rules where definition = lower(rule_name))
+                then definition = lower(rule_name)
+            else error(
+                'unknown counting rule ''' || coalesce(rule_name, 'null') || '''; known: '
+                || (select string_agg(distinct definition, ', ' order by definition) from counting_rules)
+            )
+        end;
 
 -- persons who left an LVV from the pilot start up to and including ref_date, per line
 create or replace macro outflow(ref_date, definition := 'programme', known_at := null) as table
@@ -176,3 +188,12 @@ create or replace macro quarantine_impact(ref_date, known_at := null) as table
     )
 
     select * from final;
+-- the first and last stand-per (knowledge) dates of the deliveries in the publication, and the
+-- first intake: a reference date or knowledge date outside them answers zeros or "as known at the
+-- last delivery", which the command line says in a warning line
+create or replace macro delivery_span() as table
+    select
+        min(known_from) as first_known,
+        max(known_from) as last_known,
+        min(intake_date) as first_intake
+    from episode_versions;

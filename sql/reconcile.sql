@@ -293,14 +293,20 @@ create or replace macro reconcile(
 
     select * from final;
 
--- month ends from the month of from_date up to to_date
+-- month ends from the month of from_date up to to_date; a reversed period is an error
 create or replace macro month_ends(from_date, to_date) as table
     select cast(month_start + interval 1 month - interval 1 day as date) as month_end
     from generate_series(
         date_trunc('month', cast(from_date as date)),
         date_trunc('month', cast(to_date as date)),
         interval 1 month
-    ) as months(month_start);
+    ) as months(month_start)
+    union all
+    select
+        cast(error(
+            'reversed period: from ' || cast(from_date as varchar) || ' is after to ' || cast(to_date as varchar)
+        ) as date) as month_end
+    where cast(from_date as date) > cast(to_date as date);
 
 -- per month and municipality: inflow in the month, outflow in the month per line, occupancy at
 -- month end; persons counted per municipality, as known at known_at

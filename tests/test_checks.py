@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.checks import catalogue
+from schemas.checks import catalogue, limits
 from schemas.contracts import contract_for
 from schemas.episodes import PERSON_ID_PATTERN
 from transforms import stage
@@ -105,6 +105,32 @@ def _column_missing(folder: Path, on: bool) -> set[str]:
 def _column_unknown(folder: Path, on: bool) -> set[str]:
     headers = dict(contract_for("amsterdam").columns, given_name="Notitie" if on else "Voornaam")
     return delivery_codes(folder, [good_row(1)], headers=headers)
+
+
+@case("limit-exceeded")
+def _limit(folder: Path, on: bool) -> set[str]:
+    chars = limits().cell_chars
+    return delivery_codes(folder, [good_row(1, outcome="x" * (chars + 1 if on else chars - 1))])
+
+
+@case("findings-more")
+def _findings_more(folder: Path, on: bool) -> set[str]:
+    n = limits().findings_per_check + (1 if on else 0)  # n rows with one record number: n findings
+    return delivery_codes(folder, [good_row(1, person_id=f"{1000000000 + i:010d}") for i in range(n)])
+
+
+@case("sheet-hidden")
+def _sheet_hidden(folder: Path, on: bool) -> set[str]:
+    import openpyxl
+
+    ams = contract_for("amsterdam")
+    path = write_sheet(folder / "a.xlsx", ams, [good_row(1)], stand_per=OCT)
+    workbook = openpyxl.load_workbook(path)
+    workbook.create_sheet("Blad1")
+    workbook.active = 1
+    workbook[ams.file.sheet].sheet_state = "hidden" if on else "visible"
+    workbook.save(path)
+    return {f.code for f in process_delivery(path, ams, "2020-10", PSEUDO).findings}
 
 
 @case("delivery-duplicate")

@@ -154,10 +154,24 @@ def test_monthly_series_counts_flows_in_the_month_and_stock_at_month_end(tmp_pat
     assert got[(3, "outflow")] == 1 and got[(2, "occupancy")] == 2 and got[(3, "occupancy")] == 1
 
 
-@pytest.mark.parametrize("name", ["evaluation-2020", "Programme"])
+@pytest.mark.parametrize("name", ["evaluation-2020", "programmes"])
 def test_unknown_rule_is_refused_before_querying(tmp_path, name):
     from transforms.queries import QueryError
 
     con = database(tmp_path, [version("e1", K1, None)])
     with pytest.raises(QueryError, match="unknown counting rule"):
         bridge(con, D, name, "programme")
+
+
+def test_a_rule_name_in_any_case_is_the_rule_and_an_unknown_one_is_an_error_in_sql(tmp_path):
+    import duckdb
+
+    con = database(tmp_path, [version("e1", K1, None, exit_date=date(2020, 10, 1), outcome="return_forced")])
+    assert bridge(con, D, "Programme", "EVALUATION-2021").equals(bridge(con, D, "programme", "evaluation-2021"))
+    for sql in ("select * from outflow(DATE '2020-11-01', definition := 'nope')",
+                "select * from reconcile(DATE '2020-11-01', 'programme', 'nope')",
+                "select * from monthly_series(DATE '2020-09-01', DATE '2020-11-01', definition := 'nope')"):
+        with pytest.raises(duckdb.InvalidInputException, match="unknown counting rule 'nope'; known: evaluation-2021"):
+            con.execute(sql).fetchall()
+    with pytest.raises(duckdb.InvalidInputException, match="reversed period"):
+        con.execute("select * from month_ends(DATE '2020-03-01', DATE '2020-01-01')").fetchall()

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from schemas.checks import Finding
+from schemas.checks import Finding, bounded
 from schemas.contracts import SourceContract
 from transforms.protect import Pseudonymiser
 from transforms.export_rules import row_count_findings
@@ -157,7 +157,8 @@ def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract
         for table in (episodes, quarantine):
             if len(table):
                 table.insert(0, "delivery_id", record["delivery_id"])
-        yield DeliveryResult(record, episodes, quarantine, findings[d])
+        # every finding marks its row for quarantine above; the result keeps a bounded number per check
+        yield DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
 
 
 @dataclass

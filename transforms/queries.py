@@ -29,15 +29,43 @@ def connect(database: Path) -> duckdb.DuckDBPyConnection:
 
 
 def check_definition(name: str) -> str:
-    if name not in counting_rules():
+    """The counting rule's name as the publication spells it (any case given), or a QueryError
+    listing the known rules."""
+    if name.lower() not in counting_rules():
         raise QueryError(f"unknown counting rule {name!r}; known: {', '.join(sorted(counting_rules()))}")
-    return name
+    return name.lower()
+
+
+def check_period(from_date: date, to_date: date) -> None:
+    if from_date > to_date:
+        raise QueryError(f"reversed period: --from {from_date} is after --to {to_date}; swap them")
+
+
+def date_warnings(con: duckdb.DuckDBPyConnection, ref_date: date | None = None,
+                  known_at: date | None = None) -> list[str]:
+    """What a reference or knowledge date outside the deliveries means, one line each (or none)."""
+    first, last, first_intake = con.execute("select * from delivery_span()").fetchone()
+    if first is None:
+        return ["the publication holds no deliveries: every figure is zero"]
+    out = []
+    if known_at is not None and known_at < first:
+        out.append(f"--known-at {known_at} is before the first delivery (stand per {first}): nothing was "
+                   "known yet, every figure is zero")
+    if known_at is not None and known_at > last:
+        out.append(f"--known-at {known_at} is after the last delivery (stand per {last}): the figures are "
+                   "as known at that delivery")
+    if ref_date is not None and first_intake is not None and ref_date < first_intake:
+        out.append(f"reference date {ref_date} is before the first intake ({first_intake}): every figure is zero")
+    if ref_date is not None and ref_date > last:
+        out.append(f"reference date {ref_date} is after the last delivery (stand per {last}): nothing after "
+                   "that is known yet")
+    return out
 
 
 def outflow(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
             known_at: date | None = None, by_municipality: bool = False) -> pd.DataFrame:
     """Persons per reporting line (and municipality), every line of the rule shown, zeros included."""
-    check_definition(definition)
+    definition = check_definition(definition)
     keys = "municipalities.municipality, " if by_municipality else ""
     sql = f"""
         with counted as (

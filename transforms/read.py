@@ -7,6 +7,7 @@ original sheet row number, so each later finding can point at the cell the stewa
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import io
@@ -18,7 +19,9 @@ from typing import Any
 
 import python_calamine
 
-from schemas.checks import Finding
+from schemas.checks import Finding, limits
+from transforms import limits as limits_check
+from transforms.scrub import scrub_digits
 from schemas.contracts import SourceContract, normalise_label
 from transforms.values import is_blank, parse_date_value
 
@@ -68,15 +71,26 @@ def column_letter(index: int) -> str:
     return letters
 
 
+#: rows around the contract's header row looked at to say where a moved header stands
+HEADER_SEARCH = 10
+
+
 def read_source(path: Path, contract: SourceContract, display_name: str | None = None) -> RawSheet:
     """Read a delivery per its contract, or raise DeliveryRejected with a located fatal finding."""
     name = display_name or path.name
-    grid, sheet = _read_grid(path, contract, name)
+    grid, sheet, notes = _read_grid(path, contract, name)
+    _check_cells(grid, name, sheet)
     header_index = contract.file.header_row - 1
     if len(grid) <= header_index:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
     headers = ["" if is_blank(v) else str(v).strip() for v in grid[header_index]]
-    positions, findings = _match_headers(headers, contract, name, sheet)
+    try:
+        positions, findings = _match_headers(headers, contract, name, sheet)
+    except DeliveryRejected as rejected:
+        if rejected.findings[0].code == "header-not-found":
+            rejected.findings[0].params["found_row"] = _header_elsewhere(grid, contract) or "-"
+        raise
+    findings = notes + findings
     body = grid[header_index + 1:]
     rows, excel_rows = [], []
     for offset, cells in enumerate(body):
@@ -95,18 +109,26 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
                     stand_per, findings, positions, cell)
 
 
-def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], str]:
+def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], str, list[Finding]]:
+    """The sheet's cells, its name, and warnings about it (a hidden data sheet)."""
+    if path.is_dir():
+        raise DeliveryRejected([Finding("file-unreadable", file=name, params={
+            "detail": "this is a folder, not a file; give the export file itself"})])
     try:
-        head = path.read_bytes()[:8]
+        with path.open("rb") as handle:
+            head = handle.read(8)
     except OSError as exc:
         raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": exc.strerror})]) from None
     if contract.file.type == "csv":
-        return _read_csv(path, contract, name), ""
+        return _read_csv(path, contract, name), "", []
     if head.startswith(OLE_MAGIC):
         raise DeliveryRejected([Finding("file-password-protected", file=name)])
     if not head.startswith(ZIP_MAGIC):
         detail = "empty file" if not head else "not an Office Open XML workbook"
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
+    over_limit = limits_check.check_workbook(path, name)
+    if over_limit is not None:
+        raise DeliveryRejected([over_limit])
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError:
@@ -124,22 +146,72 @@ def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[li
     except Exception as exc:
         raise DeliveryRejected([Finding("file-unreadable", file=name, sheet=match,
                                         params={"detail": _short(exc)})]) from None
-    return [[None if v == "" else v for v in row] for row in grid], match
+    notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
+             if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
+    return [[None if v == "" else v for v in row] for row in grid], match, notes
 
 
 def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]]:
+    over_limit = limits_check.check_size(path, name)
+    if over_limit is not None:
+        raise DeliveryRejected([over_limit])
     raw = path.read_bytes()
+    over_limit = limits_check.check_text(raw, name)
+    if over_limit is not None:
+        raise DeliveryRejected([over_limit])
     if b"\x00" in raw[:4096] or raw.startswith(ZIP_MAGIC) or raw.startswith(OLE_MAGIC):
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name,
                                         params={"detail": "binary content, expected text (CSV)"})])
+    encoding = contract.file.encoding
+    if raw.startswith(codecs.BOM_UTF8):  # a byte-order mark says UTF-8, whatever the contract says
+        raw, encoding = raw[len(codecs.BOM_UTF8):], "utf-8"
     try:
-        text = raw.decode(contract.file.encoding)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DeliveryRejected([Finding("file-unreadable", file=name, excel_row=line, params={
-            "detail": f"line {line} is not {contract.file.encoding} text"})]) from None
+            "detail": f"line {line} is not {encoding} text"})]) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter)
-    return [[None if cell.strip() == "" else cell for cell in row] for row in reader]
+    cell_chars = limits().cell_chars
+    previous = csv.field_size_limit(cell_chars)
+    try:
+        return [[None if cell.strip() == "" else cell for cell in row] for row in reader]
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            finding = limits_check.over("cell_chars", f"> {cell_chars}", cell_chars, name, f"line {reader.line_num}")
+        else:
+            finding = Finding("file-unreadable", file=name, excel_row=reader.line_num,
+                              params={"detail": f"line {reader.line_num}: {exc}"[:160]})
+        raise DeliveryRejected([finding]) from None
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _check_cells(grid: list[list[Any]], name: str, sheet: str) -> None:
+    """Reject a sheet wider than the column limit or with a cell longer than the cell limit
+    (one pass over the cells: the limits before parsing bound the sheet's size already)."""
+    limit = limits()
+    width = max((len(row) for row in grid), default=0)
+    if width > limit.columns:
+        raise DeliveryRejected([limits_check.over("columns", width, limit.columns, name, sheet)])
+    for number, row in enumerate(grid, start=1):
+        for i, value in enumerate(row):
+            if type(value) is str and len(value) > limit.cell_chars:
+                where = f"{sheet} {column_letter(i)}{number}".strip()
+                raise DeliveryRejected([limits_check.over("cell_chars", len(value), limit.cell_chars, name, where)])
+
+
+def _header_elsewhere(grid: list[list[Any]], contract: SourceContract) -> int | None:
+    """The sheet row near the contract's header row holding most of the contract's column names
+    (at least two), when that is not the contract's row: where a moved header stands."""
+    expected = {normalise_label(c) for c in contract.columns.values()}
+    best, best_hits = None, 1
+    start = max(0, contract.file.header_row - 1 - HEADER_SEARCH)
+    for index in range(start, min(len(grid), contract.file.header_row + HEADER_SEARCH)):
+        hits = sum(1 for v in grid[index] if not is_blank(v) and normalise_label(v) in expected)
+        if hits > best_hits:
+            best, best_hits = index + 1, hits
+    return best
 
 
 def _match_headers(headers: list[str], contract: SourceContract, name: str,
@@ -150,7 +222,7 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
                  if normalise_label(col) in normalised}
     row = contract.file.header_row
     if not positions:
-        found = ", ".join(h for h in headers if h)[:120] or "-"
+        found = scrub_digits(", ".join(h for h in headers if h)[:120]) or "-"
         raise DeliveryRejected([Finding("header-not-found", file=name, sheet=sheet, excel_row=row,
                                         params={"row": row, "found": found})])
     required = [f for f in ("record_id", "person_id", "intake_date", "exit_date", "outcome")]
@@ -160,13 +232,15 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
         fatal = []
         for f in missing:
             expected = contract.columns[f]
-            closest = difflib.get_close_matches(expected, present, n=1, cutoff=0.0)
+            by_norm = {normalise_label(h): h for h in present}
+            closest = difflib.get_close_matches(normalise_label(expected), list(by_norm), n=1, cutoff=0.75)
             fatal.append(Finding("column-missing", file=name, sheet=sheet, excel_row=row, field=f,
-                                 params={"expected": expected, "closest": closest[0] if closest else "-"}))
+                                 params={"expected": expected, "closest": by_norm[closest[0]] if closest else "-"}))
         raise DeliveryRejected(fatal)
     known = set(positions.values()) | {i for i, h in enumerate(headers) if h and normalise_label(h) in ignored}
     extra = [Finding("column-unknown", file=name, sheet=sheet, excel_row=row,
-                     column_letter=column_letter(i), column_header=h, value=h, params={"found": h})
+                     column_letter=column_letter(i), column_header=scrub_digits(h), value=scrub_digits(h),
+                     params={"found": scrub_digits(h)})
              for i, h in enumerate(headers) if h and i not in known]
     return positions, extra
 

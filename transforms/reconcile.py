@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from transforms.queries import check_definition
+from transforms.queries import check_definition, check_period
 
 #: effects in the order a bridge prints them, with their words for a reader
 EFFECTS = {
@@ -24,8 +24,7 @@ EFFECTS = {
 
 def _params(ref_date: date, definition_a: str, definition_b: str, known_at_a: date | None,
             known_at_b: date | None) -> dict:
-    check_definition(definition_a)
-    check_definition(definition_b)
+    definition_a, definition_b = check_definition(definition_a), check_definition(definition_b)
     return {"ref_date": ref_date, "a": definition_a, "b": definition_b, "ka": known_at_a, "kb": known_at_b}
 
 
@@ -59,7 +58,8 @@ def bridge_wide(frame: pd.DataFrame) -> pd.DataFrame:
 def series(con: duckdb.DuckDBPyConnection, from_date: date, to_date: date, definition: str = "programme",
            known_at: date | None = None) -> pd.DataFrame:
     """monthly_series(): inflow and outflow per line in each month, occupancy at month end."""
-    check_definition(definition)
+    definition = check_definition(definition)
+    check_period(from_date, to_date)
     sql = "select * from monthly_series($f, $t, definition := $d, known_at := $k)"
     return con.execute(sql, {"f": from_date, "t": to_date, "d": definition, "k": known_at}).df()
 
@@ -81,7 +81,9 @@ def export_series(frame: pd.DataFrame, path: Path) -> Path:
             wide.to_excel(writer, sheet_name="series", index=False)
             frame.to_excel(writer, sheet_name="long", index=False)
     elif path.suffix.lower() == ".csv":
-        wide.to_csv(path, index=False)
+        from transforms.scrub import formula_safe
+
+        wide.map(formula_safe).to_csv(path, index=False)
     else:
         raise ValueError(f"{path.name}: write the series to a .csv or .xlsx file")
     return path

@@ -5,7 +5,8 @@ parsing; `stage_rows` turns those into a typed StagedEpisodes frame; `validate_s
 pandera contract lazily and turns its failure cases into located findings. `row_findings` is the
 same contract row by row without pandas, for `lvv validate`, which must answer a steward in a
 second or two from a cold start (importing pandas and pandera alone takes longer than that on a
-small machine); tests/test_checks.py holds it to the same findings as the pandera path.
+small machine). Both apply the one set of row rules in schemas/row_rules.py and locate a broken
+rule with the one `rule_findings`; tests/test_checks.py holds the two paths to the same findings.
 Rows with an error-severity finding are quarantined by the caller, never dropped.
 """
 
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.checks import Finding
 from schemas.contracts import DATE_FIELDS, DROPPED_IDENTIFIERS, SourceContract, normalise_label
+from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, before
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
+from transforms.scrub import RowScrubber
 from transforms.values import (Unparseable, as_text, is_blank, normalise_person_id, notation, parse_date_value,
                               parse_identifier)
 
@@ -30,8 +33,6 @@ if TYPE_CHECKING:
 
 FIELD_LABELS_NL = {"intake_date": "instroomdatum", "exit_date": "uitstroomdatum", "birth_date": "geboortedatum"}
 IDENTIFIER_FIELDS = ("person_id", "record_id", *DROPPED_IDENTIFIERS)
-#: the same pattern as schemas.episodes.PERSON_ID_PATTERN (a test keeps them equal)
-PERSON_ID_PATTERN = r"^\d{10}$"
 
 
 @dataclass
@@ -63,12 +64,34 @@ class Staged:
         return self.raw_text_for(None)
 
 
+def row_scrubber(raw: RawSheet) -> RowScrubber:
+    """Scrubs text kept from a row of `raw` of that row's own identifiers (transforms/scrub.py)."""
+    positions = [raw.positions[f] for f in IDENTIFIER_FIELDS if f in raw.positions]
+    birth = raw.positions.get("birth_date")
+    formats = ("%d-%m-%Y", "%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d%m%Y")
+
+    def identifiers(excel_row: int) -> list[Any]:
+        index = raw.row_index().get(excel_row)
+        if index is None:
+            return []
+        cells = [raw.rows[index][i] for i in positions]
+        if birth is not None:  # the birth date as a date too, whatever way the cell holds it
+            day = parse_date_value(raw.rows[index][birth], formats)
+            if isinstance(day, date):
+                cells.append(day)
+        return cells
+
+    return RowScrubber(identifiers)
+
+
 class Locator:
-    """Builds findings located in one sheet, hiding identifier values behind a pseudonym."""
+    """Builds findings located in one sheet, hiding identifier values behind a pseudonym and
+    scrubbing every other value kept of the row's identifiers."""
 
     def __init__(self, raw: RawSheet, hide: Any = None):
         self.raw = raw
         self.hide = hide
+        self.scrubber = row_scrubber(raw)
 
     def finding(self, code: str, excel_row: int | None, field_name: str = "", value: Any = None,
                 **params: Any) -> Finding:
@@ -76,6 +99,8 @@ class Locator:
         text = as_text(value)
         if field_name in IDENTIFIER_FIELDS and text:
             text = self.hide(text) if self.hide else "(verborgen)"
+        else:
+            text = self.scrubber.scrub(text, excel_row)
         return Finding(
             code, file=self.raw.file, sheet=self.raw.sheet, excel_row=excel_row,
             column_letter=column_letter(position) if position is not None else "",
@@ -300,6 +325,7 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
     import pandas as pd
 
     keep = {f: i for f, i in raw.positions.items() if f not in DROPPED_IDENTIFIERS}
+    scrubber = row_scrubber(raw)
     skip = set(skipped)
     only = None if wanted is None else {int(r) for r in wanted}
     rows = []
@@ -311,6 +337,8 @@ def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) 
             text = as_text(cells[i])
             if f in ("person_id", "record_id") and text:
                 text = hide(text) if hide else "(verborgen)"
+            else:
+                text = scrubber.scrub(text, excel_row)
             row[f"raw_{f}"] = text
         rows.append(row)
     return pd.DataFrame(rows).set_index("excel_row") if rows else pd.DataFrame()
@@ -338,6 +366,7 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
     except pandera.errors.SchemaErrors as errors:
         cases = errors.failure_cases
     seen: set[tuple[int, int, str]] = set()
+    memos: dict[int, dict[str, Any]] = {}
     deliveries = batch.frame["delivery"].to_numpy()
     excel_rows = batch.frame["excel_row"].to_numpy()
     for case in cases.itertuples(index=False):
@@ -349,7 +378,7 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
         if (d, row, code) in seen:
             continue
         seen.add((d, row, code))
-        out[d].extend(_finding_for(code, field_name, row, batch.parts[d].frame, locs[d]))
+        out[d].extend(_finding_for(code, field_name, row, batch.parts[d].frame, locs[d], memos.setdefault(d, {})))
     return out
 
 
@@ -363,66 +392,95 @@ def _code_for(check: str, column: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc: Locator) -> list[Finding]:
+def _finding_for(code: str, field_name: str, row: int, frame: pd.DataFrame, loc: Locator,
+                 memo: dict[str, Any]) -> list[Finding]:
     rec = frame.loc[row]
-    raw_cell = _cell(loc.raw, row, field_name)
-    if code == "exit-before-intake":
-        return [loc.finding(code, row, "exit_date", raw_cell, intake=_fmt(rec["intake_date"]))]
-    if code == "date-after-delivery":
-        out = []
-        for f in ("intake_date", "exit_date"):
-            if not _missing(rec[f]) and rec[f] > rec["known_from"]:
-                out.append(loc.finding(code, row, f, _cell(loc.raw, row, f), field_label=FIELD_LABELS_NL[f],
-                                       stand_per=_fmt(rec["known_from"])))
-        return out
     if code == "episode-duplicate":
-        rows = frame.index[frame["record_id"] == rec["record_id"]].tolist()
-        return [loc.finding(code, row, "record_id", raw_cell, rows=", ".join(map(str, rows)))]
-    return [loc.finding(code, row, field_name, raw_cell)]
+        if "record" not in memo:  # once per delivery, not once per duplicate row
+            memo["record"] = rows_by_record(frame.index.tolist(), frame["record_id"].tolist())
+        rows = memo["record"][rec["record_id"]]
+        return [loc.finding(code, row, "record_id", _cell(loc.raw, row, "record_id"), **other_rows(rows, row))]
+    if code in ROW_RULES:
+        return rule_findings(code, rec, row, loc)
+    return [loc.finding(code, row, field_name, _cell(loc.raw, row, field_name))]
+
+
+def rule_findings(code: str, rec: Any, row: int, loc: Locator) -> list[Finding]:
+    """The located finding(s) of a row that breaks the row rule `code` (schemas/row_rules.py), from
+    its typed fields (a dict of plain values, or a staged frame's row): one path for both checks."""
+    field_name = ROW_RULES[code].field
+    if code == "exit-before-intake":
+        return [loc.finding(code, row, "exit_date", _cell(loc.raw, row, "exit_date"), intake=_fmt(rec["intake_date"]))]
+    if code == "date-after-delivery":  # a finding on each date that is late
+        return [loc.finding(code, row, f, _cell(loc.raw, row, f), field_label=FIELD_LABELS_NL[f],
+                            stand_per=_fmt(rec["known_from"]))
+                for f in ("intake_date", "exit_date") if before(rec["known_from"], rec[f])]
+    return [loc.finding(code, row, field_name, _cell(loc.raw, row, field_name))]
+
+
+#: other sheet rows a finding names at most; its message gives how many there are in all
+ROWS_NAMED = 5
+
+
+def other_rows(rows: list[int], own: int, total: int | None = None) -> dict[str, Any]:
+    """The message parameters of a finding about several rows: `rows`, the first ROWS_NAMED rows
+    other than its own (then '...'), and `count`, how many rows take part (its own included).
+    Bounded, so a value repeated on every row of a big sheet costs linear, not quadratic, text."""
+    others = [r for r in rows[:ROWS_NAMED + 1] if r != own][:ROWS_NAMED]
+    count = len(rows) if total is None else total
+    more = count - 1 > len(others)
+    return {"rows": ", ".join(map(str, others)) + (", ..." if more else ""), "count": count, "others": count - 1}
+
+
+def rows_by_record(rows: Any, records: Any) -> dict[Any, list[int]]:
+    """Record number -> its sheet rows, in sheet order (one pass)."""
+    out: dict[Any, list[int]] = {}
+    for row, record in zip(rows, records):
+        out.setdefault(record, []).append(row)
+    return out
 
 
 def row_findings(parsed: Parsed, loc: Locator, stand_per: date) -> list[Finding]:
-    """The StagedEpisodes contract row by row, without pandas: the same findings, at the same
-    cells, as `validate_staged` on the staged frame (each check is named after its code)."""
+    """The StagedEpisodes contract row by row, without pandas: the same rules (schemas/row_rules.py)
+    and the same findings, at the same cells, as `validate_staged` on the staged frame."""
     findings: list[Finding] = []
-    by_record: dict[str, list[int]] = {}
+    by_record = rows_by_record((rec["excel_row"] for rec in parsed.records),
+                               (rec["record_id"] for rec in parsed.records))
+    by_record.pop(None, None)
     for rec in parsed.records:
-        if rec["record_id"] is not None:
-            by_record.setdefault(rec["record_id"], []).append(rec["excel_row"])
-    for rec in parsed.records:
-        row, intake, exit_ = rec["excel_row"], rec["intake_date"], rec["exit_date"]
+        row = rec["excel_row"]
         if rec["person_id"] is not None and not re.match(PERSON_ID_PATTERN, rec["person_id"]):
             findings.append(loc.finding("person-id-malformed", row, "person_id", _cell(loc.raw, row, "person_id")))
         rows = by_record.get(rec["record_id"], [])
         if len(rows) > 1:
             findings.append(loc.finding("episode-duplicate", row, "record_id", _cell(loc.raw, row, "record_id"),
-                                        rows=", ".join(map(str, rows))))
-        if intake is not None and exit_ is not None and exit_ < intake:
-            findings.append(loc.finding("exit-before-intake", row, "exit_date", _cell(loc.raw, row, "exit_date"),
-                                        intake=_fmt(intake)))
-        if exit_ is not None and not rec["has_outcome_label"]:
-            findings.append(loc.finding("exit-without-outcome", row, "outcome", _cell(loc.raw, row, "outcome")))
-        if rec["has_outcome_label"] and not rec["has_exit_value"]:
-            findings.append(loc.finding("outcome-without-exit", row, "exit_date", _cell(loc.raw, row, "exit_date")))
-        if (rec["has_follow_up_label"] and rec["outcome_code"] is not None
-                and rec["outcome_code"] not in OUTCOMES_WITH_FOLLOW_UP):
-            findings.append(loc.finding("follow-up-not-detention", row, "follow_up", _cell(loc.raw, row, "follow_up")))
-        for f, value in (("intake_date", intake), ("exit_date", exit_)):
-            if value is not None and value > stand_per:
-                findings.append(loc.finding("date-after-delivery", row, f, _cell(loc.raw, row, f),
-                                            field_label=FIELD_LABELS_NL[f], stand_per=_fmt(stand_per)))
+                                        **other_rows(rows, row)))
+        typed = {**rec, "known_from": stand_per}
+        for code, rule in ROW_RULES.items():
+            if rule.broken(typed):
+                findings.extend(rule_findings(code, typed, row, loc))
     return findings
 
 
-def overlapping_stays(stays: Any) -> dict[int, list[int]]:
-    """Sheet row -> the rows of the same person's other stays whose dates overlap it.
+def overlapping_stays(stays: Any) -> dict[int, tuple[list[int], int]]:
+    """Sheet row -> (up to ROWS_NAMED rows of the same person's other stays whose dates overlap it,
+    how many such stays there are in all).
 
     stays: records (dicts with excel_row, person_id, record_id, intake_date, exit_date) or a
     staged frame indexed by sheet row. A stay runs from intake up to (not including) its exit
-    date; an open stay runs on. A move on the exit day (next intake = exit) is no overlap. Rows
-    without a person, a record number or a usable intake, rows whose exit precedes their intake,
-    and repeated record numbers (all already errors) are left out.
+    date; an open stay runs on; a stay that ends on its intake day is that one day. A move on the
+    exit day (next intake = exit) is no overlap. Rows without a person, a record number or a
+    usable intake, rows whose exit precedes their intake, and the rows of the same record number
+    (already duplicates) are left out.
+
+    O(n log n) in the stays, whatever their shape: the counts come from sorted starts and ends
+    (the stays that start before this one ends, less those that end before it starts), the rows
+    named from a bounded look at the stays around it, so one person with 20,000 open stays costs
+    no more than 20,000 people with one each.
     """
+    import heapq
+    from bisect import bisect_left, bisect_right
+
     if hasattr(stays, "columns"):
         stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
                  for row, p, r, i, e in zip(stays.index, stays["person_id"], stays["record_id"],
@@ -430,41 +488,60 @@ def overlapping_stays(stays: Any) -> dict[int, list[int]]:
     stays = list(stays)
     # only a person with two or more stays can have stays that overlap
     twice = {p for p, n in Counter(rec["person_id"] for rec in stays).items() if n > 1}
-    by_person: dict[str, list[tuple[date, date, int, Any]]] = {}
+    by_person: dict[str, list[tuple[int, int, int, Any]]] = {}
     for rec in stays:
         if rec["person_id"] not in twice:
             continue
         person, intake, exit_ = rec["person_id"], _day(rec["intake_date"]), _day(rec["exit_date"])
         if _missing(person) or _missing(rec["record_id"]) or intake is None:
             continue
-        end = date.max if exit_ is None else exit_
-        if end < intake:
+        if exit_ is not None and exit_ < intake:
             continue
-        by_person.setdefault(person, []).append((intake, end, int(rec["excel_row"]), rec["record_id"]))
-    overlaps: dict[int, list[int]] = {}
+        # half days: [2 * intake, 2 * exit), a one-day stay [2 * day, 2 * day + 1)
+        start = 2 * intake.toordinal()
+        end = (2 * date.max.toordinal() + 2 if exit_ is None
+               else max(2 * exit_.toordinal(), start + 1))
+        by_person.setdefault(person, []).append((start, end, int(rec["excel_row"]), rec["record_id"]))
+    overlaps: dict[int, tuple[list[int], int]] = {}
+    look = 4 * ROWS_NAMED  # stays looked at on either side when naming rows
     for person_stays in by_person.values():
         if len(person_stays) < 2:
             continue
         person_stays.sort(key=lambda s: (s[0], s[2]))
-        for i, (_, end, row, record) in enumerate(person_stays):
-            for other_intake, _, other_row, other_record in person_stays[i + 1:]:
-                if other_intake >= end:
-                    break
-                if other_record == record:
-                    continue
-                overlaps.setdefault(row, []).append(other_row)
-                overlaps.setdefault(other_row, []).append(row)
+        counts = _overlap_counts(person_stays, bisect_left, bisect_right)
+        same: dict[Any, list[tuple[int, int, int, Any]]] = {}
+        for stay in person_stays:
+            same.setdefault(stay[3], []).append(stay)
+        for group in same.values():
+            if len(group) > 1:
+                for row, n in _overlap_counts(group, bisect_left, bisect_right).items():
+                    counts[row] -= n
+        active: list[tuple[int, int, Any]] = []  # (end, row, record) of the stays begun before
+        for i, (start, end, row, record) in enumerate(person_stays):
+            while active and active[0][0] <= start:
+                heapq.heappop(active)
+            if counts[row] > 0:
+                named = [r for _, r, rec in active[:look] if rec != record]
+                named += [r for s, _, r, rec in person_stays[i + 1:i + 1 + look] if s < end and rec != record]
+                overlaps[row] = (sorted(named)[:ROWS_NAMED], counts[row])
+            heapq.heappush(active, (end, row, record))
     return overlaps
+
+
+def _overlap_counts(group: list[tuple[int, int, int, Any]], bisect_left: Any, bisect_right: Any) -> dict[int, int]:
+    """Sheet row -> how many other stays of the group overlap it (intervals [start, end), all non-empty)."""
+    starts = sorted(s[0] for s in group)
+    ends = sorted(s[1] for s in group)
+    return {row: bisect_left(starts, end) - bisect_right(ends, start) - 1 for start, end, row, _ in group}
 
 
 def record_findings(staged: Staged | Parsed, loc: Locator) -> list[Finding]:
     """Record-level checks within one delivery: one person's stays that overlap (a warning)."""
     stays = staged.frame if staged.records is None else staged.records
     findings = []
-    for row, others in sorted(overlapping_stays(stays).items()):
-        rows = ", ".join(str(r) for r in sorted({row, *others}))
+    for row, (named, others) in sorted(overlapping_stays(stays).items()):
         findings.append(loc.finding("episodes-overlap", row, "intake_date", _cell(loc.raw, row, "intake_date"),
-                                    rows=rows))
+                                    **other_rows([row, *named], row, others + 1)))
     return findings
 
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from schemas.checks import Finding, Lang, catalogue
 from schemas.contracts import SourceContract, normalise_label
+from transforms.scrub import formula_safe as safe_text
 
 SEVERITIES = ("fatal", "error", "warning", "info")
 FILLS = {"fatal": "FF9C9C", "error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
-RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 WORDS = {
     "nl": {"summary": "Samenvatting", "data": "Gegevens", "title": "Controle van", "municipality": "gemeente",
            "period": "periode", "checked": "gecontroleerd op", "per_severity": "Per ernst",
@@ -48,21 +48,15 @@ WORDS = {
 }
 
 
-def safe_text(value: Any) -> Any:
-    """A value for a cell we write: text that Excel could take for a formula gets a leading
-    apostrophe (= + - @ tab CR); numbers and dates pass unchanged."""
-    if isinstance(value, str) and value.startswith(RISKY_START):
-        return "'" + value
-    return value
-
-
 def write_steward_report(source_path: Path, contract: SourceContract, findings: list[Finding],
                          out_path: Path, lang: Lang = "nl", delivery: dict | None = None) -> Path:
     """Write the annotated copy of `source_path` to `out_path` (replaced whole) and return it."""
     import openpyxl
 
     words = WORDS[lang]
-    workbook, data_sheet = _copy_of_source(source_path, contract, words)
+    # a file over a limit is never opened again (openpyxl would load all of it): a summary only
+    over_limit = any(f.code == "limit-exceeded" for f in findings)
+    workbook, data_sheet = (None, None) if over_limit else _copy_of_source(source_path, contract, words)
     if workbook is None:
         workbook = openpyxl.Workbook()
         workbook.remove(workbook.active)
@@ -102,7 +96,8 @@ def _copy_of_source(path: Path, contract: SourceContract, words: dict[str, str])
 
 def _csv_grid(path: Path, contract: SourceContract) -> list[list[str]] | None:
     try:
-        text = path.read_bytes().decode(contract.file.encoding)
+        raw = path.read_bytes()
+        text = raw[3:].decode("utf-8") if raw.startswith(b"\xef\xbb\xbf") else raw.decode(contract.file.encoding)
     except (OSError, UnicodeDecodeError):
         return None
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter))

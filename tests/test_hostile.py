@@ -1,0 +1,240 @@
+"""Hostile input (issue 11): bounded cost and bounded output, whatever a file holds.
+
+The files are generated here, small, with benchmarks.hostile.write_xlsx (which writes the XML parts
+directly, so a file can state any dimension, lie included). The checks are called directly;
+tests/test_hostile_cli.py runs the corpus through `lvv validate` and `lvv run`.
+"""
+
+from __future__ import annotations
+
+import random
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from benchmarks.hostile import utrecht_rows, write_xlsx
+from schemas.checks import Finding, bounded, limits
+from schemas.contracts import contract_for
+from transforms import limits as limits_check
+from transforms.delivery import check_delivery, process_delivery
+from transforms.protect import Pseudonymiser
+from transforms.stage import ROWS_NAMED, overlapping_stays
+
+PSEUDO = Pseudonymiser("test-key")
+UTRECHT = contract_for("utrecht")
+
+
+# ------------------------------------------------------------------ bounded findings
+def test_one_record_number_on_every_row_gives_one_bounded_finding_per_row(tmp_path):
+    n = 3000
+    path = write_xlsx(tmp_path / "dup.xlsx", utrecht_rows(n, record="4711"))
+    found = [f for f in check_delivery(path, UTRECHT, "2020-10", PSEUDO).findings if f.code == "episode-duplicate"]
+    assert len(found) == n
+    rows = [f.as_row("en") for f in found]
+    assert max(len(r["message"]) for r in rows) < 200
+    assert "3000 times" in rows[0]["message"] and "also on row 4, 5, 6, 7, 8, ..." in rows[0]["message"]
+    assert "also on row 3, 4, 5, 6, 7, ..." in rows[-1]["message"]
+
+
+def test_the_pipeline_names_the_same_rows_and_stores_a_bounded_number_per_check(tmp_path):
+    n = limits().findings_per_check + 50
+    path = write_xlsx(tmp_path / "dup.xlsx", utrecht_rows(n, record="4711"))
+    result = process_delivery(path, UTRECHT, "2020-10", PSEUDO)
+    duplicates = [f for f in result.findings if f.code == "episode-duplicate"]
+    assert len(duplicates) == limits().findings_per_check
+    [more] = [f for f in result.findings if f.code == "findings-more"]
+    assert more.params == {"check": "episode-duplicate", "more": 50, "kept": limits().findings_per_check}
+    assert "50 more finding(s) 'episode-duplicate'" in more.as_row("en")["message"]
+    assert len(result.quarantine) == n  # every row is quarantined, not only those stored one by one
+    quick = check_delivery(path, UTRECHT, "2020-10", PSEUDO).findings
+    assert [f.as_row("en")["message"] for f in quick[:5]] == [f.as_row("en")["message"] for f in duplicates[:5]]
+
+
+def test_bounded_keeps_the_first_of_each_check_in_order():
+    findings = [Finding("episode-duplicate", excel_row=i) for i in range(5)] + [Finding("date-missing", excel_row=9)]
+    kept = bounded(findings, per_check=2)
+    assert [(f.code, f.excel_row) for f in kept] == [("episode-duplicate", 0), ("episode-duplicate", 1),
+                                                     ("date-missing", 9), ("findings-more", None)]
+    assert kept[-1].params["more"] == 3
+    assert bounded(findings, per_check=5) == findings
+
+
+def _stays(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for row in range(n):
+        intake = date(2020, 1, 1) + timedelta(days=rng.randrange(40))
+        exit_ = None if rng.random() < 0.3 else intake + timedelta(days=rng.randrange(0, 20))
+        out.append({"excel_row": row + 2, "person_id": rng.choice("PQ"), "record_id": rng.choice("ABCDEFGH"),
+                    "intake_date": intake, "exit_date": exit_})
+    return out
+
+
+def _brute_force(stays: list[dict]) -> dict[int, set[int]]:
+    """The definition, pair by pair: [intake, exit) (a same-day stay is that day), open stays run on."""
+    def span(s):
+        start = 2 * s["intake_date"].toordinal()
+        if s["exit_date"] is None:
+            return start, float("inf")
+        return start, max(2 * s["exit_date"].toordinal(), start + 1)
+
+    out: dict[int, set[int]] = {}
+    for a in stays:
+        for b in stays:
+            if a is b or a["person_id"] != b["person_id"] or a["record_id"] == b["record_id"]:
+                continue
+            (s1, e1), (s2, e2) = span(a), span(b)
+            if s1 < e2 and s2 < e1:
+                out.setdefault(a["excel_row"], set()).add(b["excel_row"])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_overlap_counts_and_named_rows_agree_with_the_pairwise_definition(seed):
+    stays = _stays(random.Random(seed).randrange(2, 40), seed)
+    expected = _brute_force(stays)
+    found = overlapping_stays(stays)
+    assert {row: count for row, (_, count) in found.items()} == {row: len(o) for row, o in expected.items()}
+    for row, (named, count) in found.items():
+        assert set(named) <= expected[row] and len(named) == min(len(named), ROWS_NAMED)
+        assert named or count > 0
+
+
+def test_one_person_with_thousands_of_open_stays_costs_linear_text(tmp_path):
+    n = 3000
+    rows = utrecht_rows(n)
+    for row in rows[2:]:
+        row[1], row[6], row[7] = "1000000001", None, None  # one person, every stay open
+    path = write_xlsx(tmp_path / "overlap.xlsx", rows)
+    found = [f.as_row("en") for f in check_delivery(path, UTRECHT, "2020-10", PSEUDO).findings
+             if f.code == "episodes-overlap"]
+    assert len(found) == n
+    assert all(f"overlaps {n - 1} other stay(s)" in f["message"] and len(f["message"]) < 200 for f in found)
+
+
+# ------------------------------------------------------------------ limits before parsing
+def _small(**changes) -> limits_check.Limits:
+    return limits().model_copy(update=changes)
+
+
+def test_a_workbook_lying_about_its_dimension_is_stopped_at_the_row_limit(tmp_path):
+    path = write_xlsx(tmp_path / "lies.xlsx", utrecht_rows(3000), dimension="A1:I3")
+    found = limits_check.check_workbook(path, "lies.xlsx", _small(rows=1000))
+    assert found.code == "limit-exceeded" and found.params["limit"] == "limits.rows (sheet1.xml)"
+    assert int(found.params["found"].replace(".", "")) > 1000
+    assert limits_check.check_workbook(path, "lies.xlsx", _small(rows=4000)) is None
+
+
+def test_a_stated_dimension_over_the_limit_is_refused_before_the_rows_are_read(tmp_path):
+    path = write_xlsx(tmp_path / "wide.xlsx", utrecht_rows(5), dimension="A1:XFD1048576")
+    found = limits_check.check_workbook(path, "wide.xlsx")
+    assert found.params == {"limit": "limits.rows (sheet1.xml)", "found": "1.048.576", "maximum": "250.000"}
+
+
+def test_a_far_away_cell_counts_by_its_reference_not_by_the_rows_written(tmp_path):
+    path = write_xlsx(tmp_path / "far.xlsx", [["a"]], dimension=None)
+    with zipfile.ZipFile(path) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+        b"</sheetData>", b'<row r="900000"><c r="ZZ900000"><v>1</v></c></row></sheetData>')
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    found = limits_check.check_workbook(path, "far.xlsx")
+    assert found.params["limit"] == "limits.rows (sheet1.xml)" and found.params["found"] == "900.000"
+    assert limits_check.check_workbook(path, "far.xlsx", _small(rows=10**6)).params["limit"] == \
+        "limits.columns (sheet1.xml)"
+
+
+def test_a_highly_compressed_part_is_refused_from_the_zip_directory(tmp_path):
+    path = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b" " * 5_000_000)
+    found = limits_check.check_workbook(path, "bomb.xlsx")
+    assert found.params["limit"] == "limits.compression_ratio (xl/worksheets/sheet1.xml)"
+    assert int(found.params["found"].replace(".", "")) > 200
+
+
+@pytest.mark.parametrize("doctype", [
+    '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>',
+    '<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>',
+])
+def test_an_xml_part_with_a_document_type_declaration_is_refused(tmp_path, doctype):
+    path = write_xlsx(tmp_path / "dtd.xlsx", utrecht_rows(2), doctype=doctype)
+    result = check_delivery(path, UTRECHT, "2020-10", PSEUDO)
+    [finding] = result.findings
+    assert finding.code == "file-not-spreadsheet" and "document type declaration" in finding.params["detail"]
+
+
+# ------------------------------------------------------------------ scrubbing of free text
+def canary_rows() -> list[list]:
+    """Utrecht rows whose label and date columns carry the row's own V-number (in several
+    notations), record number, names and birth date, and someone else's number."""
+    rows = utrecht_rows(3)
+    canary = [
+        "Terug naar BBB 0970859557 Traoré",                  # the issue's example
+        "zie 097.085.9557 / 970859557 Ahmadi-Traoré",        # other notations, name within a name
+        "geb. 07-03-1988 dossier LVV-4711-Q",                # birth date, record number
+    ]
+    for i, (row, text) in enumerate(zip(rows[2:], canary)):
+        row[0], row[1], row[2], row[3], row[4] = "LVV-4711-Q", "0970859557", "Traoré", "Moussa", date(1988, 3, 7)
+        row[0] = f"LVV-4711-Q{i}" if i else "LVV-4711-Q"
+        row[6], row[7], row[8] = date(2020, 3, 1), text, "Moussa 123456789"
+    return rows
+
+
+CANARIES = ("0970859557", "970859557", "097.085.9557", "Traoré", "Moussa", "07-03-1988", "4711", "123456789")
+
+
+def test_no_identifier_of_the_row_survives_in_a_finding_or_the_quarantine(tmp_path):
+    path = write_xlsx(tmp_path / "canary.xlsx", canary_rows())
+    result = process_delivery(path, UTRECHT, "2020-10", PSEUDO)
+    assert len(result.quarantine) == 3
+    kept = [str(v) for f in result.findings for v in f.as_row("nl").values()]
+    kept += [str(v) for v in result.quarantine.astype(str).to_numpy().ravel()]
+    assert [t for t in kept if any(c.casefold() in t.casefold() for c in CANARIES)] == []
+    labels = set(result.quarantine["raw_outcome"])
+    assert labels == {"Terug naar BBB *** ***", "zie *** / *** Ahmadi-***", "geb. *** dossier ***-***-Q"}
+    # the quick check scrubs the same way
+    quick = [str(v) for f in check_delivery(path, UTRECHT, "2020-10", PSEUDO).findings
+             for v in f.as_row("en").values()]
+    assert not [t for t in quick if any(c.casefold() in t.casefold() for c in CANARIES)]
+
+
+def test_scrubbing_keeps_what_is_not_an_identifier():
+    from transforms.scrub import identifier_pattern, scrub
+
+    pattern = identifier_pattern(["0970859557", "R12", "De Vries", date(1990, 1, 2)])
+    assert scrub("Uitgezet 05-11-2020 (rij 17)", pattern) == "Uitgezet 05-11-2020 (rij 17)"
+    assert scrub("vries 0 970 859 557, 02-01-1990, 2-1-1990, 19900102", pattern) == "*** ***, ***, ***, ***"
+    assert scrub("BSN 123456789 of 12345", None) == "BSN *** of 12345"
+
+
+def test_a_number_with_few_significant_digits_masks_only_itself():
+    from transforms.scrub import identifier_pattern, scrub
+
+    pattern = identifier_pattern(["U0000001", "1000000001"])
+    assert scrub("@SUM(1+1) U0000001 1000000001", pattern) == "@SUM(1+1) *** ***"
+
+
+def test_a_missing_column_is_matched_only_to_a_column_that_is_really_close(tmp_path):
+    from benchmarks.hostile import UTRECHT_HEADER
+
+    for header, closest in (("Notitie", "-"), ("Einde verblijff", "Einde verblijff")):
+        rows = utrecht_rows(2)
+        rows[1] = [header if h == "Einde verblijf" else h for h in UTRECHT_HEADER]
+        [finding] = check_delivery(write_xlsx(tmp_path / "c.xlsx", rows), UTRECHT, "2020-10", PSEUDO).findings
+        assert finding.code == "column-missing" and finding.params["closest"] == closest
+
+
+def test_a_utf8_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    from tests.conftest import good_row, write_sheet
+
+    eindhoven = contract_for("eindhoven")
+    day = {"intake_date": "01-09-2019", "birth_date": "01-01-1990"}
+    path = write_sheet(tmp_path / "e.csv", eindhoven, [good_row(1, **day)])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().decode("cp1252").replace("Testnaam", "Traoré").encode())
+    result = check_delivery(path, eindhoven, "2020-10", PSEUDO)
+    assert result.accepted and not [f for f in result.findings if f.severity != "info"]
