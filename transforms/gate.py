@@ -69,10 +69,8 @@ def measures(record: dict, episodes: pd.DataFrame, quarantine: pd.DataFrame,
     out["open-episodes-missing"] = (missing / len(open_before) if len(open_before) else 0.0, len(open_before))
     cutoff = previous.get("stand_per")
     if cutoff is not None and len(open_before) and len(episodes):
-        cutoff = pd.Timestamp(cutoff).date()
         now = episodes[episodes["episode_id"].isin(set(open_before))]
-        exits = now["exit_date"].dropna()
-        backdated = int(sum(1 for d in exits if pd.Timestamp(d).date() < cutoff))
+        backdated = int((pd.to_datetime(now["exit_date"].dropna()) < pd.Timestamp(cutoff)).sum())
         out["exits-backdated"] = (backdated / len(open_before), len(open_before))
     return out
 
