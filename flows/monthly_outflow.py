@@ -160,12 +160,16 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
     records, shown = [], []
     stored = load_records(paths.staged, municipality)  # its own records only: 25 tasks, 3,000 records
     deliveries = [DeliveryInput(item.path, item.period, item.relative) for item in items]
+    last_episodes: dict[str, pd.DataFrame] = {}
     for item, result in zip(items, process_deliveries(deliveries, contract, pseudonymiser)):
         result = reject_if_duplicate(result, [r for r in stored if r["status"] == "accepted"])
         result.delivery, verdict = gate_delivery(
             result.delivery, result.episodes, result.quarantine, stored,
-            lambda previous: load_delivery_table(paths.staged, previous, "episodes"), paths.curated,
-            contract.gates)
+            lambda previous: last_episodes.get(previous["delivery_id"])
+            if previous["delivery_id"] in last_episodes else load_delivery_table(paths.staged, previous, "episodes"),
+            paths.curated, contract.gates)
+        if result.delivery["status"] == "accepted":  # the next one is compared with it: keep its rows
+            last_episodes = {result.delivery["delivery_id"]: result.episodes}
         result.delivery["run_id"] = run_id
         if verdict is not None and verdict.held:
             logger.warning("%s is %s: %s", result.delivery["delivery_id"],

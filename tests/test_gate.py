@@ -179,7 +179,7 @@ def test_backdated_exits_and_a_halved_register_are_held(tmp_path):
     found = verdict(second.delivery, second.episodes, second.quarantine, first.delivery, first.episodes)
     assert found.codes == ["exits-backdated"] and found.measures["exits-backdated"] == pytest.approx(20 / 60, abs=1e-3)
     halved = _amsterdam(tmp_path, "dec", rows[:25], date(2020, 12, 31))
-    assert "rows-changed" in verdict(halved.delivery, halved.episodes, halved.quarantine, first.delivery,
+    assert "rows-dropped" in verdict(halved.delivery, halved.episodes, halved.quarantine, first.delivery,
                                      first.episodes).codes
 
 

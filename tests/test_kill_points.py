@@ -195,3 +195,27 @@ def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends(october_publ
     (tmp_path / "go").touch()
     assert code == 2 and "another run is publishing" in err and "waited 1 s" in err
     assert finish(first)[0] == 0
+
+
+def test_the_next_run_marks_an_unfinished_one_interrupted_with_what_it_processed(tmp_path):
+    from transforms.runs import append_run, begin_run, new_run
+    from transforms.store import save_record
+
+    curated, staged = tmp_path / "curated", tmp_path / "curated" / "staged"
+    killed = new_run(date(2020, 11, 30), ["programme"], run_id="killed")
+    append_run(curated, {**killed, "status": "running"})
+    for delivery_id, run_id in (("amsterdam/2020-11", "killed"), ("amsterdam/2020-10", "earlier")):
+        municipality, period = delivery_id.split("/")
+        (staged / municipality / period).mkdir(parents=True)
+        save_record(staged, {"delivery_id": delivery_id, "municipality": municipality, "period": period,
+                             "status": "accepted", "sha256": "x", "rows_read": 3, "rows_curated": 3,
+                             "rows_quarantined": 0, "run_id": run_id})
+    marked = begin_run(curated, staged, new_run(date(2020, 11, 30), ["programme"], run_id="next"), None)
+    assert [r["run_id"] for r in marked] == ["killed"]
+    log = {r["run_id"]: r for r in read_runs(curated)}
+    assert log["killed"]["status"] == "interrupted" and log["next"]["status"] == "running"
+    assert [d["delivery_id"] for d in log["killed"]["deliveries"]] == ["amsterdam/2020-11"]
+    assert "nothing of it was published" in log["killed"]["message"] and log["killed"]["rows_read"] == 3
+    # a run still `running` when another starts is one that died: "next" is marked in turn
+    later = begin_run(curated, staged, new_run(date(2020, 11, 30), ["programme"], run_id="third"), None)
+    assert [r["run_id"] for r in later] == ["next"] and later[0]["deliveries"] == []

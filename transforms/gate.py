@@ -2,7 +2,7 @@
 
 A municipality's delivery is a full export of its register, so the next one looks much like the
 last: a few rows more, a few exits registered, some late. A delivery that quarantines most of its
-rows, loses the episodes that were open, shrinks or swells by half, or back-dates many exits is
+rows, loses the episodes that were open, loses half its rows, or back-dates many exits is
 far more likely a broken export than a changed register; put in force it would rewrite every
 published figure of the municipality. The gate compares each new delivery with the delivery in
 force before it (the latest accepted one of an earlier month) and holds it when any measure is
@@ -60,17 +60,17 @@ def measures(record: dict, episodes: pd.DataFrame, quarantine: pd.DataFrame,
     if previous is None or previous_episodes is None:
         return out
     before = int(previous.get("rows_read") or 0)
-    out["rows-changed"] = (abs(read - before) / before if before else 0.0, before)
+    # a register export keeps its closed episodes: it grows (fast while a pilot starts) and never
+    # loses many rows; a duplicated export is caught by its quarantined duplicates instead
+    out["rows-dropped"] = (max(before - read, 0) / before if before else 0.0, before)
     open_before = previous_episodes.loc[previous_episodes["exit_date"].isna(), "episode_id"].dropna()
     present = set(_ids(episodes)) | set(_ids(quarantine))
     missing = int((~open_before.isin(present)).sum())
     out["open-episodes-missing"] = (missing / len(open_before) if len(open_before) else 0.0, len(open_before))
     cutoff = previous.get("stand_per")
     if cutoff is not None and len(open_before) and len(episodes):
-        cutoff = pd.Timestamp(cutoff).date()
         now = episodes[episodes["episode_id"].isin(set(open_before))]
-        exits = now["exit_date"].dropna()
-        backdated = int(sum(1 for d in exits if pd.Timestamp(d).date() < cutoff))
+        backdated = int((pd.to_datetime(now["exit_date"].dropna()) < pd.Timestamp(cutoff)).sum())
         out["exits-backdated"] = (backdated / len(open_before), len(open_before))
     return out
 

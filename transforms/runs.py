@@ -241,13 +241,14 @@ def revisions(before: pd.DataFrame, after: pd.DataFrame, tolerance) -> pd.DataFr
     return moved[columns].sort_values(["is_large", "month_end"], ascending=[False, True], ignore_index=True)
 
 
-def revisions_text(table: pd.DataFrame, limit: int = 12) -> str:
-    """The large revisions in a few lines, for the message and the command line."""
+def revisions_text(table: pd.DataFrame, shown: int = 5) -> str:
+    """The large revisions in one sentence: how many, at how many month ends, the largest."""
     large = table[table["is_large"]]
+    largest = large.reindex(large["change"].abs().sort_values(ascending=False).index).head(shown)
     lines = [f"{r.definition} {r.line} at {r.month_end}: {r.persons_before} -> {r.persons_after} ({r.change:+d})"
-             for r in large.head(limit).itertuples()]
-    more = len(large) - limit
-    return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
+             for r in largest.itertuples()]
+    return (f"{len(large)} figures at {large['month_end'].nunique()} month ends beyond the tolerance; "
+            f"the largest: " + "; ".join(lines))
 
 
 def summary_line(run: dict) -> str:
