@@ -75,15 +75,15 @@ def test_query_commands_do_not_import_prefect(published):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["outflow"], "ref_date"),  # a required option missing (after issue 11: "--ref-date")
+    (["outflow"], "--ref-date"),  # a required option missing
     (["outflow", "--ref-date", "2020-11-01", "--no-such-option"], "--no-such-option"),
     (["no-such-verb"], "no-such-verb"),
 ])
 def test_usage_errors_fail_and_name_the_problem(published, args, message):
     result = lvv(*args, "--data-dir", str(published.parent.parent))
-    # README: usage errors exit 2. Today main() reports click's usage errors as unexpected (exit 3);
-    # the CLI's error handling is being reworked (issue 11): then assert returncode == 2 here.
-    assert result.returncode != 0, (result.returncode, result.stderr)
+    # README: usage errors exit 2 with click's usage line, never "unexpected error"
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Usage: lvv" in result.stderr and "unexpected error" not in result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert result.stdout == ""
 
