@@ -92,6 +92,19 @@ def planted_rows(columns: dict[str, str]) -> list[dict]:
             row["record_id"] = V[20 + i]  # a V-number typed as the record number
         if i % 8 == 7:
             row["person_id"] = f"{NAMES[i % 6]} {BORN[20 + i]:%d-%m-%Y}"  # a name where the V-number goes
+        # free text carrying the row's own identifiers, in the columns that are kept as text when
+        # the row is quarantined (issue 11's scrubbing): a label, a follow-up, both dates
+        if i == 5:
+            row["outcome"] = f"Terug naar BBB {V[i]} {NAMES[i % 6]}"
+        if i == 6:
+            row["exit_date"] = f"{BORN[i]:%d-%m-%Y}"  # the birth date typed as the exit date
+        if i == 9:
+            row.update(exit_date=date(2020, 1, 10), outcome="Vreemdelingenbewaring",
+                       follow_up=f"{NAMES[i % 6]} {V[i]}")
+        if i == 10:
+            row["intake_date"] = f"V {V[i][:4]} {V[i][4:]}"
+        if i == 13:
+            row["exit_date"] = BORN[i]  # as a date cell
         row["remark"] = f"broer van {V[30 + i % 10]}, {NAMES[(i + 1) % 6]}, geb. {BORN[30 + i % 10]:%d-%m-%Y}"
         rows.append({k: v for k, v in row.items() if k in columns or k == "remark"})
     return rows
@@ -117,5 +130,6 @@ def test_identifiers_planted_in_every_identifier_column_are_never_stored(tmp_pat
     stored = list(stored_values([tmp_path / "curated"]))
     quarantine_columns = {where.split(".")[-1] for where, v in stored
                           if "quarantined_rows." in where and v not in (None, "")}
-    assert {"raw_record_id", "raw_person_id", "raw_exit_date", "raw_outcome"} <= quarantine_columns
+    assert {"raw_record_id", "raw_person_id", "raw_intake_date", "raw_exit_date", "raw_outcome",
+            "raw_follow_up"} <= quarantine_columns
     assert leaks(stored, PLANTED) == []
