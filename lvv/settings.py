@@ -101,10 +101,16 @@ def is_demo_data(raw_dir: Path) -> bool:
 
 
 def pseudonym_key(raw_dir: Path) -> tuple[str, bool]:
-    """(key, is_demo_key). Real data without $LVV_PSEUDONYM_KEY refuses to start."""
+    """(key, is_demo_key). Real data without $LVV_PSEUDONYM_KEY refuses to start.
+
+    The demo key is taken without being asked only where every delivery is the demo's own. Set
+    explicitly, it is also accepted in a location `lvv demo` wrote (its manifest is there) with
+    files added by hand: trying a hostile delivery on the demo, as docs/operations.md does. It is
+    refused anywhere else, so real registers are never pseudonymised with a published key.
+    """
     key = os.environ.get(KEY_ENV, "")
     demo = is_demo_data(raw_dir)
-    if key == DEMO_PSEUDONYM_KEY and not demo:
+    if key == DEMO_PSEUDONYM_KEY and not (demo or (raw_dir / DEMO_MANIFEST).exists()):
         raise SettingsError(
             f"{KEY_ENV} is the demo's published key. The deliveries under {raw_dir} are not the "
             f"synthetic demo: set {KEY_ENV} to the programme's secret key and run again."

@@ -53,3 +53,20 @@ def test_the_demo_key_is_refused_for_data_the_demo_did_not_write(tmp_path, monke
         pseudonym_key(raw)
     monkeypatch.setenv(KEY_ENV, "the-programme-secret")
     assert pseudonym_key(raw) == ("the-programme-secret", False)
+
+
+def test_the_demo_key_set_by_hand_is_accepted_only_where_lvv_demo_wrote(tmp_path, monkeypatch):
+    """A tester adds a hand-made delivery to the demo (docs/operations.md): with the demo key set
+    explicitly it runs; without a key it is not the demo's own data and refuses."""
+    from lvv.demo import write_demo
+
+    raw = tmp_path / "raw"
+    write_demo(raw)
+    extra = raw / "utrecht" / "2022-08" / "export.xlsx"
+    extra.parent.mkdir(parents=True)
+    extra.write_bytes(b"a hand-made delivery")
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(SettingsError, match="not set"):
+        pseudonym_key(raw)
+    monkeypatch.setenv(KEY_ENV, DEMO_KEY)
+    assert pseudonym_key(raw) == (DEMO_KEY, False)
