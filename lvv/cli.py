@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -22,6 +24,8 @@ err = Console(stderr=True)
 
 DataDirOption = Annotated[Optional[Path], typer.Option(
     "--data-dir", help="data location (default: $LVV_DATA_DIR, else ./data)", show_default=False)]
+VerboseOption = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="also print Prefect's flow and task logs (always in data/curated/runs/prefect.log)")]
 
 
 class Format(str, Enum):
@@ -62,7 +66,8 @@ def _run_flow(data_dir: Path | None, reference_date: date | None = None) -> dict
 
 @app.command()
 def demo(data_dir: DataDirOption = None,
-         seed: Annotated[int, typer.Option(help="seed of the synthetic history")] = 2020_11_01) -> None:
+         seed: Annotated[int, typer.Option(help="seed of the synthetic history")] = 2020_11_01,
+         verbose: VerboseOption = False) -> None:
     """Write the synthetic demo deliveries, run the monthly flow on them, print the outflow at 2020-11-01.
 
     Example: lvv demo
@@ -75,30 +80,48 @@ def demo(data_dir: DataDirOption = None,
         result = write_demo(paths.raw, seed=seed)
     out.print(f"[bold]demo[/]: {len(result.files)} synthetic deliveries under {paths.raw} "
               "(pseudonymised with the fixed demo key, which is not secret)")
-    _run_flow(paths.root, SEED_REFERENCE_DATE)
-    out.print()
+    with _flow_output(paths.curated, verbose):
+        summary = _run_flow(paths.root, SEED_REFERENCE_DATE)
+    _print_summary(summary, paths.root)
     _print_outflow_comparison(paths.database, SEED_REFERENCE_DATE)
 
 
 @app.command()
 def run(data_dir: DataDirOption = None,
         reference_date: Annotated[Optional[str], typer.Option(
-            "--reference-date", help="peildatum YYYY-MM-DD (default: last day of previous month)")] = None) -> None:
+            "--reference-date", help="peildatum YYYY-MM-DD (default: last day of previous month)")] = None,
+        verbose: VerboseOption = False) -> None:
     """Run the monthly flow over data/raw: only new or changed deliveries are processed.
 
     Example: lvv run --reference-date 2022-06-30
     """
-    from flows.progress import RichReporter, show
     from lvv.settings import DataPaths
+
+    paths = DataPaths.resolve(data_dir)
+    with _flow_output(paths.curated, verbose):
+        summary = _run_flow(paths.root, _date(reference_date, "--reference-date"))
+    _print_summary(summary, paths.root)
+
+
+@contextmanager
+def _flow_output(curated_dir: Path, verbose: bool) -> Iterator[None]:
+    """While a flow runs: progress bars; Prefect's logs to the API and runs/prefect.log, and to
+    the terminal only when verbose (warnings and errors always)."""
+    from flows.progress import RichReporter, log_file, quiet_console, show
+
+    quiet_console(verbose)
+    with show(RichReporter()), log_file(curated_dir):
+        yield
+
+
+def _print_summary(summary: dict, data_root: Path) -> None:
     from transforms.monthly_report import report_dir
     from transforms.runs import summary_line
 
-    paths = DataPaths.resolve(data_dir)
-    with show(RichReporter()):
-        summary = _run_flow(paths.root, _date(reference_date, "--reference-date"))
     run_record = summary["run"]
     out.print(summary_line(run_record))
-    out.print(f"monthly report: {report_dir(paths.root, run_record['reference_date'])}")
+    out.print(f"monthly report: {report_dir(data_root, run_record['reference_date'])}; "
+              f"logs: {data_root / 'curated' / 'runs' / 'prefect.log'}", soft_wrap=True)
 
 
 @app.command(name="outflow")
