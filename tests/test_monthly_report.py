@@ -13,8 +13,6 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
@@ -22,12 +20,9 @@ from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.monthly_report import (
     SUPPRESSED,
-    _constraints,
-    _determined,
     _write_frame,
     gather,
     is_dangerous,
-    protect_table,
     write_cell,
     write_monthly_report,
 )
@@ -37,69 +32,6 @@ from transforms.store import save_result
 
 PLANTED = '=HYPERLINK("http://example.invalid/x","click")'
 REF = date(2020, 11, 30)
-
-
-def _bridges(hidden: np.ndarray) -> list[tuple[int, int]]:
-    """Independent check: a suppressed cell is recomputable iff it is a bridge among suppressed cells.
-
-    Cells are edges between their row line and column line (totals included); every line publishes
-    one sum, so a suppressed cell on no cycle of suppressed cells follows from the sums.
-    """
-    edges = [(int(i), int(j)) for i, j in zip(*np.nonzero(hidden))]
-    found = []
-    for skip in edges:
-        graph: dict[str, set[str]] = {}
-        for i, j in edges:
-            if (i, j) != skip:
-                graph.setdefault(f"r{i}", set()).add(f"c{j}")
-                graph.setdefault(f"c{j}", set()).add(f"r{i}")
-        seen, todo = {f"r{skip[0]}"}, [f"r{skip[0]}"]
-        while todo:
-            for nxt in graph.get(todo.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        if f"c{skip[1]}" not in seen:
-            found.append(skip)
-    return found
-
-
-def test_protect_table_suppresses_small_cells_and_what_would_give_them_away():
-    cells = pd.DataFrame({"returned": [12, 3, 20], "legalised": [7, 9, 11], "other": [0, 14, 6]},
-                         index=pd.Index(["a", "b", "c"], name="municipality"))
-    out = protect_table(cells, threshold=5)
-    hidden = (out == SUPPRESSED).to_numpy()
-    assert out.loc["b", "returned"] == SUPPRESSED
-    assert hidden.sum() >= 4  # the small cell, a partner in its row, and partners in their columns
-    assert _bridges(hidden) == []
-    assert out.loc["a", "other"] == 0  # zeros are not small cells
-    shown = out.to_numpy()[~hidden]
-    assert all(v == 0 or v >= 5 for v in shown)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 5), st.integers(1, 5), st.data())
-def test_no_suppressed_cell_can_be_recomputed_from_the_published_sums(n_rows, n_cols, data):
-    values = data.draw(st.lists(st.lists(st.integers(0, 30), min_size=n_cols, max_size=n_cols),
-                                min_size=n_rows, max_size=n_rows))
-    threshold = data.draw(st.integers(2, 10))
-    out = protect_table(pd.DataFrame(values), threshold)
-    hidden = (out == SUPPRESSED).to_numpy()
-    if n_cols == 1:  # a one-column table: the total column would repeat the cells
-        assert out.shape == (n_rows + 1, 2)
-    assert _bridges(hidden) == []
-    full = out.to_numpy()
-    assert all(v == 0 or v >= threshold for v in full[~hidden])
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 6), st.data())
-def test_a_suppressed_cell_counts_as_recomputable_exactly_when_it_is(n_rows, n_cols, data):
-    """The linear algebra (one SVD) against the graph criterion, on any pattern of suppressed cells."""
-    hidden = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=n_cols + 1, max_size=n_cols + 1),
-                                         min_size=n_rows + 1, max_size=n_rows + 1)))
-    constraints = _constraints(hidden.shape, n_rows, n_cols, True, True)
-    assert sorted(_determined(hidden, constraints)) == sorted(_bridges(hidden))
 
 
 def test_dangerous_prefixes():

@@ -10,8 +10,10 @@ Safety of what is written:
   delivered label such as =HYPERLINK(...) is shown as the text it is and never runs.
 - HTML: every value is escaped; the charts are plotly with plotly.js inlined (works offline).
 - Public edition: counts of persons between 1 and threshold-1 are suppressed ("x"), and further
-  cells are suppressed until no suppressed cell can be recomputed from the rows, columns and
-  totals shown. The internal edition shows exact numbers and the quarantined rows.
+  cells chosen by an optimisation over everything the edition publishes at the reference date, then
+  audited by linear programming (transforms/suppression.py); the About sheet states the method,
+  what was hidden and that the audit passed. The internal edition shows exact numbers and the
+  quarantined rows.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from transforms import suppression
 from transforms.queries import line_labels
 from transforms.queries import outflow as outflow_query
 
 SUPPRESSED = "x"
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-DEFAULT_THRESHOLD = 5
+DEFAULT_THRESHOLD = suppression.DEFAULT_THRESHOLD
 
 
 @dataclass
@@ -54,6 +57,7 @@ class ReportData:
     deliveries: pd.DataFrame          # the latest delivery per municipality and its row counts
     quality: pd.DataFrame             # municipality, code, severity, findings (latest delivery)
     quarantine: pd.DataFrame          # quarantined rows of the latest deliveries, as delivered
+    atoms: pd.DataFrame               # municipality, classes, persons (transforms/suppression.atoms)
     public: bool = False
     threshold: int = DEFAULT_THRESHOLD
     notes: list[str] = field(default_factory=list)
@@ -85,9 +89,23 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
             changes=_changes(con, now, previous),
             bridge=_bridge(con, previous, definitions),
             deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
+            atoms=_atoms(con, reference_date, definitions),
         )
     finally:
         con.close()
+
+
+def _atoms(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
+           ) -> pd.DataFrame:
+    """Persons per municipality and class set at the reference date: what the figures sum."""
+    exits = con.execute("""
+        select municipality, person_id, outcome_code, follow_up_code
+        from episodes_known_at(null)
+        where exit_date <= $ref
+    """, {"ref": reference_date}).df()
+    rules = con.execute("select definition, outcome_code, follow_up_code, line, durability "
+                        "from counting_rules").df()
+    return suppression.atoms(exits, rules, definitions)
 
 
 def _headline(now: dict[str, pd.Series]) -> pd.DataFrame:
@@ -252,137 +270,115 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 # --- small-cell protection ----------------------------------------------------------------------
 
-def protect_table(cells: pd.DataFrame, threshold: int, row_totals: bool = True,
-                  col_totals: bool = True) -> pd.DataFrame:
-    """A table of counts with its totals, suppressed cells as SUPPRESSED (object dtype).
+#: the sheets whose figures transforms/suppression.py protects together, by position kind
+PROTECTED_SHEETS = {"headline": "Headline", "by_municipality": "Outflow by municipality",
+                    "durable_share": "Durable share"}
 
-    row_totals adds a 'total' column (the sum of each row), col_totals a 'total' row.
-    Primary: 0 < count < threshold. Secondary: more cells, inner non-zero cells and the smallest
-    first, until no suppressed cell (totals included) is determined by what is published.
+
+def public_edition(data: ReportData, threshold: int, protection: float | None = None) -> ReportData:
+    """The report with small cells protected (transforms/suppression.py) and internal sections left out.
+
+    Every figure at the reference date (every rule's table, totals, headline, durability counts,
+    and through the atoms the differences between rules) is protected in one optimisation and
+    audited; the series hide their small cumulative values (see _gaps).
     """
-    values = cells.to_numpy(dtype="int64")
-    n_rows, n_cols = values.shape
-    full = _with_margins(values, row_totals, col_totals)
-    hidden = (full > 0) & (full < threshold)
-    hidden = _secondary(full, hidden, n_rows, n_cols, row_totals, col_totals)
-    index = [*cells.index, "total"] if col_totals else list(cells.index)
-    columns = [*cells.columns, "total"] if row_totals else list(cells.columns)
-    out = pd.DataFrame(full.astype(object), index=index, columns=columns)
-    out = out.mask(pd.DataFrame(hidden, index=index, columns=columns), SUPPRESSED)
-    out.index.name = cells.index.name
-    return out
-
-
-def _with_margins(values: np.ndarray, row_totals: bool, col_totals: bool) -> np.ndarray:
-    full = values
-    if row_totals:
-        full = np.column_stack([full, full.sum(axis=1)])
-    if col_totals:
-        full = np.vstack([full, full.sum(axis=0)])
-    return full
-
-
-def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: bool,
-                 col_totals: bool) -> np.ndarray:
-    """Each published sum as a coefficient grid (stacked): the cells of a line minus its total = 0."""
-    lines = []
-    if row_totals:
-        for i in range(shape[0]):
-            grid = np.zeros(shape)
-            grid[i, :n_cols], grid[i, n_cols] = 1, -1
-            lines.append(grid)
-    if col_totals:
-        for j in range(shape[1]):
-            grid = np.zeros(shape)
-            grid[:n_rows, j], grid[n_rows, j] = 1, -1
-            lines.append(grid)
-    return np.array(lines).reshape(len(lines), *shape)
-
-
-def _determined(hidden: np.ndarray, constraints: np.ndarray) -> list[tuple[int, int]]:
-    """Suppressed cells whose value follows from the published ones (linear algebra on the sums).
-
-    The published sums, restricted to the suppressed cells, are a linear system in their values.
-    A cell follows from it when its unit vector lies in the system's row space, that is when every
-    solution of the homogeneous system is 0 there: when its column of a null-space basis is 0.
-    One SVD for all cells (the same test as comparing matrix ranks cell by cell).
-    """
-    rows, cols = np.nonzero(hidden)
-    if not len(rows) or not len(constraints):
-        return []
-    matrix = constraints[:, rows, cols]
-    _, singular, vt = np.linalg.svd(matrix)
-    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps  # matrix_rank's
-    null_space = vt[int((singular > tolerance).sum()):]
-    free = np.linalg.norm(null_space, axis=0) > 1e-9
-    return [(int(i), int(j)) for i, j, f in zip(rows, cols, free) if not f]
-
-
-def _secondary(full: np.ndarray, hidden: np.ndarray, n_rows: int, n_cols: int, row_totals: bool,
-               col_totals: bool) -> np.ndarray:
-    hidden = hidden.copy()
-    constraints = _constraints(full.shape, n_rows, n_cols, row_totals, col_totals)
-    while True:
-        exposed = _determined(hidden, constraints)
-        if not exposed:
-            return hidden
-        i, j = exposed[0]
-        candidates = [(r, j) for r in range(full.shape[0]) if r != i] + \
-                     [(i, c) for c in range(full.shape[1]) if c != j]
-        candidates = [c for c in candidates if not hidden[c]]
-        if not candidates:  # nothing left in its lines: hide the whole table rather than expose it
-            hidden[:] = True
-            return hidden
-        hidden[min(candidates, key=lambda c: _cost(full, c, n_rows, n_cols))] = True
-
-
-def _cost(full: np.ndarray, cell: tuple[int, int], n_rows: int, n_cols: int) -> tuple:
-    """Prefer inner cells over totals, non-zero cells over zeros, then the smallest."""
-    is_total = cell[0] >= n_rows or cell[1] >= n_cols
-    value = full[cell]
-    return (is_total, value == 0, value)
-
-
-def public_edition(data: ReportData, threshold: int) -> ReportData:
-    """The report with small cells protected and the internal sections left out."""
     protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
                         changes=data.changes.iloc[0:0])
-    headline = protect_table(data.headline.drop(columns="label").set_index("line"), threshold,
-                             row_totals=False).reset_index(names="line")
+    lines = list(line_labels())
+    municipalities = sorted(data.atoms["municipality"].unique()) if not data.atoms.empty else []
+    figures = suppression.edition_figures(data.atoms, data.definitions, lines, municipalities)
+    _check_figures(figures, data.by_municipality)
+    pattern = suppression.protect(figures, threshold, protection)
+
+    def shown(*position) -> object:
+        index = figures.positions[position]
+        return SUPPRESSED if pattern.hidden[index] else int(figures.values[index])
+
+    headline = pd.DataFrame([{"line": line, **{d: shown("headline", line, d) for d in data.definitions}}
+                             for line in [*lines, "total"]])
     headline.insert(1, "label", headline["line"].map(line_labels()).fillna(""))
     protected.headline = headline
-    by_municipality = []
-    for definition in data.definitions:
-        cells = (data.by_municipality[data.by_municipality["definition"] == definition]
-                 .pivot_table(index="municipality", columns="line", values="persons", aggfunc="sum",
-                              sort=False, fill_value=0))
-        table = protect_table(cells, threshold)
-        table = table.reset_index(names="municipality")
-        table.insert(0, "definition", definition)
-        by_municipality.append(table)
-    protected.by_municipality = pd.concat(by_municipality, ignore_index=True)
-    protected.durable_share = _protect_shares(data.durable_share, protected.by_municipality, threshold)
+    protected.by_municipality = pd.DataFrame(
+        [{"definition": d, "municipality": m,
+          **{line: shown("by_municipality", d, m, line) for line in [*lines, "total"]}}
+         for d in data.definitions for m in [*municipalities, "total"]],
+        columns=["definition", "municipality", *lines, "total"])
+    protected.durable_share = _shown_shares(data.definitions, municipalities, shown)
     protected.outflow_series = _gaps(data.outflow_series.groupby(
         ["month_end", "definition", "line"], as_index=False)["persons"].sum(), "persons", threshold)
     occupancy = _gaps(data.occupancy_series, "occupancy", threshold)
     protected.occupancy_series = _gaps(occupancy, "inflow", threshold)
-    protected.notes = [f"Public edition: '{SUPPRESSED}' marks a suppressed cell: fewer than {threshold} "
-                       "persons, or suppressed so that such a cell cannot be recomputed from totals. "
-                       "Charts leave such points out."]
+    protected.notes = _protection_notes(figures, pattern, protected, threshold)
     return protected
 
 
-def _protect_shares(shares: pd.DataFrame, protected: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """A municipality's durable share is shown only when none of its counts is suppressed."""
-    rows = protected[protected["municipality"] != "total"].set_index(["definition", "municipality"])
-    any_hidden = rows.apply(lambda row: (row == SUPPRESSED).any(), axis=1)
-    out = shares.set_index(["definition", "municipality"]).astype(object)
-    hide = any_hidden.reindex(out.index, fill_value=True) | (shares.set_index(
-        ["definition", "municipality"])["total"] < threshold)
-    for col in ("durable", "semi_durable", "non_durable", "total", "share"):
-        out.loc[hide, col] = SUPPRESSED
-    return out.reset_index()
+def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) -> None:
+    """The atoms add up to the figures the internal edition shows (else the audit means nothing)."""
+    cells = by_municipality.groupby(["definition", "municipality", "line"])["persons"].sum()
+    for (d, m, line), persons in cells.items():
+        modelled = figures.values[figures.positions[("by_municipality", d, m, line)]]
+        if modelled != persons:
+            raise RuntimeError(f"small-cell protection: the atoms give {modelled:g} persons for {d}, "
+                               f"{m}, {line}; the table has {persons}")
+
+
+def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> pd.DataFrame:
+    """Durable share per rule and municipality: the share wherever durable and total are shown."""
+    rows = []
+    for d in definitions:
+        for m in municipalities:
+            row = {"definition": d, "municipality": m,
+                   **{k: shown("durable_share", d, m, k)
+                      for k in ("durable", "semi_durable", "non_durable", "total")}}
+            known = SUPPRESSED not in (row["durable"], row["total"]) and row["total"] > 0
+            row["share"] = round(row["durable"] / row["total"], 3) if known else SUPPRESSED
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["definition", "municipality", "durable", "semi_durable",
+                                       "non_durable", "total", "share"])
+
+
+def protection_summary(figures: suppression.Figures, pattern: suppression.Pattern,
+                       durable_share: pd.DataFrame) -> pd.DataFrame:
+    """sheet, cells, cells hidden, persons hidden: per protected sheet (its cells, not figures)."""
+    rows = {}
+    for position, index in figures.positions.items():
+        sheet = PROTECTED_SHEETS[position[0]]
+        row = rows.setdefault(sheet, {"sheet": sheet, "cells": 0, "cells_hidden": 0, "persons_hidden": 0})
+        row["cells"] += 1
+        if pattern.hidden[index]:
+            row["cells_hidden"] += 1
+            row["persons_hidden"] += int(figures.values[index])
+    if "Durable share" in rows:  # the share column: derived, shown where durable and total are
+        rows["Durable share"]["cells"] += len(durable_share)
+        rows["Durable share"]["cells_hidden"] += int((durable_share["share"] == SUPPRESSED).sum())
+    return pd.DataFrame(list(rows.values()), columns=["sheet", "cells", "cells_hidden", "persons_hidden"])
+
+
+def _protection_notes(figures: suppression.Figures, pattern: suppression.Pattern,
+                      protected: ReportData, threshold: int) -> list[str]:
+    summary = protection_summary(figures, pattern, protected.durable_share)
+    per_sheet = "; ".join(f"{r.sheet}: {r.cells_hidden} of {r.cells} cells, {r.persons_hidden} persons"
+                          for r in summary.itertuples())
+    series_hidden = int(protected.outflow_series["persons"].isna().sum())
+    optimum = ("not run (too many figures)" if pattern.optimum is None
+               else f"{pattern.optimum:.0f} cells")
+    narrowest = min((i.width for i in pattern.intervals), default=float("inf"))
+    return [
+        f"Public edition: '{SUPPRESSED}' marks a suppressed cell. Primary: 1 to {threshold - 1} "
+        "persons (zero cells are shown: a zero discloses nobody).",
+        "Method: secondary cells chosen together over every figure published at the reference date "
+        "(every counting rule, totals, headline, durability counts, and the differences between "
+        "rules), least cells hidden, by mixed-integer programming (HiGHS) with a greedy heuristic "
+        "beside it, as tau-ARGUS and sdcTable do for linked tables.",
+        f"Chosen: {pattern.method}; optimum {optimum}; heuristic {pattern.heuristic:.0f} cells.",
+        f"Hidden: {per_sheet}; Outflow over time: {series_hidden} points (cumulative values below "
+        f"{threshold}, each lying between 0 and the first value shown after it).",
+        f"Audit passed: by linear programming over everything shown, each of the "
+        f"{len(pattern.intervals)} primary figures can only be placed in an interval at least "
+        f"{threshold} persons wide (narrowest: {narrowest:g})."
+        if pattern.intervals else "Audit passed: no primary figures.",
+    ]
 
 
 def _gaps(frame: pd.DataFrame, column: str, threshold: int) -> pd.DataFrame:
