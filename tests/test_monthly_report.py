@@ -21,8 +21,10 @@ from transforms.delivery import process_delivery
 from transforms.monthly_report import (
     SUPPRESSED,
     _write_frame,
+    chart_height,
     gather,
     is_dangerous,
+    report_texts,
     write_cell,
     write_monthly_report,
 )
@@ -91,7 +93,7 @@ def report(tmp_path_factory) -> dict[str, Path]:
     save_result(staged, process_delivery(path, ams, "2020-11", Pseudonymiser("k")))
     publish(root / "curated", curated_tables(staged))
     data = gather(root / "curated" / "lvv.duckdb", REF, ["programme", "evaluation-2021"], {"run_id": "r1"})
-    return write_monthly_report(data, root / "reports", threshold=5)
+    return write_monthly_report(data, root / "reports", threshold=5, language="en")
 
 
 def test_the_workbooks_open_and_hold_every_section(report):
@@ -182,7 +184,7 @@ def test_each_chart_has_its_traces_panels_and_titles(report):
     traces, layout = internal["Durable share per municipality"]
     assert [t["name"] for t in traces] == ["evaluation-2021", "programme"]
     assert {t["type"] for t in traces} == {"bar"} and layout["barmode"] == "group"
-    assert layout["yaxis"]["title"]["text"] == "durable share of outflow"
+    assert layout["yaxis"]["title"]["text"] == "durable share (%)"
     traces, layout = internal["Occupancy over time"]
     assert [t["name"] for t in traces] == ["amsterdam"]
     assert layout["yaxis"]["title"]["text"] == "persons in an LVV"
@@ -224,3 +226,42 @@ def test_no_raw_identifier_reaches_the_report(report):
         else:  # the inlined library's own text is not data
             text = path.read_text(encoding="utf-8").replace(get_plotlyjs(), "")
         assert "Testnaam" not in text and "1000000001" not in text, path.name
+
+
+def test_the_texts_have_the_same_keys_in_dutch_and_english():
+    def keys(tree, prefix=""):
+        return {f"{prefix}{k}" for k in tree} | {
+            key for k, v in tree.items() if isinstance(v, dict) for key in keys(v, f"{prefix}{k}.")}
+
+    dutch, english = report_texts("nl"), report_texts("en")
+    assert keys(dutch) == keys(english)
+    assert all(len(title) <= 31 for title, _ in dutch["sections"].values())  # Excel's sheet names
+    with pytest.raises(ValueError, match="report language 'fr'"):
+        report_texts("fr")
+
+
+def test_the_report_is_dutch_by_default_with_shares_in_per_cent(report, tmp_path):
+    """The Dutch edition, from the same figures as the English fixture's."""
+    english = openpyxl.load_workbook(report["internal_xlsx"])
+    data = gather(report["internal_xlsx"].parent.parent / "curated" / "lvv.duckdb", REF,
+                  ["programme", "evaluation-2021"], {"run_id": "r1"})
+    dutch = write_monthly_report(data, tmp_path, threshold=5)
+    book = openpyxl.load_workbook(dutch["internal_xlsx"])
+    assert book.sheetnames[:4] == ["Over dit rapport", "Kerncijfers", "Uitstroom per gemeente",
+                                   "Aandeel duurzaam"]
+    assert len(book.sheetnames) == len(english.sheetnames)
+    header = [c.value for c in book["Aandeel duurzaam"][4]]
+    assert header == ["telregel", "gemeente", "duurzaam", "semi-duurzaam", "niet duurzaam", "totaal",
+                      "aandeel duurzaam (%)"]
+    for definition, _, durable, _, _, total, share in book["Aandeel duurzaam"].iter_rows(
+            min_row=5, values_only=True):
+        assert share == pytest.approx(round(100 * durable / total, 1)), definition  # 88.9, not 0.889
+    page = dutch["public_html"].read_text(encoding="utf-8")
+    assert "<html lang='nl'>" in page and "Uitstroom per rapportageregel in de tijd" in page
+    assert "Controle geslaagd" in page and "Audit passed" not in page
+
+
+def test_charts_grow_with_their_rows_of_panels():
+    assert chart_height(1, 0) == chart_height(3, 0)  # one row of panels
+    assert chart_height(25, 3) == chart_height(1, 3) + 8 * (chart_height(4, 3) - chart_height(1, 3))
+    assert chart_height(25, 3) >= 25 // 3 * 250  # 9 rows of municipalities stay readable

@@ -23,6 +23,7 @@ import functools
 import html
 import os
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from transforms.queries import outflow as outflow_query
 SUPPRESSED = "x"
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_THRESHOLD = suppression.DEFAULT_THRESHOLD
+#: the deployment's readers are the ministry and the municipalities
+DEFAULT_LANGUAGE = "nl"
 
 
 @dataclass
@@ -61,6 +64,18 @@ class ReportData:
     public: bool = False
     threshold: int = DEFAULT_THRESHOLD
     notes: list[str] = field(default_factory=list)
+    language: str = DEFAULT_LANGUAGE
+
+
+@functools.cache
+def report_texts(language: str = DEFAULT_LANGUAGE) -> dict:
+    """The report's texts in `language` (schemas/report_texts.yaml: nl and en, the same keys)."""
+    import yaml
+
+    texts = yaml.safe_load(files("schemas").joinpath("report_texts.yaml").read_text(encoding="utf-8"))
+    if language not in texts:
+        raise ValueError(f"report language {language!r}: choose one of {', '.join(texts)}")
+    return texts[language]
 
 
 # --- gathering ------------------------------------------------------------------------------------
@@ -189,7 +204,7 @@ def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
                                        values="persons", aggfunc="sum", fill_value=0)
     wide = wide.reindex(columns=["durable", "semi_durable", "non_durable"], fill_value=0).astype("int64")
     wide["total"] = wide.sum(axis=1)
-    wide["share"] = (wide["durable"] / wide["total"].where(wide["total"] > 0)).round(3)
+    wide["share"] = (100 * wide["durable"] / wide["total"].where(wide["total"] > 0)).round(1)
     wide.columns.name = None
     return wide.reset_index()
 
@@ -270,9 +285,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 # --- small-cell protection ----------------------------------------------------------------------
 
-#: the sheets whose figures transforms/suppression.py protects together, by position kind
-PROTECTED_SHEETS = {"headline": "Headline", "by_municipality": "Outflow by municipality",
-                    "durable_share": "Durable share"}
+#: the sections whose figures transforms/suppression.py protects together (position kinds)
+PROTECTED_SECTIONS = ("headline", "by_municipality", "durable_share")
 
 
 def public_edition(data: ReportData, threshold: int, protection: float | None = None) -> ReportData:
@@ -332,7 +346,7 @@ def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> p
                    **{k: shown("durable_share", d, m, k)
                       for k in ("durable", "semi_durable", "non_durable", "total")}}
             known = SUPPRESSED not in (row["durable"], row["total"]) and row["total"] > 0
-            row["share"] = round(row["durable"] / row["total"], 3) if known else SUPPRESSED
+            row["share"] = round(100 * row["durable"] / row["total"], 1) if known else SUPPRESSED
             rows.append(row)
     return pd.DataFrame(rows, columns=["definition", "municipality", "durable", "semi_durable",
                                        "non_durable", "total", "share"])
@@ -340,44 +354,41 @@ def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> p
 
 def protection_summary(figures: suppression.Figures, pattern: suppression.Pattern,
                        durable_share: pd.DataFrame) -> pd.DataFrame:
-    """sheet, cells, cells hidden, persons hidden: per protected sheet (its cells, not figures)."""
-    rows = {}
+    """section, cells, cells hidden, persons hidden: per protected section (its cells, not figures)."""
+    rows = {k: {"section": k, "cells": 0, "cells_hidden": 0, "persons_hidden": 0} for k in PROTECTED_SECTIONS}
     for position, index in figures.positions.items():
-        sheet = PROTECTED_SHEETS[position[0]]
-        row = rows.setdefault(sheet, {"sheet": sheet, "cells": 0, "cells_hidden": 0, "persons_hidden": 0})
+        row = rows[position[0]]
         row["cells"] += 1
         if pattern.hidden[index]:
             row["cells_hidden"] += 1
             row["persons_hidden"] += int(figures.values[index])
-    if "Durable share" in rows:  # the share column: derived, shown where durable and total are
-        rows["Durable share"]["cells"] += len(durable_share)
-        rows["Durable share"]["cells_hidden"] += int((durable_share["share"] == SUPPRESSED).sum())
-    return pd.DataFrame(list(rows.values()), columns=["sheet", "cells", "cells_hidden", "persons_hidden"])
+    # the share column: derived, shown where durable and total are
+    rows["durable_share"]["cells"] += len(durable_share)
+    rows["durable_share"]["cells_hidden"] += int((durable_share["share"] == SUPPRESSED).sum())
+    return pd.DataFrame(list(rows.values()), columns=["section", "cells", "cells_hidden", "persons_hidden"])
 
 
 def _protection_notes(figures: suppression.Figures, pattern: suppression.Pattern,
                       protected: ReportData, threshold: int) -> list[str]:
+    texts = report_texts(protected.language)
+    words, sections = texts["protection"], texts["sections"]
     summary = protection_summary(figures, pattern, protected.durable_share)
-    per_sheet = "; ".join(f"{r.sheet}: {r.cells_hidden} of {r.cells} cells, {r.persons_hidden} persons"
+    per_sheet = "; ".join(words["per_sheet"].format(sheet=sections[r.section][0], hidden=r.cells_hidden,
+                                                    cells=r.cells, persons=r.persons_hidden)
                           for r in summary.itertuples())
-    series_hidden = int(protected.outflow_series["persons"].isna().sum())
-    optimum = ("not run (too many figures)" if pattern.optimum is None
-               else f"{pattern.optimum:.0f} cells")
+    optimum = (words["not_run"] if pattern.optimum is None
+               else words["cells"].format(n=f"{pattern.optimum:.0f}"))
     narrowest = min((i.width for i in pattern.intervals), default=float("inf"))
     return [
-        f"Public edition: '{SUPPRESSED}' marks a suppressed cell. Primary: 1 to {threshold - 1} "
-        "persons (zero cells are shown: a zero discloses nobody).",
-        "Method: secondary cells chosen together over every figure published at the reference date "
-        "(every counting rule, totals, headline, durability counts, and the differences between "
-        "rules), least cells hidden, by mixed-integer programming (HiGHS) with a greedy heuristic "
-        "beside it, as tau-ARGUS and sdcTable do for linked tables.",
-        f"Chosen: {pattern.method}; optimum {optimum}; heuristic {pattern.heuristic:.0f} cells.",
-        f"Hidden: {per_sheet}; Outflow over time: {series_hidden} points (cumulative values below "
-        f"{threshold}, each lying between 0 and the first value shown after it).",
-        f"Audit passed: by linear programming over everything shown, each of the "
-        f"{len(pattern.intervals)} primary figures can only be placed in an interval at least "
-        f"{threshold} persons wide (narrowest: {narrowest:g})."
-        if pattern.intervals else "Audit passed: no primary figures.",
+        words["marker"].format(marker=SUPPRESSED, largest=threshold - 1),
+        words["method"],
+        words["chosen"].format(method=words["methods"][pattern.method], optimum=optimum,
+                               heuristic=f"{pattern.heuristic:.0f}"),
+        words["hidden"].format(per_sheet=per_sheet, series_title=sections["outflow_series"][0],
+                               series=int(protected.outflow_series["persons"].isna().sum()),
+                               threshold=threshold),
+        words["audit"].format(n=len(pattern.intervals), threshold=threshold, narrowest=f"{narrowest:g}")
+        if pattern.intervals else words["no_primary"],
     ]
 
 
@@ -504,39 +515,31 @@ def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:
 
 
 def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
-    """(title, table, note) per section, in report order; empty internal sections are left out."""
-    edition = "public edition (small cells protected)" if data.public else "internal edition (exact)"
+    """(title, table, note) per section, in report order, in the report's language; empty internal
+    sections are left out. Column names are translated; the values (codes) are not."""
+    texts = report_texts(data.language)
+    edition = "public" if data.public else "internal"
     shown = _shown if data.public else (lambda frame: frame)
+    item = texts["about"]
     about = pd.DataFrame([
-        ("reference date", data.reference_date), ("previous month end", data.previous_date),
-        ("edition", edition), ("counting rules", ", ".join(data.definitions)),
-        ("run", data.run.get("run_id")), ("run status", data.run.get("status")),
-        ("release", data.run.get("release_id")),
-        ("generated at", datetime.now(UTC).replace(microsecond=0)),
-        *(("note", note) for note in data.notes),
+        (item["reference_date"], data.reference_date), (item["previous_date"], data.previous_date),
+        (item["edition"], texts["edition"][edition]), (item["definitions"], ", ".join(data.definitions)),
+        (item["run"], data.run.get("run_id")), (item["run_status"], data.run.get("status")),
+        (item["release"], data.run.get("release_id")),
+        (item["generated_at"], datetime.now(UTC).replace(microsecond=0)),
+        *((item["note"], note) for note in data.notes),
     ], columns=["item", "value"])
-    sections = [
-        ("About", about, "LVV outflow monitor, monthly report"),
-        ("Headline", data.headline, f"Outflow (persons) at {data.reference_date} per reporting line and "
-                                    "counting rule, as known now"),
-        ("Outflow by municipality", data.by_municipality, "Outflow (persons) at the reference date"),
-        ("Durable share", data.durable_share, "Share of the outflow into a durable solution"),
-        ("Outflow over time", shown(data.outflow_series), "Cumulative outflow (persons) at each month end"),
-        ("Occupancy over time", shown(data.occupancy_series), "Persons in an LVV at each month end; "
-                                                       "cumulative inflow"),
-    ]
+    frames = [("about", about), ("headline", data.headline), ("by_municipality", data.by_municipality),
+              ("durable_share", data.durable_share), ("outflow_series", shown(data.outflow_series)),
+              ("occupancy_series", shown(data.occupancy_series))]
     if not data.public:
-        sections += [
-            ("Changes since last month", data.changes,
-             f"as_known_then: outflow at {data.previous_date} as known then; revision: what later "
-             "deliveries changed in it; new_exits: exits after it up to the reference date"),
-            ("Revisions explained", data.bridge, "Revisions of last month's figure, per cause (reconcile)"),
-            ("Deliveries", data.deliveries, "The latest delivery of each municipality"),
-            ("Data quality", data.quality, "Findings per check in each municipality's latest delivery"),
-            ("Quarantined rows", data.quarantine, "Rows held back from the figures, as delivered"),
-            ("This run", pd.DataFrame(data.run.get("deliveries", [])), "Deliveries this run processed"),
-        ]
-    return sections
+        frames += [("changes", data.changes), ("bridge", data.bridge), ("deliveries", data.deliveries),
+                   ("quality", data.quality), ("quarantine", data.quarantine),
+                   ("run", pd.DataFrame(data.run.get("deliveries", [])))]
+    values = {"reference_date": data.reference_date, "previous_date": data.previous_date}
+    columns = texts["columns"]
+    return [(texts["sections"][key][0], frame.rename(columns=lambda c: columns.get(c, c)),
+             texts["sections"][key][1].format(**values)) for key, frame in frames]
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -554,16 +557,19 @@ def write_html(data: ReportData, path: Path) -> Path:
     """One self-contained page: the charts (plotly.js inlined) and every table, values escaped."""
     from plotly.offline import get_plotlyjs
 
+    texts = report_texts(data.language)
     charts = "\n".join(f"<section><h2>{html.escape(title)}</h2>{body}</section>"
                        for title, body in _charts(data))
     tables = "\n".join(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>"
-                       f"{_html_table(frame)}</section>" for title, frame, note in _sections(data))
-    edition = "public" if data.public else "internal"
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>LVV monthly report {data.reference_date} ({edition})</title>"
+                       f"{_html_table(frame, texts)}</section>" for title, frame, note in _sections(data))
+    edition = texts["edition_short"]["public" if data.public else "internal"]
+    title = texts["page_title"].format(reference_date=data.reference_date, edition=edition)
+    heading = texts["heading"].format(reference_date=data.reference_date)
+    page = (f"<!doctype html><html lang='{data.language}'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
-            f"<h1>LVV outflow monitor: monthly report, reference date {data.reference_date} "
-            f"<small>({edition})</small></h1>{charts}{tables}</body></html>")
+            f"<h1>{html.escape(heading)} <small>({html.escape(edition)})</small></h1>{charts}{tables}"
+            "</body></html>")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
@@ -575,9 +581,9 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table
         "th{background:#e8eef4}td.t{text-align:left}section{margin-bottom:2em}")
 
 
-def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
+def _html_table(frame: pd.DataFrame, texts: dict, max_rows: int = 2000) -> str:
     if frame.empty:
-        return "<p>(none)</p>"
+        return f"<p>{html.escape(texts['none'])}</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for row in frame.head(max_rows).itertuples(index=False):
@@ -588,45 +594,56 @@ def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
             css = "" if isinstance(value, (int, float)) else " class='t'"
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f"<p>{len(frame) - max_rows} more rows in the workbook.</p>" if len(frame) > max_rows else ""
+    more = (f"<p>{html.escape(texts['more_rows'].format(n=len(frame) - max_rows))}</p>"
+            if len(frame) > max_rows else "")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
-    """(title, chart html) for each chart this edition has."""
+    """(title, chart html) for each chart this edition has, in the report's language."""
+    texts = report_texts(data.language)
+    title, words = texts["charts"], texts["columns"]
     charts = []
     series = data.outflow_series
     if not series.empty:
         # min_count=1: a point suppressed in the public edition (NA) stays a gap, not 0
         per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum(
             min_count=1)
-        charts.append(("Outflow per line over time", _chart(
+        charts.append((title["outflow_per_line"], _chart(
             per_line, "month_end", "persons", "line", facet="definition",
-            labels={"month_end": "month end", "persons": "persons (cumulative)"})))
+            labels={**words, "persons": words["persons_cumulative"]})))
         if "municipality" in series.columns:
             first = series[series["definition"] == data.definitions[0]]
-            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", _chart(
-                first, "month_end", "persons", "line", facet="municipality", wrap=3,
-                labels={"month_end": "month end"})))
+            charts.append((title["outflow_per_municipality"].format(definition=data.definitions[0]),
+                           _chart(first, "month_end", "persons", "line", facet="municipality", wrap=3,
+                                  labels=words)))
     shares = data.durable_share[data.durable_share["share"] != SUPPRESSED].copy()
     if not shares.empty:
         shares["share"] = shares["share"].astype(float)
-        charts.append(("Durable share per municipality", _chart(
-            shares, "municipality", "share", "definition", bar="group",
-            labels={"share": "durable share of outflow"})))
+        charts.append((title["durable_share"], _chart(
+            shares, "municipality", "share", "definition", bar="group", labels=words)))
     if not data.occupancy_series.empty:
-        charts.append(("Occupancy over time", _chart(
-            data.occupancy_series, "month_end", "occupancy", "municipality",
-            labels={"month_end": "month end", "occupancy": "persons in an LVV"})))
+        charts.append((title["occupancy"], _chart(
+            data.occupancy_series, "month_end", "occupancy", "municipality", labels=words)))
     if not data.changes.empty:
         moved = data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
                                   var_name="kind", value_name="persons")
-        charts.append(("What changed since last month", _chart(
-            moved, "line", "persons", "kind", facet="definition", bar="group")))
+        charts.append((title["changes"], _chart(
+            moved, "line", "persons", "kind", facet="definition", bar="group", labels=words)))
     if not data.quality.empty:
-        charts.append(("Data quality per municipality (latest delivery)", _chart(
-            data.quality, "municipality", "findings", "code", bar="relative")))
+        charts.append((title["quality"], _chart(
+            data.quality, "municipality", "findings", "code", bar="relative", labels=words)))
     return charts
+
+
+#: chart height: the plot's margins, and each row of panels
+CHART_MARGIN_PX, PANEL_ROW_PX = 120, 300
+
+
+def chart_height(n_panels: int, wrap: int) -> int:
+    """Pixels for a chart of n_panels panels wrapped after `wrap` (0: all in one row)."""
+    rows = -(-max(n_panels, 1) // wrap) if wrap else 1
+    return CHART_MARGIN_PX + PANEL_ROW_PX * rows
 
 
 def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | None = None,
@@ -677,7 +694,8 @@ def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | Non
                          line={"color": hue, "dash": "solid"})
         traces.append(trace)
     layout.update(legend={"title": {"text": labels.get(colour, colour)}, "tracegroupgap": 0},
-                  margin={"t": 40, "l": 40, "r": 20, "b": 40}, height=420)
+                  margin={"t": 40, "l": 40, "r": 20, "b": 40},
+                  height=chart_height(len(panels), wrap if facet else 0))
     if bar:
         layout["barmode"] = bar
     return go.Figure(data=traces, layout=layout).to_html(full_html=False, include_plotlyjs=False)
@@ -744,9 +762,11 @@ def report_dir(data_root: Path, reference_date: date) -> Path:
     return data_root / "reports" / f"{reference_date:%Y-%m-%d}"
 
 
-def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAULT_THRESHOLD
-                         ) -> dict[str, Path]:
-    """The internal and public workbook and page; returns {name: path}."""
+def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAULT_THRESHOLD,
+                         language: str = DEFAULT_LANGUAGE) -> dict[str, Path]:
+    """The internal and public workbook and page in `language` (nl or en); returns {name: path}."""
+    report_texts(language)  # an unknown language fails before anything is written
+    data = replace(data, language=language)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"lvv-monthly-{data.reference_date:%Y-%m-%d}"
     public = public_edition(data, threshold)

@@ -267,7 +267,7 @@ class Pattern:
     """The chosen suppression and how it was found."""
 
     hidden: np.ndarray                  # per figure
-    method: str                         # "exact (MILP)" or "heuristic"
+    method: str                         # "exact" (MILP) or "heuristic"
     optimum: float | None               # least cost found by the exact programme (None: not run)
     heuristic: float                    # cost of the heuristic's pattern
     lower_bound: float                  # the master's value at its last round
@@ -289,7 +289,7 @@ def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: fl
         if exact is not None:
             optimum = float(cost[exact].sum())
             if optimum <= cost[greedy].sum() + _TOLERANCE:
-                chosen, method = exact, "exact (MILP)"
+                chosen, method = exact, "exact"
     intervals = audit(figures, chosen, threshold, level)
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
