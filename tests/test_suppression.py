@@ -19,6 +19,7 @@ from transforms.suppression import (
     audit,
     edition_figures,
     protect,
+    series_figures,
     unprotected,
 )
 
@@ -181,3 +182,30 @@ def test_the_demo_public_edition_hides_little_and_states_its_audit(demo_run):
                 assert share == pytest.approx(100 * durable / total, abs=0.05), (definition, municipality)
     shares = [r[6] for r in rows("durable_share")]
     assert sum(s != "x" for s in shares) >= len(shares) // 2  # before: not one number
+    series: dict[tuple, dict] = {}
+    for month_end, definition, line, persons in rows("outflow_series"):
+        series.setdefault((month_end, line), {})[definition] = persons
+    for (month_end, line), per_rule in series.items():  # no subtraction of two rules reveals 1 to 4
+        shown = [v for v in per_rule.values() if v not in ("x", None)]
+        assert all(a == b or abs(a - b) >= 5 for a in shown for b in shown), (month_end, line, per_rule)
+
+
+def test_a_month_of_the_series_hides_a_small_difference_between_rules():
+    """Summed over the municipalities, the rules differ by 3 persons in 'returned' (all cells >= 5)."""
+    table = pd.DataFrame(
+        [{"municipality": m, "classes": classes, "persons": n} for m, classes, n in [
+            ("oost", (("a", "returned", "durable"), ("b", "returned", "durable")), 9),
+            ("west", (("a", "returned", "durable"), ("b", "returned", "durable")), 6),
+            ("oost", (("a", "returned", "durable"), ("b", "other_non_durable", "non_durable")), 2),
+            ("west", (("a", "returned", "durable"), ("b", "other_non_durable", "non_durable")), 1),
+            ("oost", (("a", "other_non_durable", "non_durable"), ("b", "other_non_durable", "non_durable")), 7),
+            ("west", (("a", "legalised", "durable"), ("b", "legalised", "durable")), 11)]],
+        columns=["municipality", "classes", "persons"])
+    figures = series_figures(table, ["a", "b"], ["legalised", "returned", "other_non_durable"])
+    value = {key: figures.values[i] for key, i in figures.positions.items()}
+    assert value["series", "a", "returned"] == 18 and value["series", "b", "returned"] == 15
+    pattern = protect(figures, threshold=5)
+    shown = {key for key, i in figures.positions.items() if not pattern.hidden[i]}
+    assert not {("series", "a", "returned"), ("series", "b", "returned")} <= shown
+    assert not {("series", "a", "other_non_durable"), ("series", "b", "other_non_durable")} <= shown
+    assert ("series", "a", "legalised") in shown  # the rules agree there: nothing to hide

@@ -38,27 +38,42 @@ def test_make_demo_prints_fewer_than_40_lines_with_the_answer(tmp_path):
 
 
 def test_prefect_info_goes_to_the_log_file_and_to_the_terminal_only_when_verbose(
-        prefect_harness, tmp_path, capfd, monkeypatch):
+        prefect_harness, tmp_path, monkeypatch):
+    """What Prefect's console handlers print, read from a console of our own (the handlers made
+    earlier in the session hold whatever stream was stderr then)."""
+    import io
+
     from prefect import flow, get_run_logger
+    from rich.console import Console
+
+    from flows.progress import _console_handlers
 
     @flow(name="quiet-terminal-probe")
     def probe() -> None:
         get_run_logger().info("probe: routine progress")
         get_run_logger().warning("probe: something to look at")
 
+    def printed(verbose: bool, logs: Path | None = None) -> str:
+        quiet_console(verbose)
+        terminal = io.StringIO()
+        for handler in _console_handlers():
+            monkeypatch.setattr(handler, "console", Console(file=terminal, width=200))
+        if logs is None:
+            probe()
+        else:
+            with log_file(logs):
+                probe()
+        return terminal.getvalue()
+
     monkeypatch.setenv(CONSOLE_LEVEL_ENV, "NOTSET")  # restored afterwards
     try:
-        quiet_console(verbose=False)
-        with log_file(tmp_path) as path:
-            probe()
-        quiet = capfd.readouterr().err
-        quiet_console(verbose=True)
-        probe()
-        loud = capfd.readouterr().err
+        quiet = printed(False, tmp_path)
+        loud = printed(True)
     finally:
         quiet_console(verbose=True)
+    assert _console_handlers(), "Prefect's console handler is set up"
     assert "probe: something to look at" in quiet and "probe: routine progress" not in quiet
     assert "probe: routine progress" in loud
-    written = path.read_text(encoding="utf-8")
+    written = (tmp_path / "runs" / "prefect.log").read_text(encoding="utf-8")
     assert "INFO    | flow run" in written and "probe: routine progress" in written
     assert "WARNING | flow run" in written

@@ -61,6 +61,7 @@ class ReportData:
     quality: pd.DataFrame             # municipality, code, severity, findings (latest delivery)
     quarantine: pd.DataFrame          # quarantined rows of the latest deliveries, as delivered
     atoms: pd.DataFrame               # municipality, classes, persons (transforms/suppression.atoms)
+    series_atoms: pd.DataFrame        # month_end, classes, persons: the atoms at each month end, summed
     public: bool = False
     threshold: int = DEFAULT_THRESHOLD
     notes: list[str] = field(default_factory=list)
@@ -104,23 +105,35 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
             changes=_changes(con, now, previous),
             bridge=_bridge(con, previous, definitions),
             deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
-            atoms=_atoms(con, reference_date, definitions),
+            **_atoms(con, first, reference_date, definitions),
         )
     finally:
         con.close()
 
 
-def _atoms(con: duckdb.DuckDBPyConnection, reference_date: date, definitions: list[str]
-           ) -> pd.DataFrame:
-    """Persons per municipality and class set at the reference date: what the figures sum."""
+def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
+           definitions: list[str]) -> dict[str, pd.DataFrame]:
+    """What the figures sum: persons per municipality and class set at the reference date (atoms),
+    and per class set summed over the municipalities at each month end of the series."""
     exits = con.execute("""
-        select municipality, person_id, outcome_code, follow_up_code
+        select municipality, person_id, outcome_code, follow_up_code, exit_date
         from episodes_known_at(null)
         where exit_date <= $ref
     """, {"ref": reference_date}).df()
     rules = con.execute("select definition, outcome_code, follow_up_code, line, durability "
                         "from counting_rules").df()
-    return suppression.atoms(exits, rules, definitions)
+    months = (con.execute("select month_end from month_ends($first, $ref)",
+                          {"first": first, "ref": reference_date}).df()["month_end"]
+              if first is not None else [])
+    per_month = []
+    for month_end in months:
+        atoms = suppression.atoms(exits[exits["exit_date"] <= month_end], rules, definitions)
+        per_month.append(atoms.groupby("classes", sort=False, as_index=False)["persons"].sum()
+                         .assign(month_end=month_end))
+    series = (pd.concat(per_month, ignore_index=True) if per_month
+              else pd.DataFrame(columns=["classes", "persons", "month_end"]))
+    return {"atoms": suppression.atoms(exits, rules, definitions),
+            "series_atoms": series[["month_end", "classes", "persons"]]}
 
 
 def _headline(now: dict[str, pd.Series]) -> pd.DataFrame:
@@ -294,7 +307,8 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
 
     Every figure at the reference date (every rule's table, totals, headline, durability counts,
     and through the atoms the differences between rules) is protected in one optimisation and
-    audited; the series hide their small cumulative values (see _gaps).
+    audited; so is each month end of the outflow series. Occupancy and inflow hide their small
+    values (see _gaps).
     """
     protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
@@ -319,12 +333,27 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
          for d in data.definitions for m in [*municipalities, "total"]],
         columns=["definition", "municipality", *lines, "total"])
     protected.durable_share = _shown_shares(data.definitions, municipalities, shown)
-    protected.outflow_series = _gaps(data.outflow_series.groupby(
-        ["month_end", "definition", "line"], as_index=False)["persons"].sum(), "persons", threshold)
+    protected.outflow_series = _protected_series(data, lines, threshold, protection)
     occupancy = _gaps(data.occupancy_series, "occupancy", threshold)
     protected.occupancy_series = _gaps(occupancy, "inflow", threshold)
     protected.notes = _protection_notes(figures, pattern, protected, threshold)
     return protected
+
+
+def _protected_series(data: ReportData, lines: list[str], threshold: int,
+                      protection: float | None) -> pd.DataFrame:
+    """The public series (month end, rule, line), each month protected as the reference date is:
+    small values, and small differences between rules, hidden with least loss and audited."""
+    series = data.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
+    hidden = set()
+    for month_end, atoms in data.series_atoms.groupby("month_end", sort=True):
+        figures = suppression.series_figures(atoms, data.definitions, lines)
+        pattern = suppression.protect(figures, threshold, protection, compare=False)
+        hidden |= {(pd.Timestamp(month_end), d, line)
+                   for (_, d, line), index in figures.positions.items() if pattern.hidden[index]}
+    keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])
+    series["persons"] = series["persons"].astype("Float64").mask([key in hidden for key in keys])
+    return series
 
 
 def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) -> None:

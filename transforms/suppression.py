@@ -136,7 +136,7 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
     classes = figures.atoms["classes"].tolist()
 
     def count(test: Callable[[tuple], bool]) -> np.ndarray:
-        return np.array([sum(1 for t in c if test(t)) for c in classes], dtype="float64")
+        return _count(classes, test)
 
     for d in definitions:
         per_line = {line: count(lambda t, d=d, line=line: t[0] == d and t[1] == line) for line in lines}
@@ -164,6 +164,24 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
             figures.add(("headline", line, d), per_line[line])
         figures.add(("headline", "total", d), every)
     return figures.close()
+
+
+def series_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: list[str]) -> Figures:
+    """One month of the public series: persons per counting rule and line, summed over the
+    municipalities, at ("series", definition, line); the atoms summed over the municipalities."""
+    summed = (atom_frame.groupby("classes", sort=False, as_index=False)["persons"].sum()
+              .assign(municipality="all")[["municipality", "classes", "persons"]])
+    figures = Figures(atoms=summed, forms=np.empty(0), values=np.empty(0))
+    classes = summed["classes"].tolist()
+    for d in definitions:
+        for line in lines:
+            figures.add(("series", d, line), _count(classes, lambda t, d=d, line=line: t[0] == d and t[1] == line))
+    return figures.close()
+
+
+def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
+    """Per atom: how many of its (definition, line, durability) triples pass `test`."""
+    return np.array([sum(1 for t in c if test(t)) for c in classes], dtype="float64")
 
 
 # --- audit ---------------------------------------------------------------------------------------
@@ -269,33 +287,35 @@ class Pattern:
     hidden: np.ndarray                  # per figure
     method: str                         # "exact" (MILP) or "heuristic"
     optimum: float | None               # least cost found by the exact programme (None: not run)
-    heuristic: float                    # cost of the heuristic's pattern
+    heuristic: float | None             # cost of the heuristic's pattern (None: not run)
     lower_bound: float                  # the master's value at its last round
     intervals: list[Interval]
     seconds: float
 
 
-def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None
-            ) -> Pattern:
-    """Primary and least-cost secondary suppression of all figures, audited (see module doc)."""
+def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None,
+            compare: bool = True) -> Pattern:
+    """Primary and least-cost secondary suppression of all figures, audited (see module doc).
+
+    compare: also run the heuristic when the exact programme succeeds, to report its cost beside
+    the optimum (without it, the heuristic runs only where the exact programme cannot).
+    """
     start = time.perf_counter()
     level = threshold if protection is None else protection
     primary = (figures.values > 0) & (figures.values < threshold)
     cost = figures.cost()
-    greedy = _heuristic(figures, primary, cost, threshold, level)
-    chosen, method, optimum, bound = greedy, "heuristic", None, float(cost[greedy].sum())
+    exact, optimum, bound = None, None, 0.0
     if len(figures.values) <= EXACT_LIMIT:
         exact, bound = _exact(figures, primary, cost, threshold, level)
-        if exact is not None:
-            optimum = float(cost[exact].sum())
-            if optimum <= cost[greedy].sum() + _TOLERANCE:
-                chosen, method = exact, "exact"
+        optimum = float(cost[exact].sum()) if exact is not None else None
+    greedy = _heuristic(figures, primary, cost, threshold, level) if compare or exact is None else None
+    chosen, method = (exact, "exact") if exact is not None else (greedy, "heuristic")
     intervals = audit(figures, chosen, threshold, level)
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
-    return Pattern(chosen, method, optimum, float(cost[greedy].sum()), bound, intervals,
-                   time.perf_counter() - start)
+    return Pattern(chosen, method, optimum, float(cost[greedy].sum()) if greedy is not None else None,
+                   bound, intervals, time.perf_counter() - start)
 
 
 def _exact(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshold: int, level: float
