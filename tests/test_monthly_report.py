@@ -258,6 +258,10 @@ def test_the_report_is_dutch_by_default_with_shares_in_per_cent(report, tmp_path
         assert share == pytest.approx(round(100 * durable / total, 1)), definition  # 88.9, not 0.889
     page = dutch["public_html"].read_text(encoding="utf-8")
     assert "<html lang='nl'>" in page and "Uitstroom per rapportageregel in de tijd" in page
+    labels = {r[0]: r[1] for r in book["Kerncijfers"].iter_rows(min_row=5, values_only=True)}
+    english_labels = {r[0]: r[1] for r in english["Headline"].iter_rows(min_row=5, values_only=True)}
+    assert labels["returned"] == "Vertrek naar land van herkomst"
+    assert english_labels["returned"] == "departed to country of origin"
     assert "Controle geslaagd" in page and "Audit passed" not in page
 
 

@@ -558,7 +558,9 @@ def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
         (item["generated_at"], datetime.now(UTC).replace(microsecond=0)),
         *((item["note"], note) for note in data.notes),
     ], columns=["item", "value"])
-    frames = [("about", about), ("headline", data.headline), ("by_municipality", data.by_municipality),
+    headline = data.headline.assign(  # the lines' labels in the report's language
+        label=data.headline["line"].map(line_labels(data.language)).fillna(""))
+    frames = [("about", about), ("headline", headline), ("by_municipality", data.by_municipality),
               ("durable_share", data.durable_share), ("outflow_series", shown(data.outflow_series)),
               ("occupancy_series", shown(data.occupancy_series))]
     if not data.public:
