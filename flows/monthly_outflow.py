@@ -75,6 +75,8 @@ class RunParameters(BaseModel):
     small_cell_threshold: int = Field(
         monthly_report.DEFAULT_THRESHOLD, ge=1,
         description="public report: counts of persons below this are suppressed")
+    report_language: Literal["nl", "en"] = Field(
+        monthly_report.DEFAULT_LANGUAGE, description="language of the monthly report: nl or en")
     lock_wait_seconds: float = Field(
         600, ge=0, description="how long to wait for a run that is still publishing, then stop")
     republish: bool = Field(False, description="build a new release even when no input changed")
@@ -296,7 +298,8 @@ def monthly_report_task(paths: DataPaths, run: dict, params: RunParameters,
     data = monthly_report.gather(paths.database, reference_date, params.definitions, run)
     runs.fault_point("during-report")
     written = monthly_report.write_monthly_report(
-        data, monthly_report.report_dir(paths.root, reference_date), params.small_cell_threshold)
+        data, monthly_report.report_dir(paths.root, reference_date), params.small_cell_threshold,
+        params.report_language)
     get_run_logger().info("monthly-report: %d files in %s", len(written),
                           monthly_report.report_dir(paths.root, reference_date))
     return data

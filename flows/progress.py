@@ -7,9 +7,17 @@ in its logs only.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
+
+#: Prefect's console handler, overridable from the environment (its logging.yml: handlers.console.level)
+CONSOLE_LEVEL_ENV = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+#: the log file of runs started from the command line, under data/curated/
+LOG_FILE = "runs/prefect.log"
 
 
 class Reporter(Protocol):
@@ -96,3 +104,60 @@ class RichReporter:
         if self.task is not None:
             task = self.progress.tasks[self.task]
             self.progress.update(self.task, total=task.total or 1, completed=task.total or 1)
+
+
+# --- where the logs go --------------------------------------------------------------------------
+
+def quiet_console(verbose: bool = False) -> None:
+    """Prefect's terminal handler shows warnings and errors only; every level with `verbose`.
+
+    Call before Prefect is imported (its logging.yml reads the level from the environment, and a
+    later incremental set-up, as the temporary server's, keeps it); handlers that already exist
+    are set too. The flow's and tasks' log records still go to the Prefect API at every level.
+    """
+    level = "NOTSET" if verbose else "WARNING"
+    os.environ[CONSOLE_LEVEL_ENV] = level
+    for handler in _console_handlers():
+        handler.setLevel(level)
+
+
+def _console_handlers() -> list[logging.Handler]:
+    """Prefect's console handlers that exist so far (none before Prefect is imported)."""
+    import sys
+
+    if "prefect" not in sys.modules:
+        return []
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]
+    return [handler for logger in loggers for handler in getattr(logger, "handlers", [])
+            if isinstance(handler, PrefectConsoleHandler)]
+
+
+@contextmanager
+def log_file(curated_dir: Path) -> Iterator[Path]:
+    """Append Prefect's log records (INFO and up: flow, tasks, server) to curated_dir/runs/prefect.log."""
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()  # Prefect's set-up first (later ones are incremental): it drops handlers added before
+    path = curated_dir / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(_RunFormatter("%(asctime)s | %(levelname)-7s | %(run)s - %(message)s"))
+    logger = logging.getLogger("prefect")
+    logger.addHandler(handler)
+    try:
+        yield path
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
+class _RunFormatter(logging.Formatter):
+    """Names the flow or task run a record came from (Prefect adds the names to its run loggers)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        task, flow = getattr(record, "task_run_name", None), getattr(record, "flow_run_name", None)
+        record.run = f"task run {task}" if task else f"flow run {flow}" if flow else record.name
+        return super().format(record)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 from pathlib import Path
@@ -22,6 +24,8 @@ err = Console(stderr=True)
 
 DataDirOption = Annotated[Optional[Path], typer.Option(
     "--data-dir", help="data location (default: $LVV_DATA_DIR, else ./data)", show_default=False)]
+VerboseOption = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="also print Prefect's flow and task logs (always in data/curated/runs/prefect.log)")]
 
 
 class Format(str, Enum):
@@ -116,7 +120,8 @@ def _temporary_server_dies_with_us() -> None:
 
 @app.command()
 def demo(data_dir: DataDirOption = None,
-         seed: Annotated[int, typer.Option(help="seed of the synthetic history")] = 2020_11_01) -> None:
+         seed: Annotated[int, typer.Option(help="seed of the synthetic history")] = 2020_11_01,
+         verbose: VerboseOption = False) -> None:
     """Write the synthetic demo deliveries, run the monthly flow on them, print the outflow at 2020-11-01.
 
     Example: lvv demo
@@ -129,8 +134,9 @@ def demo(data_dir: DataDirOption = None,
         result = write_demo(paths.raw, seed=seed)
     out.print(f"[bold]demo[/]: {len(result.files)} synthetic deliveries under {paths.raw} "
               "(pseudonymised with the fixed demo key, which is not secret)")
-    _run_flow(paths.root, SEED_REFERENCE_DATE)
-    out.print()
+    with _flow_output(paths.curated, verbose):
+        summary = _run_flow(paths.root, SEED_REFERENCE_DATE)
+    _print_summary(summary, paths.root)
     _print_outflow_comparison(paths.database, SEED_REFERENCE_DATE)
 
 
@@ -145,26 +151,43 @@ def run(data_dir: DataDirOption = None,
         rebuild: Annotated[bool, typer.Option(
             "--rebuild", help="key rotation: process every raw delivery again with the current key")] = False,
         lock_wait: Annotated[float, typer.Option(
-            "--lock-wait", help="seconds to wait for a run that holds the lock")] = 600) -> None:
+            "--lock-wait", help="seconds to wait for a run that holds the lock")] = 600,
+        verbose: VerboseOption = False) -> None:
     """Run the monthly flow over data/raw: only new or changed deliveries are processed.
 
     Example: lvv run --reference-date 2022-06-30
     """
-    from flows.progress import RichReporter, show
     from lvv.settings import DataPaths
-    from transforms.monthly_report import report_dir
-    from transforms.runs import summary_line
 
     paths = DataPaths.resolve(data_dir)
-    with show(RichReporter()):
+    with _flow_output(paths.curated, verbose):
         summary = _run_flow(paths.root, _date(reference_date, "--reference-date"),
                             accept_revisions=accept_revisions, republish=republish, rebuild=rebuild,
                             lock_wait_seconds=lock_wait)
+    _print_summary(summary, paths.root)
+
+
+@contextmanager
+def _flow_output(curated_dir: Path, verbose: bool) -> Iterator[None]:
+    """While a flow runs: progress bars; Prefect's logs to the API and runs/prefect.log, and to
+    the terminal only when verbose (warnings and errors always)."""
+    from flows.progress import RichReporter, log_file, quiet_console, show
+
+    quiet_console(verbose)
+    with show(RichReporter()), log_file(curated_dir):
+        yield
+
+
+def _print_summary(summary: dict, data_root: Path) -> None:
+    from transforms.monthly_report import report_dir
+    from transforms.runs import summary_line
+
     run_record = summary["run"]
     out.print(escape(summary_line(run_record)), soft_wrap=True)
     if run_record["status"] != "awaiting-acceptance" and run_record.get("message"):
         out.print(escape(run_record["message"]), soft_wrap=True)
-    out.print(f"monthly report: {report_dir(paths.root, run_record['reference_date'])}")
+    out.print(f"monthly report: {report_dir(data_root, run_record['reference_date'])}; "
+              f"logs: {data_root / 'curated' / 'runs' / 'prefect.log'}", soft_wrap=True)
 
 
 @app.command()
@@ -177,7 +200,7 @@ def rekey(data_dir: DataDirOption = None,
     Example: LVV_PSEUDONYM_KEY=new-secret lvv rekey
     """
     run(data_dir=data_dir, reference_date=reference_date, accept_revisions=False, republish=False,
-        rebuild=True, lock_wait=600)
+        rebuild=True, lock_wait=600, verbose=False)
 
 
 @app.command()

@@ -1,3 +1,4 @@
+-- sqlfluff:ignore:parsing
 -- The bridge between two published figures: reconcile(), its drill-down reconcile_episodes(),
 -- monthly series and the programme-level totals. Loaded after macros.sql.
 --

@@ -13,8 +13,6 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
@@ -22,12 +20,11 @@ from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.monthly_report import (
     SUPPRESSED,
-    _constraints,
-    _determined,
     _write_frame,
+    chart_height,
     gather,
     is_dangerous,
-    protect_table,
+    report_texts,
     write_cell,
     write_monthly_report,
 )
@@ -37,69 +34,6 @@ from transforms.store import save_result
 
 PLANTED = '=HYPERLINK("http://example.invalid/x","click")'
 REF = date(2020, 11, 30)
-
-
-def _bridges(hidden: np.ndarray) -> list[tuple[int, int]]:
-    """Independent check: a suppressed cell is recomputable iff it is a bridge among suppressed cells.
-
-    Cells are edges between their row line and column line (totals included); every line publishes
-    one sum, so a suppressed cell on no cycle of suppressed cells follows from the sums.
-    """
-    edges = [(int(i), int(j)) for i, j in zip(*np.nonzero(hidden))]
-    found = []
-    for skip in edges:
-        graph: dict[str, set[str]] = {}
-        for i, j in edges:
-            if (i, j) != skip:
-                graph.setdefault(f"r{i}", set()).add(f"c{j}")
-                graph.setdefault(f"c{j}", set()).add(f"r{i}")
-        seen, todo = {f"r{skip[0]}"}, [f"r{skip[0]}"]
-        while todo:
-            for nxt in graph.get(todo.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        if f"c{skip[1]}" not in seen:
-            found.append(skip)
-    return found
-
-
-def test_protect_table_suppresses_small_cells_and_what_would_give_them_away():
-    cells = pd.DataFrame({"returned": [12, 3, 20], "legalised": [7, 9, 11], "other": [0, 14, 6]},
-                         index=pd.Index(["a", "b", "c"], name="municipality"))
-    out = protect_table(cells, threshold=5)
-    hidden = (out == SUPPRESSED).to_numpy()
-    assert out.loc["b", "returned"] == SUPPRESSED
-    assert hidden.sum() >= 4  # the small cell, a partner in its row, and partners in their columns
-    assert _bridges(hidden) == []
-    assert out.loc["a", "other"] == 0  # zeros are not small cells
-    shown = out.to_numpy()[~hidden]
-    assert all(v == 0 or v >= 5 for v in shown)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 5), st.integers(1, 5), st.data())
-def test_no_suppressed_cell_can_be_recomputed_from_the_published_sums(n_rows, n_cols, data):
-    values = data.draw(st.lists(st.lists(st.integers(0, 30), min_size=n_cols, max_size=n_cols),
-                                min_size=n_rows, max_size=n_rows))
-    threshold = data.draw(st.integers(2, 10))
-    out = protect_table(pd.DataFrame(values), threshold)
-    hidden = (out == SUPPRESSED).to_numpy()
-    if n_cols == 1:  # a one-column table: the total column would repeat the cells
-        assert out.shape == (n_rows + 1, 2)
-    assert _bridges(hidden) == []
-    full = out.to_numpy()
-    assert all(v == 0 or v >= threshold for v in full[~hidden])
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 6), st.data())
-def test_a_suppressed_cell_counts_as_recomputable_exactly_when_it_is(n_rows, n_cols, data):
-    """The linear algebra (one SVD) against the graph criterion, on any pattern of suppressed cells."""
-    hidden = np.array(data.draw(st.lists(st.lists(st.booleans(), min_size=n_cols + 1, max_size=n_cols + 1),
-                                         min_size=n_rows + 1, max_size=n_rows + 1)))
-    constraints = _constraints(hidden.shape, n_rows, n_cols, True, True)
-    assert sorted(_determined(hidden, constraints)) == sorted(_bridges(hidden))
 
 
 def test_dangerous_prefixes():
@@ -159,7 +93,7 @@ def report(tmp_path_factory) -> dict[str, Path]:
     save_result(staged, process_delivery(path, ams, "2020-11", Pseudonymiser("k")))
     publish(root / "curated", curated_tables(staged))
     data = gather(root / "curated" / "lvv.duckdb", REF, ["programme", "evaluation-2021"], {"run_id": "r1"})
-    return write_monthly_report(data, root / "reports", threshold=5)
+    return write_monthly_report(data, root / "reports", threshold=5, language="en")
 
 
 def test_the_workbooks_open_and_hold_every_section(report):
@@ -250,7 +184,7 @@ def test_each_chart_has_its_traces_panels_and_titles(report):
     traces, layout = internal["Durable share per municipality"]
     assert [t["name"] for t in traces] == ["evaluation-2021", "programme"]
     assert {t["type"] for t in traces} == {"bar"} and layout["barmode"] == "group"
-    assert layout["yaxis"]["title"]["text"] == "durable share of outflow"
+    assert layout["yaxis"]["title"]["text"] == "durable share (%)"
     traces, layout = internal["Occupancy over time"]
     assert [t["name"] for t in traces] == ["amsterdam"]
     assert layout["yaxis"]["title"]["text"] == "persons in an LVV"
@@ -292,3 +226,46 @@ def test_no_raw_identifier_reaches_the_report(report):
         else:  # the inlined library's own text is not data
             text = path.read_text(encoding="utf-8").replace(get_plotlyjs(), "")
         assert "Testnaam" not in text and "1000000001" not in text, path.name
+
+
+def test_the_texts_have_the_same_keys_in_dutch_and_english():
+    def keys(tree, prefix=""):
+        return {f"{prefix}{k}" for k in tree} | {
+            key for k, v in tree.items() if isinstance(v, dict) for key in keys(v, f"{prefix}{k}.")}
+
+    dutch, english = report_texts("nl"), report_texts("en")
+    assert keys(dutch) == keys(english)
+    assert all(len(title) <= 31 for title, _ in dutch["sections"].values())  # Excel's sheet names
+    with pytest.raises(ValueError, match="report language 'fr'"):
+        report_texts("fr")
+
+
+def test_the_report_is_dutch_by_default_with_shares_in_per_cent(report, tmp_path):
+    """The Dutch edition, from the same figures as the English fixture's."""
+    english = openpyxl.load_workbook(report["internal_xlsx"])
+    data = gather(report["internal_xlsx"].parent.parent / "curated" / "lvv.duckdb", REF,
+                  ["programme", "evaluation-2021"], {"run_id": "r1"})
+    dutch = write_monthly_report(data, tmp_path, threshold=5)
+    book = openpyxl.load_workbook(dutch["internal_xlsx"])
+    assert book.sheetnames[:4] == ["Over dit rapport", "Kerncijfers", "Uitstroom per gemeente",
+                                   "Aandeel duurzaam"]
+    assert len(book.sheetnames) == len(english.sheetnames)
+    header = [c.value for c in book["Aandeel duurzaam"][4]]
+    assert header == ["telregel", "gemeente", "duurzaam", "semi-duurzaam", "niet duurzaam", "totaal",
+                      "aandeel duurzaam (%)"]
+    for definition, _, durable, _, _, total, share in book["Aandeel duurzaam"].iter_rows(
+            min_row=5, values_only=True):
+        assert share == pytest.approx(round(100 * durable / total, 1)), definition  # 88.9, not 0.889
+    page = dutch["public_html"].read_text(encoding="utf-8")
+    assert "<html lang='nl'>" in page and "Uitstroom per rapportageregel in de tijd" in page
+    labels = {r[0]: r[1] for r in book["Kerncijfers"].iter_rows(min_row=5, values_only=True)}
+    english_labels = {r[0]: r[1] for r in english["Headline"].iter_rows(min_row=5, values_only=True)}
+    assert labels["returned"] == "Vertrek naar land van herkomst"
+    assert english_labels["returned"] == "departed to country of origin"
+    assert "Controle geslaagd" in page and "Audit passed" not in page
+
+
+def test_charts_grow_with_their_rows_of_panels():
+    assert chart_height(1, 0) == chart_height(3, 0)  # one row of panels
+    assert chart_height(25, 3) == chart_height(1, 3) + 8 * (chart_height(4, 3) - chart_height(1, 3))
+    assert chart_height(25, 3) >= 25 // 3 * 250  # 9 rows of municipalities stay readable

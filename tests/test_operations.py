@@ -74,7 +74,7 @@ def test_a_second_run_with_nothing_new_changes_no_published_byte(three_runs):
     assert second["published"] is False
     assert before == after
     report = root / "reports" / "2020-11-30" / "lvv-monthly-2020-11-30-internal.xlsx"
-    assert "Headline" in openpyxl.load_workbook(report).sheetnames  # the report is written every run
+    assert "Kerncijfers" in openpyxl.load_workbook(report).sheetnames  # the report (Dutch) is written every run
 
 
 def test_a_changed_delivery_is_reprocessed_and_its_revision_is_visible(three_runs):

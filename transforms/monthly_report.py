@@ -10,8 +10,10 @@ Safety of what is written:
   delivered label such as =HYPERLINK(...) is shown as the text it is and never runs.
 - HTML: every value is escaped; the charts are plotly with plotly.js inlined (works offline).
 - Public edition: counts of persons between 1 and threshold-1 are suppressed ("x"), and further
-  cells are suppressed until no suppressed cell can be recomputed from the rows, columns and
-  totals shown. The internal edition shows exact numbers and the quarantined rows.
+  cells chosen by an optimisation over everything the edition publishes at the reference date, then
+  audited by linear programming (transforms/suppression.py); the About sheet states the method,
+  what was hidden and that the audit passed. The internal edition shows exact numbers and the
+  quarantined rows.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import functools
 import html
 import os
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -28,12 +31,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from transforms import suppression
 from transforms.queries import line_labels
 from transforms.queries import outflow as outflow_query
 
 SUPPRESSED = "x"
 DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-DEFAULT_THRESHOLD = 5
+DEFAULT_THRESHOLD = suppression.DEFAULT_THRESHOLD
+#: the deployment's readers are the ministry and the municipalities
+DEFAULT_LANGUAGE = "nl"
 
 
 @dataclass
@@ -54,9 +60,23 @@ class ReportData:
     deliveries: pd.DataFrame          # the latest delivery per municipality and its row counts
     quality: pd.DataFrame             # municipality, code, severity, findings (latest delivery)
     quarantine: pd.DataFrame          # quarantined rows of the latest deliveries, as delivered
+    atoms: pd.DataFrame               # municipality, classes, persons (transforms/suppression.atoms)
+    series_atoms: pd.DataFrame        # month_end, classes, persons: the atoms at each month end, summed
     public: bool = False
     threshold: int = DEFAULT_THRESHOLD
     notes: list[str] = field(default_factory=list)
+    language: str = DEFAULT_LANGUAGE
+
+
+@functools.cache
+def report_texts(language: str = DEFAULT_LANGUAGE) -> dict:
+    """The report's texts in `language` (schemas/report_texts.yaml: nl and en, the same keys)."""
+    import yaml
+
+    texts = yaml.safe_load(files("schemas").joinpath("report_texts.yaml").read_text(encoding="utf-8"))
+    if language not in texts:
+        raise ValueError(f"report language {language!r}: choose one of {', '.join(texts)}")
+    return texts[language]
 
 
 # --- gathering ------------------------------------------------------------------------------------
@@ -85,9 +105,35 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
             changes=_changes(con, now, previous),
             bridge=_bridge(con, previous, definitions),
             deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
+            **_atoms(con, first, reference_date, definitions),
         )
     finally:
         con.close()
+
+
+def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
+           definitions: list[str]) -> dict[str, pd.DataFrame]:
+    """What the figures sum: persons per municipality and class set at the reference date (atoms),
+    and per class set summed over the municipalities at each month end of the series."""
+    exits = con.execute("""
+        select municipality, person_id, outcome_code, follow_up_code, exit_date
+        from episodes_known_at(null)
+        where exit_date <= $ref
+    """, {"ref": reference_date}).df()
+    rules = con.execute("select definition, outcome_code, follow_up_code, line, durability "
+                        "from counting_rules").df()
+    months = (con.execute("select month_end from month_ends($first, $ref)",
+                          {"first": first, "ref": reference_date}).df()["month_end"]
+              if first is not None else [])
+    per_month = []
+    for month_end in months:
+        atoms = suppression.atoms(exits[exits["exit_date"] <= month_end], rules, definitions)
+        per_month.append(atoms.groupby("classes", sort=False, as_index=False)["persons"].sum()
+                         .assign(month_end=month_end))
+    series = (pd.concat(per_month, ignore_index=True) if per_month
+              else pd.DataFrame(columns=["classes", "persons", "month_end"]))
+    return {"atoms": suppression.atoms(exits, rules, definitions),
+            "series_atoms": series[["month_end", "classes", "persons"]]}
 
 
 def _headline(now: dict[str, pd.Series]) -> pd.DataFrame:
@@ -171,7 +217,7 @@ def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
                                        values="persons", aggfunc="sum", fill_value=0)
     wide = wide.reindex(columns=["durable", "semi_durable", "non_durable"], fill_value=0).astype("int64")
     wide["total"] = wide.sum(axis=1)
-    wide["share"] = (wide["durable"] / wide["total"].where(wide["total"] > 0)).round(3)
+    wide["share"] = (100 * wide["durable"] / wide["total"].where(wide["total"] > 0)).round(1)
     wide.columns.name = None
     return wide.reset_index()
 
@@ -255,137 +301,127 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 # --- small-cell protection ----------------------------------------------------------------------
 
-def protect_table(cells: pd.DataFrame, threshold: int, row_totals: bool = True,
-                  col_totals: bool = True) -> pd.DataFrame:
-    """A table of counts with its totals, suppressed cells as SUPPRESSED (object dtype).
+#: the sections whose figures transforms/suppression.py protects together (position kinds)
+PROTECTED_SECTIONS = ("headline", "by_municipality", "durable_share")
 
-    row_totals adds a 'total' column (the sum of each row), col_totals a 'total' row.
-    Primary: 0 < count < threshold. Secondary: more cells, inner non-zero cells and the smallest
-    first, until no suppressed cell (totals included) is determined by what is published.
+
+def public_edition(data: ReportData, threshold: int, protection: float | None = None) -> ReportData:
+    """The report with small cells protected (transforms/suppression.py) and internal sections left out.
+
+    Every figure at the reference date (every rule's table, totals, headline, durability counts,
+    and through the atoms the differences between rules) is protected in one optimisation and
+    audited; so is each month end of the outflow series. Occupancy and inflow hide their small
+    values (see _gaps).
     """
-    values = cells.to_numpy(dtype="int64")
-    n_rows, n_cols = values.shape
-    full = _with_margins(values, row_totals, col_totals)
-    hidden = (full > 0) & (full < threshold)
-    hidden = _secondary(full, hidden, n_rows, n_cols, row_totals, col_totals)
-    index = [*cells.index, "total"] if col_totals else list(cells.index)
-    columns = [*cells.columns, "total"] if row_totals else list(cells.columns)
-    out = pd.DataFrame(full.astype(object), index=index, columns=columns)
-    out = out.mask(pd.DataFrame(hidden, index=index, columns=columns), SUPPRESSED)
-    out.index.name = cells.index.name
-    return out
-
-
-def _with_margins(values: np.ndarray, row_totals: bool, col_totals: bool) -> np.ndarray:
-    full = values
-    if row_totals:
-        full = np.column_stack([full, full.sum(axis=1)])
-    if col_totals:
-        full = np.vstack([full, full.sum(axis=0)])
-    return full
-
-
-def _constraints(shape: tuple[int, int], n_rows: int, n_cols: int, row_totals: bool,
-                 col_totals: bool) -> np.ndarray:
-    """Each published sum as a coefficient grid (stacked): the cells of a line minus its total = 0."""
-    lines = []
-    if row_totals:
-        for i in range(shape[0]):
-            grid = np.zeros(shape)
-            grid[i, :n_cols], grid[i, n_cols] = 1, -1
-            lines.append(grid)
-    if col_totals:
-        for j in range(shape[1]):
-            grid = np.zeros(shape)
-            grid[:n_rows, j], grid[n_rows, j] = 1, -1
-            lines.append(grid)
-    return np.array(lines).reshape(len(lines), *shape)
-
-
-def _determined(hidden: np.ndarray, constraints: np.ndarray) -> list[tuple[int, int]]:
-    """Suppressed cells whose value follows from the published ones (linear algebra on the sums).
-
-    The published sums, restricted to the suppressed cells, are a linear system in their values.
-    A cell follows from it when its unit vector lies in the system's row space, that is when every
-    solution of the homogeneous system is 0 there: when its column of a null-space basis is 0.
-    One SVD for all cells (the same test as comparing matrix ranks cell by cell).
-    """
-    rows, cols = np.nonzero(hidden)
-    if not len(rows) or not len(constraints):
-        return []
-    matrix = constraints[:, rows, cols]
-    _, singular, vt = np.linalg.svd(matrix)
-    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(float).eps  # matrix_rank's
-    null_space = vt[int((singular > tolerance).sum()):]
-    free = np.linalg.norm(null_space, axis=0) > 1e-9
-    return [(int(i), int(j)) for i, j, f in zip(rows, cols, free) if not f]
-
-
-def _secondary(full: np.ndarray, hidden: np.ndarray, n_rows: int, n_cols: int, row_totals: bool,
-               col_totals: bool) -> np.ndarray:
-    hidden = hidden.copy()
-    constraints = _constraints(full.shape, n_rows, n_cols, row_totals, col_totals)
-    while True:
-        exposed = _determined(hidden, constraints)
-        if not exposed:
-            return hidden
-        i, j = exposed[0]
-        candidates = [(r, j) for r in range(full.shape[0]) if r != i] + \
-                     [(i, c) for c in range(full.shape[1]) if c != j]
-        candidates = [c for c in candidates if not hidden[c]]
-        if not candidates:  # nothing left in its lines: hide the whole table rather than expose it
-            hidden[:] = True
-            return hidden
-        hidden[min(candidates, key=lambda c: _cost(full, c, n_rows, n_cols))] = True
-
-
-def _cost(full: np.ndarray, cell: tuple[int, int], n_rows: int, n_cols: int) -> tuple:
-    """Prefer inner cells over totals, non-zero cells over zeros, then the smallest."""
-    is_total = cell[0] >= n_rows or cell[1] >= n_cols
-    value = full[cell]
-    return (is_total, value == 0, value)
-
-
-def public_edition(data: ReportData, threshold: int) -> ReportData:
-    """The report with small cells protected and the internal sections left out."""
     protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
                         changes=data.changes.iloc[0:0])
-    headline = protect_table(data.headline.drop(columns="label").set_index("line"), threshold,
-                             row_totals=False).reset_index(names="line")
+    lines = list(line_labels())
+    municipalities = sorted(data.atoms["municipality"].unique()) if not data.atoms.empty else []
+    figures = suppression.edition_figures(data.atoms, data.definitions, lines, municipalities)
+    _check_figures(figures, data.by_municipality)
+    pattern = suppression.protect(figures, threshold, protection)
+
+    def shown(*position) -> object:
+        index = figures.positions[position]
+        return SUPPRESSED if pattern.hidden[index] else int(figures.values[index])
+
+    headline = pd.DataFrame([{"line": line, **{d: shown("headline", line, d) for d in data.definitions}}
+                             for line in [*lines, "total"]])
     headline.insert(1, "label", headline["line"].map(line_labels()).fillna(""))
     protected.headline = headline
-    by_municipality = []
-    for definition in data.definitions:
-        cells = (data.by_municipality[data.by_municipality["definition"] == definition]
-                 .pivot_table(index="municipality", columns="line", values="persons", aggfunc="sum",
-                              sort=False, fill_value=0))
-        table = protect_table(cells, threshold)
-        table = table.reset_index(names="municipality")
-        table.insert(0, "definition", definition)
-        by_municipality.append(table)
-    protected.by_municipality = pd.concat(by_municipality, ignore_index=True)
-    protected.durable_share = _protect_shares(data.durable_share, protected.by_municipality, threshold)
-    protected.outflow_series = _gaps(data.outflow_series.groupby(
-        ["month_end", "definition", "line"], as_index=False)["persons"].sum(), "persons", threshold)
+    protected.by_municipality = pd.DataFrame(
+        [{"definition": d, "municipality": m,
+          **{line: shown("by_municipality", d, m, line) for line in [*lines, "total"]}}
+         for d in data.definitions for m in [*municipalities, "total"]],
+        columns=["definition", "municipality", *lines, "total"])
+    protected.durable_share = _shown_shares(data.definitions, municipalities, shown)
+    protected.outflow_series = _protected_series(data, lines, threshold, protection)
     occupancy = _gaps(data.occupancy_series, "occupancy", threshold)
     protected.occupancy_series = _gaps(occupancy, "inflow", threshold)
-    protected.notes = [f"Public edition: '{SUPPRESSED}' marks a suppressed cell: fewer than {threshold} "
-                       "persons, or suppressed so that such a cell cannot be recomputed from totals. "
-                       "Charts leave such points out."]
+    protected.notes = _protection_notes(figures, pattern, protected, threshold)
     return protected
 
 
-def _protect_shares(shares: pd.DataFrame, protected: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """A municipality's durable share is shown only when none of its counts is suppressed."""
-    rows = protected[protected["municipality"] != "total"].set_index(["definition", "municipality"])
-    any_hidden = rows.apply(lambda row: (row == SUPPRESSED).any(), axis=1)
-    out = shares.set_index(["definition", "municipality"]).astype(object)
-    hide = any_hidden.reindex(out.index, fill_value=True) | (shares.set_index(
-        ["definition", "municipality"])["total"] < threshold)
-    for col in ("durable", "semi_durable", "non_durable", "total", "share"):
-        out.loc[hide, col] = SUPPRESSED
-    return out.reset_index()
+def _protected_series(data: ReportData, lines: list[str], threshold: int,
+                      protection: float | None) -> pd.DataFrame:
+    """The public series (month end, rule, line), each month protected as the reference date is:
+    small values, and small differences between rules, hidden with least loss and audited."""
+    series = data.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
+    hidden = set()
+    for month_end, atoms in data.series_atoms.groupby("month_end", sort=True):
+        figures = suppression.series_figures(atoms, data.definitions, lines)
+        pattern = suppression.protect(figures, threshold, protection, compare=False)
+        hidden |= {(pd.Timestamp(month_end), d, line)
+                   for (_, d, line), index in figures.positions.items() if pattern.hidden[index]}
+    keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])
+    series["persons"] = series["persons"].astype("Float64").mask([key in hidden for key in keys])
+    return series
+
+
+def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) -> None:
+    """The atoms add up to the figures the internal edition shows (else the audit means nothing)."""
+    cells = by_municipality.groupby(["definition", "municipality", "line"])["persons"].sum()
+    for (d, m, line), persons in cells.items():
+        modelled = figures.values[figures.positions[("by_municipality", d, m, line)]]
+        if modelled != persons:
+            raise RuntimeError(f"small-cell protection: the atoms give {modelled:g} persons for {d}, "
+                               f"{m}, {line}; the table has {persons}")
+
+
+def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> pd.DataFrame:
+    """Durable share per rule and municipality: the share wherever durable and total are shown."""
+    rows = []
+    for d in definitions:
+        for m in municipalities:
+            row = {"definition": d, "municipality": m,
+                   **{k: shown("durable_share", d, m, k)
+                      for k in ("durable", "semi_durable", "non_durable", "total")}}
+            known = SUPPRESSED not in (row["durable"], row["total"]) and row["total"] > 0
+            row["share"] = round(100 * row["durable"] / row["total"], 1) if known else SUPPRESSED
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["definition", "municipality", "durable", "semi_durable",
+                                       "non_durable", "total", "share"])
+
+
+def protection_summary(figures: suppression.Figures, pattern: suppression.Pattern,
+                       durable_share: pd.DataFrame) -> pd.DataFrame:
+    """section, cells, cells hidden, persons hidden: per protected section (its cells, not figures)."""
+    rows = {k: {"section": k, "cells": 0, "cells_hidden": 0, "persons_hidden": 0} for k in PROTECTED_SECTIONS}
+    for position, index in figures.positions.items():
+        row = rows[position[0]]
+        row["cells"] += 1
+        if pattern.hidden[index]:
+            row["cells_hidden"] += 1
+            row["persons_hidden"] += int(figures.values[index])
+    # the share column: derived, shown where durable and total are
+    rows["durable_share"]["cells"] += len(durable_share)
+    rows["durable_share"]["cells_hidden"] += int((durable_share["share"] == SUPPRESSED).sum())
+    return pd.DataFrame(list(rows.values()), columns=["section", "cells", "cells_hidden", "persons_hidden"])
+
+
+def _protection_notes(figures: suppression.Figures, pattern: suppression.Pattern,
+                      protected: ReportData, threshold: int) -> list[str]:
+    texts = report_texts(protected.language)
+    words, sections = texts["protection"], texts["sections"]
+    summary = protection_summary(figures, pattern, protected.durable_share)
+    per_sheet = "; ".join(words["per_sheet"].format(sheet=sections[r.section][0], hidden=r.cells_hidden,
+                                                    cells=r.cells, persons=r.persons_hidden)
+                          for r in summary.itertuples())
+    optimum = (words["not_run"] if pattern.optimum is None
+               else words["cells"].format(n=f"{pattern.optimum:.0f}"))
+    narrowest = min((i.width for i in pattern.intervals), default=float("inf"))
+    return [
+        words["marker"].format(marker=SUPPRESSED, largest=threshold - 1),
+        words["method"],
+        words["chosen"].format(method=words["methods"][pattern.method], optimum=optimum,
+                               heuristic=f"{pattern.heuristic:.0f}"),
+        words["hidden"].format(per_sheet=per_sheet, series_title=sections["outflow_series"][0],
+                               series=int(protected.outflow_series["persons"].isna().sum()),
+                               threshold=threshold),
+        words["audit"].format(n=len(pattern.intervals), threshold=threshold, narrowest=f"{narrowest:g}")
+        if pattern.intervals else words["no_primary"],
+    ]
 
 
 def _gaps(frame: pd.DataFrame, column: str, threshold: int) -> pd.DataFrame:
@@ -511,39 +547,33 @@ def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:
 
 
 def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
-    """(title, table, note) per section, in report order; empty internal sections are left out."""
-    edition = "public edition (small cells protected)" if data.public else "internal edition (exact)"
+    """(title, table, note) per section, in report order, in the report's language; empty internal
+    sections are left out. Column names are translated; the values (codes) are not."""
+    texts = report_texts(data.language)
+    edition = "public" if data.public else "internal"
     shown = _shown if data.public else (lambda frame: frame)
+    item = texts["about"]
     about = pd.DataFrame([
-        ("reference date", data.reference_date), ("previous month end", data.previous_date),
-        ("edition", edition), ("counting rules", ", ".join(data.definitions)),
-        ("run", data.run.get("run_id")), ("run status", data.run.get("status")),
-        ("release", data.run.get("release_id")),
-        ("generated at", datetime.now(UTC).replace(microsecond=0)),
-        *(("note", note) for note in data.notes),
+        (item["reference_date"], data.reference_date), (item["previous_date"], data.previous_date),
+        (item["edition"], texts["edition"][edition]), (item["definitions"], ", ".join(data.definitions)),
+        (item["run"], data.run.get("run_id")), (item["run_status"], data.run.get("status")),
+        (item["release"], data.run.get("release_id")),
+        (item["generated_at"], datetime.now(UTC).replace(microsecond=0)),
+        *((item["note"], note) for note in data.notes),
     ], columns=["item", "value"])
-    sections = [
-        ("About", about, "LVV outflow monitor, monthly report"),
-        ("Headline", data.headline, f"Outflow (persons) at {data.reference_date} per reporting line and "
-                                    "counting rule, as known now"),
-        ("Outflow by municipality", data.by_municipality, "Outflow (persons) at the reference date"),
-        ("Durable share", data.durable_share, "Share of the outflow into a durable solution"),
-        ("Outflow over time", shown(data.outflow_series), "Cumulative outflow (persons) at each month end"),
-        ("Occupancy over time", shown(data.occupancy_series), "Persons in an LVV at each month end; "
-                                                       "cumulative inflow"),
-    ]
+    headline = data.headline.assign(  # the lines' labels in the report's language
+        label=data.headline["line"].map(line_labels(data.language)).fillna(""))
+    frames = [("about", about), ("headline", headline), ("by_municipality", data.by_municipality),
+              ("durable_share", data.durable_share), ("outflow_series", shown(data.outflow_series)),
+              ("occupancy_series", shown(data.occupancy_series))]
     if not data.public:
-        sections += [
-            ("Changes since last month", data.changes,
-             f"as_known_then: outflow at {data.previous_date} as known then; revision: what later "
-             "deliveries changed in it; new_exits: exits after it up to the reference date"),
-            ("Revisions explained", data.bridge, "Revisions of last month's figure, per cause (reconcile)"),
-            ("Deliveries", data.deliveries, "The latest delivery of each municipality"),
-            ("Data quality", data.quality, "Findings per check in each municipality's latest delivery"),
-            ("Quarantined rows", data.quarantine, "Rows held back from the figures, as delivered"),
-            ("This run", pd.DataFrame(data.run.get("deliveries", [])), "Deliveries this run processed"),
-        ]
-    return sections
+        frames += [("changes", data.changes), ("bridge", data.bridge), ("deliveries", data.deliveries),
+                   ("quality", data.quality), ("quarantine", data.quarantine),
+                   ("run", pd.DataFrame(data.run.get("deliveries", [])))]
+    values = {"reference_date": data.reference_date, "previous_date": data.previous_date}
+    columns = texts["columns"]
+    return [(texts["sections"][key][0], frame.rename(columns=lambda c: columns.get(c, c)),
+             texts["sections"][key][1].format(**values)) for key, frame in frames]
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -561,16 +591,19 @@ def write_html(data: ReportData, path: Path) -> Path:
     """One self-contained page: the charts (plotly.js inlined) and every table, values escaped."""
     from plotly.offline import get_plotlyjs
 
+    texts = report_texts(data.language)
     charts = "\n".join(f"<section><h2>{html.escape(title)}</h2>{body}</section>"
                        for title, body in _charts(data))
     tables = "\n".join(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>"
-                       f"{_html_table(frame)}</section>" for title, frame, note in _sections(data))
-    edition = "public" if data.public else "internal"
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>LVV monthly report {data.reference_date} ({edition})</title>"
+                       f"{_html_table(frame, texts)}</section>" for title, frame, note in _sections(data))
+    edition = texts["edition_short"]["public" if data.public else "internal"]
+    title = texts["page_title"].format(reference_date=data.reference_date, edition=edition)
+    heading = texts["heading"].format(reference_date=data.reference_date)
+    page = (f"<!doctype html><html lang='{data.language}'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
-            f"<h1>LVV outflow monitor: monthly report, reference date {data.reference_date} "
-            f"<small>({edition})</small></h1>{charts}{tables}</body></html>")
+            f"<h1>{html.escape(heading)} <small>({html.escape(edition)})</small></h1>{charts}{tables}"
+            "</body></html>")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, path)
@@ -582,9 +615,9 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table
         "th{background:#e8eef4}td.t{text-align:left}section{margin-bottom:2em}")
 
 
-def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
+def _html_table(frame: pd.DataFrame, texts: dict, max_rows: int = 2000) -> str:
     if frame.empty:
-        return "<p>(none)</p>"
+        return f"<p>{html.escape(texts['none'])}</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for row in frame.head(max_rows).itertuples(index=False):
@@ -595,45 +628,56 @@ def _html_table(frame: pd.DataFrame, max_rows: int = 2000) -> str:
             css = "" if isinstance(value, (int, float)) else " class='t'"
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f"<p>{len(frame) - max_rows} more rows in the workbook.</p>" if len(frame) > max_rows else ""
+    more = (f"<p>{html.escape(texts['more_rows'].format(n=len(frame) - max_rows))}</p>"
+            if len(frame) > max_rows else "")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
-    """(title, chart html) for each chart this edition has."""
+    """(title, chart html) for each chart this edition has, in the report's language."""
+    texts = report_texts(data.language)
+    title, words = texts["charts"], texts["columns"]
     charts = []
     series = data.outflow_series
     if not series.empty:
         # min_count=1: a point suppressed in the public edition (NA) stays a gap, not 0
         per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum(
             min_count=1)
-        charts.append(("Outflow per line over time", _chart(
+        charts.append((title["outflow_per_line"], _chart(
             per_line, "month_end", "persons", "line", facet="definition",
-            labels={"month_end": "month end", "persons": "persons (cumulative)"})))
+            labels={**words, "persons": words["persons_cumulative"]})))
         if "municipality" in series.columns:
             first = series[series["definition"] == data.definitions[0]]
-            charts.append((f"Outflow per line and municipality over time ({data.definitions[0]})", _chart(
-                first, "month_end", "persons", "line", facet="municipality", wrap=3,
-                labels={"month_end": "month end"})))
+            charts.append((title["outflow_per_municipality"].format(definition=data.definitions[0]),
+                           _chart(first, "month_end", "persons", "line", facet="municipality", wrap=3,
+                                  labels=words)))
     shares = data.durable_share[data.durable_share["share"] != SUPPRESSED].copy()
     if not shares.empty:
         shares["share"] = shares["share"].astype(float)
-        charts.append(("Durable share per municipality", _chart(
-            shares, "municipality", "share", "definition", bar="group",
-            labels={"share": "durable share of outflow"})))
+        charts.append((title["durable_share"], _chart(
+            shares, "municipality", "share", "definition", bar="group", labels=words)))
     if not data.occupancy_series.empty:
-        charts.append(("Occupancy over time", _chart(
-            data.occupancy_series, "month_end", "occupancy", "municipality",
-            labels={"month_end": "month end", "occupancy": "persons in an LVV"})))
+        charts.append((title["occupancy"], _chart(
+            data.occupancy_series, "month_end", "occupancy", "municipality", labels=words)))
     if not data.changes.empty:
         moved = data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
                                   var_name="kind", value_name="persons")
-        charts.append(("What changed since last month", _chart(
-            moved, "line", "persons", "kind", facet="definition", bar="group")))
+        charts.append((title["changes"], _chart(
+            moved, "line", "persons", "kind", facet="definition", bar="group", labels=words)))
     if not data.quality.empty:
-        charts.append(("Data quality per municipality (latest delivery)", _chart(
-            data.quality, "municipality", "findings", "code", bar="relative")))
+        charts.append((title["quality"], _chart(
+            data.quality, "municipality", "findings", "code", bar="relative", labels=words)))
     return charts
+
+
+#: chart height: the plot's margins, and each row of panels
+CHART_MARGIN_PX, PANEL_ROW_PX = 120, 300
+
+
+def chart_height(n_panels: int, wrap: int) -> int:
+    """Pixels for a chart of n_panels panels wrapped after `wrap` (0: all in one row)."""
+    rows = -(-max(n_panels, 1) // wrap) if wrap else 1
+    return CHART_MARGIN_PX + PANEL_ROW_PX * rows
 
 
 def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | None = None,
@@ -684,7 +728,8 @@ def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | Non
                          line={"color": hue, "dash": "solid"})
         traces.append(trace)
     layout.update(legend={"title": {"text": labels.get(colour, colour)}, "tracegroupgap": 0},
-                  margin={"t": 40, "l": 40, "r": 20, "b": 40}, height=420)
+                  margin={"t": 40, "l": 40, "r": 20, "b": 40},
+                  height=chart_height(len(panels), wrap if facet else 0))
     if bar:
         layout["barmode"] = bar
     return go.Figure(data=traces, layout=layout).to_html(full_html=False, include_plotlyjs=False)
@@ -751,9 +796,11 @@ def report_dir(data_root: Path, reference_date: date) -> Path:
     return data_root / "reports" / f"{reference_date:%Y-%m-%d}"
 
 
-def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAULT_THRESHOLD
-                         ) -> dict[str, Path]:
-    """The internal and public workbook and page; returns {name: path}."""
+def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAULT_THRESHOLD,
+                         language: str = DEFAULT_LANGUAGE) -> dict[str, Path]:
+    """The internal and public workbook and page in `language` (nl or en); returns {name: path}."""
+    report_texts(language)  # an unknown language fails before anything is written
+    data = replace(data, language=language)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"lvv-monthly-{data.reference_date:%Y-%m-%d}"
     public = public_edition(data, threshold)

@@ -43,6 +43,11 @@ SQL_FILES = ("views.sql", "macros.sql", "reconcile.sql")
 #: curated tables also written as Parquet, for other engines
 PARQUET_TABLES = ("episode_versions", "deliveries", "validation_issues", "quarantined_rows")
 DATABASE = "lvv.duckdb"
+#: the storage format the database is written in: the oldest DuckDB that must open it. Readers'
+#: tools (the R and Java clients, DBeaver, older command lines) lag behind the newest Python
+#: wheel; DuckDB 2 writes format 69 by default, which DuckDB 1.x refuses. v1.1.0 is read by every
+#: DuckDB from 1.1 on (tests/test_duckdb_compat.py opens the demo publication with DuckDB 1.x)
+STORAGE_VERSION = "v1.1.0"
 CURRENT = "current"
 RELEASES = "releases"
 MANIFEST = "release.json"
@@ -161,8 +166,11 @@ def _acquire(path: Path, wait_seconds: float, on_wait: Callable[[str], None] | N
 
 def build_database(path: Path, tables: dict[str, pd.DataFrame],
                    run_log: list[dict] | None = None) -> None:
-    """Create a DuckDB file with the given tables, the vocabularies, the run log, views and macros."""
-    con = duckdb.connect(str(path))
+    """Create a DuckDB file with the given tables, the vocabularies, the run log, views and macros.
+
+    Written in the storage format STORAGE_VERSION; a later connection keeps the file's format.
+    """
+    con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
     try:
         all_tables = {**tables, "taxonomy": pd.DataFrame(taxonomy_rows()),
                       "counting_rules": pd.DataFrame(counting_rule_rows()),
