@@ -27,11 +27,18 @@ create or replace macro rule_cases(rule_name) as table
     from counting_rules
     where
         case
-            when exists (select 1 from counting_rules where definition = lower(rule_name))
+            -- rule_name is the macro's parameter, not a column to qualify
+            when exists (
+                select 1 from counting_rules as known
+                where known.definition = lower(rule_name)  -- noqa: RF03
+            )
                 then definition = lower(rule_name)
             else error(
                 'unknown counting rule ''' || coalesce(rule_name, 'null') || '''; known: '
-                || (select string_agg(distinct definition, ', ' order by definition) from counting_rules)
+                || (
+                    select string_agg(distinct known.definition, ', ' order by known.definition)
+                    from counting_rules as known
+                )
             )
         end;
 

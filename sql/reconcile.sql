@@ -305,7 +305,8 @@ create or replace macro month_ends(from_date, to_date) as table
     union all
     select
         cast(error(
-            'reversed period: from ' || cast(from_date as varchar) || ' is after to ' || cast(to_date as varchar)
+            'reversed period: from ' || cast(from_date as varchar)
+            || ' is after to ' || cast(to_date as varchar)
         ) as date) as month_end
     where cast(from_date as date) > cast(to_date as date);
 

@@ -317,7 +317,9 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
                         changes=data.changes.iloc[0:0])
     lines = list(line_labels())
-    municipalities = sorted(data.atoms["municipality"].unique()) if not data.atoms.empty else []
+    # every municipality the internal edition shows, also one without a single exit (no atom)
+    municipalities = sorted((set(data.atoms["municipality"]) | set(data.by_municipality["municipality"]))
+                            - {"total"})
     figures = suppression.edition_figures(data.atoms, data.definitions, lines, municipalities)
     _check_figures(figures, data.by_municipality)
     pattern = suppression.protect(figures, threshold, protection)
@@ -355,7 +357,8 @@ def _protected_series(data: ReportData, lines: list[str], threshold: int,
         hidden |= {(pd.Timestamp(month_end), d, line)
                    for (_, d, line), index in figures.positions.items() if pattern.hidden[index]}
     keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])
-    series["persons"] = series["persons"].astype("Float64").mask([key in hidden for key in keys])
+    series["persons"] = series["persons"].astype("Float64").mask(
+        np.array([key in hidden for key in keys], dtype=bool))  # typed: an empty series too
     return series
 
 
