@@ -63,20 +63,29 @@ def published(tables: dict[str, pd.DataFrame], where: Path) -> dict[str, object]
 
 
 class Merges:
-    """Counts which municipalities merge_municipality derived (the rest came from the store)."""
+    """Which municipalities were merged whole (merge_municipality) and which had their latest
+    delivery merged into the versions kept (append_delivery); the rest came from the store."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
-        self.done: list[str] = []
-        real = curate.merge_municipality
+        self.merged: list[str] = []
+        self.appended: list[str] = []
+        merge, append = curate.merge_municipality, curate.append_delivery
 
-        def counted(staged_root, municipality, *args, **kwargs):
-            self.done.append(municipality)
-            return real(staged_root, municipality, *args, **kwargs)
+        def merged(staged_root, municipality, *args, **kwargs):
+            self.merged.append(municipality)
+            return merge(staged_root, municipality, *args, **kwargs)
 
-        monkeypatch.setattr(curate, "merge_municipality", counted)
+        def appended(staged_root, located, *args, **kwargs):
+            self.appended.append(located["municipality"].iloc[0])
+            return append(staged_root, located, *args, **kwargs)
 
-    def take(self) -> list[str]:
-        done, self.done = sorted(self.done), []
+        monkeypatch.setattr(curate, "merge_municipality", merged)
+        monkeypatch.setattr(curate, "append_delivery", appended)
+
+    def take(self) -> tuple[list[str], list[str]]:
+        """(merged whole, appended to) since the last take, each sorted."""
+        done = sorted(self.merged), sorted(self.appended)
+        self.merged, self.appended = [], []
         return done
 
 
@@ -103,18 +112,23 @@ def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch)
     last = network.periods[late][-1]
     merges = Merges(monkeypatch)
 
-    # every municipality's deliveries but `late`'s last month: merged and kept
-    store(raw, staged, {(m, p) for m, periods in network.periods.items() for p in periods} - {(late, last)})
+    # every municipality's deliveries but `late`'s last three months: merged and kept
+    months = network.periods[late]
+    store(raw, staged, {(m, p) for m, periods in network.periods.items() for p in periods} - {
+        (late, p) for p in months[-3:]})
     first = same_as_full_rebuild(staged, raw, tmp_path, "first")
-    assert merges.take() == sorted(names + names)  # the incremental run and the full rebuild each merged all
+    assert merges.take() == (sorted(names + names), [])  # the incremental run and the full rebuild: all
     assert curated_tables(staged, raw)["episode_versions"].equals(first["episode_versions"])
-    assert merges.take() == []  # nothing changed: nothing merged again
+    assert merges.take() == ([], [])  # nothing changed: nothing merged again
 
-    # the late delivery arrives: only its municipality is merged again
-    store(raw, staged, {(late, last)})
-    tables = same_as_full_rebuild(staged, raw, tmp_path, "late")
-    assert merges.take() == sorted([late, *names])
-    assert f"{late}/{last}" in set(tables["episode_versions"]["stated_in"])
+    # the late deliveries arrive month by month: each is merged into the versions kept before it
+    for period in months[-3:]:
+        store(raw, staged, {(late, period)})
+        tables = same_as_full_rebuild(staged, raw, tmp_path, f"late-{period}")
+        assert merges.take() == (names, [late])  # the full rebuild merged all; the run appended
+        assert f"{late}/{period}" in set(tables["episode_versions"]["stated_in"])
+    late_issues = tables["validation_issues"]
+    assert (late_issues["delivery_id"].str.startswith(f"{late}/") & late_issues["code"].isin(REVISION_CODES)).any()
 
     # a corrections file: an earlier intake date for a stay of its first delivery
     period = network.periods[corrected][0]
@@ -128,7 +142,7 @@ def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch)
             f";{period};{row['excel_row']};instroomdatum;{new_intake};{reason};steward;{when}\n",
             encoding="utf-8")
         tables = same_as_full_rebuild(staged, raw, tmp_path, label)
-        assert merges.take() == sorted([corrected, *names])  # the same file, other content: again
+        assert merges.take() == (sorted([corrected, *names]), [])  # the same file, other content: again
         assert tables["episode_versions"]["correction"].str.contains(reason).sum() == 1
 
     # a delivery withdrawn (its raw file gone, pruned from the store)
@@ -137,7 +151,7 @@ def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch)
     keep = {(m, p) for m, periods in network.periods.items() for p in periods} - {(withdrawn, gone)}
     assert prune(staged, keep) == [f"{withdrawn}/{gone}"]
     tables = same_as_full_rebuild(staged, raw, tmp_path, "withdrawn")
-    assert merges.take() == sorted([withdrawn, *names])
+    assert merges.take() == (sorted([withdrawn, *names]), [])
     assert f"{withdrawn}/{gone}" not in set(tables["deliveries"]["delivery_id"])
 
     # the gate holds a delivery, then a steward releases it: merged again each time
@@ -147,12 +161,12 @@ def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch)
     assert held["status"] == "held"
     save_record(staged, held)
     tables = same_as_full_rebuild(staged, raw, tmp_path, "held")
-    assert merges.take() == sorted([gated, *names])
+    assert merges.take() == (sorted([gated, *names]), [])
     assert record["delivery_id"] not in set(tables["episode_versions"]["stated_in"])
     save_record(staged, apply_release(held, {"released_by": "steward", "released_at": "2020-12-01T10:00:00+00:00",
                                              "reason": "checked"}))
     tables = same_as_full_rebuild(staged, raw, tmp_path, "released")
-    assert merges.take() == sorted([gated, *names])
+    assert merges.take() == (sorted([gated, *names]), [])
     assert record["delivery_id"] in set(tables["episode_versions"]["stated_in"])
     shown = tables["deliveries"].set_index("delivery_id")
     assert "released by steward" in shown.loc[record["delivery_id"], "status_reason"]
@@ -174,7 +188,7 @@ def test_demo_incremental_equals_full_rebuild(tmp_path, monkeypatch):
     merges.take()
     store(raw, staged, {(added_late, newest)})
     tables = same_as_full_rebuild(staged, raw, tmp_path, "demo")
-    assert merges.take() == sorted([added_late, *{m for m, _ in everything}])
+    assert merges.take() == (sorted({m for m, _ in everything}), [added_late])
     assert len(tables["episode_versions"]) and len(tables["validation_issues"])
 
 
@@ -187,8 +201,8 @@ def test_findings_in_another_language_are_merged_again(tmp_path, monkeypatch):
     store(raw, staged)
     merges = Merges(monkeypatch)
     curated_tables(staged, raw)
-    assert merges.take() == sorted(network.periods)
+    assert merges.take() == (sorted(network.periods), [])
     english = curated_tables(staged, raw, lang="en")
-    assert merges.take() == sorted(network.periods)
+    assert merges.take() == (sorted(network.periods), [])
     assert english["validation_issues"].equals(curated_tables(staged, raw, lang="en")["validation_issues"])
-    assert merges.take() == []
+    assert merges.take() == ([], [])
