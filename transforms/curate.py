@@ -263,9 +263,14 @@ def _issues(*parts: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+DATE = pd.ArrowDtype(pa.date32())
+
+
 def as_date(values: pd.Series) -> pd.Series:
     """A column of dates as a real date type (DuckDB DATE, Parquet date32), nulls kept."""
-    return pd.to_datetime(values).astype("date32[pyarrow]")
+    if values.dtype == DATE:  # as kept (load_history): converting again went through Python objects
+        return values
+    return pd.to_datetime(values).astype(DATE)
 
 
 def _typed_versions(versions: pd.DataFrame) -> pd.DataFrame:

@@ -179,7 +179,9 @@ def load_history(staged_root: Path, municipality: str, fingerprint: str) -> dict
     folder = history_dir(staged_root, municipality, fingerprint)
     if not folder.is_dir():
         return None
-    return {path.stem: pq.read_table(path).to_pandas() for path in sorted(folder.glob("*.parquet"))}
+    # dates stay Arrow dates (curate.as_date keeps them as they are), not Python objects
+    dates = {pa.date32(): pd.ArrowDtype(pa.date32())}.get
+    return {path.stem: pq.read_table(path).to_pandas(types_mapper=dates) for path in sorted(folder.glob("*.parquet"))}
 
 
 def save_history(staged_root: Path, municipality: str, fingerprint: str,
