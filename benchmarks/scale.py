@@ -70,6 +70,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         finally:
             put_back(moves)
         measured = run_lvv(figures.run_args(dataset), env)
+        _check_last_run(dataset, "published", len(moves))
         stats["increment_s"].add(measured["seconds"])
         rss["increment"] = max(rss["increment"], measured["peak_rss_mb"])
     shutil.rmtree(aside, ignore_errors=True)
@@ -77,6 +78,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     stats["nothing_new_s"], rss["nothing_new"] = Stat(), 0.0
     for _ in range(repeat):
         measured = run_lvv(figures.run_args(dataset), env)
+        _check_last_run(dataset, "unchanged", 0)
         stats["nothing_new_s"].add(measured["seconds"])
         rss["nothing_new"] = max(rss["nothing_new"], measured["peak_rss_mb"])
     med = {key: stat.median for key, stat in stats.items()}
@@ -85,10 +87,10 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     result: dict[str, Any] = {
         "scale": dataset.scale, "factor": dataset.factor, "municipalities": dataset.municipalities,
         "months": dataset.months, "files": len(dataset.files), "rows": dataset.rows,
-        **{key: round(value, 3) for key, value in med.items()},
-        "increment_work_s": round(work, 3),
+        **{key: _sig(value) for key, value in med.items()},
+        "increment_work_s": _sig(work),
         "increment_work_vs_read_floor": round(work / med["increment_read_floor_s"], 2),
-        "full_rebuild_floor_s": round(floor, 3),
+        "full_rebuild_floor_s": _sig(floor),
         "full_rebuild_vs_floor": round(med["full_rebuild_s"] / floor, 2),
         "full_rebuild_vs_read_floor": round(med["full_rebuild_s"] / med["read_floor_s"], 2),
         **{f"peak_rss_mb_{key}": round(value, 1) for key, value in rss.items()},
@@ -98,6 +100,16 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  " + ", ".join(f"{k} {result[k]}" for k in ("full_rebuild_s", "increment_s", "nothing_new_s",
                                                        "peak_rss_mb")))
     return result
+
+
+def _check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:
+    """The run measured did what its figure says: published the new month, or found nothing new."""
+    from transforms.runs import read_runs
+
+    last = read_runs(dataset.curated)[-1]
+    if last["status"] != status or len(last["deliveries"]) != deliveries:
+        raise RuntimeError(f"expected a run {status} with {deliveries} deliveries, got {last['status']} "
+                           f"with {len(last['deliveries'])}")
 
 
 def increment_read_floor(dataset: Dataset, repeat: int) -> Stat:
@@ -138,6 +150,11 @@ def series_table(result: dict[str, Any]) -> str:
         extra = [f"{g['k']:.2f} ({g['growth']})" if g else ""] if len(span) >= 2 else []
         lines.append(f"| `{key}` | " + " | ".join(cells + extra) + " |")
     return "\n".join(lines)
+
+
+def _sig(value: float) -> float:
+    """Four significant digits (a tiny network's read floor is a fraction of a millisecond)."""
+    return float(f"{value:.4g}")
 
 
 def _cell(value: Any) -> str:
