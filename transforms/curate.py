@@ -13,8 +13,8 @@ alone is merged into the versions kept (append_delivery), so a monthly run reads
 deliveries and the versions, not the history; peak memory grows with the largest municipality's
 versions, and a full rebuild's with its history, not with the network's. What needs
 several municipalities (a person open in two LVVs, the deliveries' gaps) runs after, over the
-merged results. Cached or not, the tables are read back from the same stored files, so a full
-rebuild and an incremental run publish the same bytes (tests/test_incremental_history.py).
+merged results. Kept or not, the tables are published as they are stored (read back, or the Arrow
+tables just written), so a full rebuild and an incremental run publish the same bytes (tests/test_incremental_history.py).
 """
 
 from __future__ import annotations
@@ -102,8 +102,7 @@ def municipality_history(staged_root: Path, municipality: str, located: pd.DataF
             incremental and path is None and len(chain) > 1) else None
         tables = (append_delivery(staged_root, located, before) if before is not None
                   else merge_municipality(staged_root, municipality, located, path, lang))
-        save_history(staged_root, municipality, fingerprint, tables)
-        kept = load_history(staged_root, municipality, fingerprint)
+        kept = save_history(staged_root, municipality, fingerprint, tables)
     issues = [kept[name] for name in ISSUE_BLOCKS]
     return {"versions": _typed_versions(kept["versions"]), "issues": _issues(*issues)}
 

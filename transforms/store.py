@@ -49,12 +49,18 @@ def write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = No
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"write_parquet takes a DataFrame, not {type(frame).__name__}")
+    write_arrow(frame, path, schema)
+    return path
+
+
+def write_arrow(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> pa.Table:
+    """write_parquet, giving back the Arrow table written (what reading the file gives)."""
     schema = schema if schema is not None else text_schema(frame)
     if sorted(map(str, frame.columns)) != sorted(schema.names):
         raise ValueError(f"columns {list(frame.columns)} are not the schema's {schema.names}")
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     pq.write_table(table, path, compression="zstd", write_statistics=True)
-    return path
+    return table
 
 
 def text_schema(frame: pd.DataFrame) -> pa.Schema:
@@ -179,26 +185,29 @@ def load_history(staged_root: Path, municipality: str, fingerprint: str) -> dict
     folder = history_dir(staged_root, municipality, fingerprint)
     if not folder.is_dir():
         return None
-    # dates stay Arrow dates (curate.as_date keeps them as they are), not Python objects
-    dates = {pa.date32(): pd.ArrowDtype(pa.date32())}.get
-    return {path.stem: pq.read_table(path).to_pandas(types_mapper=dates) for path in sorted(folder.glob("*.parquet"))}
+    return {path.stem: _frame(pq.read_table(path)) for path in sorted(folder.glob("*.parquet"))}
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """A kept table as a frame; dates stay Arrow dates (curate.as_date keeps them as they are)."""
+    return table.to_pandas(types_mapper={pa.date32(): pd.ArrowDtype(pa.date32())}.get)
 
 
 def save_history(staged_root: Path, municipality: str, fingerprint: str,
-                 tables: dict[str, pd.DataFrame]) -> Path:
+                 tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Keep a municipality's merged tables under the fingerprint of their inputs, in one rename;
-    the ones kept under an older fingerprint go."""
+    the ones kept under an older fingerprint go. Returns the tables as load_history reads them
+    back (from the Arrow tables written, without reading the files again)."""
     folder = history_dir(staged_root, municipality, fingerprint)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    for name, frame in tables.items():
-        write_parquet(frame, tmp / f"{name}.parquet")
+    kept = {name: _frame(write_arrow(frame, tmp / f"{name}.parquet")) for name, frame in tables.items()}
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     for old in folder.parent.iterdir():
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
-    return folder
+    return kept
 
 
 def drop_histories(staged_root: Path, keep: set[str]) -> list[str]:
