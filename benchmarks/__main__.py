@@ -1,8 +1,11 @@
 """python -m benchmarks --scale demo|national|tiny [--factor F] [--json PATH]
+python -m benchmarks --scale series [--factors 1 4 16] [--json PATH]
 
 Measures the figures of issue 6 on one scale, prints them as a table (median, min and max of the
-runs) with the targets, and adds one object for the scale to the JSON file. What each figure
-means and how it is measured: docs/performance.md.
+runs) with the targets, and adds one object for the scale to the JSON file. `series` measures the
+flow's figures of issue 13 (full rebuild, increment, nothing new, peak RSS, their floors) at the
+demo and at each national factor in one run, with the growth exponents (benchmarks/scale.py).
+What each figure means and how it is measured: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -174,7 +177,9 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(REPEATS), default="demo")
+    parser.add_argument("--scale", choices=sorted([*REPEATS, "series"]), default="demo")
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 4.0, 16.0],
+                        help="series only: the national factors (default 1 4 16)")
     parser.add_argument("--factor", type=float, default=None,
                         help="national only: about this many times the demo's rows (default 100, "
                              "the full network; 1, 4, 16 are 12, 24, 48 months)")
@@ -187,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures.TASK_RUNNER["name"] = args.task_runner
     log = lambda text: print(text, file=sys.stderr, flush=True)
+    if args.scale == "series":
+        return _series(args, log)
     with tempfile.TemporaryDirectory(prefix="lvv-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -199,6 +206,22 @@ def main(argv: list[str] | None = None) -> int:
         document[key] = result
         args.json.write_text(json.dumps(document, indent=1, default=str) + "\n")
         log(f"figures written to {args.json} under {key!r}")
+    return 0
+
+
+def _series(args: argparse.Namespace, log) -> int:
+    from benchmarks.scale import series, series_table
+
+    with tempfile.TemporaryDirectory(prefix="lvv-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = series(workdir, args.factors, args.repeat or 1, log)
+    print(series_table(result))
+    if args.json:
+        document = json.loads(args.json.read_text()) if args.json.exists() else {}
+        document["series"] = result
+        args.json.write_text(json.dumps(document, indent=1, default=str) + "\n")
+        log(f"figures written to {args.json} under 'series'")
     return 0
 
 

@@ -39,6 +39,28 @@ def test_the_benchmark_runs_on_a_tiny_network_and_reports_every_figure(tmp_path,
     json.dumps(result)  # the --json output
 
 
+def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatch, prefect_harness):
+    """One scale of `python -m benchmarks --scale series`, on the tiny network: the increment run
+    published the new month and the last run found nothing new (checked inside one_scale)."""
+    from prefect.settings import PREFECT_API_URL
+
+    from benchmarks.datasets import prepare
+    from benchmarks.scale import growth, one_scale, series_table
+
+    monkeypatch.setenv("LVV_SOURCES_DIR", "")
+    dataset = prepare("tiny", tmp_path)
+    result = one_scale(dataset, tmp_path, PREFECT_API_URL.value(), 1, log=lambda _: None)
+    for key in ("read_floor_s", "increment_read_floor_s", "full_rebuild_s", "increment_s", "nothing_new_s",
+                "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new"):
+        assert isinstance(result[key], (int, float)) and result[key] > 0, key
+    assert result["increment_read_floor_s"] < result["read_floor_s"]  # one month of four
+    bigger = {**result, "rows": result["rows"] * 16, "full_rebuild_s": result["full_rebuild_s"] * 16}
+    assert growth(result, bigger)["full_rebuild_s"] == {"k": 1.0, "growth": "linear"}
+    text = series_table({"scales": {"national-x1": result, "national-x16": bigger}, "growth": growth(result, bigger)})
+    assert "| `increment_work_s` |" in text and "1.00 (linear)" in text
+    json.dumps(result)
+
+
 def test_the_analysts_script_computes_the_same_table_a_as_the_pipeline(demo_run):
     paths, demo, _ = demo_run
     baseline, files, _ = table_a(str(paths.raw), datetime(2020, 11, 1))

@@ -140,9 +140,9 @@ def save_the_old_way(staged_root: Path, result: DeliveryResult) -> None:
     (target / "delivery.json").write_text(json.dumps(record, default=str, indent=1), encoding="utf-8")
 
 
-def load_the_old_way(staged_root: Path, name: str) -> pd.DataFrame:
+def load_the_old_way(staged_root: Path, name: str, municipality: str | None = None) -> pd.DataFrame:
     """load_table before the one-pass read: pandas read_parquet file by file, then concat."""
-    frames = [pd.read_parquet(p) for p in sorted(staged_root.glob(f"*/*/{name}.parquet"))]
+    frames = [pd.read_parquet(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -49,12 +49,18 @@ def write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = No
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"write_parquet takes a DataFrame, not {type(frame).__name__}")
+    write_arrow(frame, path, schema)
+    return path
+
+
+def write_arrow(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> pa.Table:
+    """write_parquet, giving back the Arrow table written (what reading the file gives)."""
     schema = schema if schema is not None else text_schema(frame)
     if sorted(map(str, frame.columns)) != sorted(schema.names):
         raise ValueError(f"columns {list(frame.columns)} are not the schema's {schema.names}")
     table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     pq.write_table(table, path, compression="zstd", write_statistics=True)
-    return path
+    return table
 
 
 def text_schema(frame: pd.DataFrame) -> pa.Schema:
@@ -131,13 +137,14 @@ def save_record(staged_root: Path, record: dict) -> None:
     os.replace(tmp, target)
 
 
-def load_table(staged_root: Path, name: str) -> pd.DataFrame:
-    """One table (episodes, quarantine or findings) over every stored delivery, in one Arrow scan.
+def load_table(staged_root: Path, name: str, municipality: str | None = None) -> pd.DataFrame:
+    """One table (episodes, quarantine or findings) over every stored delivery, or every one of
+    one municipality, in one Arrow scan.
 
     Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
     frame without columns.
     """
-    paths = [str(p) for p in sorted(staged_root.glob(f"*/*/{name}.parquet"))]
+    paths = [str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))]
     schema = _SCHEMAS.get(name)
     if schema is None:
         paths, schema = _with_rows(paths)
@@ -163,9 +170,59 @@ def _with_rows(paths: list[str]) -> tuple[list[str], pa.Schema]:
     return kept, pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
 
 
+# --- the merged history, per municipality --------------------------------------------------------
+#: where each municipality's merged history is kept, inside the store (so that it moves with it
+#: when key rotation sets the store aside): <staged>/.history/<municipality>/<fingerprint>/
+HISTORY_DIR = ".history"
+
+
+def history_dir(staged_root: Path, municipality: str, fingerprint: str) -> Path:
+    return staged_root / HISTORY_DIR / municipality / fingerprint
+
+
+def load_history(staged_root: Path, municipality: str, fingerprint: str) -> dict[str, pd.DataFrame] | None:
+    """The municipality's merged tables stored under this fingerprint of their inputs, or None."""
+    folder = history_dir(staged_root, municipality, fingerprint)
+    if not folder.is_dir():
+        return None
+    return {path.stem: _frame(pq.read_table(path)) for path in sorted(folder.glob("*.parquet"))}
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """A kept table as a frame; dates stay Arrow dates (curate.as_date keeps them as they are)."""
+    return table.to_pandas(types_mapper={pa.date32(): pd.ArrowDtype(pa.date32())}.get)
+
+
+def save_history(staged_root: Path, municipality: str, fingerprint: str,
+                 tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Keep a municipality's merged tables under the fingerprint of their inputs, in one rename;
+    the ones kept under an older fingerprint go. Returns the tables as load_history reads them
+    back (from the Arrow tables written, without reading the files again)."""
+    folder = history_dir(staged_root, municipality, fingerprint)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    kept = {name: _frame(write_arrow(frame, tmp / f"{name}.parquet")) for name, frame in tables.items()}
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    for old in folder.parent.iterdir():
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+    return kept
+
+
+def drop_histories(staged_root: Path, keep: set[str]) -> list[str]:
+    """Remove the merged histories of municipalities without a stored delivery any more."""
+    gone = [p for p in sorted((staged_root / HISTORY_DIR).glob("*")) if p.name not in keep]
+    for path in gone:
+        shutil.rmtree(path, ignore_errors=True)
+    return [p.name for p in gone]
+
+
 def clean_store(staged_root: Path) -> list[str]:
-    """Remove what a killed save_result left behind; a delivery caught mid-replace is reprocessed."""
-    leftovers = [*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*")]
+    """Remove what a killed save_result or save_history left behind; a delivery caught
+    mid-replace is reprocessed, a history caught mid-write merged again."""
+    leftovers = [*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
+                 *staged_root.glob(f"{HISTORY_DIR}/*/.tmp-*")]
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     return [path.relative_to(staged_root).as_posix() for path in leftovers]

@@ -1,0 +1,163 @@
+"""Does a monthly run's cost grow with the history? The flow's figures at several scales, in one run.
+
+    python -m benchmarks --scale series [--factors 1 4 16] [--repeat N] [--json PATH]
+
+For the demo and each national factor (x1, x4, x16: 12, 24 and 48 months of 25 municipalities):
+the full rebuild, the monthly increment (the last month's deliveries added to the history) and a
+run with nothing new, each `lvv run` in a new process against one running Prefect server, with its
+wall seconds and peak RSS; beside them the floors: the read floor of every file and of the month
+the increment adds (python-calamine / csv parsing alone), importing the data stack and the flow's
+start-up. Then the growth exponent of each figure from the smallest national factor to the
+largest (figure ~ rows^k). What each figure means: docs/performance.md (section "Scale").
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from benchmarks import figures
+from benchmarks.datasets import Dataset, hold_back_last_month, prepare, put_back
+from benchmarks.growth import exponent, verdict
+from benchmarks.measure import PrefectServer, Stat, run_lvv, timed
+
+#: the figures of each scale whose growth is reported
+GROWING = ("read_floor_s", "increment_read_floor_s", "full_rebuild_s", "increment_s", "nothing_new_s",
+           "increment_work_s", "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new")
+
+
+def series(workdir: Path, factors: list[float], repeat: int = 1, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The figures of the demo and of each national factor, and their growth exponents."""
+    out: dict[str, Any] = {"scales": {}}
+    with PrefectServer(workdir / "prefect-server") as server:
+        for scale, factor in [("demo", None), *(("national", f) for f in factors)]:
+            name = "demo" if scale == "demo" else f"national-x{factor:g}"
+            log(f"[{name}] writing the data ...")
+            dataset = prepare(scale, workdir / name, factor)
+            out["scales"][name] = one_scale(dataset, workdir / name, server.api_url, repeat, log)
+            shutil.rmtree(workdir / name, ignore_errors=True)
+    national = [s for n, s in out["scales"].items() if n.startswith("national")]
+    if len(national) >= 2:
+        out["growth"] = growth(national[0], national[-1])
+    return out
+
+
+def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Full rebuild, increment and nothing new through the flow, with the floors beside them."""
+    stats: dict[str, Stat] = {}
+    rss: dict[str, float] = {}
+    stats["read_floor_s"] = figures.read_floor(dataset, repeat)
+    stats["increment_read_floor_s"] = increment_read_floor(dataset, repeat)
+    stats["stack_import_s"] = figures.stack_import(repeat)
+    env = figures.flow_env(dataset, workdir / "prefect-client", api_url)
+    stats["flow_startup_s"] = figures.startup(env, repeat)
+    log(f"[{dataset.scale} x{dataset.factor:g}] {len(dataset.files)} files, {dataset.rows} rows; full rebuild ...")
+    stats["full_rebuild_s"], rss["full_rebuild"] = Stat(), 0.0
+    for _ in range(repeat):
+        shutil.rmtree(dataset.curated, ignore_errors=True)
+        measured = run_lvv(figures.run_args(dataset), env)
+        stats["full_rebuild_s"].add(measured["seconds"])
+        rss["full_rebuild"] = max(rss["full_rebuild"], measured["peak_rss_mb"])
+    log("  increment ...")
+    stats["increment_s"], rss["increment"] = Stat(), 0.0
+    aside = dataset.root.parent / "held-back"
+    for _ in range(repeat):
+        moves = hold_back_last_month(dataset, aside)
+        try:
+            run_lvv(figures.run_args(dataset), env)  # untimed: the history without the last month
+        finally:
+            put_back(moves)
+        measured = run_lvv(figures.run_args(dataset), env)
+        _check_last_run(dataset, "published", len(moves))
+        stats["increment_s"].add(measured["seconds"])
+        rss["increment"] = max(rss["increment"], measured["peak_rss_mb"])
+    shutil.rmtree(aside, ignore_errors=True)
+    log("  nothing new ...")
+    stats["nothing_new_s"], rss["nothing_new"] = Stat(), 0.0
+    for _ in range(repeat):
+        measured = run_lvv(figures.run_args(dataset), env)
+        _check_last_run(dataset, "unchanged", 0)
+        stats["nothing_new_s"].add(measured["seconds"])
+        rss["nothing_new"] = max(rss["nothing_new"], measured["peak_rss_mb"])
+    med = {key: stat.median for key, stat in stats.items()}
+    work = med["increment_s"] - med["nothing_new_s"]
+    floor = med["read_floor_s"] + med["stack_import_s"] + med["flow_startup_s"]
+    result: dict[str, Any] = {
+        "scale": dataset.scale, "factor": dataset.factor, "municipalities": dataset.municipalities,
+        "months": dataset.months, "files": len(dataset.files), "rows": dataset.rows,
+        **{key: _sig(value) for key, value in med.items()},
+        "increment_work_s": _sig(work),
+        "increment_work_vs_read_floor": round(work / med["increment_read_floor_s"], 2),
+        "full_rebuild_floor_s": _sig(floor),
+        "full_rebuild_vs_floor": round(med["full_rebuild_s"] / floor, 2),
+        "full_rebuild_vs_read_floor": round(med["full_rebuild_s"] / med["read_floor_s"], 2),
+        **{f"peak_rss_mb_{key}": round(value, 1) for key, value in rss.items()},
+        "peak_rss_mb": round(max(rss.values()), 1),
+        "stats": {key: stat.as_dict() for key, stat in stats.items()},
+    }
+    log("  " + ", ".join(f"{k} {result[k]}" for k in ("full_rebuild_s", "increment_s", "nothing_new_s",
+                                                       "peak_rss_mb")))
+    return result
+
+
+def _check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:
+    """The run measured did what its figure says: published the new month, or found nothing new."""
+    from transforms.runs import read_runs
+
+    last = read_runs(dataset.curated)[-1]
+    if last["status"] != status or len(last["deliveries"]) != deliveries:
+        raise RuntimeError(f"expected a run {status} with {deliveries} deliveries, got {last['status']} "
+                           f"with {len(last['deliveries'])}")
+
+
+def increment_read_floor(dataset: Dataset, repeat: int) -> Stat:
+    """The read floor of the deliveries the increment adds: the last month's files."""
+    from schemas.contracts import contracts
+
+    known = contracts()
+    items = [(f.path, known[f.municipality]) for f in figures._files(dataset) if f.period == dataset.last_period]
+    return timed(lambda: [figures.parse_only(path, contract) for path, contract in items], repeat)
+
+
+def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
+    """Each figure's exponent k (figure ~ rows^k) between two national scales."""
+    out = {}
+    for key in GROWING:
+        a, b = small.get(key), large.get(key)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > 0 and b > 0:
+            k = exponent(a, b, small["rows"], large["rows"])
+            out[key] = {"k": round(k, 2), "growth": verdict(k)}
+    return out
+
+
+def series_table(result: dict[str, Any]) -> str:
+    """The figures of every scale as one Markdown table, with the growth exponents."""
+    scales = result["scales"]
+    keys = ("files", "rows", "read_floor_s", "increment_read_floor_s", "stack_import_s", "flow_startup_s",
+            "full_rebuild_s", "full_rebuild_floor_s", "full_rebuild_vs_floor", "increment_s", "nothing_new_s",
+            "increment_work_s", "increment_work_vs_read_floor", "peak_rss_mb_full_rebuild",
+            "peak_rss_mb_increment", "peak_rss_mb_nothing_new")
+    growing = result.get("growth", {})
+    names = list(scales)
+    span = [n for n in names if n.startswith("national")]
+    head = ["figure", *names] + ([f"k ({span[0]} to {span[-1]})"] if len(span) >= 2 else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in keys:
+        cells = [_cell(scales[n].get(key)) for n in names]
+        g = growing.get(key)
+        extra = [f"{g['k']:.2f} ({g['growth']})" if g else ""] if len(span) >= 2 else []
+        lines.append(f"| `{key}` | " + " | ".join(cells + extra) + " |")
+    return "\n".join(lines)
+
+
+def _sig(value: float) -> float:
+    """Four significant digits (a tiny network's read floor is a fraction of a millisecond)."""
+    return float(f"{value:.4g}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)

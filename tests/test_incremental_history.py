@@ -1,0 +1,208 @@
+"""The history merged per municipality and kept: a run merges only the municipalities whose
+inputs changed, and publishes the same bytes as a full rebuild (issue 13).
+
+Both networks are processed with the plain functions (as the flow's tasks do), then changed the
+way months change them: a municipality's delivery arrives after the others were merged and
+kept, a corrections file appears, a delivery is withdrawn, one is held by the gate and released.
+After each change the incremental result is compared with a full rebuild of the same store,
+table by table, as the Parquet files and the DuckDB tables a release holds.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from lvv.demo import write_demo
+from lvv.demo.national import NationalSpec, write_national
+from lvv.settings import DEMO_PSEUDONYM_KEY
+from schemas.contracts import contracts
+from transforms import curate
+from transforms.curate import curated_tables
+from transforms.delivery import DeliveryInput, process_deliveries
+from transforms.discover import discover
+from transforms.gate import Verdict, apply_release, hold
+from transforms.protect import Pseudonymiser
+from transforms.publish import PARQUET_TABLES, write_release
+from transforms.store import HISTORY_DIR, load_records, load_table, prune, save_record, save_result
+
+REVISION_CODES = {"episode-disappeared", "intake-changed", "exit-withdrawn", "exit-changed", "outcome-changed"}
+
+
+def store(raw: Path, staged: Path, only: set[tuple[str, str]] | None = None) -> None:
+    """Process the raw deliveries (or only those (municipality, period)) into the store."""
+    known = contracts()
+    by_municipality: dict[str, list] = {}
+    for item in discover(raw, known)[0]:
+        if only is None or (item.municipality, item.period) in only:
+            by_municipality.setdefault(item.municipality, []).append(item)
+    pseudo = Pseudonymiser(DEMO_PSEUDONYM_KEY)
+    for municipality, items in by_municipality.items():
+        batch = [DeliveryInput(i.path, i.period, i.relative) for i in items]
+        for result in process_deliveries(batch, known[municipality], pseudo):
+            save_result(staged, result)
+
+
+def published(tables: dict[str, pd.DataFrame], where: Path) -> dict[str, object]:
+    """What a release of these tables holds: each Parquet file's bytes, each DuckDB table's rows."""
+    write_release(where, tables)
+    out: dict[str, object] = {f"{name}.parquet": (where / f"{name}.parquet").read_bytes() for name in PARQUET_TABLES}
+    con = duckdb.connect(str(where / "lvv.duckdb"), read_only=True)
+    try:
+        for name in tables:
+            out[name] = con.execute(f"select * from {name}").fetchall()
+            out[f"{name} columns"] = con.execute(f"describe {name}").fetchall()
+    finally:
+        con.close()
+    return out
+
+
+class Merges:
+    """Which municipalities were merged whole (merge_municipality) and which had their latest
+    delivery merged into the versions kept (append_delivery); the rest came from the store."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.merged: list[str] = []
+        self.appended: list[str] = []
+        merge, append = curate.merge_municipality, curate.append_delivery
+
+        def merged(staged_root, municipality, *args, **kwargs):
+            self.merged.append(municipality)
+            return merge(staged_root, municipality, *args, **kwargs)
+
+        def appended(staged_root, located, *args, **kwargs):
+            self.appended.append(located["municipality"].iloc[0])
+            return append(staged_root, located, *args, **kwargs)
+
+        monkeypatch.setattr(curate, "merge_municipality", merged)
+        monkeypatch.setattr(curate, "append_delivery", appended)
+
+    def take(self) -> tuple[list[str], list[str]]:
+        """(merged whole, appended to) since the last take, each sorted."""
+        done = sorted(self.merged), sorted(self.appended)
+        self.merged, self.appended = [], []
+        return done
+
+
+def same_as_full_rebuild(staged: Path, raw: Path, tmp: Path, label: str) -> dict[str, pd.DataFrame]:
+    """The incremental tables, after asserting that they publish exactly what a full rebuild does."""
+    incremental = curated_tables(staged, raw)
+    copy = tmp / f"full-{label}"
+    shutil.copytree(staged, copy)
+    shutil.rmtree(copy / HISTORY_DIR)  # nothing kept: every municipality merged again
+    full = curated_tables(copy, raw)
+    for name in incremental:
+        pd.testing.assert_frame_equal(incremental[name], full[name], check_exact=True, obj=f"{label}: {name}")
+    assert published(incremental, tmp / f"inc-{label}") == published(full, tmp / f"rel-{label}"), label
+    return incremental
+
+
+def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch):
+    raw, staged = tmp_path / "raw", tmp_path / "staged"
+    monkeypatch.setenv("LVV_SOURCES_DIR", str(tmp_path / "sources"))
+    network = write_national(raw, tmp_path / "sources", NationalSpec(
+        municipalities=4, months=6, intakes_per_month=6, mistake_rate=0.3), processes=1)
+    names = sorted(network.periods)
+    late, corrected, withdrawn, gated = names
+    last = network.periods[late][-1]
+    merges = Merges(monkeypatch)
+
+    # every municipality's deliveries but `late`'s last three months: merged and kept
+    months = network.periods[late]
+    store(raw, staged, {(m, p) for m, periods in network.periods.items() for p in periods} - {
+        (late, p) for p in months[-3:]})
+    first = same_as_full_rebuild(staged, raw, tmp_path, "first")
+    assert merges.take() == (sorted(names + names), [])  # the incremental run and the full rebuild: all
+    assert curated_tables(staged, raw)["episode_versions"].equals(first["episode_versions"])
+    assert merges.take() == ([], [])  # nothing changed: nothing merged again
+
+    # the late deliveries arrive month by month: each is merged into the versions kept before it
+    for period in months[-3:]:
+        store(raw, staged, {(late, period)})
+        tables = same_as_full_rebuild(staged, raw, tmp_path, f"late-{period}")
+        assert merges.take() == (names, [late])  # the full rebuild merged all; the run appended
+        assert f"{late}/{period}" in set(tables["episode_versions"]["stated_in"])
+    late_issues = tables["validation_issues"]
+    assert (late_issues["delivery_id"].str.startswith(f"{late}/") & late_issues["code"].isin(REVISION_CODES)).any()
+
+    # a corrections file: an earlier intake date for a stay of its first delivery
+    period = network.periods[corrected][0]
+    rows = load_table(staged, "episodes", corrected)
+    row = rows[rows["delivery_id"] == f"{corrected}/{period}"].iloc[0]
+    new_intake = (pd.Timestamp(row["intake_date"]) - timedelta(days=3)).strftime("%d-%m-%Y")
+    when = (pd.Timestamp(row["known_from"]) + timedelta(days=2)).strftime("%d-%m-%Y")
+    for reason, label in (("dossier nagekeken", "corrected"), ("brief van de IND", "recorrected")):
+        (raw / corrected / "corrections.csv").write_text(
+            "verblijf;levering;rij;veld;nieuwe waarde;reden;door;datum\n"
+            f";{period};{row['excel_row']};instroomdatum;{new_intake};{reason};steward;{when}\n",
+            encoding="utf-8")
+        tables = same_as_full_rebuild(staged, raw, tmp_path, label)
+        assert merges.take() == (sorted([corrected, *names]), [])  # the same file, other content: again
+        assert tables["episode_versions"]["correction"].str.contains(reason).sum() == 1
+
+    # a delivery withdrawn (its raw file gone, pruned from the store)
+    gone = network.periods[withdrawn][2]
+    shutil.rmtree(raw / withdrawn / gone)
+    keep = {(m, p) for m, periods in network.periods.items() for p in periods} - {(withdrawn, gone)}
+    assert prune(staged, keep) == [f"{withdrawn}/{gone}"]
+    tables = same_as_full_rebuild(staged, raw, tmp_path, "withdrawn")
+    assert merges.take() == (sorted([withdrawn, *names]), [])
+    assert f"{withdrawn}/{gone}" not in set(tables["deliveries"]["delivery_id"])
+
+    # the gate holds a delivery, then a steward releases it: merged again each time
+    records = load_records(staged, gated)
+    record = records[-1]
+    held = hold(record, Verdict(held=True, reasons_nl=["te klein"], reasons_en=["too small"], codes=["rows-changed"]))
+    assert held["status"] == "held"
+    save_record(staged, held)
+    tables = same_as_full_rebuild(staged, raw, tmp_path, "held")
+    assert merges.take() == (sorted([gated, *names]), [])
+    assert record["delivery_id"] not in set(tables["episode_versions"]["stated_in"])
+    save_record(staged, apply_release(held, {"released_by": "steward", "released_at": "2020-12-01T10:00:00+00:00",
+                                             "reason": "checked"}))
+    tables = same_as_full_rebuild(staged, raw, tmp_path, "released")
+    assert merges.take() == (sorted([gated, *names]), [])
+    assert record["delivery_id"] in set(tables["episode_versions"]["stated_in"])
+    shown = tables["deliveries"].set_index("delivery_id")
+    assert "released by steward" in shown.loc[record["delivery_id"], "status_reason"]
+
+    # what the comparison covered: revisions and corrections among the findings
+    codes = set(tables["validation_issues"]["code"])
+    assert codes & REVISION_CODES and any(c.startswith("correction-") for c in codes), codes
+
+
+def test_demo_incremental_equals_full_rebuild(tmp_path, monkeypatch):
+    raw, staged = tmp_path / "raw", tmp_path / "staged"
+    write_demo(raw)
+    everything = {(i.municipality, i.period) for i in discover(raw, contracts())[0]}
+    newest = max(p for _, p in everything)
+    added_late = sorted(m for m, p in everything if p == newest)[0]
+    merges = Merges(monkeypatch)
+    store(raw, staged, everything - {(added_late, newest)})
+    curated_tables(staged, raw)
+    merges.take()
+    store(raw, staged, {(added_late, newest)})
+    tables = same_as_full_rebuild(staged, raw, tmp_path, "demo")
+    assert merges.take() == (sorted({m for m, _ in everything}), [added_late])
+    assert len(tables["episode_versions"]) and len(tables["validation_issues"])
+
+
+def test_findings_in_another_language_are_merged_again(tmp_path, monkeypatch):
+    """The fingerprint covers the findings' language, not only the data."""
+    raw, staged = tmp_path / "raw", tmp_path / "staged"
+    monkeypatch.setenv("LVV_SOURCES_DIR", str(tmp_path / "sources"))
+    network = write_national(raw, tmp_path / "sources", NationalSpec(municipalities=2, months=3, intakes_per_month=4),
+                             processes=1)
+    store(raw, staged)
+    merges = Merges(monkeypatch)
+    curated_tables(staged, raw)
+    assert merges.take() == (sorted(network.periods), [])
+    english = curated_tables(staged, raw, lang="en")
+    assert merges.take() == (sorted(network.periods), [])
+    assert english["validation_issues"].equals(curated_tables(staged, raw, lang="en")["validation_issues"])
+    assert merges.take() == ([], [])
