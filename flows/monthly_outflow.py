@@ -184,10 +184,19 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
         logger.info("%s: %s, %d rows read, %d curated, %d quarantined, %d skipped", record["delivery_id"],
                     record["status"], record["rows_read"], record["rows_curated"],
                     record["rows_quarantined"], record["rows_skipped"])
+        if record["status"] == "rejected":  # a warning: shown on the terminal too, with the reason
+            logger.warning("%s is rejected, nothing of it is in force: %s", record["delivery_id"],
+                           rejection_reason(result.findings))
         records.append(record)
         progress.advance()
     _findings_artifact(municipality, shown)
     return records
+
+
+def rejection_reason(findings) -> str:
+    """Why a delivery was rejected: its fatal findings' messages (scrubbed like every stored one)."""
+    fatal = [f.as_row("en") for f in findings if f.severity == "fatal"]
+    return "; ".join(f"{row['message']} {row['fix']}".strip() for row in fatal[:3]) or "no fatal finding recorded"
 
 
 #: findings shown per delivery in the findings artifact (all are in validation_issues)
@@ -555,8 +564,8 @@ def _changes_markdown(data: monthly_report.ReportData, run: dict) -> str:
 
 def _quality_table(data: monthly_report.ReportData) -> pd.DataFrame:
     findings = data.quality.groupby("municipality")["findings"].sum() if len(data.quality) else {}
-    table = data.deliveries[["municipality", "delivery_id", "status", "rows_read", "rows_curated",
-                             "rows_quarantined"]].copy()
+    table = data.deliveries[["municipality", "delivery_id", "status", "status_reason", "rows_read",
+                             "rows_curated", "rows_quarantined", "episodes_stale", "episodes_missing"]].copy()
     table["findings"] = table["municipality"].map(findings).fillna(0).astype("int64")
     per_check = data.quality.groupby("municipality").apply(
         lambda g: "; ".join(f"{code}: {n}" for code, n in zip(g["code"], g["findings"])),

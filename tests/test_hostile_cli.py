@@ -291,7 +291,7 @@ def _searchable_text(path: Path) -> str:
 
 
 def test_a_run_keeps_no_identifier_typed_into_a_kept_column_and_rejects_a_bomb(tmp_path, prefect_harness,
-                                                                               monkeypatch):
+                                                                               monkeypatch, capfd):
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
     data = tmp_path / "data"
@@ -315,6 +315,12 @@ def test_a_run_keeps_no_identifier_typed_into_a_kept_column_and_rejects_a_bomb(t
         assert not [n for n in needles if n in text], path
     rejected = "".join(_searchable_text(p) for p in files if p.suffix == ".parquet")
     assert "limits.compression_ratio" in rejected
+    # the run says why it rejected the bomb, as a warning (shown on a quiet terminal), and its log
+    # holds no identifier either
+    logged = capfd.readouterr().err
+    warned = [line for line in logged.splitlines() if "| WARNING |" in line]
+    assert any("amsterdam/2020-10 is rejected" in w and "limits.compression_ratio" in w for w in warned), warned
+    assert not [n for n in needles if n in logged]
 
     from prefect.client.orchestration import get_client
 

@@ -181,6 +181,12 @@ def test_quarantine_impact_counts_stale_and_missing_episodes(tmp_path, amsterdam
     con.close()
     assert now == [("amsterdam", "amsterdam/2020-11", 1, 1)]
     assert then == [(0, 0)] and before == [(0,)]  # intake 01-09-2019 is after that reference date
+    # the report's data-quality table says the same of the latest delivery at its reference date
+    from transforms.monthly_report import gather
+
+    latest = gather(tmp_path / "curated" / "lvv.duckdb", date(2020, 11, 30), ["programme"]).deliveries
+    assert latest[["delivery_id", "episodes_stale", "episodes_missing"]].values.tolist() == [
+        ["amsterdam/2020-11", 1, 1]]
     done = CliRunner().invoke(app, ["outflow", "--ref-date", "2020-11-30", "--data-dir", str(tmp_path)])
     assert done.exit_code == 0 and "1 episodes counted at an older version and 1 not counted" in done.output
 

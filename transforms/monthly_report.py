@@ -104,7 +104,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
             durable_share=_durable_share(by_municipality),
             changes=_changes(con, now, previous),
             bridge=_bridge(con, previous, definitions),
-            deliveries=_latest_deliveries(con), quality=_quality(con), quarantine=_quarantine(con),
+            deliveries=_latest_deliveries(con, reference_date), quality=_quality(con), quarantine=_quarantine(con),
             **_atoms(con, first, reference_date, definitions),
         )
     finally:
@@ -259,15 +259,22 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def _latest_deliveries(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def _latest_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
+    """The latest delivery per municipality (a held one with the reason it is held), and what its
+    quarantine does to the figures at the reference date (quarantine_impact): episodes counted at
+    an older version, and episodes in no figure at all."""
     return con.execute("""
-        select municipality, period, delivery_id, status, stand_per, rows_read, rows_curated,
-            rows_quarantined, rows_skipped
-        from deliveries
-        where status <> 'superseded'
-        qualify row_number() over (partition by municipality order by period desc) = 1
-        order by municipality
-    """).df()
+        select latest.municipality, latest.period, latest.delivery_id, latest.status,
+            coalesce(latest.status_reason, '') as status_reason, latest.stand_per, latest.rows_read,
+            latest.rows_curated, latest.rows_quarantined, latest.rows_skipped,
+            coalesce(impact.episodes_stale, 0) as episodes_stale,
+            coalesce(impact.episodes_missing, 0) as episodes_missing
+        from deliveries as latest
+        left join quarantine_impact($ref) as impact on latest.delivery_id = impact.latest_delivery
+        where latest.status <> 'superseded'
+        qualify row_number() over (partition by latest.municipality order by latest.period desc) = 1
+        order by latest.municipality
+    """, {"ref": reference_date}).df()
 
 
 def _quality(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
