@@ -51,7 +51,8 @@ def over(key: str, found: float | str, maximum: float | str, name: str, part: st
 def _show(value: float | str) -> str:
     if isinstance(value, str):
         return value
-    return f"{value:,.0f}".replace(",", ".") if value >= 1000 else f"{value:g}"
+    # digits only: '16.000' reads as sixteen thousand in the Dutch message and as sixteen in the English one
+    return f"{value:.0f}" if value >= 1000 else f"{value:g}"
 
 
 def check_size(path: Path, name: str, limit: Limits | None = None) -> Finding | None:
