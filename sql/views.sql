@@ -47,3 +47,12 @@ create or replace view runs as
 
     select * from final
     order by started_at;
+
+-- the latest delivery of each municipality that no later delivery superseded (accepted, or held
+-- with the reason why): what the monthly report shows per municipality and whose findings and
+-- quarantined rows it lists
+create or replace view latest_deliveries as
+    select *
+    from deliveries
+    where status <> 'superseded'
+    qualify row_number() over (partition by municipality order by period desc) = 1;

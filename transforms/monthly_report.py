@@ -22,6 +22,9 @@ import copy
 import functools
 import html
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +43,8 @@ DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_THRESHOLD = suppression.DEFAULT_THRESHOLD
 #: the deployment's readers are the ministry and the municipalities
 DEFAULT_LANGUAGE = "nl"
+#: rows of a table a page shows, and a workbook's sheet holds; the rest are counted in a note
+PAGE_ROWS, SHEET_ROWS = 2_000, 100_000
 
 
 @dataclass
@@ -79,61 +84,167 @@ def report_texts(language: str = DEFAULT_LANGUAGE) -> dict:
     return texts[language]
 
 
+@functools.cache
+def value_texts(language: str = DEFAULT_LANGUAGE) -> dict[str, dict[str, str]]:
+    """column -> {code: text}: how the codes in the report's tables and charts read in `language`.
+
+    Reporting lines and durability classes from the taxonomy (schemas/taxonomy.yaml), every other
+    code (effects, statuses, actions, severities) from the report texts' `values`
+    (schemas/report_texts.yaml).
+    """
+    from schemas.taxonomy import taxonomy
+
+    english = language == "en"
+    vocabularies = {"line": taxonomy().reporting_lines, "durability": taxonomy().durability_classes}
+    return {**{column: {term.code: term.en if english else term.nl for term in terms}
+               for column, terms in vocabularies.items()},
+            **report_texts(language)["values"]}
+
+
+def in_language(frame: pd.DataFrame, language: str, keep: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The frame with the codes of every column value_texts knows (but those in `keep`) shown in
+    `language`. A code without a text is an error that names it: never shown untranslated."""
+    words = value_texts(language)
+    translated = {}
+    for column in frame.columns:
+        if column not in words or column in keep:
+            continue
+        known = words[column]
+        missing = sorted({str(code) for code in frame[column].dropna().unique()} - set(known))
+        if missing:
+            where = ("schemas/taxonomy.yaml" if column in ("line", "durability")
+                     else f"schemas/report_texts.yaml ({language}.values.{column})")
+            raise ValueError(f"the report has no {language} text for {column} "
+                             f"{', '.join(map(repr, missing))}: add it to {where}")
+        translated[column] = frame[column].map(known)
+    return frame.assign(**translated) if translated else frame
+
+
+def value_text(language: str, column: str, code: str | None) -> str | None:
+    """One code of `column` in `language` (None stays None), as in_language shows it."""
+    if code is None:
+        return None
+    return in_language(pd.DataFrame({column: [code]}), language)[column].iloc[0]
+
+
 # --- gathering ------------------------------------------------------------------------------------
 
 def month_end_before(day: date) -> date:
     return day.replace(day=1) - timedelta(days=1)
 
 
-def gather(database: Path, reference_date: date, definitions: list[str], run: dict | None = None
-           ) -> ReportData:
-    """Read every figure the report shows from the published database (read-only)."""
+def gather(database: Path, reference_date: date, definitions: list[str], run: dict | None = None,
+           *, timings: dict[str, float] | None = None) -> ReportData:
+    """Read every figure the report shows from the published database (read-only).
+
+    timings: when given, the seconds each part took are added to it (benchmarks/report.py).
+    """
+    clock = _Clock(timings)
     con = duckdb.connect(str(database), read_only=True)
     try:
         previous = month_end_before(reference_date)
         first = _first_intake(con)
-        now = {d: _per_line(con, reference_date, d, None) for d in definitions}  # headline and changes
-        by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
-                                     .assign(definition=d) for d in definitions], ignore_index=True)
+        with clock("headline"):  # per line at the reference date: headline and changes
+            now = {d: _per_line(con, reference_date, d, None) for d in definitions}
+            headline = _headline(now)
+        with clock("by_municipality"):
+            by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
+                                         .assign(definition=d) for d in definitions], ignore_index=True)
+            durable_share = _durable_share(by_municipality)
+        with clock("outflow_series"):
+            outflow_series = _outflow_series(con, first, reference_date, definitions)
+        with clock("occupancy_series"):
+            occupancy_series = _occupancy_series(con, first, reference_date)
+        with clock("changes"):
+            changes = _changes(con, now, previous)
+        with clock("bridge"):
+            bridge = _bridge(con, previous, definitions)
+        with clock("quality_tables"):  # deliveries, quality findings, quarantined rows
+            deliveries, quality, quarantine = (_latest_deliveries(con, reference_date), _quality(con),
+                                               _quarantine(con))
+        with clock("atoms"):  # what small-cell protection sums (transforms/suppression.py)
+            atoms = _atoms(con, first, reference_date, definitions)
         return ReportData(
             reference_date=reference_date, previous_date=previous, definitions=list(definitions),
-            run=run or {}, headline=_headline(now),
+            run=run or {}, headline=headline,
             by_municipality=by_municipality[["definition", "municipality", "line", "durability", "persons"]],
-            outflow_series=_outflow_series(con, first, reference_date, definitions),
-            occupancy_series=_occupancy_series(con, first, reference_date),
-            durable_share=_durable_share(by_municipality),
-            changes=_changes(con, now, previous),
-            bridge=_bridge(con, previous, definitions),
-            deliveries=_latest_deliveries(con, reference_date), quality=_quality(con), quarantine=_quarantine(con),
-            **_atoms(con, first, reference_date, definitions),
+            outflow_series=outflow_series, occupancy_series=occupancy_series, durable_share=durable_share,
+            changes=changes, bridge=bridge, deliveries=deliveries, quality=quality, quarantine=quarantine,
+            **atoms,
         )
     finally:
         con.close()
 
 
+class _Clock:
+    """`with clock(name):` adds the block's seconds to timings[name] (nothing when timings is None)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+
 def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
            definitions: list[str]) -> dict[str, pd.DataFrame]:
     """What the figures sum: persons per municipality and class set at the reference date (atoms),
-    and per class set summed over the municipalities at each month end of the series."""
-    exits = con.execute("""
-        select municipality, person_id, outcome_code, follow_up_code, exit_date
-        from episodes_known_at(null)
-        where exit_date <= $ref
-    """, {"ref": reference_date}).df()
-    rules = con.execute("select definition, outcome_code, follow_up_code, line, durability "
-                        "from counting_rules").df()
-    months = (con.execute("select month_end from month_ends($first, $ref)",
-                          {"first": first, "ref": reference_date}).df()["month_end"]
-              if first is not None else [])
-    per_month = []
-    for month_end in months:
-        atoms = suppression.atoms(exits[exits["exit_date"] <= month_end], rules, definitions)
-        per_month.append(atoms.groupby("classes", sort=False, as_index=False)["persons"].sum()
-                         .assign(month_end=month_end))
-    series = (pd.concat(per_month, ignore_index=True) if per_month
-              else pd.DataFrame(columns=["classes", "persons", "month_end"]))
-    return {"atoms": suppression.atoms(exits, rules, definitions),
-            "series_atoms": series[["month_end", "classes", "persons"]]}
+    and per class set summed over the municipalities at each month end of the series.
+
+    As transforms/suppression.atoms counts them (a person's class set: every (definition, line,
+    durability) of their exits up to the date), in one pass: a person's class set changes only
+    at their exit dates, so each (person, class set) holds from one exit date to the next and
+    counts at the month ends in between. Rows in suppression.atoms' order: atoms by municipality
+    and class set, each month's class sets in order of first appearance there.
+    """
+    if first is None:
+        return {"atoms": pd.DataFrame(columns=["municipality", "classes", "persons"]),
+                "series_atoms": pd.DataFrame(columns=["month_end", "classes", "persons"])}
+    counted = con.execute("""
+        with exits as (
+            select distinct versions.municipality, versions.person_id, versions.exit_date,
+                [rules.definition, rules.line, rules.durability] as triple
+            from episodes_known_at(null) as versions
+            inner join counting_rules as rules
+                on versions.outcome_code = rules.outcome_code
+                and versions.follow_up_code is not distinct from rules.follow_up_code
+            where versions.exit_date <= $ref and list_contains($definitions, rules.definition)
+        ),
+        steps as (
+            select municipality, person_id, exit_date as since,
+                lead(exit_date) over (partition by municipality, person_id order by exit_date) as until
+            from (select distinct municipality, person_id, exit_date from exits)
+        ),
+        held as (
+            select steps.municipality, steps.since, steps.until,
+                list_sort(list(distinct exits.triple)) as classes
+            from steps
+            inner join exits using (municipality, person_id)
+            where exits.exit_date <= steps.since
+            group by steps.municipality, steps.person_id, steps.since, steps.until
+        )
+        select months.month_end, held.municipality, held.classes, count(*)::bigint as persons
+        from month_ends($first, $ref) as months
+        inner join held
+            on held.since <= months.month_end and (held.until is null or months.month_end < held.until)
+        group by all
+    """, {"first": first, "ref": reference_date, "definitions": list(definitions)}).df()
+    # class sets as suppression.atoms writes them: sorted tuples of (definition, line, durability)
+    counted["classes"] = counted["classes"].map(lambda c: tuple(sorted(tuple(t) for t in c)))
+    order = {c: rank for rank, c in enumerate(sorted(set(counted["classes"])))}
+    counted["rank"] = counted["classes"].map(order)
+    counted = counted.sort_values(["month_end", "municipality", "rank"], kind="stable", ignore_index=True)
+    # the last month end is the reference date's own (month_ends): every exit counted is on or before it
+    atoms = (counted[counted["month_end"] == counted["month_end"].max()]
+             [["municipality", "classes", "persons"]].reset_index(drop=True))
+    series = counted.groupby(["month_end", "classes"], sort=False, as_index=False)["persons"].sum()
+    return {"atoms": atoms, "series_atoms": series[["month_end", "classes", "persons"]]}
 
 
 def _headline(now: dict[str, pd.Series]) -> pd.DataFrame:
@@ -189,24 +300,49 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, referenc
 
 def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date
                       ) -> pd.DataFrame:
+    """occupancy() and inflow() at every month end, in one pass each: a person is in an LVV of a
+    municipality at the month ends their episodes there cover, and counts in its inflow from their
+    first intake there on (calling the macros once per month end took 1.3 s at x100)."""
+    columns = ["month_end", "municipality", "occupancy", "inflow"]
     if first is None:
-        return pd.DataFrame(columns=["month_end", "municipality", "occupancy", "inflow"])
+        return pd.DataFrame(columns=columns)
     return con.execute("""
-        with months as (select month_end from month_ends($first, $ref)),
-        occupied as (
-            select months.month_end, counted.municipality, counted.persons as occupancy
-            from months, lateral (select * from occupancy(months.month_end)) as counted
+        with months as (
+            select month_end from month_ends($first, $ref)
         ),
+
+        episodes as (
+            select municipality, person_id, intake_date, exit_date
+            from episodes_known_at(null)
+            where intake_date is not null
+        ),
+
         entered as (
-            select months.month_end, counted.municipality, counted.persons as inflow
-            from months, lateral (select * from inflow(months.month_end)) as counted
+            select months.month_end, firsts.municipality, count(*)::bigint as inflow
+            from months
+            inner join (
+                select municipality, person_id, min(intake_date) as first_intake
+                from episodes group by municipality, person_id
+            ) as firsts on firsts.first_intake <= months.month_end
+            group by all
+        ),
+
+        occupied as (
+            select months.month_end, episodes.municipality,
+                count(distinct episodes.person_id)::bigint as occupancy
+            from months
+            inner join episodes
+                on episodes.intake_date <= months.month_end
+                and (episodes.exit_date is null or episodes.exit_date > months.month_end)
+            group by all
         )
-        select entered.month_end, entered.municipality, coalesce(occupied.occupancy, 0) as occupancy,
+
+        select entered.month_end, entered.municipality, coalesce(occupied.occupancy, 0)::bigint as occupancy,
             entered.inflow
         from entered
         left join occupied using (month_end, municipality)
         order by all
-    """, {"first": first, "ref": reference_date}).df()
+    """, {"first": first, "ref": reference_date}).df()[columns]
 
 
 def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
@@ -269,24 +405,17 @@ def _latest_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> 
             latest.rows_curated, latest.rows_quarantined, latest.rows_skipped,
             coalesce(impact.episodes_stale, 0) as episodes_stale,
             coalesce(impact.episodes_missing, 0) as episodes_missing
-        from deliveries as latest
+        from latest_deliveries as latest
         left join quarantine_impact($ref) as impact on latest.delivery_id = impact.latest_delivery
-        where latest.status <> 'superseded'
-        qualify row_number() over (partition by latest.municipality order by latest.period desc) = 1
         order by latest.municipality
     """, {"ref": reference_date}).df()
 
 
 def _quality(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""
-        with latest as (
-            select delivery_id, municipality from deliveries
-            where status <> 'superseded'
-            qualify row_number() over (partition by municipality order by period desc) = 1
-        )
         select latest.municipality, issues.code, issues.severity, count(*) as findings
         from validation_issues as issues
-        inner join latest on issues.delivery_id = latest.delivery_id
+        inner join latest_deliveries as latest on issues.delivery_id = latest.delivery_id
         group by all
         order by latest.municipality, findings desc, issues.code
     """).df()
@@ -294,14 +423,9 @@ def _quality(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""
-        with latest as (
-            select delivery_id from deliveries
-            where status <> 'superseded'
-            qualify row_number() over (partition by municipality order by period desc) = 1
-        )
         select quarantined.*
         from quarantined_rows as quarantined
-        inner join latest on quarantined.delivery_id = latest.delivery_id
+        inner join latest_deliveries as latest on quarantined.delivery_id = latest.delivery_id
         order by quarantined.delivery_id, quarantined.excel_row
     """).df()
 
@@ -478,9 +602,13 @@ def write_excel(data: ReportData, path: Path) -> Path:
                "text": book.add_format({"quote_prefix": True}),
                "title": book.add_format({"bold": True, "font_size": 13})}
     try:
+        texts = report_texts(data.language)
         for title, frame, note in _sections(data):
             sheet = book.add_worksheet(title[:31])
             sheet.write_string(0, 0, title, formats["title"])
+            if len(frame) > SHEET_ROWS:
+                note = f"{note} {_more_rows(texts, len(frame), SHEET_ROWS)}".strip()
+                frame = frame.head(SHEET_ROWS)
             if note:
                 sheet.write_string(1, 0, note)
             _write_frame(sheet, frame, 3, formats)
@@ -558,7 +686,8 @@ def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:
 
 def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
     """(title, table, note) per section, in report order, in the report's language; empty internal
-    sections are left out. Column names are translated; the values (codes) are not."""
+    sections are left out. Column names and codes are in the report's language (in_language); the
+    headline keeps the line codes beside their labels: the key to the database's figures."""
     texts = report_texts(data.language)
     edition = "public" if data.public else "internal"
     shown = _shown if data.public else (lambda frame: frame)
@@ -566,24 +695,40 @@ def _sections(data: ReportData) -> list[tuple[str, pd.DataFrame, str]]:
     about = pd.DataFrame([
         (item["reference_date"], data.reference_date), (item["previous_date"], data.previous_date),
         (item["edition"], texts["edition"][edition]), (item["definitions"], ", ".join(data.definitions)),
-        (item["run"], data.run.get("run_id")), (item["run_status"], data.run.get("status")),
+        (item["run"], data.run.get("run_id")), (item["run_status"], value_text(data.language, "run_status", data.run.get("status"))),
         (item["release"], data.run.get("release_id")),
         (item["generated_at"], datetime.now(UTC).replace(microsecond=0)),
         *((item["note"], note) for note in data.notes),
     ], columns=["item", "value"])
     headline = data.headline.assign(  # the lines' labels in the report's language
         label=data.headline["line"].map(line_labels(data.language)).fillna(""))
+    series = shown(data.outflow_series) if data.public else _wide_series(data.outflow_series)
     frames = [("about", about), ("headline", headline), ("by_municipality", data.by_municipality),
-              ("durable_share", data.durable_share), ("outflow_series", shown(data.outflow_series)),
+              ("durable_share", data.durable_share), ("outflow_series", series),
               ("occupancy_series", shown(data.occupancy_series))]
     if not data.public:
         frames += [("changes", data.changes), ("bridge", data.bridge), ("deliveries", data.deliveries),
                    ("quality", data.quality), ("quarantine", data.quarantine),
                    ("run", pd.DataFrame(data.run.get("deliveries", [])))]
     values = {"reference_date": data.reference_date, "previous_date": data.previous_date}
-    columns = texts["columns"]
-    return [(texts["sections"][key][0], frame.rename(columns=lambda c: columns.get(c, c)),
+    # column names in the report's language; the public table by municipality has a column per line
+    columns = {**value_texts(data.language)["line"], **texts["columns"]}
+    return [(texts["sections"][key][0],
+             in_language(frame, data.language, keep=("line",) if key == "headline" else ())
+             .rename(columns=lambda c: columns.get(c, c)),
              texts["sections"][key][1].format(**values)) for key, frame in frames]
+
+
+def _wide_series(series: pd.DataFrame) -> pd.DataFrame:
+    """The internal outflow series as a table: a row per month end, counting rule and municipality,
+    a column per line (the taxonomy's order, 0 where nobody left by it): an eighth of the rows."""
+    keys, lines = ["month_end", "definition", "municipality"], list(line_labels())
+    if series.empty:
+        return pd.DataFrame(columns=[*keys, *lines])
+    wide = (series.set_index([*keys, "line"])["persons"].unstack("line", fill_value=0)
+            .reindex(columns=lines, fill_value=0).astype("int64"))
+    wide.columns.name = None
+    return wide.reset_index()
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -625,12 +770,18 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table
         "th{background:#e8eef4}td.t{text-align:left}section{margin-bottom:2em}")
 
 
-def _html_table(frame: pd.DataFrame, texts: dict, max_rows: int = 2000) -> str:
+def _more_rows(texts: dict, rows: int, shown: int) -> str:
+    """The note under a table cut at `shown` rows: where the others are."""
+    where = "more_rows" if rows <= SHEET_ROWS else "more_rows_database"
+    return texts[where].format(n=rows - shown)  # plain digits: 16.000 reads as 16 in English
+
+
+def _html_table(frame: pd.DataFrame, texts: dict) -> str:
     if frame.empty:
         return f"<p>{html.escape(texts['none'])}</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
-    for row in frame.head(max_rows).itertuples(index=False):
+    for row in frame.head(PAGE_ROWS).itertuples(index=False):
         cells = []
         for value in row:
             value = _plain(value)
@@ -638,8 +789,7 @@ def _html_table(frame: pd.DataFrame, texts: dict, max_rows: int = 2000) -> str:
             css = "" if isinstance(value, (int, float)) else " class='t'"
             cells.append(f"<td{css}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = (f"<p>{html.escape(texts['more_rows'].format(n=len(frame) - max_rows))}</p>"
-            if len(frame) > max_rows else "")
+    more = (f"<p>{html.escape(_more_rows(texts, len(frame), PAGE_ROWS))}</p>" if len(frame) > PAGE_ROWS else "")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
@@ -648,7 +798,7 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
     texts = report_texts(data.language)
     title, words = texts["charts"], texts["columns"]
     charts = []
-    series = data.outflow_series
+    series = in_language(data.outflow_series, data.language)
     if not series.empty:
         # min_count=1: a point suppressed in the public edition (NA) stays a gap, not 0
         per_line = series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum(
@@ -670,8 +820,8 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
         charts.append((title["occupancy"], _chart(
             data.occupancy_series, "month_end", "occupancy", "municipality", labels=words)))
     if not data.changes.empty:
-        moved = data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
-                                  var_name="kind", value_name="persons")
+        moved = in_language(data.changes.melt(id_vars=["definition", "line"], value_vars=["new_exits", "revision"],
+                                              var_name="kind", value_name="persons"), data.language)
         charts.append((title["changes"], _chart(
             moved, "line", "persons", "kind", facet="definition", bar="group", labels=words)))
     if not data.quality.empty:
@@ -682,6 +832,9 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
 
 #: chart height: the plot's margins, and each row of panels
 CHART_MARGIN_PX, PANEL_ROW_PX = 120, 300
+#: the gap between two rows of panels (a panel's title sits in it), whatever the number of rows:
+#: as a fixed fraction of the chart, 9 rows of municipalities left each panel 130 of its 300 px
+PANEL_GAP_PX = 45
 
 
 def chart_height(n_panels: int, wrap: int) -> int:
@@ -700,7 +853,6 @@ def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | Non
     columns in axis titles, legend title and hover text. Rows are taken in the frame's order;
     missing values (pd.NA) are gaps.
     """
-    import plotly.graph_objects as go
     import plotly.io as pio
     from plotly.colors import qualitative
 
@@ -742,7 +894,18 @@ def _chart(frame: pd.DataFrame, x: str, y: str, colour: str, *, facet: str | Non
                   height=chart_height(len(panels), wrap if facet else 0))
     if bar:
         layout["barmode"] = bar
-    return go.Figure(data=traces, layout=layout).to_html(full_html=False, include_plotlyjs=False)
+    # the figure as plotly.js takes it, with the template go.Figure would add; not validated
+    # property by property (that took most of the charts' time: 200 traces at 25 municipalities)
+    return pio.to_html({"data": traces, "layout": {**layout, "template": _template()}}, full_html=False,
+                       include_plotlyjs=False, validate=False)
+
+
+@functools.cache
+def _template() -> dict:
+    """The default plotly template as JSON, as go.Figure puts it in every figure's layout."""
+    import plotly.io as pio
+
+    return pio.templates[pio.templates.default].to_plotly_json()
 
 
 def _panels(titles: list[str] | None, wrap: int, x_title: str, y_title: str
@@ -784,8 +947,8 @@ def _grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, tuple]:
     numbers = {cell: str(i) for i, cell in enumerate(cells)}
     grid = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes="all", shared_yaxes="all",
                          start_cell="bottom-left", horizontal_spacing=0.02,
-                         vertical_spacing=0.07 if wrap else 0.03, row_heights=[1.0] * n_rows,
-                         column_widths=[1.0] * n_cols,
+                         vertical_spacing=PANEL_GAP_PX / (PANEL_ROW_PX * n_rows) if wrap else 0.03,
+                         row_heights=[1.0] * n_rows, column_widths=[1.0] * n_cols,
                          column_titles=None if wrap else list(numbers.values()),
                          subplot_titles=[numbers.get((r, c)) for r in range(1, n_rows + 1)
                                          for c in range(1, n_cols + 1)] if wrap else None)
