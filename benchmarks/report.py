@@ -5,7 +5,7 @@
 Writes a national network at `factor` (benchmarks/datasets.py: 25 municipalities; x4 is 24
 months, x16 48, x100 120) and publishes it with the plain transforms functions (process every
 delivery into the store, `curated_tables`, `publish`), or reuses the database a previous run left
-in --workdir. Then times, in this process, `gather` part by part (headline, by municipality,
+in --workdir (when it was published with the same SQL). Then times, in this process, `gather` part by part (headline, by municipality,
 outflow series, occupancy series, changes, bridge, quality tables, and the atoms small-cell
 protection sums), the public edition's protection (`public_edition`, reported apart: it is the
 protection's work, not the report's), and each writer: the workbook of each edition, the charts
@@ -16,6 +16,7 @@ of each edition alone, and the page of each edition (charts included). Prints a 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -36,10 +37,12 @@ DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 
 def build(workdir: Path, factor: float, log=print) -> dict[str, Any]:
     """The national network's published database under workdir (reused when the stamp matches)."""
-    stamp = workdir / STAMP
+    from transforms.publish import SQL_FILES, sql_text
+
+    stamp, sql = workdir / STAMP, hashlib.sha256("".join(map(sql_text, SQL_FILES)).encode()).hexdigest()
     if stamp.exists():
         known = json.loads(stamp.read_text(encoding="utf-8"))
-        if known["factor"] == factor and Path(known["database"]).exists():
+        if known["factor"] == factor and known.get("sql") == sql and Path(known["database"]).exists():
             os.environ["LVV_SOURCES_DIR"] = known["sources"]
             log(f"reusing the x{factor:g} database in {workdir}")
             return known
@@ -67,7 +70,7 @@ def build(workdir: Path, factor: float, log=print) -> dict[str, Any]:
         for result in process_deliveries(batch, known_contracts[municipality], pseudo):
             save_result(staged, result)
     publish(dataset.curated, curated_tables(staged, dataset.raw))
-    out = {"factor": factor, "database": str(dataset.curated / "lvv.duckdb"), "sources": str(dataset.sources_dir),
+    out = {"factor": factor, "sql": sql, "database": str(dataset.curated / "lvv.duckdb"), "sources": str(dataset.sources_dir),
            "ref_date": dataset.ref_date.isoformat(), "rows": dataset.rows, "files": len(dataset.files),
            "municipalities": dataset.municipalities, "months": dataset.months,
            "build_s": round(time.perf_counter() - started, 1)}

@@ -10,11 +10,13 @@ import html
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.test_monthly_report import report  # noqa: F401  the small publication's report (English)
+from tests.test_monthly_report import NET_REF, network, report  # noqa: F401  small publications
+from transforms.monthly_report import gather, write_html
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -69,6 +71,12 @@ def assert_every_chart_drew(page: Path, tmp_path: Path) -> int:
 @pytest.mark.parametrize("name", ["internal_html", "public_html"])
 def test_each_page_of_the_report_draws_every_chart(report, name, tmp_path):  # noqa: F811
     assert assert_every_chart_drew(report[name], tmp_path) >= 2
+
+
+def test_the_page_of_25_municipalities_draws_every_chart(network, tmp_path):  # noqa: F811
+    """The hand-built network's internal page: 24 panels of municipalities, 25 in occupancy."""
+    data = replace(gather(network, NET_REF, ["programme", "evaluation-2021"]), language="nl")
+    assert assert_every_chart_drew(write_html(data, tmp_path / "network.html"), tmp_path) == 6
 
 
 def test_a_script_error_or_an_undrawn_chart_is_caught(report, tmp_path):  # noqa: F811

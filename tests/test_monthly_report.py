@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -21,12 +22,16 @@ from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.monthly_report import (
     SUPPRESSED,
+    _wide_series,
     _write_frame,
     chart_height,
     gather,
+    in_language,
     is_dangerous,
     report_texts,
     write_cell,
+    write_excel,
+    write_html,
     write_monthly_report,
 )
 from transforms.protect import Pseudonymiser
@@ -189,6 +194,8 @@ def test_each_chart_has_its_traces_panels_and_titles(report):
     traces, layout = internal["Occupancy over time"]
     assert [t["name"] for t in traces] == ["amsterdam"]
     assert layout["yaxis"]["title"]["text"] == "persons in an LVV"
+    colourway = layout["template"]["layout"]["colorway"]  # the template go.Figure would have added
+    assert traces[0]["line"]["color"] == colourway[0] and layout["template"]["layout"]["plot_bgcolor"]
     traces, layout = internal["What changed since last month"]
     assert [(t["name"], t["xaxis"]) for t in traces] == [
         ("new exits", "x"), ("new exits", "x2"), ("revision", "x"), ("revision", "x2")]
@@ -395,3 +402,84 @@ def test_the_latest_delivery_of_each_municipality_is_the_newest_not_superseded(n
     assert data.quality.to_dict("records") == [
         {"municipality": "g01", "code": "date-unparseable", "severity": "warning", "findings": 2},
         {"municipality": "g01", "code": "date-unparseable", "severity": "error", "findings": 1}]
+
+
+def _cells(book) -> dict[str, list[tuple]]:
+    return {sheet.title: [r for r in sheet.iter_rows(min_row=5, values_only=True)] for sheet in book.worksheets}
+
+
+def test_codes_in_the_tables_are_in_the_reports_language(network, tmp_path):
+    """Lines, durability classes, effects, statuses and severities read as words, in Dutch by
+    default and in English; only the headline keeps the line codes, beside their labels."""
+    data = gather(network, NET_REF, ["programme", "evaluation-2021"], {"run_id": "r", "status": "published"})
+    for language, words in [
+        ("nl", {"bridge": ("Herzieningen verklaard", ("Verblijf gelegaliseerd", "late registratie", 1)),
+                "held": ("Leveringen", "aangehouden"), "severity": ("Datakwaliteit", "waarschuwing"),
+                "durability": ("Uitstroom per gemeente", {"bestendig", "semi-bestendig", "niet-bestendig"}),
+                "run": "gepubliceerd"}),
+        ("en", {"bridge": ("Revisions explained", ("stay legalised", "late registration", 1)),
+                "held": ("Deliveries", "held"), "severity": ("Data quality", "warning"),
+                "durability": ("Outflow by municipality", {"durable", "semi-durable", "non-durable"}),
+                "run": "published"})]:
+        path = write_excel(replace(data, language=language), tmp_path / f"{language}.xlsx")
+        cells = _cells(openpyxl.load_workbook(path))
+        sheet, row = words["bridge"]
+        assert [r[1:] for r in cells[sheet]] == [row, row], language  # the same under both rules
+        sheet, status = words["held"]
+        assert {r[0]: r[3] for r in cells[sheet]}["g01"] == status
+        sheet, severity = words["severity"]
+        assert {r[2] for r in cells[sheet]} == {severity, "fout" if language == "nl" else "error"}
+        sheet, classes = words["durability"]
+        assert {r[3] for r in cells[sheet]} == classes
+        assert words["run"] in [r[1] for r in cells[next(iter(cells))]]
+        codes = {"late_registration", "semi_durable", "non_durable", "accepted", "warning", "repeat_application"}
+        for title, rows in list(cells.items())[2:]:  # after About and the headline
+            shown = {v for r in rows for v in r if isinstance(v, str)}
+            assert not (shown & codes) - {"warning"} - ({"accepted"} if language == "en" else set()), title
+    headline = openpyxl.load_workbook(tmp_path / "nl.xlsx")["Kerncijfers"]
+    assert [r[:2] for r in headline.iter_rows(min_row=5, max_row=6, values_only=True)] == [
+        ("legalised", "Verblijf gelegaliseerd"), ("returned", "Vertrek naar land van herkomst")]
+
+
+def test_a_code_without_a_text_is_an_error_naming_it(network, tmp_path):
+    with pytest.raises(ValueError, match=r"no nl text for effect 'moon_phase'.*nl\.values\.effect"):
+        in_language(pd.DataFrame({"effect": ["late_registration", "moon_phase", None]}), "nl")
+    with pytest.raises(ValueError, match=r"no en text for line 'teleported'.*taxonomy\.yaml"):
+        in_language(pd.DataFrame({"line": ["returned", "teleported"]}), "en")
+    assert in_language(pd.DataFrame({"effect": ["late_registration", None]}), "en")["effect"].tolist()[0] == \
+        "late registration"
+    data = gather(network, NET_REF, ["programme"])
+    odd = replace(data, deliveries=data.deliveries.assign(status="parked"))  # a status no text names
+    with pytest.raises(ValueError, match="status 'parked'"):
+        write_excel(odd, tmp_path / "odd.xlsx")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind
+
+
+def test_a_table_longer_than_a_sheet_is_cut_with_a_note(network, tmp_path, monkeypatch):
+    import transforms.monthly_report as report_module
+
+    monkeypatch.setattr(report_module, "SHEET_ROWS", 40)
+    monkeypatch.setattr(report_module, "PAGE_ROWS", 15)
+    data = replace(gather(network, NET_REF, ["programme"]), language="en")
+    rows = len(_wide_series(data.outflow_series))
+    # a row per month end and municipality with an exit by then: 24 municipalities (g25 has none)
+    # from February to November, less g03's February and March (its February exit became October's)
+    assert rows == 24 * 10 - 2
+    sheet = openpyxl.load_workbook(write_excel(data, tmp_path / "cut.xlsx"))["Outflow over time"]
+    assert sheet.max_row == 4 + 40
+    assert sheet["A2"].value.endswith(f"{rows - 40} more rows not shown; the database (lvv.duckdb) has them all.")
+    page = write_html(data, tmp_path / "cut.html").read_text(encoding="utf-8")
+    assert f"{rows - 15} more rows not shown; the database" in page
+    assert len(data.deliveries) == 25 and "10 more rows in the workbook" in page  # the sheet has them
+
+
+def test_the_panels_of_25_municipalities_stay_readable(network, tmp_path):
+    data = replace(gather(network, NET_REF, ["programme"]), language="en")
+    page = write_html(data, tmp_path / "network.html").read_text(encoding="utf-8")
+    traces, layout = _charts_in(page)["Outflow per line and municipality over time (programme)"]
+    assert len(layout["annotations"]) == 24  # a titled panel per municipality with an exit
+    plot = layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+    heights = [plot * (axis["domain"][1] - axis["domain"][0]) for name, axis in layout.items()
+               if name.startswith("yaxis")]
+    assert len(heights) == 24 and min(heights) >= 220, min(heights)  # of the 300 px a row of panels gets
+    assert {t["name"] for t in traces} >= {"stay legalised", "departed to country of origin"}
