@@ -42,32 +42,37 @@ create or replace macro rule_cases(rule_name) as table
             )
         end;
 
+-- every exit up to and including ref_date with its line and durability under one counting rule:
+-- one row per episode that ended, what outflow() and outflow_by_outcome() count
+create or replace macro exits(ref_date, definition := 'programme', known_at := null) as table
+    select
+        versions.municipality,
+        versions.person_id,
+        versions.episode_id,
+        versions.exit_date,
+        versions.outcome_code,
+        versions.follow_up_code,
+        rules.line,
+        rules.durability
+    from episodes_known_at(known_at) as versions
+    inner join rule_cases(definition) as rules
+        on versions.outcome_code = rules.outcome_code
+        and versions.follow_up_code is not distinct from rules.follow_up_code
+    where versions.exit_date <= cast(ref_date as date);
+
 -- persons who left an LVV from the pilot start up to and including ref_date, per line
 create or replace macro outflow(ref_date, definition := 'programme', known_at := null) as table
-    with exits as (
+    with final as (
         select
-            versions.municipality,
-            versions.person_id,
-            rules.line,
-            rules.durability
-        from episodes_known_at(known_at) as versions
-        inner join rule_cases(definition) as rules
-            on versions.outcome_code = rules.outcome_code
-            and versions.follow_up_code is not distinct from rules.follow_up_code
-        where versions.exit_date <= cast(ref_date as date)
-    ),
-
-    final as (
-        select
-            exits.municipality,
-            exits.line,
-            exits.durability,
-            count(distinct exits.person_id) as persons
-        from exits
+            exited.municipality,
+            exited.line,
+            exited.durability,
+            count(distinct exited.person_id) as persons
+        from exits(ref_date, definition := definition, known_at := known_at) as exited
         inner join taxonomy as lines
-            on lines.vocabulary = 'reporting_lines' and lines.code = exits.line
-        group by exits.municipality, exits.line, exits.durability, lines.position
-        order by exits.municipality, lines.position, exits.durability
+            on lines.vocabulary = 'reporting_lines' and lines.code = exited.line
+        group by exited.municipality, exited.line, exited.durability, lines.position
+        order by exited.municipality, lines.position, exited.durability
     )
 
     select * from final;
@@ -101,42 +106,27 @@ create or replace macro inflow(ref_date, known_at := null) as table
 create or replace macro outflow_by_outcome(
     ref_date, definition := 'programme', known_at := null
 ) as table
-    with exits as (
+    with final as (
         select
-            versions.municipality,
-            versions.person_id,
-            versions.outcome_code,
-            versions.follow_up_code,
-            rules.line,
-            rules.durability
-        from episodes_known_at(known_at) as versions
-        inner join rule_cases(definition) as rules
-            on versions.outcome_code = rules.outcome_code
-            and versions.follow_up_code is not distinct from rules.follow_up_code
-        where versions.exit_date <= cast(ref_date as date)
-    ),
-
-    final as (
-        select
-            exits.municipality,
-            exits.outcome_code,
-            exits.follow_up_code,
-            exits.line,
-            exits.durability,
-            count(distinct exits.person_id) as persons
-        from exits
+            exited.municipality,
+            exited.outcome_code,
+            exited.follow_up_code,
+            exited.line,
+            exited.durability,
+            count(distinct exited.person_id) as persons
+        from exits(ref_date, definition := definition, known_at := known_at) as exited
         inner join taxonomy as lines
-            on lines.vocabulary = 'reporting_lines' and lines.code = exits.line
+            on lines.vocabulary = 'reporting_lines' and lines.code = exited.line
         inner join taxonomy as outcomes
-            on outcomes.vocabulary = 'outcomes' and outcomes.code = exits.outcome_code
+            on outcomes.vocabulary = 'outcomes' and outcomes.code = exited.outcome_code
         left join taxonomy as follow_ups
             on follow_ups.vocabulary = 'follow_ups'
-            and follow_ups.code = exits.follow_up_code
+            and follow_ups.code = exited.follow_up_code
         group by
-            exits.municipality, exits.outcome_code, exits.follow_up_code, exits.line,
-            exits.durability, lines.position, outcomes.position, follow_ups.position
+            exited.municipality, exited.outcome_code, exited.follow_up_code, exited.line,
+            exited.durability, lines.position, outcomes.position, follow_ups.position
         order by
-            exits.municipality, lines.position, outcomes.position, follow_ups.position
+            exited.municipality, lines.position, outcomes.position, follow_ups.position
     )
 
     select * from final;

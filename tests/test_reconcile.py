@@ -33,7 +33,10 @@ def database(tmp_path, versions: list[dict]):
     frame["version"] = frame.groupby("episode_id").cumcount() + 1
     path = tmp_path / "lvv.duckdb"
     empty = pd.DataFrame({"delivery_id": pd.Series(dtype="string")})
-    build_database(path, {"episode_versions": frame, "deliveries": empty, "validation_issues": empty,
+    # the columns the views over deliveries read (latest_deliveries)
+    deliveries = pd.DataFrame({c: pd.Series(dtype="string") for c in ("delivery_id", "municipality", "period",
+                                                                        "status")})
+    build_database(path, {"episode_versions": frame, "deliveries": deliveries, "validation_issues": empty,
                           "quarantined_rows": empty})
     return connect(path)
 
