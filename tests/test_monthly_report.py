@@ -111,6 +111,9 @@ def test_the_workbooks_open_and_hold_every_section(report):
     assert headline["returned"] == 8 and headline["postponed_departure"] == 1
     public = openpyxl.load_workbook(report["public_xlsx"])
     assert "Quarantined rows" not in public.sheetnames
+    header = [c.value for c in public["Outflow by municipality"][4]]  # a column per line, in words
+    assert header[:4] == ["counting rule", "municipality", "stay legalised", "departed to country of origin"]
+    assert header[-1] == "total"
     published = {r[0]: r[2] for r in public["Headline"].iter_rows(min_row=5, values_only=True)}
     assert published["returned"] == SUPPRESSED and published["postponed_departure"] == SUPPRESSED
     for sheet in public.worksheets:
