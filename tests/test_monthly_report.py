@@ -295,7 +295,8 @@ def _versions() -> list[dict]:
     """Episode versions of 25 municipalities over 2020: g25 has no exit at all, nobody enters or
     leaves in June, g01's p0 leaves twice under different outcomes, g02's p9 holds two overlapping
     stays, and g03's p0's exit in October was registered late (only the November delivery has it).
-    g01's p0 leaves the second time on a month end: counted at it, no longer in an LVV on it."""
+    g01's p0 leaves the second time on a month end: counted at it, no longer in an LVV on it; g04's
+    p0 leaves twice within months."""
     rows = []
 
     def stay(m: str, person: str, n: int, intake: date, exit_date: date | None = None, outcome=(None, None),
@@ -314,6 +315,7 @@ def _versions() -> list[dict]:
             stay(m, f"p{k}", 1, intake, date(2020, exit_month, 10 + k) if leaves else None,
                  OUTCOMES[(i + k) % len(OUTCOMES)] if leaves else (None, None))
     stay("g01", "p0", 2, date(2020, 3, 20), date(2020, 9, 30), ("return_independent", None))  # on a month end
+    stay("g04", "p0", 2, date(2020, 4, 1), date(2020, 10, 15), ("departed_unknown", None))
     stay("g02", "p9", 1, date(2020, 2, 1))
     stay("g02", "p9", 2, date(2020, 4, 1), date(2020, 9, 10), ("permit_granted", None))
     late = next(r for r in rows if r["episode_id"] == "g03-p0-1")

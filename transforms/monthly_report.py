@@ -199,8 +199,10 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
 
     As transforms/suppression.atoms counts them (a person's class set: every (definition, line,
     durability) of their exits up to the date), in one pass: a person's class set changes only
-    at their exit dates, so each (person, class set) holds from one exit date to the next and
-    counts at the month ends in between. Rows in suppression.atoms' order: atoms by municipality
+    at their exit dates, so each (person, class set) holds from one exit date to the next: it adds
+    one at the month end on or after the first and takes it off at the one on or after the next,
+    and a running sum gives every month end (work in the exits and the class sets times months,
+    not the persons times months). Rows in suppression.atoms' order: atoms by municipality
     and class set, each month's class sets in order of first appearance there.
     """
     if first is None:
@@ -228,12 +230,35 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
             inner join exits using (municipality, person_id)
             where exits.exit_date <= steps.since
             group by steps.municipality, steps.person_id, steps.since, steps.until
+        ),
+
+        changes as (  -- a person counts from the month end on or after since, to the one on or after until
+            select municipality, classes, last_day(since) as month_end, 1 as delta from held
+            union all
+            select municipality, classes, last_day(until) as month_end, -1 as delta from held
+            where until is not null
+        ),
+
+        per_month as (
+            select municipality, classes, month_end, sum(delta) as delta from changes group by all
+        ),
+
+        grid as (  -- every month end from each (municipality, class set)'s first on
+            select starts.municipality, starts.classes, months.month_end
+            from (select municipality, classes, min(month_end) as start from per_month group by all) as starts
+            inner join month_ends($first, $ref) as months on months.month_end >= starts.start
+        ),
+
+        counted as (
+            select grid.month_end, grid.municipality, grid.classes,
+                sum(coalesce(per_month.delta, 0)) over (
+                    partition by grid.municipality, grid.classes order by grid.month_end
+                )::bigint as persons
+            from grid
+            left join per_month using (municipality, classes, month_end)
         )
-        select months.month_end, held.municipality, held.classes, count(*)::bigint as persons
-        from month_ends($first, $ref) as months
-        inner join held
-            on held.since <= months.month_end and (held.until is null or months.month_end < held.until)
-        group by all
+
+        select * from counted where persons > 0
     """, {"first": first, "ref": reference_date, "definitions": list(definitions)}).df()
     # class sets as suppression.atoms writes them: sorted tuples of (definition, line, durability)
     counted["classes"] = counted["classes"].map(lambda c: tuple(sorted(tuple(t) for t in c)))
