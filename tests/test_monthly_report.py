@@ -488,3 +488,22 @@ def test_the_panels_of_25_municipalities_stay_readable(network, tmp_path):
                if name.startswith("yaxis")]
     assert len(heights) == 24 and min(heights) >= 220, min(heights)  # of the 300 px a row of panels gets
     assert {t["name"] for t in traces} >= {"stay legalised", "departed to country of origin"}
+
+
+def test_the_report_benchmark_times_every_part(network, tmp_path):
+    """benchmarks/report.py on the hand-built network: every part of gather, protection and each
+    writer measured (no timing asserted: `python -m benchmarks.report` reports the figures)."""
+    from benchmarks.report import measure, table
+
+    stats = measure(network, NET_REF, tmp_path / "reports")
+    parts = {"headline", "by_municipality", "outflow_series", "occupancy_series", "changes", "bridge",
+             "quality_tables", "atoms"}
+    assert {f"gather.{p}_s" for p in parts} | {"gather_s", "protection_s", "writers_s"} <= set(stats)
+    for edition in ("internal", "public"):
+        assert {f"excel_{edition}_s", f"charts_{edition}_s", f"html_{edition}_s"} <= set(stats)
+    assert all(s.runs and s.median > 0 for s in stats.values())
+    assert sum(stats[f"gather.{p}_s"].median for p in parts) <= stats["gather_s"].median
+    info = {"factor": 0, "municipalities": 25, "months": 11, "rows": 0, "ref_date": NET_REF}
+    assert "`gather.atoms_s`" in table(stats, info)
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        "internal.html", "internal.xlsx", "public.html", "public.xlsx"]
