@@ -507,3 +507,19 @@ def test_the_report_benchmark_times_every_part(network, tmp_path):
     assert "`gather.atoms_s`" in table(stats, info)
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
         "internal.html", "internal.xlsx", "public.html", "public.xlsx"]
+
+
+def test_a_release_published_before_the_latest_deliveries_view_still_reports(network, tmp_path):
+    import shutil
+
+    older = tmp_path / "older.duckdb"
+    shutil.copy(network, older)
+    con = duckdb.connect(str(older))
+    con.execute("drop view latest_deliveries")
+    con.close()
+    expected = gather(network, NET_REF, ["programme"])
+    data = gather(older, NET_REF, ["programme"])
+    pd.testing.assert_frame_equal(data.deliveries, expected.deliveries)
+    pd.testing.assert_frame_equal(data.quality, expected.quality)
+    con = duckdb.connect(str(older), read_only=True)  # the file itself is left as it was
+    assert con.execute("select count(*) from duckdb_views() where view_name = 'latest_deliveries'").fetchall() == [(0,)]

@@ -142,6 +142,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     clock = _Clock(timings)
     con = duckdb.connect(str(database), read_only=True)
     try:
+        _latest_deliveries_view(con)
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
@@ -418,6 +419,18 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
         where effect <> 'none' and persons <> 0
     """, {"previous": previous, "definition": d}).df() for d in definitions]
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _latest_deliveries_view(con: duckdb.DuckDBPyConnection) -> None:
+    """A release published before sql/views.sql had latest_deliveries (still current when a large
+    revision awaits acceptance after an upgrade) gets the view for this connection, as a temporary
+    view of the same definition."""
+    if con.execute("select count(*) from duckdb_views() where view_name = 'latest_deliveries'").fetchall()[0][0]:
+        return
+    from transforms.publish import sql_text
+
+    statement = next(s for s in sql_text("views.sql").split(";") if "view latest_deliveries" in s)
+    con.execute(statement.replace("create or replace view", "create temp view", 1))
 
 
 def _latest_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
