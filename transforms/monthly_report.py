@@ -360,7 +360,7 @@ def _protected_series(data: ReportData, lines: list[str], threshold: int,
     hidden = set()
     for month_end, atoms in data.series_atoms.groupby("month_end", sort=True):
         figures = suppression.series_figures(atoms, data.definitions, lines)
-        pattern = suppression.protect(figures, threshold, protection, compare=False)
+        pattern = suppression.protect(figures, threshold, protection)
         hidden |= {(pd.Timestamp(month_end), d, line)
                    for (_, d, line), index in figures.positions.items() if pattern.hidden[index]}
     keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])

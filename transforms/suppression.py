@@ -34,11 +34,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+import highspy
 
 DEFAULT_THRESHOLD = 5
 #: figures beyond which the exact programme is not tried (the heuristic protects alone)
@@ -87,6 +87,9 @@ class Figures:
     positions: dict[tuple, int] = field(default_factory=dict)   # (sheet, ...) -> figure
     #: published sums: (total, parts) by position; a primary part needs another member hidden
     sums: list[tuple[tuple, list[tuple]]] = field(default_factory=list)
+    #: (a, b) by position: where a is hidden, b is hidden too (a derived figure computed from
+    #: both, such as the durable share, is then shown wherever b is)
+    links: list[tuple[tuple, tuple]] = field(default_factory=list)
 
     def add(self, position: tuple, coefficients: np.ndarray) -> None:
         key = coefficients.tobytes()
@@ -110,13 +113,33 @@ class Figures:
         """Positions each figure hides (the loss the optimisation minimises)."""
         return np.bincount(list(self.positions.values()), minlength=len(self.values)).astype("float64")
 
+    def link_pairs(self) -> np.ndarray:
+        """The links as (hidden figure, figure to hide with it) pairs of figure indices."""
+        pairs = {(self.positions[a], self.positions[b]) for a, b in self.links}
+        return np.array(sorted((a, b) for a, b in pairs if a != b), dtype=np.int64).reshape(-1, 2)
+
+    def with_links(self, hidden: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
+        """`hidden` with every figure its links require hidden as well (in place)."""
+        pairs = self.link_pairs() if pairs is None else pairs
+        while len(pairs):
+            missing = hidden[pairs[:, 0]] & ~hidden[pairs[:, 1]]
+            if not missing.any():
+                break
+            hidden[pairs[missing, 1]] = True
+        return hidden
+
     def initial_cuts(self, primary: np.ndarray) -> list[np.ndarray]:
         """In every published sum with a primary member, another member must be hidden too."""
         cuts = []
         for total, parts in self.sums:
-            members = {self.positions[total], *(self.positions[p] for p in parts)}
+            # total - parts = 0, by figure: one figure at two places of a sum (a total equal to
+            # its one non-zero part, a zero form twice) may cancel out of it
+            weight: dict[int, int] = {self.positions[total]: 1}
+            for part in parts:
+                weight[self.positions[part]] = weight.get(self.positions[part], 0) - 1
+            members = {f for f, w in weight.items() if w}
             for member in members:
-                if primary[member]:
+                if primary[member] and len(members) > 1:
                     cut = np.zeros(len(self.values))
                     cut[sorted(members - {member})] = 1
                     cuts.append(cut)
@@ -157,6 +180,8 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
             if m != "total":
                 figures.sums.append((("durable_share", d, m, "total"),
                                      [("durable_share", d, m, k) for k in per_class]))
+                # the share is durable / total: published wherever the total is
+                figures.links.append((("durable_share", d, m, "durable"), ("durable_share", d, m, "total")))
         for line in [*lines, "total"]:
             figures.sums.append((("by_municipality", d, "total", line),
                                  [("by_municipality", d, m, line) for m in municipalities]))
@@ -221,57 +246,155 @@ def sensitive(figures: Figures, threshold: int) -> list[tuple[str, np.ndarray, i
     return out
 
 
-def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: float | None = None,
-          first_failure: bool = False, memo: dict | None = None) -> list[Interval]:
-    """The interval of every primary over everything shown (atoms >= 0); see `unprotected`.
+class Auditor:
+    """One linear programme over the atoms (>= 0) with a row per figure, kept across audits.
 
-    first_failure: stop at the first primary narrower than the protection level.
-    memo: {primary: (hidden, interval)} from earlier audits of the same figures, reused where it
-    decides the verdict without a linear programme: a primary wide enough stays so while no
-    hidden figure is shown again (hiding only widens intervals); one too narrow stays so while
-    every figure of its certificate is shown (the dual solutions remain valid bounds).
+    A shown figure's row is an equation (form = value); a hidden one's is free. Between audits
+    only the rows that change are touched, and between primaries only the objective, so HiGHS
+    starts every solve from the last basis (a few simplex iterations, no model set-up).
+
+    With `reuse`, most verdicts during the search need no linear programme at all:
+    - wide: every solution and unbounded ray the programmes returned is kept; those that still
+      satisfy every shown figure (a product with the forms) are feasible now, and two of them
+      whose values of the primary lie the protection level apart (or a ray that raises it)
+      prove the primary wide enough;
+    - too narrow: every certificate found is kept; while all its figures are shown, its dual
+      solution still bounds the primary as tightly as when it was found.
+    Undecided primaries get their linear programmes. The published pattern is audited afresh.
     """
-    level = threshold if protection is None else protection
-    shown = np.flatnonzero(~hidden)
-    a_eq, b_eq = figures.forms[shown], figures.values[shown]
-    out = []
-    for name, form, persons in sensitive(figures, threshold):
-        earlier = memo.get(name) if memo is not None else None
-        if earlier is not None:
-            before, interval = earlier
-            wide = interval.width >= level - _TOLERANCE
-            if (wide and not (before & ~hidden).any()) or (
-                    not wide and not hidden[interval.certificate].any()):
-                out.append(interval)
-                if first_failure and not wide:
-                    break
+
+    def __init__(self, figures: Figures, threshold: int) -> None:
+        self.figures = figures
+        self.primaries = sensitive(figures, threshold)
+        self.calls = 0
+        n_figures, n_atoms = figures.forms.shape
+        self._highs = _highs()
+        self._highs.setOptionValue("presolve", "off")  # warm starts; the models are small
+        self._highs.addCols(n_atoms, np.zeros(n_atoms), np.zeros(n_atoms), np.full(n_atoms, np.inf),
+                            0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        rows, cols = np.nonzero(figures.forms)
+        starts = np.searchsorted(rows, np.arange(n_figures)).astype(np.int32)
+        self._highs.addRows(n_figures, figures.values, figures.values, len(rows), starts,
+                            cols.astype(np.int32), figures.forms[rows, cols])
+        self._shown = np.ones(n_figures, dtype=bool)
+        self._columns = np.arange(n_atoms, dtype=np.int32)
+        self._primary_forms = (np.array([form for _, form, _ in self.primaries])
+                               .reshape(len(self.primaries), n_atoms))
+        # kept solutions and rays (columns; the first `_count` of each buffer are in use): per
+        # figure, whether each satisfies it; per primary, its value (or, for a ray, whether it rises)
+        self._fits = np.zeros((n_figures, 64), dtype=bool)
+        self._reach = np.zeros((len(self.primaries), 64))
+        self._count = {False: 0, True: 0}
+        self._ray_fits = np.zeros((n_figures, 64), dtype=bool)
+        self._ray_rises = np.zeros((len(self.primaries), 64), dtype=bool)
+        self._kept: set[bytes] = set()
+        self._keep(figures.atoms["persons"].to_numpy(dtype="float64"))  # satisfies every figure
+        self._narrow: dict[int, list[Interval]] = {}
+        # primaries with the same form (a small cell that is one small atom) share their programmes
+        first: dict[bytes, int] = {}
+        self._same = [first.setdefault(form.tobytes(), k) for k, (_, form, _) in enumerate(self.primaries)]
+
+    def _keep(self, vector: np.ndarray, ray: bool = False) -> None:
+        """Keep a solution (or an unbounded ray: forms @ ray = 0 where it fits) for `_witnessed`."""
+        key = np.round(vector, 9).tobytes() + bytes([ray])
+        if key in self._kept or (vector < -1e-9).any():
+            return
+        self._kept.add(key)
+        product = self.figures.forms @ vector
+        if ray:
+            fits = np.abs(product) <= 1e-6 * (1.0 + np.abs(vector).sum())
+            value = self._primary_forms @ vector > 1e-6
+        else:
+            fits = np.abs(product - self.figures.values) <= 1e-6 * (1.0 + np.abs(self.figures.values))
+            value = self._primary_forms @ vector
+        fit_buffer, value_buffer = ((self._ray_fits, self._ray_rises) if ray else (self._fits, self._reach))
+        k = self._count[ray]
+        if k == fit_buffer.shape[1]:  # grow by doubling: amortised constant per kept column
+            fit_buffer = np.concatenate([fit_buffer, np.zeros_like(fit_buffer)], axis=1)
+            value_buffer = np.concatenate([value_buffer, np.zeros_like(value_buffer)], axis=1)
+            if ray:
+                self._ray_fits, self._ray_rises = fit_buffer, value_buffer
+            else:
+                self._fits, self._reach = fit_buffer, value_buffer
+        fit_buffer[:, k], value_buffer[:, k] = fits, value
+        self._count[ray] = k + 1
+
+    def show(self, hidden: np.ndarray) -> None:
+        changed = np.flatnonzero(self._shown == hidden).astype(np.int32)
+        if len(changed):
+            values = self.figures.values[changed]
+            free = hidden[changed]
+            self._highs.changeRowsBounds(len(changed), changed, np.where(free, -np.inf, values),
+                                         np.where(free, np.inf, values))
+            self._shown = ~hidden
+
+    def interval(self, name: str, form: np.ndarray, persons: int) -> Interval:
+        """The least and the most `form` can be given the shown figures, and what bounds it."""
+        bounds, certificate = [], set()
+        for sign in (1.0, -1.0):  # the least, then the most it can be
+            self._highs.changeColsCost(len(form), self._columns, sign * form)
+            self._highs.run()
+            self.calls += 1
+            status = self._highs.getModelStatus()
+            if status in (highspy.HighsModelStatus.kUnbounded,
+                          highspy.HighsModelStatus.kUnboundedOrInfeasible):
+                bounds.append(np.inf)  # no shown figure limits it from above
+                _, has_ray, ray = self._highs.getPrimalRay()
+                if has_ray:
+                    self._keep(np.asarray(ray, dtype="float64"), ray=True)
                 continue
-        interval = _interval(name, form, persons, shown, a_eq, b_eq)
-        if memo is not None:
-            memo[name] = (hidden.copy(), interval)
-        out.append(interval)
-        if first_failure and interval.width < level - _TOLERANCE:
-            break
-    return out
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise RuntimeError("small-cell audit: the linear programme failed "
+                                   f"({self._highs.modelStatusToString(status)})")
+            bounds.append(sign * self._highs.getInfo().objective_function_value)
+            solution = self._highs.getSolution()
+            self._keep(np.asarray(solution.col_value, dtype="float64"))
+            duals = np.asarray(solution.row_dual)
+            certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
+        return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
+
+    def _witnessed(self, level: float) -> np.ndarray:
+        """Per primary: proven wide enough by kept solutions and rays that fit every shown figure."""
+        points, rays = self._count[False], self._count[True]
+        reach = self._reach[:, :points][:, self._fits[self._shown, :points].all(axis=0)]
+        wide = reach.max(axis=1) - reach.min(axis=1) >= level - _TOLERANCE
+        fitting = self._ray_fits[self._shown, :rays].all(axis=0)
+        return wide | self._ray_rises[:, :rays][:, fitting].any(axis=1)
+
+    def audit(self, hidden: np.ndarray, level: float, first_failure: bool = False,
+              reuse: bool = False) -> list[Interval]:
+        """The interval of every primary over everything shown (see the class doc for `reuse`;
+        a primary proven wide by kept solutions gets an unbounded interval: a verdict, no bounds)."""
+        self.show(hidden)
+        wide = self._witnessed(level) if reuse and len(self.primaries) else None
+        out, done = [], {}
+        for k, (name, form, persons) in enumerate(self.primaries):
+            if wide is not None and wide[k]:
+                out.append(Interval(name, persons, -np.inf, np.inf, []))  # verdict only
+                continue
+            k = self._same[k]
+            interval = done.get(k)
+            if interval is None and reuse:
+                interval = next((i for i in self._narrow.get(k, ()) if not hidden[i.certificate].any()),
+                                None)
+            if interval is None:
+                interval = self.interval(name, form, persons)
+                if reuse and interval.width < level - _TOLERANCE:
+                    self._narrow.setdefault(k, []).append(interval)
+            done[k] = interval
+            out.append(replace(interval, figure=name, persons=persons))
+            if first_failure and interval.width < level - _TOLERANCE:
+                break
+        return out
 
 
-def _interval(name: str, form: np.ndarray, persons: int, shown: np.ndarray, a_eq: np.ndarray,
-              b_eq: np.ndarray) -> Interval:
-    """The least and the most `form` can be given the shown figures, and what bounds it."""
-    bounds, certificate = [], set()
-    for sign in (1.0, -1.0):  # the least, then the most it can be
-        res = linprog(sign * form, A_eq=a_eq if len(shown) else None,
-                      b_eq=b_eq if len(shown) else None, bounds=(0, None), method="highs")
-        if res.status == 3:  # unbounded above: no shown figure limits it
-            bounds.append(np.inf)
-            continue
-        if res.status != 0:
-            raise RuntimeError(f"small-cell audit: the linear programme failed ({res.message})")
-        bounds.append(sign * res.fun)
-        if len(shown):
-            binding = np.flatnonzero(np.abs(res.eqlin.marginals) > _TOLERANCE)
-            certificate |= {int(shown[i]) for i in binding}
-    return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
+def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: float | None = None,
+          first_failure: bool = False) -> list[Interval]:
+    """The interval of every primary over everything shown (atoms >= 0), each by its two linear
+    programmes; see `unprotected`. first_failure: stop at the first primary narrower than the
+    protection level."""
+    level = threshold if protection is None else protection
+    return Auditor(figures, threshold).audit(hidden, level, first_failure)
 
 
 def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
@@ -282,85 +405,133 @@ def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
 
 @dataclass
 class Pattern:
-    """The chosen suppression and how it was found."""
+    """The chosen suppression and how it was found.
+
+    Costs count positions (a figure printed in two places costs 2) over the figures given to
+    `protect`: one problem. `optimum` is proven least when it equals `lower_bound`.
+    """
 
     hidden: np.ndarray                  # per figure
-    method: str                         # "exact" (MILP) or "heuristic"
-    optimum: float | None               # least cost found by the exact programme (None: not run)
+    method: str                         # "exact" (MILP, proven least) or "heuristic"
+    optimum: float | None               # cost of the exact programme's pattern (None: not run / no proof)
     heuristic: float | None             # cost of the heuristic's pattern (None: not run)
-    lower_bound: float                  # the master's value at its last round
+    lower_bound: float                  # no protecting pattern costs less (the master's value)
     intervals: list[Interval]
     seconds: float
+    lp_solves: int = 0                  # linear programmes the audits solved
+    master_solves: int = 0              # 0-1 programmes solved
 
 
-def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None,
-            compare: bool = True) -> Pattern:
+def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None
+            ) -> Pattern:
     """Primary and least-cost secondary suppression of all figures, audited (see module doc).
 
-    compare: also run the heuristic when the exact programme succeeds, to report its cost beside
-    the optimum (without it, the heuristic runs only where the exact programme cannot).
+    The heuristic runs first (its cost is reported beside the optimum, and it is the exact
+    programme's first upper bound); the exact programme then runs where the figures are at most
+    EXACT_LIMIT, for at most EXACT_SECONDS.
     """
     start = time.perf_counter()
     level = threshold if protection is None else protection
     primary = (figures.values > 0) & (figures.values < threshold)
     cost = figures.cost()
-    exact, optimum, bound = None, None, 0.0
+    auditor = Auditor(figures, threshold)
+    greedy = _heuristic(auditor, primary, cost, level)
+    exact, best, bound, masters = None, greedy, 0.0, 0
     if len(figures.values) <= EXACT_LIMIT:
-        exact, bound = _exact(figures, primary, cost, threshold, level)
-        optimum = float(cost[exact].sum()) if exact is not None else None
-    greedy = _heuristic(figures, primary, cost, threshold, level) if compare or exact is None else None
-    chosen, method = (exact, "exact") if exact is not None else (greedy, "heuristic")
-    intervals = audit(figures, chosen, threshold, level)
+        exact, best, bound, masters = _exact(auditor, primary, cost, level, start=greedy)
+    if exact is not None:
+        chosen, method = exact, "exact"
+    else:  # the cheaper of the heuristic's and the best repaired master pattern
+        chosen, method = min((greedy, best), key=lambda p: cost[p].sum()), "heuristic"
+    intervals = Auditor(figures, threshold).audit(chosen, level)  # the published pattern, afresh
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
-    return Pattern(chosen, method, optimum, float(cost[greedy].sum()) if greedy is not None else None,
-                   bound, intervals, time.perf_counter() - start)
+    return Pattern(chosen, method, float(cost[exact].sum()) if exact is not None else None,
+                   float(cost[greedy].sum()) if greedy is not None else None, bound, intervals,
+                   time.perf_counter() - start, auditor.calls + 2 * len(intervals), masters)
 
 
-def _exact(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshold: int, level: float
-           ) -> tuple[np.ndarray | None, float]:
-    """The least-cost protecting pattern by cut generation, or None after MAX_ROUNDS rounds or
-    EXACT_SECONDS (with the master's last value: a lower bound of the optimum).
+def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
+           start: np.ndarray | None = None
+           ) -> tuple[np.ndarray | None, np.ndarray | None, float, int]:
+    """(optimum, best protecting pattern found, lower bound, master solves) by cut generation.
 
-    Each round solves the master, then repairs its pattern greedily into a protecting one; every
-    failed audit on the way adds a cut (each cut holds for every pattern). The best repaired
-    pattern is the optimum as soon as it costs no more than the master's value (a lower bound).
+    The master is one HiGHS model over the figures (hide or show) that keeps its cuts; each cut
+    holds for every protecting pattern. Each round solves it, repairs its pattern greedily into a
+    protecting one (an upper bound), and adds a cut for every primary that failed on the way.
+    First the master is solved as a linear programme (fast; its pattern rounded), while that
+    yields new cuts; then as a 0-1 programme, whose value is a lower bound: the best pattern
+    is the optimum as soon as it costs no more. `start` (a protecting pattern, e.g. the
+    heuristic's) is the first upper bound.
+    The optimum is None after MAX_ROUNDS rounds or EXACT_SECONDS.
     """
-    cuts: dict[bytes, np.ndarray] = {}
-    memo: dict = {}
+    figures, pairs = auditor.figures, auditor.figures.link_pairs()
+    n = len(cost)
+    master = _highs()
+    master.setOptionValue("mip_rel_gap", 0.0)
+    forced = figures.with_links(primary.copy(), pairs)
+    master.addCols(n, cost, forced.astype(float), np.ones(n), 0, np.zeros(0, np.int32),
+                   np.zeros(0, np.int32), np.zeros(0))
+    for a, b in pairs:  # hidden a => hidden b
+        master.addRow(-np.inf, 0.0, 2, np.array([a, b], dtype=np.int32), np.array([1.0, -1.0]))
+    seen: set[bytes] = set()
+
+    def add_cut(members) -> None:
+        members = np.array(sorted(members), dtype=np.int32)
+        key = members.tobytes()
+        if key not in seen:
+            seen.add(key)
+            master.addRow(1.0, np.inf, len(members), members, np.ones(len(members)))
+
     for cut in figures.initial_cuts(primary):
-        cuts[cut.tobytes()] = cut
-    best, bound, deadline = None, 0.0, time.monotonic() + EXACT_SECONDS
+        add_cut(np.flatnonzero(cut))
+    best = None if start is None else start.copy()
+    bound, deadline, solves, integer = 0.0, time.monotonic() + EXACT_SECONDS, 0, False
     for _ in range(MAX_ROUNDS):
-        if time.monotonic() > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             break
-        matrix = np.array(list(cuts.values()))
-        constraints = [LinearConstraint(matrix, lb=1, ub=np.inf)] if len(matrix) else []
-        with _quiet_stdout():
-            res = milp(cost, integrality=np.ones(len(cost)), bounds=Bounds(primary.astype(float), 1),
-                       constraints=constraints)
-        if res.status != 0:
-            return None, bound
-        bound = float(res.fun)
+        master.setOptionValue("time_limit", remaining)
+        master.run()
+        solves += 1
+        status = master.getModelStatus()
+        info = master.getInfo()
+        if status != highspy.HighsModelStatus.kOptimal:
+            if integer and status == highspy.HighsModelStatus.kTimeLimit:
+                bound = max(bound, float(info.mip_dual_bound))
+            break
+        bound = max(bound, float(np.ceil(info.objective_function_value - 1e-6)))  # costs are whole
         if best is not None and cost[best].sum() <= bound + _TOLERANCE:
-            return best, bound
-        hidden = res.x > 0.5
-        while True:
-            failures = unprotected(audit(figures, hidden, threshold, level, memo=memo), level)
+            return best, best, bound, solves
+        hidden = figures.with_links(np.asarray(master.getSolution().col_value) > 0.5, pairs)
+        cuts = len(seen)
+        while True:  # repair the master's pattern greedily: an upper bound, and cuts on the way
+            failures = unprotected(auditor.audit(hidden, level, reuse=True), level)
             if not failures:
                 break
             for failure in failures:
-                cut = np.zeros(len(cost))
-                cut[failure.certificate] = 1
-                cuts[cut.tobytes()] = cut
+                add_cut(failure.certificate)
             candidates = [f for f in failures[0].certificate if not hidden[f]]
             hidden[min(candidates, key=lambda f: (cost[f], figures.values[f]))] = True
+            figures.with_links(hidden, pairs)
         if best is None or cost[hidden].sum() < cost[best].sum():
             best = hidden
         if cost[best].sum() <= bound + _TOLERANCE:
-            return best, bound
-    return None, bound
+            return best, best, bound, solves
+        if not integer and len(seen) == cuts:  # the relaxation found nothing new: branch
+            integer = True
+            master.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                                         np.full(n, highspy.HighsVarType.kInteger))
+    return None, best, bound, solves
+
+
+def _highs() -> "highspy.Highs":
+    """A silent HiGHS instance (the first one of a process prints a banner to file descriptor 1)."""
+    with _quiet_stdout():
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 @contextmanager
@@ -377,12 +548,14 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _heuristic(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshold: int, level: float
-               ) -> np.ndarray:
-    hidden, memo = primary.copy(), {}
+def _heuristic(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float) -> np.ndarray:
+    """Hide the primaries, then, while the audit fails, the cheapest figure of the failing
+    primary's certificate; then show each secondary again, dearest first, where the audit allows.
+    Every step keeps the figures' links (Figures.links)."""
+    figures, pairs = auditor.figures, auditor.figures.link_pairs()
+    hidden = figures.with_links(primary.copy(), pairs)
     while True:
-        failures = unprotected(audit(figures, hidden, threshold, level, first_failure=True, memo=memo),
-                               level)
+        failures = unprotected(auditor.audit(hidden, level, first_failure=True, reuse=True), level)
         if not failures:
             break
         candidates = [f for f in failures[0].certificate if not hidden[f]]
@@ -390,8 +563,10 @@ def _heuristic(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshol
             hidden[:] = True
             break
         hidden[min(candidates, key=lambda f: (cost[f], figures.values[f]))] = True
+        figures.with_links(hidden, pairs)
     for f in sorted(np.flatnonzero(hidden & ~primary), key=lambda f: (-cost[f], -figures.values[f])):
         hidden[f] = False
-        if unprotected(audit(figures, hidden, threshold, level, first_failure=True, memo=memo), level):
+        if figures.with_links(hidden.copy(), pairs)[f] or unprotected(
+                auditor.audit(hidden, level, first_failure=True, reuse=True), level):
             hidden[f] = True
     return hidden
