@@ -15,26 +15,36 @@ differences between counting rules built in:
   zero discloses nobody): they are shown, and may be hidden as a secondary suppression.
 - **Protected** means: by linear programming over *every* shown figure (atoms >= 0), the interval
   in which a primary must lie is at least the protection level wide (default: the threshold).
-  `audit` computes that interval for every primary (scipy.optimize.linprog, HiGHS).
-- **Secondary suppression** hides the figures that cost least (positions hidden; persons break
-  ties) such that every primary is protected. Exact: a 0-1 programme (scipy.optimize.milp, HiGHS)
-  over the figures, with a cut from each failed audit: the figures whose constraints bound the
-  interval (non-zero duals of the audit's linear programmes) are a certificate that stays valid
-  while they are all shown, so at least one of them must be hidden. When the audit passes, the
-  master's optimum is a protecting pattern of least cost: the optimum. Heuristic (beyond
-  EXACT_LIMIT figures, and always, to report beside the optimum): hide primaries, then, while the
-  audit fails, hide the cheapest figure of the failing primary's certificate; then try to show
-  each secondary again, dearest first.
+  `audit` computes that interval for every primary (HiGHS through highspy: one model per figure
+  set, warm-started; see `Auditor`).
+- **Links.** Where a figure is hidden, figures linked to it are hidden too: the durable count's
+  link to the total shows the durable share wherever the total is shown.
+- **Secondary suppression** hides the figures that cost least (positions hidden) such that every
+  primary is protected. Heuristic (always, first): hide primaries, then, while the audit fails,
+  hide the cheapest figure of the failing primary's certificate; then show each secondary again,
+  dearest first, where the audit allows. Exact (up to EXACT_LIMIT figures): a 0-1 programme over
+  the figures (HiGHS) with a cut from each failed audit: the figures whose constraints bound the
+  interval (non-zero duals) are a certificate that stays valid while they are all shown, so at
+  least one of them must be hidden; every cut holds for every protecting pattern, so the
+  master's least value is a proven lower bound. It stops at the proven optimum, or GAP above the
+  bound, or after MAX_ROUNDS (the pattern is then "bounded" and the bound is reported).
+- **Cache.** `protect_cached` keeps a pattern under the fingerprint of exactly its inputs and
+  uses it again only after checking the file and auditing the pattern afresh.
+- **Scope.** Each call protects one set of figures published together; relations to figures of
+  another call (another month end, another series) are not modelled: the report states that.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,10 +52,14 @@ import highspy
 
 DEFAULT_THRESHOLD = 5
 #: figures beyond which the exact programme is not tried (the heuristic protects alone)
-EXACT_LIMIT = 3000
-#: rounds of cuts, and seconds, the exact programme may take before the heuristic's pattern is used
-MAX_ROUNDS = 200
-EXACT_SECONDS = 180.0
+EXACT_LIMIT = 1500
+#: the exact programme stops when its best pattern is proven least, or at most GAP (relative)
+#: above the proven lower bound, or after MAX_ROUNDS master solves; these keep the result the
+#: same on every machine. EXACT_SECONDS is a safety net only (the demo needs < 1 s, a national
+#: edition a few seconds: benchmarks/protection.py)
+GAP = 0.01
+MAX_ROUNDS = 40
+EXACT_SECONDS = 60.0
 _TOLERANCE = 1e-7
 
 
@@ -204,6 +218,29 @@ def series_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: list
     return figures.close()
 
 
+def occupancy_figures(month: pd.DataFrame) -> Figures:
+    """One month end of the public occupancy series: per municipality, the persons in an LVV
+    (occupancy) and the persons who entered up to then (inflow, cumulative), at ("occupancy", m)
+    and ("inflow", m). Atoms: per municipality, persons in (occupancy) and persons out (inflow -
+    occupancy: who left, a count the two published figures give by subtraction)."""
+    frame = month.assign(out=month["inflow"] - month["occupancy"])
+    if (frame["out"] < 0).any():
+        raise RuntimeError("small-cell protection: occupancy above the cumulative inflow at "
+                           f"{sorted(frame.loc[frame['out'] < 0, 'municipality'])}")
+    atom_frame = pd.DataFrame(
+        [{"municipality": m, "classes": (state,), "persons": int(n)}
+         for m, occupancy, out in zip(frame["municipality"], frame["occupancy"], frame["out"])
+         for state, n in (("in", occupancy), ("out", out))],
+        columns=["municipality", "classes", "persons"])
+    figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
+    for k, m in enumerate(frame["municipality"]):
+        for name, members in (("occupancy", [2 * k]), ("inflow", [2 * k, 2 * k + 1])):
+            form = np.zeros(len(atom_frame))
+            form[members] = 1
+            figures.add((name, m), form)
+    return figures.close()
+
+
 def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
     """Per atom: how many of its (definition, line, durability) triples pass `test`."""
     return np.array([sum(1 for t in c if test(t)) for c in classes], dtype="float64")
@@ -328,17 +365,26 @@ class Auditor:
                                          np.where(free, np.inf, values))
             self._shown = ~hidden
 
-    def interval(self, name: str, form: np.ndarray, persons: int) -> Interval:
-        """The least and the most `form` can be given the shown figures, and what bounds it."""
-        bounds, certificate = [], set()
-        for sign in (1.0, -1.0):  # the least, then the most it can be
+    def interval(self, name: str, form: np.ndarray, persons: int, least_known: float | None = None,
+                 level: float = np.inf) -> Interval:
+        """The least and the most `form` can be given the shown figures, and what bounds it.
+
+        least_known: a value `form` takes at a feasible point. The most is solved first, and
+        when it lies `level` above that value the least is not solved (a verdict: wide enough;
+        the interval's lower end is then that value, not the least).
+        """
+        bounds, certificate = {}, set()
+        for sign in (-1.0, 1.0):  # the most, then the least it can be
+            if sign == 1.0 and least_known is not None and bounds[-1.0] - least_known >= level - _TOLERANCE:
+                bounds[1.0] = least_known
+                break
             self._highs.changeColsCost(len(form), self._columns, sign * form)
             self._highs.run()
             self.calls += 1
             status = self._highs.getModelStatus()
             if status in (highspy.HighsModelStatus.kUnbounded,
                           highspy.HighsModelStatus.kUnboundedOrInfeasible):
-                bounds.append(np.inf)  # no shown figure limits it from above
+                bounds[sign] = np.inf  # no shown figure limits it from above
                 _, has_ray, ray = self._highs.getPrimalRay()
                 if has_ray:
                     self._keep(np.asarray(ray, dtype="float64"), ray=True)
@@ -346,27 +392,30 @@ class Auditor:
             if status != highspy.HighsModelStatus.kOptimal:
                 raise RuntimeError("small-cell audit: the linear programme failed "
                                    f"({self._highs.modelStatusToString(status)})")
-            bounds.append(sign * self._highs.getInfo().objective_function_value)
+            bounds[sign] = sign * self._highs.getInfo().objective_function_value
             solution = self._highs.getSolution()
             self._keep(np.asarray(solution.col_value, dtype="float64"))
             duals = np.asarray(solution.row_dual)
             certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
+        bounds = [bounds[1.0], bounds[-1.0]]
         return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
 
-    def _witnessed(self, level: float) -> np.ndarray:
-        """Per primary: proven wide enough by kept solutions and rays that fit every shown figure."""
+    def _witnessed(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per primary: proven wide enough by kept solutions and rays that fit every shown figure,
+        and the least value it takes at those solutions."""
         points, rays = self._count[False], self._count[True]
         reach = self._reach[:, :points][:, self._fits[self._shown, :points].all(axis=0)]
-        wide = reach.max(axis=1) - reach.min(axis=1) >= level - _TOLERANCE
+        least = reach.min(axis=1)
+        wide = reach.max(axis=1) - least >= level - _TOLERANCE
         fitting = self._ray_fits[self._shown, :rays].all(axis=0)
-        return wide | self._ray_rises[:, :rays][:, fitting].any(axis=1)
+        return wide | self._ray_rises[:, :rays][:, fitting].any(axis=1), least
 
     def audit(self, hidden: np.ndarray, level: float, first_failure: bool = False,
               reuse: bool = False) -> list[Interval]:
         """The interval of every primary over everything shown (see the class doc for `reuse`;
         a primary proven wide by kept solutions gets an unbounded interval: a verdict, no bounds)."""
         self.show(hidden)
-        wide = self._witnessed(level) if reuse and len(self.primaries) else None
+        wide, least = self._witnessed(level) if reuse and len(self.primaries) else (None, None)
         out, done = [], {}
         for k, (name, form, persons) in enumerate(self.primaries):
             if wide is not None and wide[k]:
@@ -378,7 +427,8 @@ class Auditor:
                 interval = next((i for i in self._narrow.get(k, ()) if not hidden[i.certificate].any()),
                                 None)
             if interval is None:
-                interval = self.interval(name, form, persons)
+                interval = (self.interval(name, form, persons, least[k], level) if reuse
+                            else self.interval(name, form, persons))
                 if reuse and interval.width < level - _TOLERANCE:
                     self._narrow.setdefault(k, []).append(interval)
             done[k] = interval
@@ -412,23 +462,28 @@ class Pattern:
     """
 
     hidden: np.ndarray                  # per figure
-    method: str                         # "exact" (MILP, proven least) or "heuristic"
-    optimum: float | None               # cost of the exact programme's pattern (None: not run / no proof)
-    heuristic: float | None             # cost of the heuristic's pattern (None: not run)
-    lower_bound: float                  # no protecting pattern costs less (the master's value)
+    #: "exact": proven least (MILP); "bounded": MILP stopped within GAP (or MAX_ROUNDS) above
+    #: its proven lower bound; "heuristic": beyond EXACT_LIMIT, the heuristic alone
+    method: str
+    optimum: float | None               # the least cost, where proven (method "exact")
+    heuristic: float                    # cost of the heuristic's pattern
+    lower_bound: float | None           # no protecting pattern costs less (None: MILP not run)
     intervals: list[Interval]
     seconds: float
     lp_solves: int = 0                  # linear programmes the audits solved
-    master_solves: int = 0              # 0-1 programmes solved
+    master_solves: int = 0              # master programmes solved
+    cached: bool = False                # taken from the cache (and audited afresh)
 
 
 def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None
             ) -> Pattern:
     """Primary and least-cost secondary suppression of all figures, audited (see module doc).
 
-    The heuristic runs first (its cost is reported beside the optimum, and it is the exact
-    programme's first upper bound); the exact programme then runs where the figures are at most
-    EXACT_LIMIT, for at most EXACT_SECONDS.
+    The heuristic runs first (its cost is reported beside the exact programme's, and it is the
+    exact programme's first upper bound); the exact programme then runs where the figures are
+    at most EXACT_LIMIT, until its pattern is proven least or within GAP of its proven lower
+    bound, for at most MAX_ROUNDS rounds (EXACT_SECONDS as a safety net). The cheapest
+    protecting pattern found is published, after an audit of its own.
     """
     start = time.perf_counter()
     level = threshold if protection is None else protection
@@ -436,35 +491,31 @@ def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: fl
     cost = figures.cost()
     auditor = Auditor(figures, threshold)
     greedy = _heuristic(auditor, primary, cost, level)
-    exact, best, bound, masters = None, greedy, 0.0, 0
+    chosen, bound, masters, method = greedy, None, 0, "heuristic"
     if len(figures.values) <= EXACT_LIMIT:
-        exact, best, bound, masters = _exact(auditor, primary, cost, level, start=greedy)
-    if exact is not None:
-        chosen, method = exact, "exact"
-    else:  # the cheaper of the heuristic's and the best repaired master pattern
-        chosen, method = min((greedy, best), key=lambda p: cost[p].sum()), "heuristic"
+        chosen, bound, masters = _exact(auditor, primary, cost, level, start=greedy)
+        method = "exact" if cost[chosen].sum() <= bound + _TOLERANCE else "bounded"
     intervals = Auditor(figures, threshold).audit(chosen, level)  # the published pattern, afresh
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
-    return Pattern(chosen, method, float(cost[exact].sum()) if exact is not None else None,
-                   float(cost[greedy].sum()) if greedy is not None else None, bound, intervals,
-                   time.perf_counter() - start, auditor.calls + 2 * len(intervals), masters)
+    return Pattern(chosen, method, float(cost[chosen].sum()) if method == "exact" else None,
+                   float(cost[greedy].sum()), bound, intervals, time.perf_counter() - start,
+                   auditor.calls + 2 * len(intervals), masters)
 
 
 def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
-           start: np.ndarray | None = None
-           ) -> tuple[np.ndarray | None, np.ndarray | None, float, int]:
-    """(optimum, best protecting pattern found, lower bound, master solves) by cut generation.
+           start: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """(cheapest protecting pattern found, proven lower bound, master solves) by cut generation.
 
     The master is one HiGHS model over the figures (hide or show) that keeps its cuts; each cut
-    holds for every protecting pattern. Each round solves it, repairs its pattern greedily into a
-    protecting one (an upper bound), and adds a cut for every primary that failed on the way.
-    First the master is solved as a linear programme (fast; its pattern rounded), while that
-    yields new cuts; then as a 0-1 programme, whose value is a lower bound: the best pattern
-    is the optimum as soon as it costs no more. `start` (a protecting pattern, e.g. the
-    heuristic's) is the first upper bound.
-    The optimum is None after MAX_ROUNDS rounds or EXACT_SECONDS.
+    holds for every protecting pattern, so the master's least value is a lower bound. First the
+    master is solved as a linear programme while its solution can be separated (cuts from the
+    primaries its support leaves narrow), then as a 0-1 programme. Each round also repairs the
+    master's pattern greedily into a protecting one (an upper bound; cuts on the way). It stops
+    when the best pattern costs at most the bound (the optimum) or GAP above it, after
+    MAX_ROUNDS rounds, or after EXACT_SECONDS. `start`: a protecting pattern (the first upper
+    bound).
     """
     figures, pairs = auditor.figures, auditor.figures.link_pairs()
     n = len(cost)
@@ -484,28 +535,38 @@ def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float
             seen.add(key)
             master.addRow(1.0, np.inf, len(members), members, np.ones(len(members)))
 
+    def done() -> bool:
+        return cost[best].sum() <= bound + max(GAP * cost[best].sum(), _TOLERANCE)
+
     for cut in figures.initial_cuts(primary):
         add_cut(np.flatnonzero(cut))
-    best = None if start is None else start.copy()
-    bound, deadline, solves, integer = 0.0, time.monotonic() + EXACT_SECONDS, 0, False
-    for _ in range(MAX_ROUNDS):
+    best, bound, solves, integer = start.copy(), float(cost[forced].sum()), 0, False
+    deadline = time.monotonic() + EXACT_SECONDS
+    while solves < MAX_ROUNDS and not done():
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
         master.setOptionValue("time_limit", remaining)
         master.run()
         solves += 1
-        status = master.getModelStatus()
-        info = master.getInfo()
+        status, info = master.getModelStatus(), master.getInfo()
         if status != highspy.HighsModelStatus.kOptimal:
             if integer and status == highspy.HighsModelStatus.kTimeLimit:
-                bound = max(bound, float(info.mip_dual_bound))
+                bound = max(bound, float(np.ceil(info.mip_dual_bound - 1e-6)))
             break
         bound = max(bound, float(np.ceil(info.objective_function_value - 1e-6)))  # costs are whole
-        if best is not None and cost[best].sum() <= bound + _TOLERANCE:
-            return best, best, bound, solves
-        hidden = figures.with_links(np.asarray(master.getSolution().col_value) > 0.5, pairs)
+        if done():
+            break
+        x = np.asarray(master.getSolution().col_value)
         cuts = len(seen)
+        if not integer:  # separate the relaxation's solution: cuts from what its support shows
+            failures = unprotected(auditor.audit(figures.with_links(x > 1e-6, pairs), level, reuse=True),
+                                   level)
+            for failure in failures:
+                add_cut(failure.certificate)
+            if len(seen) > cuts:
+                continue
+        hidden = figures.with_links(x > 0.5, pairs)
         while True:  # repair the master's pattern greedily: an upper bound, and cuts on the way
             failures = unprotected(auditor.audit(hidden, level, reuse=True), level)
             if not failures:
@@ -515,15 +576,91 @@ def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float
             candidates = [f for f in failures[0].certificate if not hidden[f]]
             hidden[min(candidates, key=lambda f: (cost[f], figures.values[f]))] = True
             figures.with_links(hidden, pairs)
-        if best is None or cost[hidden].sum() < cost[best].sum():
+        if cost[hidden].sum() < cost[best].sum():
             best = hidden
-        if cost[best].sum() <= bound + _TOLERANCE:
-            return best, best, bound, solves
-        if not integer and len(seen) == cuts:  # the relaxation found nothing new: branch
+        if not integer and len(seen) == cuts:  # the relaxation yields nothing new: branch
             integer = True
             master.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
                                          np.full(n, highspy.HighsVarType.kInteger))
-    return None, best, bound, solves
+    return best, bound, solves
+
+
+# --- cache ---------------------------------------------------------------------------------------
+
+#: change whenever `protect` may choose another pattern for the same figures (its rules, limits)
+METHOD_VERSION = "issue14.2"
+
+
+def fingerprint(figures: Figures, threshold: int, level: float) -> str:
+    """sha256 of exactly what the pattern depends on: the figures (forms, values, positions,
+    sums, links), the threshold, the protection level and the method (version and limits)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([METHOD_VERSION, threshold, float(level), GAP, MAX_ROUNDS, EXACT_LIMIT,
+                              list(figures.forms.shape)]).encode())
+    digest.update(np.ascontiguousarray(figures.forms, dtype="float64").tobytes())
+    digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
+    digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links)).encode())
+    return digest.hexdigest()
+
+
+def protect_cached(figures: Figures, threshold: int = DEFAULT_THRESHOLD,
+                   protection: float | None = None, cache_dir: Path | None = None) -> Pattern:
+    """`protect`, with the pattern kept in cache_dir under the fingerprint of its inputs.
+
+    A kept pattern is used only when its file is intact (checksum), names the same fingerprint,
+    hides every primary, keeps the links, and passes the audit run afresh on the current figures;
+    anything else (a changed figure, a corrupt or tampered file) is recomputed and rewritten.
+    """
+    level = threshold if protection is None else protection
+    if cache_dir is None:
+        return protect(figures, threshold, protection)
+    key = fingerprint(figures, threshold, level)
+    path = Path(cache_dir) / f"{key}.json"
+    pattern = _cached(path, key, figures, threshold, level)
+    if pattern is None:
+        pattern = protect(figures, threshold, protection)
+        _store(path, key, pattern)
+    return pattern
+
+
+def _store(path: Path, key: str, pattern: Pattern) -> None:
+    body = {"fingerprint": key, "method_version": METHOD_VERSION,
+            "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
+            "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
+            "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves}
+    text = json.dumps(body, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"checksum": hashlib.sha256(text.encode()).hexdigest(),
+                                     "body": body}), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _cached(path: Path, key: str, figures: Figures, threshold: int, level: float) -> Pattern | None:
+    start = time.perf_counter()
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        body = stored["body"]
+        if (hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != stored["checksum"]
+                or body["fingerprint"] != key or body["figures"] != len(figures.values)):
+            return None
+        indices = np.asarray(body["hidden"], dtype=np.int64)
+        if ((indices < 0) | (indices >= len(figures.values))).any():
+            return None
+        hidden = np.zeros(len(figures.values), dtype=bool)
+        hidden[indices] = True
+        primary = (figures.values > 0) & (figures.values < threshold)
+        if (primary & ~hidden).any() or not np.array_equal(figures.with_links(hidden.copy()), hidden):
+            return None
+        auditor = Auditor(figures, threshold)
+        intervals = auditor.audit(hidden, level)
+        if unprotected(intervals, level):
+            return None
+        return Pattern(hidden, str(body["method"]), body["optimum"], float(body["heuristic"]),
+                       body["lower_bound"], intervals, time.perf_counter() - start, auditor.calls,
+                       int(body["master_solves"]), cached=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _highs() -> "highspy.Highs":
