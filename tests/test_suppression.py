@@ -369,3 +369,31 @@ def test_a_tampered_or_corrupt_cache_file_is_ignored_and_recomputed(tmp_path, ta
     assert not again.cached
     assert np.array_equal(again.hidden, first.hidden) and not unprotected(again.intervals, 5)
     assert protect_cached(figures, 5, None, tmp_path).cached  # rewritten
+
+
+def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_relation():
+    """Three month ends of a cumulative series, each protected on its own; across them a reader
+    knows that no count falls. Together that narrows a primary, so the joint audit hides more."""
+    from transforms.suppression import audit_together
+
+    same = {line: (("a", line, DURABILITY[line]), ("b", line, DURABILITY[line]))
+            for line in ("legalised", "returned", "other_non_durable")}
+    moved = (("a", "returned", "durable"), ("b", "other_non_durable", "non_durable"))
+    counts = {"2020-01-31": [1, 2, 1, 0], "2020-02-29": [2, 4, 2, 3], "2020-03-31": [3, 6, 5, 6]}
+    classes = [same["legalised"], same["returned"], same["other_non_durable"], moved]
+    lines = ["legalised", "returned", "other_non_durable"]
+    parts = {month: series_figures(pd.DataFrame({"municipality": "all", "classes": classes, "persons": n})
+                                   .query("persons > 0"), ["a", "b"], lines)
+             for month, n in counts.items()}
+    patterns = {month: protect(figures, threshold=5) for month, figures in parts.items()}
+    figures, hidden, intervals, added = audit_together(parts, patterns, 5, rising=lambda position: True)
+    assert added >= 1 and not unprotected(intervals, 5)
+    # without the relation the month ends' own patterns pass: the relation is what narrows
+    alone, hidden_alone, intervals_alone, none = audit_together(parts, patterns, 5)
+    assert none == 0 and not unprotected(intervals_alone, 5)
+    together = Figures(atoms=figures.atoms, forms=figures.forms, values=figures.values,
+                       positions=figures.positions, relations=figures.relations)
+    before = np.zeros(len(figures.values), dtype=bool)
+    for (month, *position), index in figures.positions.items():
+        before[index] |= patterns[month].hidden[parts[month].positions[tuple(position)]]
+    assert unprotected(audit(together, before, 5), 5)  # the parts' patterns fail together

@@ -371,39 +371,55 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
 
 def _protected_series(data: ReportData, lines: list[str], threshold: int, protection: float | None,
                       cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[Problem]]:
-    """The public series (month end, rule, line), each month protected as the reference date is:
-    small values, and small differences between rules, hidden with least loss and audited."""
+    """The public series (month end, rule, line), each month protected as the reference date is
+    (small values, and small differences between rules, hidden with least loss), then audited
+    over all month ends together, knowing that a cumulative count never falls (see _together)."""
     series = data.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
-    hidden, problems = set(), []
-    for month_end, atoms in data.series_atoms.groupby("month_end", sort=True):
-        figures = suppression.series_figures(atoms, data.definitions, lines)
-        pattern = suppression.protect_cached(figures, threshold, protection, cache_dir)
-        problems.append(Problem("outflow_series", figures, pattern))
-        hidden |= {(pd.Timestamp(month_end), d, line)
-                   for (_, d, line), index in figures.positions.items() if pattern.hidden[index]}
+    parts = {pd.Timestamp(month_end): suppression.series_figures(atoms, data.definitions, lines)
+             for month_end, atoms in data.series_atoms.groupby("month_end", sort=True)}
+    hidden, problems = _together("outflow_series", parts, threshold, protection, cache_dir,
+                                 rising=lambda position: True)
     keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])
     series["persons"] = series["persons"].astype("Float64").mask(
-        np.array([key in hidden for key in keys], dtype=bool))  # typed: an empty series too
+        np.array([(month_end, "series", d, line) in hidden for month_end, d, line in keys],
+                 dtype=bool))  # typed: an empty series too
     return series, problems
 
 
 def _protected_occupancy(data: ReportData, threshold: int, protection: float | None,
                          cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[Problem]]:
-    """The public occupancy series, each month end protected on its own (suppression.occupancy_figures):
-    small occupancy, inflow, and small differences between them (who left) hidden and audited."""
+    """The public occupancy series, each month end protected on its own (suppression.occupancy_figures:
+    small occupancy, inflow, and small differences between them, who left, hidden), then audited
+    over all month ends together, knowing that the cumulative inflow never falls."""
     out = data.occupancy_series.copy()
-    masks = {column: np.zeros(len(out), dtype=bool) for column in ("occupancy", "inflow")}
-    problems = []
-    for _, rows in out.groupby("month_end", sort=True):
-        figures = suppression.occupancy_figures(rows)
-        pattern = suppression.protect_cached(figures, threshold, protection, cache_dir)
-        problems.append(Problem("occupancy_series", figures, pattern))
-        for (column, m), index in figures.positions.items():
-            if pattern.hidden[index]:
-                masks[column][out.index.get_indexer(rows.index[rows["municipality"] == m])] = True
-    for column, mask in masks.items():
-        out[column] = out[column].astype("Float64").mask(mask)
+    parts = {pd.Timestamp(month_end): suppression.occupancy_figures(rows)
+             for month_end, rows in out.groupby("month_end", sort=True)}
+    hidden, problems = _together("occupancy_series", parts, threshold, protection, cache_dir,
+                                 rising=lambda position: position[0] == "inflow")
+    month_ends = pd.to_datetime(out["month_end"])
+    for column in ("occupancy", "inflow"):
+        out[column] = out[column].astype("Float64").mask(np.array(
+            [(month_end, column, m) in hidden for month_end, m in zip(month_ends, out["municipality"])],
+            dtype=bool))
     return out, problems
+
+
+def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
+              cache_dir: Path | None, rising) -> tuple[set[tuple], list[Problem]]:
+    """Each part (a month end) protected on its own (cached), then all audited together
+    (suppression.audit_together: more hidden where the relations between month ends would
+    narrow a primary). Returns the hidden positions (month end, *position) and the problems:
+    one per month end, and the joint audit's (its pattern: the parts' and what it added)."""
+    patterns = {key: suppression.protect_cached(figures, threshold, protection, cache_dir)
+                for key, figures in parts.items()}
+    problems = [Problem(sheet, parts[key], pattern) for key, pattern in patterns.items()]
+    if not parts:
+        return set(), problems
+    figures, hidden, intervals, added = suppression.audit_together(parts, patterns, threshold, protection,
+                                                                   rising)
+    joint = suppression.Pattern(hidden, "joint", None, float(added), None, intervals, 0.0)
+    problems.append(Problem(f"{sheet}_joint", figures, joint))
+    return {position for position, index in figures.positions.items() if hidden[index]}, problems
 
 
 def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) -> None:
@@ -475,6 +491,7 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
     notes = [words["marker"].format(marker=SUPPRESSED, largest=threshold - 1), words["method"]]
     for sheet in ("reference_date", "outflow_series", "occupancy_series"):
         group = [p for p in problems if p.sheet == sheet]
+        joint = next((p for p in problems if p.sheet == f"{sheet}_joint"), None)
         if not group:
             continue
         cost = sum(float(p.figures.cost()[p.pattern.hidden].sum()) for p in group)
@@ -487,8 +504,12 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
             n=len(group), cells=sum(len(p.figures.positions) for p in group), hidden=f"{cost:.0f}",
             proof=proof, heuristic=f"{sum(p.pattern.heuristic for p in group):.0f}",
             sheets=", ".join(sections[k][0] for k in PROTECTED_SECTIONS)))
+        if joint is not None:
+            notes.append(words["joint"].format(
+                n=len(group), primaries=len(joint.pattern.intervals), added=f"{joint.pattern.heuristic:.0f}",
+                narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
     notes.append(words["hidden"].format(per_sheet=per_sheet))
-    intervals = [i for p in problems for i in p.pattern.intervals]
+    intervals = [i for p in problems if not p.sheet.endswith("_joint") for i in p.pattern.intervals]
     narrowest = min((i.width for i in intervals), default=float("inf"))
     notes.append(words["audit"].format(n=len(intervals), threshold=f"{level:g}", narrowest=f"{narrowest:g}")
                  if intervals else words["no_primary"])

@@ -104,6 +104,9 @@ class Figures:
     #: (a, b) by position: where a is hidden, b is hidden too (a derived figure computed from
     #: both, such as the durable share, is then shown wherever b is)
     links: list[tuple[tuple, tuple]] = field(default_factory=list)
+    #: what a reader knows besides the figures: rows r over the atoms with r @ atoms >= 0
+    #: (a cumulative count never falls from one month end to the next)
+    relations: list[np.ndarray] = field(default_factory=list)
 
     def add(self, position: tuple, coefficients: np.ndarray) -> None:
         key = coefficients.tobytes()
@@ -241,6 +244,36 @@ def occupancy_figures(month: pd.DataFrame) -> Figures:
     return figures.close()
 
 
+def joined(parts: dict[object, Figures], rising: Callable[[tuple], bool] = lambda position: False
+           ) -> Figures:
+    """Figure sets published together as one (their atoms side by side, each part's positions
+    prefixed with its key, atoms' classes with it too, so no atom is summed across parts), with
+    the relations a reader knows between consecutive parts (in key order): a figure at a position
+    for which `rising` holds is at least its value in the part before (a cumulative count)."""
+    keys = list(parts)
+    frames = [parts[k].atoms.assign(classes=[(k, c) for c in parts[k].atoms["classes"]]) for k in keys]
+    atom_frame = (pd.concat(frames, ignore_index=True) if frames
+                  else pd.DataFrame(columns=["municipality", "classes", "persons"]))
+    figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
+    offsets = np.cumsum([0] + [len(f) for f in frames])
+    placed: dict[tuple, np.ndarray] = {}
+    for k, key in enumerate(keys):
+        part = parts[key]
+        for position, index in part.positions.items():
+            form = np.zeros(len(atom_frame))
+            form[offsets[k]:offsets[k + 1]] = part.forms[index]
+            figures.add((key, *position), form)
+            placed[(key, *position)] = form
+        figures.sums += [((key, *total), [(key, *p) for p in members]) for total, members in part.sums]
+        figures.links += [((key, *a), (key, *b)) for a, b in part.links]
+        if k:
+            figures.relations += [form - placed[(keys[k - 1], *position)]
+                                  for position in part.positions if rising(position)
+                                  and (keys[k - 1], *position) in placed
+                                  for form in [placed[(key, *position)]]]
+    return figures.close()
+
+
 def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
     """Per atom: how many of its (definition, line, durability) triples pass `test`."""
     return np.array([sum(1 for t in c if test(t)) for c in classes], dtype="float64")
@@ -313,6 +346,12 @@ class Auditor:
         starts = np.searchsorted(rows, np.arange(n_figures)).astype(np.int32)
         self._highs.addRows(n_figures, figures.values, figures.values, len(rows), starts,
                             cols.astype(np.int32), figures.forms[rows, cols])
+        if figures.relations:  # always there, never a figure (no certificate holds them)
+            known = np.array(figures.relations, dtype="float64")
+            rows, cols = np.nonzero(known)
+            self._highs.addRows(len(known), np.zeros(len(known)), np.full(len(known), np.inf), len(rows),
+                                np.searchsorted(rows, np.arange(len(known))).astype(np.int32),
+                                cols.astype(np.int32), known[rows, cols])
         self._shown = np.ones(n_figures, dtype=bool)
         self._columns = np.arange(n_atoms, dtype=np.int32)
         self._primary_forms = (np.array([form for _, form, _ in self.primaries])
@@ -395,7 +434,7 @@ class Auditor:
             bounds[sign] = sign * self._highs.getInfo().objective_function_value
             solution = self._highs.getSolution()
             self._keep(np.asarray(solution.col_value, dtype="float64"))
-            duals = np.asarray(solution.row_dual)
+            duals = np.asarray(solution.row_dual)[:len(self._shown)]
             certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
         bounds = [bounds[1.0], bounds[-1.0]]
         return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
@@ -600,6 +639,7 @@ def fingerprint(figures: Figures, threshold: int, level: float) -> str:
     digest.update(np.ascontiguousarray(figures.forms, dtype="float64").tobytes())
     digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
     digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links)).encode())
+    digest.update(np.array(figures.relations, dtype="float64").tobytes())
     return digest.hexdigest()
 
 
@@ -685,12 +725,14 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _heuristic(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float) -> np.ndarray:
-    """Hide the primaries, then, while the audit fails, the cheapest figure of the failing
-    primary's certificate; then show each secondary again, dearest first, where the audit allows.
-    Every step keeps the figures' links (Figures.links)."""
+def _heuristic(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
+               start: np.ndarray | None = None) -> np.ndarray:
+    """Hide the primaries (or `start`), then, while the audit fails, the cheapest figure of the
+    failing primary's certificate; then show each secondary again (not those of `start`),
+    dearest first, where the audit allows. Every step keeps the figures' links (Figures.links)."""
     figures, pairs = auditor.figures, auditor.figures.link_pairs()
-    hidden = figures.with_links(primary.copy(), pairs)
+    hidden = figures.with_links((primary if start is None else start | primary).copy(), pairs)
+    keep = hidden.copy()
     while True:
         failures = unprotected(auditor.audit(hidden, level, first_failure=True, reuse=True), level)
         if not failures:
@@ -701,9 +743,34 @@ def _heuristic(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: f
             break
         hidden[min(candidates, key=lambda f: (cost[f], figures.values[f]))] = True
         figures.with_links(hidden, pairs)
-    for f in sorted(np.flatnonzero(hidden & ~primary), key=lambda f: (-cost[f], -figures.values[f])):
+    again = hidden & ~primary if start is None else hidden & ~keep
+    for f in sorted(np.flatnonzero(again), key=lambda f: (-cost[f], -figures.values[f])):
         hidden[f] = False
         if figures.with_links(hidden.copy(), pairs)[f] or unprotected(
                 auditor.audit(hidden, level, first_failure=True, reuse=True), level):
             hidden[f] = True
     return hidden
+
+
+def audit_together(parts: dict[object, Figures], patterns: dict[object, Pattern], threshold: int,
+                   protection: float | None = None,
+                   rising: Callable[[tuple], bool] = lambda position: False
+                   ) -> tuple[Figures, np.ndarray, list[Interval], int]:
+    """The parts' patterns audited together (`joined`: with what a reader knows between parts);
+    where that audit fails, the heuristic hides more, starting from the parts' patterns.
+    Returns the joined figures, the hidden flags, the intervals and how many figures were added."""
+    level = threshold if protection is None else protection
+    figures = joined(parts, rising)
+    hidden = np.zeros(len(figures.values), dtype=bool)
+    for (key, *position), index in figures.positions.items():
+        hidden[index] |= bool(patterns[key].hidden[parts[key].positions[tuple(position)]])
+    intervals = Auditor(figures, threshold).audit(hidden, level)
+    if not unprotected(intervals, level):
+        return figures, hidden, intervals, 0
+    primary = (figures.values > 0) & (figures.values < threshold)
+    more = _heuristic(Auditor(figures, threshold), primary, figures.cost(), level, start=hidden)
+    intervals = Auditor(figures, threshold).audit(more, level)
+    if unprotected(intervals, level):
+        raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
+                           f"the protection level {level}")
+    return figures, more, intervals, int((more & ~hidden).sum())
