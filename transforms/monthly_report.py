@@ -320,9 +320,10 @@ PROTECTED_SHEETS = (*PROTECTED_SECTIONS, "outflow_series", "occupancy_series")
 class Problem:
     """One protection problem of the public edition: its figures and the pattern chosen."""
 
-    sheet: str                        # "reference_date", "outflow_series" or "occupancy_series"
-    figures: suppression.Figures
+    sheet: str                        # "reference_date", "outflow_series", "occupancy_series" or
+    figures: suppression.Figures      # "<series>_joint": its month ends audited together
     pattern: suppression.Pattern
+    added: int = 0                    # the joint audit: figures hidden beyond the month ends' own
 
 
 def public_edition(data: ReportData, threshold: int, protection: float | None = None,
@@ -417,8 +418,8 @@ def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
         return set(), problems
     figures, hidden, intervals, added = suppression.audit_together(parts, patterns, threshold, protection,
                                                                    rising)
-    joint = suppression.Pattern(hidden, "joint", None, float(added), None, intervals, 0.0)
-    problems.append(Problem(f"{sheet}_joint", figures, joint))
+    joint = suppression.Pattern(hidden, "joint", None, 0.0, None, intervals, 0.0)
+    problems.append(Problem(f"{sheet}_joint", figures, joint, added))
     return {position for position, index in figures.positions.items() if hidden[index]}, problems
 
 
@@ -434,7 +435,7 @@ def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) 
 
 def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> pd.DataFrame:
     """Durable share per rule and municipality: the share wherever durable and total are shown
-    (the protection shows the durable count wherever it shows the total); none where the total is 0."""
+    (computable from what is shown); none where the total is 0."""
     rows = []
     for d in definitions:
         for m in municipalities:
@@ -459,11 +460,15 @@ def protection_summary(problems: list[Problem], public: ReportData, internal: Re
         if problem.sheet != "reference_date":
             continue
         for position, index in problem.figures.positions.items():
+            if position[-1] == "share":
+                continue
             row = rows[position[0]]
             row["cells"] += 1
             if problem.pattern.hidden[index]:
                 row["cells_hidden"] += 1
                 row["persons_hidden"] += int(problem.figures.values[index])
+    # the share column: printed where durable and total are (a position of the durable count in
+    # the optimisation, counted here as printed)
     rows["durable_share"]["cells"] += len(public.durable_share)
     rows["durable_share"]["cells_hidden"] += int((public.durable_share["share"] == SUPPRESSED).sum())
     exact = internal.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
@@ -506,7 +511,7 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
             sheets=", ".join(sections[k][0] for k in PROTECTED_SECTIONS)))
         if joint is not None:
             notes.append(words["joint"].format(
-                n=len(group), primaries=len(joint.pattern.intervals), added=f"{joint.pattern.heuristic:.0f}",
+                n=len(group), primaries=len(joint.pattern.intervals), added=joint.added,
                 narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
     notes.append(words["hidden"].format(per_sheet=per_sheet))
     intervals = [i for p in problems if not p.sheet.endswith("_joint") for i in p.pattern.intervals]

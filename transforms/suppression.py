@@ -17,8 +17,10 @@ differences between counting rules built in:
   in which a primary must lie is at least the protection level wide (default: the threshold).
   `audit` computes that interval for every primary (HiGHS through highspy: one model per figure
   set, warm-started; see `Auditor`).
-- **Links.** Where a figure is hidden, figures linked to it are hidden too: the durable count's
-  link to the total shows the durable share wherever the total is shown.
+- **Links.** Where a figure is hidden, figures linked to it are hidden too (Figures.links; none in
+  the edition: a link from the durable count to the total, to show the share wherever the total
+  is, hides every municipality's total on the demo, since the rules' durable counts differ by 1
+  to 4 persons and the total is one figure for all rules).
 - **Secondary suppression** hides the figures that cost least (positions hidden) such that every
   primary is protected. Heuristic (always, first): hide primaries, then, while the audit fails,
   hide the cheapest figure of the failing primary's certificate; then show each secondary again,
@@ -169,7 +171,7 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
 
     ("by_municipality", definition, municipality | "total", line | "total");
     ("headline", line | "total", definition); ("durable_share", definition, municipality,
-    durable | semi_durable | non_durable | total).
+    durable | semi_durable | non_durable | total | share), the share a position of the durable count.
     """
     figures = Figures(atoms=atom_frame.reset_index(drop=True), forms=np.empty(0), values=np.empty(0))
     where = figures.atoms["municipality"].to_numpy()
@@ -192,13 +194,14 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
                 for k, coefficients in per_class.items():
                     figures.add(("durable_share", d, m, k), coefficients * mask)
                 figures.add(("durable_share", d, m, "total"), every * mask)
+                # the share (durable / total) is printed where both are: a position of the durable
+                # count, so that hiding the count costs the share too
+                figures.add(("durable_share", d, m, "share"), per_class["durable"] * mask)
             figures.sums.append((("by_municipality", d, m, "total"),
                                  [("by_municipality", d, m, line) for line in lines]))
             if m != "total":
                 figures.sums.append((("durable_share", d, m, "total"),
                                      [("durable_share", d, m, k) for k in per_class]))
-                # the share is durable / total: published wherever the total is
-                figures.links.append((("durable_share", d, m, "durable"), ("durable_share", d, m, "total")))
         for line in [*lines, "total"]:
             figures.sums.append((("by_municipality", d, "total", line),
                                  [("by_municipality", d, m, line) for m in municipalities]))
