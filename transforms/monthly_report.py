@@ -472,15 +472,32 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 #: the sections whose figures transforms/suppression.py protects together (position kinds)
 PROTECTED_SECTIONS = ("headline", "by_municipality", "durable_share")
+#: the folder, beside the reports' folders, where protection patterns are kept (by fingerprint)
+PROTECTION_CACHE = "protection-cache"
+#: every public sheet with protected cells, in the About sheet's order
+PROTECTED_SHEETS = (*PROTECTED_SECTIONS, "outflow_series", "occupancy_series")
 
 
-def public_edition(data: ReportData, threshold: int, protection: float | None = None) -> ReportData:
+@dataclass
+class Problem:
+    """One protection problem of the public edition: its figures and the pattern chosen."""
+
+    sheet: str                        # "reference_date", "outflow_series", "occupancy_series" or
+    figures: suppression.Figures      # "<series>_joint": its month ends audited together
+    pattern: suppression.Pattern
+    added: int = 0                    # the joint audit: figures hidden beyond the month ends' own
+
+
+def public_edition(data: ReportData, threshold: int, protection: float | None = None,
+                   cache_dir: Path | None = None) -> ReportData:
     """The report with small cells protected (transforms/suppression.py) and internal sections left out.
 
     Every figure at the reference date (every rule's table, totals, headline, durability counts,
     and through the atoms the differences between rules) is protected in one optimisation and
-    audited; so is each month end of the outflow series. Occupancy and inflow hide their small
-    values (see _gaps).
+    audited; so is each month end of the outflow series (rules and lines, summed over the
+    municipalities), and each month end of the occupancy series (occupancy, cumulative inflow
+    and, by subtraction, who left, per municipality). cache_dir: where patterns are kept by the
+    fingerprint of their inputs (suppression.protect_cached; None: computed every time).
     """
     protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
@@ -491,7 +508,7 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
                             - {"total"})
     figures = suppression.edition_figures(data.atoms, data.definitions, lines, municipalities)
     _check_figures(figures, data.by_municipality)
-    pattern = suppression.protect(figures, threshold, protection)
+    pattern = suppression.protect_cached(figures, threshold, protection, cache_dir)
 
     def shown(*position) -> object:
         index = figures.positions[position]
@@ -507,28 +524,65 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
          for d in data.definitions for m in [*municipalities, "total"]],
         columns=["definition", "municipality", *lines, "total"])
     protected.durable_share = _shown_shares(data.definitions, municipalities, shown)
-    protected.outflow_series = _protected_series(data, lines, threshold, protection)
-    occupancy = _gaps(data.occupancy_series, "occupancy", threshold)
-    protected.occupancy_series = _gaps(occupancy, "inflow", threshold)
-    protected.notes = _protection_notes(figures, pattern, protected, threshold)
+    protected.outflow_series, series = _protected_series(data, lines, threshold, protection, cache_dir)
+    protected.occupancy_series, occupancy = _protected_occupancy(data, threshold, protection, cache_dir)
+    problems = [Problem("reference_date", figures, pattern), *series, *occupancy]
+    protected.notes = _protection_notes(problems, protected, data, threshold,
+                                        threshold if protection is None else protection)
     return protected
 
 
-def _protected_series(data: ReportData, lines: list[str], threshold: int,
-                      protection: float | None) -> pd.DataFrame:
-    """The public series (month end, rule, line), each month protected as the reference date is:
-    small values, and small differences between rules, hidden with least loss and audited."""
+def _protected_series(data: ReportData, lines: list[str], threshold: int, protection: float | None,
+                      cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """The public series (month end, rule, line), each month protected as the reference date is
+    (small values, and small differences between rules, hidden with least loss), then audited
+    over all month ends together, knowing that a cumulative count never falls (see _together)."""
     series = data.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
-    hidden = set()
-    for month_end, atoms in data.series_atoms.groupby("month_end", sort=True):
-        figures = suppression.series_figures(atoms, data.definitions, lines)
-        pattern = suppression.protect(figures, threshold, protection, compare=False)
-        hidden |= {(pd.Timestamp(month_end), d, line)
-                   for (_, d, line), index in figures.positions.items() if pattern.hidden[index]}
+    parts = {pd.Timestamp(month_end): suppression.series_figures(atoms, data.definitions, lines)
+             for month_end, atoms in data.series_atoms.groupby("month_end", sort=True)}
+    hidden, problems = _together("outflow_series", parts, threshold, protection, cache_dir,
+                                 rising=lambda position: True)
     keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])
     series["persons"] = series["persons"].astype("Float64").mask(
-        np.array([key in hidden for key in keys], dtype=bool))  # typed: an empty series too
-    return series
+        np.array([(month_end, "series", d, line) in hidden for month_end, d, line in keys],
+                 dtype=bool))  # typed: an empty series too
+    return series, problems
+
+
+def _protected_occupancy(data: ReportData, threshold: int, protection: float | None,
+                         cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """The public occupancy series, each month end protected on its own (suppression.occupancy_figures:
+    small occupancy, inflow, and small differences between them, who left, hidden), then audited
+    over all month ends together, knowing that the cumulative inflow never falls."""
+    out = data.occupancy_series.copy()
+    parts = {pd.Timestamp(month_end): suppression.occupancy_figures(rows)
+             for month_end, rows in out.groupby("month_end", sort=True)}
+    hidden, problems = _together("occupancy_series", parts, threshold, protection, cache_dir,
+                                 rising=lambda position: position[0] == "inflow")
+    month_ends = pd.to_datetime(out["month_end"])
+    for column in ("occupancy", "inflow"):
+        out[column] = out[column].astype("Float64").mask(np.array(
+            [(month_end, column, m) in hidden for month_end, m in zip(month_ends, out["municipality"])],
+            dtype=bool))
+    return out, problems
+
+
+def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
+              cache_dir: Path | None, rising) -> tuple[set[tuple], list[Problem]]:
+    """Each part (a month end) protected on its own (cached), then all audited together
+    (suppression.audit_together: more hidden where the relations between month ends would
+    narrow a primary). Returns the hidden positions (month end, *position) and the problems:
+    one per month end, and the joint audit's (its pattern: the parts' and what it added)."""
+    patterns = {key: suppression.protect_cached(figures, threshold, protection, cache_dir)
+                for key, figures in parts.items()}
+    problems = [Problem(sheet, parts[key], pattern) for key, pattern in patterns.items()]
+    if not parts:
+        return set(), problems
+    figures, hidden, intervals, added = suppression.audit_together(parts, patterns, threshold, protection,
+                                                                   rising)
+    joint = suppression.Pattern(hidden, "joint", None, 0.0, None, intervals, 0.0)
+    problems.append(Problem(f"{sheet}_joint", figures, joint, added))
+    return {position for position, index in figures.positions.items() if hidden[index]}, problems
 
 
 def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) -> None:
@@ -542,65 +596,92 @@ def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) 
 
 
 def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> pd.DataFrame:
-    """Durable share per rule and municipality: the share wherever durable and total are shown."""
+    """Durable share per rule and municipality: the share wherever durable and total are shown
+    (computable from what is shown); none where the total is 0."""
     rows = []
     for d in definitions:
         for m in municipalities:
             row = {"definition": d, "municipality": m,
                    **{k: shown("durable_share", d, m, k)
                       for k in ("durable", "semi_durable", "non_durable", "total")}}
-            known = SUPPRESSED not in (row["durable"], row["total"]) and row["total"] > 0
-            row["share"] = round(100 * row["durable"] / row["total"], 1) if known else SUPPRESSED
+            if SUPPRESSED in (row["durable"], row["total"]):
+                row["share"] = SUPPRESSED
+            else:
+                row["share"] = round(100 * row["durable"] / row["total"], 1) if row["total"] > 0 else None
             rows.append(row)
     return pd.DataFrame(rows, columns=["definition", "municipality", "durable", "semi_durable",
                                        "non_durable", "total", "share"])
 
 
-def protection_summary(figures: suppression.Figures, pattern: suppression.Pattern,
-                       durable_share: pd.DataFrame) -> pd.DataFrame:
-    """section, cells, cells hidden, persons hidden: per protected section (its cells, not figures)."""
-    rows = {k: {"section": k, "cells": 0, "cells_hidden": 0, "persons_hidden": 0} for k in PROTECTED_SECTIONS}
-    for position, index in figures.positions.items():
-        row = rows[position[0]]
-        row["cells"] += 1
-        if pattern.hidden[index]:
-            row["cells_hidden"] += 1
-            row["persons_hidden"] += int(figures.values[index])
-    # the share column: derived, shown where durable and total are
-    rows["durable_share"]["cells"] += len(durable_share)
-    rows["durable_share"]["cells_hidden"] += int((durable_share["share"] == SUPPRESSED).sum())
-    return pd.DataFrame(list(rows.values()), columns=["section", "cells", "cells_hidden", "persons_hidden"])
+def protection_summary(problems: list[Problem], public: ReportData, internal: ReportData) -> pd.DataFrame:
+    """sheet, cells, cells_hidden, persons_hidden: per public sheet with protected cells, as
+    printed (a figure printed twice counts twice; the durable share's share column counts as
+    hidden where it shows the marker; the series count their printed rows' values)."""
+    rows = {k: {"sheet": k, "cells": 0, "cells_hidden": 0, "persons_hidden": 0} for k in PROTECTED_SHEETS}
+    for problem in problems:
+        if problem.sheet != "reference_date":
+            continue
+        for position, index in problem.figures.positions.items():
+            if position[-1] == "share":
+                continue
+            row = rows[position[0]]
+            row["cells"] += 1
+            if problem.pattern.hidden[index]:
+                row["cells_hidden"] += 1
+                row["persons_hidden"] += int(problem.figures.values[index])
+    # the share column: printed where durable and total are (a position of the durable count in
+    # the optimisation, counted here as printed)
+    rows["durable_share"]["cells"] += len(public.durable_share)
+    rows["durable_share"]["cells_hidden"] += int((public.durable_share["share"] == SUPPRESSED).sum())
+    exact = internal.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
+    for sheet, shown, full, columns in (
+            ("outflow_series", public.outflow_series, exact, ["persons"]),
+            ("occupancy_series", public.occupancy_series, internal.occupancy_series, ["occupancy", "inflow"])):
+        for column in columns:
+            hidden = shown[column].isna().to_numpy(dtype=bool)
+            rows[sheet]["cells"] += len(shown)
+            rows[sheet]["cells_hidden"] += int(hidden.sum())
+            rows[sheet]["persons_hidden"] += int(full[column].to_numpy()[hidden].sum())
+    return pd.DataFrame(list(rows.values()), columns=["sheet", "cells", "cells_hidden", "persons_hidden"])
 
 
-def _protection_notes(figures: suppression.Figures, pattern: suppression.Pattern,
-                      protected: ReportData, threshold: int) -> list[str]:
+def _protection_notes(problems: list[Problem], protected: ReportData, internal: ReportData,
+                      threshold: int, level: float) -> list[str]:
+    """The About sheet's account: marker, method, each problem's result, what each sheet hides,
+    the audit, and what the audit assumes."""
     texts = report_texts(protected.language)
     words, sections = texts["protection"], texts["sections"]
-    summary = protection_summary(figures, pattern, protected.durable_share)
-    per_sheet = "; ".join(words["per_sheet"].format(sheet=sections[r.section][0], hidden=r.cells_hidden,
+    summary = protection_summary(problems, protected, internal)
+    per_sheet = "; ".join(words["per_sheet"].format(sheet=sections[r.sheet][0], hidden=r.cells_hidden,
                                                     cells=r.cells, persons=r.persons_hidden)
                           for r in summary.itertuples())
-    optimum = (words["not_run"] if pattern.optimum is None
-               else words["cells"].format(n=f"{pattern.optimum:.0f}"))
-    narrowest = min((i.width for i in pattern.intervals), default=float("inf"))
-    return [
-        words["marker"].format(marker=SUPPRESSED, largest=threshold - 1),
-        words["method"],
-        words["chosen"].format(method=words["methods"][pattern.method], optimum=optimum,
-                               heuristic=f"{pattern.heuristic:.0f}"),
-        words["hidden"].format(per_sheet=per_sheet, series_title=sections["outflow_series"][0],
-                               series=int(protected.outflow_series["persons"].isna().sum()),
-                               threshold=threshold),
-        words["audit"].format(n=len(pattern.intervals), threshold=threshold, narrowest=f"{narrowest:g}")
-        if pattern.intervals else words["no_primary"],
-    ]
-
-
-def _gaps(frame: pd.DataFrame, column: str, threshold: int) -> pd.DataFrame:
-    out = frame.copy()
-    small = (out[column] > 0) & (out[column] < threshold)
-    out[column] = out[column].astype("Float64").mask(small)
-    return out
+    notes = [words["marker"].format(marker=SUPPRESSED, largest=threshold - 1), words["method"]]
+    for sheet in ("reference_date", "outflow_series", "occupancy_series"):
+        group = [p for p in problems if p.sheet == sheet]
+        joint = next((p for p in problems if p.sheet == f"{sheet}_joint"), None)
+        if not group:
+            continue
+        cost = sum(float(p.figures.cost()[p.pattern.hidden].sum()) for p in group)
+        bounds = [p.pattern.lower_bound for p in group]
+        methods = {p.pattern.method for p in group}
+        proof = (words["proofs"]["exact"] if methods == {"exact"}
+                 else words["proofs"]["heuristic"] if None in bounds
+                 else words["proofs"]["bounded"].format(bound=f"{sum(bounds):.0f}"))
+        notes.append(words["problems"][sheet].format(
+            n=len(group), cells=sum(len(p.figures.positions) for p in group), hidden=f"{cost:.0f}",
+            proof=proof, heuristic=f"{sum(p.pattern.heuristic for p in group):.0f}",
+            sheets=", ".join(sections[k][0] for k in PROTECTED_SECTIONS)))
+        if joint is not None:
+            notes.append(words["joint"].format(
+                n=len(group), primaries=len(joint.pattern.intervals), added=joint.added,
+                narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
+    notes.append(words["hidden"].format(per_sheet=per_sheet))
+    intervals = [i for p in problems if not p.sheet.endswith("_joint") for i in p.pattern.intervals]
+    narrowest = min((i.width for i in intervals), default=float("inf"))
+    notes.append(words["audit"].format(n=len(intervals), threshold=f"{level:g}", narrowest=f"{narrowest:g}")
+                 if intervals else words["no_primary"])
+    notes.append(words["assumption"])
+    return notes
 
 
 # --- cells safe to write ------------------------------------------------------------------------
@@ -1014,7 +1095,8 @@ def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAU
     data = replace(data, language=language)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"lvv-monthly-{data.reference_date:%Y-%m-%d}"
-    public = public_edition(data, threshold)
+    # patterns kept by fingerprint beside the reports: a run with nothing new optimises nothing
+    public = public_edition(data, threshold, cache_dir=out_dir.parent / PROTECTION_CACHE)
     return {
         "internal_xlsx": write_excel(data, out_dir / f"{stem}-internal.xlsx"),
         "internal_html": write_html(data, out_dir / f"{stem}-internal.html"),

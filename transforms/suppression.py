@@ -15,37 +15,53 @@ differences between counting rules built in:
   zero discloses nobody): they are shown, and may be hidden as a secondary suppression.
 - **Protected** means: by linear programming over *every* shown figure (atoms >= 0), the interval
   in which a primary must lie is at least the protection level wide (default: the threshold).
-  `audit` computes that interval for every primary (scipy.optimize.linprog, HiGHS).
-- **Secondary suppression** hides the figures that cost least (positions hidden; persons break
-  ties) such that every primary is protected. Exact: a 0-1 programme (scipy.optimize.milp, HiGHS)
-  over the figures, with a cut from each failed audit: the figures whose constraints bound the
-  interval (non-zero duals of the audit's linear programmes) are a certificate that stays valid
-  while they are all shown, so at least one of them must be hidden. When the audit passes, the
-  master's optimum is a protecting pattern of least cost: the optimum. Heuristic (beyond
-  EXACT_LIMIT figures, and always, to report beside the optimum): hide primaries, then, while the
-  audit fails, hide the cheapest figure of the failing primary's certificate; then try to show
-  each secondary again, dearest first.
+  `audit` computes that interval for every primary (HiGHS through highspy: one model per figure
+  set, warm-started; see `Auditor`).
+- **Links.** Where a figure is hidden, figures linked to it are hidden too (Figures.links; none in
+  the edition: a link from the durable count to the total, to show the share wherever the total
+  is, hides every municipality's total on the demo, since the rules' durable counts differ by 1
+  to 4 persons and the total is one figure for all rules).
+- **Secondary suppression** hides the figures that cost least (positions hidden) such that every
+  primary is protected. Heuristic (always, first): hide primaries, then, while the audit fails,
+  hide the cheapest figure of the failing primary's certificate; then show each secondary again,
+  dearest first, where the audit allows. Exact (up to EXACT_LIMIT figures): a 0-1 programme over
+  the figures (HiGHS) with a cut from each failed audit: the figures whose constraints bound the
+  interval (non-zero duals) are a certificate that stays valid while they are all shown, so at
+  least one of them must be hidden; every cut holds for every protecting pattern, so the
+  master's least value is a proven lower bound. It stops at the proven optimum, or GAP above the
+  bound, or after MAX_ROUNDS (the pattern is then "bounded" and the bound is reported).
+- **Cache.** `protect_cached` keeps a pattern under the fingerprint of exactly its inputs and
+  uses it again only after checking the file and auditing the pattern afresh.
+- **Scope.** Each call protects one set of figures published together; relations to figures of
+  another call (another month end, another series) are not modelled: the report states that.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+import highspy
 
 DEFAULT_THRESHOLD = 5
 #: figures beyond which the exact programme is not tried (the heuristic protects alone)
-EXACT_LIMIT = 3000
-#: rounds of cuts, and seconds, the exact programme may take before the heuristic's pattern is used
-MAX_ROUNDS = 200
-EXACT_SECONDS = 180.0
+EXACT_LIMIT = 1500
+#: the exact programme stops when its best pattern is proven least, or at most GAP (relative)
+#: above the proven lower bound, or after MAX_ROUNDS master solves; these keep the result the
+#: same on every machine. EXACT_SECONDS is a safety net only (the demo needs < 1 s, a national
+#: edition a few seconds: benchmarks/protection.py)
+GAP = 0.02
+MAX_ROUNDS = 40
+EXACT_SECONDS = 60.0
 _TOLERANCE = 1e-7
 
 
@@ -87,6 +103,12 @@ class Figures:
     positions: dict[tuple, int] = field(default_factory=dict)   # (sheet, ...) -> figure
     #: published sums: (total, parts) by position; a primary part needs another member hidden
     sums: list[tuple[tuple, list[tuple]]] = field(default_factory=list)
+    #: (a, b) by position: where a is hidden, b is hidden too (a derived figure computed from
+    #: both, such as the durable share, is then shown wherever b is)
+    links: list[tuple[tuple, tuple]] = field(default_factory=list)
+    #: what a reader knows besides the figures: rows r over the atoms with r @ atoms >= 0
+    #: (a cumulative count never falls from one month end to the next)
+    relations: list[np.ndarray] = field(default_factory=list)
 
     def add(self, position: tuple, coefficients: np.ndarray) -> None:
         key = coefficients.tobytes()
@@ -110,13 +132,33 @@ class Figures:
         """Positions each figure hides (the loss the optimisation minimises)."""
         return np.bincount(list(self.positions.values()), minlength=len(self.values)).astype("float64")
 
+    def link_pairs(self) -> np.ndarray:
+        """The links as (hidden figure, figure to hide with it) pairs of figure indices."""
+        pairs = {(self.positions[a], self.positions[b]) for a, b in self.links}
+        return np.array(sorted((a, b) for a, b in pairs if a != b), dtype=np.int64).reshape(-1, 2)
+
+    def with_links(self, hidden: np.ndarray, pairs: np.ndarray | None = None) -> np.ndarray:
+        """`hidden` with every figure its links require hidden as well (in place)."""
+        pairs = self.link_pairs() if pairs is None else pairs
+        while len(pairs):
+            missing = hidden[pairs[:, 0]] & ~hidden[pairs[:, 1]]
+            if not missing.any():
+                break
+            hidden[pairs[missing, 1]] = True
+        return hidden
+
     def initial_cuts(self, primary: np.ndarray) -> list[np.ndarray]:
         """In every published sum with a primary member, another member must be hidden too."""
         cuts = []
         for total, parts in self.sums:
-            members = {self.positions[total], *(self.positions[p] for p in parts)}
+            # total - parts = 0, by figure: one figure at two places of a sum (a total equal to
+            # its one non-zero part, a zero form twice) may cancel out of it
+            weight: dict[int, int] = {self.positions[total]: 1}
+            for part in parts:
+                weight[self.positions[part]] = weight.get(self.positions[part], 0) - 1
+            members = {f for f, w in weight.items() if w}
             for member in members:
-                if primary[member]:
+                if primary[member] and len(members) > 1:
                     cut = np.zeros(len(self.values))
                     cut[sorted(members - {member})] = 1
                     cuts.append(cut)
@@ -129,7 +171,7 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
 
     ("by_municipality", definition, municipality | "total", line | "total");
     ("headline", line | "total", definition); ("durable_share", definition, municipality,
-    durable | semi_durable | non_durable | total).
+    durable | semi_durable | non_durable | total | share), the share a position of the durable count.
     """
     figures = Figures(atoms=atom_frame.reset_index(drop=True), forms=np.empty(0), values=np.empty(0))
     where = figures.atoms["municipality"].to_numpy()
@@ -152,6 +194,9 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
                 for k, coefficients in per_class.items():
                     figures.add(("durable_share", d, m, k), coefficients * mask)
                 figures.add(("durable_share", d, m, "total"), every * mask)
+                # the share (durable / total) is printed where both are: a position of the durable
+                # count, so that hiding the count costs the share too
+                figures.add(("durable_share", d, m, "share"), per_class["durable"] * mask)
             figures.sums.append((("by_municipality", d, m, "total"),
                                  [("by_municipality", d, m, line) for line in lines]))
             if m != "total":
@@ -176,6 +221,59 @@ def series_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: list
     for d in definitions:
         for line in lines:
             figures.add(("series", d, line), _count(classes, lambda t, d=d, line=line: t[0] == d and t[1] == line))
+    return figures.close()
+
+
+def occupancy_figures(month: pd.DataFrame) -> Figures:
+    """One month end of the public occupancy series: per municipality, the persons in an LVV
+    (occupancy) and the persons who entered up to then (inflow, cumulative), at ("occupancy", m)
+    and ("inflow", m). Atoms: per municipality, persons in (occupancy) and persons out (inflow -
+    occupancy: who left, a count the two published figures give by subtraction)."""
+    frame = month.assign(out=month["inflow"] - month["occupancy"])
+    if (frame["out"] < 0).any():
+        raise RuntimeError("small-cell protection: occupancy above the cumulative inflow at "
+                           f"{sorted(frame.loc[frame['out'] < 0, 'municipality'])}")
+    atom_frame = pd.DataFrame(
+        [{"municipality": m, "classes": (state,), "persons": int(n)}
+         for m, occupancy, out in zip(frame["municipality"], frame["occupancy"], frame["out"])
+         for state, n in (("in", occupancy), ("out", out))],
+        columns=["municipality", "classes", "persons"])
+    figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
+    for k, m in enumerate(frame["municipality"]):
+        for name, members in (("occupancy", [2 * k]), ("inflow", [2 * k, 2 * k + 1])):
+            form = np.zeros(len(atom_frame))
+            form[members] = 1
+            figures.add((name, m), form)
+    return figures.close()
+
+
+def joined(parts: dict[object, Figures], rising: Callable[[tuple], bool] = lambda position: False
+           ) -> Figures:
+    """Figure sets published together as one (their atoms side by side, each part's positions
+    prefixed with its key, atoms' classes with it too, so no atom is summed across parts), with
+    the relations a reader knows between consecutive parts (in key order): a figure at a position
+    for which `rising` holds is at least its value in the part before (a cumulative count)."""
+    keys = list(parts)
+    frames = [parts[k].atoms.assign(classes=[(k, c) for c in parts[k].atoms["classes"]]) for k in keys]
+    atom_frame = (pd.concat(frames, ignore_index=True) if frames
+                  else pd.DataFrame(columns=["municipality", "classes", "persons"]))
+    figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
+    offsets = np.cumsum([0] + [len(f) for f in frames])
+    placed: dict[tuple, np.ndarray] = {}
+    for k, key in enumerate(keys):
+        part = parts[key]
+        for position, index in part.positions.items():
+            form = np.zeros(len(atom_frame))
+            form[offsets[k]:offsets[k + 1]] = part.forms[index]
+            figures.add((key, *position), form)
+            placed[(key, *position)] = form
+        figures.sums += [((key, *total), [(key, *p) for p in members]) for total, members in part.sums]
+        figures.links += [((key, *a), (key, *b)) for a, b in part.links]
+        if k:
+            figures.relations += [form - placed[(keys[k - 1], *position)]
+                                  for position in part.positions if rising(position)
+                                  and (keys[k - 1], *position) in placed
+                                  for form in [placed[(key, *position)]]]
     return figures.close()
 
 
@@ -221,57 +319,174 @@ def sensitive(figures: Figures, threshold: int) -> list[tuple[str, np.ndarray, i
     return out
 
 
-def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: float | None = None,
-          first_failure: bool = False, memo: dict | None = None) -> list[Interval]:
-    """The interval of every primary over everything shown (atoms >= 0); see `unprotected`.
+class Auditor:
+    """One linear programme over the atoms (>= 0) with a row per figure, kept across audits.
 
-    first_failure: stop at the first primary narrower than the protection level.
-    memo: {primary: (hidden, interval)} from earlier audits of the same figures, reused where it
-    decides the verdict without a linear programme: a primary wide enough stays so while no
-    hidden figure is shown again (hiding only widens intervals); one too narrow stays so while
-    every figure of its certificate is shown (the dual solutions remain valid bounds).
+    A shown figure's row is an equation (form = value); a hidden one's is free. Between audits
+    only the rows that change are touched, and between primaries only the objective, so HiGHS
+    starts every solve from the last basis (a few simplex iterations, no model set-up).
+
+    With `reuse`, most verdicts during the search need no linear programme at all:
+    - wide: every solution and unbounded ray the programmes returned is kept; those that still
+      satisfy every shown figure (a product with the forms) are feasible now, and two of them
+      whose values of the primary lie the protection level apart (or a ray that raises it)
+      prove the primary wide enough;
+    - too narrow: every certificate found is kept; while all its figures are shown, its dual
+      solution still bounds the primary as tightly as when it was found.
+    Undecided primaries get their linear programmes. The published pattern is audited afresh.
     """
-    level = threshold if protection is None else protection
-    shown = np.flatnonzero(~hidden)
-    a_eq, b_eq = figures.forms[shown], figures.values[shown]
-    out = []
-    for name, form, persons in sensitive(figures, threshold):
-        earlier = memo.get(name) if memo is not None else None
-        if earlier is not None:
-            before, interval = earlier
-            wide = interval.width >= level - _TOLERANCE
-            if (wide and not (before & ~hidden).any()) or (
-                    not wide and not hidden[interval.certificate].any()):
-                out.append(interval)
-                if first_failure and not wide:
-                    break
+
+    def __init__(self, figures: Figures, threshold: int) -> None:
+        self.figures = figures
+        self.primaries = sensitive(figures, threshold)
+        self.calls = 0
+        n_figures, n_atoms = figures.forms.shape
+        self._highs = _highs()
+        self._highs.setOptionValue("presolve", "off")  # warm starts; the models are small
+        self._highs.addCols(n_atoms, np.zeros(n_atoms), np.zeros(n_atoms), np.full(n_atoms, np.inf),
+                            0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        rows, cols = np.nonzero(figures.forms)
+        starts = np.searchsorted(rows, np.arange(n_figures)).astype(np.int32)
+        self._highs.addRows(n_figures, figures.values, figures.values, len(rows), starts,
+                            cols.astype(np.int32), figures.forms[rows, cols])
+        if figures.relations:  # always there, never a figure (no certificate holds them)
+            known = np.array(figures.relations, dtype="float64")
+            rows, cols = np.nonzero(known)
+            self._highs.addRows(len(known), np.zeros(len(known)), np.full(len(known), np.inf), len(rows),
+                                np.searchsorted(rows, np.arange(len(known))).astype(np.int32),
+                                cols.astype(np.int32), known[rows, cols])
+        self._shown = np.ones(n_figures, dtype=bool)
+        self._columns = np.arange(n_atoms, dtype=np.int32)
+        self._primary_forms = (np.array([form for _, form, _ in self.primaries])
+                               .reshape(len(self.primaries), n_atoms))
+        # kept solutions and rays (columns; the first `_count` of each buffer are in use): per
+        # figure, whether each satisfies it; per primary, its value (or, for a ray, whether it rises)
+        self._fits = np.zeros((n_figures, 64), dtype=bool)
+        self._reach = np.zeros((len(self.primaries), 64))
+        self._count = {False: 0, True: 0}
+        self._ray_fits = np.zeros((n_figures, 64), dtype=bool)
+        self._ray_rises = np.zeros((len(self.primaries), 64), dtype=bool)
+        self._kept: set[bytes] = set()
+        self._keep(figures.atoms["persons"].to_numpy(dtype="float64"))  # satisfies every figure
+        self._narrow: dict[int, list[Interval]] = {}
+        # primaries with the same form (a small cell that is one small atom) share their programmes
+        first: dict[bytes, int] = {}
+        self._same = [first.setdefault(form.tobytes(), k) for k, (_, form, _) in enumerate(self.primaries)]
+
+    def _keep(self, vector: np.ndarray, ray: bool = False) -> None:
+        """Keep a solution (or an unbounded ray: forms @ ray = 0 where it fits) for `_witnessed`."""
+        key = np.round(vector, 9).tobytes() + bytes([ray])
+        if key in self._kept or (vector < -1e-9).any():
+            return
+        self._kept.add(key)
+        product = self.figures.forms @ vector
+        if ray:
+            fits = np.abs(product) <= 1e-6 * (1.0 + np.abs(vector).sum())
+            value = self._primary_forms @ vector > 1e-6
+        else:
+            fits = np.abs(product - self.figures.values) <= 1e-6 * (1.0 + np.abs(self.figures.values))
+            value = self._primary_forms @ vector
+        fit_buffer, value_buffer = ((self._ray_fits, self._ray_rises) if ray else (self._fits, self._reach))
+        k = self._count[ray]
+        if k == fit_buffer.shape[1]:  # grow by doubling: amortised constant per kept column
+            fit_buffer = np.concatenate([fit_buffer, np.zeros_like(fit_buffer)], axis=1)
+            value_buffer = np.concatenate([value_buffer, np.zeros_like(value_buffer)], axis=1)
+            if ray:
+                self._ray_fits, self._ray_rises = fit_buffer, value_buffer
+            else:
+                self._fits, self._reach = fit_buffer, value_buffer
+        fit_buffer[:, k], value_buffer[:, k] = fits, value
+        self._count[ray] = k + 1
+
+    def show(self, hidden: np.ndarray) -> None:
+        changed = np.flatnonzero(self._shown == hidden).astype(np.int32)
+        if len(changed):
+            values = self.figures.values[changed]
+            free = hidden[changed]
+            self._highs.changeRowsBounds(len(changed), changed, np.where(free, -np.inf, values),
+                                         np.where(free, np.inf, values))
+            self._shown = ~hidden
+
+    def interval(self, name: str, form: np.ndarray, persons: int, least_known: float | None = None,
+                 level: float = np.inf) -> Interval:
+        """The least and the most `form` can be given the shown figures, and what bounds it.
+
+        least_known: a value `form` takes at a feasible point. The most is solved first, and
+        when it lies `level` above that value the least is not solved (a verdict: wide enough;
+        the interval's lower end is then that value, not the least).
+        """
+        bounds, certificate = {}, set()
+        for sign in (-1.0, 1.0):  # the most, then the least it can be
+            if sign == 1.0 and least_known is not None and bounds[-1.0] - least_known >= level - _TOLERANCE:
+                bounds[1.0] = least_known
+                break
+            self._highs.changeColsCost(len(form), self._columns, sign * form)
+            self._highs.run()
+            self.calls += 1
+            status = self._highs.getModelStatus()
+            if status in (highspy.HighsModelStatus.kUnbounded,
+                          highspy.HighsModelStatus.kUnboundedOrInfeasible):
+                bounds[sign] = np.inf  # no shown figure limits it from above
+                _, has_ray, ray = self._highs.getPrimalRay()
+                if has_ray:
+                    self._keep(np.asarray(ray, dtype="float64"), ray=True)
                 continue
-        interval = _interval(name, form, persons, shown, a_eq, b_eq)
-        if memo is not None:
-            memo[name] = (hidden.copy(), interval)
-        out.append(interval)
-        if first_failure and interval.width < level - _TOLERANCE:
-            break
-    return out
+            if status != highspy.HighsModelStatus.kOptimal:
+                raise RuntimeError("small-cell audit: the linear programme failed "
+                                   f"({self._highs.modelStatusToString(status)})")
+            bounds[sign] = sign * self._highs.getInfo().objective_function_value
+            solution = self._highs.getSolution()
+            self._keep(np.asarray(solution.col_value, dtype="float64"))
+            duals = np.asarray(solution.row_dual)[:len(self._shown)]
+            certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
+        bounds = [bounds[1.0], bounds[-1.0]]
+        return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
+
+    def _witnessed(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per primary: proven wide enough by kept solutions and rays that fit every shown figure,
+        and the least value it takes at those solutions."""
+        points, rays = self._count[False], self._count[True]
+        reach = self._reach[:, :points][:, self._fits[self._shown, :points].all(axis=0)]
+        least = reach.min(axis=1)
+        wide = reach.max(axis=1) - least >= level - _TOLERANCE
+        fitting = self._ray_fits[self._shown, :rays].all(axis=0)
+        return wide | self._ray_rises[:, :rays][:, fitting].any(axis=1), least
+
+    def audit(self, hidden: np.ndarray, level: float, first_failure: bool = False,
+              reuse: bool = False) -> list[Interval]:
+        """The interval of every primary over everything shown (see the class doc for `reuse`;
+        a primary proven wide by kept solutions gets an unbounded interval: a verdict, no bounds)."""
+        self.show(hidden)
+        wide, least = self._witnessed(level) if reuse and len(self.primaries) else (None, None)
+        out, done = [], {}
+        for k, (name, form, persons) in enumerate(self.primaries):
+            if wide is not None and wide[k]:
+                out.append(Interval(name, persons, -np.inf, np.inf, []))  # verdict only
+                continue
+            k = self._same[k]
+            interval = done.get(k)
+            if interval is None and reuse:
+                interval = next((i for i in self._narrow.get(k, ()) if not hidden[i.certificate].any()),
+                                None)
+            if interval is None:
+                interval = (self.interval(name, form, persons, least[k], level) if reuse
+                            else self.interval(name, form, persons))
+                if reuse and interval.width < level - _TOLERANCE:
+                    self._narrow.setdefault(k, []).append(interval)
+            done[k] = interval
+            out.append(replace(interval, figure=name, persons=persons))
+            if first_failure and interval.width < level - _TOLERANCE:
+                break
+        return out
 
 
-def _interval(name: str, form: np.ndarray, persons: int, shown: np.ndarray, a_eq: np.ndarray,
-              b_eq: np.ndarray) -> Interval:
-    """The least and the most `form` can be given the shown figures, and what bounds it."""
-    bounds, certificate = [], set()
-    for sign in (1.0, -1.0):  # the least, then the most it can be
-        res = linprog(sign * form, A_eq=a_eq if len(shown) else None,
-                      b_eq=b_eq if len(shown) else None, bounds=(0, None), method="highs")
-        if res.status == 3:  # unbounded above: no shown figure limits it
-            bounds.append(np.inf)
-            continue
-        if res.status != 0:
-            raise RuntimeError(f"small-cell audit: the linear programme failed ({res.message})")
-        bounds.append(sign * res.fun)
-        if len(shown):
-            binding = np.flatnonzero(np.abs(res.eqlin.marginals) > _TOLERANCE)
-            certificate |= {int(shown[i]) for i in binding}
-    return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
+def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: float | None = None,
+          first_failure: bool = False) -> list[Interval]:
+    """The interval of every primary over everything shown (atoms >= 0), each by its two linear
+    programmes; see `unprotected`. first_failure: stop at the first primary narrower than the
+    protection level."""
+    level = threshold if protection is None else protection
+    return Auditor(figures, threshold).audit(hidden, level, first_failure)
 
 
 def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
@@ -282,85 +497,221 @@ def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
 
 @dataclass
 class Pattern:
-    """The chosen suppression and how it was found."""
+    """The chosen suppression and how it was found.
+
+    Costs count positions (a figure printed in two places costs 2) over the figures given to
+    `protect`: one problem. `optimum` is proven least when it equals `lower_bound`.
+    """
 
     hidden: np.ndarray                  # per figure
-    method: str                         # "exact" (MILP) or "heuristic"
-    optimum: float | None               # least cost found by the exact programme (None: not run)
-    heuristic: float | None             # cost of the heuristic's pattern (None: not run)
-    lower_bound: float                  # the master's value at its last round
+    #: "exact": proven least (MILP); "bounded": MILP stopped within GAP (or MAX_ROUNDS) above
+    #: its proven lower bound; "heuristic": beyond EXACT_LIMIT, the heuristic alone
+    method: str
+    optimum: float | None               # the least cost, where proven (method "exact")
+    heuristic: float                    # cost of the heuristic's pattern
+    lower_bound: float | None           # no protecting pattern costs less (None: MILP not run)
     intervals: list[Interval]
     seconds: float
+    lp_solves: int = 0                  # linear programmes the audits solved
+    master_solves: int = 0              # master programmes solved
+    cached: bool = False                # taken from the cache (and audited afresh)
 
 
-def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None,
-            compare: bool = True) -> Pattern:
+def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None
+            ) -> Pattern:
     """Primary and least-cost secondary suppression of all figures, audited (see module doc).
 
-    compare: also run the heuristic when the exact programme succeeds, to report its cost beside
-    the optimum (without it, the heuristic runs only where the exact programme cannot).
+    The heuristic runs first (its cost is reported beside the exact programme's, and it is the
+    exact programme's first upper bound); the exact programme then runs where the figures are
+    at most EXACT_LIMIT, until its pattern is proven least or within GAP of its proven lower
+    bound, for at most MAX_ROUNDS rounds (EXACT_SECONDS as a safety net). The cheapest
+    protecting pattern found is published, after an audit of its own.
     """
     start = time.perf_counter()
     level = threshold if protection is None else protection
     primary = (figures.values > 0) & (figures.values < threshold)
     cost = figures.cost()
-    exact, optimum, bound = None, None, 0.0
+    auditor = Auditor(figures, threshold)
+    greedy = _heuristic(auditor, primary, cost, level)
+    chosen, bound, masters, method = greedy, None, 0, "heuristic"
     if len(figures.values) <= EXACT_LIMIT:
-        exact, bound = _exact(figures, primary, cost, threshold, level)
-        optimum = float(cost[exact].sum()) if exact is not None else None
-    greedy = _heuristic(figures, primary, cost, threshold, level) if compare or exact is None else None
-    chosen, method = (exact, "exact") if exact is not None else (greedy, "heuristic")
-    intervals = audit(figures, chosen, threshold, level)
+        chosen, bound, masters = _exact(auditor, primary, cost, level, start=greedy)
+        method = "exact" if cost[chosen].sum() <= bound + _TOLERANCE else "bounded"
+    intervals = Auditor(figures, threshold).audit(chosen, level)  # the published pattern, afresh
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
-    return Pattern(chosen, method, optimum, float(cost[greedy].sum()) if greedy is not None else None,
-                   bound, intervals, time.perf_counter() - start)
+    return Pattern(chosen, method, float(cost[chosen].sum()) if method == "exact" else None,
+                   float(cost[greedy].sum()), bound, intervals, time.perf_counter() - start,
+                   auditor.calls + 2 * len(intervals), masters)
 
 
-def _exact(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshold: int, level: float
-           ) -> tuple[np.ndarray | None, float]:
-    """The least-cost protecting pattern by cut generation, or None after MAX_ROUNDS rounds or
-    EXACT_SECONDS (with the master's last value: a lower bound of the optimum).
+def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
+           start: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """(cheapest protecting pattern found, proven lower bound, master solves) by cut generation.
 
-    Each round solves the master, then repairs its pattern greedily into a protecting one; every
-    failed audit on the way adds a cut (each cut holds for every pattern). The best repaired
-    pattern is the optimum as soon as it costs no more than the master's value (a lower bound).
+    The master is one HiGHS model over the figures (hide or show) that keeps its cuts; each cut
+    holds for every protecting pattern, so the master's least value is a lower bound. First the
+    master is solved as a linear programme while its solution can be separated (cuts from the
+    primaries its support leaves narrow), then as a 0-1 programme. Each round also repairs the
+    master's pattern greedily into a protecting one (an upper bound; cuts on the way). It stops
+    when the best pattern costs at most the bound (the optimum) or GAP above it, after
+    MAX_ROUNDS rounds, or after EXACT_SECONDS. `start`: a protecting pattern (the first upper
+    bound).
     """
-    cuts: dict[bytes, np.ndarray] = {}
-    memo: dict = {}
+    figures, pairs = auditor.figures, auditor.figures.link_pairs()
+    n = len(cost)
+    master = _highs()
+    master.setOptionValue("mip_rel_gap", 0.0)
+    forced = figures.with_links(primary.copy(), pairs)
+    master.addCols(n, cost, forced.astype(float), np.ones(n), 0, np.zeros(0, np.int32),
+                   np.zeros(0, np.int32), np.zeros(0))
+    for a, b in pairs:  # hidden a => hidden b
+        master.addRow(-np.inf, 0.0, 2, np.array([a, b], dtype=np.int32), np.array([1.0, -1.0]))
+    seen: set[bytes] = set()
+
+    def add_cut(members) -> None:
+        members = np.array(sorted(members), dtype=np.int32)
+        key = members.tobytes()
+        if key not in seen:
+            seen.add(key)
+            master.addRow(1.0, np.inf, len(members), members, np.ones(len(members)))
+
+    def done() -> bool:
+        return cost[best].sum() <= bound + max(GAP * cost[best].sum(), _TOLERANCE)
+
     for cut in figures.initial_cuts(primary):
-        cuts[cut.tobytes()] = cut
-    best, bound, deadline = None, 0.0, time.monotonic() + EXACT_SECONDS
-    for _ in range(MAX_ROUNDS):
-        if time.monotonic() > deadline:
+        add_cut(np.flatnonzero(cut))
+    best, bound, solves, integer = start.copy(), float(cost[forced].sum()), 0, False
+    deadline = time.monotonic() + EXACT_SECONDS
+    while solves < MAX_ROUNDS and not done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             break
-        matrix = np.array(list(cuts.values()))
-        constraints = [LinearConstraint(matrix, lb=1, ub=np.inf)] if len(matrix) else []
-        with _quiet_stdout():
-            res = milp(cost, integrality=np.ones(len(cost)), bounds=Bounds(primary.astype(float), 1),
-                       constraints=constraints)
-        if res.status != 0:
-            return None, bound
-        bound = float(res.fun)
-        if best is not None and cost[best].sum() <= bound + _TOLERANCE:
-            return best, bound
-        hidden = res.x > 0.5
-        while True:
-            failures = unprotected(audit(figures, hidden, threshold, level, memo=memo), level)
+        master.setOptionValue("time_limit", remaining)
+        master.run()
+        solves += 1
+        status, info = master.getModelStatus(), master.getInfo()
+        if status != highspy.HighsModelStatus.kOptimal:
+            if integer and status == highspy.HighsModelStatus.kTimeLimit:
+                bound = max(bound, float(np.ceil(info.mip_dual_bound - 1e-6)))
+            break
+        bound = max(bound, float(np.ceil(info.objective_function_value - 1e-6)))  # costs are whole
+        if done():
+            break
+        x = np.asarray(master.getSolution().col_value)
+        cuts = len(seen)
+        if not integer:  # separate the relaxation's solution: cuts from what its support shows
+            failures = unprotected(auditor.audit(figures.with_links(x > 1e-6, pairs), level, reuse=True),
+                                   level)
+            for failure in failures:
+                add_cut(failure.certificate)
+            if len(seen) > cuts:
+                continue
+        hidden = figures.with_links(x > 0.5, pairs)
+        while True:  # repair the master's pattern greedily: an upper bound, and cuts on the way
+            failures = unprotected(auditor.audit(hidden, level, reuse=True), level)
             if not failures:
                 break
             for failure in failures:
-                cut = np.zeros(len(cost))
-                cut[failure.certificate] = 1
-                cuts[cut.tobytes()] = cut
+                add_cut(failure.certificate)
             candidates = [f for f in failures[0].certificate if not hidden[f]]
             hidden[min(candidates, key=lambda f: (cost[f], figures.values[f]))] = True
-        if best is None or cost[hidden].sum() < cost[best].sum():
+            figures.with_links(hidden, pairs)
+        if cost[hidden].sum() < cost[best].sum():
             best = hidden
-        if cost[best].sum() <= bound + _TOLERANCE:
-            return best, bound
-    return None, bound
+        if not integer and len(seen) == cuts:  # the relaxation yields nothing new: branch
+            integer = True
+            master.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                                         np.full(n, highspy.HighsVarType.kInteger))
+    return best, bound, solves
+
+
+# --- cache ---------------------------------------------------------------------------------------
+
+#: change whenever `protect` may choose another pattern for the same figures (its rules, limits)
+METHOD_VERSION = "issue14.2"
+
+
+def fingerprint(figures: Figures, threshold: int, level: float) -> str:
+    """sha256 of exactly what the pattern depends on: the figures (forms, values, positions,
+    sums, links), the threshold, the protection level and the method (version and limits)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([METHOD_VERSION, threshold, float(level), GAP, MAX_ROUNDS, EXACT_LIMIT,
+                              list(figures.forms.shape)]).encode())
+    digest.update(np.ascontiguousarray(figures.forms, dtype="float64").tobytes())
+    digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
+    digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links)).encode())
+    digest.update(np.array(figures.relations, dtype="float64").tobytes())
+    return digest.hexdigest()
+
+
+def protect_cached(figures: Figures, threshold: int = DEFAULT_THRESHOLD,
+                   protection: float | None = None, cache_dir: Path | None = None) -> Pattern:
+    """`protect`, with the pattern kept in cache_dir under the fingerprint of its inputs.
+
+    A kept pattern is used only when its file is intact (checksum), names the same fingerprint,
+    hides every primary, keeps the links, and passes the audit run afresh on the current figures;
+    anything else (a changed figure, a corrupt or tampered file) is recomputed and rewritten.
+    """
+    level = threshold if protection is None else protection
+    if cache_dir is None:
+        return protect(figures, threshold, protection)
+    key = fingerprint(figures, threshold, level)
+    path = Path(cache_dir) / f"{key}.json"
+    pattern = _cached(path, key, figures, threshold, level)
+    if pattern is None:
+        pattern = protect(figures, threshold, protection)
+        _store(path, key, pattern)
+    return pattern
+
+
+def _store(path: Path, key: str, pattern: Pattern) -> None:
+    body = {"fingerprint": key, "method_version": METHOD_VERSION,
+            "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
+            "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
+            "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves}
+    text = json.dumps(body, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"checksum": hashlib.sha256(text.encode()).hexdigest(),
+                                     "body": body}), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _cached(path: Path, key: str, figures: Figures, threshold: int, level: float) -> Pattern | None:
+    start = time.perf_counter()
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        body = stored["body"]
+        if (hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != stored["checksum"]
+                or body["fingerprint"] != key or body["figures"] != len(figures.values)):
+            return None
+        indices = np.asarray(body["hidden"], dtype=np.int64)
+        if ((indices < 0) | (indices >= len(figures.values))).any():
+            return None
+        hidden = np.zeros(len(figures.values), dtype=bool)
+        hidden[indices] = True
+        primary = (figures.values > 0) & (figures.values < threshold)
+        if (primary & ~hidden).any() or not np.array_equal(figures.with_links(hidden.copy()), hidden):
+            return None
+        auditor = Auditor(figures, threshold)
+        intervals = auditor.audit(hidden, level)
+        if unprotected(intervals, level):
+            return None
+        return Pattern(hidden, str(body["method"]), body["optimum"], float(body["heuristic"]),
+                       body["lower_bound"], intervals, time.perf_counter() - start, auditor.calls,
+                       int(body["master_solves"]), cached=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _highs() -> "highspy.Highs":
+    """A silent HiGHS instance (the first one of a process prints a banner to file descriptor 1)."""
+    with _quiet_stdout():
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 @contextmanager
@@ -377,12 +728,16 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def _heuristic(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshold: int, level: float
-               ) -> np.ndarray:
-    hidden, memo = primary.copy(), {}
+def _heuristic(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
+               start: np.ndarray | None = None) -> np.ndarray:
+    """Hide the primaries (or `start`), then, while the audit fails, the cheapest figure of the
+    failing primary's certificate; then show each secondary again (not those of `start`),
+    dearest first, where the audit allows. Every step keeps the figures' links (Figures.links)."""
+    figures, pairs = auditor.figures, auditor.figures.link_pairs()
+    hidden = figures.with_links((primary if start is None else start | primary).copy(), pairs)
+    keep = hidden.copy()
     while True:
-        failures = unprotected(audit(figures, hidden, threshold, level, first_failure=True, memo=memo),
-                               level)
+        failures = unprotected(auditor.audit(hidden, level, first_failure=True, reuse=True), level)
         if not failures:
             break
         candidates = [f for f in failures[0].certificate if not hidden[f]]
@@ -390,8 +745,35 @@ def _heuristic(figures: Figures, primary: np.ndarray, cost: np.ndarray, threshol
             hidden[:] = True
             break
         hidden[min(candidates, key=lambda f: (cost[f], figures.values[f]))] = True
-    for f in sorted(np.flatnonzero(hidden & ~primary), key=lambda f: (-cost[f], -figures.values[f])):
+        figures.with_links(hidden, pairs)
+    again = hidden & ~primary if start is None else hidden & ~keep
+    for f in sorted(np.flatnonzero(again), key=lambda f: (-cost[f], -figures.values[f])):
         hidden[f] = False
-        if unprotected(audit(figures, hidden, threshold, level, first_failure=True, memo=memo), level):
+        if figures.with_links(hidden.copy(), pairs)[f] or unprotected(
+                auditor.audit(hidden, level, first_failure=True, reuse=True), level):
             hidden[f] = True
     return hidden
+
+
+def audit_together(parts: dict[object, Figures], patterns: dict[object, Pattern], threshold: int,
+                   protection: float | None = None,
+                   rising: Callable[[tuple], bool] = lambda position: False
+                   ) -> tuple[Figures, np.ndarray, list[Interval], int]:
+    """The parts' patterns audited together (`joined`: with what a reader knows between parts);
+    where that audit fails, the heuristic hides more, starting from the parts' patterns.
+    Returns the joined figures, the hidden flags, the intervals and how many figures were added."""
+    level = threshold if protection is None else protection
+    figures = joined(parts, rising)
+    hidden = np.zeros(len(figures.values), dtype=bool)
+    for (key, *position), index in figures.positions.items():
+        hidden[index] |= bool(patterns[key].hidden[parts[key].positions[tuple(position)]])
+    intervals = Auditor(figures, threshold).audit(hidden, level)
+    if not unprotected(intervals, level):
+        return figures, hidden, intervals, 0
+    primary = (figures.values > 0) & (figures.values < threshold)
+    more = _heuristic(Auditor(figures, threshold), primary, figures.cost(), level, start=hidden)
+    intervals = Auditor(figures, threshold).audit(more, level)
+    if unprotected(intervals, level):
+        raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
+                           f"the protection level {level}")
+    return figures, more, intervals, int((more & ~hidden).sum())
