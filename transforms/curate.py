@@ -244,7 +244,7 @@ def fingerprint_chain(staged_root: Path, located: pd.DataFrame, lang: Lang = "nl
     contract and the code and vocabularies that derive it (HISTORY_CODE), then each stored
     delivery's record as the deliveries table shows it (status after the gate, releases) and the
     size of its stored tables. The last is the fingerprint of all its deliveries; the one before,
-    of all but the latest (what append_delivery merges the latest into).
+    of all but the latest (what append_deliveries merges the latest into).
     """
     from schemas.contracts import contracts
 
