@@ -17,6 +17,7 @@ docs/performance.md (section "Scale").
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -45,6 +46,8 @@ def series(workdir: Path, factors: list[float], repeat: int = 1, log: Callable[[
             dataset = prepare(scale, workdir / name, factor)
             out["scales"][name] = one_scale(dataset, workdir / name, server.api_url, repeat, log)
             shutil.rmtree(workdir / name, ignore_errors=True)
+            # each scale's figures as soon as they are known (a long series stopped keeps them)
+            (workdir / "series-so-far.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     national = [s for n, s in out["scales"].items() if n.startswith("national")]
     if len(national) >= 2:
         out["growth"] = growth(national[0], national[-1])
