@@ -97,6 +97,24 @@ def run_lvv(args: list[str], env: dict[str, str], timeout: float = 3600) -> dict
     return {"seconds": seconds, **measured}
 
 
+def step_seconds(api_url: str, flow_run_id: str) -> dict[str, float]:
+    """Seconds per step of one flow run, from the server's task runs: each task's run time, the
+    tasks of one function summed (the 25 `process-<municipality>` runs are one step)."""
+    import re
+
+    request = urllib.request.Request(
+        f"{api_url}/task_runs/filter", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}).encode())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        task_runs = json.loads(response.read())
+    steps: dict[str, float] = {}
+    for task_run in task_runs:
+        name = re.sub(r"-[0-9a-f]{3}$", "", task_run["name"])
+        name = "process-deliveries" if task_run["task_key"].startswith("process_deliveries_task") else name
+        steps[name] = round(steps.get(name, 0.0) + float(task_run.get("total_run_time") or 0.0), 3)
+    return steps
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

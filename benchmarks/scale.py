@@ -7,12 +7,17 @@ the full rebuild, the monthly increment (the last month's deliveries added to th
 run with nothing new, each `lvv run` in a new process against one running Prefect server, with its
 wall seconds and peak RSS; beside them the floors: the read floor of every file and of the month
 the increment adds (python-calamine / csv parsing alone), importing the data stack and the flow's
-start-up. Then the growth exponent of each figure from the smallest national factor to the
-largest (figure ~ rows^k). What each figure means: docs/performance.md (section "Scale").
+start-up. Each run's seconds per step come from the Prefect server (its task runs), so that the
+monthly report's share is known apart from the rest (`steps_<run>`, `*_without_report_s`). Then the
+analyst's script (benchmarks/baseline_analyst.py) against `lvv outflow` and the increment on the
+same files, the issue's targets met or missed, and the growth exponent of each figure from the
+smallest national factor to the largest (figure ~ rows^k). What each figure means:
+docs/performance.md (section "Scale").
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -21,11 +26,14 @@ from typing import Any, Callable
 from benchmarks import figures
 from benchmarks.datasets import Dataset, hold_back_last_month, prepare, put_back
 from benchmarks.growth import exponent, verdict
-from benchmarks.measure import PrefectServer, Stat, run_lvv, timed
+from benchmarks.measure import PrefectServer, Stat, run_lvv, step_seconds, timed
 
 #: the figures of each scale whose growth is reported
 GROWING = ("read_floor_s", "increment_read_floor_s", "full_rebuild_s", "increment_s", "nothing_new_s",
-           "increment_work_s", "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new")
+           "increment_work_s", "increment_work_without_report_s", "report_s_increment", "baseline_s",
+           "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new")
+#: the runs measured at each scale
+RUNS = ("full_rebuild", "increment", "nothing_new")
 
 
 def series(workdir: Path, factors: list[float], repeat: int = 1, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -38,6 +46,8 @@ def series(workdir: Path, factors: list[float], repeat: int = 1, log: Callable[[
             dataset = prepare(scale, workdir / name, factor)
             out["scales"][name] = one_scale(dataset, workdir / name, server.api_url, repeat, log)
             shutil.rmtree(workdir / name, ignore_errors=True)
+            # each scale's figures as soon as they are known (a long series stopped keeps them)
+            (workdir / "series-so-far.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     national = [s for n, s in out["scales"].items() if n.startswith("national")]
     if len(national) >= 2:
         out["growth"] = growth(national[0], national[-1])
@@ -48,6 +58,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     """Full rebuild, increment and nothing new through the flow, with the floors beside them."""
     stats: dict[str, Stat] = {}
     rss: dict[str, float] = {}
+    steps: dict[str, dict[str, float]] = {}  # the last run of each kind, seconds per step
     stats["read_floor_s"] = figures.read_floor(dataset, repeat)
     stats["increment_read_floor_s"] = increment_read_floor(dataset, repeat)
     stats["stack_import_s"] = figures.stack_import(repeat)
@@ -58,6 +69,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     for _ in range(repeat):
         shutil.rmtree(dataset.curated, ignore_errors=True)
         measured = run_lvv(figures.run_args(dataset), env)
+        steps["full_rebuild"] = step_seconds(api_url, _last_run_id(dataset))
         stats["full_rebuild_s"].add(measured["seconds"])
         rss["full_rebuild"] = max(rss["full_rebuild"], measured["peak_rss_mb"])
     log("  increment ...")
@@ -71,6 +83,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
             put_back(moves)
         measured = run_lvv(figures.run_args(dataset), env)
         _check_last_run(dataset, "published", len(moves))
+        steps["increment"] = step_seconds(api_url, _last_run_id(dataset))
         stats["increment_s"].add(measured["seconds"])
         rss["increment"] = max(rss["increment"], measured["peak_rss_mb"])
     shutil.rmtree(aside, ignore_errors=True)
@@ -79,10 +92,20 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     for _ in range(repeat):
         measured = run_lvv(figures.run_args(dataset), env)
         _check_last_run(dataset, "unchanged", 0)
+        steps["nothing_new"] = step_seconds(api_url, _last_run_id(dataset))
         stats["nothing_new_s"].add(measured["seconds"])
         rss["nothing_new"] = max(rss["nothing_new"], measured["peak_rss_mb"])
+    log("  the analyst's script and `lvv outflow` on the same files ...")
+    stats["baseline_s"], baseline_table = figures.baseline(dataset, repeat)
+    stats["outflow_cli_s"] = Stat()
+    for _ in range(repeat):
+        stats["outflow_cli_s"].add(run_lvv(["outflow", "--ref-date", dataset.ref_date.isoformat(), "--data-dir",
+                                            str(dataset.root), "--format", "csv"], env)["seconds"])
+    pipeline_table = figures.pipeline_table_a(dataset)
     med = {key: stat.median for key, stat in stats.items()}
+    report = {run: steps.get(run, {}).get("monthly-report", 0.0) for run in RUNS}
     work = med["increment_s"] - med["nothing_new_s"]
+    work_without_report = work - (report["increment"] - report["nothing_new"])
     floor = med["read_floor_s"] + med["stack_import_s"] + med["flow_startup_s"]
     result: dict[str, Any] = {
         "scale": dataset.scale, "factor": dataset.factor, "municipalities": dataset.municipalities,
@@ -90,13 +113,23 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         **{key: _sig(value) for key, value in med.items()},
         "increment_work_s": _sig(work),
         "increment_work_vs_read_floor": round(work / med["increment_read_floor_s"], 2),
+        **{f"report_s_{run}": _sig(seconds) for run, seconds in report.items()},
+        "increment_without_report_s": _sig(med["increment_s"] - report["increment"]),
+        "increment_work_without_report_s": _sig(work_without_report),
+        "increment_work_without_report_vs_read_floor": round(work_without_report / med["increment_read_floor_s"], 2),
+        "baseline_vs_outflow": round(med["baseline_s"] / med["outflow_cli_s"], 2),
+        "baseline_vs_increment": round(med["baseline_s"] / med["increment_s"], 2),
+        "baseline_matches": all(baseline_table.get(k, 0) == pipeline_table.get(k, 0)
+                                for k in set(baseline_table) | set(pipeline_table)),
         "full_rebuild_floor_s": _sig(floor),
         "full_rebuild_vs_floor": round(med["full_rebuild_s"] / floor, 2),
         "full_rebuild_vs_read_floor": round(med["full_rebuild_s"] / med["read_floor_s"], 2),
         **{f"peak_rss_mb_{key}": round(value, 1) for key, value in rss.items()},
         "peak_rss_mb": round(max(rss.values()), 1),
         "stats": {key: stat.as_dict() for key, stat in stats.items()},
+        **{f"steps_{run}": by_step for run, by_step in steps.items()},
     }
+    result["targets"] = targets(result)
     log("  " + ", ".join(f"{k} {result[k]}" for k in ("full_rebuild_s", "increment_s", "nothing_new_s",
                                                        "peak_rss_mb")))
     return result
@@ -110,6 +143,29 @@ def _check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:
     if last["status"] != status or len(last["deliveries"]) != deliveries:
         raise RuntimeError(f"expected a run {status} with {deliveries} deliveries, got {last['status']} "
                            f"with {len(last['deliveries'])}")
+
+
+def _last_run_id(dataset: Dataset) -> str:
+    from transforms.runs import read_runs
+
+    return read_runs(dataset.curated)[-1]["run_id"]
+
+
+def targets(fig: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The issue's targets at one scale: the figure, the limit, met or not (x100's limits are the
+    lead's; x16's memory limit applies from x16 on, the 10x and 5x ratios as the issue states them)."""
+    out = {
+        "increment_work_vs_read_floor": (fig["increment_work_vs_read_floor"], "<=", 5),
+        "increment_work_without_report_vs_read_floor": (fig["increment_work_without_report_vs_read_floor"], "<=", 5),
+        "baseline_vs_outflow": (fig["baseline_vs_outflow"], ">=", 10),
+    }
+    if fig["scale"] == "demo":
+        out["full_rebuild_vs_floor"] = (fig["full_rebuild_vs_floor"], "<=", 1.5)
+    if fig["scale"] == "national" and fig["factor"] >= 16:
+        out["peak_rss_mb"] = (fig["peak_rss_mb"], "<=", 600)
+        out["baseline_vs_increment"] = (fig["baseline_vs_increment"], ">=", 5)
+    return {key: {"figure": value, "limit": f"{op} {limit}",
+                  "met": value <= limit if op == "<=" else value >= limit} for key, (value, op, limit) in out.items()}
 
 
 def increment_read_floor(dataset: Dataset, repeat: int) -> Stat:
@@ -137,8 +193,11 @@ def series_table(result: dict[str, Any]) -> str:
     scales = result["scales"]
     keys = ("files", "rows", "read_floor_s", "increment_read_floor_s", "stack_import_s", "flow_startup_s",
             "full_rebuild_s", "full_rebuild_floor_s", "full_rebuild_vs_floor", "increment_s", "nothing_new_s",
-            "increment_work_s", "increment_work_vs_read_floor", "peak_rss_mb_full_rebuild",
-            "peak_rss_mb_increment", "peak_rss_mb_nothing_new")
+            "increment_work_s", "increment_work_vs_read_floor", "report_s_full_rebuild", "report_s_increment",
+            "report_s_nothing_new", "increment_without_report_s", "increment_work_without_report_s",
+            "increment_work_without_report_vs_read_floor", "peak_rss_mb_full_rebuild",
+            "peak_rss_mb_increment", "peak_rss_mb_nothing_new", "baseline_s", "outflow_cli_s",
+            "baseline_vs_outflow", "baseline_vs_increment", "baseline_matches")
     growing = result.get("growth", {})
     names = list(scales)
     span = [n for n in names if n.startswith("national")]
@@ -149,6 +208,20 @@ def series_table(result: dict[str, Any]) -> str:
         g = growing.get(key)
         extra = [f"{g['k']:.2f} ({g['growth']})" if g else ""] if len(span) >= 2 else []
         lines.append(f"| `{key}` | " + " | ".join(cells + extra) + " |")
+    lines += ["", "| target | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for key in dict.fromkeys(k for n in names for k in scales[n].get("targets", {})):
+        cells = []
+        for n in names:
+            goal = scales[n].get("targets", {}).get(key)
+            cells.append("" if goal is None else f"{_cell(goal['figure'])} ({goal['limit']}): "
+                                                 f"{'met' if goal['met'] else 'MISSED'}")
+        lines.append(f"| `{key}` | " + " | ".join(cells) + " |")
+    lines += ["", "Seconds per step of each run (Prefect task runs; `process-deliveries`: the tasks summed):", "",
+              "| run | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    for run in RUNS:
+        for step in dict.fromkeys(s for n in names for s in scales[n].get(f"steps_{run}", {})):
+            cells = [_cell(scales[n].get(f"steps_{run}", {}).get(step)) for n in names]
+            lines.append(f"| {run}: {step} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

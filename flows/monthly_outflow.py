@@ -157,7 +157,7 @@ def find_deliveries(paths: DataPaths) -> Work:
 def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths: DataPaths,
                             run_id: str | None = None) -> list[dict]:
     """Read, validate, protect and gate one municipality's new deliveries and store each result."""
-    key, _ = pseudonym_key(paths.raw)
+    key = _RUN_KEYS.get(str(paths.raw)) or pseudonym_key(paths.raw)[0]
     contract, pseudonymiser, logger = contracts()[municipality], Pseudonymiser(key), get_run_logger()
     records, shown = [], []
     stored = load_records(paths.staged, municipality)  # its own records only: 25 tasks, 3,000 records
@@ -191,6 +191,14 @@ def process_deliveries_task(municipality: str, items: list[DeliveryFile], paths:
         progress.advance()
     _findings_artifact(municipality, shown)
     return records
+
+
+#: the pseudonymisation key of each run in progress in this process, by raw location: the flow
+#: checks it once and its tasks in threads take it from here (on a Dask worker, in another
+#: process, a task checks it itself). Checking it looks at every raw file (is the location the
+#: demo's?): 25 tasks did that 25 times, 0.7 s at x4 and growing with the files stored
+#: (docs/performance.md). Never a task parameter: Prefect records those.
+_RUN_KEYS: dict[str, str] = {}
 
 
 def rejection_reason(findings) -> str:
@@ -337,8 +345,8 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
     reference_date = params.reference_date or last_day_of_previous_month()
     run = runs.new_run(reference_date, params.definitions, run_id=_run_id())
     on_wait = get_run_logger().warning
-    with fewer_gc_passes(), publication_lock(paths.curated, params.lock_wait_seconds, on_wait=on_wait,
-                                             holder=f"run {run['run_id']}"):
+    with fewer_gc_passes(), run_key(paths, key), publication_lock(
+            paths.curated, params.lock_wait_seconds, on_wait=on_wait, holder=f"run {run['run_id']}"):
         try:
             run = _process_and_publish(paths, params, run, key)
             progress.step("monthly report")
@@ -364,6 +372,16 @@ def _failure(run: dict, exc: BaseException) -> str:
     if run.get("status") == "published":
         return f"release {run['release_id']} was published; then the monthly report failed: {what}"
     return what
+
+
+@contextmanager
+def run_key(paths: DataPaths, key: str) -> Iterator[None]:
+    """The run's key where its tasks in this process find it (_RUN_KEYS), while the run lasts."""
+    _RUN_KEYS[str(paths.raw)] = key
+    try:
+        yield
+    finally:
+        _RUN_KEYS.pop(str(paths.raw), None)
 
 
 @contextmanager

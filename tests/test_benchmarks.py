@@ -54,10 +54,25 @@ def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatc
                 "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new"):
         assert isinstance(result[key], (int, float)) and result[key] > 0, key
     assert result["increment_read_floor_s"] < result["read_floor_s"]  # one month of four
+    # each run's steps, from the server's task runs: the report apart from the rest
+    for run in ("full_rebuild", "increment", "nothing_new"):
+        steps = result[f"steps_{run}"]
+        assert steps["monthly-report"] > 0 and steps["tidy"] > 0, (run, steps)
+        assert sum(steps.values()) < result[f"{run}_s"], (run, steps)
+    assert "build-history" in result["steps_increment"] and "build-history" not in result["steps_nothing_new"]
+    assert result["steps_increment"]["process-deliveries"] > 0 and "process-deliveries" not in result["steps_nothing_new"]
+    assert result["increment_without_report_s"] == pytest.approx(
+        result["increment_s"] - result["steps_increment"]["monthly-report"], rel=1e-3)
+    # the analyst's script on the same files, against `lvv outflow` and the increment
+    assert result["baseline_matches"] and result["baseline_s"] > 0 and result["outflow_cli_s"] > 0
+    assert result["baseline_vs_outflow"] == pytest.approx(result["baseline_s"] / result["outflow_cli_s"], rel=0.01)
+    assert set(result["targets"]) == {"increment_work_vs_read_floor", "increment_work_without_report_vs_read_floor",
+                                      "baseline_vs_outflow"}
     bigger = {**result, "rows": result["rows"] * 16, "full_rebuild_s": result["full_rebuild_s"] * 16}
     assert growth(result, bigger)["full_rebuild_s"] == {"k": 1.0, "growth": "linear"}
     text = series_table({"scales": {"national-x1": result, "national-x16": bigger}, "growth": growth(result, bigger)})
     assert "| `increment_work_s` |" in text and "1.00 (linear)" in text
+    assert "| `baseline_vs_outflow` |" in text and "| increment: build-history |" in text
     json.dumps(result)
 
 

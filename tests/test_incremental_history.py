@@ -64,23 +64,23 @@ def published(tables: dict[str, pd.DataFrame], where: Path) -> dict[str, object]
 
 class Merges:
     """Which municipalities were merged whole (merge_municipality) and which had their latest
-    delivery merged into the versions kept (append_delivery); the rest came from the store."""
+    delivery merged into the versions kept (append_deliveries); the rest came from the store."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.merged: list[str] = []
         self.appended: list[str] = []
-        merge, append = curate.merge_municipality, curate.append_delivery
+        merge, append = curate.merge_municipality, curate.append_deliveries
 
         def merged(staged_root, municipality, *args, **kwargs):
             self.merged.append(municipality)
             return merge(staged_root, municipality, *args, **kwargs)
 
-        def appended(staged_root, located, *args, **kwargs):
-            self.appended.append(located["municipality"].iloc[0])
-            return append(staged_root, located, *args, **kwargs)
+        def appended(staged_root, located, appends, *args, **kwargs):
+            self.appended.extend(appends)
+            return append(staged_root, located, appends, *args, **kwargs)
 
         monkeypatch.setattr(curate, "merge_municipality", merged)
-        monkeypatch.setattr(curate, "append_delivery", appended)
+        monkeypatch.setattr(curate, "append_deliveries", appended)
 
     def take(self) -> tuple[list[str], list[str]]:
         """(merged whole, appended to) since the last take, each sorted."""
@@ -112,14 +112,33 @@ def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch)
     last = network.periods[late][-1]
     merges = Merges(monkeypatch)
 
-    # every municipality's deliveries but `late`'s last three months: merged and kept
+    # every municipality's deliveries but `late`'s last three months and the others' last month:
+    # merged and kept
     months = network.periods[late]
+    others = [m for m in names if m != late]
+    final = {m: network.periods[m][-1] for m in others}
     store(raw, staged, {(m, p) for m, periods in network.periods.items() for p in periods} - {
-        (late, p) for p in months[-3:]})
+        (late, p) for p in months[-3:]} - set(final.items()))
     first = same_as_full_rebuild(staged, raw, tmp_path, "first")
     assert merges.take() == (sorted(names + names), [])  # the incremental run and the full rebuild: all
     assert curated_tables(staged, raw)["episode_versions"].equals(first["episode_versions"])
     assert merges.take() == ([], [])  # nothing changed: nothing merged again
+
+    # the others' last month arrives at once (the monthly case), one delivery of it held by the
+    # gate: all appended in one pass, the held one's findings kept and its rows not in force
+    store(raw, staged, set(final.items()))
+    with_findings = [m for m in others if (staged / m / final[m] / "findings.parquet").exists()]
+    held_one = load_records(staged, with_findings[0])[-1]
+    save_record(staged, hold(held_one, Verdict(held=True, reasons_nl=["te klein"], reasons_en=["too small"],
+                                               codes=["rows-changed"])))
+    tables = same_as_full_rebuild(staged, raw, tmp_path, "month")
+    assert merges.take() == (names, sorted(others))
+    stated = set(tables["episode_versions"]["stated_in"])
+    assert {f"{m}/{final[m]}" for m in others if m != with_findings[0]} <= stated
+    assert held_one["delivery_id"] not in stated
+    stored = load_table(staged, "findings", with_findings[0])
+    assert (tables["validation_issues"]["delivery_id"] == held_one["delivery_id"]).sum() >= (
+        stored["delivery_id"] == held_one["delivery_id"]).sum() > 0  # the held one's findings are shown
 
     # the late deliveries arrive month by month: each is merged into the versions kept before it
     for period in months[-3:]:
@@ -206,3 +225,41 @@ def test_findings_in_another_language_are_merged_again(tmp_path, monkeypatch):
     assert merges.take() == (sorted(network.periods), [])
     assert english["validation_issues"].equals(curated_tables(staged, raw, lang="en")["validation_issues"])
     assert merges.take() == ([], [])
+
+
+@pytest.mark.flow
+def test_a_monthly_run_through_the_flow_publishes_what_a_full_rebuild_does(tmp_path, monkeypatch, prefect_harness):
+    """The flow's increment (the last month added to a published history) and a full rebuild of the
+    same files publish the same Parquet bytes; the increment's tasks take the run's key instead of
+    looking at every raw file again (once per municipality, growing with the files stored)."""
+    from flows import monthly_outflow as flow_module
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+    from lvv.demo.periods import month_end, parse_period
+    from lvv.settings import KEY_ENV, DataPaths
+
+    monkeypatch.setenv("LVV_SOURCES_DIR", str(tmp_path / "sources"))
+    monkeypatch.setenv(KEY_ENV, "a-test-key-not-the-demo-one")
+    increment, full = DataPaths(tmp_path / "increment"), DataPaths(tmp_path / "full")
+    network = write_national(increment.raw, tmp_path / "sources", NationalSpec(
+        municipalities=3, months=4, intakes_per_month=5, mistake_rate=0.3), processes=1)
+    last = max(p for periods in network.periods.values() for p in periods)
+    shutil.copytree(increment.raw, full.raw)
+    for municipality in network.periods:
+        shutil.move(increment.raw / municipality / last, tmp_path / "aside" / municipality / last)
+
+    def run(paths: DataPaths) -> dict:
+        return monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=month_end(parse_period(last))))
+
+    assert run(increment)["published"]
+    for municipality in network.periods:
+        shutil.move(tmp_path / "aside" / municipality / last, increment.raw / municipality / last)
+    asked = []
+    checked = flow_module.pseudonym_key
+    monkeypatch.setattr(flow_module, "pseudonym_key", lambda raw: asked.append(raw) or checked(raw))
+    summary = run(increment)
+    assert summary["published"] and sorted(d["delivery_id"] for d in summary["processed"]) == sorted(
+        f"{m}/{last}" for m in network.periods)
+    assert asked == [increment.raw] and not flow_module._RUN_KEYS  # once, by the flow itself
+    assert run(full)["published"]
+    for name in PARQUET_TABLES:
+        assert (increment.curated / f"{name}.parquet").read_bytes() == (full.curated / f"{name}.parquet").read_bytes(), name

@@ -75,3 +75,28 @@ def test_a_deployment_run_asks_in_the_ui_and_stands_down_without_an_answer(prefe
     assert "PAUSED" in history
     # no answer within the timeout: _decide said no (nothing switched), and Prefect fails the run
     assert state.is_failed() and "never resumed" in state.message
+
+
+def test_the_headline_series_in_one_statement_is_the_outflow_at_each_date(demo_run):
+    """headline_series asks DuckDB once for every date and rule; each figure is what the outflow
+    query (`lvv outflow`) gives at that date under that rule, every line shown, zeros included."""
+    import duckdb
+
+    from transforms.queries import outflow
+    from transforms.runs import headline_series
+
+    paths, _, _ = demo_run
+    dates = [date(2019, 6, 30), date(2020, 2, 29), date(2020, 11, 30)]
+    rules = ["evaluation-2021", "programme", "evaluation-2022"]
+    series = headline_series(paths.database, dates, rules)
+    con = duckdb.connect(str(paths.database), read_only=True)
+    try:
+        expected = pd.concat([outflow(con, day, rule).groupby("line", sort=False, as_index=False)["persons"].sum()
+                              .assign(definition=rule, month_end=day) for day in dates for rule in rules])
+    finally:
+        con.close()
+    keys = ["definition", "line", "month_end"]
+    got = series.set_index(keys)["persons"].sort_index()
+    assert got.to_dict() == expected.set_index(keys)["persons"].sort_index().to_dict()
+    assert (got == 0).any() and got.groupby(level="month_end").sum().is_monotonic_increasing
+    assert list(series["month_end"].drop_duplicates()) == dates  # by date, then rule, then line

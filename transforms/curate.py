@@ -6,15 +6,17 @@ corrections files (when `raw_dir` is given), whose valid corrections are applied
 
 A delivery only opens, changes or closes versions of its own municipality, so the history is
 merged per municipality, from its stored deliveries and its corrections file alone: its episode
-versions and its findings (stored, revisions, corrections). Each municipality's result is kept
-in the store under a fingerprint of exactly its inputs (fingerprint_chain) and merged again only
-when that changes; when the only change is a new latest delivery (the monthly case), that delivery
-alone is merged into the versions kept (append_delivery), so a monthly run reads the new
-deliveries and the versions, not the history; peak memory grows with the largest municipality's
-versions, and a full rebuild's with its history, not with the network's. What needs
-several municipalities (a person open in two LVVs, the deliveries' gaps) runs after, over the
-merged results. Kept or not, the tables are published as they are stored (read back, or the Arrow
-tables just written), so a full rebuild and an incremental run publish the same bytes (tests/test_incremental_history.py).
+versions and its findings (stored, revisions, corrections). The merged history is kept in the
+store (one set of files for the network, each row marked with its municipality) beside a
+fingerprint of exactly each municipality's inputs (fingerprint_chain); a municipality is merged
+again only when its fingerprint changes. When the only change is a new latest delivery (the
+monthly case), that delivery is merged into the versions kept (append_deliveries, every such
+municipality in one pass), so a monthly run reads the new deliveries and the versions, not the
+history; a full rebuild merges one municipality at a time, so its peak memory grows with the
+largest municipality's history, not with the network's. What needs several municipalities (a
+person open in two LVVs, the deliveries' gaps) runs after, over the merged results. Kept or not,
+the tables are published as they are stored (the Arrow tables just written, or read back), so a
+full rebuild and an incremental run publish the same bytes (tests/test_incremental_history.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from transforms.discover import missing_months, superseded_files
 from transforms.gate import with_gate_status
 from transforms.history import VERSION_ATTRIBUTES, VERSION_COLUMNS, episode_versions
 from transforms.revisions import ISSUE_COLUMNS, DeliveryFinding, issue_frame, persons_open_elsewhere, revisions
-from transforms.store import (drop_histories, load_delivery_table, load_history, load_records, load_table,
+from transforms.store import (KeptHistory, load_delivery_table, load_history, load_records, load_table,
                               save_history)
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
@@ -62,13 +64,13 @@ def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = 
     passed_over = pd.DataFrame(superseded_files(raw_dir, set(located["municipality"])) if raw_dir else [],
                                columns=DELIVERY_COLUMNS)
     located = located.sort_values(["municipality", "period"], ignore_index=True)
-    merged = [municipality_history(staged_root, municipality, own, raw_dir, lang, incremental)
-              for municipality, own in located.groupby("municipality", sort=True)]
-    drop_histories(staged_root, set(located["municipality"]))
-    versions = pd.concat([m["versions"] for m in merged], ignore_index=True) if merged else _typed_versions(
-        pd.DataFrame(columns=VERSION_COLUMNS))
+    merged = merged_history(staged_root, located, raw_dir, lang, incremental).tables
+    versions = _typed_versions(merged["versions"].drop(columns="kept_municipality"))
     # one order whatever was merged when: by episode, then as merged (by version)
     versions = versions.sort_values("episode_id", kind="stable", ignore_index=True)
+    # each municipality's findings (stored, revisions, corrections), municipality by municipality
+    blocks = pd.concat([merged[name].assign(block=i) for i, name in enumerate(ISSUE_BLOCKS)], ignore_index=True)
+    blocks = blocks.sort_values(["kept_municipality", "block"], kind="stable", ignore_index=True)
     latest = _latest_rows(staged_root, located)
     across = persons_open_elsewhere(versions, located, latest) + delivery_gaps(located, passed_over)
     quarantine = load_table(staged_root, "quarantine")
@@ -77,38 +79,74 @@ def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = 
     return {
         "episode_versions": versions,
         "deliveries": _typed_deliveries(listed.sort_values(["municipality", "period", "status"], ignore_index=True)),
-        "validation_issues": _issues(*[m["issues"] for m in merged], issue_frame(across, lang)),
+        "validation_issues": _issues(blocks, issue_frame(across, lang)),
         "quarantined_rows": quarantine if len(quarantine) else pd.DataFrame(
             columns=QUARANTINE_COLUMNS).astype(str),
     }
 
 
-def municipality_history(staged_root: Path, municipality: str, located: pd.DataFrame, raw_dir: Path | None,
-                         lang: Lang = "nl", incremental: bool = True) -> dict[str, pd.DataFrame]:
-    """One municipality's episode versions and findings (stored, revisions, corrections), typed
-    as published: kept in the store under the fingerprint of their inputs. When it is not kept
-    (or not incremental) and the municipality's only new input is its latest delivery (the
-    monthly case), the delivery is merged into the versions kept before it (append_delivery);
-    otherwise the municipality's whole history is merged again (merge_municipality).
+def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | None, lang: Lang = "nl",
+                   incremental: bool = True) -> KeptHistory:
+    """Every municipality's episode versions and findings (stored, revisions, corrections), typed
+    as published, each row with its `kept_municipality`; kept in the store with the fingerprint of
+    each municipality's inputs. A municipality whose fingerprint is unchanged is taken as kept;
+    one whose only new input is its latest delivery (the monthly case) has that delivery merged
+    into the versions kept before it (append_deliveries, every such municipality at once);
+    any other is merged whole again (merge_municipality). Nothing changed: nothing is written.
 
-    located: the municipality's delivery records (with gate status and layout), by period.
+    located: every delivery record (with gate status and layout), by municipality and period.
     """
-    path = corrections_path(raw_dir, municipality) if raw_dir is not None else None
-    chain = fingerprint_chain(staged_root, located, lang)
-    fingerprint = _with_corrections(chain[-1], path)
-    kept = load_history(staged_root, municipality, fingerprint) if incremental else None
-    if kept is None:
-        before = load_history(staged_root, municipality, chain[-2]) if (
-            incremental and path is None and len(chain) > 1) else None
-        tables = (append_delivery(staged_root, located, before) if before is not None
-                  else merge_municipality(staged_root, municipality, located, path, lang))
-        kept = save_history(staged_root, municipality, fingerprint, tables)
-    issues = [kept[name] for name in ISSUE_BLOCKS]
-    return {"versions": _typed_versions(kept["versions"]), "issues": _issues(*issues)}
+    kept = load_history(staged_root) if incremental else None
+    fingerprints: dict[str, str] = {}
+    parts: list[dict[str, pd.DataFrame]] = []
+    as_kept, appends = set(), {}
+    for municipality, own in located.groupby("municipality", sort=True):
+        path = corrections_path(raw_dir, municipality) if raw_dir is not None else None
+        chain = fingerprint_chain(staged_root, own, lang)
+        fingerprints[municipality] = _with_corrections(chain[-1], path)
+        was = kept.fingerprints.get(municipality) if kept is not None else None
+        if was is not None and was == fingerprints[municipality]:
+            as_kept.add(municipality)
+        elif was is not None and path is None and len(chain) > 1 and was == chain[-2]:
+            appends[municipality] = own
+        else:
+            parts.append(_kept_as(municipality, merge_municipality(staged_root, municipality, own, path, lang)))
+    if kept is not None and kept.fingerprints == fingerprints:
+        return kept
+    if kept is not None and as_kept:
+        parts.append(kept.rows_of(as_kept))
+    if appends:
+        parts.append(append_deliveries(staged_root, located, appends, kept.rows_of(set(appends)), lang))
+    return save_history(staged_root, fingerprints, _network_blocks(parts))
 
 
 #: the blocks of a municipality's findings, in the order they are published
 ISSUE_BLOCKS = ("findings", "revisions", "corrections")
+#: the kept order of each table's rows: by municipality, then as one municipality's merge gives them
+KEPT_ORDER = {"versions": ["kept_municipality", "episode_id", "version"], "revisions": ["kept_municipality",
+              "delivery_id"], "findings": ["kept_municipality"], "corrections": ["kept_municipality"]}
+
+
+def _kept_as(municipality: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return {name: frame.assign(kept_municipality=municipality) for name, frame in tables.items()}
+
+
+def _network_blocks(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
+    """The parts' tables as one table each, typed, in the kept order (whatever was merged how)."""
+    out = {}
+    for name, keys in KEPT_ORDER.items():
+        frames = [p[name] for p in parts if len(p[name])]
+        if name == "versions":
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+                columns=[*VERSION_COLUMNS, "kept_municipality"])
+            typed = _typed_versions(frame.drop(columns="kept_municipality"))
+        else:
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+                columns=[*ISSUE_COLUMNS, "kept_municipality"])
+            typed = _issues(frame)
+        typed["kept_municipality"] = frame["kept_municipality"].astype("string").to_numpy()
+        out[name] = typed.sort_values(keys, kind="stable", ignore_index=True)
+    return out
 
 
 def merge_municipality(staged_root: Path, municipality: str, located: pd.DataFrame, corrections: Path | None,
@@ -127,62 +165,73 @@ def merge_municipality(staged_root: Path, municipality: str, located: pd.DataFra
         files = [_read_corrections(corrections, known[municipality])] if municipality in known else []
         if files:
             versions, corrected = apply_corrections(located, episodes, quarantine, files, known, lang)
-    return _blocks(versions, findings, revised, issue_frame(corrected, lang))
+    return {"versions": _typed_versions(versions), "findings": _issues(findings), "revisions": _issues(revised),
+            "corrections": _issues(issue_frame(corrected, lang))}
 
 
-def _blocks(versions: pd.DataFrame, findings: pd.DataFrame, revised: pd.DataFrame,
-            corrected: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """A municipality's merged tables in one order however they were made: versions by episode
-    and version, revision findings by delivery (then by episode, as revisions gives them)."""
-    versions = _typed_versions(versions).sort_values(["episode_id", "version"], kind="stable", ignore_index=True)
-    revised = revised.sort_values("delivery_id", kind="stable", ignore_index=True) if len(revised) else revised
-    return {"versions": versions, "findings": _issues(findings), "revisions": _issues(revised),
-            "corrections": _issues(corrected)}
+#: the delivery id the versions in force of a municipality stand under while a new delivery is
+#: merged into them (followed by the municipality's name)
+IN_FORCE = "\0in-force/"
 
 
-#: the delivery id the versions in force stand under while a new delivery is merged into them
-IN_FORCE = "\0in-force"
-
-
-def append_delivery(staged_root: Path, located: pd.DataFrame, before: dict[str, pd.DataFrame],
-                    lang: Lang = "nl") -> dict[str, pd.DataFrame]:
-    """A municipality's merged tables with its latest delivery merged into those kept before it.
+def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[str, pd.DataFrame],
+                      before: dict[str, pd.DataFrame], lang: Lang = "nl") -> dict[str, pd.DataFrame]:
+    """The merged tables of these municipalities with each one's latest delivery merged into its
+    tables kept before it, all municipalities at once (one derivation of versions, one search for
+    revisions: per municipality, their fixed cost was most of a monthly run's history step).
 
     The versions in force stand for every delivery before (a delivery is a full snapshot, and a
     quarantined row carries the version in force): the new delivery keeps, closes or changes them
-    and opens new ones, as episode_versions does over the whole history. Only the new delivery's
-    rows and the versions are read; its revision findings are those of the episodes it touched.
+    and opens new ones, as episode_versions does over the whole history. Only the new deliveries'
+    rows and the versions are read; their revision findings are those of the episodes they touched.
+
+    located: every delivery record; appends: the municipalities' own records, by period; before:
+    their kept rows (with kept_municipality).
     """
-    new = located.iloc[-1].to_dict()
-    versions = _typed_versions(before["versions"])
-    findings = _issues(before["findings"], load_delivery_table(staged_root, new, "findings"))
-    revised = _issues(before["revisions"])
-    if new["status"] != "accepted":
-        return _blocks(versions, findings, revised, before["corrections"])
-    in_force = versions[versions["known_to"].isna()]
+    news = [own.iloc[-1].to_dict() for own in appends.values()]
+    findings = [before["findings"]] + [load_delivery_table(staged_root, new, "findings").assign(
+        kept_municipality=new["municipality"]) for new in news]
+    versions = before["versions"]
+    merging = [new for new in news if new["status"] == "accepted"]
+    names = {new["municipality"] for new in merging}
+    in_force = versions[versions["known_to"].isna() & versions["kept_municipality"].isin(names)]
     state = pa.Table.from_pandas(in_force[["episode_id", *VERSION_ATTRIBUTES, "excel_row"]],
-                                 preserve_index=False).to_pandas().assign(delivery_id=IN_FORCE)
-    rows = load_delivery_table(staged_root, new, "episodes")
-    quarantine = load_delivery_table(staged_root, new, "quarantine")
-    if not len(state) and not len(rows):
-        return _blocks(versions, findings, revised, before["corrections"])
-    # the versions in force as the delivery just before the new one (any earlier date will do)
-    deliveries = pd.DataFrame([{"delivery_id": IN_FORCE, "municipality": new["municipality"],
-                                "stand_per": new["stand_per"] - timedelta(days=1), "status": "accepted"},
-                               {k: new[k] for k in ("delivery_id", "municipality", "stand_per", "status")}])
-    tail = episode_versions(deliveries, pd.concat([state, rows], ignore_index=True), quarantine)
-    carried = tail[tail["stated_in"] == IN_FORCE].set_index("episode_id")["known_to"]
-    closed = versions["known_to"].isna() & versions["episode_id"].map(carried).notna()
-    versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(carried))
-    opened = tail[tail["stated_in"] != IN_FORCE].copy()
-    counts = versions.groupby("episode_id").size()
+                                 preserve_index=False).to_pandas()
+    state["delivery_id"] = (IN_FORCE + in_force["kept_municipality"].astype(str)).to_numpy()
+    rows = [load_delivery_table(staged_root, new, "episodes") for new in merging]
+    quarantine = [load_delivery_table(staged_root, new, "quarantine") for new in merging]
+    rows = pd.concat([state, *[r for r in rows if len(r)]], ignore_index=True)
+    if not len(rows):
+        return {**before, "findings": pd.concat(findings, ignore_index=True)}
+    # the versions in force as the delivery just before each new one (any earlier date will do)
+    deliveries = pd.DataFrame([row for new in merging for row in (
+        {"delivery_id": IN_FORCE + new["municipality"], "municipality": new["municipality"],
+         "stand_per": new["stand_per"] - timedelta(days=1), "status": "accepted"},
+        {k: new[k] for k in ("delivery_id", "municipality", "stand_per", "status")})])
+    quarantined = [q for q in quarantine if len(q)]
+    tail = episode_versions(deliveries, rows, pd.concat(quarantined, ignore_index=True) if quarantined else None)
+    carried = tail["stated_in"].astype(str).str.startswith(IN_FORCE)
+    closing = tail[carried].set_index("episode_id")["known_to"]
+    closed = versions["known_to"].isna() & versions["episode_id"].map(closing).notna()
+    versions = versions.copy()
+    versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(closing))
+    opened = tail[~carried].copy()
+    counts = versions[versions["episode_id"].isin(opened["episode_id"])].groupby("episode_id").size()
     opened["version"] = opened["episode_id"].map(counts).fillna(0).astype("int64") + 1
-    updated = pd.concat([versions, _typed_versions(opened)], ignore_index=True)
-    updated = updated.sort_values(["episode_id", "version"], kind="stable", ignore_index=True)
+    opened = _typed_versions(opened).assign(kept_municipality=opened["municipality"].to_numpy())
+    updated = pd.concat([_typed_versions(versions.drop(columns="kept_municipality")).assign(
+        kept_municipality=versions["kept_municipality"].to_numpy()), opened], ignore_index=True)
     touched = set(opened["episode_id"]) | set(versions.loc[closed, "episode_id"])
-    last_two = updated[updated["episode_id"].isin(touched)].groupby("episode_id").tail(2)
-    found = [f for f in revisions(last_two, located) if f.delivery_id == new["delivery_id"]]
-    return _blocks(updated, findings, _issues(revised, issue_frame(found, lang)), before["corrections"])
+    last_two = updated[updated["episode_id"].isin(touched)].sort_values(
+        ["episode_id", "version"], kind="stable").groupby("episode_id").tail(2)
+    new_ids = {new["delivery_id"]: new["municipality"] for new in merging}
+    found = [f for f in revisions(last_two.drop(columns="kept_municipality"), located) if f.delivery_id in new_ids]
+    revised = issue_frame(found, lang)
+    revised = revised.assign(kept_municipality=[new_ids[d] for d in revised["delivery_id"]]) if len(revised) \
+        else revised.assign(kept_municipality=pd.Series(dtype="string"))
+    return {"versions": updated, "findings": pd.concat(findings, ignore_index=True),
+            "revisions": pd.concat([before["revisions"], revised], ignore_index=True),
+            "corrections": before["corrections"]}
 
 
 def _read_corrections(path: Path, contract) -> CorrectionsFile:
@@ -195,7 +244,7 @@ def fingerprint_chain(staged_root: Path, located: pd.DataFrame, lang: Lang = "nl
     contract and the code and vocabularies that derive it (HISTORY_CODE), then each stored
     delivery's record as the deliveries table shows it (status after the gate, releases) and the
     size of its stored tables. The last is the fingerprint of all its deliveries; the one before,
-    of all but the latest (what append_delivery merges the latest into).
+    of all but the latest (what append_deliveries merges the latest into).
     """
     from schemas.contracts import contracts
 

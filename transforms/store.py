@@ -14,10 +14,12 @@ still load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -170,22 +172,36 @@ def _with_rows(paths: list[str]) -> tuple[list[str], pa.Schema]:
     return kept, pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
 
 
-# --- the merged history, per municipality --------------------------------------------------------
-#: where each municipality's merged history is kept, inside the store (so that it moves with it
-#: when key rotation sets the store aside): <staged>/.history/<municipality>/<fingerprint>/
+# --- the merged history, kept ------------------------------------------------------------------
+#: where the merged history is kept, inside the store (so that it moves with it when key rotation
+#: sets the store aside): <staged>/.history/<fingerprint>/, the network's in one set of files
 HISTORY_DIR = ".history"
+#: the kept history's file naming each municipality's fingerprint (its rows carry `kept_municipality`)
+FINGERPRINTS = "fingerprints.json"
 
 
-def history_dir(staged_root: Path, municipality: str, fingerprint: str) -> Path:
-    return staged_root / HISTORY_DIR / municipality / fingerprint
+@dataclass(frozen=True)
+class KeptHistory:
+    """The merged tables of every municipality as kept, and the fingerprint of each one's inputs."""
+
+    fingerprints: dict[str, str]
+    tables: dict[str, pd.DataFrame]
+
+    def rows_of(self, municipalities: set[str]) -> dict[str, pd.DataFrame]:
+        """Each kept table's rows of these municipalities, in their kept order."""
+        return {name: frame[frame["kept_municipality"].isin(municipalities)].reset_index(drop=True)
+                for name, frame in self.tables.items()}
 
 
-def load_history(staged_root: Path, municipality: str, fingerprint: str) -> dict[str, pd.DataFrame] | None:
-    """The municipality's merged tables stored under this fingerprint of their inputs, or None."""
-    folder = history_dir(staged_root, municipality, fingerprint)
-    if not folder.is_dir():
+def load_history(staged_root: Path) -> KeptHistory | None:
+    """The merged history kept by the last run, or None (none kept, or kept before this layout:
+    a store of the per-municipality layout is merged again once)."""
+    folders = [p for p in (staged_root / HISTORY_DIR).glob("*") if (p / FINGERPRINTS).is_file()]
+    if len(folders) != 1:
         return None
-    return {path.stem: _frame(pq.read_table(path)) for path in sorted(folder.glob("*.parquet"))}
+    folder = folders[0]
+    fingerprints = json.loads((folder / FINGERPRINTS).read_text(encoding="utf-8"))
+    return KeptHistory(fingerprints, {path.stem: _frame(pq.read_table(path)) for path in sorted(folder.glob("*.parquet"))})
 
 
 def _frame(table: pa.Table) -> pd.DataFrame:
@@ -193,36 +209,34 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper={pa.date32(): pd.ArrowDtype(pa.date32())}.get)
 
 
-def save_history(staged_root: Path, municipality: str, fingerprint: str,
-                 tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Keep a municipality's merged tables under the fingerprint of their inputs, in one rename;
-    the ones kept under an older fingerprint go. Returns the tables as load_history reads them
-    back (from the Arrow tables written, without reading the files again)."""
-    folder = history_dir(staged_root, municipality, fingerprint)
+def save_history(staged_root: Path, fingerprints: dict[str, str], tables: dict[str, pd.DataFrame]) -> KeptHistory:
+    """Keep the merged tables (each row with its `kept_municipality`) and each municipality's
+    fingerprint, in one rename; what was kept before goes. Returns them as load_history reads
+    them back (from the Arrow tables written, without reading the files again).
+
+    One set of files for the network, not one per municipality: with 25 municipalities the
+    per-municipality files (100 written and read per run) cost more than their rows
+    (docs/performance.md, "Scale").
+    """
+    digest = hashlib.sha256(json.dumps(fingerprints, sort_keys=True).encode()).hexdigest()
+    folder = staged_root / HISTORY_DIR / digest
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     kept = {name: _frame(write_arrow(frame, tmp / f"{name}.parquet")) for name, frame in tables.items()}
+    (tmp / FINGERPRINTS).write_text(json.dumps(fingerprints, sort_keys=True, indent=1), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     for old in folder.parent.iterdir():
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
-    return kept
-
-
-def drop_histories(staged_root: Path, keep: set[str]) -> list[str]:
-    """Remove the merged histories of municipalities without a stored delivery any more."""
-    gone = [p for p in sorted((staged_root / HISTORY_DIR).glob("*")) if p.name not in keep]
-    for path in gone:
-        shutil.rmtree(path, ignore_errors=True)
-    return [p.name for p in gone]
+    return KeptHistory(fingerprints, kept)
 
 
 def clean_store(staged_root: Path) -> list[str]:
     """Remove what a killed save_result or save_history left behind; a delivery caught
     mid-replace is reprocessed, a history caught mid-write merged again."""
-    leftovers = [*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
-                 *staged_root.glob(f"{HISTORY_DIR}/*/.tmp-*")]
+    leftovers = list(dict.fromkeys([*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
+                                    *staged_root.glob(f"{HISTORY_DIR}/.tmp-*")]))
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     return [path.relative_to(staged_root).as_posix() for path in leftovers]
