@@ -356,19 +356,26 @@ def network(report, tmp_path_factory) -> Path:
     return path
 
 
-def test_the_series_are_the_macros_at_every_month_end(network):
+@pytest.mark.parametrize("ref, points", [(NET_REF, 11), (date(2020, 10, 14), 10)])
+def test_the_series_are_the_macros_at_every_month_end(network, ref, points):
     """Each series, computed in one pass, is what the contract's macros (and suppression.atoms)
     answer at each month end: a month without exits, a municipality without any, two exits of one
-    person, overlapping stays."""
+    person, overlapping stays. A reference date inside a month (2020-10-14: exits that day count,
+    those of the 15th and 20th do not) ends every series on that date: no series counts an exit
+    after it, so the last point is the headline's figure, and the atoms protect what is shown."""
     from transforms import suppression
 
     rules = ["programme", "evaluation-2021", "evaluation-2022"]
-    data = gather(network, NET_REF, rules)
+    data = gather(network, ref, rules)
     con = duckdb.connect(str(network), read_only=True)
     month_ends = sorted(pd.to_datetime(data.occupancy_series["month_end"]).dt.date.unique())
-    assert month_ends[0] == date(2020, 1, 31) and month_ends[-1] == NET_REF and len(month_ends) == 11
+    assert month_ends[0] == date(2020, 1, 31) and month_ends[-1] == ref and len(month_ends) == points
+    for frame in (data.outflow_series, data.series_atoms):
+        assert sorted(pd.to_datetime(frame["month_end"]).dt.date.unique())[-1] == ref
+    last = data.outflow_series[pd.to_datetime(data.outflow_series["month_end"]).dt.date == ref]
+    assert last.groupby("definition")["persons"].sum().to_dict() == data.headline[rules].sum().to_dict()
     exits = con.execute("select municipality, person_id, outcome_code, follow_up_code, exit_date "
-                        "from episodes where exit_date is not null").df()
+                        "from episodes where exit_date is not null and exit_date <= $ref", {"ref": ref}).df()
     counting = con.execute("select * from counting_rules").df()
     occupancy = data.occupancy_series.assign(month_end=lambda f: pd.to_datetime(f["month_end"]).dt.date)
     series = data.outflow_series.assign(month_end=lambda f: pd.to_datetime(f["month_end"]).dt.date)

@@ -133,6 +133,17 @@ def month_end_before(day: date) -> date:
     return day.replace(day=1) - timedelta(days=1)
 
 
+#: the points of the report's series: every month end before the reference date, then the
+#: reference date itself (a month end in the monthly run). A series never counts an exit after the
+#: reference date, so its last point is the headline's figure and the atoms protect it
+SERIES_POINTS = """
+    create or replace temp macro series_points(from_date, to_date) as table
+        select month_end from month_ends(from_date, to_date) where month_end < cast(to_date as date)
+        union all
+        select cast(to_date as date) as month_end
+"""
+
+
 def gather(database: Path, reference_date: date, definitions: list[str], run: dict | None = None,
            *, timings: dict[str, float] | None = None) -> ReportData:
     """Read every figure the report shows from the published database (read-only).
@@ -143,6 +154,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     con = duckdb.connect(str(database), read_only=True)
     try:
         _latest_deliveries_view(con)
+        con.execute(SERIES_POINTS)
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
@@ -233,10 +245,10 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
             group by steps.municipality, steps.person_id, steps.since, steps.until
         ),
 
-        changes as (  -- a person counts from the month end on or after since, to the one on or after until
-            select municipality, classes, last_day(since) as month_end, 1 as delta from held
+        changes as (  -- a person counts from the series point on or after since, to the one on or after until
+            select municipality, classes, least(last_day(since), $ref) as month_end, 1 as delta from held
             union all
-            select municipality, classes, last_day(until) as month_end, -1 as delta from held
+            select municipality, classes, least(last_day(until), $ref) as month_end, -1 as delta from held
             where until is not null
         ),
 
@@ -247,7 +259,7 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
         grid as (  -- every month end from each (municipality, class set)'s first on
             select starts.municipality, starts.classes, months.month_end
             from (select municipality, classes, min(month_end) as start from per_month group by all) as starts
-            inner join month_ends($first, $ref) as months on months.month_end >= starts.start
+            inner join series_points($first, $ref) as months on months.month_end >= starts.start
         ),
 
         counted as (
@@ -266,7 +278,7 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
     order = {c: rank for rank, c in enumerate(sorted(set(counted["classes"])))}
     counted["rank"] = counted["classes"].map(order)
     counted = counted.sort_values(["month_end", "municipality", "rank"], kind="stable", ignore_index=True)
-    # the last month end is the reference date's own (month_ends): every exit counted is on or before it
+    # the last point is the reference date itself (series_points): every exit counted is on or before it
     atoms = (counted[counted["month_end"] == counted["month_end"].max()]
              [["municipality", "classes", "persons"]].reset_index(drop=True))
     series = counted.groupby(["month_end", "classes"], sort=False, as_index=False)["persons"].sum()
@@ -316,7 +328,7 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, referenc
             )
             select months.month_end, $definition as definition, firsts.municipality, firsts.line,
                 count(*)::bigint as persons
-            from month_ends($first, $ref) as months
+            from series_points($first, $ref) as months
             inner join firsts on firsts.first_exit <= months.month_end
             group by all
             order by all
@@ -334,7 +346,7 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
         return pd.DataFrame(columns=columns)
     return con.execute("""
         with months as (
-            select month_end from month_ends($first, $ref)
+            select month_end from series_points($first, $ref)
         ),
 
         episodes as (
