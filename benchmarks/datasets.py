@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -57,20 +58,55 @@ class Dataset:
         return max(p.parent.name for p in self.files)
 
 
-def prepare(scale: str, workdir: Path, factor: float | None = None) -> Dataset:
-    """Write the data of a scale under workdir; sets LVV_SOURCES_DIR in os.environ when needed."""
+def prepare(scale: str, workdir: Path, factor: float | None = None, reuse: bool = False) -> Dataset:
+    """Write the data of a scale under workdir; sets LVV_SOURCES_DIR in os.environ when needed.
+
+    reuse: take the raw files a previous call wrote under workdir for the same scale and factor
+    (its `dataset.json`) instead of writing them again (the full network takes minutes to write);
+    the curated data is always removed.
+    """
     root = workdir / "data"
+    kept = _kept(workdir, scale, factor) if reuse else None
+    if kept is not None:
+        shutil.rmtree(root / "curated", ignore_errors=True)
+        return kept
     if root.exists():
         shutil.rmtree(root)
     started = time.perf_counter()
+    dataset = _write(scale, workdir, factor, root, started)
+    (workdir / MANIFEST).write_text(json.dumps({
+        "scale": scale, "factor": factor, "rows": dataset.rows, "generation_s": dataset.generation_s,
+        "files": [str(path.relative_to(root)) for path in dataset.files]}) + "\n")
+    return dataset
+
+
+#: what prepare wrote under its workdir, for reuse
+MANIFEST = "dataset.json"
+
+
+def _kept(workdir: Path, scale: str, factor: float | None) -> Dataset | None:
+    """The dataset a previous prepare wrote under workdir, if it is this scale and factor and whole."""
+    try:
+        manifest = json.loads((workdir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    root = workdir / "data"
+    files = [root / name for name in manifest.get("files", [])]
+    if (manifest.get("scale"), manifest.get("factor")) != (scale, factor) or not files \
+            or not all(path.is_file() for path in files):
+        return None
+    dataset = _describe(scale, workdir, factor, root, files, manifest["rows"], manifest["generation_s"])
+    if dataset.sources_dir is not None:
+        os.environ["LVV_SOURCES_DIR"] = str(dataset.sources_dir)
+    return dataset
+
+
+def _write(scale: str, workdir: Path, factor: float | None, root: Path, started: float) -> Dataset:
     if scale == "demo":
         from lvv.demo import write_demo
-        from lvv.settings import SEED_REFERENCE_DATE
 
         result = write_demo(root / "raw")
-        seconds = time.perf_counter() - started
-        return Dataset("demo", 1.0, root, result.files, result.rows, seconds, SEED_REFERENCE_DATE,
-                       date(2020, 11, 30), date(2019, 3, 1), municipalities=5, months=41)
+        return _describe(scale, workdir, factor, root, result.files, result.rows, time.perf_counter() - started)
     from lvv.demo.national import NationalSpec, write_national
 
     spec = NationalSpec(**TINY) if scale == "tiny" else NationalSpec.scaled(factor or 100.0)
@@ -82,12 +118,27 @@ def prepare(scale: str, workdir: Path, factor: float | None = None) -> Dataset:
     result = write_national(root / "raw", sources, spec, processes=1 if scale == "tiny" else None)
     seconds = time.perf_counter() - started
     os.environ["LVV_SOURCES_DIR"] = str(sources)
+    return _describe(scale, workdir, factor, root, result.files, result.rows, seconds)
+
+
+def _describe(scale: str, workdir: Path, factor: float | None, root: Path, files: list[Path], rows: int,
+              seconds: float) -> Dataset:
+    """The Dataset of files written for a scale (the dates follow from the scale's spec)."""
+    if scale == "demo":
+        from lvv.settings import SEED_REFERENCE_DATE
+
+        return Dataset("demo", 1.0, root, files, rows, seconds, SEED_REFERENCE_DATE,
+                       date(2020, 11, 30), date(2019, 3, 1), municipalities=5, months=41)
+    from lvv.demo.national import NationalSpec
+
+    spec = NationalSpec(**TINY) if scale == "tiny" else NationalSpec.scaled(factor or 100.0)
+    sources = workdir / "sources"
     periods = spec.periods
     ref = month_end(periods[-2])  # the month before the last: the latest complete monthly figure
     known = month_end(periods[max(0, len(periods) - 13)])  # a year earlier (or the first month)
     first = parse_period(spec.last_period) - spec.months + 1
-    return Dataset(scale, factor or (0.0 if scale == "tiny" else 100.0), root, result.files,
-                   result.rows, seconds, ref, known, date(first // 12, first % 12 + 1, 1), sources,
+    return Dataset(scale, factor or (0.0 if scale == "tiny" else 100.0), root, files,
+                   rows, seconds, ref, known, date(first // 12, first % 12 + 1, 1), sources,
                    spec.municipalities, spec.months, {"LVV_SOURCES_DIR": str(sources)})
 
 

@@ -118,3 +118,25 @@ def test_the_commands_that_need_no_orchestration_never_import_prefect(demo_run, 
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen == {"validate": [], "outflow": [], "reconcile": [], "series": []}
+
+
+def test_a_network_written_before_is_reused_only_when_whole_and_the_same(tmp_path, monkeypatch):
+    """benchmarks.large --reuse: the full network takes minutes to write; a second run takes the
+    files a first one wrote (same scale and factor, every file there) and writes nothing."""
+    from benchmarks.datasets import MANIFEST, prepare
+
+    monkeypatch.setenv("LVV_SOURCES_DIR", "")
+    first = prepare("tiny", tmp_path)
+    (first.curated / "marker").parent.mkdir(parents=True, exist_ok=True)
+    (first.curated / "marker").write_text("from an earlier run")
+    stamps = {path: path.stat().st_mtime_ns for path in first.files}
+    again = prepare("tiny", tmp_path, reuse=True)
+    assert again.files == first.files and again.rows == first.rows and again.ref_date == first.ref_date
+    assert {path: path.stat().st_mtime_ns for path in again.files} == stamps  # nothing written again
+    assert not first.curated.exists()  # the curated data never carries over
+    first.files[0].unlink()  # not whole: written again
+    rewritten = prepare("tiny", tmp_path, reuse=True)
+    assert rewritten.files[0].is_file() and rewritten.rows == first.rows
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["scale"] == "tiny" and len(manifest["files"]) == len(first.files)
+    assert prepare("tiny", tmp_path, reuse=False).files == first.files  # without --reuse: written again
