@@ -700,8 +700,8 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
                 n=len(group), primaries=len(joint.pattern.intervals), added=joint.added,
                 narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
     banded = int(protected.durable_share["share"].map(lambda v: isinstance(v, str) and v != SUPPRESSED).sum())
-    notes.append(words["bands"].format(widths=", ".join(map(str, suppression.BAND_WIDTHS)), marker=SUPPRESSED,
-                                       banded=banded, shares=len(protected.durable_share)))
+    notes.append(words["bands"].format(step=suppression.BAND_STEP, marker=SUPPRESSED, banded=banded,
+                                       shares=len(protected.durable_share)))
     notes.append(words["hidden"].format(per_sheet=per_sheet))
     intervals = [i for p in problems if not p.sheet.endswith("_joint") for i in p.pattern.intervals]
     narrowest = min((i.width for i in intervals), default=float("inf"))

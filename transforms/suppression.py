@@ -32,9 +32,9 @@ differences between counting rules built in:
   master's least value is a proven lower bound. It stops at the proven optimum, or GAP above the
   bound, or after MAX_ROUNDS (the pattern is then "bounded" and the bound is reported).
 - **Bands.** A ratio of two figures (Figures.ratios: the durable share, durable count / total)
-  whose part is hidden and whose whole is shown is published as a band from a fixed grid
-  (BAND_WIDTHS: 5 to 50 percentage points, each band starting at a multiple of its width), the
-  narrowest for which the audit still passes. With the whole T shown, a band [lo, hi) tells the
+  whose part is hidden and whose whole is shown is published as a band from a fixed grid (both
+  ends multiples of BAND_STEP, 5 percentage points), the narrowest (then the lowest) for which
+  the audit still passes. With the whole T shown, a band [lo, hi) tells the
   reader ceil(lo T) <= part <= ceil(hi T) - 1 (whole persons): two inequalities the audit holds
   (Auditor's `bands`). Bands are chosen one ratio after another (in the order of
   Figures.ratios), each with the bands before it known; where only 0-100 % would pass, the
@@ -72,10 +72,10 @@ GAP = 0.02
 MAX_ROUNDS = 40
 EXACT_SECONDS = 60.0
 _TOLERANCE = 1e-7
-#: the widths (percentage points) of the bands in which a hidden ratio may be published,
-#: narrowest first; a band of width w starts at a multiple of w (10-15 %, 20-30 %, 0-20 %,
-#: 25-50 %, 50-100 %); the top band includes 100 %
-BAND_WIDTHS = (5, 10, 20, 25, 50)
+#: the grid of the bands in which a hidden ratio may be published: both ends are multiples of
+#: BAND_STEP percentage points (10-15 %, 15-30 %, ...); a band [lo, hi) holds lo up to below hi
+#: per cent, the top band [lo, 100] 100 % too; 0-100 % is never published (it is `x`)
+BAND_STEP = 5
 
 
 # --- atoms ---------------------------------------------------------------------------------------
@@ -302,11 +302,17 @@ def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
 
 # --- bands ---------------------------------------------------------------------------------------
 
-def band_of(part: float, whole: float, width: int) -> tuple[int, int]:
-    """The band of BAND_WIDTHS' grid, `width` points wide, that holds 100 part / whole per cent
-    ([lo, hi), the top band [lo, 100])."""
-    lo = min(int(100 * int(part) // (int(whole) * width)) * width, 100 - width)
-    return lo, lo + width
+def bands_around(part: float, whole: float) -> list[tuple[int, int]]:
+    """The bands of the grid (BAND_STEP) that hold 100 part / whole per cent, narrowest first,
+    then lowest first; 0-100 % left out."""
+    return [(lo, lo + width) for width in range(BAND_STEP, 100, BAND_STEP)
+            for lo in range(0, 101 - width, BAND_STEP) if holds((lo, lo + width), part, whole)]
+
+
+def holds(band: tuple[int, int], part: float, whole: float) -> bool:
+    """Whether 100 part / whole per cent lies in the band ([lo, hi), the top band [lo, 100])."""
+    lo, hi = band
+    return lo * whole <= 100 * part and (100 * part < hi * whole or (hi == 100 and part == whole))
 
 
 def band_limits(band: tuple[int, int], whole: float) -> tuple[int, int]:
@@ -319,15 +325,16 @@ def band_limits(band: tuple[int, int], whole: float) -> tuple[int, int]:
 def band_relations(figures: Figures, bands: dict[int, tuple[int, int]]) -> list[np.ndarray]:
     """What published bands tell a reader, as relations r @ atoms >= 0: for ratio k (index into
     figures.ratios) with band (lo, hi) and its whole T shown, least <= part <= most (band_limits),
-    written as part - least / T whole >= 0 and most / T whole - part >= 0."""
+    written as T part - least whole >= 0 and most whole - T part >= 0."""
     rows = []
     for k, band in sorted(bands.items()):
         part_position, whole_position = figures.ratios[k]
         part, whole = figures.positions[part_position], figures.positions[whole_position]
         total = figures.values[whole]
         least, most = band_limits(band, total)
-        rows += [figures.forms[part] - least / total * figures.forms[whole],
-                 most / total * figures.forms[whole] - figures.forms[part]]
+        # times T (> 0): whole-number coefficients, so the audit's bounds stay exact
+        rows += [total * figures.forms[part] - least * figures.forms[whole],
+                 most * figures.forms[whole] - total * figures.forms[part]]
     return rows
 
 
@@ -344,8 +351,8 @@ def bandable(figures: Figures, hidden: np.ndarray) -> list[int]:
 
 def choose_bands(figures: Figures, hidden: np.ndarray, threshold: int, level: float
                  ) -> dict[int, tuple[int, int]]:
-    """Per bandable ratio, in order, the narrowest band of the grid (BAND_WIDTHS) with which,
-    and the bands chosen before it, the audit still passes; none where no band does.
+    """Per bandable ratio, in order, the narrowest (then lowest) band of the grid (BAND_STEP)
+    with which, and the bands chosen before it, the audit still passes; none where no band does.
 
     One linear programme throughout (Auditor): a trial band's two rows are added, and dropped
     again (made free) where it fails. A primary is solved again only where one of its two
@@ -364,8 +371,7 @@ def choose_bands(figures: Figures, hidden: np.ndarray, threshold: int, level: fl
     bands: dict[int, tuple[int, int]] = {}
     for k in bandable(figures, hidden):
         part, whole = (figures.positions[p] for p in figures.ratios[k])
-        for width in BAND_WIDTHS:
-            band = band_of(figures.values[part], figures.values[whole], width)
+        for band in bands_around(figures.values[part], figures.values[whole]):
             rows = np.array(band_relations(figures, {k: band}))
             first = auditor.know(rows)
             fresh: dict[int, tuple[float, list]] = {}
@@ -769,7 +775,7 @@ def fingerprint(figures: Figures, threshold: int, level: float) -> str:
     method (version, limits and the bands' grid)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([METHOD_VERSION, threshold, float(level), GAP, MAX_ROUNDS, EXACT_LIMIT,
-                              list(BAND_WIDTHS), list(figures.forms.shape)]).encode())
+                              BAND_STEP, list(figures.forms.shape)]).encode())
     digest.update(np.ascontiguousarray(figures.forms, dtype="float64").tobytes())
     digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
     digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links,
@@ -831,8 +837,8 @@ def _cached(path: Path, key: str, figures: Figures, threshold: int, level: float
         bands = {int(k): (int(lo), int(hi)) for k, lo, hi in body["bands"]}
         allowed = set(bandable(figures, hidden))
         for k, (lo, hi) in bands.items():  # each a band of the grid that holds its ratio
-            if k not in allowed or hi - lo not in BAND_WIDTHS or (lo, hi) != band_of(
-                    *(figures.values[figures.positions[p]] for p in figures.ratios[k]), hi - lo):
+            if k not in allowed or (lo, hi) not in bands_around(
+                    *(figures.values[figures.positions[p]] for p in figures.ratios[k])):
                 return None
         auditor = Auditor(figures, threshold, bands)
         intervals = auditor.audit(hidden, level)
