@@ -556,3 +556,25 @@ def test_a_run_with_nothing_new_takes_every_pattern_from_the_cache(report, monke
     for name in ("headline", "by_municipality", "durable_share", "outflow_series", "occupancy_series"):
         pd.testing.assert_frame_equal(getattr(cached, name), getattr(fresh, name))
     assert cached.notes == fresh.notes and any("Audit passed" in n for n in cached.notes)
+
+
+def test_a_banded_share_is_text_in_the_tables_and_no_point_in_the_chart(report, tmp_path):
+    """A hidden durable count beside a shown total: its share printed as a band (text), in the
+    workbook and on the page, and left out of the share chart (a band is no point)."""
+    from transforms.monthly_report import band_text, public_edition
+
+    data = replace(gather(report["internal_xlsx"].parent.parent / "curated" / "lvv.duckdb", REF,
+                          ["programme", "evaluation-2021"]), language="en")
+    public = public_edition(data, 5)
+    public.durable_share = pd.DataFrame(
+        [{"definition": "programme", "municipality": "noord", "durable": SUPPRESSED, "semi_durable": 7,
+          "non_durable": SUPPRESSED, "total": 22, "share": band_text((10, 20))},
+         {"definition": "programme", "municipality": "zuid", "durable": 13, "semi_durable": 23,
+          "non_durable": 34, "total": 70, "share": 18.6}], columns=public.durable_share.columns)
+    book = openpyxl.load_workbook(write_excel(public, tmp_path / "banded.xlsx"))
+    shares = {r[1]: r[6] for r in book["Durable share"].iter_rows(min_row=5, values_only=True) if r[0]}
+    assert shares == {"noord": "10–20 %", "zuid": 18.6}
+    page = write_html(public, tmp_path / "banded.html").read_text(encoding="utf-8")
+    assert "10–20 %" in page
+    traces, _ = _charts_in(page)["Durable share per municipality"]
+    assert [(_values(t["x"]), _values(t["y"])) for t in traces] == [(["zuid"], [18.6])]

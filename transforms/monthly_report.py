@@ -12,7 +12,8 @@ Safety of what is written:
 - Public edition: counts of persons between 1 and threshold-1 are suppressed ("x"), and further
   cells chosen by an optimisation over everything the edition publishes at the reference date, then
   audited by linear programming (transforms/suppression.py); the About sheet states the method,
-  what was hidden and that the audit passed. The internal edition shows exact numbers and the
+  what was hidden and that the audit passed; a durable share whose count is hidden beside a shown
+  total is given as a band the audit allows. The internal edition shows exact numbers and the
   quarantined rows.
 """
 
@@ -535,7 +536,8 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
           **{line: shown("by_municipality", d, m, line) for line in [*lines, "total"]}}
          for d in data.definitions for m in [*municipalities, "total"]],
         columns=["definition", "municipality", *lines, "total"])
-    protected.durable_share = _shown_shares(data.definitions, municipalities, shown)
+    bands = {figures.ratios[k][0]: band for k, band in pattern.bands.items()}  # by share position
+    protected.durable_share = _shown_shares(data.definitions, municipalities, shown, bands)
     protected.outflow_series, series = _protected_series(data, lines, threshold, protection, cache_dir)
     protected.occupancy_series, occupancy = _protected_occupancy(data, threshold, protection, cache_dir)
     problems = [Problem("reference_date", figures, pattern), *series, *occupancy]
@@ -607,16 +609,26 @@ def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) 
                                f"{m}, {line}; the table has {persons}")
 
 
-def _shown_shares(definitions: list[str], municipalities: list[str], shown) -> pd.DataFrame:
+def band_text(band: tuple[int, int]) -> str:
+    """A published band of a share, as text ("10–20 %")."""
+    return f"{band[0]}–{band[1]} %"
+
+
+def _shown_shares(definitions: list[str], municipalities: list[str], shown,
+                  bands: dict[tuple, tuple[int, int]] | None = None) -> pd.DataFrame:
     """Durable share per rule and municipality: the share wherever durable and total are shown
-    (computable from what is shown); none where the total is 0."""
+    (computable from what is shown); none where the total is 0; where the durable count is hidden,
+    its band (suppression.Pattern.bands, by share position) as text, else the marker."""
     rows = []
     for d in definitions:
         for m in municipalities:
             row = {"definition": d, "municipality": m,
                    **{k: shown("durable_share", d, m, k)
                       for k in ("durable", "semi_durable", "non_durable", "total")}}
-            if SUPPRESSED in (row["durable"], row["total"]):
+            band = (bands or {}).get(("durable_share", d, m, "share"))
+            if band is not None and row["total"] != SUPPRESSED:
+                row["share"] = band_text(band)
+            elif SUPPRESSED in (row["durable"], row["total"]):
                 row["share"] = SUPPRESSED
             else:
                 row["share"] = round(100 * row["durable"] / row["total"], 1) if row["total"] > 0 else None
@@ -687,6 +699,9 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
             notes.append(words["joint"].format(
                 n=len(group), primaries=len(joint.pattern.intervals), added=joint.added,
                 narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
+    banded = int(protected.durable_share["share"].map(lambda v: isinstance(v, str) and v != SUPPRESSED).sum())
+    notes.append(words["bands"].format(step=suppression.BAND_STEP, marker=SUPPRESSED, banded=banded,
+                                       shares=len(protected.durable_share)))
     notes.append(words["hidden"].format(per_sheet=per_sheet))
     intervals = [i for p in problems if not p.sheet.endswith("_joint") for i in p.pattern.intervals]
     narrowest = min((i.width for i in intervals), default=float("inf"))
@@ -942,7 +957,8 @@ def _charts(data: ReportData) -> list[tuple[str, str]]:
             charts.append((title["outflow_per_municipality"].format(definition=data.definitions[0]),
                            _chart(first, "month_end", "persons", "line", facet="municipality", wrap=3,
                                   labels=words)))
-    shares = data.durable_share[data.durable_share["share"] != SUPPRESSED].copy()
+    # exact shares only: a marker or a band (text) is no point to draw
+    shares = data.durable_share[~data.durable_share["share"].map(lambda v: isinstance(v, str))].copy()
     if not shares.empty:
         shares["share"] = shares["share"].astype(float)
         charts.append((title["durable_share"], _chart(

@@ -20,7 +20,8 @@ differences between counting rules built in:
 - **Links.** Where a figure is hidden, figures linked to it are hidden too (Figures.links; none in
   the edition: a link from the durable count to the total, to show the share wherever the total
   is, hides every municipality's total on the demo, since the rules' durable counts differ by 1
-  to 4 persons and the total is one figure for all rules).
+  to 4 persons and the total is one figure for all rules; the share is published there as a
+  band instead, see Bands).
 - **Secondary suppression** hides the figures that cost least (positions hidden) such that every
   primary is protected. Heuristic (always, first): hide primaries, then, while the audit fails,
   hide the cheapest figure of the failing primary's certificate; then show each secondary again,
@@ -30,6 +31,14 @@ differences between counting rules built in:
   least one of them must be hidden; every cut holds for every protecting pattern, so the
   master's least value is a proven lower bound. It stops at the proven optimum, or GAP above the
   bound, or after MAX_ROUNDS (the pattern is then "bounded" and the bound is reported).
+- **Bands.** A ratio of two figures (Figures.ratios: the durable share, durable count / total)
+  whose part is hidden and whose whole is shown is published as a band from a fixed grid (both
+  ends multiples of BAND_STEP, 5 percentage points), the narrowest (then the lowest) for which
+  the audit still passes. With the whole T shown, a band [lo, hi) tells the
+  reader ceil(lo T) <= part <= ceil(hi T) - 1 (whole persons): two inequalities the audit holds
+  (Auditor's `bands`). Bands are chosen one ratio after another (in the order of
+  Figures.ratios), each with the bands before it known; where only 0-100 % would pass, the
+  ratio stays hidden. Bands never change the pattern: they use what the audit leaves spare.
 - **Cache.** `protect_cached` keeps a pattern under the fingerprint of exactly its inputs and
   uses it again only after checking the file and auditing the pattern afresh.
 - **Scope.** Each call protects one set of figures published together; relations to figures of
@@ -63,6 +72,10 @@ GAP = 0.02
 MAX_ROUNDS = 40
 EXACT_SECONDS = 60.0
 _TOLERANCE = 1e-7
+#: the grid of the bands in which a hidden ratio may be published: both ends are multiples of
+#: BAND_STEP percentage points (10-15 %, 15-30 %, ...); a band [lo, hi) holds lo up to below hi
+#: per cent, the top band [lo, 100] 100 % too; 0-100 % is never published (it is `x`)
+BAND_STEP = 5
 
 
 # --- atoms ---------------------------------------------------------------------------------------
@@ -109,6 +122,10 @@ class Figures:
     #: what a reader knows besides the figures: rows r over the atoms with r @ atoms >= 0
     #: (a cumulative count never falls from one month end to the next)
     relations: list[np.ndarray] = field(default_factory=list)
+    #: (part, whole) by position: a ratio part / whole printed at the part's position (a position
+    #: of the part's figure); where the part is hidden and the whole shown, it may be published
+    #: as a band (Pattern.bands)
+    ratios: list[tuple[tuple, tuple]] = field(default_factory=list)
 
     def add(self, position: tuple, coefficients: np.ndarray) -> None:
         key = coefficients.tobytes()
@@ -197,6 +214,7 @@ def edition_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: lis
                 # the share (durable / total) is printed where both are: a position of the durable
                 # count, so that hiding the count costs the share too
                 figures.add(("durable_share", d, m, "share"), per_class["durable"] * mask)
+                figures.ratios.append((("durable_share", d, m, "share"), ("durable_share", d, m, "total")))
             figures.sums.append((("by_municipality", d, m, "total"),
                                  [("by_municipality", d, m, line) for line in lines]))
             if m != "total":
@@ -282,6 +300,96 @@ def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
     return np.array([sum(1 for t in c if test(t)) for c in classes], dtype="float64")
 
 
+# --- bands ---------------------------------------------------------------------------------------
+
+def bands_around(part: float, whole: float) -> list[tuple[int, int]]:
+    """The bands of the grid (BAND_STEP) that hold 100 part / whole per cent, narrowest first,
+    then lowest first; 0-100 % left out."""
+    return [(lo, lo + width) for width in range(BAND_STEP, 100, BAND_STEP)
+            for lo in range(0, 101 - width, BAND_STEP) if holds((lo, lo + width), part, whole)]
+
+
+def holds(band: tuple[int, int], part: float, whole: float) -> bool:
+    """Whether 100 part / whole per cent lies in the band ([lo, hi), the top band [lo, 100])."""
+    lo, hi = band
+    return lo * whole <= 100 * part and (100 * part < hi * whole or (hi == 100 and part == whole))
+
+
+def band_limits(band: tuple[int, int], whole: float) -> tuple[int, int]:
+    """The least and the most whole persons the part can be, given its band and the whole."""
+    lo, hi = band
+    whole = int(whole)
+    return -(-lo * whole // 100), whole if hi >= 100 else (hi * whole - 1) // 100
+
+
+def band_relations(figures: Figures, bands: dict[int, tuple[int, int]]) -> list[np.ndarray]:
+    """What published bands tell a reader, as relations r @ atoms >= 0: for ratio k (index into
+    figures.ratios) with band (lo, hi) and its whole T shown, least <= part <= most (band_limits),
+    written as T part - least whole >= 0 and most whole - T part >= 0."""
+    rows = []
+    for k, band in sorted(bands.items()):
+        part_position, whole_position = figures.ratios[k]
+        part, whole = figures.positions[part_position], figures.positions[whole_position]
+        total = figures.values[whole]
+        least, most = band_limits(band, total)
+        # times T (> 0): whole-number coefficients, so the audit's bounds stay exact
+        rows += [total * figures.forms[part] - least * figures.forms[whole],
+                 most * figures.forms[whole] - total * figures.forms[part]]
+    return rows
+
+
+def bandable(figures: Figures, hidden: np.ndarray) -> list[int]:
+    """The ratios (indices into figures.ratios) whose part is hidden and whose whole is shown
+    and above zero: those a band may be published for."""
+    out = []
+    for k, (part_position, whole_position) in enumerate(figures.ratios):
+        part, whole = figures.positions[part_position], figures.positions[whole_position]
+        if hidden[part] and not hidden[whole] and 0 < figures.values[whole] >= figures.values[part]:
+            out.append(k)
+    return out
+
+
+def choose_bands(figures: Figures, hidden: np.ndarray, threshold: int, level: float
+                 ) -> dict[int, tuple[int, int]]:
+    """Per bandable ratio, in order, the narrowest (then lowest) band of the grid (BAND_STEP)
+    with which, and the bands chosen before it, the audit still passes; none where no band does.
+
+    One linear programme throughout (Auditor): a trial band's two rows are added, and dropped
+    again (made free) where it fails. A primary is solved again only where one of its two
+    extreme solutions breaks the trial's rows: a point that stays feasible stays optimal when
+    rows are added. (`protect` audits the bands chosen afresh.)"""
+    auditor = Auditor(figures, threshold)
+    auditor.show(hidden)
+    unique = sorted(set(auditor._same))
+
+    def extremes(p: int) -> tuple[float, list[np.ndarray | None]]:
+        points: dict[float, np.ndarray | None] = {}
+        interval = auditor.interval(*auditor.primaries[p], points=points)
+        return interval.width, list(points.values())
+
+    known = {p: extremes(p) for p in unique}
+    bands: dict[int, tuple[int, int]] = {}
+    for k in bandable(figures, hidden):
+        part, whole = (figures.positions[p] for p in figures.ratios[k])
+        for band in bands_around(figures.values[part], figures.values[whole]):
+            rows = np.array(band_relations(figures, {k: band}))
+            first = auditor.know(rows)
+            fresh: dict[int, tuple[float, list]] = {}
+            touched = np.abs(rows).sum(axis=0) > 0  # primaries on the band's atoms first: they fail first
+            for p in sorted(unique, key=lambda p: not (auditor._primary_forms[p] != 0)[touched].any()):
+                if all(x is not None and (rows @ x >= -1e-6).all() for x in known[p][1]):
+                    continue  # both extremes satisfy the band: the interval stands
+                fresh[p] = extremes(p)
+                if fresh[p][0] < level - _TOLERANCE:
+                    break
+            if all(w >= level - _TOLERANCE for w, _ in fresh.values()):
+                known.update(fresh)
+                bands[k] = band
+                break
+            auditor.forget(first, len(rows))
+    return bands
+
+
 # --- audit ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -322,8 +430,10 @@ def sensitive(figures: Figures, threshold: int) -> list[tuple[str, np.ndarray, i
 class Auditor:
     """One linear programme over the atoms (>= 0) with a row per figure, kept across audits.
 
-    A shown figure's row is an equation (form = value); a hidden one's is free. Between audits
-    only the rows that change are touched, and between primaries only the objective, so HiGHS
+    A shown figure's row is an equation (form = value); a hidden one's is free. What a reader
+    knows besides (Figures.relations, and the published `bands`: band_relations) are fixed rows.
+    Between audits only the rows that change are touched, and between primaries only the
+    objective, so HiGHS
     starts every solve from the last basis (a few simplex iterations, no model set-up).
 
     With `reuse`, most verdicts during the search need no linear programme at all:
@@ -336,7 +446,8 @@ class Auditor:
     Undecided primaries get their linear programmes. The published pattern is audited afresh.
     """
 
-    def __init__(self, figures: Figures, threshold: int) -> None:
+    def __init__(self, figures: Figures, threshold: int,
+                 bands: dict[int, tuple[int, int]] | None = None) -> None:
         self.figures = figures
         self.primaries = sensitive(figures, threshold)
         self.calls = 0
@@ -349,8 +460,9 @@ class Auditor:
         starts = np.searchsorted(rows, np.arange(n_figures)).astype(np.int32)
         self._highs.addRows(n_figures, figures.values, figures.values, len(rows), starts,
                             cols.astype(np.int32), figures.forms[rows, cols])
-        if figures.relations:  # always there, never a figure (no certificate holds them)
-            known = np.array(figures.relations, dtype="float64")
+        relations = [*figures.relations, *band_relations(figures, bands or {})]
+        if relations:  # always there, never a figure (no certificate holds them)
+            known = np.array(relations, dtype="float64")
             rows, cols = np.nonzero(known)
             self._highs.addRows(len(known), np.zeros(len(known)), np.full(len(known), np.inf), len(rows),
                                 np.searchsorted(rows, np.arange(len(known))).astype(np.int32),
@@ -407,13 +519,28 @@ class Auditor:
                                          np.where(free, np.inf, values))
             self._shown = ~hidden
 
+    def know(self, relations: np.ndarray) -> int:
+        """Add relations r @ atoms >= 0 (rows) a reader knows; returns the first one's row."""
+        first = self._highs.getNumRow()
+        rows, cols = np.nonzero(relations)
+        self._highs.addRows(len(relations), np.zeros(len(relations)), np.full(len(relations), np.inf),
+                            len(rows), np.searchsorted(rows, np.arange(len(relations))).astype(np.int32),
+                            cols.astype(np.int32), relations[rows, cols])
+        return first
+
+    def forget(self, first: int, count: int) -> None:
+        """Make `count` rows from `first` (added by `know`) free again."""
+        self._highs.changeRowsBounds(count, np.arange(first, first + count, dtype=np.int32),
+                                     np.full(count, -np.inf), np.full(count, np.inf))
+
     def interval(self, name: str, form: np.ndarray, persons: int, least_known: float | None = None,
-                 level: float = np.inf) -> Interval:
+                 level: float = np.inf, points: dict | None = None) -> Interval:
         """The least and the most `form` can be given the shown figures, and what bounds it.
 
         least_known: a value `form` takes at a feasible point. The most is solved first, and
         when it lies `level` above that value the least is not solved (a verdict: wide enough;
-        the interval's lower end is then that value, not the least).
+        the interval's lower end is then that value, not the least). points: filled with the
+        solution at each end (None where unbounded).
         """
         bounds, certificate = {}, set()
         for sign in (-1.0, 1.0):  # the most, then the least it can be
@@ -427,6 +554,8 @@ class Auditor:
             if status in (highspy.HighsModelStatus.kUnbounded,
                           highspy.HighsModelStatus.kUnboundedOrInfeasible):
                 bounds[sign] = np.inf  # no shown figure limits it from above
+                if points is not None:
+                    points[sign] = None
                 _, has_ray, ray = self._highs.getPrimalRay()
                 if has_ray:
                     self._keep(np.asarray(ray, dtype="float64"), ray=True)
@@ -437,6 +566,8 @@ class Auditor:
             bounds[sign] = sign * self._highs.getInfo().objective_function_value
             solution = self._highs.getSolution()
             self._keep(np.asarray(solution.col_value, dtype="float64"))
+            if points is not None:
+                points[sign] = np.asarray(solution.col_value, dtype="float64")
             duals = np.asarray(solution.row_dual)[:len(self._shown)]
             certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
         bounds = [bounds[1.0], bounds[-1.0]]
@@ -481,12 +612,13 @@ class Auditor:
 
 
 def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: float | None = None,
-          first_failure: bool = False) -> list[Interval]:
-    """The interval of every primary over everything shown (atoms >= 0), each by its two linear
-    programmes; see `unprotected`. first_failure: stop at the first primary narrower than the
-    protection level."""
+          first_failure: bool = False, bands: dict[int, tuple[int, int]] | None = None
+          ) -> list[Interval]:
+    """The interval of every primary over everything shown (atoms >= 0) and the published bands
+    (Pattern.bands), each by its two linear programmes; see `unprotected`. first_failure: stop at
+    the first primary narrower than the protection level."""
     level = threshold if protection is None else protection
-    return Auditor(figures, threshold).audit(hidden, level, first_failure)
+    return Auditor(figures, threshold, bands).audit(hidden, level, first_failure)
 
 
 def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
@@ -515,6 +647,9 @@ class Pattern:
     lp_solves: int = 0                  # linear programmes the audits solved
     master_solves: int = 0              # master programmes solved
     cached: bool = False                # taken from the cache (and audited afresh)
+    #: ratio (index into Figures.ratios) -> band (lo, hi) in per cent, published instead of the
+    #: hidden ratio; the intervals are audited with them
+    bands: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None
@@ -537,13 +672,14 @@ def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: fl
     if len(figures.values) <= EXACT_LIMIT:
         chosen, bound, masters = _exact(auditor, primary, cost, level, start=greedy)
         method = "exact" if cost[chosen].sum() <= bound + _TOLERANCE else "bounded"
-    intervals = Auditor(figures, threshold).audit(chosen, level)  # the published pattern, afresh
+    bands = choose_bands(figures, chosen, threshold, level)
+    intervals = Auditor(figures, threshold, bands).audit(chosen, level)  # what is published, afresh
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
     return Pattern(chosen, method, float(cost[chosen].sum()) if method == "exact" else None,
                    float(cost[greedy].sum()), bound, intervals, time.perf_counter() - start,
-                   auditor.calls + 2 * len(intervals), masters)
+                   auditor.calls + 2 * len(intervals), masters, bands=bands)
 
 
 def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
@@ -630,18 +766,20 @@ def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float
 # --- cache ---------------------------------------------------------------------------------------
 
 #: change whenever `protect` may choose another pattern for the same figures (its rules, limits)
-METHOD_VERSION = "issue14.2"
+METHOD_VERSION = "issue14.3"
 
 
 def fingerprint(figures: Figures, threshold: int, level: float) -> str:
-    """sha256 of exactly what the pattern depends on: the figures (forms, values, positions,
-    sums, links), the threshold, the protection level and the method (version and limits)."""
+    """sha256 of exactly what the pattern and its bands depend on: the figures (forms, values,
+    positions, sums, links, relations, ratios), the threshold, the protection level and the
+    method (version, limits and the bands' grid)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([METHOD_VERSION, threshold, float(level), GAP, MAX_ROUNDS, EXACT_LIMIT,
-                              list(figures.forms.shape)]).encode())
+                              BAND_STEP, list(figures.forms.shape)]).encode())
     digest.update(np.ascontiguousarray(figures.forms, dtype="float64").tobytes())
     digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
-    digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links)).encode())
+    digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links,
+                        figures.ratios)).encode())
     digest.update(np.array(figures.relations, dtype="float64").tobytes())
     return digest.hexdigest()
 
@@ -670,7 +808,8 @@ def _store(path: Path, key: str, pattern: Pattern) -> None:
     body = {"fingerprint": key, "method_version": METHOD_VERSION,
             "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
             "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
-            "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves}
+            "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves,
+            "bands": [[k, lo, hi] for k, (lo, hi) in sorted(pattern.bands.items())]}
     text = json.dumps(body, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -695,13 +834,19 @@ def _cached(path: Path, key: str, figures: Figures, threshold: int, level: float
         primary = (figures.values > 0) & (figures.values < threshold)
         if (primary & ~hidden).any() or not np.array_equal(figures.with_links(hidden.copy()), hidden):
             return None
-        auditor = Auditor(figures, threshold)
+        bands = {int(k): (int(lo), int(hi)) for k, lo, hi in body["bands"]}
+        allowed = set(bandable(figures, hidden))
+        for k, (lo, hi) in bands.items():  # each a band of the grid that holds its ratio
+            if k not in allowed or (lo, hi) not in bands_around(
+                    *(figures.values[figures.positions[p]] for p in figures.ratios[k])):
+                return None
+        auditor = Auditor(figures, threshold, bands)
         intervals = auditor.audit(hidden, level)
         if unprotected(intervals, level):
             return None
         return Pattern(hidden, str(body["method"]), body["optimum"], float(body["heuristic"]),
                        body["lower_bound"], intervals, time.perf_counter() - start, auditor.calls,
-                       int(body["master_solves"]), cached=True)
+                       int(body["master_solves"]), cached=True, bands=bands)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
