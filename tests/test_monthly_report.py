@@ -261,12 +261,12 @@ def test_the_report_is_dutch_by_default_with_shares_in_per_cent(report, tmp_path
     dutch = write_monthly_report(data, tmp_path, threshold=5)
     book = openpyxl.load_workbook(dutch["internal_xlsx"])
     assert book.sheetnames[:4] == ["Over dit rapport", "Kerncijfers", "Uitstroom per gemeente",
-                                   "Aandeel duurzaam"]
+                                   "Aandeel bestendig"]
     assert len(book.sheetnames) == len(english.sheetnames)
-    header = [c.value for c in book["Aandeel duurzaam"][4]]
-    assert header == ["telregel", "gemeente", "duurzaam", "semi-duurzaam", "niet duurzaam", "totaal",
-                      "aandeel duurzaam (%)"]
-    for definition, _, durable, _, _, total, share in book["Aandeel duurzaam"].iter_rows(
+    header = [c.value for c in book["Aandeel bestendig"][4]]
+    assert header == ["telregel", "gemeente", "bestendig", "semi-bestendig", "niet-bestendig", "totaal",
+                      "aandeel bestendig (%)"]
+    for definition, _, durable, _, _, total, share in book["Aandeel bestendig"].iter_rows(
             min_row=5, values_only=True):
         assert share == pytest.approx(round(100 * durable / total, 1)), definition  # 88.9, not 0.889
     page = dutch["public_html"].read_text(encoding="utf-8")
