@@ -578,3 +578,15 @@ def test_a_banded_share_is_text_in_the_tables_and_no_point_in_the_chart(report, 
     assert "10–20 %" in page
     traces, _ = _charts_in(page)["Durable share per municipality"]
     assert [(_values(t["x"]), _values(t["y"])) for t in traces] == [(["zuid"], [18.6])]
+
+
+def test_the_report_memory_benchmark_reports_both_halves(network, capsys):
+    """benchmarks/report_memory.py (docs/performance.md, x100): peak memory after gather and after
+    the protection, with their seconds, on a published database."""
+    from benchmarks.report_memory import main
+
+    assert main([str(network), NET_REF.isoformat(), "--definitions", "programme"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["imported", "gather", "public_edition"]
+    peaks = [float(line.rsplit("peak ", 1)[1].split()[0]) for line in lines]
+    assert all(p > 0 for p in peaks) and peaks == sorted(peaks)  # a peak never falls
