@@ -538,12 +538,28 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
         columns=["definition", "municipality", *lines, "total"])
     bands = {figures.ratios[k][0]: band for k, band in pattern.bands.items()}  # by share position
     protected.durable_share = _shown_shares(data.definitions, municipalities, shown, bands)
-    protected.outflow_series, series = _protected_series(data, lines, threshold, protection, cache_dir)
-    protected.occupancy_series, occupancy = _protected_occupancy(data, threshold, protection, cache_dir)
+    earlier = _before(data, data.reference_date)
+    protected.outflow_series, series = _protected_series(earlier, lines, threshold, protection, cache_dir)
+    protected.occupancy_series, occupancy = _protected_occupancy(earlier, threshold, protection, cache_dir)
     problems = [Problem("reference_date", figures, pattern), *series, *occupancy]
-    protected.notes = _protection_notes(problems, protected, data, threshold,
+    protected.notes = _protection_notes(problems, protected, earlier, threshold,
                                         threshold if protection is None else protection)
     return protected
+
+
+def _before(data: ReportData, day: date) -> ReportData:
+    """The series' points before day only. The public series end at the month end before the
+    reference date: at the reference date itself the series' figures are the headline's (per rule
+    and line) and stand beside its total, but are protected by an optimisation of their own; shown
+    in both, a cell one pattern hides as a secondary can be shown by the other, and the total less
+    the shown lines then gives a primary back (on the demo: onward migration, 2 persons)."""
+    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        return frame[pd.to_datetime(frame["month_end"]) < pd.Timestamp(day)].reset_index(drop=True)
+
+    return replace(data, outflow_series=cut(data.outflow_series), series_atoms=cut(data.series_atoms),
+                   occupancy_series=cut(data.occupancy_series))
 
 
 def _protected_series(data: ReportData, lines: list[str], threshold: int, protection: float | None,
