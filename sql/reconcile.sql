@@ -310,6 +310,14 @@ create or replace macro month_ends(from_date, to_date) as table
         ) as date) as month_end
     where cast(from_date as date) > cast(to_date as date);
 
+-- the points of a series ending at to_date: every month end before it, then to_date itself (a month
+-- end in the monthly run): a series never counts an exit after to_date
+create or replace macro series_points(from_date, to_date) as table
+    select month_end from month_ends(from_date, to_date)
+    where month_end < cast(to_date as date)
+    union all
+    select cast(to_date as date) as month_end;
+
 -- per month and municipality: inflow in the month, outflow in the month per line, occupancy at
 -- month end; persons counted per municipality, as known at known_at
 create or replace macro monthly_series(

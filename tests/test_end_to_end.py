@@ -193,10 +193,9 @@ def test_end_2019_row_beside_one_basis_for_every_municipality(db):
 def test_the_reports_outflow_series_is_outflow_at_every_month_end(db):
     """The monthly report computes the series in one pass; it must be outflow() at each month end,
     and at the reference date as its last point (2020-11-01: not the month end after it)."""
-    from transforms.monthly_report import SERIES_POINTS, _first_intake, _outflow_series
+    from transforms.monthly_report import _first_intake, _outflow_series
 
     rules = ["programme", "evaluation-2021"]
-    db.execute(SERIES_POINTS)  # gather adds it to its connection
     series = _outflow_series(db, _first_intake(db), date(2020, 11, 1), rules)
     series["month_end"] = pd.to_datetime(series["month_end"]).dt.date
     month_ends = sorted(set(series["month_end"]))

@@ -134,17 +134,6 @@ def month_end_before(day: date) -> date:
     return day.replace(day=1) - timedelta(days=1)
 
 
-#: the points of the report's series: every month end before the reference date, then the
-#: reference date itself (a month end in the monthly run). A series never counts an exit after the
-#: reference date, so its last point is the headline's figure and the atoms protect it
-SERIES_POINTS = """
-    create or replace temp macro series_points(from_date, to_date) as table
-        select month_end from month_ends(from_date, to_date) where month_end < cast(to_date as date)
-        union all
-        select cast(to_date as date) as month_end
-"""
-
-
 def gather(database: Path, reference_date: date, definitions: list[str], run: dict | None = None,
            *, timings: dict[str, float] | None = None) -> ReportData:
     """Read every figure the report shows from the published database (read-only).
@@ -154,8 +143,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     clock = _Clock(timings)
     con = duckdb.connect(str(database), read_only=True)
     try:
-        _latest_deliveries_view(con)
-        con.execute(SERIES_POINTS)
+        _report_objects(con)
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
@@ -279,7 +267,7 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
     order = {c: rank for rank, c in enumerate(sorted(set(counted["classes"])))}
     counted["rank"] = counted["classes"].map(order)
     counted = counted.sort_values(["month_end", "municipality", "rank"], kind="stable", ignore_index=True)
-    # the last point is the reference date itself (series_points): every exit counted is on or before it
+    # the last point is the reference date itself (series_points, sql/reconcile.sql): no exit after it
     atoms = (counted[counted["month_end"] == counted["month_end"].max()]
              [["municipality", "classes", "persons"]].reset_index(drop=True))
     series = counted.groupby(["month_end", "classes"], sort=False, as_index=False)["persons"].sum()
@@ -434,16 +422,23 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def _latest_deliveries_view(con: duckdb.DuckDBPyConnection) -> None:
-    """A release published before sql/views.sql had latest_deliveries (still current when a large
-    revision awaits acceptance after an upgrade) gets the view for this connection, as a temporary
-    view of the same definition."""
-    if con.execute("select count(*) from duckdb_views() where view_name = 'latest_deliveries'").fetchall()[0][0]:
-        return
+#: what the report reads beyond the tables, newer than some releases: (kind, name, sql file)
+REPORT_OBJECTS = (("view", "latest_deliveries", "views.sql"), ("macro", "series_points", "reconcile.sql"))
+
+
+def _report_objects(con: duckdb.DuckDBPyConnection) -> None:
+    """A release published before sql/ had a view or macro the report reads (still current when a
+    large revision awaits acceptance after an upgrade) gets it for this connection, as a temporary
+    object of the same definition; the file itself is left as it was."""
     from transforms.publish import sql_text
 
-    statement = next(s for s in sql_text("views.sql").split(";") if "view latest_deliveries" in s)
-    con.execute(statement.replace("create or replace view", "create temp view", 1))
+    for kind, name, file in REPORT_OBJECTS:
+        catalogue = ("select count(*) from duckdb_views() where view_name = $name" if kind == "view" else
+                     "select count(*) from duckdb_functions() where function_name = $name")
+        if con.execute(catalogue, {"name": name}).fetchall()[0][0]:
+            continue
+        statement = next(s for s in sql_text(file).split(";") if f"{kind} {name}" in s)
+        con.execute(statement.replace(f"create or replace {kind}", f"create temp {kind}", 1))
 
 
 def _latest_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
