@@ -122,11 +122,11 @@ def national(municipalities: int, months: list[int], repeat: int, threshold: int
                      "lp_solves": sum(p.lp_solves for p in patterns.values()),
                      "method": ",".join(sorted({p.method for p in patterns.values()})),
                      "hidden_cost": sum(float(parts[k].cost()[p.hidden].sum()) for k, p in patterns.items())})
-        wall, cpu, (joined, _, intervals, added) = _time(
-            lambda: suppression.audit_together(parts, patterns, threshold, rising=lambda p: True), 1)
+        wall, cpu, joint = _time(lambda: suppression.audit_together(parts, patterns, threshold,
+                                                                    rising=suppression.series_before), 1)
         rows.append({"problem": f"national series, {n} months, audited together", "seconds": round(wall, 3),
-                     "cpu_seconds": round(cpu, 3), "figures": len(joined.values),
-                     "primaries": len(intervals), "hidden_cost": added})
+                     "cpu_seconds": round(cpu, 3), "figures": len(joint.figures.values),
+                     "primaries": len(joint.intervals), "hidden_cost": joint.added})
     return rows
 
 

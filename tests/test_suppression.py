@@ -188,7 +188,14 @@ def test_the_demo_public_edition_hides_little_and_states_its_audit(demo_run):
               "share": sum(r[6] == "x" or bool(band.fullmatch(str(r[6]))) for r in rows("durable_share"))}
     # the optimum the About sheet names is that of exactly these cells (the share column too)
     assert cells == 162 + len(rows("headline")) * 3 + 5 * len(rows("durable_share"))
-    assert sum(hidden.values()) == hidden_total
+    # issue 14: the series and the reference date's tables audited together (the series' last
+    # point bounds the reference date's figures from below); what it hid in the tables is counted
+    joint = re.search(r"Daarna samen gecontroleerd: de (\d+) maandeinden van de uitstroom in de tijd en de "
+                      r"tabellen van de peildatum.*?extra verborgen: (\d+), waarvan (\d+) in de tabellen", about)
+    assert joint, about
+    assert int(joint.group(2)) >= 1  # on the demo the parts' own patterns gave a primary away together
+    assert "De controle omvat de tabellen van de peildatum en de uitstroom in de tijd samen" in about
+    assert sum(hidden.values()) == hidden_total + int(joint.group(3))
     assert hidden["by"] < 89  # before: 89 of 162, whole rows hidden
     assert hidden["by"] <= 1.1 * optimum and hidden_total <= 1.1 * optimum
     assert f"{sheet['by_municipality']}: {hidden['by']} van 162 cellen" in about
@@ -396,7 +403,7 @@ def test_a_tampered_or_corrupt_cache_file_is_ignored_and_recomputed(tmp_path, ta
 def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_relation():
     """Three month ends of a cumulative series, each protected on its own; across them a reader
     knows that no count falls. Together that narrows a primary, so the joint audit hides more."""
-    from transforms.suppression import audit_together
+    from transforms.suppression import audit_together, series_before
 
     same = {line: (("a", line, DURABILITY[line]), ("b", line, DURABILITY[line]))
             for line in ("legalised", "returned", "other_non_durable")}
@@ -408,11 +415,12 @@ def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_rel
                                    .query("persons > 0"), ["a", "b"], lines)
              for month, n in counts.items()}
     patterns = {month: protect(figures, threshold=5) for month, figures in parts.items()}
-    figures, hidden, intervals, added = audit_together(parts, patterns, 5, rising=lambda position: True)
-    assert added >= 1 and not unprotected(intervals, 5)
+    joint = audit_together(parts, patterns, 5, rising=series_before)
+    figures = joint.figures
+    assert joint.added >= 1 and not unprotected(joint.intervals, 5)
     # without the relation the month ends' own patterns pass: the relation is what narrows
-    alone, hidden_alone, intervals_alone, none = audit_together(parts, patterns, 5)
-    assert none == 0 and not unprotected(intervals_alone, 5)
+    alone = audit_together(parts, patterns, 5)
+    assert alone.added == 0 and not unprotected(alone.intervals, 5)
     together = Figures(atoms=figures.atoms, forms=figures.forms, values=figures.values,
                        positions=figures.positions, relations=figures.relations)
     before = np.zeros(len(figures.values), dtype=bool)
@@ -506,3 +514,47 @@ def test_the_bands_are_cached_with_the_pattern_and_checked_again(tmp_path, monke
     assert suppression.fingerprint(figures, 5, 5) != before
     other = protect_cached(figures, 5, None, tmp_path)
     assert not other.cached and all(lo % 10 == 0 == hi % 10 for lo, hi in other.bands.values())
+
+
+def test_the_series_last_point_and_the_reference_date_tables_are_audited_together():
+    """One rule, two municipalities (a layout the demo never wrote). At the reference date
+    noord has 3 legalised (a primary: noord's cell, the column total and the headline are one
+    figure), protected apart by hiding another line beside it. The series' last month end shows
+    returned 21 and other_non_durable 30 over all municipalities, one person short of the
+    reference date's 22 and 31: since exits only accumulate, whichever line hides the primary is
+    at least its last point, so the shown total less it leaves legalised at most 4 (width < 5).
+    Audited apart both pass; together the attack is caught, and the joint protection hides more."""
+    from transforms.suppression import audit_together, series_before
+
+    lines = ["legalised", "returned", "other_non_durable"]
+    reference = edition_figures(one_rule({"noord": {"legalised": 3, "returned": 10, "other_non_durable": 15},
+                                          "zuid": {"returned": 12, "other_non_durable": 16}}),
+                                ["r"], lines, ["noord", "zuid"])
+    months = {pd.Timestamp("2020-09-30"): {"returned": 15, "other_non_durable": 25},
+              pd.Timestamp("2020-10-31"): {"returned": 21, "other_non_durable": 30}}
+    parts = {month: series_figures(one_rule({"all": counts}), ["r"], lines) for month, counts in months.items()}
+    parts[pd.Timestamp("2020-11-01")] = reference  # the reference date: the series' final part
+    patterns = {key: protect(figures, threshold=5) for key, figures in parts.items()}
+    for key, figures in parts.items():  # apart, every part's own audit passes
+        assert not unprotected(audit(figures, patterns[key].hidden, 5, bands=patterns[key].bands), 5), key
+    legalised = reference.positions["headline", "legalised", "r"]
+    assert patterns[pd.Timestamp("2020-11-01")].hidden[legalised]
+
+    # audited with the series alone (no relation into the reference date), nothing is narrowed
+    assert audit_together(parts, patterns, 5, rising=lambda position: position
+                          if position[0] == "series" else None).added == 0
+    joint = audit_together(parts, patterns, 5, rising=series_before)
+    figures = joint.figures
+    before = np.zeros(len(figures.values), dtype=bool)
+    for (key, *position), index in figures.positions.items():
+        before[index] |= patterns[key].hidden[parts[key].positions[tuple(position)]]
+    attack = {i.figure: i for i in audit(figures, before, 5)}  # the parts' patterns, read together
+    narrowed = attack[f"figure {figures.positions[pd.Timestamp('2020-11-01'), 'headline', 'legalised', 'r']}"]
+    assert narrowed.lower == pytest.approx(0) and narrowed.upper <= 4 + 1e-6
+    assert joint.added >= 1 and not unprotected(joint.intervals, 5)
+    assert (joint.hidden | ~before).all()  # more hidden, nothing the parts hid shown
+    # the least loss: one series point (a position each) rather than a reference figure (several)
+    added = [p for p, i in figures.positions.items() if joint.hidden[i] and not before[i]]
+    assert added and all(p[1] == "series" for p in added), added
+    hidden, _ = joint.part(pd.Timestamp("2020-11-01"), reference)
+    assert np.array_equal(hidden, patterns[pd.Timestamp("2020-11-01")].hidden)

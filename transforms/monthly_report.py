@@ -493,7 +493,15 @@ class Problem:
     sheet: str                        # "reference_date", "outflow_series", "occupancy_series" or
     figures: suppression.Figures      # "<series>_joint": its month ends audited together
     pattern: suppression.Pattern
-    added: int = 0                    # the joint audit: figures hidden beyond the month ends' own
+    added: int = 0                    # the joint audit: figures hidden beyond the parts' own
+    #: the reference date: figures hidden as published, after the joint audit with the outflow
+    #: series (None: the pattern's own)
+    published: np.ndarray | None = None
+    tables_added: int = 0             # the joint audit: of `added`, figures of the reference date
+
+    @property
+    def hidden(self) -> np.ndarray:
+        return self.pattern.hidden if self.published is None else self.published
 
 
 def public_edition(data: ReportData, threshold: int, protection: float | None = None,
@@ -504,8 +512,12 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
     and through the atoms the differences between rules) is protected in one optimisation and
     audited; so is each month end of the outflow series (rules and lines, summed over the
     municipalities), and each month end of the occupancy series (occupancy, cumulative inflow
-    and, by subtraction, who left, per municipality). cache_dir: where patterns are kept by the
-    fingerprint of their inputs (suppression.protect_cached; None: computed every time).
+    and, by subtraction, who left, per municipality). Then the outflow series' month ends and
+    the reference date, its final part, are audited together (a cumulative count never falls:
+    the reference date's figures are at least the series' last point; the bands included), and
+    so are the occupancy series' month ends; more is hidden where that audit fails.
+    cache_dir: where patterns are kept by the fingerprint of their inputs
+    (suppression.protect_cached; None: computed every time).
     """
     protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
@@ -517,10 +529,14 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
     figures = suppression.edition_figures(data.atoms, data.definitions, lines, municipalities)
     _check_figures(figures, data.by_municipality)
     pattern = suppression.protect_cached(figures, threshold, protection, cache_dir)
+    earlier = _before(data, data.reference_date)
+    reference = (pd.Timestamp(data.reference_date), figures, pattern)
+    protected.outflow_series, series, (hidden, bands) = _protected_series(
+        earlier, lines, threshold, protection, cache_dir, reference)
 
     def shown(*position) -> object:
         index = figures.positions[position]
-        return SUPPRESSED if pattern.hidden[index] else int(figures.values[index])
+        return SUPPRESSED if hidden[index] else int(figures.values[index])
 
     headline = pd.DataFrame([{"line": line, **{d: shown("headline", line, d) for d in data.definitions}}
                              for line in [*lines, "total"]])
@@ -531,12 +547,13 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
           **{line: shown("by_municipality", d, m, line) for line in [*lines, "total"]}}
          for d in data.definitions for m in [*municipalities, "total"]],
         columns=["definition", "municipality", *lines, "total"])
-    bands = {figures.ratios[k][0]: band for k, band in pattern.bands.items()}  # by share position
-    protected.durable_share = _shown_shares(data.definitions, municipalities, shown, bands)
-    earlier = _before(data, data.reference_date)
-    protected.outflow_series, series = _protected_series(earlier, lines, threshold, protection, cache_dir)
+    by_share = {figures.ratios[k][0]: band for k, band in bands.items()}  # by share position
+    protected.durable_share = _shown_shares(data.definitions, municipalities, shown, by_share)
     protected.occupancy_series, occupancy = _protected_occupancy(earlier, threshold, protection, cache_dir)
-    problems = [Problem("reference_date", figures, pattern), *series, *occupancy]
+    joint = next(p for p in series if p.sheet == "outflow_series_joint")
+    problems = [Problem("reference_date", figures, pattern, published=hidden,
+                        tables_added=int((hidden & ~pattern.hidden).sum())), *series, *occupancy]
+    joint.tables_added = problems[0].tables_added
     protected.notes = _protection_notes(problems, protected, earlier, threshold,
                                         threshold if protection is None else protection)
     return protected
@@ -547,7 +564,9 @@ def _before(data: ReportData, day: date) -> ReportData:
     reference date: at the reference date itself the series' figures are the headline's (per rule
     and line) and stand beside its total, but are protected by an optimisation of their own; shown
     in both, a cell one pattern hides as a secondary can be shown by the other, and the total less
-    the shown lines then gives a primary back (on the demo: onward migration, 2 persons)."""
+    the shown lines then gives a primary back (on the demo: onward migration, 2 persons). What the
+    series' last point tells about the reference date (its figures are at least that point's) is
+    audited: _protected_series."""
     def cut(frame: pd.DataFrame) -> pd.DataFrame:
         if frame.empty:
             return frame
@@ -558,20 +577,27 @@ def _before(data: ReportData, day: date) -> ReportData:
 
 
 def _protected_series(data: ReportData, lines: list[str], threshold: int, protection: float | None,
-                      cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+                      cache_dir: Path | None, reference: tuple[pd.Timestamp, suppression.Figures,
+                                                               suppression.Pattern]
+                      ) -> tuple[pd.DataFrame, list[Problem], tuple[np.ndarray, dict]]:
     """The public series (month end, rule, line), each month protected as the reference date is
     (small values, and small differences between rules, hidden with least loss), then audited
-    over all month ends together, knowing that a cumulative count never falls (see _together)."""
+    together with the reference date's figures (its final part: `reference`, its key, figures
+    and pattern), knowing that a cumulative count never falls (suppression.series_before; see
+    _together). Returns the series, its problems, and the reference date's hidden flags and bands
+    as published."""
     series = data.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
     parts = {pd.Timestamp(month_end): suppression.series_figures(atoms, data.definitions, lines)
              for month_end, atoms in data.series_atoms.groupby("month_end", sort=True)}
-    hidden, problems = _together("outflow_series", parts, threshold, protection, cache_dir,
-                                 rising=lambda position: True)
+    key, figures, pattern = reference
+    joint, problems = _together("outflow_series", {**parts, key: figures}, threshold, protection, cache_dir,
+                                rising=suppression.series_before, given={key: pattern})
+    hidden = {position for position, index in joint.figures.positions.items() if joint.hidden[index]}
     keys = zip(pd.to_datetime(series["month_end"]), series["definition"], series["line"])
     series["persons"] = series["persons"].astype("Float64").mask(
         np.array([(month_end, "series", d, line) in hidden for month_end, d, line in keys],
                  dtype=bool))  # typed: an empty series too
-    return series, problems
+    return series, problems, joint.part(key, figures)
 
 
 def _protected_occupancy(data: ReportData, threshold: int, protection: float | None,
@@ -582,8 +608,11 @@ def _protected_occupancy(data: ReportData, threshold: int, protection: float | N
     out = data.occupancy_series.copy()
     parts = {pd.Timestamp(month_end): suppression.occupancy_figures(rows)
              for month_end, rows in out.groupby("month_end", sort=True)}
-    hidden, problems = _together("occupancy_series", parts, threshold, protection, cache_dir,
-                                 rising=lambda position: position[0] == "inflow")
+    if not parts:
+        return out, []
+    joint, problems = _together("occupancy_series", parts, threshold, protection, cache_dir,
+                                rising=lambda position: position if position[0] == "inflow" else None)
+    hidden = {position for position, index in joint.figures.positions.items() if joint.hidden[index]}
     month_ends = pd.to_datetime(out["month_end"])
     for column in ("occupancy", "inflow"):
         out[column] = out[column].astype("Float64").mask(np.array(
@@ -593,21 +622,21 @@ def _protected_occupancy(data: ReportData, threshold: int, protection: float | N
 
 
 def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
-              cache_dir: Path | None, rising) -> tuple[set[tuple], list[Problem]]:
-    """Each part (a month end) protected on its own (cached), then all audited together
-    (suppression.audit_together: more hidden where the relations between month ends would
-    narrow a primary). Returns the hidden positions (month end, *position) and the problems:
-    one per month end, and the joint audit's (its pattern: the parts' and what it added)."""
-    patterns = {key: suppression.protect_cached(figures, threshold, protection, cache_dir)
+              cache_dir: Path | None, rising, given: dict | None = None
+              ) -> tuple[suppression.Joint, list[Problem]]:
+    """Each part (a month end) protected on its own (cached; `given`: parts protected already),
+    then all audited together (suppression.audit_together: more hidden where the relations
+    between parts would narrow a primary). Returns the joint audit and the problems: one per
+    month end, and the joint audit's (its pattern: the parts' and what it added)."""
+    patterns = {key: (given or {}).get(key) or suppression.protect_cached(figures, threshold, protection,
+                                                                          cache_dir)
                 for key, figures in parts.items()}
-    problems = [Problem(sheet, parts[key], pattern) for key, pattern in patterns.items()]
-    if not parts:
-        return set(), problems
-    figures, hidden, intervals, added = suppression.audit_together(parts, patterns, threshold, protection,
-                                                                   rising)
-    joint = suppression.Pattern(hidden, "joint", None, 0.0, None, intervals, 0.0)
-    problems.append(Problem(f"{sheet}_joint", figures, joint, added))
-    return {position for position, index in figures.positions.items() if hidden[index]}, problems
+    problems = [Problem(sheet, parts[key], pattern) for key, pattern in patterns.items()
+                if key not in (given or {})]
+    joint = suppression.audit_together(parts, patterns, threshold, protection, rising)
+    pattern = suppression.Pattern(joint.hidden, "joint", None, 0.0, None, joint.intervals, 0.0)
+    problems.append(Problem(f"{sheet}_joint", joint.figures, pattern, joint.added))
+    return joint, problems
 
 
 def _check_figures(figures: suppression.Figures, by_municipality: pd.DataFrame) -> None:
@@ -661,7 +690,7 @@ def protection_summary(problems: list[Problem], public: ReportData, internal: Re
                 continue
             row = rows[position[0]]
             row["cells"] += 1
-            if problem.pattern.hidden[index]:
+            if problem.hidden[index]:
                 row["cells_hidden"] += 1
                 row["persons_hidden"] += int(problem.figures.values[index])
     # the share column: printed where durable and total are (a position of the durable count in
@@ -706,9 +735,10 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
             n=len(group), cells=sum(len(p.figures.positions) for p in group), hidden=f"{cost:.0f}",
             proof=proof, heuristic=f"{sum(p.pattern.heuristic for p in group):.0f}",
             sheets=", ".join(sections[k][0] for k in PROTECTED_SECTIONS)))
-        if joint is not None:
-            notes.append(words["joint"].format(
+        if joint is not None:  # the outflow series' joint audit has the reference date as its final part
+            notes.append(words["joint_reference" if sheet == "outflow_series" else "joint"].format(
                 n=len(group), primaries=len(joint.pattern.intervals), added=joint.added,
+                tables=joint.tables_added,
                 narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
     banded = int(protected.durable_share["share"].map(lambda v: isinstance(v, str) and v != SUPPRESSED).sum())
     notes.append(words["bands"].format(step=suppression.BAND_STEP, marker=SUPPRESSED, banded=banded,
@@ -718,7 +748,7 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
     narrowest = min((i.width for i in intervals), default=float("inf"))
     notes.append(words["audit"].format(n=len(intervals), threshold=f"{level:g}", narrowest=f"{narrowest:g}")
                  if intervals else words["no_primary"])
-    notes.append(words["assumption"])
+    notes.append(words["assumption_together"])
     return notes
 
 

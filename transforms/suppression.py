@@ -41,8 +41,12 @@ differences between counting rules built in:
   ratio stays hidden. Bands never change the pattern: they use what the audit leaves spare.
 - **Cache.** `protect_cached` keeps a pattern under the fingerprint of exactly its inputs and
   uses it again only after checking the file and auditing the pattern afresh.
-- **Scope.** Each call protects one set of figures published together; relations to figures of
-  another call (another month end, another series) are not modelled: the report states that.
+- **Together.** `protect` solves one set of figures; figure sets published side by side (the
+  month ends of a series, and the reference date as the outflow series' final part) are then
+  audited together (`audit_together` over `joined`), with what a reader knows between them: a
+  cumulative count never falls from one month end to the next (`series_before` maps the
+  reference date's figures onto the series' last point), and each part's bands; where that
+  audit fails, the heuristic hides more, starting from the parts' patterns.
 """
 
 from __future__ import annotations
@@ -265,34 +269,55 @@ def occupancy_figures(month: pd.DataFrame) -> Figures:
     return figures.close()
 
 
-def joined(parts: dict[object, Figures], rising: Callable[[tuple], bool] = lambda position: False
+def joined(parts: dict[object, Figures], rising: Callable[[tuple], tuple | None] = lambda position: None
            ) -> Figures:
     """Figure sets published together as one (their atoms side by side, each part's positions
-    prefixed with its key, atoms' classes with it too, so no atom is summed across parts), with
-    the relations a reader knows between consecutive parts (in key order): a figure at a position
-    for which `rising` holds is at least its value in the part before (a cumulative count)."""
+    prefixed with its key, atoms' classes with it too, so no atom is summed across parts; each
+    part's sums, links, relations and ratios kept), with the relations a reader knows between
+    consecutive parts (in key order): a figure at a position p of a part is at least the figure
+    at `rising(p)` in the part before (a cumulative count; None: no such relation)."""
     keys = list(parts)
     frames = [parts[k].atoms.assign(classes=[(k, c) for c in parts[k].atoms["classes"]]) for k in keys]
     atom_frame = (pd.concat(frames, ignore_index=True) if frames
                   else pd.DataFrame(columns=["municipality", "classes", "persons"]))
     figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
     offsets = np.cumsum([0] + [len(f) for f in frames])
-    placed: dict[tuple, np.ndarray] = {}
+
+    def placed(k: int, row: np.ndarray) -> np.ndarray:
+        form = np.zeros(len(atom_frame))
+        form[offsets[k]:offsets[k + 1]] = row
+        return form
+
     for k, key in enumerate(keys):
         part = parts[key]
         for position, index in part.positions.items():
-            form = np.zeros(len(atom_frame))
-            form[offsets[k]:offsets[k + 1]] = part.forms[index]
-            figures.add((key, *position), form)
-            placed[(key, *position)] = form
+            figures.add((key, *position), placed(k, part.forms[index]))
         figures.sums += [((key, *total), [(key, *p) for p in members]) for total, members in part.sums]
         figures.links += [((key, *a), (key, *b)) for a, b in part.links]
+        figures.ratios += [((key, *a), (key, *b)) for a, b in part.ratios]
+        figures.relations += [placed(k, row) for row in part.relations]
         if k:
-            figures.relations += [form - placed[(keys[k - 1], *position)]
-                                  for position in part.positions if rising(position)
-                                  and (keys[k - 1], *position) in placed
-                                  for form in [placed[(key, *position)]]]
+            before = parts[keys[k - 1]]
+            pairs = {(index, before.positions[earlier]) for position, index in part.positions.items()
+                     for earlier in [rising(position)] if earlier is not None and earlier in before.positions}
+            figures.relations += [placed(k, part.forms[now]) - placed(k - 1, before.forms[then])
+                                  for now, then in sorted(pairs)]
     return figures.close()
+
+
+def series_before(position: tuple) -> tuple | None:
+    """The position of the outflow series (series_figures) whose figure, at the month end before,
+    the figure at `position` (of the series, or of the reference date: edition_figures) is at
+    least: persons counted in a rule's line up to a date are counted there at every later date
+    (exits only accumulate). None: no figure of the series bounds it."""
+    match position:
+        case ("series", d, line):
+            return position
+        case ("headline", line, d) if line != "total":
+            return ("series", d, line)
+        case ("by_municipality", d, "total", line) if line != "total":
+            return ("series", d, line)
+    return None
 
 
 def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
@@ -900,25 +925,54 @@ def _heuristic(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: f
     return hidden
 
 
+@dataclass
+class Joint:
+    """Figure sets audited together (audit_together): the joined figures, what is hidden in them,
+    the bands still published (index into figures.ratios -> band), the intervals of the final
+    audit, and how many figures the joint audit hid beyond the parts' own patterns."""
+
+    figures: Figures
+    hidden: np.ndarray
+    bands: dict[int, tuple[int, int]]
+    intervals: list[Interval]
+    added: int
+
+    def part(self, key: object, part: Figures) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
+        """The hidden flags (per figure of `part`) and bands (index into part.ratios) of one part."""
+        hidden = np.zeros(len(part.values), dtype=bool)
+        for position, index in part.positions.items():
+            hidden[index] |= bool(self.hidden[self.figures.positions[(key, *position)]])
+        ratios = {ratio: k for k, ratio in enumerate(self.figures.ratios)}
+        bands = {k: self.bands[ratios[((key, *a), (key, *b))]] for k, (a, b) in enumerate(part.ratios)
+                 if ratios[((key, *a), (key, *b))] in self.bands}
+        return hidden, bands
+
+
 def audit_together(parts: dict[object, Figures], patterns: dict[object, Pattern], threshold: int,
                    protection: float | None = None,
-                   rising: Callable[[tuple], bool] = lambda position: False
-                   ) -> tuple[Figures, np.ndarray, list[Interval], int]:
-    """The parts' patterns audited together (`joined`: with what a reader knows between parts);
-    where that audit fails, the heuristic hides more, starting from the parts' patterns.
-    Returns the joined figures, the hidden flags, the intervals and how many figures were added."""
+                   rising: Callable[[tuple], tuple | None] = lambda position: None) -> Joint:
+    """The parts' patterns (with their bands) audited together (`joined`: with what a reader
+    knows between parts); where that audit fails, the heuristic hides more, starting from the
+    parts' patterns (the cheapest figures of each failing certificate, then each shown again
+    where the audit allows). A band whose whole the joint audit hides is no longer published
+    (a relation less only widens the intervals); the result is audited afresh."""
     level = threshold if protection is None else protection
     figures = joined(parts, rising)
     hidden = np.zeros(len(figures.values), dtype=bool)
     for (key, *position), index in figures.positions.items():
         hidden[index] |= bool(patterns[key].hidden[parts[key].positions[tuple(position)]])
-    intervals = Auditor(figures, threshold).audit(hidden, level)
+    ratios = {ratio: k for k, ratio in enumerate(figures.ratios)}
+    bands = {ratios[((key, *a), (key, *b))]: band for key in parts
+             for k, band in patterns[key].bands.items() for a, b in [parts[key].ratios[k]]}
+    intervals = Auditor(figures, threshold, bands).audit(hidden, level)
     if not unprotected(intervals, level):
-        return figures, hidden, intervals, 0
+        return Joint(figures, hidden, bands, intervals, 0)
     primary = (figures.values > 0) & (figures.values < threshold)
-    more = _heuristic(Auditor(figures, threshold), primary, figures.cost(), level, start=hidden)
-    intervals = Auditor(figures, threshold).audit(more, level)
+    more = _heuristic(Auditor(figures, threshold, bands), primary, figures.cost(), level, start=hidden)
+    kept = set(bandable(figures, more))
+    bands = {k: band for k, band in bands.items() if k in kept}
+    intervals = Auditor(figures, threshold, bands).audit(more, level)
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
-    return figures, more, intervals, int((more & ~hidden).sum())
+    return Joint(figures, more, bands, intervals, int((more & ~hidden).sum()))
