@@ -602,6 +602,22 @@ def test_the_report_memory_benchmark_reports_both_halves(network, capsys):
     assert all(p > 0 for p in peaks) and peaks == sorted(peaks)  # a peak never falls
 
 
+def test_the_report_memory_benchmark_builds_a_synthetic_edition_without_a_network(capsys):
+    """benchmarks/report_memory.py --synthetic: the national protection problem's shape (here 4
+    municipalities x 6 month ends) protected and audited by public_edition, no database needed."""
+    from benchmarks.report_memory import main, synthetic
+    from transforms import monthly_report
+
+    data = synthetic(4, 6)
+    assert data.series_atoms["month_end"].nunique() == 6 == data.occupancy_series["month_end"].nunique()
+    assert pd.Timestamp(data.series_atoms["month_end"].max()) < pd.Timestamp(data.reference_date)
+    public = monthly_report.public_edition(data, 5)  # consistent: the atoms give the tables' figures
+    assert "x" in public.by_municipality.to_numpy()
+    assert main(["--synthetic", "4", "6"]) == 0
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "imported", "gather", "public_edition"]
+
+
 def test_the_public_series_end_before_the_reference_date(network):
     """At the reference date the outflow series' figures are the headline's (per rule and line),
     protected by an optimisation of their own: published in both, a secondary one pattern hides

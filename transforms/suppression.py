@@ -108,6 +108,105 @@ def atoms(exits: pd.DataFrame, rules: pd.DataFrame, definitions: list[str]) -> p
                          "persons": counted.to_numpy(dtype="int64")}, columns=columns)
 
 
+# --- sparse rows ---------------------------------------------------------------------------------
+
+#: a sparse row over the atoms: (columns, coefficients), columns ascending and distinct
+Row = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Sparse rows over `width` atoms in compressed-row form (row i: coefficients
+    data[indptr[i]:indptr[i+1]] at columns indices[...], ascending): every figure's form, the
+    relations and the primaries, without a dense figures x atoms matrix (a national series joins
+    thousands of figures over thousands of atoms, each form a few of them)."""
+
+    indptr: np.ndarray       # int64, rows + 1
+    indices: np.ndarray      # int32
+    data: np.ndarray         # float64
+    width: int
+
+    @staticmethod
+    def of(rows: list[Row], width: int) -> "Rows":
+        lengths = np.array([len(c) for c, _ in rows], dtype=np.int64)
+        return Rows(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                    np.concatenate([c for c, _ in rows] or [np.zeros(0)]).astype(np.int32),
+                    np.concatenate([v for _, v in rows] or [np.zeros(0)]).astype("float64"), width)
+
+    @staticmethod
+    def entries(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, n: int, width: int) -> "Rows":
+        """From (row, column, value) entries: duplicates summed, zeros dropped."""
+        key = rows.astype(np.int64) * max(width, 1) + columns.astype(np.int64)
+        unique, inverse = np.unique(key, return_inverse=True)
+        summed = np.bincount(inverse.ravel(), weights=values, minlength=len(unique))
+        keep = summed != 0
+        unique, summed = unique[keep], summed[keep]
+        counts = np.bincount(unique // max(width, 1), minlength=n).astype(np.int64)
+        return Rows(np.concatenate([[0], np.cumsum(counts)]), (unique % max(width, 1)).astype(np.int32),
+                    summed.astype("float64"), width)
+
+    @staticmethod
+    def stack(blocks: list["Rows"], width: int) -> "Rows":
+        ends = np.cumsum([0] + [b.nnz for b in blocks])
+        return Rows(np.concatenate([[0], *[b.indptr[1:] + end for b, end in zip(blocks, ends)]]).astype(np.int64),
+                    np.concatenate([b.indices for b in blocks] or [np.zeros(0)]).astype(np.int32),
+                    np.concatenate([b.data for b in blocks] or [np.zeros(0)]).astype("float64"), width)
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self), self.width
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1])
+
+    def row_ids(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self)), np.diff(self.indptr))
+
+    def row(self, i: int) -> Row:
+        return self.indices[self.indptr[i]:self.indptr[i + 1]], self.data[self.indptr[i]:self.indptr[i + 1]]
+
+    def dense(self, i: int) -> np.ndarray:
+        out = np.zeros(self.width)
+        columns, values = self.row(i)
+        out[columns] = values
+        return out
+
+    def __matmul__(self, vector: np.ndarray) -> np.ndarray:
+        return np.bincount(self.row_ids(), weights=self.data * vector[self.indices], minlength=len(self))
+
+    def take(self, rows: np.ndarray, scale: float = 1.0, offset: int = 0, width: int | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, value) entries of `rows` (renumbered 0..), times scale, columns moved by offset."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.indptr[rows + 1] - self.indptr[rows]
+        at = np.repeat(self.indptr[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) \
+            + np.arange(int(lengths.sum()))
+        return (np.repeat(np.arange(len(rows)), lengths), self.indices[at].astype(np.int64) + offset,
+                scale * self.data[at])
+
+    def moved(self, offset: int, width: int) -> "Rows":
+        """The same rows over `width` atoms, their columns moved by offset."""
+        return Rows(self.indptr, (self.indices.astype(np.int64) + offset).astype(np.int32), self.data, width)
+
+    def digest(self, digest) -> None:
+        digest.update(np.array([len(self), self.width], dtype=np.int64).tobytes())
+        for array, dtype in ((self.indptr, np.int64), (self.indices, np.int64), (self.data, "float64")):
+            digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+
+
+def _sparse(coefficients: np.ndarray | Row) -> Row:
+    if isinstance(coefficients, tuple):
+        columns, values = coefficients
+        order = np.argsort(columns, kind="stable")
+        return np.asarray(columns, dtype=np.int32)[order], np.asarray(values, dtype="float64")[order]
+    columns = np.flatnonzero(coefficients).astype(np.int32)
+    return columns, np.asarray(coefficients, dtype="float64")[columns]
+
+
 # --- figures -------------------------------------------------------------------------------------
 
 @dataclass
@@ -115,7 +214,7 @@ class Figures:
     """The published figures of an edition as linear forms over the atoms."""
 
     atoms: pd.DataFrame
-    forms: np.ndarray                       # figure x atom coefficients
+    forms: Rows | np.ndarray                # figure x atom coefficients (Rows once closed)
     values: np.ndarray                      # persons per figure (forms @ atom persons)
     positions: dict[tuple, int] = field(default_factory=dict)   # (sheet, ...) -> figure
     #: published sums: (total, parts) by position; a primary part needs another member hidden
@@ -123,31 +222,38 @@ class Figures:
     #: (a, b) by position: where a is hidden, b is hidden too (a derived figure computed from
     #: both, such as the durable share, is then shown wherever b is)
     links: list[tuple[tuple, tuple]] = field(default_factory=list)
-    #: what a reader knows besides the figures: rows r over the atoms with r @ atoms >= 0
-    #: (a cumulative count never falls from one month end to the next)
-    relations: list[np.ndarray] = field(default_factory=list)
+    #: what a reader knows besides the figures: blocks of rows r over the atoms with
+    #: r @ atoms >= 0 (a cumulative count never falls from one month end to the next)
+    relations: list[Rows] = field(default_factory=list)
     #: (part, whole) by position: a ratio part / whole printed at the part's position (a position
     #: of the part's figure); where the part is hidden and the whole shown, it may be published
     #: as a band (Pattern.bands)
     ratios: list[tuple[tuple, tuple]] = field(default_factory=list)
 
-    def add(self, position: tuple, coefficients: np.ndarray) -> None:
-        key = coefficients.tobytes()
+    def add(self, position: tuple, coefficients: np.ndarray | Row) -> None:
+        """The figure `coefficients @ atoms` (dense, or a sparse Row) at `position`; one figure
+        for equal forms."""
+        row = _sparse(coefficients)
+        key = row[0].tobytes() + row[1].tobytes()  # 4 + 8 bytes an entry: the split is unambiguous
         index = self._index.get(key)
         if index is None:
             index = self._index[key] = len(self._rows)
-            self._rows.append(coefficients)
+            self._rows.append(row)
         self.positions[position] = index
 
     def __post_init__(self) -> None:
         self._index: dict[bytes, int] = {}
-        self._rows: list[np.ndarray] = []
+        self._rows: list[Row] = []
 
     def close(self) -> "Figures":
-        n_atoms = len(self.atoms)
-        self.forms = np.array(self._rows, dtype="float64").reshape(len(self._rows), n_atoms)
+        self.forms = Rows.of(self._rows, len(self.atoms))
         self.values = self.forms @ self.atoms["persons"].to_numpy(dtype="float64")
+        self._index, self._rows = {}, []
         return self
+
+    def known(self) -> Rows:
+        """Every relation as one block of rows."""
+        return Rows.stack(self.relations, len(self.atoms))
 
     def cost(self) -> np.ndarray:
         """Positions each figure hides (the loss the optimisation minimises)."""
@@ -168,8 +274,9 @@ class Figures:
             hidden[pairs[missing, 1]] = True
         return hidden
 
-    def initial_cuts(self, primary: np.ndarray) -> list[np.ndarray]:
-        """In every published sum with a primary member, another member must be hidden too."""
+    def initial_cuts(self, primary: np.ndarray) -> list[list[int]]:
+        """In every published sum with a primary member, another member must be hidden too: per
+        cut, the figures of which at least one is hidden."""
         cuts = []
         for total, parts in self.sums:
             # total - parts = 0, by figure: one figure at two places of a sum (a total equal to
@@ -180,9 +287,7 @@ class Figures:
             members = {f for f, w in weight.items() if w}
             for member in members:
                 if primary[member] and len(members) > 1:
-                    cut = np.zeros(len(self.values))
-                    cut[sorted(members - {member})] = 1
-                    cuts.append(cut)
+                    cuts.append(sorted(members - {member}))
         return cuts
 
 
@@ -263,9 +368,7 @@ def occupancy_figures(month: pd.DataFrame) -> Figures:
     figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
     for k, m in enumerate(frame["municipality"]):
         for name, members in (("occupancy", [2 * k]), ("inflow", [2 * k, 2 * k + 1])):
-            form = np.zeros(len(atom_frame))
-            form[members] = 1
-            figures.add((name, m), form)
+            figures.add((name, m), (np.array(members), np.ones(len(members))))
     return figures.close()
 
 
@@ -282,26 +385,27 @@ def joined(parts: dict[object, Figures], rising: Callable[[tuple], tuple | None]
                   else pd.DataFrame(columns=["municipality", "classes", "persons"]))
     figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
     offsets = np.cumsum([0] + [len(f) for f in frames])
-
-    def placed(k: int, row: np.ndarray) -> np.ndarray:
-        form = np.zeros(len(atom_frame))
-        form[offsets[k]:offsets[k + 1]] = row
-        return form
-
+    width = len(atom_frame)
     for k, key in enumerate(keys):
         part = parts[key]
+        forms = part.forms.moved(int(offsets[k]), width)
         for position, index in part.positions.items():
-            figures.add((key, *position), placed(k, part.forms[index]))
+            figures.add((key, *position), forms.row(index))
         figures.sums += [((key, *total), [(key, *p) for p in members]) for total, members in part.sums]
         figures.links += [((key, *a), (key, *b)) for a, b in part.links]
         figures.ratios += [((key, *a), (key, *b)) for a, b in part.ratios]
-        figures.relations += [placed(k, row) for row in part.relations]
+        figures.relations += [block.moved(int(offsets[k]), width) for block in part.relations]
         if k:
             before = parts[keys[k - 1]]
-            pairs = {(index, before.positions[earlier]) for position, index in part.positions.items()
-                     for earlier in [rising(position)] if earlier is not None and earlier in before.positions}
-            figures.relations += [placed(k, part.forms[now]) - placed(k - 1, before.forms[then])
-                                  for now, then in sorted(pairs)]
+            pairs = np.array(sorted({(index, before.positions[earlier]) for position, index in part.positions.items()
+                                     for earlier in [rising(position)]
+                                     if earlier is not None and earlier in before.positions}),
+                             dtype=np.int64).reshape(-1, 2)
+            if len(pairs):  # now - then >= 0, a row per pair
+                now = part.forms.take(pairs[:, 0], 1.0, int(offsets[k]))
+                then = before.forms.take(pairs[:, 1], -1.0, int(offsets[k - 1]))
+                figures.relations.append(Rows.entries(*(np.concatenate(x) for x in zip(now, then)),
+                                                      len(pairs), width))
     return figures.close()
 
 
@@ -347,20 +451,24 @@ def band_limits(band: tuple[int, int], whole: float) -> tuple[int, int]:
     return -(-lo * whole // 100), whole if hi >= 100 else (hi * whole - 1) // 100
 
 
-def band_relations(figures: Figures, bands: dict[int, tuple[int, int]]) -> list[np.ndarray]:
+def band_relations(figures: Figures, bands: dict[int, tuple[int, int]]) -> Rows:
     """What published bands tell a reader, as relations r @ atoms >= 0: for ratio k (index into
     figures.ratios) with band (lo, hi) and its whole T shown, least <= part <= most (band_limits),
     written as T part - least whole >= 0 and most whole - T part >= 0."""
-    rows = []
-    for k, band in sorted(bands.items()):
+    entries = []
+    for n, (k, band) in enumerate(sorted(bands.items())):
         part_position, whole_position = figures.ratios[k]
         part, whole = figures.positions[part_position], figures.positions[whole_position]
         total = figures.values[whole]
         least, most = band_limits(band, total)
         # times T (> 0): whole-number coefficients, so the audit's bounds stay exact
-        rows += [total * figures.forms[part] - least * figures.forms[whole],
-                 most * figures.forms[whole] - total * figures.forms[part]]
-    return rows
+        for row, (figure, scale) in ((2 * n, (part, total)), (2 * n, (whole, -least)),
+                                     (2 * n + 1, (whole, most)), (2 * n + 1, (part, -total))):
+            _, columns, values = figures.forms.take(np.array([figure]), float(scale))
+            entries.append((np.full(len(columns), row), columns, values))
+    if not entries:
+        return Rows.of([], len(figures.atoms))
+    return Rows.entries(*(np.concatenate(x) for x in zip(*entries)), 2 * len(bands), len(figures.atoms))
 
 
 def bandable(figures: Figures, hidden: np.ndarray) -> list[int]:
@@ -397,11 +505,11 @@ def choose_bands(figures: Figures, hidden: np.ndarray, threshold: int, level: fl
     for k in bandable(figures, hidden):
         part, whole = (figures.positions[p] for p in figures.ratios[k])
         for band in bands_around(figures.values[part], figures.values[whole]):
-            rows = np.array(band_relations(figures, {k: band}))
+            rows = band_relations(figures, {k: band})
             first = auditor.know(rows)
             fresh: dict[int, tuple[float, list]] = {}
-            touched = np.abs(rows).sum(axis=0) > 0  # primaries on the band's atoms first: they fail first
-            for p in sorted(unique, key=lambda p: not (auditor._primary_forms[p] != 0)[touched].any()):
+            touched = rows.indices  # primaries on the band's atoms first: they fail first
+            for p in sorted(unique, key=lambda p: not np.isin(auditor._primary_forms.row(p)[0], touched).any()):
                 if all(x is not None and (rows @ x >= -1e-6).all() for x in known[p][1]):
                     continue  # both extremes satisfy the band: the interval stands
                 fresh[p] = extremes(p)
@@ -430,25 +538,21 @@ class Interval:
         return self.upper - self.lower
 
 
-def sensitive(figures: Figures, threshold: int) -> list[tuple[str, np.ndarray, int]]:
-    """(name, form, persons) of every primary: small figures, small atoms, small atoms summed."""
+def sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
+    """(name, form, persons) of every primary: small figures, small atoms, small atoms summed
+    (forms sparse: Row)."""
     out = []
     for index, value in enumerate(figures.values):
         if 0 < value < threshold:
-            out.append((f"figure {index}", figures.forms[index], int(value)))
+            out.append((f"figure {index}", figures.forms.row(index), int(value)))
     persons = figures.atoms["persons"].to_numpy()
-    for i, value in enumerate(persons):
-        if 0 < value < threshold:
-            unit = np.zeros(len(persons))
-            unit[i] = 1
-            out.append((f"atom {figures.atoms['municipality'][i]} {figures.atoms['classes'][i]}", unit,
-                        int(value)))
+    for i in np.flatnonzero((persons > 0) & (persons < threshold)):
+        out.append((f"atom {figures.atoms['municipality'][i]} {figures.atoms['classes'][i]}",
+                    (np.array([i], dtype=np.int32), np.ones(1)), int(persons[i])))
     for classes, rows in figures.atoms.groupby("classes", sort=False).indices.items():
         total = int(persons[rows].sum())
         if len(rows) > 1 and 0 < total < threshold:
-            form = np.zeros(len(persons))
-            form[rows] = 1
-            out.append((f"atoms summed {classes}", form, total))
+            out.append((f"atoms summed {classes}", (np.sort(rows).astype(np.int32), np.ones(len(rows))), total))
     return out
 
 
@@ -481,21 +585,12 @@ class Auditor:
         self._highs.setOptionValue("presolve", "off")  # warm starts; the models are small
         self._highs.addCols(n_atoms, np.zeros(n_atoms), np.zeros(n_atoms), np.full(n_atoms, np.inf),
                             0, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        rows, cols = np.nonzero(figures.forms)
-        starts = np.searchsorted(rows, np.arange(n_figures)).astype(np.int32)
-        self._highs.addRows(n_figures, figures.values, figures.values, len(rows), starts,
-                            cols.astype(np.int32), figures.forms[rows, cols])
-        relations = [*figures.relations, *band_relations(figures, bands or {})]
-        if relations:  # always there, never a figure (no certificate holds them)
-            known = np.array(relations, dtype="float64")
-            rows, cols = np.nonzero(known)
-            self._highs.addRows(len(known), np.zeros(len(known)), np.full(len(known), np.inf), len(rows),
-                                np.searchsorted(rows, np.arange(len(known))).astype(np.int32),
-                                cols.astype(np.int32), known[rows, cols])
+        self._add_rows(figures.forms, figures.values, figures.values)  # sparse rows: no dense matrix
+        # what a reader knows besides: always there, never a figure (no certificate holds them)
+        self.know(Rows.stack([*figures.relations, band_relations(figures, bands or {})], n_atoms))
         self._shown = np.ones(n_figures, dtype=bool)
-        self._columns = np.arange(n_atoms, dtype=np.int32)
-        self._primary_forms = (np.array([form for _, form, _ in self.primaries])
-                               .reshape(len(self.primaries), n_atoms))
+        self._objective = np.zeros(0, dtype=np.int32)  # the columns with a cost now
+        self._primary_forms = Rows.of([form for _, form, _ in self.primaries], n_atoms)
         # kept solutions and rays (columns; the first `_count` of each buffer are in use): per
         # figure, whether each satisfies it; per primary, its value (or, for a ray, whether it rises)
         self._fits = np.zeros((n_figures, 64), dtype=bool)
@@ -508,7 +603,13 @@ class Auditor:
         self._narrow: dict[int, list[Interval]] = {}
         # primaries with the same form (a small cell that is one small atom) share their programmes
         first: dict[bytes, int] = {}
-        self._same = [first.setdefault(form.tobytes(), k) for k, (_, form, _) in enumerate(self.primaries)]
+        self._same = [first.setdefault(form[0].tobytes() + form[1].tobytes(), k)
+                      for k, (_, form, _) in enumerate(self.primaries)]
+
+    def _add_rows(self, rows: Rows, lower: np.ndarray, upper: np.ndarray) -> None:
+        if len(rows):
+            self._highs.addRows(len(rows), lower, upper, rows.nnz, rows.indptr[:-1].astype(np.int32),
+                                rows.indices.astype(np.int32), rows.data)
 
     def _keep(self, vector: np.ndarray, ray: bool = False) -> None:
         """Keep a solution (or an unbounded ray: forms @ ray = 0 where it fits) for `_witnessed`."""
@@ -544,13 +645,10 @@ class Auditor:
                                          np.where(free, np.inf, values))
             self._shown = ~hidden
 
-    def know(self, relations: np.ndarray) -> int:
+    def know(self, relations: Rows) -> int:
         """Add relations r @ atoms >= 0 (rows) a reader knows; returns the first one's row."""
         first = self._highs.getNumRow()
-        rows, cols = np.nonzero(relations)
-        self._highs.addRows(len(relations), np.zeros(len(relations)), np.full(len(relations), np.inf),
-                            len(rows), np.searchsorted(rows, np.arange(len(relations))).astype(np.int32),
-                            cols.astype(np.int32), relations[rows, cols])
+        self._add_rows(relations, np.zeros(len(relations)), np.full(len(relations), np.inf))
         return first
 
     def forget(self, first: int, count: int) -> None:
@@ -558,7 +656,7 @@ class Auditor:
         self._highs.changeRowsBounds(count, np.arange(first, first + count, dtype=np.int32),
                                      np.full(count, -np.inf), np.full(count, np.inf))
 
-    def interval(self, name: str, form: np.ndarray, persons: int, least_known: float | None = None,
+    def interval(self, name: str, form: Row, persons: int, least_known: float | None = None,
                  level: float = np.inf, points: dict | None = None) -> Interval:
         """The least and the most `form` can be given the shown figures, and what bounds it.
 
@@ -572,7 +670,7 @@ class Auditor:
             if sign == 1.0 and least_known is not None and bounds[-1.0] - least_known >= level - _TOLERANCE:
                 bounds[1.0] = least_known
                 break
-            self._highs.changeColsCost(len(form), self._columns, sign * form)
+            self._objective_of(form, sign)
             self._highs.run()
             self.calls += 1
             status = self._highs.getModelStatus()
@@ -597,6 +695,14 @@ class Auditor:
             certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
         bounds = [bounds[1.0], bounds[-1.0]]
         return Interval(name, persons, bounds[0], bounds[1], sorted(certificate))
+
+    def _objective_of(self, form: Row, sign: float) -> None:
+        """Cost sign * form on the atoms: only the columns of the last objective and this one change."""
+        columns = np.union1d(self._objective, form[0]).astype(np.int32)
+        costs = np.zeros(len(columns))
+        costs[np.searchsorted(columns, form[0])] = sign * form[1]
+        self._highs.changeColsCost(len(columns), columns, costs)
+        self._objective = np.asarray(form[0], dtype=np.int32)
 
     def _witnessed(self, level: float) -> tuple[np.ndarray, np.ndarray]:
         """Per primary: proven wide enough by kept solutions and rays that fit every shown figure,
@@ -742,7 +848,7 @@ def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float
         return cost[best].sum() <= bound + max(GAP * cost[best].sum(), _TOLERANCE)
 
     for cut in figures.initial_cuts(primary):
-        add_cut(np.flatnonzero(cut))
+        add_cut(cut)
     best, bound, solves, integer = start.copy(), float(cost[forced].sum()), 0, False
     deadline = time.monotonic() + EXACT_SECONDS
     while solves < MAX_ROUNDS and not done():
@@ -791,7 +897,7 @@ def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float
 # --- cache ---------------------------------------------------------------------------------------
 
 #: change whenever `protect` may choose another pattern for the same figures (its rules, limits)
-METHOD_VERSION = "issue14.3"
+METHOD_VERSION = "issue14.4"
 
 
 def fingerprint(figures: Figures, threshold: int, level: float) -> str:
@@ -800,12 +906,12 @@ def fingerprint(figures: Figures, threshold: int, level: float) -> str:
     method (version, limits and the bands' grid)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([METHOD_VERSION, threshold, float(level), GAP, MAX_ROUNDS, EXACT_LIMIT,
-                              BAND_STEP, list(figures.forms.shape)]).encode())
-    digest.update(np.ascontiguousarray(figures.forms, dtype="float64").tobytes())
+                              BAND_STEP]).encode())
+    figures.forms.digest(digest)
     digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
     digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links,
                         figures.ratios)).encode())
-    digest.update(np.array(figures.relations, dtype="float64").tobytes())
+    figures.known().digest(digest)
     return digest.hexdigest()
 
 
