@@ -487,39 +487,116 @@ def choose_bands(figures: Figures, hidden: np.ndarray, threshold: int, level: fl
     """Per bandable ratio, in order, the narrowest (then lowest) band of the grid (BAND_STEP)
     with which, and the bands chosen before it, the audit still passes; none where no band does.
 
-    One linear programme throughout (Auditor): a trial band's two rows are added, and dropped
-    again (made free) where it fails. A primary is solved again only where one of its two
-    extreme solutions breaks the trial's rows: a point that stays feasible stays optimal when
-    rows are added. (`protect` audits the bands chosen afresh.)"""
+    - One model: with its whole T shown, a band is least <= part <= most (band_limits), bounds
+      on the hidden part's own row of one linear programme (Auditor), set for a trial and reset
+      after it; a chosen band's bounds stay. The model never grows; every solve is warm.
+    - Witnesses: every solution found is kept (its value of each primary and of each ratio's
+      part). A primary is wide enough under a trial when two kept solutions that satisfy every
+      bound in force lie the protection level apart; only the others are solved (primaries
+      that failed a trial first), and the trial stops at the first that narrows.
+    - Monotone: a band inside a failing band fails (not tried); some band of width w passes,
+      then one of width w + BAND_STEP holds it and passes. The widths are searched by galloping
+      then bisection, each width's bands lowest first: O(log widths) widths per ratio, not every
+      band of the grid.
+    The choice is the one of trying every band narrowest then lowest first; `protect` audits the
+    bands chosen afresh, as rows (band_relations)."""
     auditor = Auditor(figures, threshold)
     auditor.show(hidden)
     unique = sorted(set(auditor._same))
+    ratios = bandable(figures, hidden)
+    part_of = [figures.positions[figures.ratios[k][0]] for k in ratios]
+    part_forms = Rows.of([figures.forms.row(f) for f in part_of], len(figures.atoms))
+    primary_atoms = auditor._primary_forms.row_ids()
+    # kept solutions, a column each: the primaries' values, the parts' values, and whether it
+    # satisfies the bands chosen so far (every solution satisfied those in force when found)
+    pool = {"reach": np.zeros((len(auditor.primaries), 64)), "parts": np.zeros((len(ratios), 64)),
+            "alive": np.zeros(64, dtype=bool), "n": 0}
 
-    def extremes(p: int) -> tuple[float, list[np.ndarray | None]]:
-        points: dict[float, np.ndarray | None] = {}
-        interval = auditor.interval(*auditor.primaries[p], points=points)
-        return interval.width, list(points.values())
+    def keep(x: np.ndarray) -> None:
+        n = pool["n"]
+        if n == len(pool["alive"]):  # grow by doubling
+            for name in ("reach", "parts", "alive"):
+                pool[name] = np.concatenate([pool[name], np.zeros_like(pool[name])], axis=-1)
+        pool["reach"][:, n] = auditor._primary_forms @ x
+        pool["parts"][:, n] = part_forms @ x
+        pool["alive"][n] = True
+        pool["n"] = n + 1
 
-    known = {p: extremes(p) for p in unique}
+    def wide(p: int, inside: np.ndarray) -> bool:
+        values = pool["reach"][p, :pool["n"]][inside[:pool["n"]]]
+        return len(values) > 1 and values.max() - values.min() >= level - _TOLERANCE
+
+    keep(figures.atoms["persons"].to_numpy(dtype="float64"))  # the true counts satisfy every band
     bands: dict[int, tuple[int, int]] = {}
-    for k in bandable(figures, hidden):
-        part, whole = (figures.positions[p] for p in figures.ratios[k])
-        for band in bands_around(figures.values[part], figures.values[whole]):
-            rows = band_relations(figures, {k: band})
-            first = auditor.know(rows)
-            fresh: dict[int, tuple[float, list]] = {}
-            touched = rows.indices  # primaries on the band's atoms first: they fail first
-            for p in sorted(unique, key=lambda p: not np.isin(auditor._primary_forms.row(p)[0], touched).any()):
-                if all(x is not None and (rows @ x >= -1e-6).all() for x in known[p][1]):
-                    continue  # both extremes satisfy the band: the interval stands
-                fresh[p] = extremes(p)
-                if fresh[p][0] < level - _TOLERANCE:
-                    break
-            if all(w >= level - _TOLERANCE for w, _ in fresh.values()):
-                known.update(fresh)
-                bands[k] = band
-                break
-            auditor.forget(first, len(rows))
+    limits: dict[int, tuple[float, float]] = {}  # figure -> bounds of the bands chosen on it
+    suspects: list[int] = []                     # primaries that failed a trial, latest first
+    for j, k in enumerate(ratios):
+        part, whole = part_of[j], figures.positions[figures.ratios[k][1]]
+        total = figures.values[whole]
+        on_band = np.zeros(len(figures.atoms), dtype=bool)
+        on_band[figures.forms.row(part)[0]] = on_band[figures.forms.row(whole)[0]] = True
+        touched = np.bincount(primary_atoms, weights=on_band[auditor._primary_forms.indices],
+                              minlength=len(auditor.primaries)) > 0
+        order = sorted(unique, key=lambda p: not touched[p])  # primaries on the band's atoms fail first
+        accepted = limits.get(part, (-np.inf, np.inf))
+        failed: list[tuple[int, int]] = []
+
+        def trial(band: tuple[int, int]) -> bool:
+            if any(lo <= band[0] and band[1] <= hi for lo, hi in failed):
+                return False  # inside a band that fails
+            least, most = band_limits(band, total)
+            bounds = (max(accepted[0], least), min(accepted[1], most))
+            auditor.bound(part, *bounds)
+            try:
+                for p in dict.fromkeys([*suspects, *order]):
+                    parts = pool["parts"][j, :pool["n"]]
+                    inside = pool["alive"][:pool["n"]] & (parts >= bounds[0] - 1e-6) & (parts <= bounds[1] + 1e-6)
+                    if wide(p, inside):
+                        continue
+                    points: dict[float, np.ndarray | None] = {}
+                    interval = auditor.interval(*auditor.primaries[p], points=points)
+                    for x in points.values():
+                        if x is not None:
+                            keep(x)
+                    if interval.width < level - _TOLERANCE:
+                        failed.append(band)
+                        suspects[:] = [p, *(q for q in suspects if q != p)]
+                        return False
+                return True
+            finally:
+                auditor.bound(part, *accepted)
+
+        candidates = bands_around(figures.values[part], total)
+        widths = sorted({hi - lo for lo, hi in candidates})
+        passing: dict[int, tuple[int, int] | None] = {}
+
+        def lowest(i: int) -> tuple[int, int] | None:
+            """The lowest band of widths[i] that passes."""
+            if i not in passing:
+                passing[i] = next((band for band in candidates
+                                   if band[1] - band[0] == widths[i] and trial(band)), None)
+            return passing[i]
+
+        below, above, step = -1, None, 1  # widths[below] fails, widths[above] passes
+        while above is None and below < len(widths) - 1:
+            i = min(below + step, len(widths) - 1)
+            if lowest(i) is None:
+                below, step = i, 2 * step
+            else:
+                above = i
+        while above is not None and above - below > 1:
+            middle = (below + above) // 2
+            if lowest(middle) is None:
+                below = middle
+            else:
+                above = middle
+        if above is not None:
+            bands[k] = band = lowest(above)
+            least, most = band_limits(band, total)
+            limits[part] = accepted = (max(accepted[0], least), min(accepted[1], most))
+            auditor.bound(part, *accepted)
+            parts = pool["parts"][j, :pool["n"]]
+            pool["alive"][:pool["n"]] &= (parts >= accepted[0] - 1e-6) & (parts <= accepted[1] + 1e-6)
     return bands
 
 
@@ -644,6 +721,11 @@ class Auditor:
             self._highs.changeRowsBounds(len(changed), changed, np.where(free, -np.inf, values),
                                          np.where(free, np.inf, values))
             self._shown = ~hidden
+
+    def bound(self, figure: int, lower: float, upper: float) -> None:
+        """What a reader knows of a hidden figure: lower <= figure <= upper (a band, its whole shown)."""
+        self._highs.changeRowsBounds(1, np.array([figure], dtype=np.int32), np.array([lower], dtype="float64"),
+                                     np.array([upper], dtype="float64"))
 
     def know(self, relations: Rows) -> int:
         """Add relations r @ atoms >= 0 (rows) a reader knows; returns the first one's row."""
