@@ -114,7 +114,7 @@ def atoms(exits: pd.DataFrame, rules: pd.DataFrame, definitions: list[str]) -> p
 Row = tuple[np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rows:
     """Sparse rows over `width` atoms in compressed-row form (row i: coefficients
     data[indptr[i]:indptr[i+1]] at columns indices[...], ascending): every figure's form, the
@@ -169,16 +169,10 @@ class Rows:
     def row(self, i: int) -> Row:
         return self.indices[self.indptr[i]:self.indptr[i + 1]], self.data[self.indptr[i]:self.indptr[i + 1]]
 
-    def dense(self, i: int) -> np.ndarray:
-        out = np.zeros(self.width)
-        columns, values = self.row(i)
-        out[columns] = values
-        return out
-
     def __matmul__(self, vector: np.ndarray) -> np.ndarray:
         return np.bincount(self.row_ids(), weights=self.data * vector[self.indices], minlength=len(self))
 
-    def take(self, rows: np.ndarray, scale: float = 1.0, offset: int = 0, width: int | None = None
+    def take(self, rows: np.ndarray, scale: float = 1.0, offset: int = 0
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(row, column, value) entries of `rows` (renumbered 0..), times scale, columns moved by offset."""
         rows = np.asarray(rows, dtype=np.int64)
