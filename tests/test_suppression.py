@@ -587,3 +587,21 @@ def test_the_bands_are_those_of_trying_every_band_narrowest_then_lowest():
                                                     bands={**plain, k: band}), 5)), {}))
     assert chosen == plain
     assert len(plain) >= 4 and {hi - lo for lo, hi in plain.values()} == {10, 15}  # 15: found by bisection
+
+
+def test_the_joint_audit_holds_the_parts_bands():
+    """A part's published bands are what a reader knows in the joint audit too: the edition of
+    two_rules_differing_in_noord alone, audited together, gives the intervals of its own audit
+    with its band (narrower than without it), and the band stays published."""
+    from transforms.suppression import audit_together, series_before
+
+    figures = two_rules_differing_in_noord()
+    pattern = protect(figures, 5)
+    assert pattern.bands
+    joint = audit_together({"reference date": figures}, {"reference date": pattern}, 5, rising=series_before)
+    banded = {i.figure: (i.lower, i.upper) for i in audit(figures, pattern.hidden, 5, bands=pattern.bands)}
+    plain = {i.figure: (i.lower, i.upper) for i in audit(figures, pattern.hidden, 5)}
+    assert banded != plain  # the band narrows something (within the level)
+    assert np.allclose([(i.lower, i.upper) for i in joint.intervals], list(banded.values()))
+    hidden, bands = joint.part("reference date", figures)
+    assert np.array_equal(hidden, pattern.hidden) and bands == pattern.bands
