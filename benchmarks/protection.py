@@ -93,14 +93,14 @@ def _row(name: str, figures: suppression.Figures, pattern: suppression.Pattern, 
 
 
 def demo(database: Path, repeat: int, threshold: int) -> list[dict]:
-    from transforms import monthly_report
+    from transforms import monthly_report, public_edition
 
     data = monthly_report.gather(database, date(2020, 11, 1), RULES)
     municipalities = sorted(set(data.atoms["municipality"]) | set(data.by_municipality["municipality"]))
     figures = suppression.edition_figures(data.atoms, data.definitions, LINES, municipalities)
     wall, cpu, pattern = _time(lambda: suppression.protect(figures, threshold), repeat)
     rows = [_row("demo edition 2020-11-01", figures, pattern, wall, cpu, threshold)]
-    wall, cpu, _ = _time(lambda: monthly_report.public_edition(data, threshold), repeat)
+    wall, cpu, _ = _time(lambda: public_edition.public_edition(data, threshold), repeat)
     rows.append({"problem": "demo public_edition (all problems)", "seconds": round(wall, 3),
                  "cpu_seconds": round(cpu, 3)})
     return rows

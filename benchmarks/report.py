@@ -82,7 +82,7 @@ def build(workdir: Path, factor: float, log=print) -> dict[str, Any]:
 def measure(database: Path, ref_date: date, out_dir: Path, repeat: int = 1,
             threshold: int | None = None) -> dict[str, Stat]:
     """Seconds of each part of gather, of protection and of each writer (one Stat per figure)."""
-    from transforms import monthly_report as report
+    from transforms import monthly_report as report, public_edition
 
     threshold = threshold or report.DEFAULT_THRESHOLD
     stats: dict[str, Stat] = {}
@@ -104,7 +104,7 @@ def measure(database: Path, ref_date: date, out_dir: Path, repeat: int = 1,
         data = replace(data, language=report.DEFAULT_LANGUAGE)
         for part, seconds in parts.items():
             add(f"gather.{part}_s", seconds)
-        public = timed("protection_s", lambda: report.public_edition(data, threshold))
+        public = timed("protection_s", lambda: public_edition.public_edition(data, threshold))
         for edition, shown in (("internal", data), ("public", public)):
             timed(f"excel_{edition}_s", lambda: report.write_excel(shown, out_dir / f"{edition}.xlsx"))
             timed(f"charts_{edition}_s", lambda: report._charts(shown))

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.synthetic is None and (args.database is None or args.reference_date is None):
         parser.error("give DATABASE and REFERENCE_DATE, or --synthetic MUNICIPALITIES MONTHS")
-    from transforms import monthly_report
+    from transforms import monthly_report, public_edition
 
     print(f"imported: peak {peak_mb():.0f} MB")
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             else monthly_report.gather(args.database, args.reference_date, args.definitions))
     print(f"gather: {time.perf_counter() - started:.2f} s, peak {peak_mb():.0f} MB")
     started = time.perf_counter()
-    monthly_report.public_edition(data, monthly_report.DEFAULT_THRESHOLD)
+    public_edition.public_edition(data, monthly_report.DEFAULT_THRESHOLD)
     print(f"public_edition: {time.perf_counter() - started:.2f} s, peak {peak_mb():.0f} MB")
     return 0
 

@@ -235,7 +235,7 @@ def test_the_public_charts_leave_suppressed_points_out(report, tmp_path):
     # municipalities x 12 month ends: its first month ends are small): each hidden point is a
     # gap in the public chart, not a 0, and every other point is the exact value
     from benchmarks.report_memory import synthetic
-    from transforms.monthly_report import public_edition
+    from transforms.public_edition import public_edition
 
     data = replace(synthetic(3, 12), language="en")
     edition = public_edition(data, 5)
@@ -565,20 +565,20 @@ def test_a_run_with_nothing_new_takes_every_pattern_from_the_cache(report, monke
     optimise nothing (protect is never called) and publish the same cells, audited afresh."""
     from dataclasses import replace
 
-    from transforms import monthly_report, suppression
+    from transforms import public_edition, suppression
 
     root = report["public_xlsx"].parent.parent
-    cache = root / monthly_report.PROTECTION_CACHE
+    cache = root / public_edition.PROTECTION_CACHE
     assert list(cache.glob("*.json"))
     data = replace(gather(root / "curated" / "lvv.duckdb", REF, ["programme", "evaluation-2021"],
                           {"run_id": "r1"}), language="en")
-    fresh = monthly_report.public_edition(data, 5)
+    fresh = public_edition.public_edition(data, 5)
 
     def no_optimisation(*args, **kwargs):
         raise AssertionError("protect() ran although every pattern is in the cache")
 
     monkeypatch.setattr(suppression, "protect", no_optimisation)
-    cached = monthly_report.public_edition(data, 5, cache_dir=cache)
+    cached = public_edition.public_edition(data, 5, cache_dir=cache)
     for name in ("headline", "by_municipality", "durable_share", "outflow_series", "occupancy_series"):
         pd.testing.assert_frame_equal(getattr(cached, name), getattr(fresh, name))
     assert cached.notes == fresh.notes and any("Audit passed" in n for n in cached.notes)
@@ -587,7 +587,7 @@ def test_a_run_with_nothing_new_takes_every_pattern_from_the_cache(report, monke
 def test_a_banded_share_is_text_in_the_tables_and_no_point_in_the_chart(report, tmp_path):
     """A hidden durable count beside a shown total: its share printed as a band (text), in the
     workbook and on the page, and left out of the share chart (a band is no point)."""
-    from transforms.monthly_report import band_text, public_edition
+    from transforms.public_edition import band_text, public_edition
 
     data = replace(gather(report["internal_xlsx"].parent.parent / "curated" / "lvv.duckdb", REF,
                           ["programme", "evaluation-2021"]), language="en")
@@ -622,12 +622,12 @@ def test_the_report_memory_benchmark_builds_a_synthetic_edition_without_a_networ
     """benchmarks/report_memory.py --synthetic: the national protection problem's shape (here 4
     municipalities x 6 month ends) protected and audited by public_edition, no database needed."""
     from benchmarks.report_memory import main, synthetic
-    from transforms import monthly_report
+    from transforms import public_edition
 
     data = synthetic(4, 6)
     assert data.series_atoms["month_end"].nunique() == 6 == data.occupancy_series["month_end"].nunique()
     assert pd.Timestamp(data.series_atoms["month_end"].max()) < pd.Timestamp(data.reference_date)
-    public = monthly_report.public_edition(data, 5)  # consistent: the atoms give the tables' figures
+    public = public_edition.public_edition(data, 5)  # consistent: the atoms give the tables' figures
     assert "x" in public.by_municipality.to_numpy()
     assert main(["--synthetic", "4", "6"]) == 0
     assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
@@ -639,11 +639,11 @@ def test_the_public_series_end_before_the_reference_date(network):
     protected by an optimisation of their own: published in both, a secondary one pattern hides
     can stand in the other, and the headline's total less its shown lines gives a primary back.
     So the public series stop at the month end before; the internal edition keeps the point."""
-    from transforms import monthly_report
+    from transforms import public_edition
 
     rules = ["programme", "evaluation-2021"]
     data = gather(network, NET_REF, rules)
-    public = monthly_report.public_edition(data, 5)
+    public = public_edition.public_edition(data, 5)
     for name in ("outflow_series", "occupancy_series"):
         internal_ends = set(pd.to_datetime(getattr(data, name)["month_end"]).dt.date)
         public_ends = set(pd.to_datetime(getattr(public, name)["month_end"]).dt.date)

@@ -477,20 +477,6 @@ def _quarantine(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
-#: the public edition (small-cell protection) lives in transforms/public_edition.py; these names
-#: are still given here
-_PUBLIC_EDITION = frozenset({"PROTECTED_SECTIONS", "PROTECTION_CACHE", "PROTECTED_SHEETS", "Problem",
-                             "public_edition", "band_text", "protection_summary"})
-
-
-def __getattr__(name: str) -> object:
-    if name in _PUBLIC_EDITION:
-        from transforms import public_edition
-
-        return getattr(public_edition, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # --- cells safe to write ------------------------------------------------------------------------
 
 def is_dangerous(value: object) -> bool:

@@ -3,8 +3,7 @@
 `public_edition` turns the report's data (transforms/monthly_report.ReportData) into its public
 edition: every figure at the reference date, the outflow series and the occupancy series
 protected and audited by transforms/suppression.py, the internal sections left out, and the
-About sheet's account of the method, what was hidden and the audit. Moved out of
-transforms/monthly_report.py, which still gives these names (module __getattr__).
+About sheet's account of the method, what was hidden and the audit.
 """
 
 from __future__ import annotations
