@@ -14,7 +14,9 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -79,6 +81,22 @@ class DeliveryInput(NamedTuple):
     name: str | None = None
 
 
+class StepClock:
+    """Seconds spent in each step of process_deliveries (read, stage, validate, pseudonymise,
+    curate), summed over the deliveries: benchmarks/processing.py reports them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
 #: how many data rows process_deliveries stages and validates in one pandera call at most: large
 #: enough that pandera's fixed cost per call disappears, small enough to bound the memory held
 BATCH_ROWS = 25_000
@@ -98,67 +116,75 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
 
 def process_deliveries(deliveries: Iterable[DeliveryInput], contract: SourceContract,
                        pseudonymiser: Pseudonymiser, infer_period: bool = False,
-                       batch_rows: int = BATCH_ROWS) -> Iterator[DeliveryResult]:
+                       batch_rows: int = BATCH_ROWS, clock: StepClock | None = None) -> Iterator[DeliveryResult]:
     """process_delivery for several deliveries of one municipality, yielded in the order given.
 
     The same results as one process_delivery each, but the sheets are staged and validated in
     batches of about `batch_rows` rows: one pandera call and one typed frame per batch, and
     each distinct cell value parsed once (a monthly register repeats last month's cells).
+    clock: where the seconds of each step are added up (benchmarks/processing.py).
     """
     memo = ParseMemo(contract)
+    clock = clock or StepClock()
     pending: list[tuple[dict, RawSheet, date]] = []
     rows = 0
     for item in deliveries:
-        record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
+        with clock.step("read"):
+            record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
         if isinstance(opened, DeliveryRejected):
-            yield from _finish(pending, contract, pseudonymiser, memo)
+            yield from _finish(pending, contract, pseudonymiser, memo, clock)
             pending, rows = [], 0
             yield DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
             continue
         pending.append((record, *opened))
         rows += len(opened[0].rows)
         if rows >= batch_rows:
-            yield from _finish(pending, contract, pseudonymiser, memo)
+            yield from _finish(pending, contract, pseudonymiser, memo, clock)
             pending, rows = [], 0
-    yield from _finish(pending, contract, pseudonymiser, memo)
+    yield from _finish(pending, contract, pseudonymiser, memo, clock)
 
 
 def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract, pseudonymiser: Pseudonymiser,
-            memo: ParseMemo) -> Iterator[DeliveryResult]:
+            memo: ParseMemo, clock: StepClock) -> Iterator[DeliveryResult]:
     """Stage and validate the opened deliveries as one batch, then quarantine and protect each."""
     import numpy as np
 
     if not pending:
         return
-    batch = stage_many([(raw, stand_per) for _, raw, stand_per in pending], contract, pseudonymiser.hide, memo)
-    locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
-    validated = validate_many(batch, locs)
-    findings = [staged.findings + checked + record_findings(staged, loc)
-                + row_count_findings(staged.raw, contract, staged.skipped_rows)
-                for staged, loc, checked in zip(batch.parts, locs, validated)]
+    with clock.step("stage"):
+        batch = stage_many([(raw, stand_per) for _, raw, stand_per in pending], contract, pseudonymiser.hide, memo)
+    with clock.step("validate"):
+        locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
+        validated = validate_many(batch, locs)
+        findings = [staged.findings + checked + record_findings(staged, loc)
+                    + row_count_findings(staged.raw, contract, staged.skipped_rows)
+                    for staged, loc, checked in zip(batch.parts, locs, validated)]
     # the rows with an error are quarantined; all others are protected in one pass over the batch
-    bad = np.zeros(len(batch.frame), dtype=bool)
-    bad_rows = [_bad_rows(found) for found in findings]
-    start = 0
-    for staged, rows in zip(batch.parts, bad_rows):
-        end = start + len(staged.frame)
-        if rows:
-            bad[start:end] = staged.frame.index.isin(sorted(rows))
-        start = end
-    good = batch.frame[~bad]
-    protected = _protect(good.set_index("excel_row"), contract, pseudonymiser)
-    bounds = np.searchsorted(good["delivery"].to_numpy(), np.arange(len(pending) + 1))
+    with clock.step("pseudonymise"):
+        bad = np.zeros(len(batch.frame), dtype=bool)
+        bad_rows = [_bad_rows(found) for found in findings]
+        start = 0
+        for staged, rows in zip(batch.parts, bad_rows):
+            end = start + len(staged.frame)
+            if rows:
+                bad[start:end] = staged.frame.index.isin(sorted(rows))
+            start = end
+        good = batch.frame[~bad]
+        protected = _protect(good.set_index("excel_row"), contract, pseudonymiser)
+        bounds = np.searchsorted(good["delivery"].to_numpy(), np.arange(len(pending) + 1))
     for d, ((record, raw, stand_per), staged) in enumerate(zip(pending, batch.parts)):
-        episodes = protected.iloc[bounds[d]:bounds[d + 1]].reset_index(drop=True)
-        frame = staged.frame
-        quarantine = (_quarantine(frame[frame.index.isin(sorted(bad_rows[d]))], staged, findings[d], contract,
-                                  pseudonymiser) if bad_rows[d] else _empty_frame())
-        _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
-        for table in (episodes, quarantine):
-            if len(table):
-                table.insert(0, "delivery_id", record["delivery_id"])
-        # every finding marks its row for quarantine above; the result keeps a bounded number per check
-        yield DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
+        with clock.step("curate"):
+            episodes = protected.iloc[bounds[d]:bounds[d + 1]].reset_index(drop=True)
+            frame = staged.frame
+            quarantine = (_quarantine(frame[frame.index.isin(sorted(bad_rows[d]))], staged, findings[d],
+                                      contract, pseudonymiser) if bad_rows[d] else _empty_frame())
+            _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
+            for table in (episodes, quarantine):
+                if len(table):
+                    table.insert(0, "delivery_id", record["delivery_id"])
+            # every finding marks its row for quarantine above; the result keeps a bounded number per check
+            result = DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
+        yield result
 
 
 @dataclass
