@@ -8,7 +8,9 @@ municipality: `process_deliveries` (read, stage, validate, pseudonymise, curate 
 result) and then the result written to the store (`save_result`, counted in curate). Each step's
 seconds are summed over the deliveries (transforms.delivery.StepClock) and shown as seconds per
 100,000 rows read and as a multiple of the read floor (python-calamine or the csv module alone
-on every file: benchmarks.figures.read_floor).
+on every file: benchmarks.figures.read_floor), with the CPU seconds of each step beside them
+(on a shared machine the wall seconds move with the other processes' load; the CPU seconds
+less so). `*_cpu_s` in the JSON.
 
 --hash: also print a SHA-256 of the store the deliveries were written to (every file's bytes) and
 of the curated tables built from it (`curated_tables`, a full rebuild, each table written as a
@@ -46,7 +48,7 @@ def process_all(dataset: Dataset, staged_root: Path) -> tuple[dict[str, float], 
     for item in figures._files(dataset):
         by_municipality.setdefault(item.municipality, []).append(item)
     clock, rows = StepClock(), 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for municipality, items in sorted(by_municipality.items()):
         batch = [DeliveryInput(item.path, item.period, item.relative) for item in items]
         pseudonymiser = Pseudonymiser(DEMO_PSEUDONYM_KEY)  # a task's own, as in the flow
@@ -56,13 +58,15 @@ def process_all(dataset: Dataset, staged_root: Path) -> tuple[dict[str, float], 
             rows += result.delivery["rows_read"]
     seconds = {step: clock.seconds.get(step, 0.0) for step in STEPS}
     seconds["total"] = time.perf_counter() - started
+    seconds |= {f"{step}_cpu": clock.cpu_seconds.get(step, 0.0) for step in STEPS}
+    seconds["total_cpu"] = time.process_time() - cpu
     return seconds, rows
 
 
 def measure(dataset: Dataset, workdir: Path, repeat: int, with_hash: bool) -> dict[str, Any]:
     """The read floor and each step's seconds (median of `repeat` runs), per 100k rows and vs the floor."""
     floor = figures.read_floor(dataset, repeat).median
-    stats: dict[str, Stat] = {key: Stat() for key in (*STEPS, "total")}
+    stats: dict[str, Stat] = {key: Stat() for step in (*STEPS, "total") for key in (step, f"{step}_cpu")}
     rows = 0
     staged = workdir / "staged"
     for _ in range(repeat):
@@ -115,8 +119,9 @@ def table(results: list[dict[str, Any]]) -> str:
     lines.append("| read floor: s (s per 100k rows) | "
                  + " | ".join(f"{r['read_floor_s']} ({r['read_floor_s_per_100k_rows']})" for r in results) + " |")
     for key in (*STEPS, "total"):
-        lines.append(f"| {key}: s (s per 100k rows; x read floor) | " + " | ".join(
-            f"{r[f'{key}_s']} ({r[f'{key}_s_per_100k_rows']}; {r[f'{key}_vs_read_floor']}x)" for r in results) + " |")
+        lines.append(f"| {key}: s (s per 100k rows; x read floor) [CPU s] | " + " | ".join(
+            f"{r[f'{key}_s']} ({r[f'{key}_s_per_100k_rows']}; {r[f'{key}_vs_read_floor']}x) [{r[f'{key}_cpu_s']}]"
+            for r in results) + " |")
     if all("hashes" in r for r in results):
         for kind in ("staged", "curated"):
             lines.append(f"| sha256 {kind} | " + " | ".join(r["hashes"][kind][:16] for r in results) + " |")

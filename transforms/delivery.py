@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from schemas.checks import Finding, bounded
 from schemas.contracts import SourceContract
@@ -87,14 +87,17 @@ class StepClock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        #: the CPU seconds of this process in each step (what a shared machine's load distorts less)
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu
 
 
 #: how many data rows process_deliveries stages and validates in one pandera call at most: large
@@ -170,18 +173,20 @@ def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract
                 bad[start:end] = staged.frame.index.isin(sorted(rows))
             start = end
         good = batch.frame[~bad]
-        protected = _protect(good.set_index("excel_row"), contract, pseudonymiser)
+        protected = _protect(good.set_index("excel_row"), contract, pseudonymiser,
+                             [record["delivery_id"] for record, _, _ in pending])
         bounds = np.searchsorted(good["delivery"].to_numpy(), np.arange(len(pending) + 1))
     for d, ((record, raw, stand_per), staged) in enumerate(zip(pending, batch.parts)):
         with clock.step("curate"):
             episodes = protected.iloc[bounds[d]:bounds[d + 1]].reset_index(drop=True)
+            if not len(episodes):  # an empty table has no delivery_id column, as an empty quarantine
+                episodes = episodes.drop(columns="delivery_id")
             frame = staged.frame
             quarantine = (_quarantine(frame[frame.index.isin(sorted(bad_rows[d]))], staged, findings[d],
                                       contract, pseudonymiser) if bad_rows[d] else _empty_frame())
             _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
-            for table in (episodes, quarantine):
-                if len(table):
-                    table.insert(0, "delivery_id", record["delivery_id"])
+            if len(quarantine):
+                quarantine.insert(0, "delivery_id", record["delivery_id"])
             # every finding marks its row for quarantine above; the result keeps a bounded number per check
             result = DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
         yield result
@@ -270,22 +275,47 @@ def _bad_rows(findings: list[Finding]) -> set[int]:
     return {f.excel_row for f in findings if f.severity == "error" and f.excel_row is not None}
 
 
-def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymiser) -> pd.DataFrame:
+def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymiser,
+             delivery_ids: list[str]) -> pd.DataFrame:
+    """A batch's curated rows (frame: indexed by sheet row, column `delivery` the position in
+    delivery_ids): identifiers pseudonymised, each distinct one once; dates as dates."""
     import pandas as pd
 
     municipality = contract.municipality
     out = pd.DataFrame({
+        "delivery_id": _each_once(frame["delivery"], delivery_ids.__getitem__),
         "municipality": municipality,
-        "known_from": frame["known_from"].dt.date,
+        "known_from": _dates(frame["known_from"]),
         "excel_row": frame.index.astype("int64"),
-        "episode_id": [pseudo.episode(municipality, r) for r in frame["record_id"].tolist()],
-        "person_id": [pseudo.person(p) for p in frame["person_id"].tolist()],
-        "intake_date": frame["intake_date"].dt.date,
-        "exit_date": frame["exit_date"].dt.date,
+        "episode_id": _each_once(frame["record_id"], lambda r: pseudo.episode(municipality, r)),
+        "person_id": _each_once(frame["person_id"], pseudo.person),
+        "intake_date": _dates(frame["intake_date"]),
+        "exit_date": _dates(frame["exit_date"]),
         "outcome_code": frame["outcome_code"],
         "follow_up_code": frame["follow_up_code"],
     })
     return out.reset_index(drop=True)
+
+
+def _each_once(values: pd.Series, convert: Callable[[Any], str]) -> Any:
+    """convert(value) of each value, computed once per distinct value (a batch repeats the same
+    persons and records month after month); an object array, None where the value is missing
+    (never for a curated row: a missing identifier quarantines its row)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, distinct = pd.factorize(values)
+    converted = np.array([convert(v) for v in distinct.tolist()] + [None], dtype=object)
+    return converted[codes]
+
+
+def _dates(values: pd.Series) -> Any:
+    """A datetime column as `datetime.date` objects (NaT stays NaT), as `.dt.date` gives them,
+    each distinct day converted once."""
+    import pandas as pd
+
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return pd.Series(distinct).dt.date.to_numpy()[codes]
 
 
 def sheet_layout(raw: RawSheet) -> dict:
