@@ -664,10 +664,12 @@ def overlapping_stays(stays: Any) -> dict[int, tuple[list[int], int]]:
     from bisect import bisect_left, bisect_right
 
     if hasattr(stays, "columns"):  # a frame: only the rows of a person named twice or more can overlap
-        stays = stays[stays["person_id"].duplicated(keep=False).to_numpy()]
+        twice = stays["person_id"].duplicated(keep=False).to_numpy()
+        columns = [stays.index.to_numpy()[twice].tolist(), stays["person_id"].to_numpy()[twice].tolist(),
+                   stays["record_id"].to_numpy()[twice].tolist()]
+        columns += [stays[c].to_numpy()[twice].astype("datetime64[D]").tolist() for c in ("intake_date", "exit_date")]
         stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
-                 for row, p, r, i, e in zip(stays.index, stays["person_id"], stays["record_id"],
-                                            stays["intake_date"], stays["exit_date"])]
+                 for row, p, r, i, e in zip(*columns)]
     stays = list(stays)
     # only a person with two or more stays can have stays that overlap
     twice = {p for p, n in Counter(rec["person_id"] for rec in stays).items() if n > 1}
