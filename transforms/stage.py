@@ -283,7 +283,7 @@ def parse_columns(raw: RawSheet, contract: SourceContract, hide: Any = None,
     for flags in (rid_bad, pid_bad, intake_bad, exit_bad, outcome_bad, follow_bad):
         bad |= np.array(flags, dtype=bool)
     if memo.not_data is not None:
-        bad |= np.array(_not_data_rows(rows, memo.not_data), dtype=bool)
+        bad |= np.array(_not_data_rows(rows, contract, memo.not_data), dtype=bool)
     loc = Locator(raw, hide)
     findings = list(raw.findings)
     skipped: list[int] = []
@@ -320,24 +320,23 @@ def _parse_column(field_name: str, values: list[Any], contract: SourceContract,
         known = memo.cells.setdefault((field_name, None), {})
         keys = list(zip(map(type, values), values))
     found = list(map(known.get, keys))
-    if None in found:
-        parse = _CELL_PARSERS[field_name]
-        for i, hit in enumerate(found):
-            if hit is None:
-                hit = known.get(keys[i])
-                if hit is None:
-                    hit = known[keys[i]] = parse(values[i], contract, memo)
-                found[i] = hit
+    parse, i = _CELL_PARSERS[field_name], -1
+    for _ in range(found.count(None)):  # the cells not parsed before: a month adds a few to the last one's
+        i = found.index(None, i + 1)
+        hit = known.get(keys[i])
+        if hit is None:
+            hit = known[keys[i]] = parse(values[i], contract, memo)
+        found[i] = hit
     return [list(map(itemgetter(part), found)) for part in range(_CELL_PARTS[field_name])]
 
 
-def _not_data_rows(rows: list[list[Any]], pattern: re.Pattern) -> list[bool]:
+def _not_data_rows(rows: list[list[Any]], contract: SourceContract, pattern: re.Pattern) -> list[bool]:
     """Whether each row is a totals or notes line (is_not_data, with the first cell filled as the
     usual case taken first)."""
-    firsts = [cells[0] if cells and cells[0].__class__ is str and cells[0].strip()
-              else next((c for c in cells if not is_blank(c)), None) for cells in rows]
     search = pattern.search
-    return [first is not None and search(str(first).strip().casefold()) is not None for first in firsts]
+    texts = [first.strip() if first.__class__ is str else "" for first in map(itemgetter(0), rows)]
+    return [search(text.casefold()) is not None if text else is_not_data(cells, contract, pattern) is not None
+            for text, cells in zip(texts, rows)]
 
 
 def _record_id_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[str | None, bool]:
