@@ -13,7 +13,7 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from schemas.contracts import RecordIds, SourceContract, contract_for
+from schemas.contracts import NotData, RecordIds, SourceContract, contract_for
 from transforms.read import RawSheet
 from transforms.stage import ParseMemo, _as_columns, _typed_frame, parse_columns, parse_rows, stage_many
 
@@ -35,12 +35,17 @@ FOLLOW_UP_CELLS = ["Uitgezet", " uitgezet ", "VRIJGELATEN", "Weggelopen", "", No
 RECORD_CELLS = ["R0001", " R0001 ", "r0001", "DOS-R0001", 12, 12.0, "12", True, "", None, "  "]
 
 
-def _raw(contract: SourceContract, rows: list[dict], file: str = "test.xlsx") -> RawSheet:
-    """A sheet in the contract's layout holding the given cells (a RawSheet as read_source gives)."""
+def _raw(contract: SourceContract, rows: list[dict], file: str = "test.xlsx", lead: list | None = None) -> RawSheet:
+    """A sheet in the contract's layout holding the given cells (a RawSheet as read_source gives);
+    lead: a first column outside the contract (a row number, say) with these cells."""
     fields = list(contract.columns)
     cells = [[row.get(f) for f in fields] for row in rows]
-    return RawSheet(file, "Blad1", 1, [contract.columns[f] for f in fields], cells,
-                    list(range(2, 2 + len(rows))), positions={f: i for i, f in enumerate(fields)})
+    headers = [contract.columns[f] for f in fields]
+    positions = {f: i for i, f in enumerate(fields)}
+    if lead is not None:
+        cells = [[first, *row] for first, row in zip(lead, cells)]
+        headers, positions = ["Nr.", *headers], {f: i + 1 for f, i in positions.items()}
+    return RawSheet(file, "Blad1", 1, headers, cells, list(range(2, 2 + len(rows))), positions=positions)
 
 
 def _rows(n: int) -> list[dict]:
@@ -87,6 +92,25 @@ def test_totals_and_notes_lines_are_skipped_where_they_stand():
     raw = _raw(contract, rows)
     _assert_same(raw, contract)
     assert parse_columns(raw, contract).skipped_rows == [5, 9, 11]
+
+
+def test_a_totals_line_is_told_by_the_text_of_its_first_filled_cell_whatever_its_type():
+    """A pattern that matches a number's or a date's text: the first filled cell is what counts,
+    a number, a date or text, and not a later cell."""
+    contract = contract_for("amsterdam").model_copy(update={
+        "not_data": NotData(first_cell_matches=["^12", "^2020-01", "^true$", "^totaal", "^nan$", "^none$"])})
+    firsts = [12, 12.0, 120, 3, date(2020, 1, 5), datetime(2020, 1, 5, 8), True, False, "  12 ", None, "",
+              float("nan"), "R1"]
+    rows = [{"record_id": first, "person_id": "totaal" if i % 2 else "1000000001"} for i, first in enumerate(firsts)]
+    raw = _raw(contract, rows)
+    _assert_same(raw, contract)
+    assert parse_columns(raw, contract).skipped_rows == [2, 3, 4, 6, 7, 8, 10, 11, 13]
+    # the same cells in a column outside the contract, before good rows: only the test says which to skip
+    good = [{"record_id": f"R{i}", "person_id": "totaal" if i % 2 else "1000000001", "intake_date": date(2020, 1, 1)}
+            for i in range(len(firsts))]
+    raw = _raw(contract, good, lead=firsts)
+    _assert_same(raw, contract)
+    assert parse_columns(raw, contract).skipped_rows == [2, 3, 4, 6, 7, 8, 10]
 
 
 def test_one_column_of_several_types_keeps_each_cell_apart():

@@ -334,7 +334,9 @@ def _not_data_rows(rows: list[list[Any]], contract: SourceContract, pattern: re.
     """Whether each row is a totals or notes line (is_not_data, with the first cell filled as the
     usual case taken first)."""
     search = pattern.search
-    texts = [first.strip() if first.__class__ is str else "" for first in map(itemgetter(0), rows)]
+    # a filled first cell is the one is_not_data looks at: its text (a number's or a date's too)
+    texts = [first.strip() if first.__class__ is str else "" if first is None or first != first else str(first).strip()
+             for first in map(itemgetter(0), rows)]
     return [search(text.casefold()) is not None if text else is_not_data(cells, contract, pattern) is not None
             for text, cells in zip(texts, rows)]
 
