@@ -666,9 +666,11 @@ def overlapping_stays(stays: Any) -> dict[int, tuple[list[int], int]]:
 
     if hasattr(stays, "columns"):  # a frame: only the rows of a person named twice or more can overlap
         twice = stays["person_id"].duplicated(keep=False).to_numpy()
-        columns = [stays.index.to_numpy()[twice].tolist(), stays["person_id"].to_numpy()[twice].tolist(),
-                   stays["record_id"].to_numpy()[twice].tolist()]
-        columns += [stays[c].to_numpy()[twice].astype("datetime64[D]").tolist() for c in ("intake_date", "exit_date")]
+        if not twice.any():
+            return {}
+        stays = stays.loc[twice, ["person_id", "record_id", "intake_date", "exit_date"]]
+        columns = [stays.index.tolist(), stays["person_id"].tolist(), stays["record_id"].tolist()]
+        columns += [stays[c].to_numpy().astype("datetime64[D]").tolist() for c in ("intake_date", "exit_date")]
         stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
                  for row, p, r, i, e in zip(*columns)]
     stays = list(stays)
