@@ -12,7 +12,9 @@ seconds are summed over the deliveries (transforms.delivery.StepClock) and shown
 100,000 rows read and as a multiple of the read floor (python-calamine or the csv module alone
 on every file: benchmarks.figures.read_floor), with the CPU seconds of each step beside them
 (on a shared machine the wall seconds move with the other processes' load; the CPU seconds
-less so). `*_cpu_s` in the JSON.
+less so). `*_cpu_s` in the JSON. The same figures under `month` for the last month's deliveries
+alone, processed in a new process's state (no cell parsed before): what a monthly increment
+processes, against the read floor of that month's files (benchmarks.scale.increment_read_floor).
 
 --hash: also print a SHA-256 of the store the deliveries were written to (every file's bytes) and
 of the curated tables built from it (`curated_tables`, a full rebuild, each table written as a
@@ -38,8 +40,9 @@ from benchmarks.measure import Stat
 STEPS = ("read", "stage", "validate", "pseudonymise", "curate")
 
 
-def process_all(dataset: Dataset, staged_root: Path) -> tuple[dict[str, float], int]:
-    """Every delivery processed and stored as the flow's tasks do; seconds per step, rows read."""
+def process_all(dataset: Dataset, staged_root: Path, period: str | None = None) -> tuple[dict[str, float], int]:
+    """Every delivery (of one period, when given) processed and stored as the flow's tasks do;
+    seconds per step, rows read."""
     from lvv.settings import DEMO_PSEUDONYM_KEY
     from transforms.delivery import DeliveryInput, StepClock, process_deliveries
     from transforms.protect import Pseudonymiser
@@ -48,7 +51,8 @@ def process_all(dataset: Dataset, staged_root: Path) -> tuple[dict[str, float], 
     contracts = figures._contracts()
     by_municipality: dict[str, list] = {}
     for item in figures._files(dataset):
-        by_municipality.setdefault(item.municipality, []).append(item)
+        if period is None or item.period == period:
+            by_municipality.setdefault(item.municipality, []).append(item)
     from flows.monthly_outflow import fewer_gc_passes
 
     clock, rows = StepClock(), 0
@@ -69,26 +73,37 @@ def process_all(dataset: Dataset, staged_root: Path) -> tuple[dict[str, float], 
 
 
 def measure(dataset: Dataset, workdir: Path, repeat: int, with_hash: bool) -> dict[str, Any]:
-    """The read floor and each step's seconds (median of `repeat` runs), per 100k rows and vs the floor."""
-    floor = figures.read_floor(dataset, repeat).median
+    """The read floor and each step's seconds (median of `repeat` runs), per 100k rows and vs the
+    floor: of every delivery (a full rebuild's processing), and under `month` of the last month's
+    deliveries alone, in a new store (what a monthly increment processes: each delivery a full
+    snapshot, none of its cells parsed before in the process)."""
+    from benchmarks.scale import increment_read_floor
+
+    out: dict[str, Any] = {"scale": dataset.scale, "factor": dataset.factor, "files": len(dataset.files)}
+    staged = workdir / "staged"
+    out |= _figures(dataset, staged, None, figures.read_floor(dataset, repeat).median, repeat)
+    if with_hash:
+        out["hashes"] = output_hashes(staged, dataset.raw, workdir / "curated")
+    month = _figures(dataset, staged, dataset.last_period, increment_read_floor(dataset, repeat).median, repeat)
+    out["month"] = {"period": dataset.last_period, **month}
+    shutil.rmtree(staged, ignore_errors=True)
+    return out
+
+
+def _figures(dataset: Dataset, staged: Path, period: str | None, floor: float, repeat: int) -> dict[str, Any]:
     stats: dict[str, Stat] = {key: Stat() for step in (*STEPS, "total") for key in (step, f"{step}_cpu")}
     rows = 0
-    staged = workdir / "staged"
     for _ in range(repeat):
         shutil.rmtree(staged, ignore_errors=True)
-        seconds, rows = process_all(dataset, staged)
+        seconds, rows = process_all(dataset, staged, period)
         for key, value in seconds.items():
             stats[key].add(value)
-    out: dict[str, Any] = {"scale": dataset.scale, "factor": dataset.factor, "files": len(dataset.files),
-                           "rows": rows, "read_floor_s": round(floor, 3),
+    out: dict[str, Any] = {"rows": rows, "read_floor_s": round(floor, 3),
                            "read_floor_s_per_100k_rows": round(floor / rows * 1e5, 3)}
     for key, stat in stats.items():
         out[f"{key}_s"] = round(stat.median, 3)
         out[f"{key}_s_per_100k_rows"] = round(stat.median / rows * 1e5, 3)
         out[f"{key}_vs_read_floor"] = round(stat.median / floor, 2)
-    if with_hash:
-        out["hashes"] = output_hashes(staged, dataset.raw, workdir / "curated")
-    shutil.rmtree(staged, ignore_errors=True)
     return out
 
 
@@ -117,19 +132,26 @@ def tree_hash(root: Path, pattern: str) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    """The figures of each scale as one Markdown table."""
+    """The figures of each scale as one Markdown table: every delivery, then the last month's alone."""
     names = [r["scale"] if r["scale"] == "demo" else f"national x{r['factor']:g}" for r in results]
-    lines = ["| figure | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
-    lines.append("| files, rows | " + " | ".join(f"{r['files']:,}, {r['rows']:,}" for r in results) + " |")
+    out = [_table(results, names, "every delivery")]
+    out.append(_table([r["month"] for r in results], names, "the last month's deliveries alone (" + ", ".join(
+        r["month"]["period"] for r in results) + ")"))
+    if all("hashes" in r for r in results):
+        out.append("\n".join(f"sha256 {kind}: " + ", ".join(f"{n} {r['hashes'][kind][:16]}" for n, r in zip(names, results))
+                             for kind in ("staged", "curated")))
+    return "\n\n".join(out)
+
+
+def _table(results: list[dict[str, Any]], names: list[str], what: str) -> str:
+    lines = [f"| {what} | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
+    lines.append("| rows | " + " | ".join(f"{r['rows']:,}" for r in results) + " |")
     lines.append("| read floor: s (s per 100k rows) | "
                  + " | ".join(f"{r['read_floor_s']} ({r['read_floor_s_per_100k_rows']})" for r in results) + " |")
     for key in (*STEPS, "total"):
         lines.append(f"| {key}: s (s per 100k rows; x read floor) [CPU s] | " + " | ".join(
             f"{r[f'{key}_s']} ({r[f'{key}_s_per_100k_rows']}; {r[f'{key}_vs_read_floor']}x) [{r[f'{key}_cpu_s']}]"
             for r in results) + " |")
-    if all("hashes" in r for r in results):
-        for kind in ("staged", "curated"):
-            lines.append(f"| sha256 {kind} | " + " | ".join(r["hashes"][kind][:16] for r in results) + " |")
     return "\n".join(lines)
 
 

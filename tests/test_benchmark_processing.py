@@ -26,9 +26,12 @@ def test_every_step_is_reported_per_100k_rows_and_against_the_read_floor(tmp_pat
         per_100k = result[f"{step}_s"] / result["rows"] * 1e5
         assert result[f"{step}_s_per_100k_rows"] == pytest.approx(per_100k, abs=0.0006e5 / result["rows"] + 0.001)
     assert result["total_s"] >= result["read_s"] + result["stage_s"] > 0
+    month = result["month"]  # the last month's deliveries alone: a part of the rows, with its own floor
+    assert month["period"] == dataset.last_period and 0 < month["rows"] < result["rows"]
+    assert 0 < month["read_floor_s"] < result["read_floor_s"] and month["total_s"] > 0
     assert all(len(result["hashes"][kind]) == 64 for kind in ("staged", "curated"))
     shown = table([result])
-    assert "| read: s" in shown and result["hashes"]["staged"][:16] in shown
+    assert "| read: s" in shown and "last month's deliveries alone" in shown and result["hashes"]["staged"][:16] in shown
     json.dumps(result)
 
 
