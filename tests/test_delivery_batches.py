@@ -6,6 +6,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from schemas.contracts import contract_for
@@ -112,3 +113,27 @@ def test_equal_cells_of_different_types_are_not_taken_for_the_same_row(tmp_path,
     parse_rows(first, amsterdam, memo=memo)
     [finding] = [f for f in parse_rows(later, amsterdam, memo=memo).findings if f.code == "outcome-unknown-label"]
     assert finding.value == "True"
+
+
+def test_each_row_gets_its_own_pseudonyms_and_dates_when_they_are_computed_once_per_value(tmp_path, amsterdam):
+    """The batch pseudonymises each distinct identifier once and converts each distinct day once:
+    every row still gets the pseudonyms of its own identifiers and its own dates; a delivery all of
+    whose rows are quarantined gives an empty table of the curated columns."""
+    from transforms.delivery import EPISODE_COLUMNS
+
+    rows = [good_row(1), good_row(2, person_id="1000000001"), good_row(3, exit_date=date(2020, 9, 2), outcome="MOB"),
+            good_row(4, person_id="0970859557", intake_date=date(2020, 1, 31))]
+    items = []
+    for period, sheet_rows in (("2020-09", rows), ("2020-10", rows[::-1]), ("2020-11", [good_row(9, person_id="1")])):
+        path = write_sheet(tmp_path / period / "a.xlsx", amsterdam, sheet_rows, stand_per=month_end(period))
+        items.append(DeliveryInput(path, period, path.name))
+    results = list(process_deliveries(items, amsterdam, PSEUDO))
+    for result, sheet_rows in zip(results[:2], (rows, rows[::-1])):
+        episodes = result.episodes
+        assert list(episodes["person_id"]) == [PSEUDO.person(r["person_id"]) for r in sheet_rows]
+        assert list(episodes["episode_id"]) == [PSEUDO.episode("amsterdam", r["record_id"]) for r in sheet_rows]
+        assert list(episodes["intake_date"]) == [r["intake_date"] for r in sheet_rows]
+        assert [None if pd.isna(d) else d for d in episodes["exit_date"]] == [r["exit_date"] for r in sheet_rows]
+        assert set(episodes["delivery_id"]) == {result.delivery["delivery_id"]}
+    assert results[2].episodes.empty and list(results[2].episodes.columns) == EPISODE_COLUMNS[1:]
+    assert results[2].delivery["rows_quarantined"] == 1

@@ -148,6 +148,34 @@ def test_a_far_away_cell_counts_by_its_reference_not_by_the_rows_written(tmp_pat
         "limits.columns (sheet1.xml)"
 
 
+def _rewrite_sheet(path: Path, rewrite) -> None:
+    with zipfile.ZipFile(path) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = rewrite(parts["xl/worksheets/sheet1.xml"])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("prefixed", ["every", "some"])
+def test_rows_written_with_a_namespace_prefix_count_as_rows(tmp_path, prefixed):
+    """A writer may prefix the sheet's elements (<x:row r="5">): those rows count as well, and
+    the row numbers they state, whether all rows or only some carry the prefix."""
+    path = write_xlsx(tmp_path / "prefixed.xlsx", utrecht_rows(3000), dimension="A1:I3")
+    count = -1 if prefixed == "every" else 7
+    _rewrite_sheet(path, lambda xml: xml.replace(b"<row ", b"<x:row ", count).replace(b"</row>", b"</x:row>", count))
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml")
+    assert xml.count(b"<x:row ") > 3000 and b"<row " not in xml if count < 0 else xml.count(b"<x:row ") == 7
+    found = limits_check.check_workbook(path, "prefixed.xlsx", _small(rows=1000))
+    assert found.params["limit"] == "limits.rows (sheet1.xml)" and int(found.params["found"].replace(".", "")) > 1000
+    assert limits_check.check_workbook(path, "prefixed.xlsx", _small(rows=4000)) is None
+    _rewrite_sheet(path, lambda xml: xml.replace(b"</sheetData>", b'<x:row r="900000"><c r="A900000"><v>1</v></c>'
+                                                                   b'</x:row></sheetData>'))
+    far = limits_check.check_workbook(path, "prefixed.xlsx")
+    assert far.params["limit"] == "limits.rows (sheet1.xml)" and far.params["found"] == "900000"
+
+
 def test_a_highly_compressed_part_is_refused_from_the_zip_directory(tmp_path):
     path = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

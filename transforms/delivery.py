@@ -14,11 +14,13 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from schemas.checks import Finding, bounded
 from schemas.contracts import SourceContract
@@ -79,6 +81,25 @@ class DeliveryInput(NamedTuple):
     name: str | None = None
 
 
+class StepClock:
+    """Seconds spent in each step of process_deliveries (read, stage, validate, pseudonymise,
+    curate), summed over the deliveries: benchmarks/processing.py reports them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        #: the CPU seconds of this process in each step (what a shared machine's load distorts less)
+        self.cpu_seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu
+
+
 #: how many data rows process_deliveries stages and validates in one pandera call at most: large
 #: enough that pandera's fixed cost per call disappears, small enough to bound the memory held
 BATCH_ROWS = 25_000
@@ -98,67 +119,77 @@ def process_delivery(path: Path, contract: SourceContract, period: str | None,
 
 def process_deliveries(deliveries: Iterable[DeliveryInput], contract: SourceContract,
                        pseudonymiser: Pseudonymiser, infer_period: bool = False,
-                       batch_rows: int = BATCH_ROWS) -> Iterator[DeliveryResult]:
+                       batch_rows: int = BATCH_ROWS, clock: StepClock | None = None) -> Iterator[DeliveryResult]:
     """process_delivery for several deliveries of one municipality, yielded in the order given.
 
     The same results as one process_delivery each, but the sheets are staged and validated in
     batches of about `batch_rows` rows: one pandera call and one typed frame per batch, and
     each distinct cell value parsed once (a monthly register repeats last month's cells).
+    clock: where the seconds of each step are added up (benchmarks/processing.py).
     """
     memo = ParseMemo(contract)
+    clock = clock or StepClock()
     pending: list[tuple[dict, RawSheet, date]] = []
     rows = 0
     for item in deliveries:
-        record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
+        with clock.step("read"):
+            record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
         if isinstance(opened, DeliveryRejected):
-            yield from _finish(pending, contract, pseudonymiser, memo)
+            yield from _finish(pending, contract, pseudonymiser, memo, clock)
             pending, rows = [], 0
             yield DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
             continue
         pending.append((record, *opened))
         rows += len(opened[0].rows)
         if rows >= batch_rows:
-            yield from _finish(pending, contract, pseudonymiser, memo)
+            yield from _finish(pending, contract, pseudonymiser, memo, clock)
             pending, rows = [], 0
-    yield from _finish(pending, contract, pseudonymiser, memo)
+    yield from _finish(pending, contract, pseudonymiser, memo, clock)
 
 
 def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract, pseudonymiser: Pseudonymiser,
-            memo: ParseMemo) -> Iterator[DeliveryResult]:
+            memo: ParseMemo, clock: StepClock) -> Iterator[DeliveryResult]:
     """Stage and validate the opened deliveries as one batch, then quarantine and protect each."""
     import numpy as np
 
     if not pending:
         return
-    batch = stage_many([(raw, stand_per) for _, raw, stand_per in pending], contract, pseudonymiser.hide, memo)
-    locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
-    validated = validate_many(batch, locs)
-    findings = [staged.findings + checked + record_findings(staged, loc)
-                + row_count_findings(staged.raw, contract, staged.skipped_rows)
-                for staged, loc, checked in zip(batch.parts, locs, validated)]
+    with clock.step("stage"):
+        batch = stage_many([(raw, stand_per) for _, raw, stand_per in pending], contract, pseudonymiser.hide, memo)
+    with clock.step("validate"):
+        locs = [Locator(raw, pseudonymiser.hide) for _, raw, _ in pending]
+        validated = validate_many(batch, locs)
+        findings = [staged.findings + checked + record_findings(staged, loc)
+                    + row_count_findings(staged.raw, contract, staged.skipped_rows)
+                    for staged, loc, checked in zip(batch.parts, locs, validated)]
     # the rows with an error are quarantined; all others are protected in one pass over the batch
-    bad = np.zeros(len(batch.frame), dtype=bool)
-    bad_rows = [_bad_rows(found) for found in findings]
-    start = 0
-    for staged, rows in zip(batch.parts, bad_rows):
-        end = start + len(staged.frame)
-        if rows:
-            bad[start:end] = staged.frame.index.isin(sorted(rows))
-        start = end
-    good = batch.frame[~bad]
-    protected = _protect(good.set_index("excel_row"), contract, pseudonymiser)
-    bounds = np.searchsorted(good["delivery"].to_numpy(), np.arange(len(pending) + 1))
+    with clock.step("pseudonymise"):
+        bad = np.zeros(len(batch.frame), dtype=bool)
+        bad_rows = [_bad_rows(found) for found in findings]
+        start = 0
+        for staged, rows in zip(batch.parts, bad_rows):
+            end = start + len(staged.frame)
+            if rows:
+                bad[start:end] = staged.frame.index.isin(sorted(rows))
+            start = end
+        good = batch.frame[~bad]
+        protected = _protect(good.set_index("excel_row"), contract, pseudonymiser,
+                             [record["delivery_id"] for record, _, _ in pending])
+        bounds = np.searchsorted(good["delivery"].to_numpy(), np.arange(len(pending) + 1))
     for d, ((record, raw, stand_per), staged) in enumerate(zip(pending, batch.parts)):
-        episodes = protected.iloc[bounds[d]:bounds[d + 1]].reset_index(drop=True)
-        frame = staged.frame
-        quarantine = (_quarantine(frame[frame.index.isin(sorted(bad_rows[d]))], staged, findings[d], contract,
-                                  pseudonymiser) if bad_rows[d] else _empty_frame())
-        _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
-        for table in (episodes, quarantine):
-            if len(table):
-                table.insert(0, "delivery_id", record["delivery_id"])
-        # every finding marks its row for quarantine above; the result keeps a bounded number per check
-        yield DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
+        with clock.step("curate"):
+            episodes = protected.iloc[bounds[d]:bounds[d + 1]].reset_index(drop=True)
+            if not len(episodes):  # an empty table has no delivery_id column, as an empty quarantine
+                episodes = episodes.drop(columns="delivery_id")
+            frame = staged.frame
+            quarantine = (_quarantine(frame[frame.index.isin(sorted(bad_rows[d]))], staged, findings[d],
+                                      contract, pseudonymiser) if bad_rows[d] else _empty_frame())
+            _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
+            if len(quarantine):
+                quarantine.insert(0, "delivery_id", record["delivery_id"])
+            # every finding marks its row for quarantine above; the result keeps a bounded number per check
+            result = DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
+        yield result
 
 
 @dataclass
@@ -244,22 +275,47 @@ def _bad_rows(findings: list[Finding]) -> set[int]:
     return {f.excel_row for f in findings if f.severity == "error" and f.excel_row is not None}
 
 
-def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymiser) -> pd.DataFrame:
+def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymiser,
+             delivery_ids: list[str]) -> pd.DataFrame:
+    """A batch's curated rows (frame: indexed by sheet row, column `delivery` the position in
+    delivery_ids): identifiers pseudonymised, each distinct one once; dates as dates."""
     import pandas as pd
 
     municipality = contract.municipality
     out = pd.DataFrame({
+        "delivery_id": _each_once(frame["delivery"], delivery_ids.__getitem__),
         "municipality": municipality,
-        "known_from": frame["known_from"].dt.date,
+        "known_from": _dates(frame["known_from"]),
         "excel_row": frame.index.astype("int64"),
-        "episode_id": [pseudo.episode(municipality, r) for r in frame["record_id"].tolist()],
-        "person_id": [pseudo.person(p) for p in frame["person_id"].tolist()],
-        "intake_date": frame["intake_date"].dt.date,
-        "exit_date": frame["exit_date"].dt.date,
+        "episode_id": _each_once(frame["record_id"], lambda r: pseudo.episode(municipality, r)),
+        "person_id": _each_once(frame["person_id"], pseudo.person),
+        "intake_date": _dates(frame["intake_date"]),
+        "exit_date": _dates(frame["exit_date"]),
         "outcome_code": frame["outcome_code"],
         "follow_up_code": frame["follow_up_code"],
     })
     return out.reset_index(drop=True)
+
+
+def _each_once(values: pd.Series, convert: Callable[[Any], str]) -> Any:
+    """convert(value) of each value, computed once per distinct value (a batch repeats the same
+    persons and records month after month); an object array, None where the value is missing
+    (never for a curated row: a missing identifier quarantines its row)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, distinct = pd.factorize(values)
+    converted = np.array([convert(v) for v in distinct.tolist()] + [None], dtype=object)
+    return converted[codes]
+
+
+def _dates(values: pd.Series) -> Any:
+    """A datetime column as `datetime.date` objects (NaT stays NaT), as `.dt.date` gives them,
+    each distinct day converted once."""
+    import pandas as pd
+
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return pd.Series(distinct).dt.date.to_numpy()[codes]
 
 
 def sheet_layout(raw: RawSheet) -> dict:

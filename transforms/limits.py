@@ -24,6 +24,10 @@ CHUNK = 1 << 20
 #: the start of a row element (any namespace prefix), and the row number it states
 _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
 _ROW_NUMBER = re.compile(rb'<(?:\w+:)?row\s(?:[^>]*?\s)?r="(\d+)"')
+#: the same two without a namespace prefix: where no ':row' stands they find exactly the same,
+#: and an expression that starts with a literal ('<row') is searched for several times faster
+_PLAIN_ROW = re.compile(rb"<row[\s>/]")
+_PLAIN_ROW_NUMBER = re.compile(rb'<row\s(?:[^>]*?\s)?r="(\d+)"')
 #: a cell reference with two or more column letters (one letter is column Z at most)
 _WIDE_CELL = re.compile(rb' r="([A-Z]{2,3})[0-9]')
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
@@ -140,8 +144,9 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
                         return over("rows", int(last_row), limit.rows, name, sheet)
                     if column_number(last_col.decode()) > limit.columns:
                         return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
-            rows += len(_ROW.findall(data))
-            numbers = _ROW_NUMBER.findall(data)
+            plain = b":row" not in data
+            rows += len((_PLAIN_ROW if plain else _ROW).findall(data))
+            numbers = (_PLAIN_ROW_NUMBER if plain else _ROW_NUMBER).findall(data)
             if numbers:
                 top_row = max(top_row, max(map(int, numbers)))
             if max(rows, top_row) > limit.rows:

@@ -91,13 +91,7 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
             rejected.findings[0].params["found_row"] = _header_elsewhere(grid, contract) or "-"
         raise
     findings = notes + findings
-    body = grid[header_index + 1:]
-    rows, excel_rows = [], []
-    for offset, cells in enumerate(body):
-        if all(is_blank(v) for v in cells):
-            continue
-        rows.append(list(cells) + [None] * (len(headers) - len(cells)))
-        excel_rows.append(contract.file.header_row + 1 + offset)
+    rows, excel_rows = _data_rows(grid[header_index + 1:], len(headers), contract.file.header_row + 1)
     if not rows:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
     stand_per, cell = _stand_per(grid[:header_index], contract)
@@ -107,6 +101,23 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
         stand_per = stand_per_from_name(path.name, contract)
     return RawSheet(name, sheet, contract.file.header_row, headers, rows, excel_rows,
                     stand_per, findings, positions, cell)
+
+
+def _data_rows(body: list[list[Any]], width: int, first_row: int) -> tuple[list[list[Any]], list[int]]:
+    """The rows below the header that hold anything, each at least `width` cells with None for an
+    empty one, and their sheet row numbers (the body starts at sheet row first_row)."""
+    rows, excel_rows = [], []
+    for offset, cells in enumerate(body):
+        first = cells[0] if cells else None
+        # the first cell filled (the usual data row) says at once that the row is not blank
+        if not (first.__class__ is str and first.strip()) and all(is_blank(v) for v in cells):
+            continue
+        row = [None if v == "" else v for v in cells] if "" in cells else list(cells)
+        if len(row) < width:
+            row += [None] * (width - len(row))
+        rows.append(row)
+        excel_rows.append(first_row + offset)
+    return rows, excel_rows
 
 
 def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], str, list[Finding]]:
@@ -148,7 +159,7 @@ def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[li
                                         params={"detail": _short(exc)})]) from None
     notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
              if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
-    return [[None if v == "" else v for v in row] for row in grid], match, notes
+    return grid, match, notes  # an empty cell is "" here (None in a data row: _data_rows)
 
 
 def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]]:
@@ -194,11 +205,20 @@ def _check_cells(grid: list[list[Any]], name: str, sheet: str) -> None:
     width = max((len(row) for row in grid), default=0)
     if width > limit.columns:
         raise DeliveryRejected([limits_check.over("columns", width, limit.columns, name, sheet)])
+    cell_chars = limit.cell_chars
+    for row in grid:
+        for value in row:
+            if value.__class__ is str and len(value) > cell_chars:
+                _cell_too_long(grid, name, sheet, cell_chars)
+
+
+def _cell_too_long(grid: list[list[Any]], name: str, sheet: str, cell_chars: int) -> None:
+    """Raise the finding of the first cell longer than the limit, located."""
     for number, row in enumerate(grid, start=1):
         for i, value in enumerate(row):
-            if type(value) is str and len(value) > limit.cell_chars:
+            if type(value) is str and len(value) > cell_chars:
                 where = f"{sheet} {column_letter(i)}{number}".strip()
-                raise DeliveryRejected([limits_check.over("cell_chars", len(value), limit.cell_chars, name, where)])
+                raise DeliveryRejected([limits_check.over("cell_chars", len(value), cell_chars, name, where)])
 
 
 def _header_elsewhere(grid: list[list[Any]], contract: SourceContract) -> int | None:

@@ -1,11 +1,13 @@
 """Standardise one delivery: contract columns to canonical fields, every cell parsed, then validated.
 
 `parse_rows` reads each data row's cells into typed values (plain Python) with the findings of
-parsing; `stage_rows` turns those into a typed StagedEpisodes frame; `validate_staged` runs the
-pandera contract lazily and turns its failure cases into located findings. `row_findings` is the
-same contract row by row without pandas, for `lvv validate`, which must answer a steward in a
-second or two from a cold start (importing pandas and pandera alone takes longer than that on a
-small machine). Both apply the one set of row rules in schemas/row_rules.py and locate a broken
+parsing; `parse_columns` does the same column by column (each distinct cell parsed once, only the
+rows with a finding parsed row by row), which is what `stage_rows` and `stage_many` use to build
+a typed StagedEpisodes frame (tests/test_stage_columns.py holds the two to the same result);
+`validate_staged` runs the pandera contract lazily and turns its failure cases into located
+findings. `row_findings` is the same contract row by row without pandas, for `lvv validate`,
+which must answer a steward in a second or two from a cold start (importing pandas and pandera
+alone takes longer than that on a small machine). Both apply the one set of row rules in schemas/row_rules.py and locate a broken
 rule with the one `rule_findings`; tests/test_checks.py holds the two paths to the same findings.
 Rows with an error-severity finding are quarantined by the caller, never dropped.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
+from itertools import chain, compress
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -142,6 +146,9 @@ class ParseMemo:
         self.not_data = _not_data_pattern(contract)
         #: per sheet layout: a row's cells (and their types) -> its parse
         self.rows: dict[tuple, dict[tuple, tuple[dict[str, Any] | None, RowIssues]]] = {}
+        #: per field and cell type (None: mixed types, keyed by type and value): a cell -> its parse
+        #: (parse_columns)
+        self.cells: dict[tuple[str, type | None], dict[Any, tuple]] = {}
 
 
 @dataclass
@@ -174,14 +181,14 @@ def stage_many(sheets: list[tuple[RawSheet, date]], contract: SourceContract, hi
                memo: ParseMemo | None = None) -> StagedBatch:
     """Parse the data rows of several deliveries (sheet, stand-per date) of one contract."""
     memo = memo or ParseMemo(contract)
-    parsed = [parse_rows(raw, contract, hide, memo) for raw, _ in sheets]
-    frame = _typed_frame([(p.records, stand_per) for p, (_, stand_per) in zip(parsed, sheets)])
+    parsed = [parse_columns(raw, contract, hide, memo) for raw, _ in sheets]
+    frame = _typed_frame([(p.columns, stand_per) for p, (_, stand_per) in zip(parsed, sheets)])
     # each delivery's rows are one contiguous run of the batch: its part is a slice of one frame
     by_row = frame.drop(columns="delivery").set_index("excel_row")
     parts, start = [], 0
     for p, (raw, _) in zip(parsed, sheets):
-        end = start + len(p.records)
-        parts.append(Staged(by_row.iloc[start:end], p.findings, p.skipped_rows, raw, hide, p.records))
+        end = start + len(p.columns["excel_row"])
+        parts.append(Staged(by_row.iloc[start:end], p.findings, p.skipped_rows, raw, hide))
         start = end
     return StagedBatch(frame, parts)
 
@@ -200,19 +207,7 @@ def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None, memo: 
     layout = tuple(raw.positions.items())
     seen = memo.rows.setdefault(layout, {})
     for cells, excel_row in zip(raw.rows, raw.excel_rows):
-        try:
-            # with the cells' types: 1, 1.0 and True are equal but are different cells
-            key: tuple | None = (tuple(cells), tuple(c.__class__ for c in cells))
-            parsed = seen.get(key)
-        except TypeError:  # an unhashable cell: parse without the memo
-            key, parsed = None, None
-        if parsed is None:
-            parsed = _parse_row(cells, layout, contract, memo)
-            if key is not None:
-                seen[key] = parsed
-        rec, issues = parsed
-        for code, field_name, value, params in issues:
-            findings.append(loc.finding(code, excel_row, field_name, value, **params))
+        rec = _row_findings(cells, excel_row, layout, contract, memo, seen, loc, findings)
         if rec is None:
             skipped.append(excel_row)
         else:
@@ -221,6 +216,192 @@ def parse_rows(raw: RawSheet, contract: SourceContract, hide: Any = None, memo: 
     if normalised:  # one finding per delivery, never the values: they are identifiers
         findings.append(loc.finding("person-id-normalised", None, "person_id", None, count=normalised))
     return Parsed(records, findings, skipped)
+
+
+def _row_findings(cells: list[Any], excel_row: int, layout: tuple[tuple[str, int], ...], contract: SourceContract,
+                  memo: ParseMemo, seen: dict, loc: Locator, findings: list[Finding]) -> dict[str, Any] | None:
+    """One row's typed fields (None: a totals or notes line); its parsing issues, located at
+    its own sheet row, are added to findings. A row already parsed (same cells, same types) is
+    taken from `seen`."""
+    try:
+        # with the cells' types: 1, 1.0 and True are equal but are different cells
+        key: tuple | None = (tuple(cells), tuple(c.__class__ for c in cells))
+        parsed = seen.get(key)
+    except TypeError:  # an unhashable cell: parse without the memo
+        key, parsed = None, None
+    if parsed is None:
+        parsed = _parse_row(cells, layout, contract, memo)
+        if key is not None:
+            seen[key] = parsed
+    rec, issues = parsed
+    for code, field_name, value, params in issues:
+        findings.append(loc.finding(code, excel_row, field_name, value, **params))
+    return rec
+
+
+@dataclass
+class ParsedColumns:
+    """A delivery's data rows parsed column by column (parse_columns): one list per typed field,
+    rows in sheet order without the totals and notes lines; the findings of parsing; skipped rows.
+
+    columns: excel_row, record_id, person_id, intake_days and exit_days (days since 1970,
+    _NO_DAY for none), outcome_code, follow_up_code, has_outcome_label, has_follow_up_label,
+    has_exit_value, person_id_normalised.
+    """
+
+    columns: dict[str, list[Any]]
+    findings: list[Finding]
+    skipped_rows: list[int]
+
+
+def parse_columns(raw: RawSheet, contract: SourceContract, hide: Any = None,
+                  memo: ParseMemo | None = None) -> ParsedColumns:
+    """parse_rows column by column: the same typed fields and the same findings, in the same order.
+
+    Each field's cells are parsed with the same functions as parse_rows, once per distinct cell
+    (its type and value) of the memo's batch, and put back in place by a lookup; only the rows
+    with a finding (a cell that fails, a totals line, an intake before the pilot) go through
+    parse_rows' row by row parse, which says what the findings are and in which order.
+    """
+    import numpy as np
+
+    memo = memo or ParseMemo(contract)
+    rows, n = raw.rows, len(raw.rows)
+    try:
+        parsed = {f: _parse_column(f, list(map(itemgetter(raw.positions[f]), rows)) if f in raw.positions
+                                   else [None] * n, contract, memo)
+                  for f in _CELL_PARSERS}
+    except TypeError:  # an unhashable cell: row by row
+        return _as_columns(parse_rows(raw, contract, hide, memo))
+    rid, rid_bad = parsed["record_id"]
+    pid, normalised, pid_bad = parsed["person_id"]
+    intake, intake_bad = parsed["intake_date"]
+    exit_, has_exit, exit_bad = parsed["exit_date"]
+    outcome, implied, has_outcome, outcome_bad = parsed["outcome"]
+    follow, has_follow, follow_bad = parsed["follow_up"]
+    bad = np.zeros(n, dtype=bool)
+    for flags in (rid_bad, pid_bad, intake_bad, exit_bad, outcome_bad, follow_bad):
+        bad |= np.array(flags, dtype=bool)
+    if memo.not_data is not None:
+        bad |= np.array(_not_data_rows(rows, contract, memo.not_data), dtype=bool)
+    loc = Locator(raw, hide)
+    findings = list(raw.findings)
+    skipped: list[int] = []
+    layout = tuple(raw.positions.items())
+    seen = memo.rows.setdefault(layout, {})
+    for i in np.flatnonzero(bad).tolist():
+        if _row_findings(rows[i], raw.excel_rows[i], layout, contract, memo, seen, loc, findings) is None:
+            skipped.append(i)
+    follow = [f if f is not None else (DEFAULT_FOLLOW_UP if i is None and o in OUTCOMES_WITH_FOLLOW_UP else i)
+              for f, i, o in zip(follow, implied, outcome)]
+    columns = {"excel_row": raw.excel_rows, "record_id": rid, "person_id": pid, "intake_days": intake,
+               "exit_days": exit_, "outcome_code": outcome, "follow_up_code": follow,
+               "has_outcome_label": has_outcome, "has_follow_up_label": has_follow, "has_exit_value": has_exit,
+               "person_id_normalised": normalised}
+    if skipped:
+        keep = np.ones(n, dtype=bool)
+        keep[skipped] = False
+        columns = {name: list(compress(values, keep.tolist())) for name, values in columns.items()}
+    normalised_count = sum(columns["person_id_normalised"])
+    if normalised_count:  # one finding per delivery, never the values: they are identifiers
+        findings.append(loc.finding("person-id-normalised", None, "person_id", None, count=normalised_count))
+    return ParsedColumns(columns, findings, [raw.excel_rows[i] for i in skipped])
+
+
+def _parse_column(field_name: str, values: list[Any], contract: SourceContract,
+                  memo: ParseMemo) -> list[list[Any]]:
+    """One field's cells parsed, each distinct cell once per memo: one list per part of the
+    parse, the last one whether the cell makes a finding for its row."""
+    types = set(map(type, values))
+    if len(types) == 1:  # one type (the usual column): the cells themselves are the keys
+        known = memo.cells.setdefault((field_name, types.pop()), {})
+        keys: list[Any] = values
+    else:  # with the cells' types: 1, 1.0 and True are equal but are different cells
+        known = memo.cells.setdefault((field_name, None), {})
+        keys = list(zip(map(type, values), values))
+    found = list(map(known.get, keys))
+    parse, i = _CELL_PARSERS[field_name], -1
+    for _ in range(found.count(None)):  # the cells not parsed before: a month adds a few to the last one's
+        i = found.index(None, i + 1)
+        hit = known.get(keys[i])
+        if hit is None:
+            hit = known[keys[i]] = parse(values[i], contract, memo)
+        found[i] = hit
+    return [list(map(itemgetter(part), found)) for part in range(_CELL_PARTS[field_name])]
+
+
+def _not_data_rows(rows: list[list[Any]], contract: SourceContract, pattern: re.Pattern) -> list[bool]:
+    """Whether each row is a totals or notes line (is_not_data, with the first cell filled as the
+    usual case taken first)."""
+    search = pattern.search
+    # a filled first cell is the one is_not_data looks at: its text (a number's or a date's too)
+    texts = [first.strip() if first.__class__ is str else "" if first is None or first != first else str(first).strip()
+             for first in map(itemgetter(0), rows)]
+    return [search(text.casefold()) is not None if text else is_not_data(cells, contract, pattern) is not None
+            for text, cells in zip(texts, rows)]
+
+
+def _record_id_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[str | None, bool]:
+    rid = contract.record_ids.normalise(parse_identifier(value))
+    return rid, rid is None
+
+
+def _person_id_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[str | None, bool, bool]:
+    pid, normalised = normalise_person_id(value)
+    return pid, normalised, pid is None
+
+
+def _intake_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[int, bool]:
+    """Days since 1970 (_NO_DAY: none) and whether it makes a finding (unparseable, missing,
+    before the pilot)."""
+    day = parse_date_value(value, memo.formats)
+    if day is None or isinstance(day, Unparseable):
+        return _NO_DAY, True
+    return day.toordinal() - _EPOCH_ORDINAL, day < contract.pilot_start
+
+
+def _exit_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[int, bool, bool]:
+    """Days since 1970 (_NO_DAY: none), whether the cell holds anything, whether it is unparseable."""
+    day = parse_date_value(value, memo.formats)
+    if day is None or isinstance(day, Unparseable):
+        return _NO_DAY, day is not None, day is not None
+    return day.toordinal() - _EPOCH_ORDINAL, True, False
+
+
+def _outcome_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[str | None, str | None, bool, bool]:
+    """Outcome code, the follow-up its label implies, whether there is a label, whether it is unknown."""
+    if is_blank(value):
+        return None, None, False, False
+    hit = memo.outcomes.get(contract.label_key(value))
+    return (None, None, True, True) if hit is None else (*hit, True, False)
+
+
+def _follow_up_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tuple[str | None, bool, bool]:
+    """Follow-up code, whether there is a label, whether it is unknown."""
+    if is_blank(value):
+        return None, False, False
+    code = memo.follow_ups.get(contract.label_key(value))
+    return code, True, code is None
+
+
+#: field -> its cell parser for parse_columns, each the same steps as _parse_row's for that field
+_CELL_PARSERS = {"record_id": _record_id_cell, "person_id": _person_id_cell, "intake_date": _intake_cell,
+                 "exit_date": _exit_cell, "outcome": _outcome_cell, "follow_up": _follow_up_cell}
+_CELL_PARTS = {"record_id": 2, "person_id": 3, "intake_date": 2, "exit_date": 3, "outcome": 4, "follow_up": 3}
+
+
+def _as_columns(parsed: Parsed) -> ParsedColumns:
+    """parse_rows' records as parse_columns' columns."""
+    def days(value: date | None) -> int:
+        return _NO_DAY if value is None else value.toordinal() - _EPOCH_ORDINAL
+
+    recs = parsed.records
+    columns = {name: [r[name] for r in recs] for name in (
+        "excel_row", "record_id", "person_id", "outcome_code", "follow_up_code", "has_outcome_label",
+        "has_follow_up_label", "has_exit_value", "person_id_normalised")}
+    columns["intake_days"] = [days(r["intake_date"]) for r in recs]
+    columns["exit_days"] = [days(r["exit_date"]) for r in recs]
+    return ParsedColumns(columns, parsed.findings, parsed.skipped_rows)
 
 
 #: what parsing one row found: (code, field, cell value, message parameters), in order
@@ -294,27 +475,29 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NO_DAY = -(2**63)  # NaT as datetime64 (numpy is imported lazily: `lvv validate` needs none)
 
 
-def _typed_frame(deliveries: list[tuple[list[dict[str, Any]], date]]) -> pd.DataFrame:
-    """The parsed records of one or more deliveries as typed columns, each built once from plain
-    values (no casts after): `delivery` (position in the list), `excel_row`, the fields, `known_from`."""
+def _typed_frame(deliveries: list[tuple[dict[str, list[Any]], date]]) -> pd.DataFrame:
+    """The parsed columns (ParsedColumns.columns) of one or more deliveries as typed columns, each
+    built once from plain values (no casts after): `delivery` (position in the list), `excel_row`,
+    the fields, `known_from`."""
     import numpy as np
     import pandas as pd
 
-    records = [r for recs, _ in deliveries for r in recs]
-    n = len(records)
-    sizes = [len(recs) for recs, _ in deliveries]
+    sizes = [len(columns["excel_row"]) for columns, _ in deliveries]
+
+    def joined(name: str) -> list[Any]:
+        return list(chain.from_iterable(columns[name] for columns, _ in deliveries))
+
     data: dict[str, Any] = {
         "delivery": np.repeat(np.arange(len(deliveries), dtype="int64"), sizes),
-        "excel_row": np.fromiter((r["excel_row"] for r in records), "int64", n),
+        "excel_row": np.array(joined("excel_row"), dtype="int64"),
     }
     for col in ("record_id", "person_id", "outcome_code", "follow_up_code"):
-        data[col] = pd.array([None if r[col] is None else str(r[col]) for r in records], dtype="str")
-    for col in ("intake_date", "exit_date"):  # days since 1970 from each date's ordinal; NaT for none
-        days = np.fromiter((_NO_DAY if r[col] is None else r[col].toordinal() - _EPOCH_ORDINAL
-                            for r in records), "int64", n)
+        data[col] = pd.array(joined(col), dtype="str")
+    for col in ("intake_date", "exit_date"):  # days since 1970; NaT for none
+        days = np.array(joined(col.replace("_date", "_days")), dtype="int64")
         data[col] = days.astype("datetime64[D]").astype("datetime64[ns]")
     for col in ("has_outcome_label", "has_follow_up_label", "has_exit_value"):
-        data[col] = np.fromiter((bool(r[col]) for r in records), bool, n)
+        data[col] = np.array(joined(col), dtype=bool)
     stand_pers = np.array([np.datetime64(stand_per, "D") for _, stand_per in deliveries], dtype="datetime64[ns]")
     data["known_from"] = np.repeat(stand_pers, sizes)
     return pd.DataFrame(data)
@@ -481,10 +664,15 @@ def overlapping_stays(stays: Any) -> dict[int, tuple[list[int], int]]:
     import heapq
     from bisect import bisect_left, bisect_right
 
-    if hasattr(stays, "columns"):
+    if hasattr(stays, "columns"):  # a frame: only the rows of a person named twice or more can overlap
+        twice = stays["person_id"].duplicated(keep=False).to_numpy()
+        if not twice.any():
+            return {}
+        stays = stays.loc[twice, ["person_id", "record_id", "intake_date", "exit_date"]]
+        columns = [stays.index.tolist(), stays["person_id"].tolist(), stays["record_id"].tolist()]
+        columns += [stays[c].to_numpy().astype("datetime64[D]").tolist() for c in ("intake_date", "exit_date")]
         stays = [{"excel_row": row, "person_id": p, "record_id": r, "intake_date": i, "exit_date": e}
-                 for row, p, r, i, e in zip(stays.index, stays["person_id"], stays["record_id"],
-                                            stays["intake_date"], stays["exit_date"])]
+                 for row, p, r, i, e in zip(*columns)]
     stays = list(stays)
     # only a person with two or more stays can have stays that overlap
     twice = {p for p, n in Counter(rec["person_id"] for rec in stays).items() if n > 1}
@@ -568,6 +756,6 @@ def _fmt(value: Any) -> str:
     return day.strftime("%d-%m-%Y") if day else ""
 
 
-__all__ = ["DATE_FIELDS", "Locator", "ParseMemo", "Parsed", "Staged", "StagedBatch", "overlapping_stays",
-           "parse_rows", "record_findings", "row_findings", "stage_many", "stage_rows", "validate_many",
+__all__ = ["DATE_FIELDS", "Locator", "ParseMemo", "Parsed", "ParsedColumns", "Staged", "StagedBatch", "overlapping_stays",
+           "parse_columns", "parse_rows", "record_findings", "row_findings", "stage_many", "stage_rows", "validate_many",
            "validate_staged"]

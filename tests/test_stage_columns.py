@@ -1,0 +1,157 @@
+"""parse_columns (the column-wise staging of a delivery) gives exactly what the row-by-row parse
+gives: the same typed fields and the same findings in the same order, on cells the demo generator
+never writes (V-numbers in odd notations, dates in mixed notations and types, labels in other
+case and spacing, blank and whitespace cells, one column holding cells of several types).
+
+parse_rows, the row-by-row parse `lvv validate` keeps, is the oracle; a few values are also
+checked against figures written by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from schemas.contracts import NotData, RecordIds, SourceContract, contract_for
+from transforms.read import RawSheet
+from transforms.stage import ParseMemo, _as_columns, _typed_frame, parse_columns, parse_rows, stage_many
+
+FIELDS = ("record_id", "person_id", "intake_date", "exit_date", "outcome", "follow_up")
+
+#: V-number cells as people and spreadsheets write them
+PERSON_CELLS = ["V 6652.327.800", "6652 327 800", "v-0970859557", "V.0970859557", "0970 859 557",
+                "6652\u00a0327\u00a0800", 970859557, 970859557.0, "665232780.0", 12345678, "12345", "  1000000001 ",
+                True, 0, -5, 1e12, "", "   ", None, float("nan"), "V", "665232780x", "٠١٢٣٤٥٦٧٨٩", 6652327800.5]
+#: date cells: date and datetime cells, Excel serials as numbers and as text, text in several notations
+DATE_CELLS = [date(2020, 10, 31), datetime(2020, 10, 31, 0, 0), datetime(2020, 10, 31, 13, 5), 44135, 44135.0,
+              "44135", "44135.0", 44135.5, "31-10-2020", " 31-10-2020 ", "2020-10-31", "31/10/2020", "31.10.2020",
+              "31-02-2020", "1-1-2020", "31-10-20", 12, True, "", "  ", None, float("nan"), date(2019, 1, 1),
+              "01-01-2019", 100000, "tomorrow"]
+#: outcome cells: known labels in other case and spacing, unknown labels, numbers, blanks
+OUTCOME_CELLS = ["Terug naar BBB", "  terug naar bbb ", "TERUG  NAAR BBB.", "Vreemdelingenbewaring",
+                 "vreemdelingenbewaring", "Gedwongen vertrok", "", " ", None, 1, True, "MOB", "Mob."]
+FOLLOW_UP_CELLS = ["Uitgezet", " uitgezet ", "VRIJGELATEN", "Weggelopen", "", None, 0]
+RECORD_CELLS = ["R0001", " R0001 ", "r0001", "DOS-R0001", 12, 12.0, "12", True, "", None, "  "]
+
+
+def _raw(contract: SourceContract, rows: list[dict], file: str = "test.xlsx", lead: list | None = None) -> RawSheet:
+    """A sheet in the contract's layout holding the given cells (a RawSheet as read_source gives);
+    lead: a first column outside the contract (a row number, say) with these cells."""
+    fields = list(contract.columns)
+    cells = [[row.get(f) for f in fields] for row in rows]
+    headers = [contract.columns[f] for f in fields]
+    positions = {f: i for i, f in enumerate(fields)}
+    if lead is not None:
+        cells = [[first, *row] for first, row in zip(lead, cells)]
+        headers, positions = ["Nr.", *headers], {f: i + 1 for f, i in positions.items()}
+    return RawSheet(file, "Blad1", 1, headers, cells, list(range(2, 2 + len(rows))), positions=positions)
+
+
+def _rows(n: int) -> list[dict]:
+    """n rows whose cells go through every odd cell above, each list at its own pace, so that
+    the columns pair up differently row by row."""
+    lists = {"record_id": RECORD_CELLS, "person_id": PERSON_CELLS, "intake_date": DATE_CELLS,
+             "exit_date": DATE_CELLS[::-1], "outcome": OUTCOME_CELLS, "follow_up": FOLLOW_UP_CELLS}
+    return [{f: values[(i * (k + 1)) % len(values)] for k, (f, values) in enumerate(lists.items())}
+            for i in range(n)]
+
+
+def _findings(findings: list) -> list[tuple]:
+    return [(f.code, f.excel_row, f.field, f.column_letter, f.value, sorted(f.params.items())) for f in findings]
+
+
+def _assert_same(raw: RawSheet, contract: SourceContract) -> None:
+    expected = _as_columns(parse_rows(raw, contract, hide=lambda v: "X" + v))
+    got = parse_columns(raw, contract, hide=lambda v: "X" + v)
+    assert got.skipped_rows == expected.skipped_rows
+    assert _findings(got.findings) == _findings(expected.findings)
+    assert set(got.columns) == set(expected.columns)
+    for name, values in expected.columns.items():
+        assert list(got.columns[name]) == values, name
+
+
+@pytest.mark.parametrize("municipality", ["amsterdam", "rotterdam", "eindhoven", "utrecht"])
+def test_odd_cells_parse_as_row_by_row(municipality):
+    contract = contract_for(municipality)
+    _assert_same(_raw(contract, _rows(400)), contract)
+
+
+def test_record_numbers_normalised_by_the_contract_parse_as_row_by_row():
+    contract = contract_for("amsterdam").model_copy(update={
+        "record_ids": RecordIds(trim=True, case="upper", strip_prefix="DOS-")})
+    _assert_same(_raw(contract, _rows(60)), contract)
+
+
+def test_totals_and_notes_lines_are_skipped_where_they_stand():
+    contract = contract_for("utrecht")
+    rows = _rows(12)
+    rows[3] = {"record_id": "Totaal", "person_id": 12}
+    rows[7] = {"record_id": None, "person_id": "  ", "intake_date": " Opmerking: zie mail"}
+    rows[9] = {"record_id": "  AANTAL rijen", "outcome": "MOB"}
+    raw = _raw(contract, rows)
+    _assert_same(raw, contract)
+    assert parse_columns(raw, contract).skipped_rows == [5, 9, 11]
+
+
+def test_a_totals_line_is_told_by_the_text_of_its_first_filled_cell_whatever_its_type():
+    """A pattern that matches a number's or a date's text: the first filled cell is what counts,
+    a number, a date or text, and not a later cell."""
+    contract = contract_for("amsterdam").model_copy(update={
+        "not_data": NotData(first_cell_matches=["^12", "^2020-01", "^true$", "^totaal", "^nan$", "^none$"])})
+    firsts = [12, 12.0, 120, 3, date(2020, 1, 5), datetime(2020, 1, 5, 8), True, False, "  12 ", None, "",
+              float("nan"), "R1"]
+    rows = [{"record_id": first, "person_id": "totaal" if i % 2 else "1000000001"} for i, first in enumerate(firsts)]
+    raw = _raw(contract, rows)
+    _assert_same(raw, contract)
+    assert parse_columns(raw, contract).skipped_rows == [2, 3, 4, 6, 7, 8, 10, 11, 13]
+    # the same cells in a column outside the contract, before good rows: only the test says which to skip
+    good = [{"record_id": f"R{i}", "person_id": "totaal" if i % 2 else "1000000001", "intake_date": date(2020, 1, 1)}
+            for i in range(len(firsts))]
+    raw = _raw(contract, good, lead=firsts)
+    _assert_same(raw, contract)
+    assert parse_columns(raw, contract).skipped_rows == [2, 3, 4, 6, 7, 8, 10]
+
+
+def test_one_column_of_several_types_keeps_each_cell_apart():
+    """1, 1.0 and True are equal in Python: each keeps its own parse, in one column and across
+    the sheets of one memo."""
+    contract = contract_for("amsterdam")
+    rows = [{"record_id": v, "person_id": v, "intake_date": v, "exit_date": v, "outcome": v, "follow_up": v}
+            for v in (1, 1.0, True, "1", 44135, 44135.0, "44135", None, "")]
+    memo = ParseMemo(contract)
+    first = parse_columns(_raw(contract, rows), contract, memo=memo)
+    again = parse_columns(_raw(contract, rows[::-1]), contract, memo=memo)
+    assert first.columns["record_id"] == ["1", "1", "True", "1", "44135", "44135", "44135", None, None]
+    assert again.columns["record_id"] == first.columns["record_id"][::-1]
+    _assert_same(_raw(contract, rows), contract)
+    _assert_same(_raw(contract, rows[::-1]), contract)
+
+
+def test_figures_written_by_hand():
+    contract = contract_for("rotterdam")
+    rows = [{"record_id": " K-1 ", "person_id": "V 6652.327.800", "intake_date": "31/10/2020",
+             "exit_date": "2020-11-02", "outcome": "  vreemdelingenbewaring, VRIJ "},
+            {"record_id": 7.0, "person_id": 970859557, "intake_date": 44135, "exit_date": None, "outcome": None},
+            {"record_id": "K-3", "person_id": "665232780.0", "intake_date": "31-10-2020", "exit_date": "31-02-2020",
+             "outcome": "Gedwongen vertrok"}]
+    got = parse_columns(_raw(contract, rows), contract).columns
+    assert got["record_id"] == ["K-1", "7", "K-3"]
+    assert got["person_id"] == ["6652327800", "0970859557", "0665232780"]
+    assert got["person_id_normalised"] == [True, True, True]
+    day = date(2020, 10, 31).toordinal() - date(1970, 1, 1).toordinal()
+    assert got["intake_days"] == [day, day, day]
+    assert got["exit_days"][0] == day + 2 and got["exit_days"][1:] == [-(2**63)] * 2
+    assert got["has_exit_value"] == [True, False, True]
+    assert got["outcome_code"] == ["immigration_detention", None, None]
+    assert got["follow_up_code"] == ["released", None, None]
+    assert got["has_outcome_label"] == [True, False, True]
+
+
+def test_a_batch_stages_the_same_frame_as_the_records_of_each_sheet():
+    contract = contract_for("rotterdam")
+    sheets = [(_raw(contract, _rows(50)), date(2020, 10, 31)), (_raw(contract, _rows(80)[::-1]), date(2020, 11, 30))]
+    batch = stage_many(sheets, contract)
+    expected = _typed_frame([(_as_columns(parse_rows(raw, contract)).columns, day) for raw, day in sheets])
+    pd.testing.assert_frame_equal(batch.frame, expected)
+    assert batch.frame["intake_date"].dtype == "datetime64[ns]" and batch.frame["record_id"].dtype == "str"
