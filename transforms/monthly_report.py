@@ -430,14 +430,14 @@ def _report_objects(con: duckdb.DuckDBPyConnection) -> None:
     """A release published before sql/ had a view or macro the report reads (still current when a
     large revision awaits acceptance after an upgrade) gets it for this connection, as a temporary
     object of the same definition; the file itself is left as it was."""
-    from transforms.publish import sql_text
+    from transforms.publish import sql_statement
 
     for kind, name, file in REPORT_OBJECTS:
         catalogue = ("select count(*) from duckdb_views() where view_name = $name" if kind == "view" else
                      "select count(*) from duckdb_functions() where function_name = $name")
         if con.execute(catalogue, {"name": name}).fetchall()[0][0]:
             continue
-        statement = next(s for s in sql_text(file).split(";") if f"{kind} {name}" in s)
+        statement = sql_statement(file, kind, name)
         con.execute(statement.replace(f"create or replace {kind}", f"create temp {kind}", 1))
 
 
