@@ -468,11 +468,13 @@ def revision_check(paths: DataPaths, building: Path, reference_date: date,
     try:
         known_until = runs.known_until(current / "lvv.duckdb") or reference_date
         dates = runs.month_ends(min(reference_date, known_until), tolerance.months)
-        before = runs.headline_series(current / "lvv.duckdb", dates, definitions)
-    except duckdb.Error as exc:  # a damaged release being repaired
+        before = runs.release_series(current, dates, definitions)
+    except (duckdb.Error, OSError, ValueError) as exc:  # a damaged release being repaired
         logger.warning("revision-check: the current release cannot be read (%s); nothing compared", exc)
         return None
-    table = runs.revisions(before, runs.headline_series(building / "lvv.duckdb", dates, definitions), tolerance)
+    after = runs.headline_series(building / "lvv.duckdb", dates, definitions)
+    runs.keep_series(building, after)  # the next run's figures before
+    table = runs.revisions(before, after, tolerance)
     large = table[table["is_large"]]
     logger.info("revision-check: %d figures at %d month ends revised, %d beyond the tolerance",
                 len(table), len(dates), len(large))
