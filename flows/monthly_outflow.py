@@ -312,13 +312,14 @@ def record_run(paths: DataPaths, run: dict) -> dict:
 def monthly_report_task(paths: DataPaths, run: dict, params: RunParameters,
                         reference_date: date) -> monthly_report.ReportData:
     """Write the internal and public workbook and page for the reference date."""
-    data = monthly_report.gather(paths.database, reference_date, params.definitions, run)
+    out_dir = monthly_report.report_dir(paths.root, reference_date)
+    # the same release, date and rules as a run before (nothing new): its gathered figures again
+    data = monthly_report.gather_cached(paths.database, reference_date, params.definitions, run,
+                                        out_dir.parent / monthly_report.GATHER_CACHE)
     runs.fault_point("during-report")
-    written = monthly_report.write_monthly_report(
-        data, monthly_report.report_dir(paths.root, reference_date), params.small_cell_threshold,
-        params.report_language)
-    get_run_logger().info("monthly-report: %d files in %s", len(written),
-                          monthly_report.report_dir(paths.root, reference_date))
+    written = monthly_report.write_monthly_report(data, out_dir, params.small_cell_threshold,
+                                                  params.report_language)
+    get_run_logger().info("monthly-report: %d files in %s", len(written), out_dir)
     return data
 
 
