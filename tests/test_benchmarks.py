@@ -157,6 +157,8 @@ def test_a_network_written_before_is_reused_only_when_whole_and_the_same(tmp_pat
     ("benchmarks.growth", ["{empty}"], "need at least two national scales"),
     ("benchmarks.queries", ["{missing}", "outflow", "2020-11-01", "2020-11-01", "2020-01-01"], "does not exist"),
     ("benchmarks.queries", ["{list}", "outflow", "2020-11-31", "2020-11-01", "2020-01-01"], "is not a date"),
+    ("benchmarks.increment_steps", ["--workdir", "{tmp}"], "holds no published network"),
+    ("benchmarks.increment_steps", ["--workdir", "{missing}"], "does not exist"),
     ("benchmarks.baseline_analyst", ["{missing}"], "does not exist"),
     ("benchmarks.baseline_analyst", ["{tmp}"], "has no deliveries"),
 ])
