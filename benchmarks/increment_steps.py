@@ -5,8 +5,8 @@
 DIR holds a network that `python -m benchmarks.large --factor F --workdir DIR` (or `--scale series`
 with --workdir) wrote and published: its raw files, store and current release are read, nothing of
 them is changed (the release built here is removed again). Times, per step, the plain functions
-the flow's tasks call: listing the deliveries against the store (find-deliveries), the inputs'
-fingerprint (needs-release), verifying the current release (tidy), the history with every
+the flow's tasks call: listing the deliveries against the store, every raw file hashed or its hash
+kept from the run before (find-deliveries), the inputs' fingerprint (needs-release), verifying the current release (tidy), the history with every
 municipality kept (build-history with nothing new), writing a release of those tables
 (build-release), the revision check with the current release's figures computed and, as the
 monthly run has them, kept in the release before (revision-check), the headline changes
@@ -75,6 +75,8 @@ def measure(root: Path, repeat: int) -> dict[str, Stat]:
     shutil.copytree(release, kept)
     runs.keep_series(kept, runs.headline_series(kept / "lvv.duckdb", dates[:-1], RULES))
     monthly_report.gather_cached(paths.database, reference, RULES, None, scratch / "gather-cache")
+    hashes: dict[str, list] = {}
+    needs_processing(discover(paths.raw, contracts())[0], [], hashes)
 
     def build() -> None:
         building = build_release(paths.curated, state["tables"], runs.read_runs(paths.curated))
@@ -93,6 +95,8 @@ def measure(root: Path, repeat: int) -> dict[str, Stat]:
     steps: dict[str, Callable[[], None]] = {
         "find-deliveries: discover, records, what is new": lambda: needs_processing(
             discover(paths.raw, contracts())[0], load_records(paths.staged)),
+        "find-deliveries, the raw files' hashes kept": lambda: needs_processing(
+            discover(paths.raw, contracts())[0], load_records(paths.staged), dict(hashes)),
         "needs-release: the inputs' fingerprint": lambda: inputs_fingerprint(
             paths.staged, corrections_fingerprint(paths.raw, contracts())),
         "tidy: verify the current release": lambda: verify_release(paths.curated),

@@ -52,8 +52,8 @@ from transforms.publish import (
     verify_release,
 )
 from transforms.gate import gate_delivery, user_name
-from transforms.store import (clean_store, drop_store_aside, load_delivery_table, load_records, prune,
-                              save_result, set_store_aside)
+from transforms.store import (clean_store, drop_store_aside, load_delivery_table, load_raw_hashes, load_records,
+                              prune, save_raw_hashes, save_result, set_store_aside)
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 
@@ -145,7 +145,9 @@ def find_deliveries(paths: DataPaths) -> Work:
     for note in notes:
         logger.warning(note)
     previous = load_records(paths.staged)
-    todo = needs_processing(found, previous)
+    hashes = load_raw_hashes(paths.staged)  # a raw file not written since the last run is not read
+    todo = needs_processing(found, previous, hashes)
+    save_raw_hashes(paths.staged, hashes, {f.relative for f in found})
     withdrawn = prune(paths.staged, {(f.municipality, f.period or "unknown") for f in found})
     logger.info("find-deliveries: %d found, %d new or changed, %d withdrawn", len(found), len(todo),
                 len(withdrawn))

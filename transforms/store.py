@@ -236,7 +236,8 @@ def clean_store(staged_root: Path) -> list[str]:
     """Remove what a killed save_result or save_history left behind; a delivery caught
     mid-replace is reprocessed, a history caught mid-write merged again."""
     leftovers = list(dict.fromkeys([*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
-                                    *staged_root.glob(f"{HISTORY_DIR}/.tmp-*")]))
+                                    *staged_root.glob(f"{HISTORY_DIR}/.tmp-*"),
+                                    *staged_root.glob(f"{RAW_HASHES}.tmp-*")]))
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     return [path.relative_to(staged_root).as_posix() for path in leftovers]
@@ -251,6 +252,30 @@ def prune(staged_root: Path, keep: set[tuple[str, str]]) -> list[str]:
             shutil.rmtree(path.parent)
             dropped.append(f"{municipality}/{period}")
     return dropped
+
+
+#: the raw files' sha256 by size, modification and change time and inode (discover.raw_sha256)
+RAW_HASHES = ".raw-hashes.json"
+
+
+def load_raw_hashes(staged_root: Path) -> dict[str, list]:
+    """The raw files' hashes kept by the run before (empty when none or unreadable)."""
+    try:
+        kept = json.loads((staged_root / RAW_HASHES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def save_raw_hashes(staged_root: Path, hashes: dict[str, list], present: set[str]) -> None:
+    """Keep the hashes of the raw files still present, in one rename; nothing written when unchanged."""
+    kept = {name: hashes[name] for name in sorted(present) if name in hashes}
+    if kept == load_raw_hashes(staged_root):
+        return
+    staged_root.mkdir(parents=True, exist_ok=True)
+    tmp = staged_root / f"{RAW_HASHES}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(kept), encoding="utf-8")
+    os.replace(tmp, staged_root / RAW_HASHES)
 
 
 #: where key rotation (`lvv rekey`) keeps the store it replaces until the new one is published
