@@ -122,13 +122,15 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     return records
 
 
-def load_delivery_table(staged_root: Path, record: dict, name: str) -> pd.DataFrame:
-    """One table (episodes, quarantine or findings) of one stored delivery; no file reads as no rows."""
+def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One table (episodes, quarantine or findings) of one stored delivery, or these columns of
+    it; no file reads as no rows."""
     path = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / f"{name}.parquet"
     if not path.exists():
         schema = _SCHEMAS.get(name)
-        return schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
-    return pq.read_table(path).to_pandas()
+        frame = schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
+        return frame[columns] if columns is not None and set(columns) <= set(frame.columns) else frame
+    return pq.read_table(path, columns=columns).to_pandas()
 
 
 def save_record(staged_root: Path, record: dict) -> None:
