@@ -256,7 +256,7 @@ def prune(staged_root: Path, keep: set[tuple[str, str]]) -> list[str]:
     return dropped
 
 
-#: the raw files' sha256 by size, modification and change time and inode (discover.raw_sha256)
+#: the raw files' sha256 by a hash of size, modification and change time and inode (discover.raw_sha256)
 RAW_HASHES = ".raw-hashes.json"
 
 
