@@ -647,7 +647,7 @@ def test_the_gathered_figures_of_a_release_are_taken_again_for_the_same_date_and
     shutil.copy(paths.database.resolve(), alone)
     monthly_report.gather_cached(alone, ref, rules, None, cache)
     assert len(calls) == 3
-    for kept in cache.glob("*/atoms.arrow"):
+    for kept in cache.glob("*/atoms.parquet"):
         kept.write_bytes(b"damaged")
     monthly_report.gather_cached(paths.database, ref, rules, None, cache)
     assert len(calls) == 4

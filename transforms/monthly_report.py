@@ -229,22 +229,21 @@ def _frames() -> list[str]:
 
 
 def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
-    """One Arrow file per frame and meta.json, written aside and renamed into place."""
+    """One Parquet file per frame (the format the store and the leak check read) and meta.json,
+    written aside and renamed into place."""
     import json
     import shutil
-
-    from pyarrow import feather
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     aside = cache_dir / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(aside, ignore_errors=True)
     aside.mkdir()
-    tuples = {}  # columns of tuples (the atoms' class sets): Arrow gives them back as lists
+    tuples = {}  # columns of tuples (the atoms' class sets): Parquet gives them back as arrays
     for name in _frames():
         frame = getattr(data, name)
         tuples[name] = [c for c in frame.columns if frame[c].dtype == object and len(frame)
                         and isinstance(frame[c].dropna().iloc[0] if frame[c].notna().any() else None, tuple)]
-        feather.write_feather(frame, aside / f"{name}.arrow", compression="uncompressed")
+        frame.to_parquet(aside / f"{name}.parquet")
     (aside / "meta.json").write_text(json.dumps({
         "reference_date": data.reference_date.isoformat(), "previous_date": data.previous_date.isoformat(),
         "definitions": list(data.definitions), "tuples": tuples}), encoding="utf-8")
@@ -261,10 +260,8 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
 def _read_gathered(folder: Path, run: dict | None) -> ReportData:
     import json
 
-    from pyarrow import feather
-
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    frames = {name: feather.read_feather(folder / f"{name}.arrow") for name in _frames()}
+    frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _frames()}
     for name, columns in meta["tuples"].items():
         for column in columns:
             frames[name][column] = pd.Series([_as_tuple(v) for v in frames[name][column]],
