@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import figures
+from benchmarks.arguments import json_output, positive_int, positive_number, work_dir
 from benchmarks.datasets import Dataset, prepare
 from benchmarks.measure import Stat, peak_rss_mb
 
@@ -178,14 +179,14 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted([*REPEATS, "series"]), default="demo")
-    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 4.0, 16.0],
+    parser.add_argument("--factors", type=positive_number, nargs="+", default=[1.0, 4.0, 16.0],
                         help="series only: the national factors (default 1 4 16)")
-    parser.add_argument("--factor", type=float, default=None,
+    parser.add_argument("--factor", type=positive_number, default=None,
                         help="national only: about this many times the demo's rows (default 100, "
                              "the full network; 1, 4, 16 are 12, 24, 48 months)")
-    parser.add_argument("--json", type=Path, default=None, help="add this scale's figures to this file")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per figure (default per scale)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the data here (default: a temp dir)")
+    parser.add_argument("--json", type=json_output, default=None, help="add this scale's figures to this file")
+    parser.add_argument("--repeat", type=positive_int, default=None, help="runs per figure (default per scale)")
+    parser.add_argument("--workdir", type=work_dir, default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--api-url", default=None, help="a running Prefect API (default: start one)")
     parser.add_argument("--task-runner", choices=["threads", "dask"], default="threads",
                         help="the flow's task runner in the flow figures (default threads)")

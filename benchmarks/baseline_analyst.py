@@ -142,14 +142,14 @@ def table_a(raw_dir, ref_date):
     return result, len(frames), len(everything)
 
 
-def main():
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("raw_dir")
-    parser.add_argument("--ref-date", default="2020-11-01")
+    parser.add_argument("raw_dir", type=_raw_dir)
+    parser.add_argument("--ref-date", type=_date, default="2020-11-01")
     parser.add_argument("--json", action="store_true", help="print Table A and the timing as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     started = time.perf_counter()
-    result, files, rows = table_a(args.raw_dir, datetime.strptime(args.ref_date, "%Y-%m-%d"))
+    result, files, rows = table_a(args.raw_dir, args.ref_date)
     seconds = time.perf_counter() - started
     if args.json:
         print(json.dumps({"table_a": result, "files": files, "rows": rows, "seconds": seconds}))
@@ -157,6 +157,23 @@ def main():
         for line, persons in result.items():
             print(f"{line:22s}{persons:6d}")
         print(f"{'total':22s}{sum(result.values()):6d}   ({files} files, {rows} rows, {seconds:.1f} s)")
+
+
+
+def _raw_dir(text: str) -> str:
+    """The raw folder: it exists and has the deliveries the script reads (<municipality>/<month>/)."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is not a directory" if os.path.exists(text) else f"{text} does not exist")
+    if not any(glob.glob(os.path.join(text, "*", "*", pattern)) for pattern in ("*.xlsx", "*.csv")):
+        raise argparse.ArgumentTypeError(f"{text} has no deliveries (<municipality>/<month>/<file>.xlsx or .csv)")
+    return text
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 if __name__ == "__main__":

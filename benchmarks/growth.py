@@ -8,6 +8,7 @@ smallest and the largest scale (figure ~ rows^k: k = 1 linear, < 1 better, > 1 w
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -46,5 +47,19 @@ def growth_table(document: dict) -> str:
     return "\n".join(lines)
 
 
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.arguments import json_object
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.growth", description=__doc__.splitlines()[0])
+    parser.add_argument("json", type=json_object, help="the JSON file of `python -m benchmarks --json`")
+    args = parser.parse_args(argv)
+    try:
+        print(growth_table(json.loads(args.json.read_text(encoding="utf-8"))))
+    except SystemExit as stop:  # fewer than two national scales
+        parser.error(f"{args.json}: {stop}")
+    return 0
+
+
 if __name__ == "__main__":
-    print(growth_table(json.loads(Path(sys.argv[1]).read_text())))
+    sys.exit(main())

@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.arguments import positive_number, work_dir
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.history_step", description=__doc__.splitlines()[0])
-    parser.add_argument("--factor", type=float, default=16.0)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--factor", type=positive_number, default=16.0)
+    parser.add_argument("--workdir", type=work_dir, default=None)
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lvv-history-") as tmp:
         for line in measure(args.factor, args.workdir or Path(tmp)):
             print(line, flush=True)

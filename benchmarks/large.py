@@ -21,20 +21,23 @@ import time
 from pathlib import Path
 
 from benchmarks import figures
+from benchmarks.arguments import json_output, positive_number, work_dir
 from benchmarks.datasets import prepare
 from benchmarks.measure import PrefectServer, Stat
 from benchmarks.scale import one_scale, series_table
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.large", description=__doc__.splitlines()[0])
-    parser.add_argument("--factor", type=float, default=100.0)
+    parser.add_argument("--factor", type=positive_number, default=100.0)
     parser.add_argument("--task-runner", choices=["threads", "dask"], default="threads")
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--json", type=json_output, default=None)
+    parser.add_argument("--workdir", type=work_dir, default=None)
     parser.add_argument("--reuse", action="store_true",
                         help="take the network a previous run wrote in --workdir instead of writing it again")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.reuse and args.workdir is None:
+        parser.error("--reuse takes the network a previous run wrote in --workdir: give --workdir")
     figures.TASK_RUNNER["name"] = args.task_runner
     log = lambda text: print(text, file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="lvv-bench-") as tmp:

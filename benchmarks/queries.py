@@ -8,6 +8,7 @@ a new process (the interpreter's start-up and imports excluded: see `outflow_cli
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -53,12 +54,21 @@ def warm_ms(database: Path, name: str, ref_date: date, known_at: date, from_date
         con.close()
 
 
-def main() -> None:
-    database, name = Path(sys.argv[1]), sys.argv[2]
-    ref_date, known_at, from_date = (date.fromisoformat(a) for a in sys.argv[3:6])
-    run = query(name, ref_date, known_at, from_date)
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.arguments import existing_file, iso_date
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.queries", description=__doc__.splitlines()[0])
+    parser.add_argument("database", type=existing_file)
+    parser.add_argument("name", choices=QUERIES)
+    for name in ("ref_date", "known_at", "from_date"):
+        parser.add_argument(name, type=iso_date)
+    args = parser.parse_args(argv)
+    run = query(args.name, args.ref_date, args.known_at, args.from_date)
     started = time.perf_counter()
-    con = duckdb.connect(str(database), read_only=True)
+    try:
+        con = duckdb.connect(str(args.database), read_only=True)
+    except duckdb.Error as exc:
+        parser.error(f"{args.database} is not a DuckDB database ({exc})")
     rows = len(run(con))
     elapsed = (time.perf_counter() - started) * 1000
     con.close()

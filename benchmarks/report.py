@@ -127,11 +127,13 @@ def table(stats: dict[str, Stat], info: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.arguments import json_output, positive_int, positive_number, work_dir
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--factor", type=float, default=4.0)
-    parser.add_argument("--workdir", type=Path, default=None, help="keep (and reuse) the database here")
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--json", type=Path, default=None, help="add the figures to this JSON file")
+    parser.add_argument("--factor", type=positive_number, default=4.0)
+    parser.add_argument("--workdir", type=work_dir, default=None, help="keep (and reuse) the database here")
+    parser.add_argument("--repeat", type=positive_int, default=1)
+    parser.add_argument("--json", type=json_output, default=None, help="add the figures to this JSON file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lvv-report-") as tmp:
         workdir = args.workdir or Path(tmp)

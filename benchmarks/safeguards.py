@@ -96,11 +96,13 @@ def revision_seconds(paths: DataPaths, reference_date) -> dict:
     return {"revision_check_s": round(seconds, 3)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.arguments import positive_number
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=["demo", "national", "tiny"], default="demo")
-    parser.add_argument("--factor", type=float, default=None, help="national only; at most 4 on a shared machine")
-    args = parser.parse_args()
+    parser.add_argument("--factor", type=positive_number, default=None, help="national only; at most 4 on a shared machine")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
         print(json.dumps(measure(args.scale, Path(workdir), args.factor), indent=1))
 

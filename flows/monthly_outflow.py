@@ -52,8 +52,8 @@ from transforms.publish import (
     verify_release,
 )
 from transforms.gate import gate_delivery, user_name
-from transforms.store import (clean_store, drop_store_aside, load_delivery_table, load_records, prune,
-                              save_result, set_store_aside)
+from transforms.store import (clean_store, drop_store_aside, load_delivery_table, load_raw_hashes, load_records,
+                              prune, save_raw_hashes, save_result, set_store_aside)
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 
@@ -145,7 +145,9 @@ def find_deliveries(paths: DataPaths) -> Work:
     for note in notes:
         logger.warning(note)
     previous = load_records(paths.staged)
-    todo = needs_processing(found, previous)
+    hashes = load_raw_hashes(paths.staged)  # a raw file not written since the last run is not read
+    todo = needs_processing(found, previous, hashes)
+    save_raw_hashes(paths.staged, hashes, {f.relative for f in found})
     withdrawn = prune(paths.staged, {(f.municipality, f.period or "unknown") for f in found})
     logger.info("find-deliveries: %d found, %d new or changed, %d withdrawn", len(found), len(todo),
                 len(withdrawn))
@@ -312,13 +314,14 @@ def record_run(paths: DataPaths, run: dict) -> dict:
 def monthly_report_task(paths: DataPaths, run: dict, params: RunParameters,
                         reference_date: date) -> monthly_report.ReportData:
     """Write the internal and public workbook and page for the reference date."""
-    data = monthly_report.gather(paths.database, reference_date, params.definitions, run)
+    out_dir = monthly_report.report_dir(paths.root, reference_date)
+    # the same release, date and rules as a run before (nothing new): its gathered figures again
+    data = monthly_report.gather_cached(paths.database, reference_date, params.definitions, run,
+                                        out_dir.parent / monthly_report.GATHER_CACHE)
     runs.fault_point("during-report")
-    written = monthly_report.write_monthly_report(
-        data, monthly_report.report_dir(paths.root, reference_date), params.small_cell_threshold,
-        params.report_language)
-    get_run_logger().info("monthly-report: %d files in %s", len(written),
-                          monthly_report.report_dir(paths.root, reference_date))
+    written = monthly_report.write_monthly_report(data, out_dir, params.small_cell_threshold,
+                                                  params.report_language)
+    get_run_logger().info("monthly-report: %d files in %s", len(written), out_dir)
     return data
 
 
@@ -468,11 +471,13 @@ def revision_check(paths: DataPaths, building: Path, reference_date: date,
     try:
         known_until = runs.known_until(current / "lvv.duckdb") or reference_date
         dates = runs.month_ends(min(reference_date, known_until), tolerance.months)
-        before = runs.headline_series(current / "lvv.duckdb", dates, definitions)
-    except duckdb.Error as exc:  # a damaged release being repaired
+        before = runs.release_series(current, dates, definitions)
+    except (duckdb.Error, OSError, ValueError) as exc:  # a damaged release being repaired
         logger.warning("revision-check: the current release cannot be read (%s); nothing compared", exc)
         return None
-    table = runs.revisions(before, runs.headline_series(building / "lvv.duckdb", dates, definitions), tolerance)
+    after = runs.headline_series(building / "lvv.duckdb", dates, definitions)
+    runs.keep_series(building, after)  # the next run's figures before
+    table = runs.revisions(before, after, tolerance)
     large = table[table["is_large"]]
     logger.info("revision-check: %d figures at %d month ends revised, %d beyond the tolerance",
                 len(table), len(dates), len(large))

@@ -140,3 +140,40 @@ def test_a_network_written_before_is_reused_only_when_whole_and_the_same(tmp_pat
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert manifest["scale"] == "tiny" and len(manifest["files"]) == len(first.files)
     assert prepare("tiny", tmp_path, reuse=False).files == first.files  # without --reuse: written again
+
+
+@pytest.mark.parametrize("module, argv, said", [
+    ("benchmarks.__main__", ["--repeat", "0"], "--repeat: '0': give at least 1"),
+    ("benchmarks.__main__", ["--scale", "series", "--factors", "1", "-4"], "'-4': give a number above 0"),
+    ("benchmarks.__main__", ["--json", "{list}"], "holds JSON, but not an object of figures"),
+    ("benchmarks.__main__", ["--json", "{missing}/figures.json"], "is not a directory"),
+    ("benchmarks.__main__", ["--workdir", "{list}"], "exists and is not a directory"),
+    ("benchmarks.large", ["--reuse"], "give --workdir"),
+    ("benchmarks.large", ["--factor", "many"], "'many' is not a number"),
+    ("benchmarks.history_step", ["--factor", "0"], "give a number above 0"),
+    ("benchmarks.report", ["--json", "{broken}"], "is not a readable JSON file"),
+    ("benchmarks.safeguards", ["--factor", "nan"], "give a number above 0"),
+    ("benchmarks.growth", ["{missing}"], "does not exist"),
+    ("benchmarks.growth", ["{empty}"], "need at least two national scales"),
+    ("benchmarks.queries", ["{missing}", "outflow", "2020-11-01", "2020-11-01", "2020-01-01"], "does not exist"),
+    ("benchmarks.queries", ["{list}", "outflow", "2020-11-31", "2020-11-01", "2020-01-01"], "is not a date"),
+    ("benchmarks.increment_steps", ["--workdir", "{tmp}"], "holds no published network"),
+    ("benchmarks.increment_steps", ["--workdir", "{missing}"], "does not exist"),
+    ("benchmarks.baseline_analyst", ["{missing}"], "does not exist"),
+    ("benchmarks.baseline_analyst", ["{tmp}"], "has no deliveries"),
+])
+def test_a_benchmark_tool_given_a_wrong_path_or_value_says_so_and_exits_2(module, argv, said, tmp_path, capsys):
+    """Checked before any data is written: argparse's one-line error, exit 2, no traceback."""
+    import importlib
+
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "empty.json").write_text("{}")
+    names = {"list": tmp_path / "list.json", "broken": tmp_path / "broken.json", "empty": tmp_path / "empty.json",
+             "missing": tmp_path / "missing", "tmp": tmp_path}
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(module).main([a.format(**names) for a in argv])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and said in err, err
+    assert not (tmp_path / "missing").exists()

@@ -219,3 +219,24 @@ def test_validate_tells_the_steward_before_delivery_that_the_file_would_be_held(
     verdict_json = __import__("json").loads(good.output)["plausibility"]
     assert verdict_json["held"] is False and verdict_json["compared_with"] == "utrecht/2022-07"
     assert not (demo_copy.staged / "utrecht" / "2022-08").exists()  # validate stores nothing
+
+
+def test_measures_match_ids_across_dtypes_missing_values_and_the_quarantine():
+    """Frames built by hand (object and Arrow strings, a missing id, an id only quarantined): an
+    open episode is missing only when neither the episodes nor the quarantine have it."""
+    from transforms.gate import among, measures
+
+    previous_episodes = pd.DataFrame({
+        "episode_id": pd.Series(["E1", "E2", "E3", "E4", None, "E6"], dtype="object"),
+        "exit_date": [None, None, None, None, None, "2020-09-01"]})
+    episodes = pd.DataFrame({"episode_id": pd.Series(["E1", "E2", None, "E9"], dtype="str"),
+                             "exit_date": ["2020-10-05", None, "2020-10-01", None]})
+    quarantine = pd.DataFrame({"episode_id": pd.Series(["E3"], dtype="object")})
+    record = {"rows_read": 5, "rows_quarantined": 1}
+    previous = {"rows_read": 6, "stand_per": date(2020, 10, 31)}
+    found = measures(record, episodes, quarantine, previous, previous_episodes)
+    assert found["open-episodes-missing"] == (1 / 4, 4)  # E4 gone; E3 quarantined; the missing id not counted
+    assert found["exits-backdated"] == (1 / 4, 4)  # E1 now exits before the previous stand-per date
+    assert found["rows-dropped"] == (1 / 6, 6)
+    assert among(pd.Series(["a", None, "b"], dtype="str"), pd.Series(["b"], dtype="object")).tolist() == \
+        [False, False, True]

@@ -649,3 +649,39 @@ def test_the_public_series_end_before_the_reference_date(network):
         public_ends = set(pd.to_datetime(getattr(public, name)["month_end"]).dt.date)
         assert NET_REF in internal_ends, name
         assert public_ends == internal_ends - {NET_REF}, name
+
+
+def test_the_gathered_figures_of_a_release_are_taken_again_for_the_same_date_and_rules(demo_run, tmp_path,
+                                                                                       monkeypatch):
+    """A run with nothing new reads the store no more: gather_cached gives what gather gave (every
+    frame, the atoms' class sets as tuples) with this run's record; another date, other rules, a
+    database outside a release or a damaged cache are gathered again."""
+    import shutil
+
+    from transforms import monthly_report
+
+    paths, _, _ = demo_run
+    rules, ref, cache = ["programme", "evaluation-2021", "evaluation-2022"], date(2020, 11, 1), tmp_path / "cache"
+    fresh = gather(paths.database, ref, rules, {"run_id": "a"})
+    assert any(isinstance(c, tuple) for c in fresh.atoms["classes"])
+    monthly_report.gather_cached(paths.database, ref, rules, {"run_id": "a"}, cache)
+    calls = []
+    monkeypatch.setattr(monthly_report, "gather", lambda *a, **k: calls.append(a) or fresh)
+    again = monthly_report.gather_cached(paths.database, ref, rules, {"run_id": "b"}, cache)
+    assert calls == [] and again.run == {"run_id": "b"}
+    assert (again.reference_date, again.previous_date, again.definitions) == (ref, fresh.previous_date, rules)
+    for name in monthly_report._frames():
+        pd.testing.assert_frame_equal(getattr(again, name), getattr(fresh, name), check_exact=True)
+    assert again.atoms["classes"].tolist() == fresh.atoms["classes"].tolist()
+    monthly_report.gather_cached(paths.database, date(2020, 10, 31), rules, None, cache)
+    monthly_report.gather_cached(paths.database, ref, rules[:2], None, cache)
+    alone = tmp_path / "alone.duckdb"
+    shutil.copy(paths.database.resolve(), alone)
+    monthly_report.gather_cached(alone, ref, rules, None, cache)
+    assert len(calls) == 3
+    for kept in cache.glob("*/atoms.parquet"):
+        kept.write_bytes(b"damaged")
+    monthly_report.gather_cached(paths.database, ref, rules, None, cache)
+    assert len(calls) == 4
+    monthly_report.gather_cached(paths.database, ref, rules, None, cache)  # replaced by the gather after it
+    assert len(calls) == 4

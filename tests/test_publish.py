@@ -78,3 +78,17 @@ def test_reconcile_bridge_adds_up_on_a_small_history(published):
         ("returned", "corrected_outcome"): 1, ("departed_unknown", "corrected_outcome"): -1,
         ("postponed_departure", "late_registration"): 1,
     }
+
+
+def test_a_statement_is_taken_whole_when_its_comment_has_a_semicolon():
+    """sql/reconcile.sql's comment above month_ends has a semicolon: DuckDB's parser splits the
+    file, so the statement taken runs on its own (a split at ';' began in the comment's middle)."""
+    from transforms.publish import sql_statement
+
+    statement = sql_statement("reconcile.sql", "macro", "month_ends")
+    assert "; a reversed period is an error" in statement  # the case this test is about
+    con = duckdb.connect()
+    con.execute(statement.replace("create or replace macro", "create temp macro", 1))
+    assert con.execute("select count(*) from month_ends(date '2020-01-15', date '2020-03-01')").fetchall() == [(3,)]
+    with pytest.raises(KeyError, match="no macro nowhere"):
+        sql_statement("reconcile.sql", "macro", "nowhere")

@@ -49,6 +49,36 @@ def test_a_normal_monthly_delivery_is_published_without_asking(demo_copy):
     assert monthly["status"] == "published", monthly["message"]
     assert len(monthly["deliveries"]) == len(july)
     assert table_a(demo_copy.database) == TABLE_A
+    # the release keeps the figures its revision check computed (up to the stand-per date of the
+    # release before it, June), listed in its manifest: the next run's figures before
+    from transforms.publish import current_manifest, current_release
+    from transforms.runs import KEPT_SERIES, headline_series
+
+    release = current_release(demo_copy.curated)
+    assert KEPT_SERIES in current_manifest(demo_copy.curated)["files"]
+    kept = pd.read_parquet(release / KEPT_SERIES)
+    dates = month_ends(date(2022, 6, 30), revision_tolerance().months)
+    pd.testing.assert_frame_equal(kept, headline_series(release / "lvv.duckdb", dates, list(monthly["definitions"])))
+
+
+def test_the_figures_before_are_taken_where_the_release_keeps_them_and_computed_where_not(demo_run, tmp_path):
+    """release_series: the month ends the release kept for every rule asked come from its file
+    (marked here, +1000), the others from its database; the rows as headline_series gives them."""
+    from transforms.runs import headline_series, keep_series, release_series
+
+    paths, _, _ = demo_run
+    release = tmp_path / "release"
+    release.mkdir()
+    shutil.copy(paths.database.resolve(), release / "lvv.duckdb")
+    rules, dates = ["programme", "evaluation-2021"], month_ends(date(2020, 11, 30), 4)
+    expected = headline_series(release / "lvv.duckdb", dates, rules)
+    pd.testing.assert_frame_equal(release_series(release, dates, rules), expected)  # nothing kept
+    kept = headline_series(release / "lvv.duckdb", dates[:3], ["evaluation-2021", "programme", "evaluation-2022"])
+    keep_series(release, kept.assign(persons=kept["persons"] + 1000))
+    marked = expected.assign(persons=expected["persons"] + 1000 * expected["month_end"].isin(dates[:3]))
+    pd.testing.assert_frame_equal(release_series(release, dates, rules), marked)
+    keep_series(release, kept[kept["definition"] != "programme"])  # a rule missing: computed
+    pd.testing.assert_frame_equal(release_series(release, dates, rules), expected)
 
 
 def test_a_deployment_run_asks_in_the_ui_and_stands_down_without_an_answer(prefect_harness, monkeypatch):

@@ -224,3 +224,39 @@ def test_the_records_of_one_municipality_are_read_without_the_others(tmp_path):
     assert [r["delivery_id"] for r in load_records(tmp_path, "amsterdam")] == ["amsterdam/2020-10", "amsterdam/2020-11"]
     assert len(load_records(tmp_path)) == 3 and load_records(tmp_path, "groningen") == []
     assert load_records(tmp_path, "utrecht")[0]["stand_per"] == date(2020, 11, 28)
+
+
+def test_a_raw_file_not_written_since_the_last_run_is_not_read_again(tmp_path, monkeypatch):
+    """needs_processing with the kept hashes reads only new or rewritten files, and still finds a
+    file rewritten with the same size and its old modification time (cp -p, rsync -t)."""
+    import os
+
+    from transforms import discover as discovering
+    from transforms.delivery import file_sha256
+    from transforms.discover import DeliveryFile, needs_processing
+    from transforms.store import RAW_HASHES, load_raw_hashes, save_raw_hashes
+
+    raw, staged = tmp_path / "raw", tmp_path / "staged"
+    files = []
+    for period in ("2021-01", "2021-02"):
+        path = raw / "tiel" / period / "export.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text(f"nummer;datum\n1;{period}-03\n", encoding="utf-8")
+        files.append(DeliveryFile("tiel", period, path, f"tiel/{period}/export.csv"))
+    records = [{"municipality": f.municipality, "period": f.period, "file": f.relative,
+                "sha256": file_sha256(f.path)} for f in files]
+    read = []
+    monkeypatch.setattr(discovering, "file_sha256", lambda path: read.append(path.name) or file_sha256(path))
+    hashes = load_raw_hashes(staged)
+    assert needs_processing(files, records, hashes) == [] and len(read) == 2  # nothing kept yet: read
+    save_raw_hashes(staged, {**hashes, "tiel/2020-12/gone.csv": ["0", "x"]}, {f.relative for f in files})
+    assert sorted(json.loads((staged / RAW_HASHES).read_text())) == [f.relative for f in files]
+    read.clear()
+    assert needs_processing(files, records, load_raw_hashes(staged)) == [] and read == []  # nothing read
+    before = files[1].path.stat()
+    files[1].path.write_text(files[1].path.read_text().replace("03", "09"), encoding="utf-8")
+    os.utime(files[1].path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same date
+    assert files[1].path.stat().st_size == before.st_size
+    assert needs_processing(files, records, load_raw_hashes(staged)) == [files[1]] and read == ["export.csv"]
+    (staged / RAW_HASHES).write_text("{damaged")
+    assert load_raw_hashes(staged) == {}

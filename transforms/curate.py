@@ -280,7 +280,9 @@ def _latest_rows(staged_root: Path, located: pd.DataFrame) -> pd.DataFrame:
     is pointed at): one month of each, not the history."""
     accepted = located[located["status"] == "accepted"].sort_values(["municipality", "stand_per"])
     latest = accepted.groupby("municipality").tail(1)
-    frames = [load_delivery_table(staged_root, record, "episodes") for record in latest.to_dict("records")]
+    # what persons_open_elsewhere points at, no more: the latest deliveries are the largest
+    frames = [load_delivery_table(staged_root, record, "episodes", ["delivery_id", "episode_id", "excel_row"])
+              for record in latest.to_dict("records")]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["delivery_id", "episode_id"])
 

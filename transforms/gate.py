@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.gates import gates_for
 
@@ -64,12 +67,12 @@ def measures(record: dict, episodes: pd.DataFrame, quarantine: pd.DataFrame,
     # loses many rows; a duplicated export is caught by its quarantined duplicates instead
     out["rows-dropped"] = (max(before - read, 0) / before if before else 0.0, before)
     open_before = previous_episodes.loc[previous_episodes["exit_date"].isna(), "episode_id"].dropna()
-    present = set(_ids(episodes)) | set(_ids(quarantine))
-    missing = int((~open_before.isin(present)).sum())
+    present = pd.concat([_ids(episodes), _ids(quarantine)], ignore_index=True)
+    missing = int((~among(open_before, present)).sum())
     out["open-episodes-missing"] = (missing / len(open_before) if len(open_before) else 0.0, len(open_before))
     cutoff = previous.get("stand_per")
     if cutoff is not None and len(open_before) and len(episodes):
-        now = episodes[episodes["episode_id"].isin(set(open_before))]
+        now = episodes[among(episodes["episode_id"], open_before)]
         backdated = int((pd.to_datetime(now["exit_date"].dropna()) < pd.Timestamp(cutoff)).sum())
         out["exits-backdated"] = (backdated / len(open_before), len(open_before))
     return out
@@ -107,6 +110,15 @@ def in_force_before(records: list[dict], period: str | None) -> dict | None:
     """The municipality's delivery in force before `period`: the latest accepted of an earlier month."""
     earlier = [r for r in records if r.get("status") == "accepted" and (period is None or (r.get("period") or "") < period)]
     return max(earlier, key=lambda r: r.get("period") or "", default=None)
+
+
+def among(values: pd.Series, ids: pd.Series) -> np.ndarray:
+    """values.isin(ids) as a boolean array (a missing value is in no set), hashed by Arrow: pandas'
+    isin on Arrow-backed strings took 7 ms for a few hundred ids, 0.3 s a month at x4 over the 25
+    deliveries' gates; this takes 0.05 ms (docs/performance.md)."""
+    text = pa.large_string()
+    return pc.is_in(pa.array(values, from_pandas=True).cast(text),
+                    value_set=pa.array(ids, from_pandas=True).cast(text)).to_numpy(zero_copy_only=False)
 
 
 def _ids(frame: pd.DataFrame | None) -> pd.Series:

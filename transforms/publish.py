@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -75,6 +76,17 @@ class PublicationBusy(RuntimeError):
 def sql_text(name: str) -> str:
     resource = files("sql").joinpath(name)
     return resource.read_text(encoding="utf-8") if resource.is_file() else ""
+
+
+def sql_statement(name: str, kind: str, object_name: str) -> str:
+    """The statement of sql/<name> that creates the view or macro `object_name` (with the comment
+    above it), as DuckDB's parser splits the file: a semicolon in a comment or a string does not
+    end a statement. KeyError when the file has no such statement."""
+    creates = re.compile(rf"create\s+or\s+replace\s+{kind}\s+{re.escape(object_name)}\b", re.IGNORECASE)
+    for statement in duckdb.extract_statements(sql_text(name)):
+        if creates.search(statement.query):
+            return statement.query
+    raise KeyError(f"sql/{name} creates no {kind} {object_name}")
 
 
 # --- lock -------------------------------------------------------------------------------------

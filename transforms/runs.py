@@ -254,6 +254,37 @@ def headline_series(database: Path, dates: list[date], definitions: list[str]) -
                          "month_end": [dates[j] for j in table["day"]], "persons": table["persons"].astype("int64")})
 
 
+#: a release's headline figures at the month ends its revision check compared (headline_series),
+#: kept in the release (listed and hashed in its release.json like every file): the next run's
+#: check takes the current release's figures from here and computes only the month ends it lacks
+#: (one, in the monthly run), instead of asking the whole history again (docs/performance.md)
+KEPT_SERIES = "headline-series.parquet"
+
+
+def keep_series(release_dir: Path, table: pd.DataFrame) -> None:
+    """Keep a release's headline_series beside its database (before the release is sealed)."""
+    frame = table.assign(month_end=pd.to_datetime(table["month_end"]).dt.date) if len(table) else table
+    frame.to_parquet(release_dir / KEPT_SERIES, index=False)
+
+
+def release_series(release_dir: Path, dates: list[date], definitions: list[str]) -> pd.DataFrame:
+    """headline_series of the release's database: the month ends it keeps figures of for every
+    rule asked (KEPT_SERIES) taken from there, the others computed; the same rows in the same order."""
+    path = release_dir / KEPT_SERIES
+    kept = pd.read_parquet(path) if path.is_file() else None
+    if kept is None or not len(kept):
+        return headline_series(release_dir / "lvv.duckdb", dates, definitions)
+    kept = kept[kept["definition"].isin(definitions) & kept["month_end"].isin(dates)]
+    complete = kept.groupby("month_end")["definition"].nunique()
+    have = [day for day in dates if complete.get(day, 0) == len(set(definitions))]
+    computed = headline_series(release_dir / "lvv.duckdb", [d for d in dates if d not in have], definitions)
+    table = pd.concat([kept[kept["month_end"].isin(have)], computed], ignore_index=True)
+    order = pd.DataFrame({"day": table["month_end"].map({d: i for i, d in enumerate(dates)}),
+                          "rule": table["definition"].map({d: i for i, d in enumerate(definitions)})})
+    table = table.iloc[order.sort_values(["day", "rule"], kind="stable").index].reset_index(drop=True)
+    return table.astype({"persons": "int64"})
+
+
 def revisions(before: pd.DataFrame, after: pd.DataFrame, tolerance) -> pd.DataFrame:
     """The figures that moved: definition, line, month_end, persons_before, persons_after, change,
     is_large (beyond the tolerance: needs somebody to accept it)."""

@@ -122,13 +122,15 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     return records
 
 
-def load_delivery_table(staged_root: Path, record: dict, name: str) -> pd.DataFrame:
-    """One table (episodes, quarantine or findings) of one stored delivery; no file reads as no rows."""
+def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One table (episodes, quarantine or findings) of one stored delivery, or these columns of
+    it; no file reads as no rows."""
     path = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / f"{name}.parquet"
     if not path.exists():
         schema = _SCHEMAS.get(name)
-        return schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
-    return pq.read_table(path).to_pandas()
+        frame = schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
+        return frame[columns] if columns is not None and set(columns) <= set(frame.columns) else frame
+    return pq.read_table(path, columns=columns).to_pandas()
 
 
 def save_record(staged_root: Path, record: dict) -> None:
@@ -236,7 +238,8 @@ def clean_store(staged_root: Path) -> list[str]:
     """Remove what a killed save_result or save_history left behind; a delivery caught
     mid-replace is reprocessed, a history caught mid-write merged again."""
     leftovers = list(dict.fromkeys([*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
-                                    *staged_root.glob(f"{HISTORY_DIR}/.tmp-*")]))
+                                    *staged_root.glob(f"{HISTORY_DIR}/.tmp-*"),
+                                    *staged_root.glob(f"{RAW_HASHES}.tmp-*")]))
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     return [path.relative_to(staged_root).as_posix() for path in leftovers]
@@ -251,6 +254,30 @@ def prune(staged_root: Path, keep: set[tuple[str, str]]) -> list[str]:
             shutil.rmtree(path.parent)
             dropped.append(f"{municipality}/{period}")
     return dropped
+
+
+#: the raw files' sha256 by a hash of size, modification and change time and inode (discover.raw_sha256)
+RAW_HASHES = ".raw-hashes.json"
+
+
+def load_raw_hashes(staged_root: Path) -> dict[str, list]:
+    """The raw files' hashes kept by the run before (empty when none or unreadable)."""
+    try:
+        kept = json.loads((staged_root / RAW_HASHES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def save_raw_hashes(staged_root: Path, hashes: dict[str, list], present: set[str]) -> None:
+    """Keep the hashes of the raw files still present, in one rename; nothing written when unchanged."""
+    kept = {name: hashes[name] for name in sorted(present) if name in hashes}
+    if kept == load_raw_hashes(staged_root):
+        return
+    staged_root.mkdir(parents=True, exist_ok=True)
+    tmp = staged_root / f"{RAW_HASHES}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(kept), encoding="utf-8")
+    os.replace(tmp, staged_root / RAW_HASHES)
 
 
 #: where key rotation (`lvv rekey`) keeps the store it replaces until the new one is published
