@@ -9,8 +9,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
+
+from schemas import load_yaml
 
 CHECKS_FILE = Path(__file__).resolve().parent / "checks.yaml"
 Severity = Literal["fatal", "error", "warning", "info"]
@@ -60,7 +61,7 @@ class _Defaulting(dict):
 
 @cache
 def _checks_file() -> dict[str, Any]:
-    return yaml.safe_load(CHECKS_FILE.read_text(encoding="utf-8"))
+    return load_yaml(CHECKS_FILE.read_text(encoding="utf-8"))
 
 
 @cache

@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from schemas import load_yaml
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP, FollowUp, Outcome
 
 SOURCES_DIR = Path(__file__).resolve().parent / "sources"
@@ -266,7 +267,7 @@ class SourceContract(BaseModel):
 def load_contract(path: Path) -> SourceContract:
     """Load and strictly validate one source contract, naming the file in any error."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
         return SourceContract.model_validate(raw)
     except (OSError, yaml.YAMLError) as exc:
         raise ContractError(f"{path}: cannot be read: {exc}") from None

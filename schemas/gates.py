@@ -6,8 +6,8 @@ import string
 from dataclasses import dataclass
 from functools import cache
 
-import yaml
 
+from schemas import load_yaml
 from schemas.checks import CHECKS_FILE
 
 
@@ -28,7 +28,7 @@ class Gate:
 @cache
 def default_gates() -> dict[str, Gate]:
     """The gates of schemas/checks.yaml, by code."""
-    raw = yaml.safe_load(CHECKS_FILE.read_text(encoding="utf-8"))
+    raw = load_yaml(CHECKS_FILE.read_text(encoding="utf-8"))
     return {g["code"]: Gate(g["code"], float(g["threshold"]), int(g.get("min_compared", 0)), g["nl"], g["en"])
             for g in raw.get("gates", [])}
 
@@ -59,5 +59,5 @@ class RevisionTolerance:
 @cache
 def revision_tolerance() -> RevisionTolerance:
     """The `revisions:` section of schemas/checks.yaml."""
-    raw = yaml.safe_load(CHECKS_FILE.read_text(encoding="utf-8"))["revisions"]
+    raw = load_yaml(CHECKS_FILE.read_text(encoding="utf-8"))["revisions"]
     return RevisionTolerance(int(raw["months"]), int(raw["persons"]), float(raw["share"]))

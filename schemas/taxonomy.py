@@ -11,8 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas import load_yaml
 
 SCHEMAS_DIR = Path(__file__).resolve().parent
 TAXONOMY_FILE = SCHEMAS_DIR / "taxonomy.yaml"
@@ -45,7 +46,7 @@ class Taxonomy(BaseModel):
 @cache
 def taxonomy() -> Taxonomy:
     """The taxonomy, loaded once from taxonomy.yaml."""
-    return Taxonomy.model_validate(yaml.safe_load(TAXONOMY_FILE.read_text(encoding="utf-8")))
+    return Taxonomy.model_validate(load_yaml(TAXONOMY_FILE.read_text(encoding="utf-8")))
 
 
 def _enum(name: str, vocabulary: str) -> type[StrEnum]:
@@ -132,7 +133,7 @@ def counting_rules() -> dict[str, CountingRule]:
     """All counting rules in rules/, by name."""
     rules: dict[str, CountingRule] = {}
     for path in sorted(RULES_DIR.glob("*.rule.yaml")):
-        rule = CountingRule.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        rule = CountingRule.model_validate(load_yaml(path.read_text(encoding="utf-8")))
         if rule.name in rules:
             raise ValueError(f"{path.name}: counting rule {rule.name!r} is defined twice")
         rules[rule.name] = rule
@@ -174,7 +175,7 @@ PUBLISHED_FILE = SCHEMAS_DIR / "published_figures.yaml"
 
 def published_figure_rows() -> list[dict[str, Any]]:
     """The published figures (reference data) as flat rows, for DuckDB."""
-    raw = yaml.safe_load(PUBLISHED_FILE.read_text(encoding="utf-8"))["figures"]
+    raw = load_yaml(PUBLISHED_FILE.read_text(encoding="utf-8"))["figures"]
     keys = ("table", "reference_date", "definition", "measure", "municipality", "line", "persons", "note")
     rows = [{k: item.get(k) for k in keys} for item in raw]
     for row in rows:

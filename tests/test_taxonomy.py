@@ -1,3 +1,6 @@
+from datetime import date
+from pathlib import Path
+
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -53,3 +56,18 @@ def test_the_taxonomy_page_is_generated_from_the_data():
     from schemas.docs import DOC_PATH, render
 
     assert DOC_PATH.read_text(encoding="utf-8") == render(), "run `python -m schemas.docs`"
+
+
+def test_load_yaml_gives_what_the_pure_python_safe_loader_gives_on_every_project_file():
+    """schemas.load_yaml (libyaml where built in) reads each of the project's YAML files exactly as
+    yaml.safe_load does, and stays safe: a Python object tag is refused, not constructed."""
+    from schemas import load_yaml
+
+    paths = sorted(Path("schemas").rglob("*.yaml"))
+    assert len(paths) > 10
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert load_yaml(text) == yaml.safe_load(text), path
+    with pytest.raises(yaml.YAMLError):
+        load_yaml("!!python/object/apply:os.getcwd []")
+    assert load_yaml("a: 2020-11-01\nb: [1, x]") == {"a": date(2020, 11, 1), "b": [1, "x"]}

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import python_calamine
-import yaml
 from rapidfuzz import fuzz, process
 
+from schemas import load_yaml
 from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract, contracts, normalise_label)
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms.values import SERIAL_RANGE, is_blank
@@ -93,7 +93,7 @@ class Layout:
 # ------------------------------------------------------------------ vocabularies
 @cache
 def synonyms() -> dict[str, Any]:
-    return yaml.safe_load(SYNONYMS_FILE.read_text(encoding="utf-8"))
+    return load_yaml(SYNONYMS_FILE.read_text(encoding="utf-8"))
 
 
 def header_synonyms() -> dict[str, set[str]]:
@@ -534,7 +534,7 @@ def check_draft(text: str, files: list[Path]) -> DraftCheck:
     if open_lines:
         return DraftCheck(open_lines)
     try:
-        contract = SourceContract.model_validate(yaml.safe_load(text))
+        contract = SourceContract.model_validate(load_yaml(text))
     except ValidationError as exc:
         return DraftCheck([f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()])
     verdicts = []

@@ -36,6 +36,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from schemas import load_yaml
 from transforms import suppression
 from transforms.queries import line_labels
 from transforms.queries import outflow as outflow_query
@@ -80,7 +81,7 @@ def report_texts(language: str = DEFAULT_LANGUAGE) -> dict:
     """The report's texts in `language` (schemas/report_texts.yaml: nl and en, the same keys)."""
     import yaml
 
-    texts = yaml.safe_load(files("schemas").joinpath("report_texts.yaml").read_text(encoding="utf-8"))
+    texts = load_yaml(files("schemas").joinpath("report_texts.yaml").read_text(encoding="utf-8"))
     if language not in texts:
         raise ValueError(f"report language {language!r}: choose one of {', '.join(texts)}")
     return texts[language]
