@@ -22,6 +22,7 @@ from transforms.curate import curated_tables
 from transforms.delivery import process_delivery
 from transforms.monthly_report import (
     SUPPRESSED,
+    _grid,
     _wide_series,
     _write_frame,
     chart_height,
@@ -307,6 +308,45 @@ def test_charts_grow_with_their_rows_of_panels():
     assert chart_height(25, 3) == chart_height(1, 3) + 8 * (chart_height(4, 3) - chart_height(1, 3))
     assert chart_height(25, 3) >= 25 // 3 * 250  # 9 rows of municipalities stay readable
 
+
+
+def _make_subplots_grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, tuple]:
+    """The grid as plotly's make_subplots lays it out (what _grid computes without it)."""
+    from plotly.subplots import make_subplots
+
+    from transforms.monthly_report import PANEL_GAP_PX, PANEL_ROW_PX
+
+    n_cols = min(wrap, n_panels) if wrap else n_panels
+    n_rows = -(-n_panels // n_cols)
+    cells = [(n_rows - i // n_cols, i % n_cols + 1) for i in range(n_panels)]
+    numbers = {cell: str(i) for i, cell in enumerate(cells)}
+    layout = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes="all", shared_yaxes="all",
+                           start_cell="bottom-left", horizontal_spacing=0.02,
+                           vertical_spacing=PANEL_GAP_PX / (PANEL_ROW_PX * n_rows) if wrap else 0.03,
+                           row_heights=[1.0] * n_rows, column_widths=[1.0] * n_cols,
+                           column_titles=None if wrap else list(numbers.values()),
+                           subplot_titles=[numbers.get((r, c)) for r in range(1, n_rows + 1)
+                                           for c in range(1, n_cols + 1)] if wrap else None
+                           ).layout.to_plotly_json()
+    for note in layout.get("annotations", []):
+        del note["font"]
+    suffix = {(r, c): "" if (r, c) == (1, 1) else str((r - 1) * n_cols + c)
+              for r in range(1, n_rows + 1) for c in range(1, n_cols + 1)}
+    return (layout, tuple((f"x{suffix[cell]}", f"y{suffix[cell]}") for cell in cells),
+            tuple(f"xaxis{s}" for (r, _), s in suffix.items() if r == 1),
+            tuple(f"yaxis{s}" for (_, c), s in suffix.items() if c == 1))
+
+
+@pytest.mark.parametrize("wrap", [0, 1, 2, 3, 4, 7])
+def test_the_chart_grid_is_the_one_make_subplots_lays_out(wrap):
+    """_grid gives make_subplots' layout to the bit and in its key order (the JSON plotly.js reads),
+    its template's place included, for every number of panels up to 40."""
+    for n_panels in range(1, 41):
+        grid, expected = _grid(n_panels, wrap), _make_subplots_grid(n_panels, wrap)
+        assert list(grid[0]) == list(expected[0]), (n_panels, wrap)  # the template first, as there
+        mine, theirs = ({k: v for k, v in layout.items() if k != "template"} for layout in (grid[0], expected[0]))
+        assert json.dumps(mine) == json.dumps(theirs), (n_panels, wrap)
+        assert grid[1:] == expected[1:], (n_panels, wrap)
 
 # --- a hand-built network of 25 municipalities (no generator) ---------------------------------------
 

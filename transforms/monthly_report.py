@@ -947,33 +947,55 @@ def _panels(titles: list[str] | None, wrap: int, x_title: str, y_title: str
 
 @functools.lru_cache(maxsize=32)
 def _grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, tuple]:
-    """make_subplots' grid for n_panels panels with shared axes, each titled with its number.
+    """The grid plotly's make_subplots lays out for n_panels panels, each titled with its number:
+    shared axes ("all"), filled from the bottom-left cell, horizontal spacing 0.02, the vertical
+    spacing PANEL_GAP_PX of a row wrapped after `wrap` panels (else all in one row, 0.03), equal
+    widths and heights; titles above each panel (wrapped) or over each column (one row).
 
     (layout, (xaxis, yaxis) of each panel, the x axes of the bottom row, the y axes of the first
-    column). Cached, so copy the layout before changing it: the same grid serves several charts
-    and both editions, and make_subplots costs about as much as the chart drawn in it.
+    column). The same layout, key order and floating-point arithmetic as make_subplots (a test
+    compares them shape by shape), computed here: make_subplots builds and validates a
+    plotly.graph_objects figure, and the internal page's two grids cost 0.3 to 0.7 s in each new
+    process (each run of the flow is one). Cached, so copy the layout before changing it: the same
+    grid serves several charts and both editions.
     """
-    from plotly.subplots import make_subplots
-
     n_cols = min(wrap, n_panels) if wrap else n_panels
     n_rows = -(-n_panels // n_cols)
-    cells = [(n_rows - i // n_cols, i % n_cols + 1) for i in range(n_panels)]  # rows from the bottom
+    across, down = 0.02, PANEL_GAP_PX / (PANEL_ROW_PX * n_rows) if wrap else 0.03
+    width = (1.0 - across * (n_cols - 1)) * (1.0 / float(n_cols))
+    height = (1.0 - down * (n_rows - 1)) * (1.0 / float(n_rows))
+    # the template's place: make_subplots puts it first; _chart sets it
+    layout: dict = {"template": None}
+    domains: dict[tuple[int, int], tuple[list[float], list[float]]] = {}
+    suffix: dict[tuple[int, int], str] = {}
+    for r in range(n_rows):  # r = 0: the bottom row
+        for c in range(n_cols):
+            left, bottom = sum([width] * c) + c * across, sum([height] * r) + r * down
+            # make_subplots puts y within [0, 1] and titles the cell as computed; plotly's
+            # validation then puts x within [0, 1] too (a last column's 1.0000000000000002)
+            y_domain = [_unit(bottom), _unit(bottom + height)]
+            domains[r, c], x_domain = ([left, left + width], y_domain), [_unit(left), _unit(left + width)]
+            suffix[r, c] = number = "" if (r, c) == (0, 0) else str(r * n_cols + c + 1)
+            shared = {} if (r, c) == (0, 0) else {"matches": "x"}
+            layout[f"xaxis{number}"] = {"anchor": f"y{number}", "domain": x_domain, **shared,
+                                        **({"showticklabels": False} if r > 0 else {})}
+            layout[f"yaxis{number}"] = {"anchor": f"x{number}", "domain": y_domain,
+                                        **({"matches": "y"} if shared else {}),
+                                        **({"showticklabels": False} if c > 0 else {})}
+    cells = [(n_rows - 1 - i // n_cols, i % n_cols) for i in range(n_panels)]  # rows from the bottom
     numbers = {cell: str(i) for i, cell in enumerate(cells)}
-    grid = make_subplots(rows=n_rows, cols=n_cols, shared_xaxes="all", shared_yaxes="all",
-                         start_cell="bottom-left", horizontal_spacing=0.02,
-                         vertical_spacing=PANEL_GAP_PX / (PANEL_ROW_PX * n_rows) if wrap else 0.03,
-                         row_heights=[1.0] * n_rows, column_widths=[1.0] * n_cols,
-                         column_titles=None if wrap else list(numbers.values()),
-                         subplot_titles=[numbers.get((r, c)) for r in range(1, n_rows + 1)
-                                         for c in range(1, n_cols + 1)] if wrap else None)
-    layout = grid.layout.to_plotly_json()
-    for note in layout.get("annotations", []):
-        del note["font"]  # the template's font, as plotly.express leaves it
-    suffix = {(r, c): "" if (r, c) == (1, 1) else str((r - 1) * n_cols + c)
-              for r in range(1, n_rows + 1) for c in range(1, n_cols + 1)}
+    # a panel's title above it (wrapped), or a column's above the row (one row; cells = columns)
+    titled = [cell for cell in domains if cell in numbers] if wrap else [(n_rows - 1, c) for c in range(n_cols)]
+    layout["annotations"] = [{"showarrow": False, "text": numbers[cell], "x": sum(domains[cell][0]) / 2.0,
+                              "xanchor": "center", "xref": "paper", "y": domains[cell][1][1],
+                              "yanchor": "bottom", "yref": "paper"} for cell in titled]
     return (layout, tuple((f"x{suffix[cell]}", f"y{suffix[cell]}") for cell in cells),
-            tuple(f"xaxis{s}" for (r, _), s in suffix.items() if r == 1),
-            tuple(f"yaxis{s}" for (_, c), s in suffix.items() if c == 1))
+            tuple(f"xaxis{suffix[0, c]}" for c in range(n_cols)),
+            tuple(f"yaxis{suffix[r, 0]}" for r in range(n_rows)))
+
+
+def _unit(value: float) -> float:
+    return min(max(value, 0.0), 1.0)
 
 
 # --- all four files -------------------------------------------------------------------------------
