@@ -602,8 +602,9 @@ def _plain(value: object) -> object:
 
 # --- Excel ----------------------------------------------------------------------------------------
 
-def write_excel(data: ReportData, path: Path) -> Path:
-    """The workbook: one sheet per section, every text cell written as text (see module doc)."""
+def write_excel(data: ReportData, path: Path, sections: list[tuple[str, pd.DataFrame, str]] | None = None) -> Path:
+    """The workbook: one sheet per section, every text cell written as text (see module doc).
+    sections: _sections(data), when the caller has them already (the page shows the same)."""
     import xlsxwriter
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -616,7 +617,7 @@ def write_excel(data: ReportData, path: Path) -> Path:
                "title": book.add_format({"bold": True, "font_size": 13})}
     try:
         texts = report_texts(data.language)
-        for title, frame, note in _sections(data):
+        for title, frame, note in _sections(data) if sections is None else sections:
             sheet = book.add_worksheet(title[:31])
             sheet.write_string(0, 0, title, formats["title"])
             if len(frame) > SHEET_ROWS:
@@ -755,15 +756,17 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --- HTML -----------------------------------------------------------------------------------------
 
-def write_html(data: ReportData, path: Path) -> Path:
-    """One self-contained page: the charts (plotly.js inlined) and every table, values escaped."""
+def write_html(data: ReportData, path: Path, sections: list[tuple[str, pd.DataFrame, str]] | None = None) -> Path:
+    """One self-contained page: the charts (plotly.js inlined) and every table, values escaped.
+    sections: _sections(data), when the caller has them already (the workbook shows the same)."""
     from plotly.offline import get_plotlyjs
 
     texts = report_texts(data.language)
     charts = "\n".join(f"<section><h2>{html.escape(title)}</h2>{body}</section>"
                        for title, body in _charts(data))
     tables = "\n".join(f"<section><h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>"
-                       f"{_html_table(frame, texts)}</section>" for title, frame, note in _sections(data))
+                       f"{_html_table(frame, texts)}</section>"
+                       for title, frame, note in (_sections(data) if sections is None else sections))
     edition = texts["edition_short"]["public" if data.public else "internal"]
     title = texts["page_title"].format(reference_date=data.reference_date, edition=edition)
     heading = texts["heading"].format(reference_date=data.reference_date)
@@ -1016,9 +1019,9 @@ def write_monthly_report(data: ReportData, out_dir: Path, threshold: int = DEFAU
 
     # patterns kept by fingerprint beside the reports: a run with nothing new optimises nothing
     public = public_edition(data, threshold, cache_dir=out_dir.parent / PROTECTION_CACHE)
-    return {
-        "internal_xlsx": write_excel(data, out_dir / f"{stem}-internal.xlsx"),
-        "internal_html": write_html(data, out_dir / f"{stem}-internal.html"),
-        "public_xlsx": write_excel(public, out_dir / f"{stem}-public.xlsx"),
-        "public_html": write_html(public, out_dir / f"{stem}-public.html"),
-    }
+    written = {}
+    for edition, shown in (("internal", data), ("public", public)):
+        sections = _sections(shown)  # the tables of both files of the edition, built once
+        written[f"{edition}_xlsx"] = write_excel(shown, out_dir / f"{stem}-{edition}.xlsx", sections)
+        written[f"{edition}_html"] = write_html(shown, out_dir / f"{stem}-{edition}.html", sections)
+    return written
