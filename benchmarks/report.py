@@ -9,7 +9,9 @@ in --workdir (when it was published with the same SQL). Then times, in this proc
 outflow series, occupancy series, changes, bridge, quality tables, and the atoms small-cell
 protection sums), the public edition's protection (`public_edition`, reported apart: it is the
 protection's work, not the report's), and each writer: the workbook of each edition, the charts
-of each edition alone, and the page of each edition (charts included). Prints a Markdown table
+of each edition alone, and the page of each edition (charts included), and the whole step as a run
+with nothing new pays it once gathered (`write_monthly_report` with the protection patterns kept:
+their fresh audits and the four files, `report_from_kept_patterns_s`). Prints a Markdown table
 (median of the runs) and, with --json, adds one object for the factor to the file.
 """
 
@@ -111,6 +113,12 @@ def measure(database: Path, ref_date: date, out_dir: Path, repeat: int = 1,
             timed(f"html_{edition}_s", lambda: report.write_html(shown, out_dir / f"{edition}.html"))
         add("writers_s", sum(stats[f"{kind}_{edition}_s"].runs[-1] for kind in ("excel", "html")
                              for edition in ("internal", "public")))
+        # the flow's report step in a run with nothing new, once gathered: write_monthly_report with
+        # the protection patterns kept (their fresh audits) and all four files, beside out_dir
+        step = out_dir.with_name(f"{out_dir.name}-step") / f"{ref_date:%Y-%m-%d}"
+        if not (step.parent / public_edition.PROTECTION_CACHE).is_dir():
+            report.write_monthly_report(data, step, threshold)  # the patterns kept, as by an earlier run
+        timed("report_from_kept_patterns_s", lambda: report.write_monthly_report(data, step, threshold))
         add("report_without_protection_s", stats["gather_s"].runs[-1] - parts.get("atoms", 0.0)
             + stats["writers_s"].runs[-1])
     stats["file_mb"] = Stat([sum(p.stat().st_size for p in out_dir.iterdir()) / 1e6])

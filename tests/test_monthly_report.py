@@ -588,7 +588,8 @@ def test_the_report_benchmark_times_every_part(network, tmp_path):
     stats = measure(network, NET_REF, tmp_path / "reports")
     parts = {"headline", "by_municipality", "outflow_series", "occupancy_series", "changes", "bridge",
              "quality_tables", "atoms"}
-    assert {f"gather.{p}_s" for p in parts} | {"gather_s", "protection_s", "writers_s"} <= set(stats)
+    assert {f"gather.{p}_s" for p in parts} | {"gather_s", "protection_s", "writers_s",
+                                                 "report_from_kept_patterns_s"} <= set(stats)
     for edition in ("internal", "public"):
         assert {f"excel_{edition}_s", f"charts_{edition}_s", f"html_{edition}_s"} <= set(stats)
     assert all(s.runs and s.median > 0 for s in stats.values())
@@ -597,6 +598,9 @@ def test_the_report_benchmark_times_every_part(network, tmp_path):
     assert "`gather.atoms_s`" in table(stats, info)
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
         "internal.html", "internal.xlsx", "public.html", "public.xlsx"]
+    step = tmp_path / "reports-step"  # the report step from the kept patterns: its four files beside
+    assert len(list((step / "protection-cache").iterdir())) > 0
+    assert len(list((step / f"{NET_REF:%Y-%m-%d}").glob("lvv-monthly-*.*"))) == 4
 
 
 def test_a_release_published_before_the_latest_deliveries_view_still_reports(network, tmp_path):
