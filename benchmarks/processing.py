@@ -5,9 +5,9 @@
 On the demo and on a national network at each --factor (x4: 25 municipalities, 24 months; do not
 ask for x16 or more on a shared machine), every delivery goes the flow's way, a task per
 municipality, with the flow's setting of the cycle collector: `process_deliveries` (read, stage,
-validate, pseudonymise, curate the delivery's result) and then the result written to the store
-(`save_result`, counted in curate; the gate, which compares a delivery with the one before, is
-not counted). Each step's
+validate, pseudonymise, curate the delivery's result), then the gate (`gate_delivery`: the
+delivery against the one in force before it, as the flow's task keeps that one's rows), then the
+result written to the store (`save_result`, counted in curate). Each step's
 seconds are summed over the deliveries (transforms.delivery.StepClock) and shown as seconds per
 100,000 rows read and as a multiple of the read floor (python-calamine or the csv module alone
 on every file: benchmarks.figures.read_floor), with the CPU seconds of each step beside them
@@ -15,6 +15,8 @@ on every file: benchmarks.figures.read_floor), with the CPU seconds of each step
 less so). `*_cpu_s` in the JSON. The same figures under `month` for the last month's deliveries
 alone, processed in a new process's state (no cell parsed before): what a monthly increment
 processes, against the read floor of that month's files (benchmarks.scale.increment_read_floor).
+(Its gate compares nothing: the month's store is new, no delivery before; a monthly run's gate
+reads the delivery before from the store, load_delivery_table.)
 
 --hash: also print a SHA-256 of the store the deliveries were written to (every file's bytes) and
 of the curated tables built from it (`curated_tables`, a full rebuild, each table written as a
@@ -37,7 +39,7 @@ from benchmarks import figures
 from benchmarks.datasets import Dataset, prepare
 from benchmarks.measure import Stat
 
-STEPS = ("read", "stage", "validate", "pseudonymise", "curate")
+STEPS = ("read", "stage", "validate", "pseudonymise", "gate", "curate")
 
 
 def process_all(dataset: Dataset, staged_root: Path, period: str | None = None) -> tuple[dict[str, float], int]:
@@ -45,8 +47,9 @@ def process_all(dataset: Dataset, staged_root: Path, period: str | None = None) 
     seconds per step, rows read."""
     from lvv.settings import DEMO_PSEUDONYM_KEY
     from transforms.delivery import DeliveryInput, StepClock, process_deliveries
+    from transforms.gate import gate_delivery
     from transforms.protect import Pseudonymiser
-    from transforms.store import save_result
+    from transforms.store import load_delivery_table, save_result
 
     contracts = figures._contracts()
     by_municipality: dict[str, list] = {}
@@ -61,7 +64,18 @@ def process_all(dataset: Dataset, staged_root: Path, period: str | None = None) 
         for municipality, items in sorted(by_municipality.items()):
             batch = [DeliveryInput(item.path, item.period, item.relative) for item in items]
             pseudonymiser = Pseudonymiser(DEMO_PSEUDONYM_KEY)  # a task's own, as in the flow
+            stored: list[dict] = []
+            last: dict[str, Any] = {}  # the rows of the delivery last accepted, as the flow keeps them
             for result in process_deliveries(batch, contracts[municipality], pseudonymiser, clock=clock):
+                with clock.step("gate"):
+                    result.delivery, _ = gate_delivery(
+                        result.delivery, result.episodes, result.quarantine, stored,
+                        lambda previous: last[previous["delivery_id"]] if previous["delivery_id"] in last
+                        else load_delivery_table(staged_root, previous, "episodes"),
+                        staged_root.parent / "curated", contracts[municipality].gates)
+                if result.delivery["status"] == "accepted":
+                    last = {result.delivery["delivery_id"]: result.episodes}
+                stored = [r for r in stored if r["period"] != result.delivery["period"]] + [result.delivery]
                 with clock.step("curate"):
                     save_result(staged_root, result)
                 rows += result.delivery["rows_read"]

@@ -18,8 +18,9 @@ from transforms import curate
 from transforms.curate import QUARANTINE_COLUMNS, curated_tables
 from transforms.delivery import DeliveryResult, process_delivery
 from transforms.protect import Pseudonymiser
-from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, load_records, load_table, prune, save_result,
-                              write_parquet)
+from schemas.checks import Finding
+from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, findings_table, load_delivery_table, load_records,
+                              load_table, prune, save_result, text_schema, write_parquet)
 
 PSEUDO = Pseudonymiser("test-key")
 
@@ -124,20 +125,80 @@ def test_write_parquet_takes_only_a_data_frame_with_the_schema_s_columns(tmp_pat
                                                                                   ("n", pa.int64())])
 
 
+
+def old_folder(staged_root: Path, result: DeliveryResult) -> Path:
+    """A delivery's folder, made, with its delivery.json as save_result wrote it before."""
+    record = result.delivery
+    target = staged_root / record["municipality"] / record["period"]
+    target.mkdir(parents=True)
+    (target / "delivery.json").write_text(json.dumps(record, default=str, indent=1), encoding="utf-8")
+    return target
+
+
+def old_findings(result: DeliveryResult) -> pd.DataFrame:
+    """A delivery's findings as the DataFrame save_result built before."""
+    findings = pd.DataFrame([f.as_row("nl") for f in result.findings], columns=FINDING_COLUMNS)
+    findings.insert(0, "delivery_id", result.delivery["delivery_id"])
+    findings["excel_row"] = findings["excel_row"].astype("Int64")
+    return findings
+
+
+def save_through_pandas(staged_root: Path, result: DeliveryResult) -> None:
+    """save_result before its files were written without pandas: each frame through
+    pa.Table.from_pandas (its pandas metadata kept in the file), the findings through a DataFrame."""
+    target, findings = old_folder(staged_root, result), old_findings(result)
+    for name, frame, schema in (("episodes", result.episodes, EPISODE_SCHEMA), ("quarantine", result.quarantine, None),
+                                ("findings", findings, FINDING_SCHEMA)):
+        if len(frame):
+            schema = schema or text_schema(frame)
+            pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), target / f"{name}.parquet",
+                           compression="zstd", write_statistics=True)
+
+
+def test_the_store_s_files_hold_no_pandas_metadata_and_read_back_as_through_pandas(tmp_path, results):
+    """Written as Arrow arrays, without pandas' metadata (a fifth of a small file): every table
+    of every delivery reads back, alone or all at once, as the frame the pandas route gave."""
+    staged = new_store(tmp_path / "new", results)
+    before = tmp_path / "before"
+    for result in results.values():
+        save_through_pandas(before, result)
+    for path in staged.glob("*/*/*.parquet"):
+        assert b"pandas" not in (pq.read_schema(path).metadata or {}), path
+    assert b"pandas" in pq.read_schema(before / "amsterdam" / "2020-10" / "findings.parquet").metadata
+    findings = load_delivery_table(staged, results["utrecht/2020-10"].delivery, "findings")
+    assert findings["excel_row"].dtype == "Int64" and findings["excel_row"].isna().any()
+    for record in load_records(staged):
+        for name in TABLES:
+            then, now = load_delivery_table(before, record, name), load_delivery_table(staged, record, name)
+            pd.testing.assert_frame_equal(then, now, check_exact=True, obj=f"{record['delivery_id']} {name}")
+    for name in TABLES:
+        pd.testing.assert_frame_equal(load_table(before, name), load_table(staged, name), check_exact=True, obj=name)
+    assert_same_tables(curated_tables(before), curated_tables(staged))
+
+
+def test_findings_table_is_the_findings_frame_as_arrow(tmp_path):
+    """Findings no generated delivery holds: no row, a row 0, text with accents, an empty value."""
+    findings = [Finding("file-unreadable", file="x/ë.xlsx"),
+                Finding("date-unparseable", file="x/ë.xlsx", sheet="Cliënten", excel_row=0, column_letter="F",
+                        column_header="Datum instroom", field="intake_date", value="31-02-2020"),
+                Finding("date-unparseable", file="x/ë.xlsx", sheet="Cliënten", excel_row=12, column_letter="G",
+                        field="exit_date", value="")]
+    frame = pd.DataFrame([f.as_row("en") for f in findings], columns=FINDING_COLUMNS)
+    frame.insert(0, "delivery_id", "x/2020-10")
+    frame["excel_row"] = frame["excel_row"].astype("Int64")
+    table = findings_table("x/2020-10", findings, "en")
+    assert table.equals(pa.Table.from_pandas(frame, schema=FINDING_SCHEMA, preserve_index=False).replace_schema_metadata())
+    assert table["excel_row"].to_pylist() == [None, 0, 12] and table.num_rows == 3
+    assert findings_table("x/2020-10", [], "en").equals(FINDING_SCHEMA.empty_table())
+
 # ------------------------------------------------------------------ reading, older stores
 def save_the_old_way(staged_root: Path, result: DeliveryResult) -> None:
     """save_result before the stored schemas were fixed: each frame through pandas' to_parquet as
     it is (types inferred per delivery), a file for every table even without rows."""
-    record = result.delivery
-    target = staged_root / record["municipality"] / record["period"]
-    target.mkdir(parents=True)
-    findings = pd.DataFrame([f.as_row("nl") for f in result.findings], columns=FINDING_COLUMNS)
-    findings.insert(0, "delivery_id", record["delivery_id"])
-    findings["excel_row"] = findings["excel_row"].astype("Int64")
+    target, findings = old_folder(staged_root, result), old_findings(result)
     for name, frame in zip(TABLES, (result.episodes, result.quarantine, findings)):
         frame.to_parquet(target / f"{name}.parquet", engine="pyarrow", compression="zstd", index=False,
                          write_statistics=True)
-    (target / "delivery.json").write_text(json.dumps(record, default=str, indent=1), encoding="utf-8")
 
 
 def load_the_old_way(staged_root: Path, name: str, municipality: str | None = None) -> pd.DataFrame:
