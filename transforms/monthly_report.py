@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import html
+import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib.resources import files
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -79,8 +82,6 @@ class ReportData:
 @functools.cache
 def report_texts(language: str = DEFAULT_LANGUAGE) -> dict:
     """The report's texts in `language` (schemas/report_texts.yaml: nl and en, the same keys)."""
-    import yaml
-
     texts = load_yaml(files("schemas").joinpath("report_texts.yaml").read_text(encoding="utf-8"))
     if language not in texts:
         raise ValueError(f"report language {language!r}: choose one of {', '.join(texts)}")
@@ -201,8 +202,6 @@ def gather_cached(database: Path, reference_date: date, definitions: list[str], 
         try:
             return _read_gathered(folder, run)
         except (OSError, ValueError, KeyError):  # a damaged cache is gathered again, and replaced
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)
     data = gather(database, reference_date, definitions, run)
     _write_gathered(cache_dir, key, data)
@@ -210,9 +209,6 @@ def gather_cached(database: Path, reference_date: date, definitions: list[str], 
 
 
 def _gather_key(database: Path, reference_date: date, definitions: list[str]) -> str | None:
-    import hashlib
-    import json
-
     manifest = database.resolve().parent / "release.json"
     try:
         entry = json.loads(manifest.read_text(encoding="utf-8"))["files"][database.name]
@@ -225,17 +221,12 @@ def _gather_key(database: Path, reference_date: date, definitions: list[str]) ->
 
 
 def _frames() -> list[str]:
-    from dataclasses import fields
-
     return [f.name for f in fields(ReportData) if f.type in ("pd.DataFrame", pd.DataFrame)]
 
 
 def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
     """One Parquet file per frame (the format the store and the leak check read) and meta.json,
     written aside and renamed into place."""
-    import json
-    import shutil
-
     cache_dir.mkdir(parents=True, exist_ok=True)
     aside = cache_dir / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(aside, ignore_errors=True)
@@ -260,7 +251,6 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
 
 
 def _read_gathered(folder: Path, run: dict | None) -> ReportData:
-    import json
 
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _frames()}
