@@ -12,7 +12,6 @@ A month without a folder between a municipality's first and last delivery is a g
 from __future__ import annotations
 
 import hashlib
-
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass

@@ -65,8 +65,8 @@ def measures(record: dict, episodes: pd.DataFrame, quarantine: pd.DataFrame,
     # a register export keeps its closed episodes: it grows (fast while a pilot starts) and never
     # loses many rows; a duplicated export is caught by its quarantined duplicates instead
     out["rows-dropped"] = (max(before - read, 0) / before if before else 0.0, before)
-    open_before = _text(previous_episodes["episode_id"]).filter(
-        pc.and_(_dates(previous_episodes["exit_date"]).is_null(), _text(previous_episodes["episode_id"]).is_valid()))
+    before_ids = _text(previous_episodes["episode_id"])
+    open_before = before_ids.filter(pc.and_(_dates(previous_episodes["exit_date"]).is_null(), before_ids.is_valid()))
     present = pa.concat_arrays([_text(_ids(episodes)), _text(_ids(quarantine))])
     missing = len(open_before) - pc.sum(pc.is_in(open_before, value_set=present)).as_py() if len(open_before) else 0
     out["open-episodes-missing"] = (missing / len(open_before) if len(open_before) else 0.0, len(open_before))
