@@ -145,9 +145,10 @@ def find_deliveries(paths: DataPaths) -> Work:
     for note in notes:
         logger.warning(note)
     previous = load_records(paths.staged)
-    hashes = load_raw_hashes(paths.staged)  # a raw file not written since the last run is not read
+    kept = load_raw_hashes(paths.staged)  # a raw file not written since the last run is not read
+    hashes = dict(kept)  # needs_processing adds what it hashes; kept stays what the file holds
     todo = needs_processing(found, previous, hashes)
-    save_raw_hashes(paths.staged, hashes, {f.relative for f in found})
+    save_raw_hashes(paths.staged, hashes, {f.relative for f in found}, kept)
     withdrawn = prune(paths.staged, {(f.municipality, f.period or "unknown") for f in found})
     logger.info("find-deliveries: %d found, %d new or changed, %d withdrawn", len(found), len(todo),
                 len(withdrawn))

@@ -295,10 +295,12 @@ def load_raw_hashes(staged_root: Path) -> dict[str, list]:
     return kept if isinstance(kept, dict) else {}
 
 
-def save_raw_hashes(staged_root: Path, hashes: dict[str, list], present: set[str]) -> None:
-    """Keep the hashes of the raw files still present, in one rename; nothing written when unchanged."""
+def save_raw_hashes(staged_root: Path, hashes: dict[str, list], present: set[str],
+                    loaded: dict[str, list] | None = None) -> None:
+    """Keep the hashes of the raw files still present, in one rename; nothing written when they
+    are those kept (`loaded`: what load_raw_hashes gave before `hashes` was updated; None reads it)."""
     kept = {name: hashes[name] for name in sorted(present) if name in hashes}
-    if kept == load_raw_hashes(staged_root):
+    if kept == (load_raw_hashes(staged_root) if loaded is None else loaded):
         return
     staged_root.mkdir(parents=True, exist_ok=True)
     tmp = staged_root / f"{RAW_HASHES}.tmp-{os.getpid()}"
