@@ -727,11 +727,6 @@ class Auditor:
         self._add_rows(relations, np.zeros(len(relations)), np.full(len(relations), np.inf))
         return first
 
-    def forget(self, first: int, count: int) -> None:
-        """Make `count` rows from `first` (added by `know`) free again."""
-        self._highs.changeRowsBounds(count, np.arange(first, first + count, dtype=np.int32),
-                                     np.full(count, -np.inf), np.full(count, np.inf))
-
     def interval(self, name: str, form: Row, persons: int, least_known: float | None = None,
                  level: float = np.inf, points: dict | None = None) -> Interval:
         """The least and the most `form` can be given the shown figures, and what bounds it.
