@@ -24,6 +24,11 @@ BODY = [
     [],                                      # nothing at all
     ["R7", "x", "y", "z", "beyond the header"],
     [" ", "", "", "", "", "", "late"],       # filled past the header only
+    ["", 0, "", False, "", "", 0.0, "x", ""],  # empty cells apart and together, values equal to nothing
+    ["R9", "", "", "", ""],                  # empty to the end
+    [None, "", " "],                         # blank, the first cell None
+    [float("nan"), ""],                      # blank, the first cell NaN
+    [17.0, "", "y"],                         # the first cell a number
 ]
 
 
@@ -47,21 +52,27 @@ def _same(a: list[list], b: list[list]) -> bool:
 
 
 def test_data_rows_by_hand():
-    rows, excel_rows = _data_rows(BODY, 4, 6)
-    assert excel_rows == [6, 9, 10, 11, 13, 14]
+    rows, excel_rows = _data_rows([list(row) for row in BODY], 4, 6)
+    assert excel_rows == [6, 9, 10, 11, 13, 14, 15, 16, 19]
     assert rows[0] == ["R1", None, 3.0, date(2020, 1, 1)]
     assert rows[1] == [None, "1000000001", None, None]
     assert math.isnan(rows[2][0]) and rows[2][1:] == [0, None, None]
     assert rows[3] == ["R5", None, None, None]
     assert rows[4] == ["R7", "x", "y", "z", "beyond the header"]
     assert rows[5] == [" ", None, None, None, None, None, "late"]
+    assert rows[6] == [None, 0, None, False, None, None, 0.0, "x", None]
+    assert rows[7] == ["R9", None, None, None, None]
+    assert rows[8] == [17.0, None, "y", None]
 
 
 @pytest.mark.parametrize("width", [1, 4, 9])
 def test_data_rows_as_before(width):
-    rows, excel_rows = _data_rows(BODY, width, 2)
+    body = [list(row) for row in BODY]
+    rows, excel_rows = _data_rows(body, width, 2)
     expected_rows, expected_excel = _old(BODY, width, 2)
     assert excel_rows == expected_excel and _same(rows, expected_rows)
+    assert all(type(a) is type(b) for x, y in zip(rows, expected_rows) for a, b in zip(x, y))
+    assert _same(body, BODY)  # the grid read is left as it was
 
 
 def test_a_cell_over_the_length_limit_is_located():

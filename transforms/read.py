@@ -107,16 +107,25 @@ def _data_rows(body: list[list[Any]], width: int, first_row: int) -> tuple[list[
     """The rows below the header that hold anything, each at least `width` cells with None for an
     empty one, and their sheet row numbers (the body starts at sheet row first_row)."""
     rows, excel_rows = [], []
-    for offset, cells in enumerate(body):
+    for number, cells in enumerate(body, first_row):
         first = cells[0] if cells else None
         # the first cell filled (the usual data row) says at once that the row is not blank
-        if not (first.__class__ is str and first.strip()) and all(is_blank(v) for v in cells):
+        filled = first.strip() if first.__class__ is str else not is_blank(first)
+        if not filled and all(is_blank(v) for v in cells):
             continue
-        row = [None if v == "" else v for v in cells] if "" in cells else list(cells)
-        if len(row) < width:
-            row += [None] * (width - len(row))
-        rows.append(row)
-        excel_rows.append(first_row + offset)
+        if "" in cells:  # a row has a few empty cells: each found by list.index, not a loop over the row
+            cells = cells.copy()
+            i = cells.index("")
+            try:
+                while True:
+                    cells[i] = None
+                    i = cells.index("", i + 1)
+            except ValueError:
+                pass
+        if len(cells) < width:
+            cells = cells + [None] * (width - len(cells))
+        rows.append(cells)
+        excel_rows.append(number)
     return rows, excel_rows
 
 
