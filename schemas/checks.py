@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -111,14 +111,16 @@ class Finding:
         return ""
 
     def as_row(self, lang: Lang = "nl") -> dict[str, Any]:
-        message, fix = self.check.render(lang, {"value": self.value, **self.params})
-        row = asdict(self)
-        row.pop("params")
-        row.update(
-            severity=self.severity, level=self.check.level, cell_ref=self.cell_ref,
-            message=message, fix=fix,
-        )
+        check = self.check
+        message, fix = check.render(lang, {"value": self.value, **self.params})
+        # the fields but params, as they stand (plain values: dataclasses.asdict's deep copy is not needed)
+        row = {name: getattr(self, name) for name in _ROW_FIELDS}
+        row.update(severity=check.severity, level=check.level, cell_ref=self.cell_ref, message=message, fix=fix)
         return row
+
+
+#: the fields of a Finding a row shows as they stand (params fill in the message instead)
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Finding) if f.name != "params")
 
 
 def bounded(findings: list[Finding], per_check: int | None = None) -> list[Finding]:

@@ -431,3 +431,29 @@ def test_the_quick_check_agrees_with_the_pipeline_on_any_rows(tmp_path, rows, mu
     full, quick, full_record, quick_record = both_paths(path, municipality)
     assert full == quick
     assert full_record["rows_quarantined"] == quick_record["rows_quarantined"]
+
+
+def test_a_findings_row_is_every_field_but_params_as_asdict_gives_it():
+    """Finding.as_row builds its row without dataclasses.asdict's deep copy: the same keys in the
+    same order and the same values, whatever the finding holds (values no generator writes)."""
+    import dataclasses
+
+    from schemas.checks import FINDING_COLUMNS, Finding
+
+    findings = [
+        Finding("findings-more", params={"check": "date-unparseable", "more": 3, "kept": 200}),
+        Finding("date-unparseable", file="f.xlsx", sheet="Blad 1", excel_row=7, column_letter="AB",
+                column_header="Datum\nin", field="intake_date", value="31-02-2021 ; {x}",
+                params={"accepted": ["dd-mm-jjjj"], "nested": {"a": [1, 2]}}),
+        Finding("file-empty"),
+    ]
+    for f in findings:
+        for lang in ("nl", "en"):
+            row = f.as_row(lang)
+            expected = dataclasses.asdict(f)
+            expected.pop("params")
+            assert list(row)[:len(expected)] == list(expected)
+            assert {k: row[k] for k in expected} == expected
+            assert set(row) == set(FINDING_COLUMNS)
+            assert row["severity"] == f.severity and row["cell_ref"] == f.cell_ref
+    assert findings[1].as_row("en")["cell_ref"] == "AB7"
