@@ -155,3 +155,33 @@ def test_a_batch_stages_the_same_frame_as_the_records_of_each_sheet():
     expected = _typed_frame([(_as_columns(parse_rows(raw, contract)).columns, day) for raw, day in sheets])
     pd.testing.assert_frame_equal(batch.frame, expected)
     assert batch.frame["intake_date"].dtype == "datetime64[ns]" and batch.frame["record_id"].dtype == "str"
+
+
+TEXT_COLUMNS = ("record_id", "person_id", "outcome_code", "follow_up_code")
+
+
+def _staged_frame() -> pd.DataFrame:
+    columns = {"excel_row": [2, 3], "record_id": ["R1", None], "person_id": ["1000000001", None],
+               "intake_days": [18000, 18001], "exit_days": [-(2**63), -(2**63)], "outcome_code": [None, None],
+               "follow_up_code": [None, None], "has_outcome_label": [False, False],
+               "has_follow_up_label": [False, False], "has_exit_value": [False, False]}
+    return _typed_frame([(columns, date(2020, 1, 31))])
+
+
+@pytest.mark.parametrize("column", TEXT_COLUMNS)
+@pytest.mark.parametrize("dtype", ["object", "string", "string[python]", "category"])
+def test_a_text_column_of_another_dtype_breaks_the_staged_contract(column, dtype):
+    """The text columns' dtype is checked as one boolean (schemas/episodes.py, _text): a column
+    that holds the same text in another dtype (the staging never makes one) fails the contract, on
+    that column, as pandera's own check of `str` does; the staged frame passes."""
+    import pandera.errors
+
+    from schemas.episodes import StagedEpisodes, TEXT_DTYPE
+
+    frame = _staged_frame()
+    StagedEpisodes.validate(frame, lazy=True)  # as staged: nothing to say
+    frame[column] = frame[column].astype(dtype)
+    with pytest.raises(pandera.errors.SchemaErrors) as failed:
+        StagedEpisodes.validate(frame, lazy=True)
+    cases = failed.value.failure_cases
+    assert set(cases["check"]) == {f"dtype('{TEXT_DTYPE}')"} and set(cases["column"]) == {column}
