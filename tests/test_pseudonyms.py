@@ -9,6 +9,7 @@ and are written here as literals (the pseudonym is the first 20 hex digits, afte
 from __future__ import annotations
 
 import hashlib
+import pickle
 
 import pytest
 
@@ -70,3 +71,22 @@ def test_the_demo_key_set_by_hand_is_accepted_only_where_lvv_demo_wrote(tmp_path
         pseudonym_key(raw)
     monkeypatch.setenv(KEY_ENV, DEMO_KEY)
     assert pseudonym_key(raw) == (DEMO_KEY, False)
+
+
+@pytest.mark.parametrize("key", ["k", "sleutel-ß-€", "x" * 65, b"\x00\xff" * 50])
+def test_each_pseudonym_is_the_hmac_of_its_text_alone(key):
+    """The key's HMAC state is made once and copied for each text: every pseudonym is still the
+    HMAC-SHA256 of its own text (none carries the texts hashed before it), under keys the demo never
+    uses (one character, not ASCII, longer than SHA-256's block, bytes)."""
+    import hmac
+
+    raw_key = key.encode("utf-8") if isinstance(key, str) else key
+    p = Pseudonymiser(key)
+    texts = ["0123456789", "V 6652.327.800", "", "één", "0123456789 ", "\u00a0", "1" * 500]
+    for text in texts + texts[::-1]:
+        expected = hmac.new(raw_key, f"person|{text.strip()}".encode("utf-8"), hashlib.sha256).hexdigest()
+        assert p.person(text) == "P" + expected[:20]
+        expected = hmac.new(raw_key, f"episode|gouda|{text.strip()}".encode("utf-8"), hashlib.sha256).hexdigest()
+        assert p.episode("gouda", text) == "E" + expected[:20]
+    copy = pickle.loads(pickle.dumps(p))  # as a Dask worker gets it
+    assert [copy.person(t + "x") for t in texts] == [Pseudonymiser(key).person(t + "x") for t in texts]

@@ -19,13 +19,25 @@ class Pseudonymiser:
         if not key:
             raise ValueError("the pseudonymisation key is empty")
         self._key = key.encode("utf-8") if isinstance(key, str) else key
+        # the key's HMAC state, made once: each text is hashed from a copy of it (what hmac.new
+        # would compute again for every text, at twice the cost)
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
         # each text hashed once: a register repeats the same persons and records every month
         self._known: dict[str, str] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickled (a Dask worker's copy) without the HMAC state, which does not pickle: made again."""
+        return {name: value for name, value in self.__dict__.items() if name != "_keyed"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
 
     def _digest(self, text: str) -> str:
         known = self._known.get(text)
         if known is None:
-            mac = hmac.new(self._key, text.encode("utf-8"), hashlib.sha256)
+            mac = self._keyed.copy()
+            mac.update(text.encode("utf-8"))
             known = self._known[text] = mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
         return known
 
