@@ -1,6 +1,8 @@
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.values import Unparseable, parse_date_value, parse_identifier
 
@@ -33,3 +35,46 @@ def test_identifier_number_cell_gets_leading_zeros_back():
     assert parse_identifier(123456789.0, width=10) == "0123456789"
     assert parse_identifier(" 0123456789 ", width=10) == "0123456789"
     assert parse_identifier(None) is None
+
+
+def _strptime_only(value, formats):
+    """parse_date_value as it was, every text through strptime: the oracle of the fixed-width path."""
+    from transforms.values import _DIGITS, SERIAL_RANGE, serial_to_date
+
+    text = str(value).strip()
+    if _DIGITS.match(text) and SERIAL_RANGE[0] <= float(text) <= SERIAL_RANGE[1]:
+        return serial_to_date(float(text))
+    for fmt in formats:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return Unparseable(text)
+
+
+#: notations no contract uses besides the ones they do: no separator, month first, letters, spaces,
+#: two-digit years, a literal '%'
+NOTATIONS = [("%d-%m-%Y",), ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d"), ("%Y%m%d",), ("%d%m%Y",), ("%m/%d/%Y",),
+             ("%d.%m.%Y", "%m.%d.%Y"), ("%d %m %Y",), ("%d-%b-%Y",), ("%d-%m-%y",), ("%Y-%m-%d%%",),
+             ("%d-%m-%YT",)]
+TEXTS = ["31-10-2020", "1-1-2020", "01-1-2020", "31-02-2020", "29-02-2019", "29-02-2020", "00-01-2020",
+         "01-00-2020", "01-13-2020", "32-01-2020", "01-01-0000", "01-01-0001", "31-12-9999", "2020-10-31",
+         "2020-1-05", "31/10/2020", "10/31/2020", "20201031", "31102020", "20201301", "2020111", "31.10.2020",
+         "10.31.2020", "31 10 2020", "31  10 2020", "31-Oct-2020", "31-okt-2020", "31-10-20", "2020-10-31%",
+         "31-10-2020T", "٣١-١٠-٢٠٢٠", "３１-１０-２０２０", "31-10-2020 ", "31-10-20200", "131-10-2020", "-31-10-2020"]
+
+
+@pytest.mark.parametrize("formats", NOTATIONS)
+def test_the_fixed_width_path_gives_what_strptime_gives(formats):
+    for text in TEXTS:
+        got, expected = parse_date_value(text, formats), _strptime_only(text, formats)
+        assert (type(got), got) == (type(expected), expected), (text, formats)
+
+
+@given(st.text(alphabet="0123456789-/.% T", max_size=12), st.sampled_from(NOTATIONS))
+@settings(max_examples=400, deadline=None)
+def test_the_fixed_width_path_gives_what_strptime_gives_on_any_text(text, formats):
+    if not text.strip():
+        return
+    got, expected = parse_date_value(text, formats), _strptime_only(text, formats)
+    assert (type(got), got) == (type(expected), expected)
