@@ -153,3 +153,23 @@ def test_unknown_extra_column_is_a_warning_and_not_processed(tmp_path, amsterdam
                        headers=headers)
     result = run(path)
     assert codes(result) == ["column-unknown"] and result.accepted
+
+
+def test_the_stewards_check_imports_neither_numpy_nor_pandas(tmp_path, amsterdam):
+    """check_delivery (`lvv validate`) reads and checks a delivery without numpy, pandas or pandera:
+    importing them alone takes longer than a steward's check may (transforms/stage.py keeps its
+    numpy imports inside the functions that need them). In a new process, on a delivery with a
+    finding of each kind of row parse (the row-by-row path runs)."""
+    import subprocess
+    import sys
+
+    rows = [good_row(1), good_row(2, intake_date="31-02-2020"), good_row(3, person_id="12345"),
+            good_row(4, outcome="Onbekend")]
+    path = write_sheet(tmp_path / "a.xlsx", amsterdam, rows, stand_per=date(2020, 10, 31))
+    code = (
+        "import sys; from pathlib import Path; from schemas.contracts import contract_for\n"
+        "from transforms.delivery import check_delivery; from transforms.protect import Pseudonymiser\n"
+        f"r = check_delivery(Path({str(path)!r}), contract_for('amsterdam'), '2020-10', Pseudonymiser('k'))\n"
+        "print(len(r.findings), sorted(m for m in ('numpy', 'pandas', 'pandera', 'pyarrow') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=1)
+    assert int(out[0]) >= 3 and out[1].strip() == "[]"

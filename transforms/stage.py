@@ -263,6 +263,8 @@ def parse_columns(raw: RawSheet, contract: SourceContract, hide: Any = None,
     with a finding (a cell that fails, a totals line, an intake before the pilot) go through
     parse_rows' row by row parse, which says what the findings are and in which order.
     """
+    # imported here, not at the top: `lvv validate` imports this module (parse_rows, row_findings)
+    # and must stay free of numpy and pandas to answer a steward from a cold start in a second or two
     import numpy as np
 
     memo = memo or ParseMemo(contract)
