@@ -176,6 +176,20 @@ def test_rows_written_with_a_namespace_prefix_count_as_rows(tmp_path, prefixed):
     assert far.params["limit"] == "limits.rows (sheet1.xml)" and far.params["found"] == "900000"
 
 
+@pytest.mark.parametrize("element, key", [(b"<c ", "cells"), (b"<c>", "cells"), (b"<x:c ", "cells"),
+                                          (b"<row ", "rows"), (b"<row/>", "rows"), (b"<x:row>", "rows")])
+def test_a_part_packed_with_elements_up_to_its_size_is_counted(tmp_path, element, key):
+    """Rows and cells are counted only in a part large enough to hold more of them than the limit
+    allows (5 bytes a row, 3 a cell): a part of nothing but the shortest elements, the most its
+    size can hold, still passes the limit set one below their number, and not the limit equal to it."""
+    n = 1000
+    path = write_xlsx(tmp_path / "packed.xlsx", utrecht_rows(2), dimension=None)
+    _rewrite_sheet(path, lambda xml: element * n)
+    found = limits_check.check_workbook(path, "packed.xlsx", _small(**{key: n - 1}))
+    assert found.params == {"limit": f"limits.{key} (sheet1.xml)", "found": f"{n}", "maximum": f"{n - 1}"}
+    assert limits_check.check_workbook(path, "packed.xlsx", _small(**{key: n})) is None
+
+
 def test_a_highly_compressed_part_is_refused_from_the_zip_directory(tmp_path):
     path = tmp_path / "bomb.xlsx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

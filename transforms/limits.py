@@ -124,6 +124,11 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
     used. Stops at the first limit passed; reads no more than the part's stated size."""
     sheet = member.filename.rsplit("/", 1)[-1]
     rows = cells = top_row = top_column = 0
+    # zipfile reads no more of a part than its stated size, a row element takes 5 bytes or more
+    # ('<row ') and a cell 3 ('<c '): a part too small to hold more rows or cells than the limit
+    # allows is not counted (a sheet of a few hundred rows); the row numbers it states still are
+    count_rows = member.file_size // 5 > limit.rows
+    count_cells = member.file_size // 3 > limit.cells
     tail = b""
     first = True
     with archive.open(member) as handle:
@@ -145,7 +150,8 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
                     if column_number(last_col.decode()) > limit.columns:
                         return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
             plain = b":row" not in data
-            rows += len((_PLAIN_ROW if plain else _ROW).findall(data))
+            if count_rows:
+                rows += len((_PLAIN_ROW if plain else _ROW).findall(data))
             numbers = (_PLAIN_ROW_NUMBER if plain else _ROW_NUMBER).findall(data)
             if numbers:
                 top_row = max(top_row, max(map(int, numbers)))
@@ -155,7 +161,8 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
                 top_column = max(top_column, column_number(letters.decode()))
             if top_column > limit.columns:
                 return over("columns", top_column, limit.columns, name, sheet)
-            cells += data.count(b"<c ") + data.count(b"<c>") + data.count(b":c ")
+            if count_cells:
+                cells += data.count(b"<c ") + data.count(b"<c>") + data.count(b":c ")
             if cells > limit.cells:
                 return over("cells", cells, limit.cells, name, sheet)
     return None
