@@ -67,7 +67,7 @@ def measures(record: dict, episodes: pd.DataFrame, quarantine: pd.DataFrame,
     out["rows-dropped"] = (max(before - read, 0) / before if before else 0.0, before)
     before_ids = _text(previous_episodes["episode_id"])
     open_before = before_ids.filter(pc.and_(_dates(previous_episodes["exit_date"]).is_null(), before_ids.is_valid()))
-    present = pa.concat_arrays([_text(_ids(episodes)), _text(_ids(quarantine))])
+    present = pa.concat_arrays([_ids(episodes), _ids(quarantine)])
     missing = len(open_before) - pc.sum(pc.is_in(open_before, value_set=present)).as_py() if len(open_before) else 0
     out["open-episodes-missing"] = (missing / len(open_before) if len(open_before) else 0.0, len(open_before))
     cutoff = previous.get("stand_per")
@@ -125,10 +125,13 @@ def _dates(values: pd.Series) -> pa.Array:
     return pa.array(values, type=pa.date32(), from_pandas=True)
 
 
-def _ids(frame: pd.DataFrame | None) -> pd.Series:
+def _ids(frame: pd.DataFrame | None) -> pa.Array:
+    """The frame's episode ids as Arrow text (a missing one matches no open episode: those all have
+    an id); built in Arrow, without pandas' dropna and an empty Series for each delivery without a
+    quarantine, which took a third of the gate's time."""
     if frame is None or not len(frame) or "episode_id" not in frame.columns:
-        return pd.Series([], dtype=object)
-    return frame["episode_id"].dropna()
+        return pa.array([], type=pa.large_string())
+    return _text(frame["episode_id"])
 
 
 def with_gate_status(records: list[dict]) -> list[dict]:
