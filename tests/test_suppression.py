@@ -779,3 +779,24 @@ def test_a_certificate_that_agrees_with_itself_but_proves_no_optimum_is_refused(
     else:
         assert claim == "flat ray"
     assert suppression.certify(figures, 5, pattern.hidden, pattern.bands, body) is None
+
+
+def test_the_protection_cache_keeps_the_files_used_last(tmp_path):
+    """prune keeps the `keep` files used last: a file read again (protect_cached marks it) stays
+    although it was written first; the others, oldest first, go."""
+    import os
+
+    tables = []
+    for extra in range(4):
+        table = {m: dict(row) for m, row in TABLE.items()}
+        table["zuid"]["legalised"] += extra
+        tables.append(edition_figures(one_rule(table), ["r"], LINES, list(table)))
+    paths = []
+    for age, figures in enumerate(tables):
+        protect_cached(figures, 5, None, tmp_path)
+        (path,) = set(tmp_path.glob("*.json")) - set(paths)
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+        paths.append(path)
+    assert protect_cached(tables[0], 5, None, tmp_path).cached  # the oldest, used now
+    assert suppression.prune(tmp_path, keep=2) == 2
+    assert sorted(tmp_path.glob("*.json")) == sorted([paths[0], paths[3]])
