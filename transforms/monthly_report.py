@@ -150,7 +150,8 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
-            now = {d: _per_line(con, reference_date, d, None) for d in definitions}
+            now = _kept_per_line(database, reference_date, definitions) or {
+                d: _per_line(con, reference_date, d, None) for d in definitions}
             headline = _headline(now)
         with clock("by_municipality"):
             by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
@@ -161,7 +162,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         with clock("occupancy_series"):
             occupancy_series = _occupancy_series(con, first, reference_date)
         with clock("changes"):
-            changes = _changes(con, now, previous)
+            changes = _changes(con, now, previous, _kept_per_line(database, previous, definitions))
         with clock("bridge"):
             bridge = _bridge(con, previous, definitions)
         with clock("quality_tables"):  # deliveries, quality findings, quarantined rows
@@ -499,13 +500,15 @@ def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series], previous: date
-             ) -> pd.DataFrame:
-    """now_per_rule: persons per line at the reference date, per counting rule (see _per_line)."""
+def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series], previous: date,
+             previous_per_rule: dict[str, pd.Series] | None = None) -> pd.DataFrame:
+    """now_per_rule: persons per line at the reference date, per counting rule (see _per_line);
+    previous_per_rule: the same at the previous month end, where known (else asked)."""
     rows = []
     for definition, now in now_per_rule.items():
-        previous_now, then = (_per_line(con, previous, definition, None),
-                              _per_line(con, previous, definition, previous))
+        previous_now = (previous_per_rule[definition] if previous_per_rule
+                        else _per_line(con, previous, definition, None))
+        then = _per_line(con, previous, definition, previous)
         for line in now.index:
             rows.append({"definition": definition, "line": line, "as_known_then": int(then[line]),
                          "revision": int(previous_now[line] - then[line]),
@@ -513,6 +516,18 @@ def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series],
                          "new_exits": int(now[line] - previous_now[line]), "now": int(now[line])})
     return pd.DataFrame(rows, columns=["definition", "line", "as_known_then", "revision", "previous_now",
                                        "new_exits", "now"])
+
+
+def _kept_per_line(database: Path, day: date, definitions: list[str]) -> dict[str, pd.Series] | None:
+    """Persons per line at `day` per rule (as _per_line gives them, known now) from the figures
+    the database's release keeps (transforms/runs.kept_headline: the run's revision check asked
+    them), or None where it keeps none for that day."""
+    from transforms.runs import kept_headline
+
+    kept = kept_headline(Path(database).resolve().parent, day, definitions)
+    if kept is None:
+        return None
+    return {d: rows.set_index("line")["persons"] for d, rows in kept.groupby("definition", sort=False)}
 
 
 def _per_line(con: duckdb.DuckDBPyConnection, ref: date, definition: str, known_at: date | None
