@@ -617,7 +617,18 @@ class Interval:
 
 def sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     """(name, form, persons) of every primary: small figures, small atoms, small atoms summed
-    (forms sparse: Row)."""
+    (forms sparse: Row). Kept on the figures for the threshold: each protection builds several
+    auditors over the same figures (the search, the bands, the published audit)."""
+    key = (threshold, id(figures.forms), id(figures.values), id(figures.atoms))
+    kept = figures.__dict__.get("_sensitive")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    out = _sensitive(figures, threshold)
+    figures.__dict__["_sensitive"] = (key, out)
+    return out
+
+
+def _sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     out = []
     for index, value in enumerate(figures.values):
         if 0 < value < threshold:
