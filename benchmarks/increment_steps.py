@@ -10,7 +10,10 @@ kept from the run before (find-deliveries), the inputs' fingerprint (needs-relea
 municipality kept (build-history with nothing new), writing a release of those tables
 (build-release), the revision check with the current release's figures computed and, as the
 monthly run has them, kept in the release before (revision-check), the headline changes
-(figure-changes), and the report's gather fresh and from its cache (monthly-report). Prints a
+(figure-changes), and the report's gather fresh and from its cache (monthly-report); the
+revision check, figure-changes and gather also as before the headline was shared (every figure
+asked, or all but the last month end kept) and as since (the check keeps the reference date's
+figures besides, which figure-changes and gather read). Prints a
 Markdown table: median, min and max seconds of --repeat runs.
 """
 
@@ -70,10 +73,19 @@ def measure(root: Path, repeat: int) -> dict[str, Stat]:
     state: dict[str, object] = {}
     scratch = Path(tempfile.mkdtemp(prefix="lvv-steps-"))
 
-    # the current release with the figures a revision check a month before kept; the gather's cache
+    # the current release with the figures a revision check a month before kept (before the check
+    # kept its reference date besides: all but the last month end); the same with every month end
+    # kept (since: the run before kept its reference date, this check's last month end); the
+    # database alone (nothing kept: every figure asked); a new release its check writes into
     kept = scratch / "release"
     shutil.copytree(release, kept)
     runs.keep_series(kept, runs.headline_series(kept / "lvv.duckdb", dates[:-1], RULES))
+    bare, whole, checked = (scratch / name for name in ("bare", "whole", "checked"))
+    for folder in (bare, whole, checked):
+        folder.mkdir()
+        shutil.copy(release / "lvv.duckdb", folder / "lvv.duckdb")
+    runs.keep_series(whole, runs.headline_series(bare / "lvv.duckdb", dates, RULES))
+    runs.check_series(checked, dates, reference, RULES)
     monthly_report.gather_cached(paths.database, reference, RULES, None, scratch / "gather-cache")
     hashes: dict[str, list] = {}
     needs_processing(discover(paths.raw, contracts())[0], [], hashes)
@@ -83,10 +95,10 @@ def measure(root: Path, repeat: int) -> dict[str, Stat]:
         shutil.rmtree(state.get("building", building), ignore_errors=True)
         state["building"] = building
 
-    def revision(before: Callable[[], object]) -> Callable[[], None]:
+    def revision(before: Callable[[], object], after: Callable[[], object] | None = None) -> Callable[[], None]:
         def run() -> None:
-            after = runs.headline_series(release / "lvv.duckdb", dates, RULES)
-            runs.revisions(before(), after, tolerance)
+            new = after() if after else runs.headline_series(bare / "lvv.duckdb", dates, RULES)
+            runs.revisions(before(), new, tolerance)
         return run
 
     def gather_cached() -> None:
@@ -104,12 +116,20 @@ def measure(root: Path, repeat: int) -> dict[str, Stat]:
             tables=curated_tables(paths.staged, raw_dir=paths.raw)),
         "build-release": build,
         "revision-check, the current release's figures computed": revision(
-            lambda: runs.headline_series(release / "lvv.duckdb", dates, RULES)),
+            lambda: runs.headline_series(bare / "lvv.duckdb", dates, RULES)),
         "revision-check, its figures kept but the last month end": revision(
             lambda: runs.release_series(kept, dates, RULES)),
-        "figure-changes": lambda: runs.headline_changes(runs.headline(release / "lvv.duckdb", reference, RULES),
-                                                        runs.headline(release / "lvv.duckdb", reference, RULES)),
-        "monthly-report: gather": lambda: monthly_report.gather(paths.database, reference, RULES),
+        "revision-check, every figure kept (the run before kept its reference date)": revision(
+            lambda: runs.release_series(whole, dates, RULES),
+            lambda: runs.check_series(checked, dates, reference, RULES)),
+        "figure-changes, both releases' headline asked": lambda: runs.headline_changes(
+            runs.headline(bare / "lvv.duckdb", reference, RULES), runs.headline(bare / "lvv.duckdb", reference, RULES)),
+        "figure-changes, the new release's kept by its check": lambda: runs.headline_changes(
+            runs.headline(bare / "lvv.duckdb", reference, RULES), runs.headline(checked / "lvv.duckdb", reference, RULES)),
+        "monthly-report: gather, the headline asked": lambda: monthly_report.gather(
+            bare / "lvv.duckdb", reference, RULES),
+        "monthly-report: gather, the headline kept by the check": lambda: monthly_report.gather(
+            checked / "lvv.duckdb", reference, RULES),
         "monthly-report: gather, from its cache (nothing new)": gather_cached,
     }
     stats: dict[str, Stat] = {}

@@ -476,8 +476,7 @@ def revision_check(paths: DataPaths, building: Path, reference_date: date,
     except (duckdb.Error, OSError, ValueError) as exc:  # a damaged release being repaired
         logger.warning("revision-check: the current release cannot be read (%s); nothing compared", exc)
         return None
-    after = runs.headline_series(building / "lvv.duckdb", dates, definitions)
-    runs.keep_series(building, after)  # the next run's figures before
+    after = runs.check_series(building, dates, reference_date, definitions)  # kept: the next run's before
     table = runs.revisions(before, after, tolerance)
     large = table[table["is_large"]]
     logger.info("revision-check: %d figures at %d month ends revised, %d beyond the tolerance",

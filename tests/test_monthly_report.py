@@ -746,3 +746,42 @@ def test_the_gathered_figures_of_a_release_are_taken_again_for_the_same_date_and
     assert len(calls) == 4
     monthly_report.gather_cached(paths.database, ref, rules, None, cache)  # replaced by the gather after it
     assert len(calls) == 4
+
+
+def test_a_kept_gather_altered_but_readable_is_gathered_again_and_sql_is_in_its_key(demo_run, tmp_path,
+                                                                                     monkeypatch):
+    """A kept frame replaced by another valid Parquet file (one figure changed: it still reads)
+    is caught by its checksum and gathered again; a change to sql/ (whose views and macros an
+    older release gets from there) is another key."""
+    from transforms import monthly_report, publish
+
+    paths, _, _ = demo_run
+    rules, ref, cache = ["programme"], date(2020, 11, 1), tmp_path / "cache"
+    fresh = monthly_report.gather_cached(paths.database, ref, rules, None, cache)
+    (kept,) = cache.glob("*/headline.parquet")
+    forged = fresh.headline.copy()
+    forged.loc[0, "programme"] += 1
+    forged.to_parquet(kept)
+    calls = []
+    monkeypatch.setattr(monthly_report, "gather", lambda *a, **k: calls.append(a) or fresh)
+    again = monthly_report.gather_cached(paths.database, ref, rules, None, cache)
+    assert calls and again.headline.equals(fresh.headline)
+    key = monthly_report._gather_key(paths.database, ref, rules)
+    text = publish.sql_text
+    monkeypatch.setattr(publish, "sql_text", lambda name: text(name) + ("\n-- changed" if name == "views.sql" else ""))
+    assert monthly_report._gather_key(paths.database, ref, rules) != key
+
+
+def test_every_status_a_run_record_can_have_reads_in_every_report_language():
+    """runs.finish_run accepts only runs.STATUSES; each has a run_status text (nl and en), so
+    the About sheet never meets a status it cannot show, and no text is left for a status that
+    no longer exists."""
+    from schemas import load_yaml
+    from importlib.resources import files
+    from transforms import runs
+
+    texts = load_yaml(files("schemas").joinpath("report_texts.yaml").read_text(encoding="utf-8"))
+    for language, words in texts.items():
+        assert set(words["values"]["run_status"]) == set(runs.STATUSES), language
+    with pytest.raises(ValueError, match="succeeded"):
+        runs.finish_run(runs.new_run(date(2020, 11, 1), ["programme"]), "succeeded")

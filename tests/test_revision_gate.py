@@ -50,7 +50,8 @@ def test_a_normal_monthly_delivery_is_published_without_asking(demo_copy):
     assert len(monthly["deliveries"]) == len(july)
     assert table_a(demo_copy.database) == TABLE_A
     # the release keeps the figures its revision check computed (up to the stand-per date of the
-    # release before it, June), listed in its manifest: the next run's figures before
+    # release before it, June) and the reference date's, listed in its manifest: the next run's
+    # figures before, and the headline of figure-changes and the report
     from transforms.publish import current_manifest, current_release
     from transforms.runs import KEPT_SERIES, headline_series
 
@@ -58,7 +59,8 @@ def test_a_normal_monthly_delivery_is_published_without_asking(demo_copy):
     assert KEPT_SERIES in current_manifest(demo_copy.curated)["files"]
     kept = pd.read_parquet(release / KEPT_SERIES)
     dates = month_ends(date(2022, 6, 30), revision_tolerance().months)
-    pd.testing.assert_frame_equal(kept, headline_series(release / "lvv.duckdb", dates, list(monthly["definitions"])))
+    pd.testing.assert_frame_equal(kept, headline_series(release / "lvv.duckdb", [*dates, date(2022, 7, 31)],
+                                                        list(monthly["definitions"])))
 
 
 def test_the_figures_before_are_taken_where_the_release_keeps_them_and_computed_where_not(demo_run, tmp_path):
@@ -79,6 +81,42 @@ def test_the_figures_before_are_taken_where_the_release_keeps_them_and_computed_
     pd.testing.assert_frame_equal(release_series(release, dates, rules), marked)
     keep_series(release, kept[kept["definition"] != "programme"])  # a rule missing: computed
     pd.testing.assert_frame_equal(release_series(release, dates, rules), expected)
+
+
+def test_the_headline_is_asked_once_the_check_keeps_it_for_figure_changes_and_the_report(demo_run, tmp_path,
+                                                                                          monkeypatch):
+    """check_series keeps the reference date's figures beside the check's month ends; the headline
+    (figure-changes) and the report's gather read them there (marked here, +1000, to show where
+    they come from) and, unmarked, gather gives every frame as when it asks the database."""
+    from transforms import monthly_report
+    from transforms.runs import KEPT_SERIES, check_series, headline, keep_series
+
+    paths, _, _ = demo_run
+    release = tmp_path / "release"
+    release.mkdir()
+    shutil.copy(paths.database.resolve(), release / "lvv.duckdb")
+    rules, ref = ["programme", "evaluation-2022"], date(2020, 11, 1)
+    dates = month_ends(date(2020, 10, 31), 3)
+    checked = check_series(release, dates, ref, rules)
+    assert sorted(set(checked["month_end"])) == dates  # the check compares its month ends only
+    kept = pd.read_parquet(release / KEPT_SERIES)
+    assert sorted(set(kept["month_end"])) == [*dates, ref]
+    asked = monthly_report.gather(paths.database, ref, rules)
+    calls = []
+    per_line = monthly_report._per_line
+    monkeypatch.setattr(monthly_report, "_per_line", lambda con, day, d, known_at: calls.append((day, known_at))
+                        or per_line(con, day, d, known_at))
+    taken = monthly_report.gather(release / "lvv.duckdb", ref, rules)
+    assert (ref, None) not in calls and (dates[-1], None) not in calls  # both read from the file
+    for name in monthly_report._frames():
+        pd.testing.assert_frame_equal(getattr(taken, name), getattr(asked, name), check_exact=True)
+    keep_series(release, kept.assign(persons=kept["persons"] + 1000))
+    marked = headline(release / "lvv.duckdb", ref, list(reversed(rules)))
+    assert list(marked["definition"].unique()) == list(reversed(rules))
+    expected = headline(paths.database, ref, list(reversed(rules)))
+    assert (marked["persons"] == expected["persons"] + 1000).all()
+    assert (monthly_report.gather(release / "lvv.duckdb", ref, rules).headline[rules]
+            == asked.headline[rules] + 1000).all().all()
 
 
 def test_a_deployment_run_asks_in_the_ui_and_stands_down_without_an_answer(prefect_harness, monkeypatch):

@@ -400,11 +400,8 @@ def test_a_tampered_or_corrupt_cache_file_is_ignored_and_recomputed(tmp_path, ta
     assert protect_cached(figures, 5, None, tmp_path).cached  # rewritten
 
 
-def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_relation():
-    """Three month ends of a cumulative series, each protected on its own; across them a reader
-    knows that no count falls. Together that narrows a primary, so the joint audit hides more."""
-    from transforms.suppression import audit_together, series_before
-
+def three_month_ends() -> tuple[dict, dict]:
+    """Three month ends of a cumulative series of two rules, each protected on its own."""
     same = {line: (("a", line, DURABILITY[line]), ("b", line, DURABILITY[line]))
             for line in ("legalised", "returned", "other_non_durable")}
     moved = (("a", "returned", "durable"), ("b", "other_non_durable", "non_durable"))
@@ -414,7 +411,15 @@ def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_rel
     parts = {month: series_figures(pd.DataFrame({"municipality": "all", "classes": classes, "persons": n})
                                    .query("persons > 0"), ["a", "b"], lines)
              for month, n in counts.items()}
-    patterns = {month: protect(figures, threshold=5) for month, figures in parts.items()}
+    return parts, {month: protect(figures, threshold=5) for month, figures in parts.items()}
+
+
+def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_relation():
+    """Three month ends of a cumulative series, each protected on its own; across them a reader
+    knows that no count falls. Together that narrows a primary, so the joint audit hides more."""
+    from transforms.suppression import audit_together, series_before
+
+    parts, patterns = three_month_ends()
     joint = audit_together(parts, patterns, 5, rising=series_before)
     figures = joint.figures
     assert joint.added >= 1 and not unprotected(joint.intervals, 5)
@@ -605,3 +610,193 @@ def test_the_joint_audit_holds_the_parts_bands():
     assert np.allclose([(i.lower, i.upper) for i in joint.intervals], list(banded.values()))
     hidden, bands = joint.part("reference date", figures)
     assert np.array_equal(hidden, pattern.hidden) and bands == pattern.bands
+
+
+# --- certificates: a kept audit checked without solving ---------------------------------------------
+
+def _kept_certificates(figures: Figures) -> tuple[suppression.Pattern, dict]:
+    import copy
+
+    pattern = protect(figures, threshold=5)
+    return pattern, copy.deepcopy(pattern.proofs)
+
+
+def _encoded(values: np.ndarray, dtype: str) -> str:
+    import base64
+
+    return base64.b64encode(np.asarray(values, dtype=dtype).tobytes()).decode()
+
+
+def _decoded(text: str, dtype: str) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).copy()
+
+
+def test_certificates_prove_the_same_intervals_as_solving():
+    """A table and an occupancy month (with unbounded ends: a municipality's occupancy and inflow
+    both hidden) and two rules with a published band: the certificates kept by `protect` give,
+    without a linear programme, exactly the intervals the audit solves."""
+    month = pd.DataFrame({"municipality": ["oost", "west", "zuid"], "occupancy": [40, 25, 3],
+                          "inflow": [43, 31, 3]})
+    for figures in (edition_figures(one_rule(TABLE), ["r"], LINES, list(TABLE)), occupancy_figures(month),
+                    two_rules_differing_in_noord()):
+        pattern, body = _kept_certificates(figures)
+        solved = suppression.Auditor(figures, 5, pattern.bands).audit(pattern.hidden, 5)
+        assert suppression.certify(figures, 5, pattern.hidden, pattern.bands, body) == solved
+
+
+def test_an_unbounded_end_is_proven_by_a_ray():
+    month = pd.DataFrame({"municipality": ["oost", "west", "zuid"], "occupancy": [40, 25, 3],
+                          "inflow": [43, 31, 3]})
+    figures = occupancy_figures(month)
+    pattern, body = _kept_certificates(figures)
+    assert body["rays"] and any(e["max"] and "ray" in e["max"] for e in body["ends"].values())
+    assert suppression.certify(figures, 5, pattern.hidden, pattern.bands, body) is not None
+    body["rays"] = [[_encoded([0], "<i4"), _encoded([1.0], "<f8")] for _ in body["rays"]]  # moves a shown figure
+    assert suppression.certify(figures, 5, pattern.hidden, pattern.bands, body) is None
+
+
+@pytest.mark.parametrize("forgery", ["dual scaled", "dual on a hidden figure", "dual dropped", "point moved",
+                                     "wider bound claimed", "bound claimed unbounded", "end missing",
+                                     "primary missing", "stale", "shown figure hidden", "not base64"])
+def test_a_forged_or_stale_certificate_proves_nothing(forgery):
+    figures = edition_figures(one_rule(TABLE), ["r"], LINES, list(TABLE))
+    pattern, body = _kept_certificates(figures)
+    hidden = pattern.hidden.copy()
+    end = next(e for e in body["ends"].values() if e["max"] and "dual" in e["max"])
+    y = _decoded(end["max"]["dual"][1], "<f8")
+    at = _decoded(end["max"]["dual"][0], "<i4")
+    if forgery == "dual scaled":
+        end["max"]["dual"][1] = _encoded(y * 0.5, "<f8")
+    elif forgery == "dual on a hidden figure":
+        end["max"]["dual"][0] = _encoded([*at, np.flatnonzero(hidden)[0]], "<i4")
+        end["max"]["dual"][1] = _encoded([*y, 1.0], "<f8")
+    elif forgery == "dual dropped":
+        end["max"]["dual"] = [_encoded(at[1:], "<i4"), _encoded(y[1:], "<f8")]
+    elif forgery == "point moved":
+        columns, values = (_decoded(end_text, dtype) for end_text, dtype in zip(body["points"][0], ("<i4", "<f8")))
+        body["points"][0] = [_encoded([*columns, 0], "<i4"), _encoded([*values, 1.0], "<f8")]
+    elif forgery == "wider bound claimed":
+        end["upper"] = end["upper"] + 1
+    elif forgery == "bound claimed unbounded":
+        end["upper"] = "inf"
+    elif forgery == "end missing":
+        end["min"] = None
+    elif forgery == "primary missing":
+        body["ends"].pop(next(iter(body["ends"])))
+    elif forgery == "stale":  # last month's certificates for this month's table (noord's row moved;
+        changed = {m: dict(row) for m, row in TABLE.items()}  # a change elsewhere may leave them true)
+        changed["noord"]["legalised"] += 7
+        figures = edition_figures(one_rule(changed), ["r"], LINES, list(changed))
+    elif forgery == "shown figure hidden":  # the same certificates for a pattern that hides a figure
+        hidden[next(i for i in at if i < len(hidden) and not hidden[i])] = True  # one of them uses
+    else:
+        end["max"]["dual"][1] = "not base64!"
+    assert suppression.certify(figures, 5, hidden, pattern.bands, body) is None
+
+
+def test_a_kept_pattern_with_forged_certificates_is_audited_by_solving_and_kept_again(tmp_path):
+    import hashlib
+    import json
+
+    figures = two_rules_differing_in_noord()
+    first = protect_cached(figures, 5, None, tmp_path)
+    again = protect_cached(figures, 5, None, tmp_path)
+    assert again.cached and again.lp_solves == 0 and again.intervals == first.intervals  # proven, not solved
+    (path,) = tmp_path.glob("*.json")
+    stored = json.loads(path.read_text())
+    for entry in stored["body"]["proofs"]["ends"].values():
+        if entry["min"] and "dual" in entry["min"]:
+            entry["lower"] = entry["lower"] - 3  # claims the primary could be 3 lower: wider
+    stored["checksum"] = hashlib.sha256(json.dumps(stored["body"], sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps(stored))
+    audited = protect_cached(figures, 5, None, tmp_path)
+    assert audited.cached and audited.lp_solves > 0 and audited.intervals == first.intervals
+    assert protect_cached(figures, 5, None, tmp_path).lp_solves == 0  # kept again with true ones
+
+
+def test_a_kept_joint_audit_is_proven_and_a_tampered_one_solved(tmp_path):
+    """The joint audit of three month ends (the test above's), kept: the second call proves it by
+    certificates; a file that drops a figure the joint audit hid (checksum mended) is solved."""
+    import hashlib
+    import json
+
+    from transforms.suppression import audit_together, series_before
+
+    parts, patterns = three_month_ends()
+    solved = audit_together(parts, patterns, 5, rising=series_before)
+    first = audit_together(parts, patterns, 5, rising=series_before, cache_dir=tmp_path)
+    kept = audit_together(parts, patterns, 5, rising=series_before, cache_dir=tmp_path)
+    assert not first.cached and kept.cached and solved.added >= 1
+    for joint in (first, kept):
+        assert np.array_equal(joint.hidden, solved.hidden) and joint.intervals == solved.intervals
+        assert joint.added == solved.added and joint.bands == solved.bands
+    (path,) = tmp_path.glob("joint-*.json")
+    stored = json.loads(path.read_text())
+    start = np.zeros(len(solved.hidden), dtype=bool)
+    for (key, *position), index in solved.figures.positions.items():
+        start[index] |= bool(patterns[key].hidden[parts[key].positions[tuple(position)]])
+    added = [i for i in stored["body"]["hidden"] if not start[i]]
+    stored["body"]["hidden"] = [i for i in stored["body"]["hidden"] if i != added[0]]
+    stored["checksum"] = hashlib.sha256(json.dumps(stored["body"], sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps(stored))
+    again = audit_together(parts, patterns, 5, rising=series_before, cache_dir=tmp_path)
+    assert not again.cached and np.array_equal(again.hidden, solved.hidden)
+
+
+@pytest.mark.parametrize("claim", ["narrower most, dual scaled to it", "higher least, no dual", "flat ray"])
+def test_a_certificate_that_agrees_with_itself_but_proves_no_optimum_is_refused(claim):
+    """Forgeries each of which only one check catches: a feasible but not optimal point with a
+    dual solution scaled to its value (not dual feasible), or with none (a bound of 0, not the
+    value), and a ray that does not raise the primary."""
+    month = pd.DataFrame({"municipality": ["oost", "west", "zuid"], "occupancy": [40, 25, 3],
+                          "inflow": [43, 31, 3]})
+    figures = (occupancy_figures(month) if claim == "flat ray"
+               else edition_figures(one_rule(TABLE), ["r"], LINES, list(TABLE)))
+    pattern, body = _kept_certificates(figures)
+    primaries = suppression.sensitive(figures, 5)
+    truth = figures.atoms["persons"].to_numpy(dtype="float64")
+    body["points"].append([_encoded([], "<i4"), _encoded([], "<f8")])  # the atoms' own persons
+    at_truth = len(body["points"]) - 1
+    if claim == "flat ray":
+        body["rays"] = [[_encoded([], "<i4"), _encoded([], "<f8")] for _ in body["rays"]]
+        assert body["rays"]
+    for k, end in body["ends"].items():
+        form = primaries[int(k)][1]
+        value = float(truth[form[0]] @ form[1])
+        if claim == "narrower most, dual scaled to it" and end["max"] and "dual" in end["max"] \
+                and end["upper"] > value > 0:
+            y = _decoded(end["max"]["dual"][1], "<f8")
+            end["max"] = {"point": at_truth, "dual": [end["max"]["dual"][0],
+                                                       _encoded(y * value / end["upper"], "<f8")]}
+            end["upper"] = value
+            break
+        if claim == "higher least, no dual" and end["min"] and "dual" in end["min"] and end["lower"] < value:
+            end["min"] = {"point": at_truth, "dual": [_encoded([], "<i4"), _encoded([], "<f8")]}
+            end["lower"] = value
+            break
+    else:
+        assert claim == "flat ray"
+    assert suppression.certify(figures, 5, pattern.hidden, pattern.bands, body) is None
+
+
+def test_the_protection_cache_keeps_the_files_used_last(tmp_path):
+    """prune keeps the `keep` files used last: a file read again (protect_cached marks it) stays
+    although it was written first; the others, oldest first, go."""
+    import os
+
+    tables = []
+    for extra in range(4):
+        table = {m: dict(row) for m, row in TABLE.items()}
+        table["zuid"]["legalised"] += extra
+        tables.append(edition_figures(one_rule(table), ["r"], LINES, list(table)))
+    paths = []
+    for age, figures in enumerate(tables):
+        protect_cached(figures, 5, None, tmp_path)
+        (path,) = set(tmp_path.glob("*.json")) - set(paths)
+        os.utime(path, (1_000_000 + age, 1_000_000 + age))
+        paths.append(path)
+    assert protect_cached(tables[0], 5, None, tmp_path).cached  # the oldest, used now
+    assert suppression.prune(tmp_path, keep=2) == 2
+    assert sorted(tmp_path.glob("*.json")) == sorted([paths[0], paths[3]])

@@ -150,7 +150,8 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
-            now = {d: _per_line(con, reference_date, d, None) for d in definitions}
+            now = _kept_per_line(database, reference_date, definitions) or {
+                d: _per_line(con, reference_date, d, None) for d in definitions}
             headline = _headline(now)
         with clock("by_municipality"):
             by_municipality = pd.concat([outflow_query(con, reference_date, d, by_municipality=True)
@@ -161,7 +162,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         with clock("occupancy_series"):
             occupancy_series = _occupancy_series(con, first, reference_date)
         with clock("changes"):
-            changes = _changes(con, now, previous)
+            changes = _changes(con, now, previous, _kept_per_line(database, previous, definitions))
         with clock("bridge"):
             bridge = _bridge(con, previous, definitions)
         with clock("quality_tables"):  # deliveries, quality findings, quarantined rows
@@ -182,8 +183,10 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
 
 
 #: gathered figures kept beside the reports (data/reports/gather-cache/<key>/), by the release's
-#: database (its sha256 in release.json), the reference date, the rules and the code that gathers:
-#: a run with nothing new reads the store no more (gather was 2.4 s of its 10.8 s at x100)
+#: database (its sha256 in release.json), the reference date, the rules and the code that gathers
+#: (these files and sql/, whose views and macros an older release gets from there: REPORT_OBJECTS):
+#: a run with nothing new reads the store no more (gather was 2.4 s of its 10.8 s at x100). Each
+#: kept file's sha256 is in meta.json: a damaged one is gathered again
 GATHER_CACHE = "gather-cache"
 GATHER_CODE = ("monthly_report.py", "queries.py", "reconcile.py", "suppression.py")
 #: gathered sets kept (one per reference date and release); older ones are removed
@@ -214,9 +217,13 @@ def _gather_key(database: Path, reference_date: date, definitions: list[str]) ->
         entry = json.loads(manifest.read_text(encoding="utf-8"))["files"][database.name]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    from transforms.publish import SQL_FILES, sql_text
+
     digest = hashlib.sha256(f"{entry['sha256']}\0{reference_date.isoformat()}\0{chr(0).join(definitions)}\0".encode())
     for name in GATHER_CODE:
         digest.update(name.encode() + (Path(__file__).parent / name).read_bytes())
+    for name in SQL_FILES:
+        digest.update(f"sql/{name}\0{sql_text(name)}\0".encode())
     return digest.hexdigest()[:32]
 
 
@@ -237,9 +244,10 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
         tuples[name] = [c for c in frame.columns if frame[c].dtype == object and len(frame)
                         and isinstance(frame[c].dropna().iloc[0] if frame[c].notna().any() else None, tuple)]
         frame.to_parquet(aside / f"{name}.parquet")
-    (aside / "meta.json").write_text(json.dumps({
-        "reference_date": data.reference_date.isoformat(), "previous_date": data.previous_date.isoformat(),
-        "definitions": list(data.definitions), "tuples": tuples}), encoding="utf-8")
+    meta = {"reference_date": data.reference_date.isoformat(), "previous_date": data.previous_date.isoformat(),
+            "definitions": list(data.definitions), "tuples": tuples,
+            "sha256": {name: _sha256(aside / f"{name}.parquet") for name in _frames()}}
+    (aside / "meta.json").write_text(json.dumps({"checksum": _sha256_text(meta), "body": meta}), encoding="utf-8")
     try:
         os.rename(aside, cache_dir / key)
     except OSError:  # another run kept the same meanwhile
@@ -250,9 +258,24 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _read_gathered(folder: Path, run: dict | None) -> ReportData:
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
-    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+
+def _sha256_text(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _read_gathered(folder: Path, run: dict | None) -> ReportData:
+    """The kept frames, each checked against its sha256 in meta.json (ValueError when one is
+    damaged or missing, or meta.json itself is)."""
+    stored = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta = stored["body"]
+    if _sha256_text(meta) != stored["checksum"]:
+        raise ValueError(f"{folder / 'meta.json'}: its checksum does not match")
+    for name in _frames():
+        if _sha256(folder / f"{name}.parquet") != meta["sha256"][name]:
+            raise ValueError(f"{folder / name}.parquet: its checksum does not match")
     frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _frames()}
     for name, columns in meta["tuples"].items():
         for column in columns:
@@ -477,13 +500,15 @@ def _durable_share(by_municipality: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series], previous: date
-             ) -> pd.DataFrame:
-    """now_per_rule: persons per line at the reference date, per counting rule (see _per_line)."""
+def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series], previous: date,
+             previous_per_rule: dict[str, pd.Series] | None = None) -> pd.DataFrame:
+    """now_per_rule: persons per line at the reference date, per counting rule (see _per_line);
+    previous_per_rule: the same at the previous month end, where known (else asked)."""
     rows = []
     for definition, now in now_per_rule.items():
-        previous_now, then = (_per_line(con, previous, definition, None),
-                              _per_line(con, previous, definition, previous))
+        previous_now = (previous_per_rule[definition] if previous_per_rule
+                        else _per_line(con, previous, definition, None))
+        then = _per_line(con, previous, definition, previous)
         for line in now.index:
             rows.append({"definition": definition, "line": line, "as_known_then": int(then[line]),
                          "revision": int(previous_now[line] - then[line]),
@@ -491,6 +516,18 @@ def _changes(con: duckdb.DuckDBPyConnection, now_per_rule: dict[str, pd.Series],
                          "new_exits": int(now[line] - previous_now[line]), "now": int(now[line])})
     return pd.DataFrame(rows, columns=["definition", "line", "as_known_then", "revision", "previous_now",
                                        "new_exits", "now"])
+
+
+def _kept_per_line(database: Path, day: date, definitions: list[str]) -> dict[str, pd.Series] | None:
+    """Persons per line at `day` per rule (as _per_line gives them, known now) from the figures
+    the database's release keeps (transforms/runs.kept_headline: the run's revision check asked
+    them), or None where it keeps none for that day."""
+    from transforms.runs import kept_headline
+
+    kept = kept_headline(Path(database).resolve().parent, day, definitions)
+    if kept is None:
+        return None
+    return {d: rows.set_index("line")["persons"] for d, rows in kept.groupby("definition", sort=False)}
 
 
 def _per_line(con: duckdb.DuckDBPyConnection, ref: date, definition: str, known_at: date | None

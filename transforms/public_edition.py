@@ -60,8 +60,9 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
     the reference date, its final part, are audited together (a cumulative count never falls:
     the reference date's figures are at least the series' last point; the bands included), and
     so are the occupancy series' month ends; more is hidden where that audit fails.
-    cache_dir: where patterns are kept by the fingerprint of their inputs
-    (suppression.protect_cached; None: computed every time).
+    cache_dir: where patterns and joint audits are kept by the fingerprint of their inputs, with
+    their certificates (suppression.protect_cached, audit_together; None: computed every time);
+    all but the files used last are removed (suppression.prune).
     """
     protected = replace(data, public=True, threshold=threshold, bridge=data.bridge.iloc[0:0],
                         quality=data.quality.iloc[0:0], quarantine=data.quarantine.iloc[0:0],
@@ -100,6 +101,8 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
     joint.tables_added = problems[0].tables_added
     protected.notes = _protection_notes(problems, protected, earlier, threshold,
                                         threshold if protection is None else protection)
+    if cache_dir is not None:
+        suppression.prune(cache_dir)  # the files this run used are the newest
     return protected
 
 
@@ -177,7 +180,7 @@ def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
                 for key, figures in parts.items()}
     problems = [Problem(sheet, parts[key], pattern) for key, pattern in patterns.items()
                 if key not in (given or {})]
-    joint = suppression.audit_together(parts, patterns, threshold, protection, rising)
+    joint = suppression.audit_together(parts, patterns, threshold, protection, rising, cache_dir)
     pattern = suppression.Pattern(joint.hidden, "joint", None, 0.0, None, joint.intervals, 0.0)
     problems.append(Problem(f"{sheet}_joint", joint.figures, pattern, joint.added))
     return joint, problems

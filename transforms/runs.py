@@ -168,9 +168,13 @@ def recover_published_run(curated_dir: Path, manifest: dict | None) -> bool:
 
 
 def headline(database: Path, reference_date: date, definitions: list[str]) -> pd.DataFrame:
-    """Outflow (persons) per reporting line under each rule: definition, line, persons."""
+    """Outflow (persons) per reporting line under each rule: definition, line, persons. Taken
+    from the figures the database's release keeps (`kept_headline`) where it has them."""
     from transforms.queries import outflow
 
+    kept = kept_headline(Path(database).resolve().parent, reference_date, definitions)
+    if kept is not None:
+        return kept
     con = duckdb.connect(str(database), read_only=True)
     try:
         frames = [outflow(con, reference_date, d).assign(definition=d) for d in definitions]
@@ -265,6 +269,36 @@ def keep_series(release_dir: Path, table: pd.DataFrame) -> None:
     """Keep a release's headline_series beside its database (before the release is sealed)."""
     frame = table.assign(month_end=pd.to_datetime(table["month_end"]).dt.date) if len(table) else table
     frame.to_parquet(release_dir / KEPT_SERIES, index=False)
+
+
+def check_series(release_dir: Path, dates: list[date], reference_date: date, definitions: list[str]
+                 ) -> pd.DataFrame:
+    """headline_series of the release's database at the revision check's month ends, kept in the
+    release (keep_series) with the reference date's figures besides: the headline is then asked
+    once per run (figure-changes, the report's gather and the next run's check read it there,
+    `kept_headline`, `release_series`). Returns the check's month ends only."""
+    days = list(dates) if reference_date in dates else [*dates, reference_date]
+    table = headline_series(release_dir / "lvv.duckdb", days, definitions)
+    keep_series(release_dir, table)
+    return table[table["month_end"].isin(list(dates))].reset_index(drop=True)
+
+
+def kept_headline(release_dir: Path, day: date, definitions: list[str]) -> pd.DataFrame | None:
+    """`headline` at `day` (definition, line, persons; rules in the order asked) from the figures
+    the release keeps (KEPT_SERIES), when it keeps that day for every rule; else None."""
+    path = release_dir / KEPT_SERIES
+    try:
+        kept = pd.read_parquet(path) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if kept is None or not len(kept):
+        return None
+    rows = kept[(kept["month_end"] == day) & kept["definition"].isin(definitions)]
+    if set(rows["definition"]) != set(definitions):
+        return None
+    rank = rows["definition"].map({d: i for i, d in enumerate(definitions)})
+    rows = rows.iloc[rank.argsort(kind="stable")]
+    return rows[["definition", "line", "persons"]].reset_index(drop=True).astype({"persons": "int64"})
 
 
 def release_series(release_dir: Path, dates: list[date], definitions: list[str]) -> pd.DataFrame:

@@ -40,7 +40,11 @@ differences between counting rules built in:
   Figures.ratios), each with the bands before it known; where only 0-100 % would pass, the
   ratio stays hidden. Bands never change the pattern: they use what the audit leaves spare.
 - **Cache.** `protect_cached` keeps a pattern under the fingerprint of exactly its inputs and
-  uses it again only after checking the file and auditing the pattern afresh.
+  uses it again only after checking the file and auditing the pattern afresh: by the
+  certificates kept with it (each interval's end proven by a feasible point and a dual solution
+  of the same value, or an unbounded ray; `certify`, no linear programme solved), or, where a
+  certificate does not prove its end (stale, forged), by solving. `audit_together` keeps its
+  result and certificates the same way. `prune` keeps the files used last.
 - **Together.** `protect` solves one set of figures; figure sets published side by side (the
   month ends of a series, and the reference date as the outflow series' final part) are then
   audited together (`audit_together` over `joined`), with what a reader knows between them: a
@@ -51,6 +55,8 @@ differences between counting rules built in:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -611,7 +617,18 @@ class Interval:
 
 def sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     """(name, form, persons) of every primary: small figures, small atoms, small atoms summed
-    (forms sparse: Row)."""
+    (forms sparse: Row). Kept on the figures for the threshold: each protection builds several
+    auditors over the same figures (the search, the bands, the published audit)."""
+    key = (threshold, id(figures.forms), id(figures.values), id(figures.atoms))
+    kept = figures.__dict__.get("_sensitive")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    out = _sensitive(figures, threshold)
+    figures.__dict__["_sensitive"] = (key, out)
+    return out
+
+
+def _sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     out = []
     for index, value in enumerate(figures.values):
         if 0 < value < threshold:
@@ -721,20 +738,19 @@ class Auditor:
         self._highs.changeRowsBounds(1, np.array([figure], dtype=np.int32), np.array([lower], dtype="float64"),
                                      np.array([upper], dtype="float64"))
 
-    def know(self, relations: Rows) -> int:
-        """Add relations r @ atoms >= 0 (rows) a reader knows; returns the first one's row."""
-        first = self._highs.getNumRow()
+    def know(self, relations: Rows) -> None:
+        """Add relations r @ atoms >= 0 (rows) a reader knows, after the figures' rows."""
         self._add_rows(relations, np.zeros(len(relations)), np.full(len(relations), np.inf))
-        return first
 
     def interval(self, name: str, form: Row, persons: int, least_known: float | None = None,
-                 level: float = np.inf, points: dict | None = None) -> Interval:
+                 level: float = np.inf, points: dict | None = None, proof: dict | None = None) -> Interval:
         """The least and the most `form` can be given the shown figures, and what bounds it.
 
         least_known: a value `form` takes at a feasible point. The most is solved first, and
         when it lies `level` above that value the least is not solved (a verdict: wide enough;
         the interval's lower end is then that value, not the least). points: filled with the
-        solution at each end (None where unbounded).
+        solution at each end (None where unbounded). proof: filled with what proves each end
+        without solving (`certify`): the solution and its dual solution, or the unbounded ray.
         """
         bounds, certificate = {}, set()
         for sign in (-1.0, 1.0):  # the most, then the least it can be
@@ -753,6 +769,8 @@ class Auditor:
                 _, has_ray, ray = self._highs.getPrimalRay()
                 if has_ray:
                     self._keep(np.asarray(ray, dtype="float64"), ray=True)
+                if proof is not None:
+                    proof[sign] = ("ray", np.asarray(ray, dtype="float64")) if has_ray else None
                 continue
             if status != highspy.HighsModelStatus.kOptimal:
                 raise RuntimeError("small-cell audit: the linear programme failed "
@@ -762,6 +780,9 @@ class Auditor:
             self._keep(np.asarray(solution.col_value, dtype="float64"))
             if points is not None:
                 points[sign] = np.asarray(solution.col_value, dtype="float64")
+            if proof is not None:
+                proof[sign] = ("point", np.asarray(solution.col_value, dtype="float64"),
+                               np.asarray(solution.row_dual, dtype="float64"))
             duals = np.asarray(solution.row_dual)[:len(self._shown)]
             certificate |= set(np.flatnonzero((np.abs(duals) > _TOLERANCE) & self._shown).tolist())
         bounds = [bounds[1.0], bounds[-1.0]]
@@ -786,10 +807,12 @@ class Auditor:
         return wide | self._ray_rises[:, :rays][:, fitting].any(axis=1), least
 
     def audit(self, hidden: np.ndarray, level: float, first_failure: bool = False,
-              reuse: bool = False) -> list[Interval]:
+              reuse: bool = False, prove: bool = False) -> list[Interval]:
         """The interval of every primary over everything shown (see the class doc for `reuse`;
-        a primary proven wide by kept solutions gets an unbounded interval: a verdict, no bounds)."""
+        a primary proven wide by kept solutions gets an unbounded interval: a verdict, no bounds).
+        prove: keep what proves each interval in `self.proofs` (`proofs`, `certify`)."""
         self.show(hidden)
+        self.proofs: dict[int, tuple[Interval, dict]] = {}
         wide, least = self._witnessed(level) if reuse and len(self.primaries) else (None, None)
         out, done = [], {}
         for k, (name, form, persons) in enumerate(self.primaries):
@@ -802,8 +825,11 @@ class Auditor:
                 interval = next((i for i in self._narrow.get(k, ()) if not hidden[i.certificate].any()),
                                 None)
             if interval is None:
+                proof = {} if prove and not reuse else None
                 interval = (self.interval(name, form, persons, least[k], level) if reuse
-                            else self.interval(name, form, persons))
+                            else self.interval(name, form, persons, proof=proof))
+                if proof is not None:
+                    self.proofs[k] = (interval, proof)
                 if reuse and interval.width < level - _TOLERANCE:
                     self._narrow.setdefault(k, []).append(interval)
             done[k] = interval
@@ -825,6 +851,187 @@ def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: floa
 
 def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
     return [i for i in intervals if i.width < level - _TOLERANCE]
+
+
+# --- certificates --------------------------------------------------------------------------------
+#
+# What the audit's linear programmes found, kept so that a later run checks the intervals instead of
+# solving again (`proofs`, `certify`). Each end of an interval is minimised (c = +form for the least,
+# -form for the most) over atoms x >= 0 with a row per figure (shown: form @ x = value; hidden: free)
+# and per relation (r @ x >= 0). An end is proven by
+# - a point x and a dual solution y: x satisfies every row (so c @ x is reached), y is zero on the
+#   free rows and >= 0 on the relations, and c - rows^T y >= 0 (so, for every feasible x',
+#   c @ x' >= y @ rows @ x' >= sum of y times the shown values: weak duality); the two values agree,
+#   so c @ x is the optimum;
+# - or a ray r >= 0 that keeps every shown figure (rows @ r = 0 there), every relation (>= 0) and
+#   improves c (c @ r < 0), from the atoms' own persons (feasible): the end is unbounded.
+# The checks are products with the rows, within the solver's own tolerances; nothing in the file is
+# trusted but the numbers it proves, so a stale or forged certificate fails and the audit is solved.
+
+#: relative tolerance of a certificate's checks (HiGHS's feasibility and optimality tolerances are 1e-7)
+_PROOF_TOLERANCE = 1e-6
+
+
+def _sparse_list(vector: np.ndarray) -> list[str]:
+    """A vector's non-zero entries as [positions, values], each the base64 of its bytes (int32,
+    float64 little-endian): exact, and read back without parsing a number at a time."""
+    where = np.flatnonzero(vector)
+    return [base64.b64encode(where.astype("<i4").tobytes()).decode(),
+            base64.b64encode(vector[where].astype("<f8").tobytes()).decode()]
+
+
+def _from_sparse_list(stored: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    at = np.frombuffer(base64.b64decode(stored[0], validate=True), dtype="<i4").astype(np.int64)
+    values = np.frombuffer(base64.b64decode(stored[1], validate=True), dtype="<f8").astype("float64")
+    if len(at) != len(values):
+        raise ValueError("a certificate's vector has as many positions as values")
+    return at, values
+
+
+def proofs(auditor: Auditor) -> dict:
+    """The certificates of the auditor's last audit (run with prove=True), as JSON: each distinct
+    point (as its difference from the atoms' persons, a point itself: few entries) and ray once,
+    and per primary (by its first equal form) its two ends."""
+    truth = auditor.figures.atoms["persons"].to_numpy(dtype="float64")
+    pool: dict[str, dict[bytes, int]] = {"points": {}, "rays": {}}
+    vectors: dict[str, list] = {"points": [], "rays": []}
+
+    def ref(kind: str, vector: np.ndarray) -> int:
+        key = vector.tobytes()
+        if key not in pool[kind]:
+            pool[kind][key] = len(vectors[kind])
+            vectors[kind].append(_sparse_list(vector))
+        return pool[kind][key]
+
+    ends = {}
+    for k, (interval, proof) in auditor.proofs.items():
+        entry = {"lower": _number(interval.lower), "upper": _number(interval.upper)}
+        for sign, name in ((1.0, "min"), (-1.0, "max")):
+            end = proof.get(sign)
+            if end is None:
+                entry[name] = None
+            elif end[0] == "ray":
+                entry[name] = {"ray": ref("rays", end[1])}
+            else:
+                entry[name] = {"point": ref("points", end[1] - truth), "dual": _sparse_list(end[2])}
+        ends[str(k)] = entry
+    return {**vectors, "ends": ends}
+
+
+def _number(value: float) -> float | str:
+    return value if np.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+def certify(figures: Figures, threshold: int, hidden: np.ndarray, bands: dict[int, tuple[int, int]],
+            body: dict) -> list[Interval] | None:
+    """The intervals an audit of `hidden` (with the published bands) gives, proven by the
+    certificates `body` (`proofs`) without solving; None when any certificate does not prove its
+    end for these figures (then the audit is solved). The same intervals as `Auditor.audit`:
+    the bounds are the solver's numbers the certificates prove, the interval's certificate the
+    shown figures with a non-zero dual."""
+    try:
+        return _certify(figures, threshold, hidden, bands, body)
+    except (KeyError, TypeError, ValueError, IndexError, binascii.Error):
+        return None
+
+
+def _certify(figures: Figures, threshold: int, hidden: np.ndarray, bands: dict[int, tuple[int, int]],
+             body: dict) -> list[Interval] | None:
+    n_figures, width = figures.forms.shape
+    rows = Rows.stack([figures.forms, *figures.relations, band_relations(figures, bands)], width)
+    n = len(rows)
+    kind = np.full(n, 2, dtype=np.int8)  # 0: shown (= value), 1: hidden (free), 2: relation (>= 0)
+    kind[:n_figures] = np.where(hidden, 1, 0)
+    value = np.zeros(n)
+    value[:n_figures] = np.where(hidden, 0.0, figures.values)
+    primaries = sensitive(figures, threshold)
+    first: dict[bytes, int] = {}
+    same = [first.setdefault(form[0].tobytes() + form[1].tobytes(), k) for k, (_, form, _) in enumerate(primaries)]
+    if set(body["ends"]) != {str(k) for k in set(same)}:
+        return None
+    truth = figures.atoms["persons"].to_numpy(dtype="float64")
+    points = [truth + change for change in _vectors(body["points"], width, signed=True)]
+    rays = _vectors(body["rays"], width)
+    if not (_feasible(rows, kind, value, [*points, truth]) and _feasible(rows, kind, value, rays, ray=True)):
+        return None
+    out, done = [], {}
+    for k, (name, form, persons) in enumerate(primaries):
+        j = same[k]
+        if j not in done:
+            done[j] = _end_interval(rows, kind, value, n_figures, primaries[j][1], body["ends"][str(j)],
+                                    points, rays)
+            if done[j] is None:
+                return None
+        out.append(replace(done[j], figure=name, persons=persons))
+    return out
+
+
+def _vectors(stored: list, width: int, signed: bool = False) -> list[np.ndarray]:
+    out = []
+    for entry in stored:
+        columns, values = _from_sparse_list(entry)
+        if ((columns < 0) | (columns >= width)).any() or (not signed and (values < -1e-9).any()):
+            raise ValueError("a certificate's vector is not a point of the atoms")
+        vector = np.zeros(width)
+        vector[columns] = values
+        out.append(vector)
+    return out
+
+
+def _feasible(rows: Rows, kind: np.ndarray, value: np.ndarray, vectors: list[np.ndarray],
+              ray: bool = False) -> bool:
+    """Every vector satisfies every row (a ray: keeps every shown figure and relation), within
+    the tolerance relative to the row's magnitude at the vector."""
+    for x in vectors:
+        if (x < -_TOLERANCE).any():  # atoms are never negative
+            return False
+        activity, magnitude = rows @ x, np.abs(rows.data * x[rows.indices])
+        magnitude = np.bincount(rows.row_ids(), weights=magnitude, minlength=len(rows))
+        target = 0.0 if ray else value
+        slack = _PROOF_TOLERANCE * (1.0 + magnitude + np.abs(target))
+        if ((kind == 0) & (np.abs(activity - target) > slack)).any() or ((kind == 2) & (activity < -slack)).any():
+            return False
+    return True
+
+
+def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: int, form: Row, entry: dict,
+                  points: list[np.ndarray], rays: list[np.ndarray]) -> Interval | None:
+    """The interval of one primary from its two ends' certificates (None: one does not prove)."""
+    bounds, certificate = {}, set()
+    for sign, name, stored in ((1.0, "min", entry["lower"]), (-1.0, "max", entry["upper"])):
+        end, stored = entry[name], float(stored)
+        cost = np.zeros(rows.width)
+        cost[form[0]] = sign * form[1]
+        if end is None:
+            return None
+        if "ray" in end:
+            r = rays[int(end["ray"])]
+            if not cost @ r < -_PROOF_TOLERANCE * (1.0 + np.abs(r).sum()) or stored != -sign * np.inf:
+                return None
+            bounds[sign] = stored
+            continue
+        x = points[int(end["point"])]
+        at, y = _from_sparse_list(end["dual"])
+        if ((at < 0) | (at >= len(rows))).any():
+            return None
+        free, relation = kind[at] == 1, kind[at] == 2
+        if (free & (np.abs(y) > _TOLERANCE)).any() or (relation & (y < -_TOLERANCE)).any():
+            return None  # a free row's dual is zero, a relation's (>= 0) not negative
+        y = np.where(free, 0.0, np.where(relation, np.maximum(y, 0.0), y))  # rounding's traces off
+        entries_row, columns, products = rows.take(at)
+        reduced = cost.copy()
+        np.subtract.at(reduced, columns, y[entries_row] * products)
+        magnitude = np.abs(cost)
+        np.add.at(magnitude, columns, np.abs(y[entries_row] * products))
+        if (reduced < -_PROOF_TOLERANCE * (1.0 + magnitude)).any():
+            return None  # not dual feasible: proves no bound
+        primal, dual = float(cost @ x), float(y @ value[at])
+        scale = _PROOF_TOLERANCE * (1.0 + abs(primal))
+        if abs(primal - dual) > scale or abs(sign * primal - stored) > scale:
+            return None
+        bounds[sign] = stored
+        certificate |= set(at[(at < n_figures) & (kind[at] == 0) & (np.abs(y) > _TOLERANCE)].tolist())
+    return Interval("", 0, bounds[1.0], bounds[-1.0], sorted(certificate))
 
 
 # --- secondary suppression -----------------------------------------------------------------------
@@ -852,6 +1059,9 @@ class Pattern:
     #: ratio (index into Figures.ratios) -> band (lo, hi) in per cent, published instead of the
     #: hidden ratio; the intervals are audited with them
     bands: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: the certificates of the intervals (`proofs`): kept with the pattern, they spare a later
+    #: run the audit's linear programmes (`certify`)
+    proofs: dict | None = None
 
 
 def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: float | None = None
@@ -875,13 +1085,14 @@ def protect(figures: Figures, threshold: int = DEFAULT_THRESHOLD, protection: fl
         chosen, bound, masters = _exact(auditor, primary, cost, level, start=greedy)
         method = "exact" if cost[chosen].sum() <= bound + _TOLERANCE else "bounded"
     bands = choose_bands(figures, chosen, threshold, level)
-    intervals = Auditor(figures, threshold, bands).audit(chosen, level)  # what is published, afresh
+    final = Auditor(figures, threshold, bands)
+    intervals = final.audit(chosen, level, prove=True)  # what is published, afresh
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
     return Pattern(chosen, method, float(cost[chosen].sum()) if method == "exact" else None,
                    float(cost[greedy].sum()), bound, intervals, time.perf_counter() - start,
-                   auditor.calls + 2 * len(intervals), masters, bands=bands)
+                   auditor.calls + final.calls, masters, bands=bands, proofs=proofs(final))
 
 
 def _exact(auditor: Auditor, primary: np.ndarray, cost: np.ndarray, level: float,
@@ -991,8 +1202,10 @@ def protect_cached(figures: Figures, threshold: int = DEFAULT_THRESHOLD,
     """`protect`, with the pattern kept in cache_dir under the fingerprint of its inputs.
 
     A kept pattern is used only when its file is intact (checksum), names the same fingerprint,
-    hides every primary, keeps the links, and passes the audit run afresh on the current figures;
-    anything else (a changed figure, a corrupt or tampered file) is recomputed and rewritten.
+    hides every primary, keeps the links, and passes the audit on the current figures: proven by
+    the certificates kept with it (`certify`: no linear programme solved), or, where they do not
+    prove it (stale, forged, or a file from before them), solved afresh and kept again with new
+    ones; anything else (a changed figure, a corrupt or tampered file) is recomputed and rewritten.
     """
     level = threshold if protection is None else protection
     if cache_dir is None:
@@ -1003,15 +1216,23 @@ def protect_cached(figures: Figures, threshold: int = DEFAULT_THRESHOLD,
     if pattern is None:
         pattern = protect(figures, threshold, protection)
         _store(path, key, pattern)
+    elif pattern.lp_solves:  # audited by solving (its certificates failed): kept with new ones
+        _store(path, key, pattern)
     return pattern
 
 
 def _store(path: Path, key: str, pattern: Pattern) -> None:
-    body = {"fingerprint": key, "method_version": METHOD_VERSION,
-            "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
-            "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
-            "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves,
-            "bands": [[k, lo, hi] for k, (lo, hi) in sorted(pattern.bands.items())]}
+    _write_checked(path, {"fingerprint": key, "method_version": METHOD_VERSION,
+                          "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
+                          "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
+                          "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves,
+                          "bands": [[k, lo, hi] for k, (lo, hi) in sorted(pattern.bands.items())],
+                          "proofs": pattern.proofs})
+
+
+def _write_checked(path: Path, body: dict) -> None:
+    """body as JSON with its sha256 (a damaged file is told from an intact one), written aside
+    and renamed into place."""
     text = json.dumps(body, sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -1020,21 +1241,45 @@ def _store(path: Path, key: str, pattern: Pattern) -> None:
     os.replace(temporary, path)
 
 
+def _read_checked(path: Path, key: str) -> dict | None:
+    """The body _write_checked wrote, when the file is intact and names `key`; marked as used
+    (its time: `prune` keeps the files used last)."""
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    body = stored["body"]
+    if (hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != stored["checksum"]
+            or body["fingerprint"] != key):
+        return None
+    os.utime(path)
+    return body
+
+
+#: protection files kept (patterns and joint audits, by last use); older ones are removed. A run
+#: uses one per month end of each series and a few more (about 250 at x100)
+PROTECTION_KEPT = 1000
+
+
+def prune(cache_dir: Path, keep: int = PROTECTION_KEPT) -> int:
+    """Remove all but the `keep` protection files used last (a run marks each file it uses);
+    returns how many were removed."""
+    try:
+        found = [(entry.stat().st_mtime, entry) for entry in Path(cache_dir).iterdir()
+                 if entry.suffix == ".json" and entry.is_file()]
+    except OSError:
+        return 0
+    older = [entry for _, entry in sorted(found, key=lambda item: item[0], reverse=True)[keep:]]
+    for entry in older:
+        entry.unlink(missing_ok=True)
+    return len(older)
+
+
 def _cached(path: Path, key: str, figures: Figures, threshold: int, level: float) -> Pattern | None:
     start = time.perf_counter()
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        body = stored["body"]
-        if (hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != stored["checksum"]
-                or body["fingerprint"] != key or body["figures"] != len(figures.values)):
+        body = _read_checked(path, key)
+        if body is None or body["figures"] != len(figures.values):
             return None
-        indices = np.asarray(body["hidden"], dtype=np.int64)
-        if ((indices < 0) | (indices >= len(figures.values))).any():
-            return None
-        hidden = np.zeros(len(figures.values), dtype=bool)
-        hidden[indices] = True
-        primary = (figures.values > 0) & (figures.values < threshold)
-        if (primary & ~hidden).any() or not np.array_equal(figures.with_links(hidden.copy()), hidden):
+        hidden = _kept_hidden(body, figures, threshold)
+        if hidden is None:
             return None
         bands = {int(k): (int(lo), int(hi)) for k, lo, hi in body["bands"]}
         allowed = set(bandable(figures, hidden))
@@ -1042,15 +1287,36 @@ def _cached(path: Path, key: str, figures: Figures, threshold: int, level: float
             if k not in allowed or (lo, hi) not in bands_around(
                     *(figures.values[figures.positions[p]] for p in figures.ratios[k])):
                 return None
-        auditor = Auditor(figures, threshold, bands)
-        intervals = auditor.audit(hidden, level)
+        kept = body.get("proofs")
+        intervals, calls = certify(figures, threshold, hidden, bands, kept or {}), 0
+        if intervals is None:  # no certificate proves the intervals now: solved
+            auditor = Auditor(figures, threshold, bands)
+            intervals, calls = auditor.audit(hidden, level, prove=True), auditor.calls
+            kept = proofs(auditor)
         if unprotected(intervals, level):
             return None
         return Pattern(hidden, str(body["method"]), body["optimum"], float(body["heuristic"]),
-                       body["lower_bound"], intervals, time.perf_counter() - start, auditor.calls,
-                       int(body["master_solves"]), cached=True, bands=bands)
+                       body["lower_bound"], intervals, time.perf_counter() - start, calls,
+                       int(body["master_solves"]), cached=True, bands=bands, proofs=kept)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _kept_hidden(body: dict, figures: Figures, threshold: int, start: np.ndarray | None = None
+                 ) -> np.ndarray | None:
+    """The hidden flags a kept file names, when they hide every primary (and `start`) and keep
+    the links; else None."""
+    indices = np.asarray(body["hidden"], dtype=np.int64)
+    if ((indices < 0) | (indices >= len(figures.values))).any():
+        return None
+    hidden = np.zeros(len(figures.values), dtype=bool)
+    hidden[indices] = True
+    must = (figures.values > 0) & (figures.values < threshold)
+    if start is not None:
+        must |= start
+    if (must & ~hidden).any() or not np.array_equal(figures.with_links(hidden.copy()), hidden):
+        return None
+    return hidden
 
 
 def _highs() -> "highspy.Highs":
@@ -1113,6 +1379,8 @@ class Joint:
     bands: dict[int, tuple[int, int]]
     intervals: list[Interval]
     added: int
+    proofs: dict | None = None        # the intervals' certificates (`proofs`)
+    cached: bool = False              # kept from a run before, its audit proven by certificates
 
     def part(self, key: object, part: Figures) -> tuple[np.ndarray, dict[int, tuple[int, int]]]:
         """The hidden flags (per figure of `part`) and bands (index into part.ratios) of one part."""
@@ -1127,12 +1395,18 @@ class Joint:
 
 def audit_together(parts: dict[object, Figures], patterns: dict[object, Pattern], threshold: int,
                    protection: float | None = None,
-                   rising: Callable[[tuple], tuple | None] = lambda position: None) -> Joint:
+                   rising: Callable[[tuple], tuple | None] = lambda position: None,
+                   cache_dir: Path | None = None) -> Joint:
     """The parts' patterns (with their bands) audited together (`joined`: with what a reader
     knows between parts); where that audit fails, the heuristic hides more, starting from the
     parts' patterns (the cheapest figures of each failing certificate, then each shown again
     where the audit allows). A band whose whole the joint audit hides is no longer published
-    (a relation less only widens the intervals); the result is audited afresh."""
+    (a relation less only widens the intervals); the result is audited afresh.
+
+    cache_dir: the result is kept there under the fingerprint of exactly its inputs (the joined
+    figures, the parts' hidden figures and bands, threshold and level), with its certificates;
+    a kept result is used when it hides at least the parts' figures and every primary, keeps the
+    links, and its certificates prove every interval wide enough (`certify`), else it is solved."""
     level = threshold if protection is None else protection
     figures = joined(parts, rising)
     hidden = np.zeros(len(figures.values), dtype=bool)
@@ -1141,15 +1415,52 @@ def audit_together(parts: dict[object, Figures], patterns: dict[object, Pattern]
     ratios = {ratio: k for k, ratio in enumerate(figures.ratios)}
     bands = {ratios[((key, *a), (key, *b))]: band for key in parts
              for k, band in patterns[key].bands.items() for a, b in [parts[key].ratios[k]]}
-    intervals = Auditor(figures, threshold, bands).audit(hidden, level)
+    if cache_dir is None:
+        return _audited_together(figures, hidden, bands, threshold, level)
+    digest = hashlib.sha256(fingerprint(figures, threshold, level).encode())
+    digest.update(np.packbits(hidden).tobytes() + repr(sorted(bands.items())).encode())
+    key = digest.hexdigest()
+    path = Path(cache_dir) / f"joint-{key}.json"
+    joint = _kept_joint(path, key, figures, hidden, bands, threshold, level)
+    if joint is None:
+        joint = _audited_together(figures, hidden, bands, threshold, level)
+        _write_checked(path, {"fingerprint": key, "hidden": np.flatnonzero(joint.hidden).tolist(),
+                              "proofs": joint.proofs})
+    return joint
+
+
+def _audited_together(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[int, int]],
+                      threshold: int, level: float) -> Joint:
+    auditor = Auditor(figures, threshold, bands)
+    intervals = auditor.audit(hidden, level, prove=True)
     if not unprotected(intervals, level):
-        return Joint(figures, hidden, bands, intervals, 0)
+        return Joint(figures, hidden, bands, intervals, 0, proofs(auditor))
     primary = (figures.values > 0) & (figures.values < threshold)
     more = _heuristic(Auditor(figures, threshold, bands), primary, figures.cost(), level, start=hidden)
     kept = set(bandable(figures, more))
     bands = {k: band for k, band in bands.items() if k in kept}
-    intervals = Auditor(figures, threshold, bands).audit(more, level)
+    auditor = Auditor(figures, threshold, bands)
+    intervals = auditor.audit(more, level, prove=True)
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
-    return Joint(figures, more, bands, intervals, int((more & ~hidden).sum()))
+    return Joint(figures, more, bands, intervals, int((more & ~hidden).sum()), proofs(auditor))
+
+
+def _kept_joint(path: Path, key: str, figures: Figures, start: np.ndarray, bands: dict[int, tuple[int, int]],
+                threshold: int, level: float) -> Joint | None:
+    """The joint audit kept at path, checked (see audit_together); None: solve it."""
+    try:
+        body = _read_checked(path, key)
+        hidden = None if body is None else _kept_hidden(body, figures, threshold, start)
+        if hidden is None:
+            return None
+        if not np.array_equal(hidden, start):  # more hidden: the bands whose whole is still shown
+            kept = set(bandable(figures, hidden))
+            bands = {k: band for k, band in bands.items() if k in kept}
+        intervals = certify(figures, threshold, hidden, bands, body["proofs"] or {})
+        if intervals is None or unprotected(intervals, level):
+            return None
+        return Joint(figures, hidden, bands, intervals, int((hidden & ~start).sum()), body["proofs"], cached=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
