@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=positive_int, default=None, help="runs per figure (default per scale)")
     parser.add_argument("--workdir", type=work_dir, default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--api-url", default=None, help="a running Prefect API (default: start one)")
-    parser.add_argument("--task-runner", choices=["threads", "dask"], default="threads",
+    parser.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads",
                         help="the flow's task runner in the flow figures (default threads)")
     args = parser.parse_args(argv)
     figures.TASK_RUNNER["name"] = args.task_runner

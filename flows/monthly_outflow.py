@@ -9,6 +9,7 @@ publication lock, so two runs never write data/curated/ at once.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import signal
 from collections.abc import Iterator
@@ -87,9 +88,12 @@ class RunParameters(BaseModel):
     revision_wait_seconds: float = Field(
         86_400, ge=0, description="deployment runs: how long to wait for somebody to accept large revisions "
                                   "in the UI; then the run stands down and the old release stays")
-    task_runner: Literal["threads", "dask"] = Field(
-        "threads", description="where deliveries are processed: threads of this process, or Dask (a "
+    task_runner: Literal["threads", "processes", "dask"] = Field(
+        "threads", description="where deliveries are processed: threads of this process, worker processes "
+                               "on this machine's cores (a full rebuild of a large network), or Dask (a "
                                "local cluster, or dask_address; needs the 'dask' extra)")
+    processes: int | None = Field(None, ge=1, description="worker processes of the processes runner "
+                                                          "(default: the machine's cores)")
     dask_address: str | None = Field(None, description="a running Dask scheduler, e.g. tcp://host:8786")
     dask_workers: int = Field(2, ge=1, description="worker processes of the local Dask cluster")
     threads: int = Field(1, ge=1, description="municipalities processed at once by the threads runner; "
@@ -248,8 +252,9 @@ def _findings_artifact(municipality: str, deliveries: list[tuple[str, str, dict[
 @flow(name="process-deliveries")
 def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
                       run_id: str | None = None) -> list[dict]:
-    """The new deliveries on the task runner given with with_options (Dask): a task per municipality."""
-    return _process(batches, paths, run_id=run_id)
+    """The new deliveries on the task runner given with with_options (worker processes, Dask): a
+    task per municipality."""
+    return _process(batches, paths, run_id=run_id, elsewhere=True)
 
 
 @task(name="needs-release", cache_policy=NO_CACHE)
@@ -388,8 +393,12 @@ def run_key(paths: DataPaths, key: str) -> Iterator[None]:
         _RUN_KEYS.pop(str(paths.raw), None)
 
 
+#: the cycle collector's young generation while a run lasts (fewer_gc_passes)
+YOUNG_GENERATION = 100_000
+
+
 @contextmanager
-def fewer_gc_passes(young: int = 100_000) -> Iterator[None]:
+def fewer_gc_passes(young: int = YOUNG_GENERATION) -> Iterator[None]:
     """Python's cycle collector with a larger young generation while the run lasts.
 
     A run allocates millions of small objects that live until their batch is done (sheet cells,
@@ -518,7 +527,8 @@ def _decide(table: pd.DataFrame | None, params: RunParameters) -> bool | None:
 
 
 def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, run_id: str) -> list[dict]:
-    """Process the new deliveries, a task per municipality, in threads or on a Dask cluster.
+    """Process the new deliveries, a task per municipality, in threads, in worker processes or on
+    a Dask cluster.
 
     A task per municipality, not per delivery: a full rebuild then makes tens of task runs, not
     thousands, and checks the pseudonymisation key once per municipality (docs/performance.md).
@@ -526,30 +536,81 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, 
     batches: dict[str, list[DeliveryFile]] = {}
     for item in todo:
         batches.setdefault(item.municipality, []).append(item)
-    if params.task_runner == "threads" or not batches:
+    where = params.task_runner if batches else "threads"
+    if where == "threads":
         # the work is Python under the GIL: on 2 cores 6 threads at once were 40 % slower than 1
         return _process(batches, paths, in_flight=params.threads, run_id=run_id)
-    from prefect.settings import get_current_settings
-    from prefect_dask import DaskTaskRunner
+    # the workers report to this run's API, also a temporary one (else each starts its own)
+    api = run_api_url()
+    if where == "processes":
+        from prefect.task_runners import ProcessPoolTaskRunner
 
-    # the local workers report to this run's API, also a temporary one (else each starts its own)
-    api = {"PREFECT_API_URL": str(get_current_settings().api.url or "")}
-    runner = DaskTaskRunner(address=params.dask_address) if params.dask_address else DaskTaskRunner(
-        cluster_kwargs={"n_workers": params.dask_workers, "threads_per_worker": 1, "processes": True,
-                        "env": api if api["PREFECT_API_URL"] else {}})
-    return process_on_runner.with_options(task_runner=runner)(batches, paths, run_id)
+        # each worker gets this process's environment (the key, LVV_SOURCES_DIR) and settings
+        runner = ProcessPoolTaskRunner(max_workers=min(params.processes or cores(), len(batches)),
+                                       initializer=worker_started)
+    else:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=params.dask_address) if params.dask_address else DaskTaskRunner(
+            cluster_kwargs={"n_workers": params.dask_workers, "threads_per_worker": 1, "processes": True,
+                            "env": {"PREFECT_API_URL": api} if api else {}})
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api} if api else {}):
+        return process_on_runner.with_options(task_runner=runner)(batches, paths, run_id)
+
+
+def run_api_url() -> str:
+    """The Prefect API this flow run reports to: the one set, or the temporary server Prefect
+    started for it ("" when neither is known)."""
+    from prefect.context import FlowRunContext
+    from prefect.settings import get_current_settings
+
+    context = FlowRunContext.get()
+    client = context.client if context is not None else None
+    return str(client.api_url) if client is not None else str(get_current_settings().api.url or "")
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_started() -> None:
+    """Run once in each worker process of the processes runner: the flow's setting of the cycle
+    collector (fewer_gc_passes), which a new process does not inherit."""
+    gc.set_threshold(YOUNG_GENERATION, *gc.get_threshold()[1:])
 
 
 def _process(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
-             in_flight: int | None = None, run_id: str | None = None) -> list[dict]:
-    """Submit the batches, at most in_flight at a time (None: all at once)."""
+             in_flight: int | None = None, run_id: str | None = None, elsewhere: bool = False) -> list[dict]:
+    """Submit the batches, at most in_flight at a time (None: all at once, the largest first, so
+    that the last task to end is a small one); the records in the batches' order.
+
+    elsewhere: the tasks run in other processes (whose progress this process shows as each ends).
+    """
     items, records = list(batches.items()), []
-    step = in_flight or len(items) or 1
-    for start in range(0, len(items), step):
-        wave = items[start:start + step]
+    if in_flight is None:
+        order = sorted(items, key=lambda kv: -sum(_size(item) for item in kv[1]))
+        futures = {m: process_deliveries_task.submit(m, batch, paths, run_id) for m, batch in order}
+        done = {}
+        for m, future in futures.items():
+            done[m] = future.result()
+            if elsewhere:
+                progress.advance(len(batches[m]))
+        return [record for m, _ in items for record in done[m]]
+    for start in range(0, len(items), in_flight):
+        wave = items[start:start + in_flight]
         futures = [process_deliveries_task.submit(m, batch, paths, run_id) for m, batch in wave]
         records += [record for future in futures for record in future.result()]
     return records
+
+
+def _size(item: DeliveryFile) -> int:
+    try:
+        return item.path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _run_id() -> str | None:

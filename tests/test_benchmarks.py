@@ -7,6 +7,7 @@ No timing is asserted here: the figures themselves are measured with `python -m 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -177,3 +178,22 @@ def test_a_benchmark_tool_given_a_wrong_path_or_value_says_so_and_exits_2(module
     err = capsys.readouterr().err
     assert "error:" in err and said in err, err
     assert not (tmp_path / "missing").exists()
+
+
+def test_the_runner_s_peak_memory_counts_the_children_a_run_starts():
+    """benchmarks.lvv_runner's peak is of the process tree (the processes runner's workers hold
+    their deliveries in their own memory), not of the flow's process alone."""
+    import time
+
+    from benchmarks.lvv_runner import TreePeak, tree_rss_mb
+
+    alone = tree_rss_mb(os.getpid())
+    with TreePeak(interval=0.05) as tree:
+        child = subprocess.Popen([sys.executable, "-c", "import sys, time; held = bytearray(160_000_000); "
+                                  "[b for b in range(0, len(held), 4096) if held.__setitem__(b, 1)]; "
+                                  "print('ready', flush=True); time.sleep(2)"], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.3)
+        child.wait()
+    assert tree.peak >= alone + 150
+    assert tree_rss_mb(os.getpid()) < alone + 50  # the child is gone, and so is its memory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -83,3 +84,48 @@ def test_dask_runner_publishes_the_same_figures_as_the_default_runner(tmp_path, 
     assert threads["outflow"] and threads["occupancy"] and len(threads["deliveries"]) == 9
     assert sum(row[4] for row in threads["deliveries"]) == 3  # one quarantined row per municipality
     assert dask == threads
+
+
+def _published_bytes(curated: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(curated.glob("*.parquet"))}
+
+
+def test_worker_processes_publish_byte_for_byte_what_threads_publish(tmp_path, monkeypatch, prefect_harness):
+    """task_runner="processes": each municipality's task in a worker process (Prefect's
+    ProcessPoolTaskRunner, a new interpreter each), which takes the key from its environment,
+    never from a task parameter; the tables published are the bytes the threads runner publishes."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    monkeypatch.setenv("LVV_PSEUDONYM_KEY", "processes-test-key-not-secret")
+    published, stored = {}, {}
+    write_network(tmp_path / "network")  # the same files for both (a workbook keeps when it was written)
+    for runner in ("threads", "processes"):
+        root = tmp_path / runner
+        shutil.copytree(tmp_path / "network", root)
+        summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
+                                                task_runner=runner, processes=2))
+        assert summary["published"] and len(summary["processed"]) == 9, runner
+        published[runner] = _published_bytes(root / "curated")
+        stored[runner] = {p.relative_to(root).as_posix(): p.read_bytes()
+                          for p in sorted((root / "curated" / "staged").glob("*/*/*.parquet"))}
+        run_id = summary["run"]["run_id"]
+        with get_client(sync_client=True) as client:
+            children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id])))
+            task_runs = client.read_task_runs()
+        if runner == "processes":  # the subflow on the process pool, its tasks' parameters without a key
+            assert len(children) == 1
+            mine = [t for t in task_runs if t.flow_run_id == children[0].id and t.name.startswith("process-")]
+            assert sorted(t.name for t in mine) == ["process-amsterdam", "process-eindhoven", "process-rotterdam"]
+            assert all(set(t.task_inputs) == {"municipality", "items", "paths", "run_id"} for t in mine)
+        else:
+            assert not children
+    assert set(published["threads"]) == {"deliveries.parquet", "episode_versions.parquet",
+                                         "quarantined_rows.parquet", "validation_issues.parquet"}
+    assert published["processes"] == published["threads"]
+    assert len(stored["threads"]) >= 9 and stored["processes"] == stored["threads"]
+    assert figures(tmp_path / "processes" / "curated" / "lvv.duckdb") == \
+        figures(tmp_path / "threads" / "curated" / "lvv.duckdb")

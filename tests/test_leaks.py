@@ -128,6 +128,7 @@ def test_identifiers_planted_in_every_identifier_column_are_never_stored(tmp_pat
     raw_hits = leaks(stored_values([tmp_path / "raw"]), PLANTED)
     assert len(raw_hits) > 20  # they are there to find
     stored = list(stored_values([tmp_path / "curated"]))
+    assert {"utrecht", "eindhoven"} <= {v for where, v in stored if where == ".records.json"}  # the records index
     quarantine_columns = {where.split(".")[-1] for where, v in stored
                           if "quarantined_rows." in where and v not in (None, "")}
     assert {"raw_record_id", "raw_person_id", "raw_intake_date", "raw_exit_date", "raw_outcome",

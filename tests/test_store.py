@@ -321,3 +321,94 @@ def test_a_raw_file_not_written_since_the_last_run_is_not_read_again(tmp_path, m
     assert needs_processing(files, records, load_raw_hashes(staged)) == [files[1]] and read == ["export.csv"]
     (staged / RAW_HASHES).write_text("{damaged")
     assert load_raw_hashes(staged) == {}
+
+
+# ------------------------------------------------------------------ the records index
+def _record(municipality: str, period: str, **extra) -> dict:
+    return {"delivery_id": f"{municipality}/{period}", "municipality": municipality, "period": period,
+            "stand_per": f"{period}-28", "status": "accepted", **extra}
+
+
+def _write_record(root: Path, record: dict) -> Path:
+    folder = root / record["municipality"] / record["period"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "delivery.json"
+    path.write_text(json.dumps(record, indent=1))
+    return path
+
+
+def test_records_come_from_the_index_while_each_delivery_json_is_as_the_index_saw_it(tmp_path, monkeypatch):
+    """The index is read instead of the delivery.json files, which are read again only when
+    written since; a record replaced, added or dropped behind the index's back (an older version
+    of the code, a killed run, a hand edit) is what the next load gives."""
+    import builtins
+
+    from transforms.store import RECORDS_INDEX, save_record
+
+    for period in ("2020-10", "2020-11", "2020-12"):
+        _write_record(tmp_path, _record("amsterdam", period))
+    _write_record(tmp_path, _record("utrecht", "2020-11"))
+    first = load_records(tmp_path)
+    assert (tmp_path / "amsterdam" / RECORDS_INDEX).is_file() and (tmp_path / "utrecht" / RECORDS_INDEX).is_file()
+
+    opened = []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    assert load_records(tmp_path) == first
+    assert "delivery.json" not in opened  # every record from the index
+    opened.clear()
+
+    save_record(tmp_path, _record("amsterdam", "2020-11", status="held"))  # replaced
+    (tmp_path / "amsterdam" / "2020-12" / "delivery.json").unlink()  # dropped (its folder stays)
+    _write_record(tmp_path, _record("amsterdam", "2021-01"))  # added
+    now = load_records(tmp_path, "amsterdam")
+    assert [(r["period"], r["status"]) for r in now] == [("2020-10", "accepted"), ("2020-11", "held"),
+                                                           ("2021-01", "accepted")]
+    assert opened.count("delivery.json") == 2  # the replaced and the added one, no other
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert now == load_records(tmp_path, "amsterdam") == [r for r in load_records(tmp_path)
+                                                          if r["municipality"] == "amsterdam"]
+    assert now[0]["stand_per"] == date(2020, 10, 28)
+
+
+def test_a_damaged_or_foreign_index_is_written_again_from_the_delivery_files(tmp_path):
+    from transforms.store import RECORDS_INDEX
+
+    path = _write_record(tmp_path, _record("amsterdam", "2020-10"))
+    expected = load_records(tmp_path)
+    index = tmp_path / "amsterdam" / RECORDS_INDEX
+    kept = json.loads(index.read_text())
+    # an index whose stamp matches but whose record is not the file's would be believed: the
+    # stamp is what protects it, so a file rewritten in place must change it
+    for damaged in ("{not json", json.dumps([1, 2]), json.dumps({"version": 99, "records": kept["records"]}),
+                    json.dumps({"version": 1, "records": {"2020-10": {"stamp": [0, 0, 0, 0], "record": {"x": 1}}}}),
+                    json.dumps({"version": 1, "records": {"2020-10": "nonsense"}})):
+        index.write_text(damaged)
+        assert load_records(tmp_path) == expected, damaged
+        assert json.loads(index.read_text()) == kept
+    path.write_text(json.dumps(_record("amsterdam", "2020-10", status="rejected")))  # in place, same inode
+    assert load_records(tmp_path)[0]["status"] == "rejected"
+
+
+def test_folders_of_a_save_in_progress_are_not_deliveries_and_a_read_only_store_still_reads(tmp_path, monkeypatch):
+    from transforms.store import RECORDS_INDEX
+
+    _write_record(tmp_path, _record("amsterdam", "2020-10"))
+    leftover = tmp_path / "amsterdam" / ".tmp-abc"
+    leftover.mkdir()
+    (leftover / "delivery.json").write_text(json.dumps(_record("amsterdam", "2020-11")))
+    (tmp_path / ".history").mkdir()
+    assert [r["period"] for r in load_records(tmp_path)] == ["2020-10"]
+    (tmp_path / "amsterdam" / RECORDS_INDEX).unlink()
+
+    def refused(self, *args, **kwargs):  # a store on a read-only mount (root ignores a folder's mode)
+        raise PermissionError(13, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_text", refused)
+    assert [r["period"] for r in load_records(tmp_path)] == ["2020-10"]
+    assert sorted(p.name for p in (tmp_path / "amsterdam").iterdir()) == [".tmp-abc", "2020-10"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -100,9 +101,10 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
     fingerprints: dict[str, str] = {}
     parts: list[dict[str, pd.DataFrame]] = []
     as_kept, appends = set(), {}
+    code = code_digest(lang)
     for municipality, own in located.groupby("municipality", sort=True):
         path = corrections_path(raw_dir, municipality) if raw_dir is not None else None
-        chain = fingerprint_chain(staged_root, own, lang)
+        chain = fingerprint_chain(staged_root, own, lang, code)
         fingerprints[municipality] = _with_corrections(chain[-1], path)
         was = kept.fingerprints.get(municipality) if kept is not None else None
         if was is not None and was == fingerprints[municipality]:
@@ -238,33 +240,50 @@ def _read_corrections(path: Path, contract) -> CorrectionsFile:
     return read_corrections(path, contract, f"{contract.municipality}/{path.name}")
 
 
-def fingerprint_chain(staged_root: Path, located: pd.DataFrame, lang: Lang = "nl") -> list[str]:
+def fingerprint_chain(staged_root: Path, located: pd.DataFrame, lang: Lang = "nl",
+                      code: hashlib._Hash | None = None) -> list[str]:
     """Hashes of what a municipality's merged history is derived from, one per delivery in period
     order, each over the one before: first the language of the findings, the municipality's
     contract and the code and vocabularies that derive it (HISTORY_CODE), then each stored
     delivery's record as the deliveries table shows it (status after the gate, releases) and the
     size of its stored tables. The last is the fingerprint of all its deliveries; the one before,
     of all but the latest (what append_deliveries merges the latest into).
+
+    code: code_digest(lang), when the caller hashes the code once for every municipality.
     """
     from schemas.contracts import contracts
 
-    digest = hashlib.sha256(f"lang={lang}\0".encode())
-    for name in HISTORY_CODE:
-        source = _ROOT / name
-        digest.update(name.encode() + (source.read_bytes() if source.exists() else b""))
+    digest = (code or code_digest(lang)).copy()
     municipalities = set(located["municipality"])
     contract = contracts().get(next(iter(municipalities))) if len(municipalities) == 1 else None
     digest.update(contract.model_dump_json().encode() if contract is not None else b"no contract")
     chain = [digest.hexdigest()]
+    root = str(staged_root)
     for record in located.to_dict("records"):
         digest = hashlib.sha256(chain[-1].encode())
         digest.update(json.dumps(record, sort_keys=True, default=str).encode())
-        folder = staged_root / record["municipality"] / (record.get("period") or "unknown")
+        folder = os.path.join(root, record["municipality"], record.get("period") or "unknown")
         for table in ("episodes", "quarantine", "findings"):
-            stored = folder / f"{table}.parquet"
-            digest.update(f"{table}={stored.stat().st_size if stored.exists() else -1}\0".encode())
+            digest.update(f"{table}={_size(os.path.join(folder, table + '.parquet'))}\0".encode())
         chain.append(digest.hexdigest())
     return chain
+
+
+def code_digest(lang: Lang = "nl") -> hashlib._Hash:
+    """The start of every municipality's fingerprint: the language and HISTORY_CODE's files."""
+    digest = hashlib.sha256(f"lang={lang}\0".encode())
+    for name in HISTORY_CODE:
+        source = _ROOT / name
+        digest.update(name.encode() + (source.read_bytes() if source.exists() else b""))
+    return digest
+
+
+def _size(path: str) -> int:
+    """A stored table's size in bytes, -1 when it has no file (no rows)."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return -1
 
 
 def _with_corrections(fingerprint: str, corrections: Path | None) -> str:

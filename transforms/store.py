@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -135,15 +136,89 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
+#: each municipality's stored records in one file, in its folder: the index load_records reads
+#: instead of one delivery.json per delivery (3,000 files at national scale, read several times a run)
+RECORDS_INDEX = ".records.json"
+
+
 def load_records(staged_root: Path, municipality: str | None = None) -> list[dict]:
-    """Every stored delivery record, or every one of one municipality."""
+    """Every stored delivery record, or every one of one municipality, in the order of their
+    paths (<municipality>/<period>/delivery.json).
+
+    Read through each municipality's index (RECORDS_INDEX): a record is taken from it while its
+    delivery.json has the stamp (size, times, inode) the index kept, and read again from the file
+    otherwise (written or replaced since, by this code or any other); an index that is missing,
+    unreadable or out of date is written again from what was read. The delivery.json files stay
+    the truth: the index is never read without checking each one's stamp, which costs a stat per
+    delivery, not a read and a parse. Folders whose name starts with a dot (a save_result in
+    progress or killed) are not deliveries.
+    """
+    found = []
+    for folder in sorted(staged_root.glob(municipality or "*")):
+        if folder.is_dir() and not folder.name.startswith("."):
+            found += [(f"{folder.name}/{period}/delivery.json", record)
+                      for period, record in _indexed_records(folder).items()]
     records = []
-    for path in sorted(staged_root.glob(f"{municipality or '*'}/*/delivery.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+    for _, record in sorted(found, key=lambda pair: pair[0]):
+        record = dict(record)
         if record.get("stand_per"):
             record["stand_per"] = date.fromisoformat(record["stand_per"])
         records.append(record)
     return records
+
+
+def _indexed_records(folder: Path) -> dict[str, dict]:
+    """One municipality's records as stored (JSON values) by period folder, through its index."""
+    index = _read_index(folder / RECORDS_INDEX)
+    entries, changed = {}, False
+    with os.scandir(folder) as children:
+        periods = sorted(child.name for child in children if not child.name.startswith(".") and child.is_dir())
+    base = str(folder)
+    for period in periods:
+        path = os.path.join(base, period, "delivery.json")  # strings: 3,000 Paths cost more than the stats
+        stamp = _stamp(path)
+        if stamp is None:
+            continue
+        entry = index.get(period)
+        if not isinstance(entry, dict) or entry.get("stamp") != stamp or not isinstance(entry.get("record"), dict):
+            try:
+                with open(path, encoding="utf-8") as file:
+                    entry = {"stamp": stamp, "record": json.load(file)}
+            except FileNotFoundError:  # replaced or dropped between the stat and the read
+                continue
+            changed = True
+        entries[period] = entry
+    if changed or entries.keys() != index.keys():
+        _write_index(folder / RECORDS_INDEX, entries)
+    return {period: entry["record"] for period, entry in entries.items()}
+
+
+def _stamp(path: str) -> list[int] | None:
+    """What tells a file written again: size, modification and change time, inode."""
+    try:
+        stat = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+
+
+def _read_index(path: Path) -> dict:
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    entries = index.get("records") if isinstance(index, dict) and index.get("version") == 1 else None
+    return entries if isinstance(entries, dict) else {}
+
+
+def _write_index(path: Path, entries: dict[str, dict]) -> None:
+    """The index replaced in one rename; a store that cannot be written (read-only) keeps none."""
+    tmp = path.with_name(f"{RECORDS_INDEX}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(json.dumps({"version": 1, "records": entries}, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -265,9 +340,13 @@ def clean_store(staged_root: Path) -> list[str]:
     mid-replace is reprocessed, a history caught mid-write merged again."""
     leftovers = list(dict.fromkeys([*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
                                     *staged_root.glob(f"{HISTORY_DIR}/.tmp-*"),
-                                    *staged_root.glob(f"{RAW_HASHES}.tmp-*")]))
+                                    *staged_root.glob(f"{RAW_HASHES}.tmp-*"),
+                                    *staged_root.glob(f"*/{RECORDS_INDEX}.tmp-*")]))
     for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return [path.relative_to(staged_root).as_posix() for path in leftovers]
 
 
