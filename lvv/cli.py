@@ -168,6 +168,11 @@ def run(data_dir: DataDirOption = None,
         verbose: VerboseOption = False) -> None:
     """Run the monthly flow over data/raw: only new or changed deliveries are processed.
 
+    Exit 0 when the run finished and nothing waits for a steward; 1 when it finished but something
+    does: a delivery held by the plausibility gate (and not superseded), a delivery it rejected
+    whole, or a release awaiting --accept-revisions (one `needs a steward` line on stderr says
+    which); 2 for usage and settings errors, a busy lock or a file-system problem.
+
     Example: lvv run --reference-date 2022-06-30
     """
     from lvv.settings import DataPaths
@@ -178,6 +183,30 @@ def run(data_dir: DataDirOption = None,
                             accept_revisions=accept_revisions, republish=republish, rebuild=rebuild,
                             lock_wait_seconds=lock_wait)
     _print_summary(summary, paths.root)
+    waiting = waiting_for_steward(summary["run"], paths.staged)
+    if waiting:
+        err.print(f"[yellow]needs a steward:[/] {escape('; '.join(waiting))}", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def waiting_for_steward(run_record: dict, staged: Path) -> list[str]:
+    """What a finished run leaves for a steward, one phrase each (none: everything is in force and
+    published): `lvv run` exits 1 when there is any. A held delivery counts until it is released
+    or a later delivery of its municipality is in force, so every run says so, not only the one
+    that held it; quarantined rows do not count (their delivery is in force, the report lists them)."""
+    from transforms.gate import HELD, with_gate_status
+    from transforms.store import load_records
+
+    waiting = []
+    if run_record["status"] == "awaiting-acceptance":
+        waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
+    rejected = [d["delivery_id"] for d in run_record["deliveries"] if d.get("status") == "rejected"]
+    if rejected:
+        waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)}")
+    held = [r["delivery_id"] for r in with_gate_status(load_records(staged)) if r.get("status") == HELD]
+    if held:
+        waiting.append(f"held, not in force: {', '.join(held)} (`lvv deliveries list --held`)")
+    return waiting
 
 
 @contextmanager
