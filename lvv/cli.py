@@ -118,6 +118,19 @@ def _temporary_server_dies_with_us() -> None:
     instance.start()
 
 
+@app.callback()
+def _known_contracts_in_help(ctx: typer.Context) -> None:
+    # Runs before the command's own options are parsed (so also before `lvv validate --help`).
+    # Listing the known municipalities loads every source contract (a third of a second): only
+    # validate, whose help shows them, pays for it, not every command's start-up.
+    if ctx.invoked_subcommand != "validate":
+        return
+    command = ctx.command.get_command(ctx, "validate")
+    for param in command.params if command else ():
+        if param.name == "municipality" and param.help:
+            param.help = param.help.replace("{known}", _known_municipalities())
+
+
 @app.command()
 def demo(data_dir: DataDirOption = None,
          seed: Annotated[int, typer.Option(help="seed of the synthetic history")] = 2020_11_01,
@@ -155,6 +168,11 @@ def run(data_dir: DataDirOption = None,
         verbose: VerboseOption = False) -> None:
     """Run the monthly flow over data/raw: only new or changed deliveries are processed.
 
+    Exit 0 when the run finished and nothing waits for a steward; 1 when it finished but something
+    does: a delivery held by the plausibility gate (and not superseded), a delivery it rejected
+    whole, or a release awaiting --accept-revisions (one `needs a steward` line on stderr says
+    which); 2 for usage and settings errors, a busy lock or a file-system problem.
+
     Example: lvv run --reference-date 2022-06-30
     """
     from lvv.settings import DataPaths
@@ -165,6 +183,30 @@ def run(data_dir: DataDirOption = None,
                             accept_revisions=accept_revisions, republish=republish, rebuild=rebuild,
                             lock_wait_seconds=lock_wait)
     _print_summary(summary, paths.root)
+    waiting = waiting_for_steward(summary["run"], paths.staged)
+    if waiting:
+        err.print(f"[yellow]needs a steward:[/] {escape('; '.join(waiting))}", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def waiting_for_steward(run_record: dict, staged: Path) -> list[str]:
+    """What a finished run leaves for a steward, one phrase each (none: everything is in force and
+    published): `lvv run` exits 1 when there is any. A held delivery counts until it is released
+    or a later delivery of its municipality is in force, so every run says so, not only the one
+    that held it; quarantined rows do not count (their delivery is in force, the report lists them)."""
+    from transforms.gate import HELD, with_gate_status
+    from transforms.store import load_records
+
+    waiting = []
+    if run_record["status"] == "awaiting-acceptance":
+        waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
+    rejected = [d["delivery_id"] for d in run_record["deliveries"] if d.get("status") == "rejected"]
+    if rejected:
+        waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)}")
+    held = [r["delivery_id"] for r in with_gate_status(load_records(staged)) if r.get("status") == HELD]
+    if held:
+        waiting.append(f"held, not in force: {', '.join(held)} (`lvv deliveries list --held`)")
+    return waiting
 
 
 @contextmanager
@@ -287,7 +329,7 @@ def outflow_cmd(
     Example: lvv outflow --ref-date 2020-11-01 --definition evaluation-2021 --format csv
     """
     from lvv.settings import DataPaths
-    from transforms.queries import (connect, line_labels, outflow, outflow_by_outcome, quarantine_impact,
+    from transforms.queries import (connect, outflow_by_outcome_result, outflow_result, quarantine_impact,
                                     quarantine_line)
 
     if by not in (None, "municipality", "outcome"):
@@ -296,16 +338,16 @@ def outflow_cmd(
     con = connect(DataPaths.resolve(data_dir).database)
     try:
         if by == "outcome":
-            frame = outflow_by_outcome(con, day, definition, known)
+            answer = _fetched(outflow_by_outcome_result(con, day, definition, known))
         else:
-            frame = outflow(con, day, definition, known, by_municipality=by == "municipality")
-        impact = quarantine_impact(con, day, known)
+            answer = _fetched(outflow_result(con, day, definition, known, by_municipality=by == "municipality"))
+        impact = quarantine_impact(con, day, known) if fmt is Format.table else None  # a line under the table
         _warn_dates(con, day, known)
     finally:
         con.close()
     title = f"Outflow at {ref_date}, rule {definition}" + (f", as known at {known_at}" if known_at else "")
-    _emit(frame, fmt, title, labels=line_labels())
-    if fmt is Format.table:
+    _emit_rows(*answer, fmt, title)
+    if impact is not None:
         out.print(quarantine_line(impact))
 
 
@@ -401,6 +443,11 @@ def series_cmd(
     out.print(f"{len(frame)} rows ({frame['month_end'].nunique()} months with data) written to {output}")
 
 
+#: validate's --municipality help; the known contracts are filled in by _known_contracts_in_help
+MUNICIPALITY_HELP = ("whose layout the file is in: a contract in schemas/sources/ or $LVV_SOURCES_DIR "
+                     "(known: {known})")
+
+
 class Lang(str, Enum):
     nl = "nl"
     en = "en"
@@ -410,8 +457,7 @@ class Lang(str, Enum):
 def validate(
     file: Annotated[Path, typer.Argument(help="the export to check (.xlsx or .csv)")],
     municipality: Annotated[str, typer.Option(
-        help="whose layout the file is in: a contract in schemas/sources/ or $LVV_SOURCES_DIR "
-             f"(known: {_known_municipalities()})")],
+        help=MUNICIPALITY_HELP)],
     period: Annotated[Optional[str], typer.Option(help="delivery month YYYY-MM (default: from the file)")] = None,
     report: Annotated[Optional[Path], typer.Option(
         help="write a copy of the workbook with every problem marked, plus a summary sheet")] = None,
@@ -655,7 +701,7 @@ def _print_outflow_comparison(database: Path, ref_date: date) -> None:
               "--definitions programme evaluation-2021 --known-at-a 2020-11-30")
 
 
-def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) -> None:
+def _emit(frame, fmt: Format, title: str) -> None:
     if fmt is Format.csv:
         from transforms.scrub import formula_safe
 
@@ -663,16 +709,53 @@ def _emit(frame, fmt: Format, title: str, labels: dict[str, str] | None = None) 
     elif fmt is Format.json:
         sys.stdout.write(json.dumps(frame.to_dict("records"), default=str, indent=1) + "\n")
     else:
-        table = Table(title=title)
-        for col in frame.columns:
-            table.add_column(col, justify="right" if frame[col].dtype.kind in "iuf" else "left")
-        for row in frame.itertuples(index=False):
-            table.add_row(*("" if _missing(v) else str(v) for v in row))
-        if "persons" in frame.columns:
-            total = [""] * (len(frame.columns) - 1) + [str(int(frame["persons"].sum()))]
-            total[0] = "total"
-            table.add_row(*total, style="bold")
-        out.print(table)
+        _print_table(title, list(frame.columns), [frame[col].dtype.kind in "iuf" for col in frame.columns],
+                     list(frame.itertuples(index=False)))
+
+
+#: DuckDB's column types that pandas holds as numbers (printed right-aligned, as _emit does)
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+
+
+def _fetched(result) -> tuple[list[str], list[bool], list[tuple]]:
+    """An executed query's column names, which are numbers, and rows: fetched without pandas,
+    whose import is most of a quick command's start-up."""
+    columns = [column[0] for column in result.description]
+    numeric = [str(column[1]).split("(")[0] in NUMERIC_TYPES for column in result.description]
+    return columns, numeric, result.fetchall()
+
+
+def _emit_rows(columns: list[str], numeric: list[bool], rows: list[tuple], fmt: Format, title: str) -> None:
+    """Fetched rows printed as _emit prints the same rows in a frame (pandas' CSV: minimal quoting,
+    None an empty field, one newline per row)."""
+    if fmt is Format.csv:
+        import csv
+
+        from transforms.scrub import formula_safe
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([formula_safe(value) for value in row] for row in rows)
+    elif fmt is Format.json:
+        sys.stdout.write(json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=1) + "\n")
+    else:
+        _print_table(title, columns, numeric, rows)
+
+
+def _print_table(title: str, columns: list[str], numeric: list[bool], rows: list) -> None:
+    """A Rich table of rows, numbers right-aligned, and a total row when there is a persons column."""
+    table = Table(title=title)
+    for col, right in zip(columns, numeric):
+        table.add_column(col, justify="right" if right else "left")
+    for row in rows:
+        table.add_row(*("" if _missing(v) else str(v) for v in row))
+    if "persons" in columns:
+        at = columns.index("persons")
+        total = [""] * (len(columns) - 1) + [str(int(sum(row[at] for row in rows if not _missing(row[at]))))]
+        total[0] = "total"
+        table.add_row(*total, style="bold")
+    out.print(table)
 
 
 def _missing(value: object) -> bool:

@@ -94,8 +94,9 @@ def public_edition(data: ReportData, threshold: int, protection: float | None = 
         columns=["definition", "municipality", *lines, "total"])
     by_share = {figures.ratios[k][0]: band for k, band in bands.items()}  # by share position
     protected.durable_share = _shown_shares(data.definitions, municipalities, shown, by_share)
-    protected.occupancy_series, occupancy = _protected_occupancy(earlier, threshold, protection, cache_dir)
     joint = next(p for p in series if p.sheet == "outflow_series_joint")
+    protected.occupancy_series, occupancy = _protected_occupancy(earlier, threshold, protection, cache_dir,
+                                                                 outflow=joint)
     problems = [Problem("reference_date", figures, pattern, published=hidden,
                         tables_added=int((hidden & ~pattern.hidden).sum())), *series, *occupancy]
     joint.tables_added = problems[0].tables_added
@@ -148,10 +149,14 @@ def _protected_series(data: ReportData, lines: list[str], threshold: int, protec
 
 
 def _protected_occupancy(data: ReportData, threshold: int, protection: float | None,
-                         cache_dir: Path | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+                         cache_dir: Path | None = None, outflow: Problem | None = None
+                         ) -> tuple[pd.DataFrame, list[Problem]]:
     """The public occupancy series, each month end protected on its own (suppression.occupancy_figures:
     small occupancy, inflow, and small differences between them, who left, hidden), then audited
-    over all month ends together, knowing that the cumulative inflow never falls."""
+    over all month ends together, knowing that the cumulative inflow never falls; then beside the
+    outflow (`outflow`: the joint audit of the outflow series and the reference date's tables, as
+    published), knowing what holds between them (occupancy_relations): more of the occupancy
+    series hidden where that audit fails (_beside_outflow)."""
     out = data.occupancy_series.copy()
     parts = {pd.Timestamp(month_end): suppression.occupancy_figures(rows)
              for month_end, rows in out.groupby("month_end", sort=True)}
@@ -159,13 +164,106 @@ def _protected_occupancy(data: ReportData, threshold: int, protection: float | N
         return out, []
     joint, problems = _together("occupancy_series", parts, threshold, protection, cache_dir,
                                 rising=lambda position: position if position[0] == "inflow" else None)
-    hidden = {position for position, index in joint.figures.positions.items() if joint.hidden[index]}
+    flags = joint.hidden
+    if outflow is not None:
+        crossed = _beside_outflow(outflow, joint.figures, joint.hidden, threshold, protection)
+        problems.append(crossed)
+        flags = np.zeros(len(joint.figures.values), dtype=bool)
+        for (key, *position), index in crossed.figures.positions.items():
+            if key == "occupancy":
+                flags[joint.figures.positions[tuple(position)]] |= bool(crossed.hidden[index])
+    hidden = {position for position, index in joint.figures.positions.items() if flags[index]}
     month_ends = pd.to_datetime(out["month_end"])
     for column in ("occupancy", "inflow"):
         out[column] = out[column].astype("Float64").mask(np.array(
             [(month_end, column, m) in hidden for month_end, m in zip(month_ends, out["municipality"])],
             dtype=bool))
     return out, problems
+
+
+def occupancy_relations(figures: suppression.Figures) -> suppression.Rows:
+    """What a reader knows between the occupancy series and the outflow, for every data set the
+    pipeline can publish, as rows r @ atoms >= 0 over `figures` (suppression.joined of "outflow":
+    the outflow series' month ends and the reference date, and "occupancy": its month ends).
+
+    Who entered a municipality's LVV by a month end t and is not in one there (inflow less
+    occupancy: the atom `out`) has left it by t: every episode of theirs there that began by t
+    ended by t, with an outcome that every counting rule classifies (an exit without an outcome,
+    or before its intake, is quarantined; schemas/taxonomy.py holds every rule to every case). So,
+    with the month ends before the reference date D:
+    (a) out(m, t) <= the persons of m the reference date's atoms count (who left m by D);
+    (b) the sum over m of out(m, t) <= the persons the outflow series' atoms count at t (who left
+        by t, summed over the municipalities; none where the series has no point at t);
+    (c) those persons <= the sum over m of inflow(m, t) (who left by t entered by t).
+    Someone who left and came back is in the occupancy and in the outflow: hence only these
+    inequalities, no equation.
+    """
+    atoms = figures.atoms
+    outflow_keys = {c[1][0] for c in atoms["classes"] if c[0] == "outflow"}
+    reference = max(outflow_keys, default=None)  # the final part: the reference date's tables
+    groups: dict[tuple, list[int]] = {}
+    for index, (m, (kind, (key, klass))) in enumerate(zip(atoms["municipality"], atoms["classes"])):
+        if kind == "occupancy":
+            groups.setdefault(("occupancy", key, m, klass[0]), []).append(index)
+        elif key == reference:
+            groups.setdefault(("left_by_reference", m), []).append(index)
+        else:
+            groups.setdefault(("left_by", key), []).append(index)
+    occupancy = sorted({g[1] for g in groups if g[0] == "occupancy"})
+    municipalities = sorted({g[2] for g in groups if g[0] == "occupancy"})
+    relations: list[list[tuple[list[int], float]]] = []  # each: (atoms, coefficient) blocks, >= 0
+    for t in occupancy:
+        outs = [groups.get(("occupancy", t, m, "out"), []) for m in municipalities]
+        ins = [groups.get(("occupancy", t, m, "in"), []) for m in municipalities]
+        relations += [[(groups.get(("left_by_reference", m), []), 1.0), (out, -1.0)]    # (a)
+                      for m, out in zip(municipalities, outs)]
+        left = groups.get(("left_by", t), [])
+        relations.append([(left, 1.0), *((out, -1.0) for out in outs)])                # (b)
+        relations.append([*((block, 1.0) for block in outs + ins), (left, -1.0)])      # (c)
+    entries = [(r, column, value) for r, blocks in enumerate(relations) for block, value in blocks
+               for column in block]
+    r, columns, values = (np.array(x, dtype=t) for x, t in
+                          zip(zip(*entries) if entries else ([], [], []), (np.int64, np.int64, "float64")))
+    return suppression.Rows.entries(r, columns, values, len(relations), len(atoms))
+
+
+def _beside_outflow(outflow: Problem, occupancy: suppression.Figures, hidden: np.ndarray, threshold: int,
+                    protection: float | None) -> Problem:
+    """The occupancy series (its figures and what its own audit hides) audited with the outflow
+    series and the reference date's tables as published (`outflow`: their joint audit, its bands
+    included) and occupancy_relations between them. Where that audit fails, more occupancy figures
+    are hidden (suppression's heuristic, starting from both patterns); the outflow's figures are
+    never hidden for it: they are published and audited already, and hiding the whole occupancy
+    series would leave the outflow's own audit, which passes."""
+    level = threshold if protection is None else protection
+    figures = suppression.joined({"outflow": outflow.figures, "occupancy": occupancy})
+    known = occupancy_relations(figures)
+    # each holds for every data set the pipeline publishes; one that data made otherwise breaks (a
+    # synthetic edition whose inflow is not who stayed plus who left) is no knowledge: a reader
+    # assuming it meets a contradiction. The rest are audited (more of them only narrows more).
+    holds = np.flatnonzero(known @ figures.atoms["persons"].to_numpy(dtype="float64") >= 0)
+    figures.relations.append(suppression.Rows.entries(*known.take(holds), len(holds), len(figures.atoms)))
+    start = np.zeros(len(figures.values), dtype=bool)
+    fixed = np.zeros(len(figures.values), dtype=bool)
+    for (key, *position), index in figures.positions.items():
+        part, flags = (outflow.figures, outflow.hidden) if key == "outflow" else (occupancy, hidden)
+        start[index] |= bool(flags[part.positions[tuple(position)]])
+        fixed[index] |= key == "outflow"
+    bands = dict(outflow.pattern.bands)  # the outflow's ratios come first in the joined figures
+    intervals = suppression.Auditor(figures, threshold, bands).audit(start, level)
+    more = start
+    if suppression.unprotected(intervals, level):
+        cost = figures.cost()
+        cost[fixed] = cost.sum() + 1.0  # an outflow figure only where nothing else would do
+        primary = (figures.values > 0) & (figures.values < threshold)
+        more = suppression._heuristic(suppression.Auditor(figures, threshold, bands), primary, cost, level,
+                                      start=start)
+        intervals = suppression.Auditor(figures, threshold, bands).audit(more, level)
+        if (more & fixed & ~start).any() or suppression.unprotected(intervals, level):
+            raise RuntimeError("small-cell audit failed: the occupancy series beside the outflow cannot be "
+                               f"protected at the level {level} by hiding occupancy figures")
+    pattern = suppression.Pattern(more, "joint", None, 0.0, None, intervals, 0.0)
+    return Problem("occupancy_series_outflow_joint", figures, pattern, int((more & ~start).sum()))
 
 
 def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
@@ -181,7 +279,8 @@ def _together(sheet: str, parts: dict, threshold: int, protection: float | None,
     problems = [Problem(sheet, parts[key], pattern) for key, pattern in patterns.items()
                 if key not in (given or {})]
     joint = suppression.audit_together(parts, patterns, threshold, protection, rising, cache_dir)
-    pattern = suppression.Pattern(joint.hidden, "joint", None, 0.0, None, joint.intervals, 0.0)
+    pattern = suppression.Pattern(joint.hidden, "joint", None, 0.0, None, joint.intervals, 0.0,
+                                  bands=joint.bands)  # published with it: _beside_outflow audits them
     problems.append(Problem(f"{sheet}_joint", joint.figures, pattern, joint.added))
     return joint, problems
 
@@ -287,6 +386,11 @@ def _protection_notes(problems: list[Problem], protected: ReportData, internal: 
                 n=len(group), primaries=len(joint.pattern.intervals), added=joint.added,
                 tables=joint.tables_added,
                 narrowest=f"{min((i.width for i in joint.pattern.intervals), default=float('inf')):g}"))
+        crossed = next((p for p in problems if p.sheet == f"{sheet}_outflow_joint"), None)
+        if crossed is not None:  # the occupancy series beside the outflow (_beside_outflow)
+            notes.append(words["beside_outflow"].format(
+                primaries=len(crossed.pattern.intervals), added=crossed.added,
+                narrowest=f"{min((i.width for i in crossed.pattern.intervals), default=float('inf')):g}"))
     banded = int(protected.durable_share["share"].map(lambda v: isinstance(v, str) and v != SUPPRESSED).sum())
     notes.append(words["bands"].format(step=suppression.BAND_STEP, marker=SUPPRESSED, banded=banded,
                                        shares=len(protected.durable_share)))

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from schemas.taxonomy import counting_rules, taxonomy
+
+if TYPE_CHECKING:  # the frames come from DuckDB's .df(): `lvv outflow` fetches rows and never imports pandas
+    import pandas as pd
 
 
 class QueryError(RuntimeError):
@@ -65,6 +68,12 @@ def date_warnings(con: duckdb.DuckDBPyConnection, ref_date: date | None = None,
 def outflow(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
             known_at: date | None = None, by_municipality: bool = False) -> pd.DataFrame:
     """Persons per reporting line (and municipality), every line of the rule shown, zeros included."""
+    return outflow_result(con, ref_date, definition, known_at, by_municipality).df()
+
+
+def outflow_result(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
+                   known_at: date | None = None, by_municipality: bool = False) -> duckdb.DuckDBPyConnection:
+    """outflow's query executed, not yet fetched: `.df()` gives the frame, `records` the rows."""
     definition = check_definition(definition)
     keys = "municipalities.municipality, " if by_municipality else ""
     sql = f"""
@@ -85,34 +94,46 @@ def outflow(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "p
         group by all
         order by {keys}min(lines.position), lines.durability
     """
-    return con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
+    return con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at})
 
 
 def outflow_by_outcome(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
                        known_at: date | None = None) -> pd.DataFrame:
     """Persons per municipality, outcome and follow-up under each reporting line (the macro)."""
-    check_definition(definition)
-    sql = "select * from outflow_by_outcome($ref_date, definition := $definition, known_at := $known_at)"
-    frame = con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at}).df()
+    frame = outflow_by_outcome_result(con, ref_date, definition, known_at).df()
     # no follow-up is None (JSON null, an empty CSV cell), not NaN
     frame["follow_up_code"] = frame["follow_up_code"].astype(object).where(frame["follow_up_code"].notna(), None)
     return frame
 
 
-def quarantine_impact(con: duckdb.DuckDBPyConnection, ref_date: date, known_at: date | None = None) -> pd.DataFrame:
+def outflow_by_outcome_result(con: duckdb.DuckDBPyConnection, ref_date: date, definition: str = "programme",
+                              known_at: date | None = None) -> duckdb.DuckDBPyConnection:
+    """outflow_by_outcome's query executed, not yet fetched (no follow-up is None in its rows)."""
+    check_definition(definition)
+    sql = "select * from outflow_by_outcome($ref_date, definition := $definition, known_at := $known_at)"
+    return con.execute(sql, {"ref_date": ref_date, "definition": definition, "known_at": known_at})
+
+
+def records(result: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """An executed query's rows as dicts by column, fetched without pandas."""
+    columns = [column[0] for column in result.description]
+    return [dict(zip(columns, row)) for row in result.fetchall()]
+
+
+def quarantine_impact(con: duckdb.DuckDBPyConnection, ref_date: date, known_at: date | None = None) -> list[dict[str, Any]]:
     """Per municipality: episodes whose figure rests on an older version, or on none, because the
     latest delivery (as known at known_at) holds them only in quarantine."""
     sql = "select * from quarantine_impact($ref_date, known_at := $known_at)"
-    return con.execute(sql, {"ref_date": ref_date, "known_at": known_at}).df()
+    return records(con.execute(sql, {"ref_date": ref_date, "known_at": known_at}))
 
 
-def quarantine_line(impact: pd.DataFrame) -> str:
+def quarantine_line(impact: list[dict[str, Any]]) -> str:
     """One sentence under a figure: how many episodes quarantine leaves at an older version or out."""
-    stale, missing = int(impact["episodes_stale"].sum()), int(impact["episodes_missing"].sum())
+    stale, missing = sum(r["episodes_stale"] for r in impact), sum(r["episodes_missing"] for r in impact)
     if not stale and not missing:
         return "quarantine: no episode of the latest deliveries is held back"
-    hit = impact[(impact["episodes_stale"] > 0) | (impact["episodes_missing"] > 0)]
-    per = ", ".join(f"{r.municipality} {r.episodes_stale}/{r.episodes_missing}" for r in hit.itertuples())
+    hit = [r for r in impact if r["episodes_stale"] > 0 or r["episodes_missing"] > 0]
+    per = ", ".join(f"{r['municipality']} {r['episodes_stale']}/{r['episodes_missing']}" for r in hit)
     return (f"quarantine: {stale} episodes counted at an older version and {missing} not counted, because "
             f"their rows in the latest delivery are in quarantine (stale/missing: {per})")
 

@@ -1,0 +1,100 @@
+"""`lvv run`'s exit status: 0 when everything is in force and published, 1 when a steward must act.
+
+The real command in a new process, on a store of small hand-written Amsterdam deliveries (not the
+demo's): a delivery that back-dates the exits of most open episodes is held by the plausibility gate,
+a file that is not a workbook is rejected, the held delivery once released moves published figures
+beyond the tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from lvv.cli import waiting_for_steward
+from lvv.settings import KEY_ENV
+from schemas.contracts import contract_for
+from tests.conftest import good_row, write_sheet
+
+pytestmark = pytest.mark.flow
+
+#: 25 open stays in October; November closes every one of them back in October: 100 % of the open
+#: episodes back-dated (gate: 25 % of at least 20), and, once released, 25 persons more outflow at the
+#: October month end already published (revision tolerance: 10 persons and 5 %)
+OCTOBER = [good_row(n) for n in range(1, 26)]
+NOVEMBER = [{**row, "exit_date": date(2020, 10, 15), "outcome": "Zelfstandig vertrek"} for row in OCTOBER]
+
+
+def lvv(root: Path, *args: str, api_url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, KEY_ENV: "exit-test-key", "PREFECT_API_URL": api_url, "LVV_USER": "steward-test",
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "lvv.cli", *args, "--data-dir", str(root)], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def month(root: Path, period: str, rows: list[dict], stand_per: date) -> None:
+    write_sheet(root / "raw" / "amsterdam" / period / "amsterdam.xlsx", contract_for("amsterdam"), rows,
+                stand_per=stand_per)
+
+
+def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_path, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
+    api_url, root = PREFECT_API_URL.value(), tmp_path / "data"
+    month(root, "2020-10", OCTOBER, date(2020, 10, 31))
+    first = lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("published: 1 new") and "needs a steward" not in first.stderr
+
+    month(root, "2020-11", NOVEMBER, date(2020, 11, 30))
+    held = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    assert held.returncode == 1, held.stderr
+    assert "held, not in force: amsterdam/2020-11 (" in held.stdout  # the run's own message, as before
+    assert "needs a steward: held, not in force: amsterdam/2020-11 (`lvv deliveries list --held`)" in held.stderr
+    assert "Traceback" not in held.stderr
+
+    again = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)  # nothing new; still held
+    assert again.returncode == 1 and again.stdout.startswith("nothing new"), again.stderr
+    assert "held, not in force: amsterdam/2020-11" in again.stderr
+
+    (root / "raw" / "amsterdam" / "2020-12").mkdir(parents=True)
+    (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").write_bytes(b"not a workbook")
+    rejected = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    assert rejected.returncode == 1, rejected.stderr
+    assert "rejected whole, nothing of it in force: amsterdam/2020-12" in rejected.stderr
+    (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").unlink()
+
+    released = lvv(root, "deliveries", "release", "amsterdam/2020-11", "--reason", "the register was emptied",
+                   api_url=api_url)
+    assert released.returncode == 0, released.stderr
+    waiting = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    assert waiting.returncode == 1 and waiting.stdout.startswith("awaiting-acceptance"), waiting.stdout
+    assert "needs a steward: the new release awaits acceptance (`lvv run --accept-revisions`)" in waiting.stderr
+    assert "held" not in waiting.stderr  # released: in force
+
+    accepted = lvv(root, "run", "--reference-date", "2020-11-30", "--accept-revisions", api_url=api_url)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.startswith("published") and "needs a steward" not in accepted.stderr
+
+
+def test_a_held_delivery_superseded_by_a_later_one_in_force_waits_for_nobody(tmp_path):
+    """The store's records as the gate leaves them, and run records as the flow writes them."""
+    import json
+
+    staged = tmp_path / "staged"
+    for period, status in (("2020-10", "accepted"), ("2020-11", "held"), ("2020-12", "accepted")):
+        folder = staged / "amsterdam" / period
+        folder.mkdir(parents=True)
+        (folder / "delivery.json").write_text(json.dumps({
+            "delivery_id": f"amsterdam/{period}", "municipality": "amsterdam", "period": period,
+            "status": status, "hold_reason": "100% of the 25 episodes open in amsterdam/2020-10 now have an exit dated before 2020-10-31"}))
+    published = {"status": "published", "deliveries": [{"delivery_id": "amsterdam/2020-12", "status": "accepted"}]}
+    assert waiting_for_steward(published, staged) == []
+    (staged / "amsterdam" / "2020-12" / "delivery.json").unlink()
+    assert waiting_for_steward({**published, "status": "unchanged", "deliveries": []}, staged) == [
+        "held, not in force: amsterdam/2020-11 (`lvv deliveries list --held`)"]

@@ -1,0 +1,130 @@
+"""`lvv outflow` starts quickly: no pandas, no source contracts; and prints what it printed with them.
+
+The command fetches the query's rows from DuckDB and prints them itself; the frames the other
+commands print go through `_emit`. These tests hold both to the same bytes, and hold the quick
+command to the modules it imports (the start-up is measured by `python -m benchmarks`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+
+import duckdb
+import pytest
+
+from lvv import cli
+from transforms.queries import (connect, outflow, outflow_by_outcome, outflow_by_outcome_result, outflow_result,
+                                quarantine_impact, quarantine_line)
+
+#: what `lvv outflow` must not import: pandas (with numpy and pyarrow, most of the old start-up),
+#: the source contracts (read for validate's help only) and Prefect
+HEAVY = ("pandas", "numpy", "pyarrow", "schemas.contracts", "prefect")
+
+
+def _printed(capsys, emit, *args) -> str:
+    cli.out.width = 120  # the same table width whatever the terminal
+    emit(*args)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", list(cli.Format))
+@pytest.mark.parametrize("by", [None, "municipality", "outcome"])
+def test_the_rows_print_as_the_frame_did(published, capsys, fmt, by):
+    con = connect(published)
+    try:
+        day, known = date(2020, 11, 1), date(2020, 10, 31)
+        if by == "outcome":
+            frame = outflow_by_outcome(con, day, "evaluation-2021", known)
+            rows = cli._fetched(outflow_by_outcome_result(con, day, "evaluation-2021", known))
+        else:
+            frame = outflow(con, day, "evaluation-2021", known, by_municipality=by == "municipality")
+            rows = cli._fetched(outflow_result(con, day, "evaluation-2021", known, by_municipality=by == "municipality"))
+    finally:
+        con.close()
+    assert frame["persons"].sum() > 0 and len(rows[2]) == len(frame)
+    if by == "outcome":
+        assert any(row[2] is None for row in rows[2])  # no follow-up: an empty cell, JSON null
+    assert _printed(capsys, cli._emit_rows, *rows, fmt, "t") == _printed(capsys, cli._emit, frame, fmt, "t")
+
+
+@pytest.mark.parametrize("fmt", list(cli.Format))
+def test_text_a_spreadsheet_could_take_for_a_formula_and_empty_cells_print_as_before(capsys, fmt):
+    """Values the demo never holds: formula-like text, a comma and a quote, an empty text cell,
+    a zero count, a wide number."""
+    con = duckdb.connect()
+    sql = ("select * from (values ('=1+1', 'a, \"b\"', 0::bigint), ('-x', null, 12345678901::bigint), "
+           "('@y', 'tab\tin', 7::bigint)) as t(line, durability, persons)")
+    frame = con.execute(sql).df()
+    rows = cli._fetched(con.execute(sql))
+    assert rows[1] == [False, False, True]
+    printed = _printed(capsys, cli._emit_rows, *rows, fmt, "t")
+    if fmt is not cli.Format.json:
+        assert printed == _printed(capsys, cli._emit, frame, fmt, "t")
+    else:  # an empty text cell is null, where a frame printed NaN (not JSON; outflow_by_outcome mends it)
+        assert json.loads(printed) == [{"line": "=1+1", "durability": 'a, "b"', "persons": 0},
+                                       {"line": "-x", "durability": None, "persons": 12345678901},
+                                       {"line": "@y", "durability": "tab\tin", "persons": 7}]
+
+
+def test_the_quarantine_line_names_each_municipality_held_back():
+    impact = [{"municipality": "amsterdam", "latest_delivery": "amsterdam/2020-11", "episodes_stale": 2,
+               "episodes_missing": 0},
+              {"municipality": "zwolle", "latest_delivery": "zwolle/2020-11", "episodes_stale": 0,
+               "episodes_missing": 0},
+              {"municipality": "ede", "latest_delivery": "ede/2020-11", "episodes_stale": 1, "episodes_missing": 3}]
+    assert quarantine_line(impact) == ("quarantine: 3 episodes counted at an older version and 3 not counted, "
+                                       "because their rows in the latest delivery are in quarantine "
+                                       "(stale/missing: amsterdam 2/0, ede 1/3)")
+    assert quarantine_line(impact[1:2]) == "quarantine: no episode of the latest deliveries is held back"
+
+
+def test_the_quarantine_impact_of_a_store_is_fetched_as_rows(published):
+    con = connect(published)
+    try:
+        impact = quarantine_impact(con, date(2020, 11, 1))
+    finally:
+        con.close()
+    assert [r["municipality"] for r in impact] == ["amsterdam"]
+    assert set(impact[0]) == {"municipality", "latest_delivery", "episodes_stale", "episodes_missing"}
+
+
+def test_outflow_imports_neither_pandas_nor_the_contracts_and_prints_the_same(published):
+    """Through the real entry point, in a new process: every format answers, and none of the
+    heavy modules was imported."""
+    script = (
+        "import json, sys\n"
+        "from lvv.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}), file=sys.stderr)\n"
+    )
+    data_dir = str(published.parent.parent)
+    outputs = {}
+    for fmt in ("table", "csv", "json"):
+        result = subprocess.run(
+            [sys.executable, "-c", script, "outflow", "--ref-date", "2020-11-01", "--by", "municipality",
+             "--format", fmt, "--data-dir", data_dir], capture_output=True, text=True, timeout=120,
+            env={**os.environ, "COLUMNS": "120"})
+        seen = json.loads(result.stderr.strip().splitlines()[-1])
+        assert seen == {"code": 0, "heavy": []}, (fmt, seen, result.stderr)
+        outputs[fmt] = result.stdout
+    rows = json.loads(outputs["json"])
+    assert sum(r["persons"] for r in rows) == 4 and {r["municipality"] for r in rows} == {"amsterdam"}
+    assert outputs["csv"].splitlines()[0] == "municipality,line,durability,persons"
+    assert "quarantine: no episode of the latest deliveries is held back" in outputs["table"]
+    assert "│ total" in outputs["table"] and "4 │" in outputs["table"]
+
+
+def test_validate_help_still_lists_the_known_municipalities():
+    result = subprocess.run([sys.executable, "-m", "lvv.cli", "validate", "--help"], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "(known: amsterdam, eindhoven, groningen, rotterdam, utrecht)" in result.stdout
+    assert "{known}" not in result.stdout
