@@ -224,3 +224,45 @@ def test_the_relations_are_the_three_that_always_hold(edition, monkeypatch):
     assert len(expected) == len(parts) * (municipalities + 2)
     assert sorted(dense) == sorted(tuple(r) for r in expected)
     assert (mine @ figures.atoms["persons"].to_numpy(dtype=float) >= 0).all()
+
+
+def test_the_crossed_audit_is_kept_proven_and_never_hides_a_published_outflow_figure(edition, monkeypatch, tmp_path):
+    """With a cache, the crossed audit is kept with its certificates: the next edition proves it
+    without solving and publishes the same; a kept file that hides an outflow figure more (its
+    checksum mended, the audit it names would pass) is refused, solved again and rewritten."""
+    import hashlib
+    import json
+
+    def crossed_of(cache_dir):
+        problems: list = []
+        notes = public_edition._protection_notes
+        monkeypatch.setattr(public_edition, "_protection_notes",
+                            lambda found, *args: problems.extend(found) or notes(found, *args))
+        public = public_edition.public_edition(edition, THRESHOLD, cache_dir=cache_dir)
+        monkeypatch.setattr(public_edition, "_protection_notes", notes)
+        return public, next(p for p in problems if p.sheet == "occupancy_series_outflow_joint")
+
+    fresh, solved = crossed_of(None)
+    first_public, first = crossed_of(tmp_path)
+    kept_public, kept = crossed_of(tmp_path)
+    assert not first.pattern.cached and kept.pattern.cached and solved.added > 0
+    for public, problem in ((first_public, first), (kept_public, kept)):
+        assert np.array_equal(problem.hidden, solved.hidden) and problem.added == solved.added
+        pd.testing.assert_frame_equal(public.occupancy_series, fresh.occupancy_series)
+    # the kept file of the crossed audit: the one that hides exactly what it hid
+    outflow = np.zeros(len(solved.figures.values), dtype=bool)
+    for (key, *_), index in solved.figures.positions.items():
+        outflow[index] |= key == "outflow"
+    for path in tmp_path.glob("joint-*.json"):
+        stored = json.loads(path.read_text())
+        if set(stored["body"]["hidden"]) == set(np.flatnonzero(solved.hidden).tolist()):
+            break
+    else:
+        raise AssertionError("the crossed audit was not kept")
+    shown = np.flatnonzero(outflow & ~solved.hidden).tolist()
+    stored["body"]["hidden"] = sorted(stored["body"]["hidden"] + shown[:1])
+    stored["checksum"] = hashlib.sha256(json.dumps(stored["body"], sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps(stored))
+    again_public, again = crossed_of(tmp_path)
+    assert not again.pattern.cached and np.array_equal(again.hidden, solved.hidden)
+    pd.testing.assert_frame_equal(again_public.occupancy_series, fresh.occupancy_series)

@@ -166,7 +166,7 @@ def _protected_occupancy(data: ReportData, threshold: int, protection: float | N
                                 rising=lambda position: position if position[0] == "inflow" else None)
     flags = joint.hidden
     if outflow is not None:
-        crossed = _beside_outflow(outflow, joint.figures, joint.hidden, threshold, protection)
+        crossed = _beside_outflow(outflow, joint.figures, joint.hidden, threshold, protection, cache_dir)
         problems.append(crossed)
         flags = np.zeros(len(joint.figures.values), dtype=bool)
         for (key, *position), index in crossed.figures.positions.items():
@@ -228,13 +228,14 @@ def occupancy_relations(figures: suppression.Figures) -> suppression.Rows:
 
 
 def _beside_outflow(outflow: Problem, occupancy: suppression.Figures, hidden: np.ndarray, threshold: int,
-                    protection: float | None) -> Problem:
+                    protection: float | None, cache_dir: Path | None = None) -> Problem:
     """The occupancy series (its figures and what its own audit hides) audited with the outflow
     series and the reference date's tables as published (`outflow`: their joint audit, its bands
     included) and occupancy_relations between them. Where that audit fails, more occupancy figures
     are hidden (suppression's heuristic, starting from both patterns); the outflow's figures are
     never hidden for it: they are published and audited already, and hiding the whole occupancy
-    series would leave the outflow's own audit, which passes."""
+    series would leave the outflow's own audit, which passes. cache_dir: kept with its
+    certificates, as the other joint audits (suppression.audit_cached)."""
     level = threshold if protection is None else protection
     figures = suppression.joined({"outflow": outflow.figures, "occupancy": occupancy})
     known = occupancy_relations(figures)
@@ -250,20 +251,10 @@ def _beside_outflow(outflow: Problem, occupancy: suppression.Figures, hidden: np
         start[index] |= bool(flags[part.positions[tuple(position)]])
         fixed[index] |= key == "outflow"
     bands = dict(outflow.pattern.bands)  # the outflow's ratios come first in the joined figures
-    intervals = suppression.Auditor(figures, threshold, bands).audit(start, level)
-    more = start
-    if suppression.unprotected(intervals, level):
-        cost = figures.cost()
-        cost[fixed] = cost.sum() + 1.0  # an outflow figure only where nothing else would do
-        primary = (figures.values > 0) & (figures.values < threshold)
-        more = suppression._heuristic(suppression.Auditor(figures, threshold, bands), primary, cost, level,
-                                      start=start)
-        intervals = suppression.Auditor(figures, threshold, bands).audit(more, level)
-        if (more & fixed & ~start).any() or suppression.unprotected(intervals, level):
-            raise RuntimeError("small-cell audit failed: the occupancy series beside the outflow cannot be "
-                               f"protected at the level {level} by hiding occupancy figures")
-    pattern = suppression.Pattern(more, "joint", None, 0.0, None, intervals, 0.0)
-    return Problem("occupancy_series_outflow_joint", figures, pattern, int((more & ~start).sum()))
+    joint = suppression.audit_cached(figures, start, bands, threshold, level, cache_dir, fixed=fixed)
+    pattern = suppression.Pattern(joint.hidden, "joint", None, 0.0, None, joint.intervals, 0.0,
+                                  proofs=joint.proofs, cached=joint.cached)
+    return Problem("occupancy_series_outflow_joint", figures, pattern, joint.added)
 
 
 def _together(sheet: str, parts: dict, threshold: int, protection: float | None,

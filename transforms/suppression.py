@@ -1415,28 +1415,50 @@ def audit_together(parts: dict[object, Figures], patterns: dict[object, Pattern]
     ratios = {ratio: k for k, ratio in enumerate(figures.ratios)}
     bands = {ratios[((key, *a), (key, *b))]: band for key in parts
              for k, band in patterns[key].bands.items() for a, b in [parts[key].ratios[k]]}
+    return audit_cached(figures, hidden, bands, threshold, level, cache_dir)
+
+
+def audit_cached(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[int, int]], threshold: int,
+                 level: float, cache_dir: Path | None = None, fixed: np.ndarray | None = None) -> Joint:
+    """Figures published with `hidden` (and `bands`) audited; where the audit fails, more hidden
+    by the heuristic, starting from `hidden` (a band whose whole it hides is dropped), and the
+    result audited afresh. `fixed`: figures published elsewhere already, which the heuristic takes
+    only where nothing else would do, and which it must not hide (RuntimeError if it has to).
+
+    cache_dir: the result is kept there under the fingerprint of exactly its inputs (the figures,
+    `hidden`, the bands, `fixed`, threshold and level), with its certificates; a kept result is
+    used when it hides at least `hidden` and every primary, no more of `fixed`, keeps the links,
+    and its certificates prove every interval wide enough (`certify`), else it is solved."""
     if cache_dir is None:
-        return _audited_together(figures, hidden, bands, threshold, level)
+        return _audited_together(figures, hidden, bands, threshold, level, fixed)
     digest = hashlib.sha256(fingerprint(figures, threshold, level).encode())
     digest.update(np.packbits(hidden).tobytes() + repr(sorted(bands.items())).encode())
+    if fixed is not None:
+        digest.update(b"fixed" + np.packbits(fixed).tobytes())
     key = digest.hexdigest()
     path = Path(cache_dir) / f"joint-{key}.json"
-    joint = _kept_joint(path, key, figures, hidden, bands, threshold, level)
+    joint = _kept_joint(path, key, figures, hidden, bands, threshold, level, fixed)
     if joint is None:
-        joint = _audited_together(figures, hidden, bands, threshold, level)
+        joint = _audited_together(figures, hidden, bands, threshold, level, fixed)
         _write_checked(path, {"fingerprint": key, "hidden": np.flatnonzero(joint.hidden).tolist(),
                               "proofs": joint.proofs})
     return joint
 
 
 def _audited_together(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[int, int]],
-                      threshold: int, level: float) -> Joint:
+                      threshold: int, level: float, fixed: np.ndarray | None = None) -> Joint:
     auditor = Auditor(figures, threshold, bands)
     intervals = auditor.audit(hidden, level, prove=True)
     if not unprotected(intervals, level):
         return Joint(figures, hidden, bands, intervals, 0, proofs(auditor))
     primary = (figures.values > 0) & (figures.values < threshold)
-    more = _heuristic(Auditor(figures, threshold, bands), primary, figures.cost(), level, start=hidden)
+    cost = figures.cost()
+    if fixed is not None:
+        cost[fixed] = cost.sum() + 1.0  # a published figure only where nothing else would do
+    more = _heuristic(Auditor(figures, threshold, bands), primary, cost, level, start=hidden)
+    if fixed is not None and (more & fixed & ~hidden).any():
+        raise RuntimeError("small-cell audit failed: protecting these figures would hide a figure "
+                           "published already")
     kept = set(bandable(figures, more))
     bands = {k: band for k, band in bands.items() if k in kept}
     auditor = Auditor(figures, threshold, bands)
@@ -1448,12 +1470,12 @@ def _audited_together(figures: Figures, hidden: np.ndarray, bands: dict[int, tup
 
 
 def _kept_joint(path: Path, key: str, figures: Figures, start: np.ndarray, bands: dict[int, tuple[int, int]],
-                threshold: int, level: float) -> Joint | None:
-    """The joint audit kept at path, checked (see audit_together); None: solve it."""
+                threshold: int, level: float, fixed: np.ndarray | None = None) -> Joint | None:
+    """The joint audit kept at path, checked (see audit_cached); None: solve it."""
     try:
         body = _read_checked(path, key)
         hidden = None if body is None else _kept_hidden(body, figures, threshold, start)
-        if hidden is None:
+        if hidden is None or (fixed is not None and (hidden & fixed & ~start).any()):
             return None
         if not np.array_equal(hidden, start):  # more hidden: the bands whose whole is still shown
             kept = set(bandable(figures, hidden))
