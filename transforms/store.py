@@ -213,12 +213,23 @@ def _read_index(path: Path) -> dict:
 
 def _write_index(path: Path, entries: dict[str, dict]) -> None:
     """The index replaced in one rename; a store that cannot be written (read-only) keeps none."""
-    tmp = path.with_name(f"{RECORDS_INDEX}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
-        tmp.write_text(json.dumps({"version": 1, "records": entries}, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        _replace_file(path, json.dumps({"version": 1, "records": entries}, separators=(",", ":")))
     except OSError:
+        pass
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """text written beside path (a hidden name that clean_store knows) and renamed over it in one
+    step: a reader sees the old file or the new one, whole; a failed write leaves no part behind."""
+    hidden = path.name if path.name.startswith(".") else f".{path.name}"
+    tmp = path.with_name(f"{hidden}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -237,9 +248,7 @@ def load_delivery_table(staged_root: Path, record: dict, name: str, columns: lis
 def save_record(staged_root: Path, record: dict) -> None:
     """Replace one stored delivery's record (its tables stay), in one rename."""
     target = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / "delivery.json"
-    tmp = target.with_name(f".delivery.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, default=_json_default, indent=1), encoding="utf-8")
-    os.replace(tmp, target)
+    _replace_file(target, json.dumps(record, default=_json_default, indent=1))
 
 
 def load_table(staged_root: Path, name: str, municipality: str | None = None) -> pd.DataFrame:
@@ -382,9 +391,7 @@ def save_raw_hashes(staged_root: Path, hashes: dict[str, list], present: set[str
     if kept == (load_raw_hashes(staged_root) if loaded is None else loaded):
         return
     staged_root.mkdir(parents=True, exist_ok=True)
-    tmp = staged_root / f"{RAW_HASHES}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(kept), encoding="utf-8")
-    os.replace(tmp, staged_root / RAW_HASHES)
+    _replace_file(staged_root / RAW_HASHES, json.dumps(kept))
 
 
 #: where key rotation (`lvv rekey`) keeps the store it replaces until the new one is published
