@@ -24,6 +24,7 @@ import copy
 import functools
 import hashlib
 import html
+import io
 import json
 import os
 import shutil
@@ -273,10 +274,12 @@ def _read_gathered(folder: Path, run: dict | None) -> ReportData:
     meta = stored["body"]
     if _sha256_text(meta) != stored["checksum"]:
         raise ValueError(f"{folder / 'meta.json'}: its checksum does not match")
-    for name in _frames():
-        if _sha256(folder / f"{name}.parquet") != meta["sha256"][name]:
+    frames = {}
+    for name in _frames():  # each file read once: hashed, then parsed from the same bytes
+        kept = (folder / f"{name}.parquet").read_bytes()
+        if hashlib.sha256(kept).hexdigest() != meta["sha256"][name]:
             raise ValueError(f"{folder / name}.parquet: its checksum does not match")
-    frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _frames()}
+        frames[name] = pd.read_parquet(io.BytesIO(kept))
     for name, columns in meta["tuples"].items():
         for column in columns:
             frames[name][column] = pd.Series([_as_tuple(v) for v in frames[name][column]],
