@@ -367,8 +367,17 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
             raise
         run = record_run(paths, run)
     artifacts(data, run)
-    return {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",
-            "headline": data.headline.to_dict("records")}
+    from prefect.states import Completed
+    from transforms.steward_report import waiting_for_steward
+
+    waiting = waiting_for_steward(run, paths.staged)
+    summary = {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",
+               "headline": data.headline.to_dict("records"), "needs_steward": waiting}
+    # a finished run that leaves work for a steward says so in its final state (still Completed: a
+    # held file is a normal month, no retry or failure alert); a caller still gets the summary
+    if not waiting:
+        return summary
+    return Completed(data=summary, name="Needs steward", message="needs a steward: " + "; ".join(waiting))
 
 
 def _failure(run: dict, exc: BaseException) -> str:

@@ -183,30 +183,10 @@ def run(data_dir: DataDirOption = None,
                             accept_revisions=accept_revisions, republish=republish, rebuild=rebuild,
                             lock_wait_seconds=lock_wait)
     _print_summary(summary, paths.root)
-    waiting = waiting_for_steward(summary["run"], paths.staged)
+    waiting = summary["needs_steward"]  # the flow's own verdict, also its final state's name and message
     if waiting:
         err.print(f"[yellow]needs a steward:[/] {escape('; '.join(waiting))}", soft_wrap=True)
         raise typer.Exit(1)
-
-
-def waiting_for_steward(run_record: dict, staged: Path) -> list[str]:
-    """What a finished run leaves for a steward, one phrase each (none: everything is in force and
-    published): `lvv run` exits 1 when there is any. A held delivery counts until it is released
-    or a later delivery of its municipality is in force, so every run says so, not only the one
-    that held it; quarantined rows do not count (their delivery is in force, the report lists them)."""
-    from transforms.gate import HELD, with_gate_status
-    from transforms.store import load_records
-
-    waiting = []
-    if run_record["status"] == "awaiting-acceptance":
-        waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
-    rejected = [d["delivery_id"] for d in run_record["deliveries"] if d.get("status") == "rejected"]
-    if rejected:
-        waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)}")
-    held = [r["delivery_id"] for r in with_gate_status(load_records(staged)) if r.get("status") == HELD]
-    if held:
-        waiting.append(f"held, not in force: {', '.join(held)} (`lvv deliveries list --held`)")
-    return waiting
 
 
 @contextmanager

@@ -3,7 +3,8 @@
 The real command in a new process, on a store of small hand-written Amsterdam deliveries (not the
 demo's): a delivery that back-dates the exits of most open episodes is held by the plausibility gate,
 a file that is not a workbook is rejected, the held delivery once released moves published figures
-beyond the tolerance.
+beyond the tolerance. Each run's Prefect flow run ends in a Completed-type state, named `Needs
+steward` with the same phrases as its message whenever `lvv run` exits 1 (a deployment is judged by it).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from lvv.cli import waiting_for_steward
 from lvv.settings import KEY_ENV
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
+from transforms.steward_report import waiting_for_steward
 
 pytestmark = pytest.mark.flow
 
@@ -37,12 +38,30 @@ def lvv(root: Path, *args: str, api_url: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def final_state(root: Path):
+    """The final state, as the Prefect API holds it, of the flow run of the last run in the run log."""
+    import json
+
+    from prefect.client.orchestration import get_client
+
+    run_id = json.loads((root / "curated" / "runs" / "log.jsonl").read_text().splitlines()[-1])["run_id"]
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).state
+
+
+def assert_needs_steward(root: Path, stderr: str) -> None:
+    state = final_state(root)
+    assert state.is_completed() and state.name == "Needs steward", state
+    line = next(line for line in stderr.splitlines() if line.startswith("needs a steward: "))
+    assert state.message == line  # the same phrases, in the same order
+
+
 def month(root: Path, period: str, rows: list[dict], stand_per: date) -> None:
     write_sheet(root / "raw" / "amsterdam" / period / "amsterdam.xlsx", contract_for("amsterdam"), rows,
                 stand_per=stand_per)
 
 
-def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_path, prefect_harness):
+def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_path, prefect_harness, monkeypatch):
     from prefect.settings import PREFECT_API_URL
 
     api_url, root = PREFECT_API_URL.value(), tmp_path / "data"
@@ -50,6 +69,7 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     first = lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("published: 1 new") and "needs a steward" not in first.stderr
+    assert final_state(root).name == "Completed" and final_state(root).is_completed()
 
     month(root, "2020-11", NOVEMBER, date(2020, 11, 30))
     held = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
@@ -57,16 +77,27 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     assert "held, not in force: amsterdam/2020-11 (" in held.stdout  # the run's own message, as before
     assert "needs a steward: held, not in force: amsterdam/2020-11 (`lvv deliveries list --held`)" in held.stderr
     assert "Traceback" not in held.stderr
+    assert_needs_steward(root, held.stderr)
 
     again = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)  # nothing new; still held
     assert again.returncode == 1 and again.stdout.startswith("nothing new"), again.stderr
     assert "held, not in force: amsterdam/2020-11" in again.stderr
+    assert_needs_steward(root, again.stderr)
+
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    monkeypatch.setenv(KEY_ENV, "exit-test-key")  # a Python caller gets the summary, not the state
+    summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2020, 11, 30)))
+    assert summary["run"]["status"] == "unchanged" and summary["needs_steward"] == [
+        "held, not in force: amsterdam/2020-11 (`lvv deliveries list --held`)"]
+    assert final_state(root).message == "needs a steward: " + summary["needs_steward"][0]
 
     (root / "raw" / "amsterdam" / "2020-12").mkdir(parents=True)
     (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").write_bytes(b"not a workbook")
     rejected = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert rejected.returncode == 1, rejected.stderr
     assert "rejected whole, nothing of it in force: amsterdam/2020-12" in rejected.stderr
+    assert_needs_steward(root, rejected.stderr)
     (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").unlink()
 
     released = lvv(root, "deliveries", "release", "amsterdam/2020-11", "--reason", "the register was emptied",
@@ -76,10 +107,12 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     assert waiting.returncode == 1 and waiting.stdout.startswith("awaiting-acceptance"), waiting.stdout
     assert "needs a steward: the new release awaits acceptance (`lvv run --accept-revisions`)" in waiting.stderr
     assert "held" not in waiting.stderr  # released: in force
+    assert_needs_steward(root, waiting.stderr)
 
     accepted = lvv(root, "run", "--reference-date", "2020-11-30", "--accept-revisions", api_url=api_url)
     assert accepted.returncode == 0, accepted.stderr
     assert accepted.stdout.startswith("published") and "needs a steward" not in accepted.stderr
+    assert final_state(root).name == "Completed"
 
 
 def test_a_held_delivery_superseded_by_a_later_one_in_force_waits_for_nobody(tmp_path):

@@ -265,3 +265,24 @@ def write_guide_tables(guide: Path) -> bool:
 if __name__ == "__main__":  # .venv/bin/python -m transforms.steward_report  (regenerates the guide's table)
     target = Path(__file__).resolve().parents[1] / "docs" / "steward-guide.md"
     print(f"{target}: {'updated' if write_guide_tables(target) else 'already current'}")
+
+
+def waiting_for_steward(run_record: dict, staged: Path) -> list[str]:
+    """What a finished run leaves for a steward, one phrase each (none: everything is in force and
+    published): the flow's final state is named `Needs steward` and `lvv run` exits 1 when there is
+    any. A held delivery counts until it is released or a later delivery of its municipality is in
+    force, so every run says so, not only the one that held it; quarantined rows do not count (their
+    delivery is in force, the report lists them)."""
+    from transforms.gate import HELD, with_gate_status
+    from transforms.store import load_records
+
+    waiting = []
+    if run_record["status"] == "awaiting-acceptance":
+        waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
+    rejected = [d["delivery_id"] for d in run_record["deliveries"] if d.get("status") == "rejected"]
+    if rejected:
+        waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)}")
+    held = [r["delivery_id"] for r in with_gate_status(load_records(staged)) if r.get("status") == HELD]
+    if held:
+        waiting.append(f"held, not in force: {', '.join(held)} (`lvv deliveries list --held`)")
+    return waiting
