@@ -561,8 +561,9 @@ def contract_draft_cmd(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        from transforms.files import replace_file
+
+        replace_file(output, text)
         err.print(f"draft written to {escape(str(output))}")
     verdict = check_draft(text, files)
     for line in verdict.to_decide:

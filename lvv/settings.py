@@ -161,9 +161,8 @@ def record_key(paths: DataPaths, key: str) -> bool:
     path = paths.staged / KEY_CHECK_FILE
     if path.is_file():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({"check": key_check_value(key), "algorithm": "hmac-sha256",
-                               "label": KEY_CHECK_LABEL.decode()}), encoding="utf-8")
-    os.replace(tmp, path)
+    from transforms.files import replace_file
+
+    replace_file(path, json.dumps({"check": key_check_value(key), "algorithm": "hmac-sha256",
+                                   "label": KEY_CHECK_LABEL.decode()}))
     return True

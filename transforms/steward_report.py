@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 import warnings
 from collections import Counter
 from datetime import date
@@ -22,6 +20,7 @@ from typing import Any
 
 from schemas.checks import Finding, Lang, catalogue
 from schemas.contracts import SourceContract, normalise_label
+from transforms.files import replace_file
 from transforms.scrub import formula_safe as safe_text
 
 SEVERITIES = ("fatal", "error", "warning", "info")
@@ -214,17 +213,7 @@ def _finding_list(sheet: Any, data_sheet: str | None, findings: list[Finding], l
 
 def _save(workbook: Any, out_path: Path) -> Path:
     """Save beside the target under a temporary name, then rename over it."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".lvv-report-", suffix=".xlsx", dir=out_path.parent)
-    os.close(handle)
-    try:
-        workbook.save(tmp)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out_path
+    return replace_file(out_path, workbook.save)
 
 
 __all__ = ["FILLS", "safe_text", "write_steward_report"]
@@ -258,7 +247,7 @@ def write_guide_tables(guide: Path) -> bool:
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     new = f"{head}{begin}\n{checks_guide_table()}\n{end}{tail}"
-    guide.write_text(new, encoding="utf-8")
+    replace_file(guide, new)
     return new != text
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,6 +18,7 @@ from lvv.demo.registers import REGISTERS
 from lvv.demo.render import Renderer
 from lvv.demo.truth import Mover, Revision, build_truth
 from lvv.demo.writer import lay_out, to_bytes
+from transforms.files import replace_file
 
 DEFAULT_SEED = 2020_11_01
 from lvv.settings import DEMO_MANIFEST as MANIFEST_NAME  # noqa: E402
@@ -159,13 +159,6 @@ def _load_manifest(raw_dir: Path) -> dict[str, str]:
     return files
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_demo(raw_dir: Path, seed: int = DEFAULT_SEED) -> DemoResult:
     """Write the demo deliveries into raw_dir/<municipality>/<YYYY-MM>/<file>.
 
@@ -196,14 +189,14 @@ def write_demo(raw_dir: Path, seed: int = DEFAULT_SEED) -> DemoResult:
         target = raw_dir / rel
         digest = _sha256(data)
         if not (target.exists() and manifest.get(rel) == digest):
-            _write_atomic(target, data)
+            replace_file(target, data)
             written += 1
         manifest[rel] = digest
     manifest = {rel: manifest[rel] for rel in sorted(manifest) if (raw_dir / rel).is_file()}
     manifest_path = raw_dir / MANIFEST_NAME
     document = {"generator": "lvv.demo", "seed": seed, "files": manifest}
-    _write_atomic(manifest_path, (json.dumps(document, indent=1, sort_keys=True) + "\n").encode())
-    _write_atomic(raw_dir / ORACLE_NAME, oracle_csv(seed))
+    replace_file(manifest_path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    replace_file(raw_dir / ORACLE_NAME, oracle_csv(seed))
     return DemoResult(
         raw_dir=raw_dir,
         seed=seed,

@@ -35,6 +35,7 @@ from lvv.demo.registers import REGISTERS, Register
 from lvv.demo.render import Renderer
 from lvv.demo.truth import Episode, MistakeSpec
 from lvv.demo.writer import lay_out, to_bytes
+from transforms.files import replace_file
 from schemas.contracts import DATE_FIELDS, SOURCES_DIR, SourceContract, contracts, load_contract
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP
 
@@ -281,9 +282,7 @@ def _write_municipality(job: tuple) -> list[tuple[str, str, int, int]]:
                               rate=_rates(spec)[index])
     written = []
     for rel, data, rows, planted in delivery_files(spec, name, contract, layout, episodes):
-        target = raw_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        replace_file(raw_dir / rel, data)
         written.append((rel, hashlib.sha256(data).hexdigest(), rows, planted))
     return written
 
