@@ -699,15 +699,16 @@ NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 
-def _fetched(result) -> tuple[list[str], list[bool], list[tuple]]:
-    """An executed query's column names, which are numbers, and rows: fetched without pandas,
-    whose import is most of a quick command's start-up."""
-    columns = [column[0] for column in result.description]
+def _fetched(result) -> tuple[list[str], list[bool], list[dict]]:
+    """An executed query's column names (also when it has no rows), which are numbers, and rows as
+    queries.records fetches them: without pandas, whose import is most of a quick command's start-up."""
+    from transforms.queries import records
+
     numeric = [str(column[1]).split("(")[0] in NUMERIC_TYPES for column in result.description]
-    return columns, numeric, result.fetchall()
+    return [column[0] for column in result.description], numeric, records(result)
 
 
-def _emit_rows(columns: list[str], numeric: list[bool], rows: list[tuple], fmt: Format, title: str) -> None:
+def _emit_rows(columns: list[str], numeric: list[bool], rows: list[dict], fmt: Format, title: str) -> None:
     """Fetched rows printed as _emit prints the same rows in a frame (pandas' CSV: minimal quoting,
     None an empty field, one newline per row)."""
     if fmt is Format.csv:
@@ -717,11 +718,11 @@ def _emit_rows(columns: list[str], numeric: list[bool], rows: list[tuple], fmt: 
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([formula_safe(value) for value in row] for row in rows)
+        writer.writerows([formula_safe(value) for value in row.values()] for row in rows)
     elif fmt is Format.json:
-        sys.stdout.write(json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=1) + "\n")
+        sys.stdout.write(json.dumps(rows, default=str, indent=1) + "\n")
     else:
-        _print_table(title, columns, numeric, rows)
+        _print_table(title, columns, numeric, [list(row.values()) for row in rows])
 
 
 def _print_table(title: str, columns: list[str], numeric: list[bool], rows: list) -> None:

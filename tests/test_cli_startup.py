@@ -47,7 +47,7 @@ def test_the_rows_print_as_the_frame_did(published, capsys, fmt, by):
         con.close()
     assert frame["persons"].sum() > 0 and len(rows[2]) == len(frame)
     if by == "outcome":
-        assert any(row[2] is None for row in rows[2])  # no follow-up: an empty cell, JSON null
+        assert any(row[rows[0][2]] is None for row in rows[2])  # no follow-up: an empty cell, JSON null
     assert _printed(capsys, cli._emit_rows, *rows, fmt, "t") == _printed(capsys, cli._emit, frame, fmt, "t")
 
 
