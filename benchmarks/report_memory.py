@@ -11,7 +11,8 @@ A run with nothing new does little else, so its peak is the report's (docs/perfo
 benchmarks/protection.py (MUNICIPALITIES municipalities x 8 lines x 3 counting rules, two class
 sets per municipality where the rules differ) at the reference date 2030-01-01 and at each of
 MONTHS month ends before it (cumulative, growing to the reference date's), and an occupancy series
-per municipality, then times `public_edition` on it ("gather" is then the building). Its shape
+per municipality consistent with them (the inflow at least who left, less at most the occupancy who
+came back), then times `public_edition` on it ("gather" is then the building). Its shape
 (25 x 120) is the national edition's protection problem, built in seconds.
 """
 
@@ -55,10 +56,14 @@ def synthetic(municipalities: int, months: int, seed: int = 13):
     rng = np.random.default_rng(seed)
     occupancy = (per_month.groupby(["month_end", "municipality"], as_index=False)["persons"].sum()
                  .rename(columns={"persons": "left"}))
-    # a steady occupancy per municipality; the inflow (cumulative, never falling) adds who left
+    # a steady occupancy per municipality; the inflow (cumulative, never falling) is who is in plus
+    # who left, less some who left and came back (in both; at most the occupancy): so what a reader
+    # knows between the series and the outflow holds (public_edition.occupancy_relations), as in
+    # every published edition, not tightly
     occupancy["occupancy"] = occupancy["municipality"].map(
         dict(zip(sorted(set(final["municipality"])), rng.integers(0, 40, municipalities))))
-    occupancy["inflow"] = occupancy["occupancy"] + occupancy["left"] // 3
+    returned = np.minimum(occupancy["occupancy"], occupancy["left"] // 5)
+    occupancy["inflow"] = occupancy["occupancy"] + occupancy["left"] - returned
     empty = pd.DataFrame()
     return monthly_report.ReportData(
         reference_date=reference, previous_date=monthly_report.month_end_before(reference),
