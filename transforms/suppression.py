@@ -951,7 +951,7 @@ def _certify(figures: Figures, threshold: int, hidden: np.ndarray, bands: dict[i
         return None
     truth = figures.atoms["persons"].to_numpy(dtype="float64")
     points = [truth + change for change in _vectors(body["points"], width, signed=True)]
-    rays = _vectors(body["rays"], width)
+    rays = [_direction(r) for r in _vectors(body["rays"], width)]
     if not (_feasible(rows, kind, value, [*points, truth]) and _feasible(rows, kind, value, rays, ray=True)):
         return None
     out, done = [], {}
@@ -978,6 +978,14 @@ def _vectors(stored: list, width: int, signed: bool = False) -> list[np.ndarray]
     return out
 
 
+def _direction(ray: np.ndarray) -> np.ndarray:
+    """A ray as a direction: scaled to a largest entry of 1, entries below the tolerance (the
+    solver's noise) dropped, so that its checks, relative to its own entries (`_feasible`), do not
+    depend on a scale a forger chooses (scaled down, a ray passed every tolerance)."""
+    top = ray.max(initial=0.0)
+    return np.where(ray / top < _PROOF_TOLERANCE, 0.0, ray / top) if top > 0 else ray
+
+
 def _feasible(rows: Rows, kind: np.ndarray, value: np.ndarray, vectors: list[np.ndarray],
               ray: bool = False) -> bool:
     """Every vector satisfies every row (a ray: keeps every shown figure and relation), within
@@ -988,7 +996,7 @@ def _feasible(rows: Rows, kind: np.ndarray, value: np.ndarray, vectors: list[np.
         activity, magnitude = rows @ x, np.abs(rows.data * x[rows.indices])
         magnitude = np.bincount(rows.row_ids(), weights=magnitude, minlength=len(rows))
         target = 0.0 if ray else value
-        slack = _PROOF_TOLERANCE * (1.0 + magnitude + np.abs(target))
+        slack = _PROOF_TOLERANCE * (float(not ray) + magnitude + np.abs(target))  # a ray: relative only
         if ((kind == 0) & (np.abs(activity - target) > slack)).any() or ((kind == 2) & (activity < -slack)).any():
             return False
     return True
@@ -1027,8 +1035,8 @@ def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: in
             return None  # not dual feasible: proves no bound
         primal, dual = float(cost @ x), float(y @ value[at])
         scale = _PROOF_TOLERANCE * (1.0 + abs(primal))
-        if abs(primal - dual) > scale or abs(sign * primal - stored) > scale:
-            return None
+        if not (abs(primal - dual) <= scale and abs(sign * primal - stored) <= scale):
+            return None  # (written so that a NaN fails too)
         bounds[sign] = stored
         certificate |= set(at[(at < n_figures) & (kind[at] == 0) & (np.abs(y) > _TOLERANCE)].tolist())
     return Interval("", 0, bounds[1.0], bounds[-1.0], sorted(certificate))
