@@ -1,0 +1,244 @@
+"""A review of suppression.certify: kept certificates that are wrong must never widen an interval.
+
+The danger is one way only: a certificate that proves an interval narrower than the truth makes
+the kept pattern fail and the audit is solved again (more hidden, never less protection); one that
+proves an interval WIDER than the truth lets a pattern pass that does not protect. So every forgery
+here is judged by one property: certify gives None, or intervals within the solved ones. Forgeries
+the 11 of tests/test_suppression.py do not try: numbers that are not numbers (NaN, infinity) in a
+bound or in a point, and a ray so small that every tolerance lets it through.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from tests.test_suppression import LINES, TABLE, _decoded, _encoded, one_rule, two_rules_differing_in_noord
+from transforms import suppression
+from transforms.suppression import edition_figures, protect
+
+
+def kept(figures):
+    pattern = protect(figures, threshold=5)
+    solved = suppression.Auditor(figures, 5, pattern.bands).audit(pattern.hidden, 5)
+    return pattern, copy.deepcopy(pattern.proofs), solved
+
+
+def never_wider(certified, solved) -> bool:
+    """None (solved again), or every interval within the solved one (NaN is not within anything)."""
+    if certified is None:
+        return True
+    return all(c.lower >= s.lower - 1e-6 and c.upper <= s.upper + 1e-6 for c, s in zip(certified, solved))
+
+
+def table():
+    return edition_figures(one_rule(TABLE), ["r"], LINES, list(TABLE))
+
+
+def finite_max(body: dict) -> tuple[str, dict]:
+    return next((k, e) for k, e in body["ends"].items() if e["max"] and "point" in e["max"])
+
+
+def test_the_genuine_certificates_pass_the_property():
+    """The property holds for what protect keeps (so a failure below is the forgery's doing)."""
+    for figures in (table(), two_rules_differing_in_noord()):
+        pattern, body, solved = kept(figures)
+        certified = suppression.certify(figures, 5, pattern.hidden, pattern.bands, body)
+        assert certified == solved and never_wider(certified, solved)
+
+
+@pytest.mark.parametrize("claim", [float("nan"), "nan", "NaN"])
+def test_a_bound_that_is_not_a_number_proves_nothing(claim):
+    """float('nan') compares false with everything: an end claimed NaN passed every check, and an
+    interval of NaN width is never 'narrower than the level'; the kept file (JSON reads NaN) passed."""
+    figures = table()
+    pattern, body, solved = kept(figures)
+    _, end = finite_max(body)
+    end["upper"] = claim
+    certified = suppression.certify(figures, 5, pattern.hidden, pattern.bands, body)
+    assert certified is None and never_wider(certified, solved)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # inf times 0: NaN, the point of it
+@pytest.mark.parametrize("number", [np.nan, np.inf])
+def test_a_point_or_dual_with_a_number_that_is_not_finite_proves_nothing(number):
+    """One NaN (or infinite) entry in a kept point: every product with it is NaN, every comparison
+    false, so the point 'satisfied' every figure and 'proved' any bound claimed: here every
+    primary's most widened by 1000."""
+    figures = table()
+    pattern, body, solved = kept(figures)
+    for index, stored in enumerate(body["points"]):
+        columns, values = _decoded(stored[0], "<i4"), _decoded(stored[1], "<f8")
+        body["points"][index] = [_encoded([*columns, 0], "<i4"), _encoded([*values, number], "<f8")]
+    widened = 0
+    for end in body["ends"].values():
+        if end["max"] and "point" in end["max"]:
+            end["upper"] = float(end["upper"]) + 1000
+            end["max"]["dual"][1] = _encoded(_decoded(end["max"]["dual"][1], "<f8") * number, "<f8")
+            widened += 1
+    assert widened
+    certified = suppression.certify(figures, 5, pattern.hidden, pattern.bands, body)
+    assert certified is None and never_wider(certified, solved)
+
+
+def _tiny_ray(figures, hidden, body) -> tuple[str, np.ndarray] | None:
+    """A primary with a finite most and two of its atoms in no shown figure together, and a 'ray'
+    of 1e-6 on each: every shown figure moves by at most 1e-6 (within the tolerance's absolute
+    part) while the primary rises by 2e-6 (beyond it)."""
+    shown = np.flatnonzero(~hidden)
+    forms = figures.forms
+    rows_of = {}
+    for row in shown:
+        columns, _ = forms.row(row)
+        for column in columns:
+            rows_of.setdefault(int(column), set()).add(int(row))
+    primaries = suppression.sensitive(figures, 5)
+    for key, end in body["ends"].items():
+        if not (end["max"] and "point" in end["max"]):
+            continue
+        columns = [int(c) for c in primaries[int(key)][1][0]]
+        pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]
+                 if not rows_of.get(a, set()) & rows_of.get(b, set())]
+        if pairs:
+            ray = np.zeros(forms.shape[1])
+            ray[list(pairs[0])] = 1e-6
+            return key, ray
+    return None
+
+
+def small_occupancies():
+    """Three municipalities with 1, 2 and 1 persons in an LVV (all hidden, and so is their sum, a
+    primary of three atoms that share no figure) beside large inflows (shown)."""
+    import pandas as pd
+
+    from transforms.suppression import occupancy_figures
+
+    return occupancy_figures(pd.DataFrame({"municipality": ["oost", "west", "zuid"], "occupancy": [1, 2, 1],
+                                           "inflow": [30, 40, 50]}))
+
+
+def test_a_ray_too_small_to_move_any_shown_figure_beyond_the_tolerance_proves_nothing():
+    """A ray is a direction: its scale is the forger's to choose. Scaled down to 1e-6 it kept
+    every shown figure 'within 1e-6 (1 + magnitude)' and still 'raised' a primary of two atoms by
+    more than 1e-6 (1 + |ray|): its most was proven unbounded, its interval infinitely wide."""
+    figures = small_occupancies()
+    pattern, body, solved = kept(figures)
+    found = _tiny_ray(figures, pattern.hidden, body)
+    assert found is not None  # the set-up has such a primary
+    key, ray = found
+    body["rays"].append([_encoded(np.flatnonzero(ray), "<i4"), _encoded(ray[ray > 0], "<f8")])
+    body["ends"][key]["max"] = {"ray": len(body["rays"]) - 1}
+    body["ends"][key]["upper"] = "inf"
+    certified = suppression.certify(figures, 5, pattern.hidden, pattern.bands, body)
+    assert never_wider(certified, solved)
+    assert certified is None
+
+
+def test_the_same_ray_at_any_scale_proves_the_same():
+    """A genuine ray (an occupancy whose figures are both hidden) proves its unbounded end at any
+    scale; scaled down to where it moves no figure measurably it still proves only what it did."""
+    import pandas as pd
+
+    from transforms.suppression import occupancy_figures
+
+    month = pd.DataFrame({"municipality": ["oost", "west", "zuid"], "occupancy": [40, 25, 3],
+                          "inflow": [43, 31, 3]})
+    figures = occupancy_figures(month)
+    pattern, body, solved = kept(figures)
+    assert body["rays"]
+    for scale in (1e-9, 1e6):
+        scaled = copy.deepcopy(body)
+        scaled["rays"] = [[at, _encoded(_decoded(values, "<f8") * scale, "<f8")] for at, values in body["rays"]]
+        assert suppression.certify(figures, 5, pattern.hidden, pattern.bands, scaled) == solved
+
+
+def free_atoms_bounded_by_relations():
+    """A layout no edition has: three small atoms a1..a3 in no shown figure, each bounded only by a
+    relation (a_i <= s_i, s_i shown: 30), and a small atom d in no figure shown and no relation (its
+    most genuinely unbounded: a ray). Hidden: each a_i, their sum T (3) and d's figure."""
+    import pandas as pd
+
+    from transforms.suppression import Figures, Rows
+
+    atoms = pd.DataFrame({"municipality": ["m1", "m2", "m3", "m1", "m2", "m3", "m1"],
+                          "classes": [("a",)] * 3 + [("s",)] * 3 + [("d",)],
+                          "persons": [1, 1, 1, 30, 30, 30, 2]})
+    figures = Figures(atoms=atoms, forms=np.empty(0), values=np.empty(0))
+    for i in range(3):
+        figures.add(("s", i), (np.array([3 + i]), np.ones(1)))
+        figures.add(("a", i), (np.array([i]), np.ones(1)))
+    figures.add(("T",), (np.array([0, 1, 2]), np.ones(3)))
+    figures.add(("d",), (np.array([6]), np.ones(1)))
+    figures.relations.append(Rows.entries(np.repeat(np.arange(3), 2), np.array([3, 0, 4, 1, 5, 2]),
+                                          np.tile([1.0, -1.0], 3), 3, len(atoms)))
+    figures.close()
+    hidden = np.array([figures.positions[p] for p in figures.positions if p[0] != "s"])
+    flags = np.zeros(len(figures.values), dtype=bool)
+    flags[hidden] = True
+    return figures, flags
+
+
+def test_a_ray_whose_tiny_part_only_a_relation_bounds_proves_nothing():
+    """The ray's scale fixed (d: 1) and every shown figure kept exactly: its part on a1..a3 (1e-6
+    each) breaks the relations a_i <= s_i only by 1e-6, within an absolute tolerance, and raised T
+    by 3e-6, beyond 1e-6 (1 + |ray|): T's most (truly 90) was proven unbounded. A ray is a
+    direction: a relation it breaks at all, relative to its own entries, it breaks."""
+    figures, hidden = free_atoms_bounded_by_relations()
+    auditor = suppression.Auditor(figures, 5)
+    solved = auditor.audit(hidden, 5, prove=True)
+    body = suppression.proofs(auditor)
+    assert suppression.certify(figures, 5, hidden, {}, body) == solved  # the genuine ones prove
+    total = next(k for k, (_, form, _) in enumerate(suppression.sensitive(figures, 5)) if len(form[0]) == 3)
+    end = body["ends"][str(total)]
+    assert end["upper"] == 90.0
+    ray = np.array([1e-6, 1e-6, 1e-6, 0, 0, 0, 1.0])
+    body["rays"].append([_encoded(np.flatnonzero(ray), "<i4"), _encoded(ray[ray > 0], "<f8")])
+    end["max"], end["upper"] = {"ray": len(body["rays"]) - 1}, "inf"
+    certified = suppression.certify(figures, 5, hidden, {}, body)
+    assert never_wider(certified, solved) and certified is None
+
+
+def test_a_genuine_ray_with_the_solvers_noise_still_proves():
+    """The checks of a ray are relative to its own entries: noise of 1e-13 (below the tolerance,
+    beside an entry of 1: dropped) on an atom of a shown figure or on one a relation bounds does
+    not turn a genuine ray away."""
+    figures, hidden = free_atoms_bounded_by_relations()
+    auditor = suppression.Auditor(figures, 5)
+    solved = auditor.audit(hidden, 5, prove=True)
+    body = suppression.proofs(auditor)
+    assert body["rays"]
+    for noisy_atom in (3, 0):  # s1 (in a shown figure), a1 (bounded by a relation only)
+        noisy = copy.deepcopy(body)
+        for index, (at, values) in enumerate(body["rays"]):
+            ray = np.zeros(len(figures.atoms))
+            ray[_decoded(at, "<i4")] = _decoded(values, "<f8")
+            ray[noisy_atom] += 1e-13 * ray.max()
+            noisy["rays"][index] = [_encoded(np.flatnonzero(ray), "<i4"), _encoded(ray[ray > 0], "<f8")]
+        assert suppression.certify(figures, 5, hidden, {}, noisy) == solved, noisy_atom
+
+
+def test_a_kept_pattern_whose_file_claims_nan_bounds_is_audited_by_solving(tmp_path):
+    """The whole path of a kept file (protect_cached): every finite most claimed NaN (JSON reads
+    NaN; checksum mended, as a forger would) was proven, the pattern taken as kept with NaN
+    intervals and no linear programme solved. Now it is solved and its true intervals kept."""
+    import hashlib
+    import json
+
+    from transforms.suppression import protect_cached
+
+    figures = two_rules_differing_in_noord()
+    first = protect_cached(figures, 5, None, tmp_path)
+    (path,) = tmp_path.glob("*.json")
+    stored = json.loads(path.read_text())
+    forged = 0
+    for entry in stored["body"]["proofs"]["ends"].values():
+        if entry["max"] and "point" in entry["max"]:
+            entry["upper"], forged = float("nan"), forged + 1
+    assert forged
+    stored["checksum"] = hashlib.sha256(json.dumps(stored["body"], sort_keys=True).encode()).hexdigest()
+    path.write_text(json.dumps(stored))
+    audited = protect_cached(figures, 5, None, tmp_path)
+    assert audited.cached and audited.lp_solves > 0 and audited.intervals == first.intervals
+    assert not any(np.isnan([i.lower, i.upper]).any() for i in audited.intervals)
