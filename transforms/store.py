@@ -176,7 +176,7 @@ def _indexed_records(folder: Path) -> dict[str, dict]:
     base = str(folder)
     for period in periods:
         path = os.path.join(base, period, "delivery.json")  # strings: 3,000 Paths cost more than the stats
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         if stamp is None:
             continue
         entry = index.get(period)
@@ -193,8 +193,11 @@ def _indexed_records(folder: Path) -> dict[str, dict]:
     return {period: entry["record"] for period, entry in entries.items()}
 
 
-def _stamp(path: str) -> list[int] | None:
-    """What tells a file written again: size, modification and change time, inode."""
+def file_stamp(path: str | Path) -> list[int] | None:
+    """What tells a file written again: size, modification and change time, inode (None: no
+    such file). A copy that keeps the modification time (cp -p, rsync -t) cannot set the change
+    time back: a file rewritten with the same size and date still has another stamp. The records
+    index (load_records) and the raw files' kept hashes (discover.raw_sha256) both go by it."""
     try:
         stat = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
