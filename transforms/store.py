@@ -153,18 +153,24 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     delivery, not a read and a parse. Folders whose name starts with a dot (a save_result in
     progress or killed) are not deliveries.
     """
-    found = []
-    for folder in sorted(staged_root.glob(municipality or "*")):
-        if folder.is_dir() and not folder.name.startswith("."):
-            found += [(f"{folder.name}/{period}/delivery.json", record)
-                      for period, record in _indexed_records(folder).items()]
     records = []
-    for _, record in sorted(found, key=lambda pair: pair[0]):
+    for _, record in stored_records(staged_root, municipality):
         record = dict(record)
         if record.get("stand_per"):
             record["stand_per"] = date.fromisoformat(record["stand_per"])
         records.append(record)
     return records
+
+
+def stored_records(staged_root: Path, municipality: str | None = None) -> list[tuple[str, dict]]:
+    """(<municipality>/<period>, the record as its delivery.json holds it: JSON values) of every
+    stored delivery, or every one of one municipality, in the order of their paths; read through
+    the records index as load_records reads them. The records are the index's own: not to be changed."""
+    found = []
+    for folder in sorted(staged_root.glob(municipality or "*")):
+        if folder.is_dir() and not folder.name.startswith("."):
+            found += [(f"{folder.name}/{period}", record) for period, record in _indexed_records(folder).items()]
+    return sorted(found, key=lambda pair: f"{pair[0]}/delivery.json")
 
 
 def _indexed_records(folder: Path) -> dict[str, dict]:
