@@ -267,18 +267,36 @@ def load_table(staged_root: Path, name: str, municipality: str | None = None) ->
     Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
     frame without columns.
     """
-    paths = [str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))]
+    return _scan([str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))], name)
+
+
+def load_delivery_tables(staged_root: Path, records: list[dict], name: str,
+                         columns: list[str] | None = None) -> pd.DataFrame:
+    """One table (episodes, quarantine or findings) of these stored deliveries, or these columns
+    of it, in one Arrow scan (as load_table): rows in the records' order, then as stored; no rows
+    at all gives an empty frame without columns.
+
+    A monthly run's new deliveries, 25 at national scale: read one by one (load_delivery_table),
+    the files' fixed costs were most of the history step's reading.
+    """
+    paths = [os.path.join(staged_root, r["municipality"], r.get("period") or "unknown", f"{name}.parquet")
+             for r in records]
+    return _scan([path for path in paths if os.path.exists(path)], name, columns)
+
+
+def _scan(paths: list[str], name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """These files of one table in one Arrow scan, in this order (see load_table)."""
     schema = _SCHEMAS.get(name)
     if schema is None:
         paths, schema = _with_rows(paths)
     if not paths:
         return pd.DataFrame()
     # the dataset casts each file to the schema: null and timestamp columns of older stores too
-    table = ds.dataset(paths, schema=schema, format="parquet").to_table()
+    table = ds.dataset(paths, schema=schema, format="parquet").to_table(columns=columns)
     if not table.num_rows:
         return pd.DataFrame()
     frame = table.to_pandas()
-    dtypes = _LOADED_DTYPES.get(name)
+    dtypes = {c: t for c, t in _LOADED_DTYPES.get(name, {}).items() if c in frame.columns}
     return frame.astype(dtypes) if dtypes else frame
 
 
