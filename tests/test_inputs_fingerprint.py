@@ -63,6 +63,7 @@ def test_the_fingerprint_follows_every_record_and_reads_no_delivery_json_it_inde
             spying.setattr(owner, name, spy)
         assert inputs_fingerprint(staged) == first
     assert opened and not [name for name in opened if name.endswith("delivery.json")]  # the index, stat-checked
+    assert not [name for name in opened if name.endswith(RECORDS_INDEX)]  # parsed once in this process
 
     # a record rewritten (a delivery held by the gate): another fingerprint, read from its file
     municipality = sorted(periods)[0]

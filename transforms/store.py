@@ -150,8 +150,9 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     otherwise (written or replaced since, by this code or any other); an index that is missing,
     unreadable or out of date is written again from what was read. The delivery.json files stay
     the truth: the index is never read without checking each one's stamp, which costs a stat per
-    delivery, not a read and a parse. Folders whose name starts with a dot (a save_result in
-    progress or killed) are not deliveries.
+    delivery, not a read and a parse; each index is parsed once per process and version of its
+    file (_read_index). Folders whose name starts with a dot (a save_result in progress or
+    killed) are not deliveries.
     """
     records = []
     for _, record in stored_records(staged_root, municipality):
@@ -211,13 +212,29 @@ def file_stamp(path: str | Path) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
+#: each records index as last parsed in this process, by path: (its file's stamp, its entries).
+#: A run reads the indexes several times (find-deliveries, needs-release, build-history); parsing
+#: them was most of the cost of each (25 files holding every record), the stats a fraction
+_PARSED_INDEXES: dict[str, tuple[list[int], dict]] = {}
+
+
 def _read_index(path: Path) -> dict:
+    """An index's entries (empty when missing or unreadable); parsed again only when its file
+    has another stamp (an index is only ever replaced whole, by a rename: another inode).
+    The entries are shared: not to be changed."""
+    stamp = file_stamp(path)
+    kept = _PARSED_INDEXES.get(str(path))
+    if stamp is not None and kept is not None and kept[0] == stamp:
+        return kept[1]
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     entries = index.get("records") if isinstance(index, dict) and index.get("version") == 1 else None
-    return entries if isinstance(entries, dict) else {}
+    entries = entries if isinstance(entries, dict) else {}
+    if stamp is not None and file_stamp(path) == stamp:  # not replaced while it was read
+        _PARSED_INDEXES[str(path)] = (stamp, entries)
+    return entries
 
 
 def _write_index(path: Path, entries: dict[str, dict]) -> None:
