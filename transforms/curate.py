@@ -216,7 +216,10 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     tail = episode_versions(deliveries, rows, quarantined if len(quarantined) else None)
     carried = tail["stated_in"].astype(str).str.startswith(IN_FORCE)
     closing = tail[carried].set_index("episode_id")["known_to"]
-    closed = versions["known_to"].isna() & versions["episode_id"].map(closing).notna()
+    # the versions in force that the new deliveries close: a look-up among the episodes closed,
+    # not a map of every version kept (the whole history's, in a monthly run)
+    closing = closing[closing.notna()]
+    closed = versions["known_to"].isna() & versions["episode_id"].isin(closing.index)
     versions = versions.copy(deep=False)  # copy on write: only the column changed is copied
     versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(closing))
     opened = tail[~carried].copy()
