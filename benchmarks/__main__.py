@@ -24,10 +24,11 @@ from benchmarks import figures
 from benchmarks.arguments import json_output, positive_int, positive_number, work_dir
 from benchmarks.datasets import Dataset, prepare
 from benchmarks.measure import Stat, peak_rss_mb
+from benchmarks.scale import analyst_ratios
 
 #: keys every scale's object has (the issue's list), each a median
 REQUIRED_KEYS = ("read_floor_s", "full_rebuild_s", "flow_startup_s", "increment_s", "validate_cold_s",
-                 "outflow_cold_ms", "outflow_warm_ms", "baseline_s", "peak_rss_mb")
+                 "outflow_cold_ms", "outflow_warm_ms", "baseline_s", "peak_rss_mb", "baseline_vs_outflow")
 PHASE_KEYS = ("generation_s", "flow_startup_s", "reading_s", "validation_s", "history_s",
               "publishing_s", "report_s")
 #: repeats per scale: (flow runs, quick figures, warm queries, temporary-server start-ups);
@@ -81,8 +82,6 @@ def run_benchmark(scale: str, workdir: Path, factor: float | None = None, repeat
     pipeline_table = figures.pipeline_table_a(dataset)
     extra["table_a_baseline"] = baseline_table
     extra["table_a_pipeline"] = pipeline_table
-    extra["baseline_matches"] = all(baseline_table.get(k, 0) == pipeline_table.get(k, 0)
-                                    for k in set(baseline_table) | set(pipeline_table))
 
     result = _summary(scale, dataset, stats, extra)
     result["benchmark_s"] = round(time.perf_counter() - started, 1)
@@ -120,6 +119,8 @@ def _summary(scale: str, dataset: Dataset, stats: dict[str, Stat], extra: dict[s
     out.update({key: _round(value) if isinstance(value, float) else value for key, value in extra.items()})
     out["rebuild_vs_read_floor"] = _round(med["full_rebuild_s"] / med["read_floor_s"])
     out["plain_vs_read_floor"] = _round(med["plain_total_s"] / med["read_floor_s"])
+    # baseline_vs_outflow, baseline_vs_increment, baseline_matches: as the series reports them
+    out.update(analyst_ratios(med, extra["table_a_baseline"], extra["table_a_pipeline"]))
     out["baseline_ratio"] = _round(med["baseline_s"] / med["full_rebuild_s"])
     out["baseline_ratio_increment"] = _round(med["baseline_s"] / med["increment_s"])
     out["baseline_ratio_plain"] = _round(med["baseline_s"] / med["plain_total_s"])
@@ -145,6 +146,9 @@ def targets(scale: str, fig: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {key: {"figure": fig[key], "limit": _round(limit), "met": fig[key] <= limit}
            for key, limit in limits.items() if limit is not None}
     out["baseline_ratio"] = {"figure": fig["baseline_ratio"], "limit": 5, "met": fig["baseline_ratio"] >= 5}
+    # issue 13: the analyst's script at least 10x slower than `lvv outflow` (as in the series)
+    out["baseline_vs_outflow"] = {"figure": fig["baseline_vs_outflow"], "limit": 10,
+                                  "met": fig["baseline_vs_outflow"] >= 10}
     return out
 
 
@@ -169,7 +173,8 @@ def table(result: dict[str, Any]) -> str:
                      f"{len(stat['runs']):4d}  {mark}")
     lines.append("-" * 84)
     for key in ("peak_rss_mb", "plain_peak_rss_mb", "rebuild_vs_read_floor", "plain_vs_read_floor",
-                "baseline_ratio", "baseline_ratio_increment", "baseline_ratio_plain", "baseline_matches"):
+                "baseline_ratio", "baseline_ratio_increment", "baseline_ratio_plain", "baseline_vs_outflow",
+                "baseline_vs_increment", "baseline_matches"):
         goal = goals.get(key)
         mark = "" if goal is None else f"  {'met' if goal['met'] else 'MISSED'} (>= {goal['limit']})"
         lines.append(f"{key:34s}{result.get(key)!s:>10s}{mark}")

@@ -31,8 +31,13 @@ def test_the_benchmark_runs_on_a_tiny_network_and_reports_every_figure(tmp_path,
     assert set(result["phases"]) >= {"generation_s", "flow_startup_s", "reading_s", "validation_s",
                                       "history_s", "publishing_s", "report_s"}
     assert {"full_rebuild_s", "increment_s", "validate_cold_s", "outflow_warm_ms",
-            "baseline_ratio"} <= set(result["targets"])
+            "baseline_ratio", "baseline_vs_outflow"} <= set(result["targets"])
     assert result["baseline_matches"], (result["table_a_baseline"], result["table_a_pipeline"])
+    # the analyst's script against `lvv outflow` in a new process, as the series reports it
+    median = {key: result["stats"][key]["median"] for key in ("baseline_s", "outflow_cli_s", "increment_s")}
+    assert result["baseline_vs_outflow"] == pytest.approx(median["baseline_s"] / median["outflow_cli_s"], abs=0.01)
+    assert result["baseline_vs_increment"] == pytest.approx(median["baseline_s"] / median["increment_s"], abs=0.01)
+    assert "baseline_vs_outflow" in table(result)
     assert result["validate"]["prefect_imported"] is False
     assert result["outflow_cli_imports_prefect"] is False
     assert result["stack_import_s"] > 0  # the imports every rebuild pays beyond Prefect

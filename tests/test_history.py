@@ -71,3 +71,16 @@ def test_rejected_delivery_changes_nothing():
     rows = [row(1, "e1"), row(2, "e1", M(2), "deceased"), row(3, "e1")]
     v = versions(rows, deliveries(1, 2, 3, rejected=(2,)))
     assert len(v) == 1 and pd.isna(v.loc[0, "exit_date"])
+
+
+def test_a_quarantined_row_of_an_episode_its_delivery_also_states_validly_carries_nothing():
+    """One episode on two rows of delivery 2, one valid and one quarantined (a duplicate with a
+    mistake): the valid row stands, and it is what a quarantined row of the next delivery carries
+    (the duplicate carried nothing it could pass on: the episode would drop out in delivery 3)."""
+    rows = [row(1, "e1"), row(1, "e2"), row(2, "e1", M(2), "departed_unknown"), row(2, "e2"), row(3, "e2")]
+    v = versions(rows, deliveries(1, 2, 3), quarantined=[(2, "e1"), (3, "e1"), (1, "e2")])
+    e1 = v[v["episode_id"] == "e1"]
+    assert e1["outcome_code"].fillna("-").tolist() == ["-", "departed_unknown"]
+    assert e1["known_from"].tolist() == [M(1), M(2)] and e1["known_to"].tolist()[0] == M(2)
+    assert pd.isna(e1["known_to"].tolist()[1])  # carried through delivery 3: still in force
+    assert len(v[v["episode_id"] == "e2"]) == 1 and set(state_at(v)["episode_id"]) == {"e1", "e2"}

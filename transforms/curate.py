@@ -36,7 +36,7 @@ from transforms.discover import missing_months, superseded_files
 from transforms.gate import with_gate_status
 from transforms.history import VERSION_ATTRIBUTES, VERSION_COLUMNS, episode_versions
 from transforms.revisions import ISSUE_COLUMNS, DeliveryFinding, issue_frame, persons_open_elsewhere, revisions
-from transforms.store import (KeptHistory, load_delivery_table, load_history, load_records, load_table,
+from transforms.store import (KeptHistory, load_delivery_tables, load_history, load_records, load_table,
                               save_history)
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
@@ -191,8 +191,11 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     their kept rows (with kept_municipality).
     """
     news = [own.iloc[-1].to_dict() for own in appends.values()]
-    findings = [before["findings"]] + [load_delivery_table(staged_root, new, "findings").assign(
-        kept_municipality=new["municipality"]) for new in news]
+    found = load_delivery_tables(staged_root, news, "findings")
+    findings = [before["findings"]]
+    if len(found):
+        findings.append(found.assign(kept_municipality=found["delivery_id"].map(
+            {new["delivery_id"]: new["municipality"] for new in news})))
     versions = before["versions"]
     merging = [new for new in news if new["status"] == "accepted"]
     names = {new["municipality"] for new in merging}
@@ -200,9 +203,9 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     state = pa.Table.from_pandas(in_force[["episode_id", *VERSION_ATTRIBUTES, "excel_row"]],
                                  preserve_index=False).to_pandas()
     state["delivery_id"] = (IN_FORCE + in_force["kept_municipality"].astype(str)).to_numpy()
-    rows = [load_delivery_table(staged_root, new, "episodes") for new in merging]
-    quarantine = [load_delivery_table(staged_root, new, "quarantine") for new in merging]
-    rows = pd.concat([state, *[r for r in rows if len(r)]], ignore_index=True)
+    rows = load_delivery_tables(staged_root, merging, "episodes")
+    quarantined = load_delivery_tables(staged_root, merging, "quarantine")
+    rows = pd.concat([state, rows], ignore_index=True) if len(rows) else state
     if not len(rows):
         return {**before, "findings": pd.concat(findings, ignore_index=True)}
     # the versions in force as the delivery just before each new one (any earlier date will do)
@@ -210,12 +213,14 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
         {"delivery_id": IN_FORCE + new["municipality"], "municipality": new["municipality"],
          "stand_per": new["stand_per"] - timedelta(days=1), "status": "accepted"},
         {k: new[k] for k in ("delivery_id", "municipality", "stand_per", "status")})])
-    quarantined = [q for q in quarantine if len(q)]
-    tail = episode_versions(deliveries, rows, pd.concat(quarantined, ignore_index=True) if quarantined else None)
+    tail = episode_versions(deliveries, rows, quarantined if len(quarantined) else None)
     carried = tail["stated_in"].astype(str).str.startswith(IN_FORCE)
     closing = tail[carried].set_index("episode_id")["known_to"]
-    closed = versions["known_to"].isna() & versions["episode_id"].map(closing).notna()
-    versions = versions.copy()
+    # the versions in force that the new deliveries close: a look-up among the episodes closed,
+    # not a map of every version kept (the whole history's, in a monthly run)
+    closing = closing[closing.notna()]
+    closed = versions["known_to"].isna() & versions["episode_id"].isin(closing.index)
+    versions = versions.copy(deep=False)  # copy on write: only the column changed is copied
     versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(closing))
     opened = tail[~carried].copy()
     counts = versions[versions["episode_id"].isin(opened["episode_id"])].groupby("episode_id").size()
@@ -300,10 +305,9 @@ def _latest_rows(staged_root: Path, located: pd.DataFrame) -> pd.DataFrame:
     accepted = located[located["status"] == "accepted"].sort_values(["municipality", "stand_per"])
     latest = accepted.groupby("municipality").tail(1)
     # what persons_open_elsewhere points at, no more: the latest deliveries are the largest
-    frames = [load_delivery_table(staged_root, record, "episodes", ["delivery_id", "episode_id", "excel_row"])
-              for record in latest.to_dict("records")]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["delivery_id", "episode_id"])
+    rows = load_delivery_tables(staged_root, latest.to_dict("records"), "episodes",
+                                ["delivery_id", "episode_id", "excel_row"])
+    return rows if len(rows) else pd.DataFrame(columns=["delivery_id", "episode_id"])
 
 
 def delivery_gaps(located: pd.DataFrame, passed_over: pd.DataFrame) -> list[DeliveryFinding]:
@@ -343,7 +347,10 @@ def as_date(values: pd.Series) -> pd.Series:
 
 
 def _typed_versions(versions: pd.DataFrame) -> pd.DataFrame:
-    out = versions.copy()
+    # no deep copy: pandas copies on write (the columns set here replace, never change, the
+    # caller's), and a column already of its type is not converted again; the kept history's
+    # versions pass here several times a run, and a copy of all of them cost more than the rest
+    out = versions.copy(deep=False)
     for col in ("intake_date", "exit_date", "known_from", "known_to"):
         out[col] = as_date(out[col])
     if "correction" not in out.columns:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from schemas.contracts import SourceContract
 from transforms.delivery import file_sha256, parse_period
+from transforms.store import file_stamp
 
 EXTENSIONS = {"xlsx": {".xlsx", ".xlsm"}, "csv": {".csv", ".txt"}}
 
@@ -133,13 +134,12 @@ def raw_sha256(item: DeliveryFile, hashes: dict[str, list]) -> str:
     are those it was hashed at, else hashed (and kept there).
 
     Every run hashed every raw file to find what is new: 3,000 files, the whole history's
-    snapshots, at x100, in the run with nothing new too (docs/performance.md). The change time
-    cannot be set back by a copy that keeps the modification time (cp -p, rsync -t): a file
-    rewritten with the same size and date is still read again.
+    snapshots, at x100, in the run with nothing new too (docs/performance.md). The stamp is
+    store.file_stamp's, the records index's: a file rewritten with the same size and date is
+    still read again.
     """
-    stat = item.path.stat()
     # kept as a hash: bare sizes and times in the store read like dates to the leak check
-    stamp = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}".encode()).hexdigest()
+    stamp = hashlib.sha256(":".join(map(str, file_stamp(item.path) or ["gone"])).encode()).hexdigest()
     kept = hashes.get(item.relative)
     if isinstance(kept, list) and len(kept) == 2 and kept[0] == stamp:
         return kept[1]

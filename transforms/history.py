@@ -9,6 +9,7 @@ force until a delivery states the episode validly again. A rejected delivery cha
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 VERSION_ATTRIBUTES = ["person_id", "intake_date", "exit_date", "outcome_code", "follow_up_code"]
@@ -57,14 +58,20 @@ def _snapshot_rows(accepted: pd.DataFrame, episodes: pd.DataFrame, quarantined: 
     parts = [valid]
     if quarantined is not None and len(quarantined):
         held = quarantined[["delivery_id", "episode_id"]].dropna().drop_duplicates()
-        held = held.merge(valid[["delivery_id", "episode_id"]], how="left", indicator=True)
-        held = held[held["_merge"] == "left_only"].drop(columns="_merge")
         parts.append(held.assign(is_carried=True))
     rows = pd.concat([p for p in parts if len(p)], ignore_index=True)
     # text columns as codes while millions of snapshot rows are sorted, shifted and compared
     # (episode_versions gives the text types back): the string columns' take was a third of the
     # merge on the full network; each delivery's own columns are a look-up, not a merge
     rows = rows.astype({c: "category" for c in CODED})
+    if len(parts) > 1:
+        # a quarantined row whose episode the same delivery also states validly carries nothing:
+        # found on the codes (one integer per delivery and episode), where a merge on the two text
+        # columns was half of the demo's derivation of versions
+        pair = rows["delivery_id"].cat.codes.to_numpy(np.int64) * (len(rows["episode_id"].cat.categories) + 1) \
+            + rows["episode_id"].cat.codes.to_numpy(np.int64)
+        carried = rows["is_carried"].to_numpy()
+        rows = rows[~(carried & np.isin(pair, pair[~carried]))]
     position = pd.Index(accepted["delivery_id"]).get_indexer(rows["delivery_id"])
     rows = rows[position >= 0].reset_index(drop=True)
     position = position[position >= 0]

@@ -150,21 +150,28 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     otherwise (written or replaced since, by this code or any other); an index that is missing,
     unreadable or out of date is written again from what was read. The delivery.json files stay
     the truth: the index is never read without checking each one's stamp, which costs a stat per
-    delivery, not a read and a parse. Folders whose name starts with a dot (a save_result in
-    progress or killed) are not deliveries.
+    delivery, not a read and a parse; each index is parsed once per process and version of its
+    file (_read_index). Folders whose name starts with a dot (a save_result in progress or
+    killed) are not deliveries.
     """
-    found = []
-    for folder in sorted(staged_root.glob(municipality or "*")):
-        if folder.is_dir() and not folder.name.startswith("."):
-            found += [(f"{folder.name}/{period}/delivery.json", record)
-                      for period, record in _indexed_records(folder).items()]
     records = []
-    for _, record in sorted(found, key=lambda pair: pair[0]):
+    for _, record in stored_records(staged_root, municipality):
         record = dict(record)
         if record.get("stand_per"):
             record["stand_per"] = date.fromisoformat(record["stand_per"])
         records.append(record)
     return records
+
+
+def stored_records(staged_root: Path, municipality: str | None = None) -> list[tuple[str, dict]]:
+    """(<municipality>/<period>, the record as its delivery.json holds it: JSON values) of every
+    stored delivery, or every one of one municipality, in the order of their paths; read through
+    the records index as load_records reads them. The records are the index's own: not to be changed."""
+    found = []
+    for folder in sorted(staged_root.glob(municipality or "*")):
+        if folder.is_dir() and not folder.name.startswith("."):
+            found += [(f"{folder.name}/{period}", record) for period, record in _indexed_records(folder).items()]
+    return sorted(found, key=lambda pair: f"{pair[0]}/delivery.json")
 
 
 def _indexed_records(folder: Path) -> dict[str, dict]:
@@ -176,7 +183,7 @@ def _indexed_records(folder: Path) -> dict[str, dict]:
     base = str(folder)
     for period in periods:
         path = os.path.join(base, period, "delivery.json")  # strings: 3,000 Paths cost more than the stats
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         if stamp is None:
             continue
         entry = index.get(period)
@@ -193,8 +200,11 @@ def _indexed_records(folder: Path) -> dict[str, dict]:
     return {period: entry["record"] for period, entry in entries.items()}
 
 
-def _stamp(path: str) -> list[int] | None:
-    """What tells a file written again: size, modification and change time, inode."""
+def file_stamp(path: str | Path) -> list[int] | None:
+    """What tells a file written again: size, modification and change time, inode (None: no
+    such file). A copy that keeps the modification time (cp -p, rsync -t) cannot set the change
+    time back: a file rewritten with the same size and date still has another stamp. The records
+    index (load_records) and the raw files' kept hashes (discover.raw_sha256) both go by it."""
     try:
         stat = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -202,13 +212,29 @@ def _stamp(path: str) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
 
 
+#: each records index as last parsed in this process, by path: (its file's stamp, its entries).
+#: A run reads the indexes several times (find-deliveries, needs-release, build-history); parsing
+#: them was most of the cost of each (25 files holding every record), the stats a fraction
+_PARSED_INDEXES: dict[str, tuple[list[int], dict]] = {}
+
+
 def _read_index(path: Path) -> dict:
+    """An index's entries (empty when missing or unreadable); parsed again only when its file
+    has another stamp (an index is only ever replaced whole, by a rename: another inode).
+    The entries are shared: not to be changed."""
+    stamp = file_stamp(path)
+    kept = _PARSED_INDEXES.get(str(path))
+    if stamp is not None and kept is not None and kept[0] == stamp:
+        return kept[1]
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     entries = index.get("records") if isinstance(index, dict) and index.get("version") == 1 else None
-    return entries if isinstance(entries, dict) else {}
+    entries = entries if isinstance(entries, dict) else {}
+    if stamp is not None and file_stamp(path) == stamp:  # not replaced while it was read
+        _PARSED_INDEXES[str(path)] = (stamp, entries)
+    return entries
 
 
 def _write_index(path: Path, entries: dict[str, dict]) -> None:
@@ -258,18 +284,36 @@ def load_table(staged_root: Path, name: str, municipality: str | None = None) ->
     Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
     frame without columns.
     """
-    paths = [str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))]
+    return _scan([str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))], name)
+
+
+def load_delivery_tables(staged_root: Path, records: list[dict], name: str,
+                         columns: list[str] | None = None) -> pd.DataFrame:
+    """One table (episodes, quarantine or findings) of these stored deliveries, or these columns
+    of it, in one Arrow scan (as load_table): rows in the records' order, then as stored; no rows
+    at all gives an empty frame without columns.
+
+    A monthly run's new deliveries, 25 at national scale: read one by one (load_delivery_table),
+    the files' fixed costs were most of the history step's reading.
+    """
+    paths = [os.path.join(staged_root, r["municipality"], r.get("period") or "unknown", f"{name}.parquet")
+             for r in records]
+    return _scan([path for path in paths if os.path.exists(path)], name, columns)
+
+
+def _scan(paths: list[str], name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """These files of one table in one Arrow scan, in this order (see load_table)."""
     schema = _SCHEMAS.get(name)
     if schema is None:
         paths, schema = _with_rows(paths)
     if not paths:
         return pd.DataFrame()
     # the dataset casts each file to the schema: null and timestamp columns of older stores too
-    table = ds.dataset(paths, schema=schema, format="parquet").to_table()
+    table = ds.dataset(paths, schema=schema, format="parquet").to_table(columns=columns)
     if not table.num_rows:
         return pd.DataFrame()
     frame = table.to_pandas()
-    dtypes = _LOADED_DTYPES.get(name)
+    dtypes = {c: t for c, t in _LOADED_DTYPES.get(name, {}).items() if c in frame.columns}
     return frame.astype(dtypes) if dtypes else frame
 
 
