@@ -81,7 +81,12 @@ def test_a_delivery_caught_mid_replace_is_processed_again(tmp_path):
     target = staged / "amsterdam" / "2020-11"
     target.rename(target.with_name(".old-2020-11-999"))  # killed between the two renames
     (staged / "amsterdam" / ".tmp-abc").mkdir()
-    assert sorted(clean_store(staged)) == ["amsterdam/.old-2020-11-999", "amsterdam/.tmp-abc"]
+    # and a record's part a process killed in save_record left beside another delivery's record
+    (staged / "amsterdam" / "2020-10").mkdir()
+    (staged / "amsterdam" / "2020-10" / ".delivery.json.tmp-7-8").write_text("{")
+    assert sorted(clean_store(staged)) == ["amsterdam/.old-2020-11-999", "amsterdam/.tmp-abc",
+                                           "amsterdam/2020-10/.delivery.json.tmp-7-8"]
+    (staged / "amsterdam" / "2020-10").rmdir()
     assert [f.path for f in needs_processing(found, load_records(staged))] == [path]
     entries = delivery_entries(needs_processing(found, []), [{"delivery_id": "amsterdam/2020-11",
                                                                "sha256": "x", "status": "accepted"}], [], [])

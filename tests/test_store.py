@@ -406,9 +406,13 @@ def test_folders_of_a_save_in_progress_are_not_deliveries_and_a_read_only_store_
     assert [r["period"] for r in load_records(tmp_path)] == ["2020-10"]
     (tmp_path / "amsterdam" / RECORDS_INDEX).unlink()
 
-    def refused(self, *args, **kwargs):  # a store on a read-only mount (root ignores a folder's mode)
-        raise PermissionError(13, "Read-only file system", str(self))
+    opened = Path.open
 
-    monkeypatch.setattr(Path, "write_text", refused)
+    def refused(self, mode="r", *args, **kwargs):  # a read-only mount (root ignores a folder's mode)
+        if any(flag in mode for flag in "wax+"):
+            raise PermissionError(13, "Read-only file system", str(self))
+        return opened(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refused)
     assert [r["period"] for r in load_records(tmp_path)] == ["2020-10"]
     assert sorted(p.name for p in (tmp_path / "amsterdam").iterdir()) == [".tmp-abc", "2020-10"]

@@ -38,6 +38,7 @@ import duckdb
 import pandas as pd
 
 from schemas.taxonomy import counting_rule_rows, published_figure_rows, taxonomy_rows
+from transforms.files import fsync_path, replace_file
 
 #: SQL run into every new database, in this order (each file: `create or replace` statements)
 SQL_FILES = ("views.sql", "macros.sql", "reconcile.sql")
@@ -256,8 +257,8 @@ def seal_release(building: Path, fingerprint: str = "", run: dict | None = None)
                                       if path.is_file() and path.name != MANIFEST}}
     (building / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
     for path in building.iterdir():
-        _fsync(path)
-    _fsync(building)
+        fsync_path(path)
+    fsync_path(building)
     return manifest
 
 
@@ -268,12 +269,12 @@ def switch_release(curated_dir: Path, building: Path) -> list[Path]:
     releases = curated_dir / RELEASES
     release = releases / building.name.removeprefix(".building-")
     os.rename(building, release)
-    _fsync(releases)
+    fsync_path(releases)
     _point(curated_dir / CURRENT, Path(RELEASES) / release.name)
     names = [DATABASE, *(f"{name}.parquet" for name in PARQUET_TABLES)]
     for name in names:
         _point(curated_dir / name, Path(CURRENT) / name, only_if_different=True)
-    _fsync(curated_dir)
+    fsync_path(curated_dir)
     prune_releases(curated_dir)
     return [curated_dir / name for name in names]
 
@@ -295,11 +296,11 @@ def _point(link: Path, target: Path, only_if_different: bool = False) -> None:
     """Make `link` a symlink to `target` with one rename: readers see the old or the new target."""
     if only_if_different and link.is_symlink() and Path(os.readlink(link)) == target:
         return
-    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(target)
-    os.replace(tmp, link)
+    def make(part: Path) -> None:
+        part.unlink(missing_ok=True)  # one a killed run of the same process and thread ids left
+        part.symlink_to(target)
+
+    replace_file(link, make)
 
 
 def _new_release_id() -> str:
@@ -309,14 +310,6 @@ def _new_release_id() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_entry(path: Path) -> dict:

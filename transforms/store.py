@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 
 from schemas.checks import FINDING_COLUMNS
 from transforms.delivery import EPISODE_COLUMNS, DeliveryResult
+from transforms.files import replace_file, temporary_glob
 
 TABLES = ("episodes", "quarantine", "findings")
 _EPISODE_TYPES = {"known_from": pa.date32(), "excel_row": pa.int64(), "intake_date": pa.date32(),
@@ -240,22 +240,9 @@ def _read_index(path: Path) -> dict:
 def _write_index(path: Path, entries: dict[str, dict]) -> None:
     """The index replaced in one rename; a store that cannot be written (read-only) keeps none."""
     try:
-        _replace_file(path, json.dumps({"version": 1, "records": entries}, separators=(",", ":")))
+        replace_file(path, json.dumps({"version": 1, "records": entries}, separators=(",", ":")))
     except OSError:
         pass
-
-
-def _replace_file(path: Path, text: str) -> None:
-    """text written beside path (a hidden name that clean_store knows) and renamed over it in one
-    step: a reader sees the old file or the new one, whole; a failed write leaves no part behind."""
-    hidden = path.name if path.name.startswith(".") else f".{path.name}"
-    tmp = path.with_name(f"{hidden}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -274,7 +261,7 @@ def load_delivery_table(staged_root: Path, record: dict, name: str, columns: lis
 def save_record(staged_root: Path, record: dict) -> None:
     """Replace one stored delivery's record (its tables stay), in one rename."""
     target = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / "delivery.json"
-    _replace_file(target, json.dumps(record, default=_json_default, indent=1))
+    replace_file(target, json.dumps(record, default=_json_default, indent=1))
 
 
 def load_table(staged_root: Path, name: str, municipality: str | None = None) -> pd.DataFrame:
@@ -393,8 +380,9 @@ def clean_store(staged_root: Path) -> list[str]:
     mid-replace is reprocessed, a history caught mid-write merged again."""
     leftovers = list(dict.fromkeys([*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
                                     *staged_root.glob(f"{HISTORY_DIR}/.tmp-*"),
-                                    *staged_root.glob(f"{RAW_HASHES}.tmp-*"),
-                                    *staged_root.glob(f"*/{RECORDS_INDEX}.tmp-*")]))
+                                    *staged_root.glob(temporary_glob(RAW_HASHES)),
+                                    *staged_root.glob(f"*/{temporary_glob(RECORDS_INDEX)}"),
+                                    *staged_root.glob(f"*/*/{temporary_glob('delivery.json')}")]))
     for path in leftovers:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -435,7 +423,7 @@ def save_raw_hashes(staged_root: Path, hashes: dict[str, list], present: set[str
     if kept == (load_raw_hashes(staged_root) if loaded is None else loaded):
         return
     staged_root.mkdir(parents=True, exist_ok=True)
-    _replace_file(staged_root / RAW_HASHES, json.dumps(kept))
+    replace_file(staged_root / RAW_HASHES, json.dumps(kept))
 
 
 #: where key rotation (`lvv rekey`) keeps the store it replaces until the new one is published
