@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=positive_int, default=None, help="runs per figure (default per scale)")
     parser.add_argument("--workdir", type=work_dir, default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--api-url", default=None, help="a running Prefect API (default: start one)")
-    parser.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads",
-                        help="the flow's task runner in the flow figures (default threads)")
+    parser.add_argument("--task-runner", choices=["auto", "threads", "processes", "dask"], default="auto",
+                        help="the flow's task runner in the flow figures (default auto, as `lvv run`)")
     args = parser.parse_args(argv)
     figures.TASK_RUNNER["name"] = args.task_runner
     log = lambda text: print(text, file=sys.stderr, flush=True)
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     if args.json:
         key = result["scale"] if result["scale"] != "national" else f"national-x{result['factor']:g}"
-        key += "" if args.task_runner == "threads" else f"-{args.task_runner}"
+        key += "" if args.task_runner == "auto" else f"-{args.task_runner}"
         document = json.loads(args.json.read_text()) if args.json.exists() else {}
         document[key] = result
         args.json.write_text(json.dumps(document, indent=1, default=str) + "\n")

@@ -161,12 +161,12 @@ def startup(env: dict[str, str], repeat: int, warm_up: bool = True) -> Stat:
     return stat
 
 
-#: the flow's task runner in the flow figures ("threads" runs `lvv run` itself)
-TASK_RUNNER = {"name": "threads"}
+#: the flow's task runner in the flow figures ("auto", the default, runs `lvv run` itself)
+TASK_RUNNER = {"name": "auto"}
 
 
 def run_args(dataset: Dataset) -> list[str]:
-    if TASK_RUNNER["name"] != "threads":
+    if TASK_RUNNER["name"] != "auto":
         return ["flow", str(dataset.root), dataset.ref_date.isoformat(), TASK_RUNNER["name"]]
     return ["run", "--data-dir", str(dataset.root), "--reference-date", dataset.ref_date.isoformat()]
 

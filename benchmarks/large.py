@@ -1,6 +1,6 @@
 """The figures that stay affordable at the full national scale, measured once each.
 
-    python -m benchmarks.large --factor 100 [--task-runner processes|dask] [--json PATH] [--workdir DIR] [--reuse]
+    python -m benchmarks.large --factor 100 [--task-runner threads|processes|dask] [--json PATH] [--workdir DIR] [--reuse]
 
 Writes the network (or, with --reuse, takes the one a previous run wrote in --workdir), then measures
 what `python -m benchmarks --scale series` measures at each scale (benchmarks/scale.py: the read
@@ -30,7 +30,7 @@ from benchmarks.scale import one_scale, series_table
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.large", description=__doc__.splitlines()[0])
     parser.add_argument("--factor", type=positive_number, default=100.0)
-    parser.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
+    parser.add_argument("--task-runner", choices=["auto", "threads", "processes", "dask"], default="auto")
     parser.add_argument("--json", type=json_output, default=None)
     parser.add_argument("--workdir", type=work_dir, default=None)
     parser.add_argument("--reuse", action="store_true",

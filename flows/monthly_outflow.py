@@ -57,6 +57,13 @@ from transforms.store import (clean_store, drop_store_aside, load_delivery_table
                               prune, save_raw_hashes, save_result, set_store_aside)
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
+#: task_runner="auto": worker processes from this many bytes of delivery files to process (the
+#: national network's full rebuild, about 320 MB, went from 124 to 78 s of processing on 2 cores;
+#: a month of it, about 5 MB, and the whole demo, 5 MB, stay in threads)
+AUTO_PROCESSES_BYTES = 32 * 2**20
+#: task_runner="auto": at most this many worker processes (the full rebuild's peak, 903 MB, was
+#: measured with 2; more workers by setting `processes`)
+AUTO_WORKERS = 2
 
 
 def last_day_of_previous_month(today: date | None = None) -> date:
@@ -88,12 +95,15 @@ class RunParameters(BaseModel):
     revision_wait_seconds: float = Field(
         86_400, ge=0, description="deployment runs: how long to wait for somebody to accept large revisions "
                                   "in the UI; then the run stands down and the old release stays")
-    task_runner: Literal["threads", "processes", "dask"] = Field(
-        "threads", description="where deliveries are processed: threads of this process, worker processes "
-                               "on this machine's cores (a full rebuild of a large network), or Dask (a "
-                               "local cluster, or dask_address; needs the 'dask' extra)")
+    task_runner: Literal["auto", "threads", "processes", "dask"] = Field(
+        "auto", description="where deliveries are processed: threads of this process, worker processes "
+                            "on this machine's cores (a full rebuild of a large network), Dask (a local "
+                            "cluster, or dask_address; needs the 'dask' extra), or auto: worker processes "
+                            "when there are several cores and at least AUTO_PROCESSES_BYTES of files to "
+                            "process, else threads")
     processes: int | None = Field(None, ge=1, description="worker processes of the processes runner "
-                                                          "(default: the machine's cores)")
+                                                          "(default: the machine's cores; auto: at most "
+                                                          "AUTO_WORKERS)")
     dask_address: str | None = Field(None, description="a running Dask scheduler, e.g. tcp://host:8786")
     dask_workers: int = Field(2, ge=1, description="worker processes of the local Dask cluster")
     threads: int = Field(1, ge=1, description="municipalities processed at once by the threads runner; "
@@ -545,7 +555,10 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, 
     batches: dict[str, list[DeliveryFile]] = {}
     for item in todo:
         batches.setdefault(item.municipality, []).append(item)
-    where = params.task_runner if batches else "threads"
+    where, workers = params.task_runner if batches else "threads", params.processes
+    if where == "auto":
+        where, workers = choose_runner([sum(_size(item) for item in batch) for batch in batches.values()],
+                                       cores(), params.processes)
     if where == "threads":
         # the work is Python under the GIL: on 2 cores 6 threads at once were 40 % slower than 1
         return _process(batches, paths, in_flight=params.threads, run_id=run_id)
@@ -555,7 +568,7 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, 
         from prefect.task_runners import ProcessPoolTaskRunner
 
         # each worker gets this process's environment (the key, LVV_SOURCES_DIR) and settings
-        runner = ProcessPoolTaskRunner(max_workers=min(params.processes or cores(), len(batches)),
+        runner = ProcessPoolTaskRunner(max_workers=min(workers or cores(), len(batches)),
                                        initializer=worker_started)
     else:
         from prefect_dask import DaskTaskRunner
@@ -567,6 +580,17 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, 
 
     with temporary_settings(updates={PREFECT_API_URL: api} if api else {}):
         return process_on_runner.with_options(task_runner=runner)(batches, paths, run_id)
+
+
+def choose_runner(batch_bytes: list[int], cores: int, processes: int | None = None) -> tuple[str, int | None]:
+    """The task runner "auto" stands for, and its workers: worker processes when the machine has
+    several cores, the work several municipalities and at least AUTO_PROCESSES_BYTES of files
+    (each worker imports the stack, 2 to 3 CPU seconds, which a month's or a small network's
+    deliveries do not win back); else threads. At most AUTO_WORKERS workers unless `processes`
+    says more: the configuration whose peak memory was measured (docs/performance.md)."""
+    if cores < 2 or len(batch_bytes) < 2 or sum(batch_bytes) < AUTO_PROCESSES_BYTES:
+        return "threads", None
+    return "processes", processes or min(cores, AUTO_WORKERS)
 
 
 def run_api_url() -> str:

@@ -90,23 +90,39 @@ def _published_bytes(curated: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(curated.glob("*.parquet"))}
 
 
+def test_choose_runner_takes_worker_processes_only_for_much_work_on_several_cores():
+    from flows.monthly_outflow import AUTO_PROCESSES_BYTES, AUTO_WORKERS, choose_runner
+
+    half = AUTO_PROCESSES_BYTES // 2
+    assert choose_runner([half, half], cores=8) == ("processes", AUTO_WORKERS)
+    assert choose_runner([half, half], cores=8, processes=6) == ("processes", 6)
+    assert choose_runner([half, half], cores=1) == ("threads", None)  # one core: the workers' imports lost
+    assert choose_runner([half, half - 1], cores=8) == ("threads", None)  # a month, the demo
+    assert choose_runner([3 * AUTO_PROCESSES_BYTES], cores=8) == ("threads", None)  # one municipality: one task
+    assert choose_runner([], cores=8) == ("threads", None)
+
+
 def test_worker_processes_publish_byte_for_byte_what_threads_publish(tmp_path, monkeypatch, prefect_harness):
-    """task_runner="processes": each municipality's task in a worker process (Prefect's
-    ProcessPoolTaskRunner, a new interpreter each), which takes the key from its environment,
-    never from a task parameter; the tables published are the bytes the threads runner publishes."""
+    """task_runner="auto" on much work (the threshold lowered, two cores): each municipality's task
+    in a worker process (Prefect's ProcessPoolTaskRunner, a new interpreter each), which takes the
+    key from its environment, never from a task parameter; the tables published are the bytes the
+    threads runner publishes."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
+    import flows.monthly_outflow as module
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
     monkeypatch.setenv("LVV_PSEUDONYM_KEY", "processes-test-key-not-secret")
+    monkeypatch.setattr(module, "AUTO_PROCESSES_BYTES", 1)
+    monkeypatch.setattr(module, "cores", lambda: 2)
     published, stored = {}, {}
     write_network(tmp_path / "network")  # the same files for both (a workbook keeps when it was written)
     for runner in ("threads", "processes"):
         root = tmp_path / runner
         shutil.copytree(tmp_path / "network", root)
         summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
-                                                task_runner=runner, processes=2))
+                                                task_runner="threads" if runner == "threads" else "auto"))
         assert summary["published"] and len(summary["processed"]) == 9, runner
         published[runner] = _published_bytes(root / "curated")
         stored[runner] = {p.relative_to(root).as_posix(): p.read_bytes()
