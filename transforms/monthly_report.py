@@ -248,7 +248,7 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
     meta = {"reference_date": data.reference_date.isoformat(), "previous_date": data.previous_date.isoformat(),
             "definitions": list(data.definitions), "tuples": tuples,
             "sha256": {name: _sha256(aside / f"{name}.parquet") for name in _frames()}}
-    (aside / "meta.json").write_text(json.dumps({"checksum": _sha256_text(meta), "body": meta}), encoding="utf-8")
+    suppression.write_checked(aside / "meta.json", meta)
     try:
         os.rename(aside, cache_dir / key)
     except OSError:  # another run kept the same meanwhile
@@ -263,17 +263,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _sha256_text(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
 def _read_gathered(folder: Path, run: dict | None) -> ReportData:
     """The kept frames, each checked against its sha256 in meta.json (ValueError when one is
     damaged or missing, or meta.json itself is)."""
-    stored = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    meta = stored["body"]
-    if _sha256_text(meta) != stored["checksum"]:
-        raise ValueError(f"{folder / 'meta.json'}: its checksum does not match")
+    meta = suppression.read_checked(folder / "meta.json")
     frames = {}
     for name in _frames():  # each file read once: hashed, then parsed from the same bytes
         kept = (folder / f"{name}.parquet").read_bytes()

@@ -1222,7 +1222,7 @@ def protect_cached(figures: Figures, threshold: int = DEFAULT_THRESHOLD,
 
 
 def _store(path: Path, key: str, pattern: Pattern) -> None:
-    _write_checked(path, {"fingerprint": key, "method_version": METHOD_VERSION,
+    write_checked(path, {"fingerprint": key, "method_version": METHOD_VERSION,
                           "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
                           "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
                           "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves,
@@ -1230,24 +1230,39 @@ def _store(path: Path, key: str, pattern: Pattern) -> None:
                           "proofs": pattern.proofs})
 
 
-def _write_checked(path: Path, body: dict) -> None:
-    """body as JSON with its sha256 (a damaged file is told from an intact one), written aside
-    and renamed into place."""
-    text = json.dumps(body, sort_keys=True)
+def write_checked(path: Path, body: dict) -> None:
+    """body as checksummed JSON, {"checksum": sha256 of body's canonical JSON, "body": body} (a
+    damaged file is told from an intact one), written aside and renamed into place. The one
+    writer of this format: protection patterns, joint audits and the report's gather cache
+    (monthly_report's meta.json)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"checksum": hashlib.sha256(text.encode()).hexdigest(),
-                                     "body": body}), encoding="utf-8")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"checksum": _checksum(body), "body": body}), encoding="utf-8")
     os.replace(temporary, path)
 
 
-def _read_checked(path: Path, key: str) -> dict | None:
-    """The body _write_checked wrote, when the file is intact and names `key`; marked as used
-    (its time: `prune` keeps the files used last)."""
+def read_checked(path: Path) -> dict:
+    """The body write_checked wrote; ValueError when the file is damaged (its checksum does not
+    match, or it is not that format), OSError when it cannot be read."""
     stored = json.loads(path.read_text(encoding="utf-8"))
-    body = stored["body"]
-    if (hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != stored["checksum"]
-            or body["fingerprint"] != key):
+    if not isinstance(stored, dict) or not isinstance(stored.get("body"), dict) \
+            or _checksum(stored["body"]) != stored.get("checksum"):
+        raise ValueError(f"{path}: its checksum does not match")
+    return stored["body"]
+
+
+def _checksum(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _read_checked(path: Path, key: str) -> dict | None:
+    """The body write_checked wrote, when the file is intact and names `key`; marked as used
+    (its time: `prune` keeps the files used last)."""
+    try:
+        body = read_checked(path)
+    except ValueError:
+        return None
+    if body["fingerprint"] != key:
         return None
     os.utime(path)
     return body
@@ -1440,7 +1455,7 @@ def audit_cached(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[in
     joint = _kept_joint(path, key, figures, hidden, bands, threshold, level, fixed)
     if joint is None:
         joint = _audited_together(figures, hidden, bands, threshold, level, fixed)
-        _write_checked(path, {"fingerprint": key, "hidden": np.flatnonzero(joint.hidden).tolist(),
+        write_checked(path, {"fingerprint": key, "hidden": np.flatnonzero(joint.hidden).tolist(),
                               "proofs": joint.proofs})
     return joint
 
