@@ -827,3 +827,22 @@ def test_one_checksummed_json_format_for_every_kept_file(tmp_path):
     old.write_text("[1, 2]")
     with pytest.raises(ValueError):
         read_checked(old)
+
+
+def test_a_certificates_point_or_ray_must_keep_the_relations_too():
+    """_feasible: a point that meets every shown figure but breaks what a reader knows (a
+    relation r @ x >= 0) proves nothing, nor does a ray that breaks one; a figure's row that is
+    hidden is free. Rows: a shown figure x0 + x1 = 2, a hidden one x1 = 5, a relation x0 - x1 >= 0."""
+    from transforms.suppression import Rows, _feasible
+
+    rows = Rows.of([(np.array([0, 1]), np.array([1.0, 1.0])), (np.array([1]), np.array([1.0])),
+                    (np.array([0, 1]), np.array([1.0, -1.0]))], 2)
+    kind, value = np.array([0, 1, 2]), np.array([2.0, 0.0, 0.0])
+    assert _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([1.0, 1.0])])
+    assert not _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([0.5, 1.5])])  # relation broken
+    assert not _feasible(rows, kind, value, [np.array([1.0, 0.5])])                        # figure moved
+    assert not _feasible(rows, kind, value, [np.array([3.0, -1.0])])                       # an atom below 0
+    assert _feasible(rows, kind, value, [np.array([1.0, -1.0]) * 0], ray=True)
+    assert not _feasible(rows, kind, value, [np.array([-1.0, 1.0]) + 1], ray=True)           # moves the figure
+    assert not _feasible(rows, np.array([1, 1, 2]), value, [np.array([0.0, 1.0])], ray=True)  # breaks the relation
+    assert _feasible(rows, np.array([1, 1, 2]), value, [np.array([1.0, 1.0])], ray=True)

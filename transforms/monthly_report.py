@@ -690,17 +690,38 @@ def _write_column(sheet, first: int, col: int, values: pd.Series, formats: dict)
             else:
                 string(row, col, value, quoted if value.startswith(DANGEROUS_PREFIXES) else None)
     elif dtype.kind == "M" and isinstance(dtype, np.dtype):  # timestamps: a date when at midnight
-        stamp, blank = sheet.write_datetime, sheet.write_blank
+        number, blank = sheet.write_number, sheet.write_blank
         at_midnight = (values == values.dt.normalize()).to_numpy()
-        for row, value, day in zip(range(first, first + len(values)), values.dt.to_pydatetime(),
+        for row, value, day in zip(range(first, first + len(values)), excel_serials(values).tolist(),
                                    at_midnight, strict=True):
-            if value is None or value is pd.NaT:
+            if value != value:
                 blank(row, col, None)
-            else:
-                stamp(row, col, value, formats["date"] if day else formats["time"])
+            else:  # the cell write_datetime writes: the serial number in the date's format
+                number(row, col, value, formats["date"] if day else formats["time"])
     else:
         for row, value in enumerate(values, start=first):
             write_cell(sheet, row, col, value, formats)
+
+
+#: Excel's epoch (its day 0) for the 1900 date system
+_EXCEL_EPOCH = np.datetime64("1899-12-31")
+
+
+def excel_serials(values: pd.Series) -> np.ndarray:
+    """Naive timestamps as Excel serial numbers (NaT: NaN), the numbers xlsxwriter's
+    write_datetime computes one value at a time, in the same arithmetic: whole days since
+    1899-12-31 plus (seconds + microseconds / 1e6) / 86400, one day more after 1900-02-28 (Excel
+    counts 1900-02-29), one less on 1900-01-01 itself. 17,640 dates of the national series took
+    0.3 s through write_datetime."""
+    stamps = values.to_numpy(dtype="datetime64[us]")
+    missing = np.isnat(stamps)
+    delta = (np.where(missing, _EXCEL_EPOCH, stamps) - _EXCEL_EPOCH).astype(np.int64)  # microseconds
+    days, rest = np.divmod(delta, 86_400_000_000)
+    seconds, micros = np.divmod(rest, 1_000_000)
+    serial = days.astype("float64") + (seconds.astype("float64") + micros.astype("float64") / 1e6) / (60 * 60 * 24)
+    serial -= (stamps == np.datetime64("1900-01-01T00:00:00", "us"))
+    serial += serial > 59
+    return np.where(missing, np.nan, serial)
 
 
 def write_cell(sheet, row: int, col: int, value: object, formats: dict) -> None:

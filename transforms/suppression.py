@@ -982,14 +982,17 @@ def _feasible(rows: Rows, kind: np.ndarray, value: np.ndarray, vectors: list[np.
               ray: bool = False) -> bool:
     """Every vector satisfies every row (a ray: keeps every shown figure and relation), within
     the tolerance relative to the row's magnitude at the vector."""
+    ids, n = rows.row_ids(), len(rows)  # once for every vector: a joint audit keeps hundreds
+    shown, relation = kind == 0, kind == 2
+    target = np.zeros(n) if ray else value
     for x in vectors:
         if (x < -_TOLERANCE).any():  # atoms are never negative
             return False
-        activity, magnitude = rows @ x, np.abs(rows.data * x[rows.indices])
-        magnitude = np.bincount(rows.row_ids(), weights=magnitude, minlength=len(rows))
-        target = 0.0 if ray else value
+        products = rows.data * x[rows.indices]
+        activity = np.bincount(ids, weights=products, minlength=n)
+        magnitude = np.bincount(ids, weights=np.abs(products), minlength=n)
         slack = _PROOF_TOLERANCE * (1.0 + magnitude + np.abs(target))
-        if ((kind == 0) & (np.abs(activity - target) > slack)).any() or ((kind == 2) & (activity < -slack)).any():
+        if (shown & (np.abs(activity - target) > slack)).any() or (relation & (activity < -slack)).any():
             return False
     return True
 
@@ -1000,13 +1003,12 @@ def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: in
     bounds, certificate = {}, set()
     for sign, name, stored in ((1.0, "min", entry["lower"]), (-1.0, "max", entry["upper"])):
         end, stored = entry[name], float(stored)
-        cost = np.zeros(rows.width)
-        cost[form[0]] = sign * form[1]
         if end is None:
             return None
         if "ray" in end:
             r = rays[int(end["ray"])]
-            if not cost @ r < -_PROOF_TOLERANCE * (1.0 + np.abs(r).sum()) or stored != -sign * np.inf:
+            if not sign * form[1] @ r[form[0]] < -_PROOF_TOLERANCE * (1.0 + np.abs(r).sum()) \
+                    or stored != -sign * np.inf:
                 return None
             bounds[sign] = stored
             continue
@@ -1019,13 +1021,18 @@ def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: in
             return None  # a free row's dual is zero, a relation's (>= 0) not negative
         y = np.where(free, 0.0, np.where(relation, np.maximum(y, 0.0), y))  # rounding's traces off
         entries_row, columns, products = rows.take(at)
+        # c - rows^T y on the atoms the form or a row with a dual touches (elsewhere it is 0)
+        touched = np.union1d(form[0], columns)
+        cost = np.zeros(len(touched))
+        cost[np.searchsorted(touched, form[0])] = sign * form[1]
+        local = np.searchsorted(touched, columns)
         reduced = cost.copy()
-        np.subtract.at(reduced, columns, y[entries_row] * products)
+        np.subtract.at(reduced, local, y[entries_row] * products)
         magnitude = np.abs(cost)
-        np.add.at(magnitude, columns, np.abs(y[entries_row] * products))
+        np.add.at(magnitude, local, np.abs(y[entries_row] * products))
         if (reduced < -_PROOF_TOLERANCE * (1.0 + magnitude)).any():
             return None  # not dual feasible: proves no bound
-        primal, dual = float(cost @ x), float(y @ value[at])
+        primal, dual = float(cost @ x[touched]), float(y @ value[at])
         scale = _PROOF_TOLERANCE * (1.0 + abs(primal))
         if abs(primal - dual) > scale or abs(sign * primal - stored) > scale:
             return None
