@@ -371,10 +371,15 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
             left join per_month using (municipality, classes, month_end)
         )
 
-        select * from counted where persons > 0
+        select *, classes::varchar as class_key from counted where persons > 0
     """, {"first": first, "ref": reference_date, "definitions": list(definitions)}).df()
-    # class sets as suppression.atoms writes them: sorted tuples of (definition, line, durability)
-    counted["classes"] = counted["classes"].map(lambda c: tuple(sorted(tuple(t) for t in c)))
+    # class sets as suppression.atoms writes them: sorted tuples of (definition, line, durability),
+    # each distinct one converted once (a row per month end, municipality and class set: 100,000
+    # rows at 120 months, a few hundred class sets)
+    codes, keys = pd.factorize(counted.pop("class_key"))
+    first_row = np.unique(codes, return_index=True)[1]
+    as_tuples = [tuple(sorted(tuple(t) for t in c)) for c in counted["classes"].to_numpy()[first_row]]
+    counted["classes"] = pd.Series(as_tuples, dtype=object).to_numpy()[codes] if len(keys) else counted["classes"]
     order = {c: rank for rank, c in enumerate(sorted(set(counted["classes"])))}
     counted["rank"] = counted["classes"].map(order)
     counted = counted.sort_values(["month_end", "municipality", "rank"], kind="stable", ignore_index=True)

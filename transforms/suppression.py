@@ -344,10 +344,11 @@ def series_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: list
     summed = (atom_frame.groupby("classes", sort=False, as_index=False)["persons"].sum()
               .assign(municipality="all")[["municipality", "classes", "persons"]])
     figures = Figures(atoms=summed, forms=np.empty(0), values=np.empty(0))
-    classes = summed["classes"].tolist()
+    per_line = _counts(summed["classes"].tolist(), lambda t: (t[0], t[1]))  # one pass, not one per line
+    empty = np.zeros(len(summed))
     for d in definitions:
         for line in lines:
-            figures.add(("series", d, line), _count(classes, lambda t, d=d, line=line: t[0] == d and t[1] == line))
+            figures.add(("series", d, line), per_line.get((d, line), empty))
     return figures.close()
 
 
@@ -360,15 +361,17 @@ def occupancy_figures(month: pd.DataFrame) -> Figures:
     if (frame["out"] < 0).any():
         raise RuntimeError("small-cell protection: occupancy above the cumulative inflow at "
                            f"{sorted(frame.loc[frame['out'] < 0, 'municipality'])}")
-    atom_frame = pd.DataFrame(
-        [{"municipality": m, "classes": (state,), "persons": int(n)}
-         for m, occupancy, out in zip(frame["municipality"], frame["occupancy"], frame["out"])
-         for state, n in (("in", occupancy), ("out", out))],
-        columns=["municipality", "classes", "persons"])
+    n = len(frame)
+    persons = np.empty(2 * n, dtype="int64")  # per municipality: in, then out
+    persons[0::2], persons[1::2] = frame["occupancy"].to_numpy(dtype="int64"), frame["out"].to_numpy(dtype="int64")
+    atom_frame = pd.DataFrame({"municipality": np.repeat(frame["municipality"].to_numpy(), 2),
+                               "classes": [("in",), ("out",)] * n, "persons": persons},
+                              columns=["municipality", "classes", "persons"])
     figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
+    one, two = np.ones(1), np.ones(2)
     for k, m in enumerate(frame["municipality"]):
-        for name, members in (("occupancy", [2 * k]), ("inflow", [2 * k, 2 * k + 1])):
-            figures.add((name, m), (np.array(members), np.ones(len(members))))
+        figures.add(("occupancy", m), (np.array([2 * k]), one))
+        figures.add(("inflow", m), (np.array([2 * k, 2 * k + 1]), two))
     return figures.close()
 
 
@@ -422,6 +425,20 @@ def series_before(position: tuple) -> tuple | None:
         case ("by_municipality", d, "total", line) if line != "total":
             return ("series", d, line)
     return None
+
+
+def _counts(classes: list[tuple], key: Callable[[tuple], object]) -> dict[object, np.ndarray]:
+    """key -> per atom, how many of its (definition, line, durability) triples have that key:
+    _count for every key at once."""
+    out: dict[object, np.ndarray] = {}
+    for atom, triples in enumerate(classes):
+        for t in triples:
+            k = key(t)
+            counts = out.get(k)
+            if counts is None:
+                counts = out[k] = np.zeros(len(classes))
+            counts[atom] += 1.0
+    return out
 
 
 def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
@@ -630,9 +647,8 @@ def sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
 
 def _sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     out = []
-    for index, value in enumerate(figures.values):
-        if 0 < value < threshold:
-            out.append((f"figure {index}", figures.forms.row(index), int(value)))
+    for index in np.flatnonzero((figures.values > 0) & (figures.values < threshold)).tolist():
+        out.append((f"figure {index}", figures.forms.row(index), int(figures.values[index])))
     persons = figures.atoms["persons"].to_numpy()
     for i in np.flatnonzero((persons > 0) & (persons < threshold)):
         out.append((f"atom {figures.atoms['municipality'][i]} {figures.atoms['classes'][i]}",
