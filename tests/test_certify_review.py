@@ -242,3 +242,20 @@ def test_a_kept_pattern_whose_file_claims_nan_bounds_is_audited_by_solving(tmp_p
     audited = protect_cached(figures, 5, None, tmp_path)
     assert audited.cached and audited.lp_solves > 0 and audited.intervals == first.intervals
     assert not any(np.isnan([i.lower, i.upper]).any() for i in audited.intervals)
+
+
+@pytest.mark.parametrize("number", [np.nan, np.inf])
+def test_a_point_with_a_number_that_is_not_finite_anywhere_is_refused(number):
+    """A kept point is checked against every figure and relation, but its end's value only on the
+    atoms the form and the dual's rows touch: a NaN on another atom made every comparison of its
+    rows false, so the point passed as feasible though no number there is a point of the atoms."""
+    figures = table()
+    pattern, body, solved = kept(figures)
+    width = figures.forms.shape[1]
+    for index, stored in enumerate(body["points"]):
+        columns, values = _decoded(stored[0], "<i4"), _decoded(stored[1], "<f8")
+        keep = columns != width - 1
+        body["points"][index] = [_encoded([*columns[keep], width - 1], "<i4"),
+                                 _encoded([*values[keep], number], "<f8")]
+    certified = suppression.certify(figures, 5, pattern.hidden, pattern.bands, body)
+    assert certified is None and never_wider(certified, solved)

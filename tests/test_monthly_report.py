@@ -785,3 +785,39 @@ def test_every_status_a_run_record_can_have_reads_in_every_report_language():
         assert set(words["values"]["run_status"]) == set(runs.STATUSES), language
     with pytest.raises(ValueError, match="succeeded"):
         runs.finish_run(runs.new_run(date(2020, 11, 1), ["programme"]), "succeeded")
+
+
+def test_dates_are_written_as_the_serial_numbers_xlsxwriter_computes(tmp_path):
+    """excel_serials (a column of timestamps at once) gives the numbers xlsxwriter's own
+    write_datetime computes one value at a time, Excel's 1900 quirks included (no 1900-02-29,
+    1900-01-01 as day 0 with a time, day 0 for a time alone); a missing one is blank, and the cell
+    read back is the date written, in the date's or the time's format."""
+    from datetime import datetime as dt
+
+    from xlsxwriter.utility import _datetime_to_excel_datetime
+
+    from transforms.monthly_report import excel_serials, write_cell, _write_column
+
+    stamps = pd.Series(pd.to_datetime(
+        ["1900-01-01", "1900-02-28", "1900-03-01", "2020-11-30", "2020-10-31 13:45:12.123456", None,
+         "1899-12-31 06:00", "2099-12-31 23:59:59.999999"], format="ISO8601"))
+    serials = excel_serials(stamps)
+    for serial, stamp in zip(serials, stamps):
+        if pd.isna(stamp):
+            assert np.isnan(serial)
+        else:
+            assert serial == _datetime_to_excel_datetime(stamp.to_pydatetime(), False, False), stamp
+    import xlsxwriter
+
+    path = tmp_path / "dates.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("d")
+    formats = {"date": book.add_format({"num_format": "yyyy-mm-dd"}),
+               "time": book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}), "text": book.add_format()}
+    _write_column(sheet, 0, 0, stamps.iloc[3:6].reset_index(drop=True), formats)
+    write_cell(sheet, 0, 1, dt(2020, 10, 31, 13, 45, 12, 123456), formats)  # the cell-by-cell path
+    book.close()
+    cells = openpyxl.load_workbook(path)["d"]
+    assert [cells.cell(r, 1).value for r in (1, 2, 3)] == [dt(2020, 11, 30), dt(2020, 10, 31, 13, 45, 12, 123000), None]  # read back to the ms
+    assert cells.cell(1, 1).number_format == "yyyy-mm-dd" and cells.cell(2, 1).number_format.endswith("hh:mm:ss")
+    assert cells.cell(1, 2).value == cells.cell(2, 1).value

@@ -800,3 +800,49 @@ def test_the_protection_cache_keeps_the_files_used_last(tmp_path):
     assert protect_cached(tables[0], 5, None, tmp_path).cached  # the oldest, used now
     assert suppression.prune(tmp_path, keep=2) == 2
     assert sorted(tmp_path.glob("*.json")) == sorted([paths[0], paths[3]])
+
+
+def test_one_checksummed_json_format_for_every_kept_file(tmp_path):
+    """write_checked / read_checked: the format both the protection cache and the report's gather
+    cache (meta.json) wrote before they shared one function, {"checksum": sha256 of the body's
+    canonical JSON, "body"}; a file written by hand in it is read, a changed body is refused."""
+    import hashlib
+    import json
+
+    from transforms.suppression import read_checked, write_checked
+
+    body = {"fingerprint": "k", "hidden": [1, 2], "nested": {"b": 1, "a": [0.5]}}
+    old = tmp_path / "old.json"  # as either writer wrote it before
+    old.write_text(json.dumps({"checksum": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+                               "body": body}))
+    assert read_checked(old) == body
+    write_checked(tmp_path / "new.json", body)
+    assert json.loads((tmp_path / "new.json").read_text()) == json.loads(old.read_text())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no part left aside
+    changed = json.loads(old.read_text())
+    changed["body"]["hidden"] = [1]
+    old.write_text(json.dumps(changed))
+    with pytest.raises(ValueError, match="checksum"):
+        read_checked(old)
+    old.write_text("[1, 2]")
+    with pytest.raises(ValueError):
+        read_checked(old)
+
+
+def test_a_certificates_point_or_ray_must_keep_the_relations_too():
+    """_feasible: a point that meets every shown figure but breaks what a reader knows (a
+    relation r @ x >= 0) proves nothing, nor does a ray that breaks one; a figure's row that is
+    hidden is free. Rows: a shown figure x0 + x1 = 2, a hidden one x1 = 5, a relation x0 - x1 >= 0."""
+    from transforms.suppression import Rows, _feasible
+
+    rows = Rows.of([(np.array([0, 1]), np.array([1.0, 1.0])), (np.array([1]), np.array([1.0])),
+                    (np.array([0, 1]), np.array([1.0, -1.0]))], 2)
+    kind, value = np.array([0, 1, 2]), np.array([2.0, 0.0, 0.0])
+    assert _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([1.0, 1.0])])
+    assert not _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([0.5, 1.5])])  # relation broken
+    assert not _feasible(rows, kind, value, [np.array([1.0, 0.5])])                        # figure moved
+    assert not _feasible(rows, kind, value, [np.array([3.0, -1.0])])                       # an atom below 0
+    assert _feasible(rows, kind, value, [np.array([1.0, -1.0]) * 0], ray=True)
+    assert not _feasible(rows, kind, value, [np.array([-1.0, 1.0]) + 1], ray=True)           # moves the figure
+    assert not _feasible(rows, np.array([1, 1, 2]), value, [np.array([0.0, 1.0])], ray=True)  # breaks the relation
+    assert _feasible(rows, np.array([1, 1, 2]), value, [np.array([1.0, 1.0])], ray=True)

@@ -344,10 +344,11 @@ def series_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: list
     summed = (atom_frame.groupby("classes", sort=False, as_index=False)["persons"].sum()
               .assign(municipality="all")[["municipality", "classes", "persons"]])
     figures = Figures(atoms=summed, forms=np.empty(0), values=np.empty(0))
-    classes = summed["classes"].tolist()
+    per_line = _counts(summed["classes"].tolist(), lambda t: (t[0], t[1]))  # one pass, not one per line
+    empty = np.zeros(len(summed))
     for d in definitions:
         for line in lines:
-            figures.add(("series", d, line), _count(classes, lambda t, d=d, line=line: t[0] == d and t[1] == line))
+            figures.add(("series", d, line), per_line.get((d, line), empty))
     return figures.close()
 
 
@@ -360,15 +361,17 @@ def occupancy_figures(month: pd.DataFrame) -> Figures:
     if (frame["out"] < 0).any():
         raise RuntimeError("small-cell protection: occupancy above the cumulative inflow at "
                            f"{sorted(frame.loc[frame['out'] < 0, 'municipality'])}")
-    atom_frame = pd.DataFrame(
-        [{"municipality": m, "classes": (state,), "persons": int(n)}
-         for m, occupancy, out in zip(frame["municipality"], frame["occupancy"], frame["out"])
-         for state, n in (("in", occupancy), ("out", out))],
-        columns=["municipality", "classes", "persons"])
+    n = len(frame)
+    persons = np.empty(2 * n, dtype="int64")  # per municipality: in, then out
+    persons[0::2], persons[1::2] = frame["occupancy"].to_numpy(dtype="int64"), frame["out"].to_numpy(dtype="int64")
+    atom_frame = pd.DataFrame({"municipality": np.repeat(frame["municipality"].to_numpy(), 2),
+                               "classes": [("in",), ("out",)] * n, "persons": persons},
+                              columns=["municipality", "classes", "persons"])
     figures = Figures(atoms=atom_frame, forms=np.empty(0), values=np.empty(0))
+    one, two = np.ones(1), np.ones(2)
     for k, m in enumerate(frame["municipality"]):
-        for name, members in (("occupancy", [2 * k]), ("inflow", [2 * k, 2 * k + 1])):
-            figures.add((name, m), (np.array(members), np.ones(len(members))))
+        figures.add(("occupancy", m), (np.array([2 * k]), one))
+        figures.add(("inflow", m), (np.array([2 * k, 2 * k + 1]), two))
     return figures.close()
 
 
@@ -422,6 +425,20 @@ def series_before(position: tuple) -> tuple | None:
         case ("by_municipality", d, "total", line) if line != "total":
             return ("series", d, line)
     return None
+
+
+def _counts(classes: list[tuple], key: Callable[[tuple], object]) -> dict[object, np.ndarray]:
+    """key -> per atom, how many of its (definition, line, durability) triples have that key:
+    _count for every key at once."""
+    out: dict[object, np.ndarray] = {}
+    for atom, triples in enumerate(classes):
+        for t in triples:
+            k = key(t)
+            counts = out.get(k)
+            if counts is None:
+                counts = out[k] = np.zeros(len(classes))
+            counts[atom] += 1.0
+    return out
 
 
 def _count(classes: list[tuple], test: Callable[[tuple], bool]) -> np.ndarray:
@@ -630,9 +647,8 @@ def sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
 
 def _sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     out = []
-    for index, value in enumerate(figures.values):
-        if 0 < value < threshold:
-            out.append((f"figure {index}", figures.forms.row(index), int(value)))
+    for index in np.flatnonzero((figures.values > 0) & (figures.values < threshold)).tolist():
+        out.append((f"figure {index}", figures.forms.row(index), int(figures.values[index])))
     persons = figures.atoms["persons"].to_numpy()
     for i in np.flatnonzero((persons > 0) & (persons < threshold)):
         out.append((f"atom {figures.atoms['municipality'][i]} {figures.atoms['classes'][i]}",
@@ -990,14 +1006,17 @@ def _feasible(rows: Rows, kind: np.ndarray, value: np.ndarray, vectors: list[np.
               ray: bool = False) -> bool:
     """Every vector satisfies every row (a ray: keeps every shown figure and relation), within
     the tolerance relative to the row's magnitude at the vector."""
+    ids, n = rows.row_ids(), len(rows)  # once for every vector: a joint audit keeps hundreds
+    shown, relation = kind == 0, kind == 2
+    target = np.zeros(n) if ray else value
     for x in vectors:
-        if (x < -_TOLERANCE).any():  # atoms are never negative
-            return False
-        activity, magnitude = rows @ x, np.abs(rows.data * x[rows.indices])
-        magnitude = np.bincount(rows.row_ids(), weights=magnitude, minlength=len(rows))
-        target = 0.0 if ray else value
+        if not np.isfinite(x).all() or (x < -_TOLERANCE).any():  # atoms are finite, never negative
+            return False  # (a NaN would make every comparison below false, so pass)
+        products = rows.data * x[rows.indices]
+        activity = np.bincount(ids, weights=products, minlength=n)
+        magnitude = np.bincount(ids, weights=np.abs(products), minlength=n)
         slack = _PROOF_TOLERANCE * (float(not ray) + magnitude + np.abs(target))  # a ray: relative only
-        if ((kind == 0) & (np.abs(activity - target) > slack)).any() or ((kind == 2) & (activity < -slack)).any():
+        if (shown & (np.abs(activity - target) > slack)).any() or (relation & (activity < -slack)).any():
             return False
     return True
 
@@ -1008,13 +1027,12 @@ def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: in
     bounds, certificate = {}, set()
     for sign, name, stored in ((1.0, "min", entry["lower"]), (-1.0, "max", entry["upper"])):
         end, stored = entry[name], float(stored)
-        cost = np.zeros(rows.width)
-        cost[form[0]] = sign * form[1]
         if end is None:
             return None
         if "ray" in end:
             r = rays[int(end["ray"])]
-            if not cost @ r < -_PROOF_TOLERANCE * (1.0 + np.abs(r).sum()) or stored != -sign * np.inf:
+            if not sign * form[1] @ r[form[0]] < -_PROOF_TOLERANCE * (1.0 + np.abs(r).sum()) \
+                    or stored != -sign * np.inf:
                 return None
             bounds[sign] = stored
             continue
@@ -1027,13 +1045,18 @@ def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: in
             return None  # a free row's dual is zero, a relation's (>= 0) not negative
         y = np.where(free, 0.0, np.where(relation, np.maximum(y, 0.0), y))  # rounding's traces off
         entries_row, columns, products = rows.take(at)
+        # c - rows^T y on the atoms the form or a row with a dual touches (elsewhere it is 0)
+        touched = np.union1d(form[0], columns)
+        cost = np.zeros(len(touched))
+        cost[np.searchsorted(touched, form[0])] = sign * form[1]
+        local = np.searchsorted(touched, columns)
         reduced = cost.copy()
-        np.subtract.at(reduced, columns, y[entries_row] * products)
+        np.subtract.at(reduced, local, y[entries_row] * products)
         magnitude = np.abs(cost)
-        np.add.at(magnitude, columns, np.abs(y[entries_row] * products))
+        np.add.at(magnitude, local, np.abs(y[entries_row] * products))
         if (reduced < -_PROOF_TOLERANCE * (1.0 + magnitude)).any():
             return None  # not dual feasible: proves no bound
-        primal, dual = float(cost @ x), float(y @ value[at])
+        primal, dual = float(cost @ x[touched]), float(y @ value[at])
         scale = _PROOF_TOLERANCE * (1.0 + abs(primal))
         if not (abs(primal - dual) <= scale and abs(sign * primal - stored) <= scale):
             return None  # (written so that a NaN fails too)
@@ -1230,7 +1253,7 @@ def protect_cached(figures: Figures, threshold: int = DEFAULT_THRESHOLD,
 
 
 def _store(path: Path, key: str, pattern: Pattern) -> None:
-    _write_checked(path, {"fingerprint": key, "method_version": METHOD_VERSION,
+    write_checked(path, {"fingerprint": key, "method_version": METHOD_VERSION,
                           "hidden": np.flatnonzero(pattern.hidden).tolist(), "figures": len(pattern.hidden),
                           "method": pattern.method, "optimum": pattern.optimum, "heuristic": pattern.heuristic,
                           "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves,
@@ -1238,24 +1261,39 @@ def _store(path: Path, key: str, pattern: Pattern) -> None:
                           "proofs": pattern.proofs})
 
 
-def _write_checked(path: Path, body: dict) -> None:
-    """body as JSON with its sha256 (a damaged file is told from an intact one), written aside
-    and renamed into place."""
-    text = json.dumps(body, sort_keys=True)
+def write_checked(path: Path, body: dict) -> None:
+    """body as checksummed JSON, {"checksum": sha256 of body's canonical JSON, "body": body} (a
+    damaged file is told from an intact one), written aside and renamed into place. The one
+    writer of this format: protection patterns, joint audits and the report's gather cache
+    (monthly_report's meta.json)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"checksum": hashlib.sha256(text.encode()).hexdigest(),
-                                     "body": body}), encoding="utf-8")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"checksum": _checksum(body), "body": body}), encoding="utf-8")
     os.replace(temporary, path)
 
 
-def _read_checked(path: Path, key: str) -> dict | None:
-    """The body _write_checked wrote, when the file is intact and names `key`; marked as used
-    (its time: `prune` keeps the files used last)."""
+def read_checked(path: Path) -> dict:
+    """The body write_checked wrote; ValueError when the file is damaged (its checksum does not
+    match, or it is not that format), OSError when it cannot be read."""
     stored = json.loads(path.read_text(encoding="utf-8"))
-    body = stored["body"]
-    if (hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() != stored["checksum"]
-            or body["fingerprint"] != key):
+    if not isinstance(stored, dict) or not isinstance(stored.get("body"), dict) \
+            or _checksum(stored["body"]) != stored.get("checksum"):
+        raise ValueError(f"{path}: its checksum does not match")
+    return stored["body"]
+
+
+def _checksum(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _read_checked(path: Path, key: str) -> dict | None:
+    """The body write_checked wrote, when the file is intact and names `key`; marked as used
+    (its time: `prune` keeps the files used last)."""
+    try:
+        body = read_checked(path)
+    except ValueError:
+        return None
+    if body["fingerprint"] != key:
         return None
     os.utime(path)
     return body
@@ -1448,7 +1486,7 @@ def audit_cached(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[in
     joint = _kept_joint(path, key, figures, hidden, bands, threshold, level, fixed)
     if joint is None:
         joint = _audited_together(figures, hidden, bands, threshold, level, fixed)
-        _write_checked(path, {"fingerprint": key, "hidden": np.flatnonzero(joint.hidden).tolist(),
+        write_checked(path, {"fingerprint": key, "hidden": np.flatnonzero(joint.hidden).tolist(),
                               "proofs": joint.proofs})
     return joint
 
