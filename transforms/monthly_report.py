@@ -42,6 +42,7 @@ import pandas as pd
 
 from schemas import load_yaml
 from transforms import suppression
+from transforms.files import replace_file
 from transforms.queries import line_labels
 from transforms.queries import outflow as outflow_query
 
@@ -635,31 +636,29 @@ def write_excel(data: ReportData, path: Path, sections: list[tuple[str, pd.DataF
     sections: _sections(data), when the caller has them already (the page shows the same)."""
     import xlsxwriter
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
-                                          "strings_to_numbers": False, "remove_timezone": True})
+    replace_file(path, lambda part: _build_workbook(xlsxwriter.Workbook(
+        str(part), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+                    "remove_timezone": True}), data, sections))
+    return path
+
+
+def _build_workbook(book, data: ReportData, sections: list[tuple[str, pd.DataFrame, str]] | None) -> None:
     formats = {"head": book.add_format({"bold": True, "bg_color": "#E8EEF4", "text_wrap": True}),
                "date": book.add_format({"num_format": "yyyy-mm-dd"}),
                "time": book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
                "text": book.add_format({"quote_prefix": True}),
                "title": book.add_format({"bold": True, "font_size": 13})}
-    try:
-        texts = report_texts(data.language)
-        for title, frame, note in _sections(data) if sections is None else sections:
-            sheet = book.add_worksheet(title[:31])
-            sheet.write_string(0, 0, title, formats["title"])
-            if len(frame) > SHEET_ROWS:
-                note = f"{note} {_more_rows(texts, len(frame), SHEET_ROWS)}".strip()
-                frame = frame.head(SHEET_ROWS)
-            if note:
-                sheet.write_string(1, 0, note)
-            _write_frame(sheet, frame, 3, formats)
-        book.close()
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    return path
+    texts = report_texts(data.language)
+    for title, frame, note in _sections(data) if sections is None else sections:
+        sheet = book.add_worksheet(title[:31])
+        sheet.write_string(0, 0, title, formats["title"])
+        if len(frame) > SHEET_ROWS:
+            note = f"{note} {_more_rows(texts, len(frame), SHEET_ROWS)}".strip()
+            frame = frame.head(SHEET_ROWS)
+        if note:
+            sheet.write_string(1, 0, note)
+        _write_frame(sheet, frame, 3, formats)
+    book.close()
 
 
 def _write_frame(sheet, frame: pd.DataFrame, top: int, formats: dict) -> None:
@@ -824,10 +823,7 @@ def write_html(data: ReportData, path: Path, sections: list[tuple[str, pd.DataFr
             f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head><body>"
             f"<h1>{html.escape(heading)} <small>({html.escape(edition)})</small></h1>{charts}{tables}"
             "</body></html>")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return replace_file(path, page)
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"

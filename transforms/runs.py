@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from transforms.discover import DeliveryFile
+from transforms.files import replace_file
 
 RUNS_LOG = "runs/log.jsonl"
 #: running: started, not finished (a run killed in between is marked interrupted by the next);
@@ -147,15 +148,8 @@ def read_runs(curated_dir: Path) -> list[dict]:
 def append_run(curated_dir: Path, run: dict) -> None:
     """Add one run to the log (replacing an entry with the same run_id); the file is replaced whole."""
     runs = [r for r in read_runs(curated_dir) if r["run_id"] != run["run_id"]] + [run]
-    path = curated_dir / RUNS_LOG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for record in runs:
-            handle.write(json.dumps(record, default=_encode, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    text = "".join(json.dumps(record, default=_encode, sort_keys=True) + "\n" for record in runs)
+    replace_file(curated_dir / RUNS_LOG, text, durable=True)
 
 
 def recover_published_run(curated_dir: Path, manifest: dict | None) -> bool:

@@ -71,6 +71,8 @@ import numpy as np
 import pandas as pd
 import highspy
 
+from transforms.files import replace_file
+
 DEFAULT_THRESHOLD = 5
 #: figures beyond which the exact programme is not tried (the heuristic protects alone)
 EXACT_LIMIT = 1500
@@ -1266,10 +1268,7 @@ def write_checked(path: Path, body: dict) -> None:
     damaged file is told from an intact one), written aside and renamed into place. The one
     writer of this format: protection patterns, joint audits and the report's gather cache
     (monthly_report's meta.json)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"checksum": _checksum(body), "body": body}), encoding="utf-8")
-    os.replace(temporary, path)
+    replace_file(path, json.dumps({"checksum": _checksum(body), "body": body}))
 
 
 def read_checked(path: Path) -> dict:
