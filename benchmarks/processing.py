@@ -16,7 +16,11 @@ less so). `*_cpu_s` in the JSON. The same figures under `month` for the last mon
 alone, processed in a new process's state (no cell parsed before): what a monthly increment
 processes, against the read floor of that month's files (benchmarks.scale.increment_read_floor).
 (Its gate compares nothing: the month's store is new, no delivery before; a monthly run's gate
-reads the delivery before from the store, load_delivery_table.)
+reads the delivery before from the store, load_delivery_table.) The same again under
+`month_new_process`, each run in a new process that has imported the flow module and nothing
+more (median of --repeat): what a monthly run's processing step pays once per run on top of
+`month` (pandera imported, its backends registered by the first validation, every cache empty)
+is their difference, `fixed_cost_s`.
 
 --hash: also print a SHA-256 of the store the deliveries were written to (every file's bytes) and
 of the curated tables built from it (`curated_tables`, a full rebuild, each table written as a
@@ -98,18 +102,47 @@ def measure(dataset: Dataset, workdir: Path, repeat: int, with_hash: bool) -> di
     out |= _figures(dataset, staged, None, figures.read_floor(dataset, repeat).median, repeat)
     if with_hash:
         out["hashes"] = output_hashes(staged, dataset.raw, workdir / "curated")
-    month = _figures(dataset, staged, dataset.last_period, increment_read_floor(dataset, repeat).median, repeat)
+    month_floor = increment_read_floor(dataset, repeat).median
+    month = _figures(dataset, staged, dataset.last_period, month_floor, repeat)
     out["month"] = {"period": dataset.last_period, **month}
+    fresh = _figures(dataset, staged, dataset.last_period, month_floor, repeat, new_process=True)
+    fresh["fixed_cost_s"] = round(fresh["total_s"] - month["total_s"], 3)
+    fresh["fixed_cost_cpu_s"] = round(fresh["total_cpu_s"] - month["total_cpu_s"], 3)
+    out["month_new_process"] = {"period": dataset.last_period, **fresh}
     shutil.rmtree(staged, ignore_errors=True)
     return out
 
 
-def _figures(dataset: Dataset, staged: Path, period: str | None, floor: float, repeat: int) -> dict[str, Any]:
+def in_new_process(dataset: Dataset, staged: Path, period: str | None) -> tuple[dict[str, float], int]:
+    """process_all in a new process that has imported the flow module (as `lvv run` has when its
+    first task starts) and nothing else: the seconds of each step and the rows read."""
+    from benchmarks.measure import base_env, run_python
+
+    code = ("import json, sys; from pathlib import Path; import flows.monthly_outflow; "
+            "from benchmarks.processing import _child; print(json.dumps(_child(*sys.argv[1:])))")
+    _, result = run_python(["-c", code, str(dataset.root.parent), str(staged), period or ""], base_env(dataset.env))
+    seconds, rows = json.loads(result.stdout.strip().splitlines()[-1])
+    return seconds, rows
+
+
+def _child(workdir: str, staged: str, period: str) -> tuple[dict[str, float], int]:
+    """in_new_process's side: the dataset prepare wrote under workdir (never written again), processed."""
+    from benchmarks.datasets import MANIFEST, _kept
+
+    manifest = json.loads((Path(workdir) / MANIFEST).read_text())
+    dataset = _kept(Path(workdir), manifest["scale"], manifest["factor"])
+    if dataset is None:
+        raise SystemExit(f"{workdir} holds no whole dataset")
+    return process_all(dataset, Path(staged), period or None)
+
+
+def _figures(dataset: Dataset, staged: Path, period: str | None, floor: float, repeat: int,
+             new_process: bool = False) -> dict[str, Any]:
     stats: dict[str, Stat] = {key: Stat() for step in (*STEPS, "total") for key in (step, f"{step}_cpu")}
     rows = 0
     for _ in range(repeat):
         shutil.rmtree(staged, ignore_errors=True)
-        seconds, rows = process_all(dataset, staged, period)
+        seconds, rows = (in_new_process if new_process else process_all)(dataset, staged, period)
         for key, value in seconds.items():
             stats[key].add(value)
     out: dict[str, Any] = {"rows": rows, "read_floor_s": round(floor, 3),
@@ -151,6 +184,11 @@ def table(results: list[dict[str, Any]]) -> str:
     out = [_table(results, names, "every delivery")]
     out.append(_table([r["month"] for r in results], names, "the last month's deliveries alone (" + ", ".join(
         r["month"]["period"] for r in results) + ")"))
+    if all("month_new_process" in r for r in results):
+        fresh = [r["month_new_process"] for r in results]
+        out.append(_table(fresh, names, "the same in a new process (the flow module imported)") + "\n"
+                   + "| fixed cost per run: s [CPU s] | " + " | ".join(
+                       f"{r['fixed_cost_s']} [{r['fixed_cost_cpu_s']}]" for r in fresh) + " |")
     if all("hashes" in r for r in results):
         out.append("\n".join(f"sha256 {kind}: " + ", ".join(f"{n} {r['hashes'][kind][:16]}" for n, r in zip(names, results))
                              for kind in ("staged", "curated")))

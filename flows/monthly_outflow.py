@@ -231,13 +231,16 @@ FINDING_COLUMNS = ("severity", "code", "sheet", "cell_ref", "excel_row", "value"
 
 
 def _findings_shown(result) -> tuple[str, str, dict[str, int], list[dict]]:
-    """One delivery's part of the findings artifact: (delivery, status, count per check, first rows)."""
-    rows = [f.as_row("nl") for f in result.findings if f.severity != "info"]
+    """One delivery's part of the findings artifact: (delivery, status, count per check, first rows).
+
+    Counted from each finding's severity and code; only the rows shown are rendered (a message
+    each): save_result renders every finding once already, for the store."""
+    acting = [f for f in result.findings if f.severity != "info"]
     counts: dict[str, int] = {}
-    for row in rows:
-        counts[f"{row['severity']} {row['code']}"] = counts.get(f"{row['severity']} {row['code']}", 0) + 1
+    for f in acting:
+        counts[f"{f.severity} {f.code}"] = counts.get(f"{f.severity} {f.code}", 0) + 1
     shown = [{"delivery": result.delivery["delivery_id"], **{c: row[c] for c in FINDING_COLUMNS}}
-             for row in rows[:FINDINGS_SHOWN]]
+             for row in (f.as_row("nl") for f in acting[:FINDINGS_SHOWN])]
     return result.delivery["delivery_id"], result.delivery["status"], counts, shown
 
 

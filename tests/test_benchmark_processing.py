@@ -28,10 +28,16 @@ def test_every_step_is_reported_per_100k_rows_and_against_the_read_floor(tmp_pat
     assert result["total_s"] >= result["read_s"] + result["stage_s"] > 0
     month = result["month"]  # the last month's deliveries alone: a part of the rows, with its own floor
     assert month["period"] == dataset.last_period and 0 < month["rows"] < result["rows"]
-    assert 0 < month["read_floor_s"] < result["read_floor_s"] and month["total_s"] > 0
+    # its own floor, measured (not compared with the whole's: on a loaded machine a few
+    # milliseconds of one month's files can take longer than the tiny network's all)
+    assert month["read_floor_s"] > 0 and month["total_s"] > 0
     assert all(len(result["hashes"][kind]) == 64 for kind in ("staged", "curated"))
+    fresh = result["month_new_process"]  # the same deliveries, processed again in a new process
+    assert fresh["period"] == month["period"] and fresh["rows"] == month["rows"]
+    assert fresh["read_floor_s"] == month["read_floor_s"] and fresh["validate_cpu_s"] > 0
     shown = table([result])
     assert "| read: s" in shown and "last month's deliveries alone" in shown and result["hashes"]["staged"][:16] in shown
+    assert "in a new process" in shown and "| fixed cost per run: s [CPU s] |" in shown
     json.dumps(result)
 
 

@@ -185,3 +185,102 @@ def test_a_text_column_of_another_dtype_breaks_the_staged_contract(column, dtype
         StagedEpisodes.validate(frame, lazy=True)
     cases = failed.value.failure_cases
     assert set(cases["check"]) == {f"dtype('{TEXT_DTYPE}')"} and set(cases["column"]) == {column}
+
+
+def _batch(frame: pd.DataFrame, file: str = "lvv_test.xlsx"):
+    """A StagedBatch of one delivery holding `frame` (as stage_many builds one), and its locator."""
+    from transforms.stage import Locator, Staged, StagedBatch
+
+    contract = contract_for("rotterdam")
+    raw = _raw(contract, [{"record_id": "R1", "person_id": "1000000001"}, {"record_id": None}], file=file)
+    part = Staged(frame.drop(columns="delivery").set_index("excel_row"), raw=raw)
+    return StagedBatch(frame, [part]), [Locator(raw)]
+
+
+@pytest.mark.parametrize("column, dtype", [("intake_date", "object"), ("known_from", "str"),
+                                           ("delivery", "float64"), ("has_exit_value", "object"),
+                                           ("excel_row", "int32")])
+def test_a_column_of_a_dtype_staging_never_makes_stops_the_batch_with_a_located_error(column, dtype):
+    """A pandera dtype failure gives no finding code: validate_many no longer passes the batch as
+    valid but stops it with an error that names the column, its dtype and the check, and never a
+    cell's value (frames no generator or staging writes: dates as text, a float delivery number)."""
+    from transforms.stage import StagedFrameError, validate_many
+
+    frame = _staged_frame()
+    assert validate_many(*_batch(frame)) == [[]]  # as staged: valid, nothing to say
+    frame[column] = frame[column].astype(dtype)
+    with pytest.raises(StagedFrameError) as failed:
+        validate_many(*_batch(frame))
+    message = str(failed.value)
+    assert f"column '{column}'" in message and "dtype" in message and "lvv_test.xlsx" in message
+    assert f"the column is {frame[column].dtype}" in message
+    assert "1000000001" not in message  # the person number of the frame's first row
+
+
+def test_a_text_column_of_another_dtype_is_an_error_without_the_identifiers_it_holds():
+    from transforms.stage import StagedFrameError, validate_many
+
+    frame = _staged_frame()
+    frame["person_id"] = frame["person_id"].astype(object)
+    with pytest.raises(StagedFrameError, match="column 'person_id'.*the column is object") as failed:
+        validate_many(*_batch(frame))
+    assert "1000000001" not in str(failed.value)
+
+
+def test_a_value_the_parse_never_gives_is_located_by_file_and_sheet_row():
+    """A code outside the taxonomy (the contract maps every label into it) breaks pandera's isin
+    check, which no finding stands for: an error located at the file and the sheet row."""
+    from transforms.stage import StagedFrameError, validate_many
+
+    frame = _staged_frame()
+    frame["outcome_code"] = pd.array(["ZZ", None], dtype="str")
+    with pytest.raises(StagedFrameError, match=r"column 'outcome_code': check isin.* on 1 row\(s\), "
+                                               r"first lvv_test.xlsx row 2"):
+        validate_many(*_batch(frame))
+
+
+def test_a_column_outside_the_contract_stops_the_batch():
+    from transforms.stage import StagedFrameError, validate_many
+
+    frame = _staged_frame().assign(birth_date=pd.Timestamp("1990-01-01"))
+    with pytest.raises(StagedFrameError, match="column_in_schema"):
+        validate_many(*_batch(frame))
+
+
+def test_geopandas_is_not_searched_for_on_each_validation():
+    """pandera tries `import geopandas` on each lookup of a dtype outside its table; not installed,
+    it is marked absent once (schemas/episodes.py), so a validation searches sys.path for it no
+    more, and an installed module is never marked."""
+    import importlib.metadata
+    import importlib.util
+    import sys
+
+    from schemas.episodes import StagedEpisodes, known_absent
+
+    searched = []
+
+    class Recorder:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "geopandas":
+                searched.append(name)
+            return None
+
+    sys.meta_path.insert(0, Recorder())
+    try:
+        StagedEpisodes.validate(_staged_frame(), lazy=True)
+    finally:
+        sys.meta_path.pop(0)
+    try:
+        importlib.metadata.distribution("geopandas")
+    except importlib.metadata.PackageNotFoundError:  # not installed (the project does not need it)
+        assert searched == [] and sys.modules["geopandas"] is None
+        assert importlib.util.find_spec("geopandas") is None  # as for any module not installed
+    else:
+        assert sys.modules.get("geopandas") is not None
+    assert known_absent("json") is False and sys.modules["json"] is not None
+    assert known_absent("pyarrow") is False
+    name = "lvv_no_such_module_x"
+    assert known_absent(name) is True and sys.modules[name] is None
+    with pytest.raises(ModuleNotFoundError):
+        __import__(name)
+    del sys.modules[name]

@@ -554,9 +554,11 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
     memos: dict[int, dict[str, Any]] = {}
     deliveries = batch.frame["delivery"].to_numpy()
     excel_rows = batch.frame["excel_row"].to_numpy()
+    unexplained = []
     for case in cases.itertuples(index=False):
         code, field_name = _code_for(case.check, case.column)
         if code is None or pd.isna(case.index):
+            unexplained.append(case)
             continue
         position = int(case.index)
         d, row = int(deliveries[position]), int(excel_rows[position])
@@ -564,7 +566,41 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
             continue
         seen.add((d, row, code))
         out[d].extend(_finding_for(code, field_name, row, batch.parts[d].frame, locs[d], memos.setdefault(d, {})))
+    if unexplained:
+        raise StagedFrameError(_unexplained(unexplained, batch))
     return out
+
+
+class StagedFrameError(RuntimeError):
+    """The staged frame breaks the StagedEpisodes contract in a way no finding stands for: a
+    column of another dtype, missing or not in the contract, or a value the parse never gives. No
+    delivery can cause that (staging builds each column with its dtype from parsed values): it is a
+    fault of the staging, so the batch stops here instead of being stored as if it were valid."""
+
+
+def _unexplained(cases: list[Any], batch: StagedBatch) -> str:
+    """What the staged frame broke, per column and check: the column's dtype and, where pandera
+    names rows, how many and the first by its file and sheet row. Never a failing value: it may
+    be an identifier."""
+    import pandas as pd
+
+    by_check: dict[tuple[str, str], list[Any]] = {}
+    for case in cases:
+        by_check.setdefault((str(case.column), str(case.check)), []).append(case.index)
+    files = sorted({part.raw.file for part in batch.parts if part.raw is not None})
+    lines = []
+    for (column, check), rows in by_check.items():
+        dtype = f" (the column is {batch.frame[column].dtype})" if column in batch.frame.columns else ""
+        located = [int(r) for r in rows if not pd.isna(r) and 0 <= int(r) < len(batch.frame)]
+        where = ""
+        if located:
+            first = batch.frame.iloc[located[0]]
+            part = batch.parts[int(first["delivery"])]
+            where = (f", on {len(located)} row(s), first {part.raw.file if part.raw else '?'} "
+                     f"row {int(first['excel_row'])}")
+        lines.append(f"column '{column}': check {check} failed{dtype}{where}")
+    return (f"the staged rows of {', '.join(files) or 'a batch'} break the StagedEpisodes contract in a way no "
+            "finding stands for (a fault in staging, not in the delivery): " + "; ".join(lines))
 
 
 def _code_for(check: str, column: Any) -> tuple[str | None, str]:
@@ -758,6 +794,6 @@ def _fmt(value: Any) -> str:
     return day.strftime("%d-%m-%Y") if day else ""
 
 
-__all__ = ["DATE_FIELDS", "Locator", "ParseMemo", "Parsed", "ParsedColumns", "Staged", "StagedBatch", "overlapping_stays",
+__all__ = ["DATE_FIELDS", "Locator", "ParseMemo", "Parsed", "ParsedColumns", "Staged", "StagedBatch", "StagedFrameError", "overlapping_stays",
            "parse_columns", "parse_rows", "record_findings", "row_findings", "stage_many", "stage_rows", "validate_many",
            "validate_staged"]
