@@ -59,7 +59,6 @@ def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatc
     for key in ("read_floor_s", "increment_read_floor_s", "full_rebuild_s", "increment_s", "nothing_new_s",
                 "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new"):
         assert isinstance(result[key], (int, float)) and result[key] > 0, key
-    assert result["increment_read_floor_s"] < result["read_floor_s"]  # one month of four
     # each run's steps, from the server's task runs: the report apart from the rest
     for run in ("full_rebuild", "increment", "nothing_new"):
         steps = result[f"steps_{run}"]
