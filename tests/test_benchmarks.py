@@ -166,6 +166,7 @@ def test_a_network_written_before_is_reused_only_when_whole_and_the_same(tmp_pat
     ("benchmarks.increment_steps", ["--workdir", "{missing}"], "does not exist"),
     ("benchmarks.baseline_analyst", ["{missing}"], "does not exist"),
     ("benchmarks.baseline_analyst", ["{tmp}"], "has no deliveries"),
+    ("benchmarks.task_overhead", ["--tasks", "1"], "--tasks must be at least 2"),
 ])
 def test_a_benchmark_tool_given_a_wrong_path_or_value_says_so_and_exits_2(module, argv, said, tmp_path, capsys):
     """Checked before any data is written: argparse's one-line error, exit 2, no traceback."""
@@ -201,3 +202,24 @@ def test_the_runner_s_peak_memory_counts_the_children_a_run_starts():
         child.wait()
     assert tree.peak >= alone + 150
     assert tree_rss_mb(os.getpid()) < alone + 50  # the child is gone, and so is its memory
+
+
+def test_the_task_overhead_benchmark_runs_real_task_runs_and_reports_their_cost(prefect_harness):
+    """Each measured flow run records its empty tasks on the server: the figures are of real task
+    runs (counted back from the API), not of function calls."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
+
+    from benchmarks.task_overhead import measure
+
+    result = measure(3, repeat=1)
+    assert result["tasks"] == 3 and result["flow_with_one_task_s"] > 0 and result["flow_with_3_tasks_s"] > 0
+    per_task = (result["flow_with_3_tasks_s"] - result["flow_with_one_task_s"]) / 2  # of the rounded figures
+    assert abs(result["per_task_s"] - per_task) <= 1e-4
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["benchmark-task-overhead"])))
+        ids = [run.id for run in runs]
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    assert len(ids) == 3  # the warm-up, one with 1 task, one with 3
+    assert sorted(len([t for t in task_runs if t.flow_run_id == i and t.name.startswith("nothing")])
+                  for i in ids) == [1, 1, 3]
