@@ -58,11 +58,11 @@ from transforms.store import (clean_store, drop_store_aside, load_delivery_table
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 #: task_runner="auto": worker processes from this many bytes of delivery files to process (the
-#: national network's full rebuild, about 320 MB, went from 124 to 78 s of processing on 2 cores;
+#: national network's full rebuild, about 320 MB, went from 124 s of processing to 58-78 s on 2 cores;
 #: a month of it, about 5 MB, the whole demo, 5 MB, and x16, about 50 MB, whose peak memory
 #: with threads is near its 600 MB target, stay in threads)
 AUTO_PROCESSES_BYTES = 128 * 2**20
-#: task_runner="auto": at most this many worker processes (the full rebuild's peak, 903 MB, was
+#: task_runner="auto": at most this many worker processes (the full rebuild's peak, 903-911 MB, was
 #: measured with 2; more workers by setting `processes`)
 AUTO_WORKERS = 2
 
