@@ -157,6 +157,48 @@ def test_monthly_series_counts_flows_in_the_month_and_stock_at_month_end(tmp_pat
     assert got[(3, "outflow")] == 1 and got[(2, "occupancy")] == 2 and got[(3, "occupancy")] == 1
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_an_export_that_fails_leaves_the_file_there_before_whole_and_no_part(tmp_path, monkeypatch, suffix):
+    """lvv series -o over a file an analyst keeps: written aside and renamed over, so a failure
+    while writing (here the wide table's conversion) leaves the old export, and no part beside it."""
+    from pathlib import Path
+
+    import openpyxl
+
+    from transforms.reconcile import export_series
+
+    con = database(tmp_path, [version("e1", K1, None, date(2020, 3, 15), "deceased"), version("e2", K1, None)])
+    frame = series(con, date(2020, 1, 1), date(2020, 4, 30), "programme")
+    target = tmp_path / f"series{suffix}"
+    export_series(frame, target)
+    before = target.read_bytes()
+    if suffix == ".xlsx":
+        assert [c.value for c in openpyxl.load_workbook(target)["series"][1]][:2] == ["month_end", "municipality"]
+    else:
+        assert before.decode().splitlines()[0].startswith("month_end,municipality")
+
+    written_excel, written_csv = pd.DataFrame.to_excel, pd.DataFrame.to_csv
+
+    def excel_then_full(self, writer, sheet_name, **kwargs):  # the first sheet written, then the disk full
+        if sheet_name != "series":
+            raise OSError(28, "No space left on device")
+        return written_excel(self, writer, sheet_name=sheet_name, **kwargs)
+
+    def csv_half_then_full(self, path=None, **kwargs):  # a part of the text written, then the disk full
+        if path is not None:
+            Path(path).write_text(written_csv(self, **kwargs)[:20])
+        raise OSError(28, "No space left on device")
+
+    if suffix == ".xlsx":
+        monkeypatch.setattr(pd.DataFrame, "to_excel", excel_then_full)
+    else:
+        monkeypatch.setattr(pd.DataFrame, "to_csv", csv_half_then_full)
+    with pytest.raises(OSError):
+        export_series(frame.head(1), target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".series")) == []
+
+
 @pytest.mark.parametrize("name", ["evaluation-2020", "programmes"])
 def test_unknown_rule_is_refused_before_querying(tmp_path, name):
     from transforms.queries import QueryError

@@ -75,15 +75,20 @@ def series_wide(frame: pd.DataFrame) -> pd.DataFrame:
 
 def export_series(frame: pd.DataFrame, path: Path) -> Path:
     """Write a series to .csv or .xlsx (chosen by the file's extension)."""
+    from transforms.files import replace_file
+
     wide = series_wide(frame)
     if path.suffix.lower() == ".xlsx":
-        with pd.ExcelWriter(path, engine="openpyxl") as writer:
-            wide.to_excel(writer, sheet_name="series", index=False)
-            frame.to_excel(writer, sheet_name="long", index=False)
-    elif path.suffix.lower() == ".csv":
+        def workbook(part: Path) -> None:
+            with part.open("wb") as handle:
+                writer = pd.ExcelWriter(handle, engine="openpyxl")  # saved only when whole: closing it
+                wide.to_excel(writer, sheet_name="series", index=False)  # after a failure would save
+                frame.to_excel(writer, sheet_name="long", index=False)  # no sheet and hide the error
+                writer.close()
+
+        return replace_file(path, workbook)  # a file an analyst had open keeps its old content on failure
+    if path.suffix.lower() == ".csv":
         from transforms.scrub import formula_safe
 
-        wide.map(formula_safe).to_csv(path, index=False)
-    else:
-        raise ValueError(f"{path.name}: write the series to a .csv or .xlsx file")
-    return path
+        return replace_file(path, wide.map(formula_safe).to_csv(index=False))
+    raise ValueError(f"{path.name}: write the series to a .csv or .xlsx file")
