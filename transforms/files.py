@@ -4,11 +4,14 @@ A reader sees the old file or the new one, never a part; a write that fails (a f
 in the writer, an interrupt) leaves the old content and removes its part. The part is named
 `.<name>.tmp-<pid>-<thread>` beside the target (a target already hidden keeps its one dot), so two
 processes or threads never share one, whatever they write, and `store.clean_store` finds the part a
-killed process left by `temporary_glob`.
+killed process left by `temporary_glob`. A small JSON file that must tell damage from content
+(a cache's entry) is written as checksummed JSON, `write_checked` and `read_checked`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -57,3 +60,25 @@ def fsync_path(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def write_checked(path: Path, body: dict) -> None:
+    """body as checksummed JSON, {"checksum": sha256 of body's canonical JSON, "body": body} (a
+    damaged file is told from an intact one), written aside and renamed into place. The one
+    writer of this format: suppression's protection patterns and joint audits, and the report's
+    gather cache (monthly_report's meta.json)."""
+    replace_file(path, json.dumps({"checksum": _checksum(body), "body": body}))
+
+
+def read_checked(path: Path) -> dict:
+    """The body write_checked wrote; ValueError when the file is damaged (its checksum does not
+    match, or it is not that format), OSError when it cannot be read."""
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(stored, dict) or not isinstance(stored.get("body"), dict) \
+            or _checksum(stored["body"]) != stored.get("checksum"):
+        raise ValueError(f"{path}: its checksum does not match")
+    return stored["body"]
+
+
+def _checksum(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

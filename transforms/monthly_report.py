@@ -42,7 +42,7 @@ import pandas as pd
 
 from schemas import load_yaml
 from transforms import suppression
-from transforms.files import replace_file
+from transforms.files import read_checked, replace_file, write_checked
 from transforms.queries import line_labels
 from transforms.queries import outflow as outflow_query
 
@@ -240,16 +240,17 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
     aside = cache_dir / f".{key}.tmp-{os.getpid()}"
     shutil.rmtree(aside, ignore_errors=True)
     aside.mkdir()
-    tuples = {}  # columns of tuples (the atoms' class sets): Parquet gives them back as arrays
+    tuples, sha256 = {}, {}  # columns of tuples (the atoms' class sets): Parquet gives them back as arrays
     for name in _frames():
         frame = getattr(data, name)
         tuples[name] = [c for c in frame.columns if frame[c].dtype == object and len(frame)
                         and isinstance(frame[c].dropna().iloc[0] if frame[c].notna().any() else None, tuple)]
-        frame.to_parquet(aside / f"{name}.parquet")
+        kept = frame.to_parquet()  # the bytes written, hashed as they are (not read back)
+        (aside / f"{name}.parquet").write_bytes(kept)
+        sha256[name] = hashlib.sha256(kept).hexdigest()
     meta = {"reference_date": data.reference_date.isoformat(), "previous_date": data.previous_date.isoformat(),
-            "definitions": list(data.definitions), "tuples": tuples,
-            "sha256": {name: _sha256(aside / f"{name}.parquet") for name in _frames()}}
-    suppression.write_checked(aside / "meta.json", meta)
+            "definitions": list(data.definitions), "tuples": tuples, "sha256": sha256}
+    write_checked(aside / "meta.json", meta)
     try:
         os.rename(aside, cache_dir / key)
     except OSError:  # another run kept the same meanwhile
@@ -260,14 +261,10 @@ def _write_gathered(cache_dir: Path, key: str, data: ReportData) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _read_gathered(folder: Path, run: dict | None) -> ReportData:
     """The kept frames, each checked against its sha256 in meta.json (ValueError when one is
     damaged or missing, or meta.json itself is)."""
-    meta = suppression.read_checked(folder / "meta.json")
+    meta = read_checked(folder / "meta.json")
     frames = {}
     for name in _frames():  # each file read once: hashed, then parsed from the same bytes
         kept = (folder / f"{name}.parquet").read_bytes()

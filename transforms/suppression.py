@@ -71,7 +71,7 @@ import numpy as np
 import pandas as pd
 import highspy
 
-from transforms.files import replace_file
+from transforms.files import read_checked, write_checked  # the format the report's gather cache shares
 
 DEFAULT_THRESHOLD = 5
 #: figures beyond which the exact programme is not tried (the heuristic protects alone)
@@ -1261,28 +1261,6 @@ def _store(path: Path, key: str, pattern: Pattern) -> None:
                           "lower_bound": pattern.lower_bound, "master_solves": pattern.master_solves,
                           "bands": [[k, lo, hi] for k, (lo, hi) in sorted(pattern.bands.items())],
                           "proofs": pattern.proofs})
-
-
-def write_checked(path: Path, body: dict) -> None:
-    """body as checksummed JSON, {"checksum": sha256 of body's canonical JSON, "body": body} (a
-    damaged file is told from an intact one), written aside and renamed into place. The one
-    writer of this format: protection patterns, joint audits and the report's gather cache
-    (monthly_report's meta.json)."""
-    replace_file(path, json.dumps({"checksum": _checksum(body), "body": body}))
-
-
-def read_checked(path: Path) -> dict:
-    """The body write_checked wrote; ValueError when the file is damaged (its checksum does not
-    match, or it is not that format), OSError when it cannot be read."""
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(stored, dict) or not isinstance(stored.get("body"), dict) \
-            or _checksum(stored["body"]) != stored.get("checksum"):
-        raise ValueError(f"{path}: its checksum does not match")
-    return stored["body"]
-
-
-def _checksum(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _read_checked(path: Path, key: str) -> dict | None:
