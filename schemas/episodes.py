@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pandera.pandas as pa
@@ -13,28 +15,68 @@ from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, RowRule
 from schemas.taxonomy import taxonomy
 
 
-def known_absent(name: str) -> bool:
-    """Mark a top-level module that is not installed as absent, once, where Python's import system
-    looks first (None in sys.modules: every later `import name` fails at once, and
-    importlib.util.find_spec(name) answers None, as it does for a module not installed). True when
-    it is absent; an installed module, or one imported already, is left as it is.
+#: modules pandera imports while validating that a validation of this project never uses
+#: (see validating): geopandas, which pandera tries on each lookup of a dtype outside its table,
+#: and hypothesis, which pandera's data synthesis needs and its pandas backends import when they
+#: register, on the first validation of a process
+_UNUSED = ("geopandas", "hypothesis")
+_hiding = threading.Lock()
+_validations = 0
+_hidden: list[str] = []
 
-    pandera 0.35 asks whether a column's dtype is a geopandas one by trying `import geopandas` on
-    every lookup of a dtype outside its table (numpy's bool and datetime64, and the frame's dtype
-    None): seven times each time StagedEpisodes validates a batch. Python does not remember an
-    import that failed, so each try looked in every directory of sys.path again (a stat each; 35
-    microseconds here, far more on a network file system or a long sys.path); marked, a try fails
-    at once (4 microseconds).
+
+@contextmanager
+def validating() -> Iterator[None]:
+    """Around a pandera validation: the modules of _UNUSED that it would look for or import in
+    vain marked absent (None in sys.modules: an import fails at once) for as long as it runs,
+    and only then. Outside a validation every import is Python's own, so a module installed
+    later in the process is found.
+
+    - geopandas, when not installed: pandera 0.35 tries `import geopandas` on every lookup of a
+      dtype outside its table (numpy's bool and datetime64, the frame's dtype None), seven times
+      each time StagedEpisodes validates a batch; Python does not remember an import that
+      failed, so each try searched every directory of sys.path again (35 microseconds here, far
+      more on a network file system). Marked, a try fails at once. Whether it is installed is
+      asked once per validation (one search), never remembered.
+    - hypothesis, installed with the dev tools, while pandera has not yet registered its pandas
+      backends: registering imports pandera.strategies for its data synthesis (`schema.example`,
+      which the project never calls), and with it hypothesis, 0.12 s of the first validation of
+      every run that processes a delivery (`python -m benchmarks.processing`: the fixed cost).
+      Once pandera.strategies is imported (with or without hypothesis) it is left alone; an
+      `import hypothesis` of another thread during that first validation would fail, and the
+      flow's threads import none.
+
+    Validations in several threads at once share one marking, removed when the last one ends; a
+    module imported for real before is never touched.
     """
+    global _validations
+    with _hiding:
+        if _validations == 0:
+            _hidden[:] = [name for name in _UNUSED if _unused(name)]
+            for name in _hidden:
+                sys.modules[name] = None  # type: ignore[assignment]
+        _validations += 1
+    try:
+        yield
+    finally:
+        with _hiding:
+            _validations -= 1
+            if _validations == 0:
+                for name in _hidden:
+                    if name in sys.modules and sys.modules[name] is None:
+                        del sys.modules[name]
+                _hidden.clear()
+
+
+def _unused(name: str) -> bool:
+    """Whether validating may mark `name` absent now: not imported, and not installed (geopandas)
+    or not yet imported by pandera's backends (hypothesis)."""
     if name in sys.modules:
-        return sys.modules[name] is None
-    if importlib.util.find_spec(name) is not None:
         return False
-    sys.modules[name] = None  # type: ignore[assignment]
-    return True
+    if name == "hypothesis":
+        return "pandera.strategies.base_strategies" not in sys.modules
+    return importlib.util.find_spec(name) is None
 
-
-known_absent("geopandas")
 
 OUTCOME_CODES = taxonomy().codes("outcomes")
 FOLLOW_UP_CODES = taxonomy().codes("follow_ups")

@@ -247,15 +247,16 @@ def test_a_column_outside_the_contract_stops_the_batch():
         validate_many(*_batch(frame))
 
 
-def test_geopandas_is_not_searched_for_on_each_validation():
-    """pandera tries `import geopandas` on each lookup of a dtype outside its table; not installed,
-    it is marked absent once (schemas/episodes.py), so a validation searches sys.path for it no
-    more, and an installed module is never marked."""
+def test_geopandas_is_not_searched_for_by_pandera_and_not_marked_absent_after():
+    """pandera tries `import geopandas` on each lookup of a dtype outside its table (seven per
+    validation); not installed, it is marked absent while a validation runs (schemas/episodes.py,
+    validating), so a validation searches sys.path for it once (whether it is installed now), not
+    at each try; and after it nothing is marked: an import is Python's own again."""
     import importlib.metadata
-    import importlib.util
     import sys
 
-    from schemas.episodes import StagedEpisodes, known_absent
+    import schemas.episodes  # noqa: F401  (building the schema looks up its dtypes once)
+    from transforms.stage import validate_many
 
     searched = []
 
@@ -267,20 +268,53 @@ def test_geopandas_is_not_searched_for_on_each_validation():
 
     sys.meta_path.insert(0, Recorder())
     try:
-        StagedEpisodes.validate(_staged_frame(), lazy=True)
+        for _ in range(3):
+            assert validate_many(*_batch(_staged_frame())) == [[]]
     finally:
         sys.meta_path.pop(0)
     try:
         importlib.metadata.distribution("geopandas")
     except importlib.metadata.PackageNotFoundError:  # not installed (the project does not need it)
-        assert searched == [] and sys.modules["geopandas"] is None
-        assert importlib.util.find_spec("geopandas") is None  # as for any module not installed
+        assert searched == ["geopandas"] * 3  # one search per validation; unmarked, 21 or more
+        assert "geopandas" not in sys.modules  # not marked beyond the validation
     else:
         assert sys.modules.get("geopandas") is not None
-    assert known_absent("json") is False and sys.modules["json"] is not None
-    assert known_absent("pyarrow") is False
-    name = "lvv_no_such_module_x"
-    assert known_absent(name) is True and sys.modules[name] is None
-    with pytest.raises(ModuleNotFoundError):
-        __import__(name)
-    del sys.modules[name]
+
+
+def test_the_first_validation_imports_no_hypothesis_and_a_later_import_works():
+    """In a new process, the first validation (pandera registering its pandas backends) does not
+    import hypothesis, installed with the dev tools, for pandera's data synthesis; pandera's
+    failure report is whole; afterwards `import hypothesis` works (nothing left marked)."""
+    import json
+    import subprocess
+    import sys
+
+    from schemas.row_rules import PERSON_ID_PATTERN
+
+    code = """
+import importlib.util, json, sys
+from datetime import date
+import pandera.errors
+from schemas.episodes import StagedEpisodes, validating
+from transforms.stage import _typed_frame
+columns = {"excel_row": [2, 3], "record_id": ["R1", "R1"], "person_id": ["1000000001", "12"],
+           "intake_days": [18000, 18001], "exit_days": [-(2**63), -(2**63)], "outcome_code": [None, None],
+           "follow_up_code": [None, None], "has_outcome_label": [False, False],
+           "has_follow_up_label": [False, False], "has_exit_value": [False, False]}
+frame = _typed_frame([(columns, date(2020, 1, 31))])
+try:
+    with validating():
+        StagedEpisodes.validate(frame, lazy=True)
+    failed = []
+except pandera.errors.SchemaErrors as errors:
+    failed = sorted({(str(c.check), int(c.index)) for c in errors.failure_cases.itertuples()})
+out = {"failed": failed, "imported": "hypothesis" in sys.modules,
+       "installed": importlib.util.find_spec("hypothesis") is not None}
+import hypothesis
+out["later"] = hypothesis.__name__
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["installed"] and not out["imported"] and out["later"] == "hypothesis"
+    assert out["failed"] == [["episode-duplicate", 0], ["episode-duplicate", 1], [f"str_matches('{PERSON_ID_PATTERN}')", 1]]

@@ -542,11 +542,12 @@ def validate_many(batch: StagedBatch, locs: list[Locator]) -> list[list[Finding]
     import pandas as pd
     import pandera.errors
 
-    from schemas.episodes import StagedEpisodes
+    from schemas.episodes import StagedEpisodes, validating
 
     out: list[list[Finding]] = [[] for _ in batch.parts]
     try:
-        StagedEpisodes.validate(batch.frame, lazy=True)
+        with validating():
+            StagedEpisodes.validate(batch.frame, lazy=True)
         return out
     except pandera.errors.SchemaErrors as errors:
         cases = errors.failure_cases
