@@ -106,7 +106,8 @@ def test_worker_processes_publish_byte_for_byte_what_threads_publish(tmp_path, m
     """task_runner="auto" on much work (the threshold lowered, two cores): each municipality's task
     in a worker process (Prefect's ProcessPoolTaskRunner, a new interpreter each), which takes the
     key from its environment, never from a task parameter; the tables published are the bytes the
-    threads runner publishes."""
+    threads runner publishes. Each file's size is asked once (to choose the runner and to submit the
+    largest batch first), and not at all by the threads runner."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
@@ -116,14 +117,19 @@ def test_worker_processes_publish_byte_for_byte_what_threads_publish(tmp_path, m
     monkeypatch.setenv("LVV_PSEUDONYM_KEY", "processes-test-key-not-secret")
     monkeypatch.setattr(module, "AUTO_PROCESSES_BYTES", 1)
     monkeypatch.setattr(module, "cores", lambda: 2)
+    asked: list[str] = []
+    size = module._size
+    monkeypatch.setattr(module, "_size", lambda item: asked.append(item.relative) or size(item))
     published, stored = {}, {}
     write_network(tmp_path / "network")  # the same files for both (a workbook keeps when it was written)
     for runner in ("threads", "processes"):
         root = tmp_path / runner
         shutil.copytree(tmp_path / "network", root)
+        asked.clear()
         summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
                                                 task_runner="threads" if runner == "threads" else "auto"))
         assert summary["published"] and len(summary["processed"]) == 9, runner
+        assert (len(asked), len(set(asked))) == ((9, 9) if runner == "processes" else (0, 0)), runner
         published[runner] = _published_bytes(root / "curated")
         stored[runner] = {p.relative_to(root).as_posix(): p.read_bytes()
                           for p in sorted((root / "curated" / "staged").glob("*/*/*.parquet"))}
