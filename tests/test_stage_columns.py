@@ -318,3 +318,45 @@ print(json.dumps(out))
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["installed"] and not out["imported"] and out["later"] == "hypothesis"
     assert out["failed"] == [["episode-duplicate", 0], ["episode-duplicate", 1], [f"str_matches('{PERSON_ID_PATTERN}')", 1]]
+
+
+def test_the_staged_contract_fails_the_same_rows_as_with_pandera_s_default_for_missing_values():
+    """StagedEpisodes tells pandera not to set aside missing values for its frame checks and text
+    dtype checks (ignore_na=False: a test of every cell per check, for rows that cannot exist):
+    on a frame with every kind of missing value and every row rule broken, the same checks fail
+    on the same rows (what validate_many makes findings of) as with pandera's default
+    (ignore_na=True on every check). pandera's report then also lists the missing cells of a
+    failing row, beside the others."""
+    import copy
+
+    import pandera.errors
+
+    from schemas.episodes import StagedEpisodes
+    from schemas.row_rules import ROW_RULES
+
+    no_day, n = -(2**63), 9
+    columns = {"excel_row": list(range(2, 2 + n)),
+               "record_id": ["R1", "R1", None, "R4", None, "R6", "R7", None, "R9"],
+               "person_id": ["1000000001", None, "12", None, None, "1000000006", None, "x", None],
+               "intake_days": [18000, no_day, 18010, 18300, no_day, 18000, 20000, no_day, no_day],
+               "exit_days": [17990, 18005, no_day, no_day, 18003, 18100, no_day, 30000, no_day],
+               "outcome_code": [None, "permit_granted", None, "onward_migration", None, "permit_granted",
+                                None, "ZZ", None],
+               "follow_up_code": [None, None, "released", None, None, "released", None, "nope", None],
+               "has_outcome_label": [False, True, True, True, False, True, False, True, False],
+               "has_follow_up_label": [False, False, True, False, False, True, False, True, False],
+               "has_exit_value": [True, True, False, False, True, True, False, True, False]}
+    frame = _typed_frame([(columns, date(2020, 1, 31))])
+
+    def failures(schema):
+        with pytest.raises(pandera.errors.SchemaErrors) as failed:
+            schema.validate(frame, lazy=True)
+        cases = failed.value.failure_cases
+        return sorted(set(zip(cases["check"].astype(str), cases["index"].astype(str))))
+
+    default = copy.deepcopy(StagedEpisodes)
+    for check in [*default.checks, *(c for column in default.columns.values() for c in column.checks)]:
+        check.ignore_na = True  # pandera's default
+    found = failures(StagedEpisodes)
+    assert found == failures(default)
+    assert {check for check, _ in found} >= {"episode-duplicate", *ROW_RULES} and len(found) >= 12
