@@ -19,8 +19,8 @@ from transforms.curate import QUARANTINE_COLUMNS, curated_tables
 from transforms.delivery import DeliveryResult, process_delivery
 from transforms.protect import Pseudonymiser
 from schemas.checks import Finding
-from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, findings_table, load_delivery_table, load_records,
-                              load_table, prune, save_result, text_schema, write_parquet)
+from transforms.store import (EPISODE_SCHEMA, FINDING_SCHEMA, TABLES, findings_table, load_delivery_table, load_delivery_tables,
+                              load_records, load_table, prune, save_result, text_schema, write_parquet)
 
 PSEUDO = Pseudonymiser("test-key")
 
@@ -174,6 +174,29 @@ def test_the_store_s_files_hold_no_pandas_metadata_and_read_back_as_through_pand
     for name in TABLES:
         pd.testing.assert_frame_equal(load_table(before, name), load_table(staged, name), check_exact=True, obj=name)
     assert_same_tables(curated_tables(before), curated_tables(staged))
+
+
+def test_one_delivery_s_table_is_what_the_scan_of_many_gives_and_keeps_its_columns_when_empty(tmp_path, results):
+    """load_delivery_table is load_delivery_tables for one record; where that has no rows (no
+    file, or a file of no rows as an older store wrote them, which no delivery here writes) it
+    still has the table's columns, and the columns asked."""
+    staged = new_store(tmp_path / "store", results)
+    for record in load_records(staged):
+        for name in TABLES:
+            one = load_delivery_table(staged, record, name)
+            many = load_delivery_tables(staged, [record], name)
+            if len(many):
+                pd.testing.assert_frame_equal(one, many, check_exact=True, obj=f"{record['delivery_id']} {name}")
+            else:
+                assert one.empty and len(one.columns), (record["delivery_id"], name)
+    no_rows = results["amsterdam/2020-09"].delivery  # no findings, no quarantined rows
+    assert list(load_delivery_table(staged, no_rows, "findings").columns) == FINDING_SCHEMA.names
+    assert list(load_delivery_table(staged, no_rows, "quarantine").columns) == ["episode_id"]
+    assert load_delivery_table(staged, no_rows, "findings")["excel_row"].dtype == "Int64"
+    folder = staged / "amsterdam" / "2020-09"
+    pq.write_table(EPISODE_SCHEMA.empty_table(), folder / "episodes.parquet")
+    empty = load_delivery_table(staged, no_rows, "episodes", ["episode_id", "excel_row"])
+    assert empty.empty and list(empty.columns) == ["episode_id", "excel_row"]
 
 
 def test_findings_table_is_the_findings_frame_as_arrow(tmp_path):
