@@ -272,7 +272,8 @@ def load_table(staged_root: Path, name: str, municipality: str | None = None) ->
     Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
     frame without columns.
     """
-    return _scan([str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))], name)
+    # not in a folder whose name starts with a dot: the kept history, a save_result in progress
+    return _scan([str(p) for p in sorted(staged_root.glob(f"{municipality or '[!.]*'}/[!.]*/{name}.parquet"))], name)
 
 
 def load_delivery_tables(staged_root: Path, records: list[dict], name: str,
