@@ -253,6 +253,37 @@ def test_a_month_appended_with_a_quarantined_row_keeps_its_version_and_shows_the
     assert len(current) == 1 and current["stated_in"].iloc[0] != held["delivery_id"]  # carried from before
 
 
+def test_a_history_kept_by_other_code_or_in_another_layout_is_merged_again_once_and_says_so(tmp_path, monkeypatch):
+    """A kept history that matches no municipality (made by other code, here a changed digest of
+    it; or the first round's per-municipality folders, written here by hand) is merged again once,
+    and the run is told so; the run after takes it as kept and says nothing."""
+    raw, staged = tmp_path / "raw", tmp_path / "staged"
+    monkeypatch.setenv("LVV_SOURCES_DIR", str(tmp_path / "sources"))
+    network = write_national(raw, tmp_path / "sources", NationalSpec(municipalities=2, months=2, intakes_per_month=3),
+                             processes=1)
+    names = sorted(network.periods)
+    store(raw, staged)
+    first: dict[str, list[str]] = {}
+    curated_tables(staged, raw, merges=first)
+    assert first == {"kept": [], "appended": [], "merged": names, "other_layout": []}  # nothing kept yet
+    changed = curate.code_digest("nl")
+    changed.update(b"other code")
+    monkeypatch.setattr(curate, "code_digest", lambda lang="nl": changed.copy())
+    again: dict[str, list[str]] = {}
+    curated_tables(staged, raw, merges=again)
+    assert again["merged"] == names and again["other_layout"] == [str(staged / HISTORY_DIR)]
+    after: dict[str, list[str]] = {}
+    curated_tables(staged, raw, merges=after)
+    assert after == {"kept": names, "appended": [], "merged": [], "other_layout": []}
+    shutil.rmtree(staged / HISTORY_DIR)
+    old = staged / HISTORY_DIR / names[0] / "0123abcd"  # the first round's layout
+    old.mkdir(parents=True)
+    (old / "versions.parquet").write_bytes(b"")
+    layout: dict[str, list[str]] = {}
+    curated_tables(staged, raw, merges=layout)
+    assert layout["merged"] == names and layout["other_layout"] == [str(staged / HISTORY_DIR)]
+
+
 def test_findings_in_another_language_are_merged_again(tmp_path, monkeypatch):
     """The fingerprint covers the findings' language, not only the data."""
     raw, staged = tmp_path / "raw", tmp_path / "staged"

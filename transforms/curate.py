@@ -37,8 +37,8 @@ from transforms.discover import missing_months, superseded_files
 from transforms.gate import with_gate_status
 from transforms.history import VERSION_ATTRIBUTES, VERSION_COLUMNS, episode_versions
 from transforms.revisions import ISSUE_COLUMNS, DeliveryFinding, issue_frame, persons_open_elsewhere, revisions
-from transforms.store import (KeptHistory, load_delivery_tables, load_history, load_records, load_table,
-                              save_history)
+from transforms.store import (HISTORY_DIR, KeptHistory, load_delivery_tables, load_history, load_records,
+                              load_table, save_history)
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
                     "stand_per_stated", "status", "rows_read", "rows_curated", "rows_quarantined",
@@ -54,19 +54,20 @@ HISTORY_CODE = ("transforms/curate.py", "transforms/history.py", "transforms/rev
 
 
 def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = "nl",
-                   incremental: bool = True) -> dict[str, pd.DataFrame]:
+                   incremental: bool = True, merges: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Every table a publish writes, from the stored deliveries.
 
     raw_dir: data/raw, where each municipality's corrections file lives; None applies none.
     incremental: reuse each municipality's merged history kept under the same fingerprint;
     False merges every municipality again (a full rebuild; the result is the same).
+    merges: filled with how each municipality's history was had (merged_history).
     """
     records = with_gate_status(load_records(staged_root))
     located = pd.DataFrame(records, columns=[*DELIVERY_COLUMNS, "layout"])
     passed_over = pd.DataFrame(superseded_files(raw_dir, set(located["municipality"])) if raw_dir else [],
                                columns=DELIVERY_COLUMNS)
     located = located.sort_values(["municipality", "period"], ignore_index=True)
-    merged = merged_history(staged_root, located, raw_dir, lang, incremental).tables
+    merged = merged_history(staged_root, located, raw_dir, lang, incremental, merges).tables
     # kept in the published order (KEPT_ORDER): by episode, then municipality and version
     versions = _typed_versions(merged["versions"].drop(columns="kept_municipality"))
     # each municipality's findings (stored, revisions, corrections), municipality by municipality
@@ -88,7 +89,7 @@ def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = 
 
 
 def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | None, lang: Lang = "nl",
-                   incremental: bool = True) -> KeptHistory:
+                   incremental: bool = True, merges: dict[str, list[str]] | None = None) -> KeptHistory:
     """Every municipality's episode versions and findings (stored, revisions, corrections), typed
     as published, each row with its `kept_municipality`; kept in the store with the fingerprint of
     each municipality's inputs. A municipality whose fingerprint is unchanged is taken as kept;
@@ -97,8 +98,14 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
     any other is merged whole again (merge_municipality). Nothing changed: nothing is written.
 
     located: every delivery record (with gate status and layout), by municipality and period.
+    merges: filled with the municipalities taken as kept (`kept`), appended to (`appended`) and
+    merged whole (`merged`); `other_layout` names the history kept when it matched no
+    municipality's inputs (kept by other code, in another layout or language: every municipality
+    is merged again, once).
     """
     kept = load_history(staged_root) if incremental else None
+    other_layout = incremental and (kept is None and (staged_root / HISTORY_DIR).is_dir()
+                                    or kept is not None and set(kept.tables) != set(KEPT_ORDER))
     if kept is not None and set(kept.tables) != set(KEPT_ORDER):  # kept by another layout: merged again once
         kept = None
     fingerprints: dict[str, str] = {}
@@ -119,6 +126,11 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
             appends[municipality] = own
         else:
             parts.append(_kept_as(municipality, merge_municipality(staged_root, municipality, own, path, lang)))
+    if merges is not None:
+        merges.update(kept=sorted(as_kept), appended=sorted(appends),
+                      merged=sorted(set(fingerprints) - as_kept - set(appends)),
+                      other_layout=[str(staged_root / HISTORY_DIR)] if other_layout or (
+                          kept is not None and not as_kept and not appends and fingerprints) else [])
     if kept is not None and kept.fingerprints == fingerprints:
         return kept
     if kept is not None and as_kept:
