@@ -285,9 +285,16 @@ def needs_release(paths: DataPaths, republish: bool) -> str | None:
 @task(name="build-history", cache_policy=NO_CACHE)
 def build_history(paths: DataPaths) -> dict[str, pd.DataFrame]:
     """Rebuild the episode versions and curated tables from every stored delivery."""
-    tables = curated_tables(paths.staged, raw_dir=paths.raw)
-    get_run_logger().info("build-history: %d episode versions from %d deliveries",
-                          len(tables["episode_versions"]), len(tables["deliveries"]))
+    merges: dict[str, list[str]] = {}
+    tables = curated_tables(paths.staged, raw_dir=paths.raw, merges=merges)
+    logger = get_run_logger()
+    logger.info("build-history: %d episode versions from %d deliveries; history kept for %d municipalities, "
+                "the latest delivery appended for %d, merged whole for %d", len(tables["episode_versions"]),
+                len(tables["deliveries"]), len(merges["kept"]), len(merges["appended"]), len(merges["merged"]))
+    if merges["other_layout"]:
+        logger.warning("build-history: the history kept in %s matched no municipality's inputs (kept by other "
+                       "code, in another layout or language): every municipality was merged again, once",
+                       merges["other_layout"][0])
     return tables
 
 

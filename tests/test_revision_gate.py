@@ -168,3 +168,55 @@ def test_the_headline_series_in_one_statement_is_the_outflow_at_each_date(demo_r
     assert got.to_dict() == expected.set_index(keys)["persons"].sort_index().to_dict()
     assert (got == 0).any() and got.groupby(level="month_end").sum().is_monotonic_increasing
     assert list(series["month_end"].drop_duplicates()) == dates  # by date, then rule, then line
+
+
+def test_the_headline_series_counts_a_persons_first_exit_as_the_outflow_query(tmp_path):
+    """Versions no generator writes: one person leaving twice in one line (counted from the first
+    exit, once), the same person in two municipalities (once in each), an exit in a closed version
+    (not in force), a stay with no exit, a detention whose follow-up decides the line, an exit on
+    the month end itself and one after the last date. Each figure is the outflow query's at that date."""
+    import duckdb
+
+    from transforms.curate import DELIVERY_COLUMNS, QUARANTINE_COLUMNS, _issues, _typed_deliveries, _typed_versions
+    from transforms.history import VERSION_COLUMNS
+    from transforms.publish import build_database
+    from transforms.queries import outflow
+    from transforms.runs import headline_series
+
+    def version(episode, municipality, person, exit_date, outcome, follow_up=None, known_to=None):
+        return {"episode_id": episode, "municipality": municipality, "version": 1, "person_id": person,
+                "intake_date": date(2019, 1, 1), "exit_date": exit_date, "outcome_code": outcome,
+                "follow_up_code": follow_up, "known_from": date(2019, 1, 31), "known_to": known_to,
+                "stated_in": f"{municipality}/2019-01", "excel_row": 2}
+
+    rows = [version("e1", "A", "p1", date(2020, 3, 10), "return_forced"),
+            version("e2", "A", "p1", date(2020, 1, 31), "return_independent"),  # the first exit: January
+            version("e3", "B", "p1", date(2020, 2, 1), "return_forced"),  # the same person elsewhere
+            version("e4", "A", "p2", None, None),  # still in the LVV
+            version("e5", "A", "p3", date(2020, 1, 5), "permit_granted", known_to=date(2020, 2, 29)),
+            version("e6", "B", "p4", date(2020, 2, 29), "immigration_detention", "forced_departure"),
+            version("e7", "B", "p5", date(2020, 1, 2), "immigration_detention", "released"),
+            version("e8", "A", "p6", date(2020, 4, 2), "deceased")]
+    versions = _typed_versions(pd.DataFrame(rows, columns=VERSION_COLUMNS))
+    database = tmp_path / "lvv.duckdb"
+    build_database(database, {"episode_versions": versions, "deliveries": _typed_deliveries(pd.DataFrame(
+        columns=DELIVERY_COLUMNS)), "validation_issues": _issues(), "quarantined_rows": pd.DataFrame(
+        columns=QUARANTINE_COLUMNS).astype(str)})
+    dates = [date(2019, 12, 31), date(2020, 1, 31), date(2020, 2, 29), date(2020, 3, 31)]
+    rules = ["programme", "evaluation-2022"]
+    series = headline_series(database, dates, rules)
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        expected = pd.concat([outflow(con, day, rule).groupby("line", sort=False, as_index=False)["persons"].sum()
+                              .assign(definition=rule, month_end=day) for day in dates for rule in rules])
+    finally:
+        con.close()
+    got = series.set_index(["definition", "line", "month_end"])["persons"]
+    assert got.sort_index().to_dict() == expected.set_index(["definition", "line", "month_end"])[
+        "persons"].sort_index().to_dict()
+    programme = got.loc["programme"]
+    assert programme[("returned", date(2020, 1, 31))] == 1  # p1 in A from January, once
+    assert programme[("returned", date(2020, 2, 29))] == 3  # p1 in B and p4 (on the month end) join
+    assert programme[("returned", date(2020, 3, 31))] == 3  # p1's second exit in A counts no more
+    assert programme[("legalised", date(2020, 3, 31))] == 0  # p3's exit is not in force
+    assert programme[("other_non_durable", date(2020, 1, 31))] == 1  # p5; p6 leaves after the last date

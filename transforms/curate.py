@@ -6,7 +6,8 @@ corrections files (when `raw_dir` is given), whose valid corrections are applied
 
 A delivery only opens, changes or closes versions of its own municipality, so the history is
 merged per municipality, from its stored deliveries and its corrections file alone: its episode
-versions and its findings (stored, revisions, corrections). The merged history is kept in the
+versions, its findings (stored, revisions, corrections) and its quarantined rows (so that a run
+does not read every stored delivery's quarantine file again). The merged history is kept in the
 store (one set of files for the network, each row marked with its municipality) beside a
 fingerprint of exactly each municipality's inputs (fingerprint_chain); a municipality is merged
 again only when its fingerprint changes. When the only change is a new latest delivery (the
@@ -36,8 +37,8 @@ from transforms.discover import missing_months, superseded_files
 from transforms.gate import with_gate_status
 from transforms.history import VERSION_ATTRIBUTES, VERSION_COLUMNS, episode_versions
 from transforms.revisions import ISSUE_COLUMNS, DeliveryFinding, issue_frame, persons_open_elsewhere, revisions
-from transforms.store import (KeptHistory, load_delivery_tables, load_history, load_records, load_table,
-                              save_history)
+from transforms.store import (HISTORY_DIR, KeptHistory, load_delivery_tables, load_history, load_records,
+                              load_table, save_history)
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
                     "stand_per_stated", "status", "rows_read", "rows_curated", "rows_quarantined",
@@ -53,28 +54,29 @@ HISTORY_CODE = ("transforms/curate.py", "transforms/history.py", "transforms/rev
 
 
 def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = "nl",
-                   incremental: bool = True) -> dict[str, pd.DataFrame]:
+                   incremental: bool = True, merges: dict[str, list[str]] | None = None) -> dict[str, pd.DataFrame]:
     """Every table a publish writes, from the stored deliveries.
 
     raw_dir: data/raw, where each municipality's corrections file lives; None applies none.
     incremental: reuse each municipality's merged history kept under the same fingerprint;
     False merges every municipality again (a full rebuild; the result is the same).
+    merges: filled with how each municipality's history was had (merged_history).
     """
     records = with_gate_status(load_records(staged_root))
     located = pd.DataFrame(records, columns=[*DELIVERY_COLUMNS, "layout"])
     passed_over = pd.DataFrame(superseded_files(raw_dir, set(located["municipality"])) if raw_dir else [],
                                columns=DELIVERY_COLUMNS)
     located = located.sort_values(["municipality", "period"], ignore_index=True)
-    merged = merged_history(staged_root, located, raw_dir, lang, incremental).tables
+    merged = merged_history(staged_root, located, raw_dir, lang, incremental, merges).tables
+    # kept in the published order (KEPT_ORDER): by episode, then municipality and version
     versions = _typed_versions(merged["versions"].drop(columns="kept_municipality"))
-    # one order whatever was merged when: by episode, then as merged (by version)
-    versions = versions.sort_values("episode_id", kind="stable", ignore_index=True)
     # each municipality's findings (stored, revisions, corrections), municipality by municipality
     blocks = pd.concat([merged[name].assign(block=i) for i, name in enumerate(ISSUE_BLOCKS)], ignore_index=True)
     blocks = blocks.sort_values(["kept_municipality", "block"], kind="stable", ignore_index=True)
     latest = _latest_rows(staged_root, located)
     across = persons_open_elsewhere(versions, located, latest) + delivery_gaps(located, passed_over)
-    quarantine = load_table(staged_root, "quarantine")
+    # kept with the history: read from every stored delivery, it was a cost that grew with the months
+    quarantine = merged["quarantined"].drop(columns="kept_municipality")
     listed = pd.concat([f for f in (located[DELIVERY_COLUMNS], passed_over) if len(f)] or [located[DELIVERY_COLUMNS]],
                        ignore_index=True)
     return {
@@ -87,7 +89,7 @@ def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = 
 
 
 def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | None, lang: Lang = "nl",
-                   incremental: bool = True) -> KeptHistory:
+                   incremental: bool = True, merges: dict[str, list[str]] | None = None) -> KeptHistory:
     """Every municipality's episode versions and findings (stored, revisions, corrections), typed
     as published, each row with its `kept_municipality`; kept in the store with the fingerprint of
     each municipality's inputs. A municipality whose fingerprint is unchanged is taken as kept;
@@ -96,15 +98,26 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
     any other is merged whole again (merge_municipality). Nothing changed: nothing is written.
 
     located: every delivery record (with gate status and layout), by municipality and period.
+    merges: filled with the municipalities taken as kept (`kept`), appended to (`appended`) and
+    merged whole (`merged`); `other_layout` names the history kept when it matched no
+    municipality's inputs (kept by other code, in another layout or language: every municipality
+    is merged again, once).
     """
     kept = load_history(staged_root) if incremental else None
+    other_layout = incremental and (kept is None and (staged_root / HISTORY_DIR).is_dir()
+                                    or kept is not None and set(kept.tables) != set(KEPT_ORDER))
+    if kept is not None and set(kept.tables) != set(KEPT_ORDER):  # kept by another layout: merged again once
+        kept = None
     fingerprints: dict[str, str] = {}
     parts: list[dict[str, pd.DataFrame]] = []
     as_kept, appends = set(), {}
     code = code_digest(lang)
+    records: dict[str, list[dict]] = {}
+    for record in located.to_dict("records"):  # once: per municipality, pandas' fixed cost was a third of the chains
+        records.setdefault(record["municipality"], []).append(record)
     for municipality, own in located.groupby("municipality", sort=True):
         path = corrections_path(raw_dir, municipality) if raw_dir is not None else None
-        chain = fingerprint_chain(staged_root, own, lang, code)
+        chain = fingerprint_chain(staged_root, records[municipality], lang, code)
         fingerprints[municipality] = _with_corrections(chain[-1], path)
         was = kept.fingerprints.get(municipality) if kept is not None else None
         if was is not None and was == fingerprints[municipality]:
@@ -113,6 +126,11 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
             appends[municipality] = own
         else:
             parts.append(_kept_as(municipality, merge_municipality(staged_root, municipality, own, path, lang)))
+    if merges is not None:
+        merges.update(kept=sorted(as_kept), appended=sorted(appends),
+                      merged=sorted(set(fingerprints) - as_kept - set(appends)),
+                      other_layout=[str(staged_root / HISTORY_DIR)] if other_layout or (
+                          kept is not None and not as_kept and not appends and fingerprints) else [])
     if kept is not None and kept.fingerprints == fingerprints:
         return kept
     if kept is not None and as_kept:
@@ -124,9 +142,13 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
 
 #: the blocks of a municipality's findings, in the order they are published
 ISSUE_BLOCKS = ("findings", "revisions", "corrections")
-#: the kept order of each table's rows: by municipality, then as one municipality's merge gives them
-KEPT_ORDER = {"versions": ["kept_municipality", "episode_id", "version"], "revisions": ["kept_municipality",
-              "delivery_id"], "findings": ["kept_municipality"], "corrections": ["kept_municipality"]}
+#: the kept order of each table's rows: the findings by municipality, then as one municipality's
+#: merge gives them; the versions as published, by episode, then municipality and version (one
+#: order whatever was merged when; sorted once, not by municipality for the store and again by
+#: episode for the release)
+KEPT_ORDER = {"versions": ["episode_id", "kept_municipality", "version"], "revisions": ["kept_municipality",
+              "delivery_id"], "findings": ["kept_municipality"], "corrections": ["kept_municipality"],
+              "quarantined": ["kept_municipality"]}
 
 
 def _kept_as(municipality: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -142,6 +164,9 @@ def _network_blocks(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFr
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
                 columns=[*VERSION_COLUMNS, "kept_municipality"])
             typed = _typed_versions(frame.drop(columns="kept_municipality"))
+        elif name == "quarantined":  # every stored delivery's quarantined rows, as stored (columns vary)
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["kept_municipality"])
+            typed = frame.drop(columns="kept_municipality")
         else:
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
                 columns=[*ISSUE_COLUMNS, "kept_municipality"])
@@ -168,7 +193,7 @@ def merge_municipality(staged_root: Path, municipality: str, located: pd.DataFra
         if files:
             versions, corrected = apply_corrections(located, episodes, quarantine, files, known, lang)
     return {"versions": _typed_versions(versions), "findings": _issues(findings), "revisions": _issues(revised),
-            "corrections": _issues(issue_frame(corrected, lang))}
+            "corrections": _issues(issue_frame(corrected, lang)), "quarantined": quarantine}
 
 
 #: the delivery id the versions in force of a municipality stand under while a new delivery is
@@ -191,23 +216,30 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     their kept rows (with kept_municipality).
     """
     news = [own.iloc[-1].to_dict() for own in appends.values()]
-    found = load_delivery_tables(staged_root, news, "findings")
-    findings = [before["findings"]]
-    if len(found):
-        findings.append(found.assign(kept_municipality=found["delivery_id"].map(
-            {new["delivery_id"]: new["municipality"] for new in news})))
+    of_news = {new["delivery_id"]: new["municipality"] for new in news}
+    findings, quarantine = [before["findings"]], [before["quarantined"]]
+    for name, kept in (("findings", findings), ("quarantine", quarantine)):  # every new delivery's, any status
+        found = load_delivery_tables(staged_root, news, name)
+        if len(found):
+            kept.append(found.assign(kept_municipality=found["delivery_id"].map(of_news)))
     versions = before["versions"]
     merging = [new for new in news if new["status"] == "accepted"]
     names = {new["municipality"] for new in merging}
-    in_force = versions[versions["known_to"].isna() & versions["kept_municipality"].isin(names)]
+    # the versions in force of the municipalities merging: looked for among the open versions only
+    # (each municipality's latest snapshot), not by a text comparison over every version kept
+    open_versions = versions[versions["known_to"].isna().to_numpy()]
+    in_force = open_versions[open_versions["kept_municipality"].isin(names).to_numpy()]
     state = pa.Table.from_pandas(in_force[["episode_id", *VERSION_ATTRIBUTES, "excel_row"]],
                                  preserve_index=False).to_pandas()
     state["delivery_id"] = (IN_FORCE + in_force["kept_municipality"].astype(str)).to_numpy()
     rows = load_delivery_tables(staged_root, merging, "episodes")
-    quarantined = load_delivery_tables(staged_root, merging, "quarantine")
+    quarantined = quarantine[-1] if len(quarantine) > 1 else pd.DataFrame()  # the new deliveries' rows
+    if len(quarantined):
+        quarantined = quarantined[quarantined["delivery_id"].isin({new["delivery_id"] for new in merging})]
     rows = pd.concat([state, rows], ignore_index=True) if len(rows) else state
+    merged = {"findings": _joined(findings), "quarantined": _joined(quarantine)}
     if not len(rows):
-        return {**before, "findings": pd.concat(findings, ignore_index=True)}
+        return {**before, **merged}
     # the versions in force as the delivery just before each new one (any earlier date will do)
     deliveries = pd.DataFrame([row for new in merging for row in (
         {"delivery_id": IN_FORCE + new["municipality"], "municipality": new["municipality"],
@@ -219,7 +251,7 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     # the versions in force that the new deliveries close: a look-up among the episodes closed,
     # not a map of every version kept (the whole history's, in a monthly run)
     closing = closing[closing.notna()]
-    closed = versions["known_to"].isna() & versions["episode_id"].isin(closing.index)
+    closed = in_force.index[in_force["episode_id"].isin(closing.index).to_numpy()]  # versions' labels
     versions = versions.copy(deep=False)  # copy on write: only the column changed is copied
     versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(closing))
     opened = tail[~carried].copy()
@@ -236,16 +268,22 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     revised = issue_frame(found, lang)
     revised = revised.assign(kept_municipality=[new_ids[d] for d in revised["delivery_id"]]) if len(revised) \
         else revised.assign(kept_municipality=pd.Series(dtype="string"))
-    return {"versions": updated, "findings": pd.concat(findings, ignore_index=True),
-            "revisions": pd.concat([before["revisions"], revised], ignore_index=True),
-            "corrections": before["corrections"]}
+    return {"versions": updated, **merged, "corrections": before["corrections"],
+            "revisions": pd.concat([before["revisions"], revised], ignore_index=True)}
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames with rows one after the other (the first when none has rows): an empty frame
+    without a column would make that column's integers floats (pandas 3)."""
+    full = [frame for frame in frames if len(frame)]
+    return pd.concat(full, ignore_index=True) if full else frames[0]
 
 
 def _read_corrections(path: Path, contract) -> CorrectionsFile:
     return read_corrections(path, contract, f"{contract.municipality}/{path.name}")
 
 
-def fingerprint_chain(staged_root: Path, located: pd.DataFrame, lang: Lang = "nl",
+def fingerprint_chain(staged_root: Path, located: list[dict], lang: Lang = "nl",
                       code: hashlib._Hash | None = None) -> list[str]:
     """Hashes of what a municipality's merged history is derived from, one per delivery in period
     order, each over the one before: first the language of the findings, the municipality's
@@ -254,17 +292,18 @@ def fingerprint_chain(staged_root: Path, located: pd.DataFrame, lang: Lang = "nl
     size of its stored tables. The last is the fingerprint of all its deliveries; the one before,
     of all but the latest (what append_deliveries merges the latest into).
 
+    located: the municipality's delivery records (with gate status and layout), in period order.
     code: code_digest(lang), when the caller hashes the code once for every municipality.
     """
     from schemas.contracts import contracts
 
     digest = (code or code_digest(lang)).copy()
-    municipalities = set(located["municipality"])
+    municipalities = {record["municipality"] for record in located}
     contract = contracts().get(next(iter(municipalities))) if len(municipalities) == 1 else None
     digest.update(contract.model_dump_json().encode() if contract is not None else b"no contract")
     chain = [digest.hexdigest()]
     root = str(staged_root)
-    for record in located.to_dict("records"):
+    for record in located:
         digest = hashlib.sha256(chain[-1].encode())
         digest.update(json.dumps(record, sort_keys=True, default=str).encode())
         folder = os.path.join(root, record["municipality"], record.get("period") or "unknown")

@@ -219,11 +219,12 @@ def persons_open_elsewhere(versions: pd.DataFrame, deliveries: pd.DataFrame,
 
     episodes (optional): the stored delivery rows, to point at the row in that latest delivery.
     """
-    current = versions[versions["known_to"].isna()] if len(versions) else versions
-    if current.empty:
+    if not len(versions):
         return []
-    stays = current[["episode_id", "municipality", "person_id", "intake_date", "exit_date"]]
-    stays = stays[stays["person_id"].notna() & stays["intake_date"].notna()]
+    # one take of the columns used, of the stays in force only (not a copy of every version's
+    # columns first: the whole history's, in a monthly run)
+    in_force = versions["known_to"].isna() & versions["person_id"].notna() & versions["intake_date"].notna()
+    stays = versions.loc[in_force.to_numpy(), ["episode_id", "municipality", "person_id", "intake_date", "exit_date"]]
     multi = stays[stays.groupby("person_id")["municipality"].transform("nunique") > 1]
     if multi.empty:
         return []

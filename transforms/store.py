@@ -247,15 +247,16 @@ def _write_index(path: Path, entries: dict[str, dict]) -> None:
 
 def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
     """One table (episodes, quarantine or findings) of one stored delivery, or these columns of
-    it; no file reads as no rows."""
-    path = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / f"{name}.parquet"
-    if not path.exists():
-        schema = _SCHEMAS.get(name)
-        frame = schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
-        return frame[columns] if columns is not None and set(columns) <= set(frame.columns) else frame
-    frame = pq.read_table(path, columns=columns).to_pandas()
+    it, as load_delivery_tables reads it; no rows (no file, or an empty one) gives the table's
+    columns without rows (a quarantine's: episode_id)."""
+    frame = load_delivery_tables(staged_root, [record], name, columns)
+    if len(frame.columns):
+        return frame
+    schema = _SCHEMAS.get(name)
+    frame = schema.empty_table().to_pandas() if schema is not None else pd.DataFrame(columns=["episode_id"])
     dtypes = {c: t for c, t in _LOADED_DTYPES.get(name, {}).items() if c in frame.columns}
-    return frame.astype(dtypes) if dtypes else frame
+    frame = frame.astype(dtypes) if dtypes else frame
+    return frame[columns] if columns is not None and set(columns) <= set(frame.columns) else frame
 
 
 def save_record(staged_root: Path, record: dict) -> None:
@@ -271,7 +272,8 @@ def load_table(staged_root: Path, name: str, municipality: str | None = None) ->
     Rows in the order of the deliveries' paths, then as stored; no rows at all gives an empty
     frame without columns.
     """
-    return _scan([str(p) for p in sorted(staged_root.glob(f"{municipality or '*'}/*/{name}.parquet"))], name)
+    # not in a folder whose name starts with a dot: the kept history, a save_result in progress
+    return _scan([str(p) for p in sorted(staged_root.glob(f"{municipality or '[!.]*'}/[!.]*/{name}.parquet"))], name)
 
 
 def load_delivery_tables(staged_root: Path, records: list[dict], name: str,
