@@ -821,3 +821,18 @@ def test_dates_are_written_as_the_serial_numbers_xlsxwriter_computes(tmp_path):
     assert [cells.cell(r, 1).value for r in (1, 2, 3)] == [dt(2020, 11, 30), dt(2020, 10, 31, 13, 45, 12, 123000), None]  # read back to the ms
     assert cells.cell(1, 1).number_format == "yyyy-mm-dd" and cells.cell(2, 1).number_format.endswith("hh:mm:ss")
     assert cells.cell(1, 2).value == cells.cell(2, 1).value
+
+
+def test_the_outflow_series_of_several_rules_at_once_is_each_rule_alone(network):
+    """Every rule in one statement: each rule's rows as asked alone, under the name asked (any
+    case), the rules in the order asked; a rule asked twice, its rows twice."""
+    from transforms.monthly_report import _first_intake, _outflow_series
+
+    con = duckdb.connect(str(network), read_only=True)
+    first = _first_intake(con)
+    asked = ["Evaluation-2022", "programme", "evaluation-2021", "programme"]
+    together = _outflow_series(con, first, NET_REF, asked)
+    alone = pd.concat([_outflow_series(con, first, NET_REF, [rule]) for rule in asked], ignore_index=True)
+    assert len(together) and list(dict.fromkeys(together["definition"])) == ["Evaluation-2022", "programme",
+                                                                             "evaluation-2021"]
+    pd.testing.assert_frame_equal(together, alone, check_exact=True)

@@ -413,29 +413,32 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, referenc
     # outflow(month_end) at every month end, in one pass: a person counts in a municipality, line
     # and durability from their first exit there on (what outflow() counts at each month end,
     # summed over durability). Calling outflow() once per month end through a lateral join took
-    # 11 s of the report on the full network (120 months x 3 rules)
-    frames = []
-    for definition in definitions:
-        frames.append(con.execute("""
-            with firsts as (
-                select versions.municipality, rules.line, rules.durability, versions.person_id,
-                    min(versions.exit_date) as first_exit
-                from episodes_known_at(null) as versions
-                inner join rule_cases($definition) as rules
-                    on versions.outcome_code = rules.outcome_code
-                    and versions.follow_up_code is not distinct from rules.follow_up_code
-                inner join taxonomy as lines
-                    on lines.vocabulary = 'reporting_lines' and lines.code = rules.line
-                where versions.exit_date is not null
-                group by all
-            )
-            select months.month_end, $definition as definition, firsts.municipality, firsts.line,
-                count(*)::bigint as persons
-            from series_points($first, $ref) as months
-            inner join firsts on firsts.first_exit <= months.month_end
+    # 11 s of the report on the full network (120 months x 3 rules); every rule in one statement
+    # (the versions read once, not once per rule: 0.4 s at x100)
+    asked = [d.lower() for d in definitions]  # as rule_cases reads a rule's name
+    counted = con.execute("""
+        with firsts as (
+            select rules.definition, versions.municipality, rules.line, rules.durability, versions.person_id,
+                min(versions.exit_date) as first_exit
+            from episodes_known_at(null) as versions
+            inner join counting_rules as rules
+                on versions.outcome_code = rules.outcome_code
+                and versions.follow_up_code is not distinct from rules.follow_up_code
+            inner join taxonomy as lines
+                on lines.vocabulary = 'reporting_lines' and lines.code = rules.line
+            where versions.exit_date is not null and list_contains($definitions, rules.definition)
             group by all
-            order by all
-        """, {"first": first, "ref": reference_date, "definition": definition}).df())
+        )
+        select list_position($definitions, firsts.definition) as rule, months.month_end,
+            firsts.municipality, firsts.line, count(*)::bigint as persons
+        from series_points($first, $ref) as months
+        inner join firsts on firsts.first_exit <= months.month_end
+        group by all
+        order by all
+    """, {"first": first, "ref": reference_date, "definitions": asked}).df()
+    # each rule by the name asked, in the order asked (a rule asked twice: its rows twice)
+    frames = [counted[counted["rule"] == asked.index(d.lower()) + 1].assign(definition=d)
+              for d in definitions]
     return pd.concat(frames, ignore_index=True)[columns]
 
 

@@ -115,8 +115,15 @@ def outflow_by_outcome_result(con: duckdb.DuckDBPyConnection, ref_date: date, de
 
 
 def records(result: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """An executed query's rows as dicts by column, fetched without pandas."""
+    """An executed query's rows as dicts by column, fetched without pandas.
+
+    Two result columns of the same name would merge into one key (the last one's value, silently):
+    a QueryError names them instead, before any row is fetched."""
     columns = [column[0] for column in result.description]
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise QueryError(f"the query gives more than one column named {', '.join(map(repr, repeated))}: "
+                         "rows by column name would keep only the last; alias them apart")
     return [dict(zip(columns, row)) for row in result.fetchall()]
 
 

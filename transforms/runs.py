@@ -9,6 +9,8 @@ file, then rename), so it is never half-written.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import signal
@@ -288,12 +290,30 @@ def check_series(release_dir: Path, dates: list[date], reference_date: date, def
     return table[table["month_end"].isin(list(dates))].reset_index(drop=True)
 
 
+def _kept_series(path: Path) -> pd.DataFrame | None:
+    """The figures a release keeps (KEPT_SERIES at path; None: no such file), parsed once per
+    content: a report reads them three times (the headline, the reference date and the month
+    end before in gather). By the file's bytes, not its time or size: a file rewritten within one
+    tick of the clock, to the same size, is read again. The frame is shared: never changed in place."""
+    if not path.is_file():
+        return None
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).digest()
+    if digest not in _PARSED_SERIES:
+        _PARSED_SERIES[digest] = pd.read_parquet(io.BytesIO(content))
+        while len(_PARSED_SERIES) > 4:  # the newest few (a release and the one before)
+            del _PARSED_SERIES[next(iter(_PARSED_SERIES))]
+    return _PARSED_SERIES[digest]
+
+
+_PARSED_SERIES: dict[bytes, pd.DataFrame] = {}
+
+
 def kept_headline(release_dir: Path, day: date, definitions: list[str]) -> pd.DataFrame | None:
     """`headline` at `day` (definition, line, persons; rules in the order asked) from the figures
     the release keeps (KEPT_SERIES), when it keeps that day for every rule; else None."""
-    path = release_dir / KEPT_SERIES
     try:
-        kept = pd.read_parquet(path) if path.is_file() else None
+        kept = _kept_series(release_dir / KEPT_SERIES)
     except (OSError, ValueError):
         return None
     if kept is None or not len(kept):
@@ -309,8 +329,7 @@ def kept_headline(release_dir: Path, day: date, definitions: list[str]) -> pd.Da
 def release_series(release_dir: Path, dates: list[date], definitions: list[str]) -> pd.DataFrame:
     """headline_series of the release's database: the month ends it keeps figures of for every
     rule asked (KEPT_SERIES) taken from there, the others computed; the same rows in the same order."""
-    path = release_dir / KEPT_SERIES
-    kept = pd.read_parquet(path) if path.is_file() else None
+    kept = _kept_series(release_dir / KEPT_SERIES)
     if kept is None or not len(kept):
         return headline_series(release_dir / "lvv.duckdb", dates, definitions)
     kept = kept[kept["definition"].isin(definitions) & kept["month_end"].isin(dates)]

@@ -682,10 +682,11 @@ class Auditor:
     """
 
     def __init__(self, figures: Figures, threshold: int,
-                 bands: dict[int, tuple[int, int]] | None = None) -> None:
+                 bands: dict[int, tuple[int, int]] | None = None, keep_solutions: bool = False) -> None:
         self.figures = figures
         self.primaries = sensitive(figures, threshold)
         self.calls = 0
+        self.bands = dict(bands or {})
         n_figures, n_atoms = figures.forms.shape
         self._highs = _highs()
         self._highs.setOptionValue("presolve", "off")  # warm starts; the models are small
@@ -705,6 +706,8 @@ class Auditor:
         self._ray_fits = np.zeros((n_figures, 64), dtype=bool)
         self._ray_rises = np.zeros((len(self.primaries), 64), dtype=bool)
         self._kept: set[bytes] = set()
+        # keep_solutions: the last SEEDS_KEPT solutions found, as vectors (seeds of a two-point audit)
+        self.solutions: list[np.ndarray] | None = [] if keep_solutions else None
         self._keep(figures.atoms["persons"].to_numpy(dtype="float64"))  # satisfies every figure
         self._narrow: dict[int, list[Interval]] = {}
         # primaries with the same form (a small cell that is one small atom) share their programmes
@@ -723,6 +726,9 @@ class Auditor:
         if key in self._kept or (vector < -1e-9).any():
             return
         self._kept.add(key)
+        if not ray and self.solutions is not None:
+            self.solutions.append(vector)
+            del self.solutions[:-SEEDS_KEPT]
         product = self.figures.forms @ vector
         if ray:
             fits = np.abs(product) <= 1e-6 * (1.0 + np.abs(vector).sum())
@@ -825,12 +831,17 @@ class Auditor:
         return wide | self._ray_rises[:, :rays][:, fitting].any(axis=1), least
 
     def audit(self, hidden: np.ndarray, level: float, first_failure: bool = False,
-              reuse: bool = False, prove: bool = False) -> list[Interval]:
+              reuse: bool = False, prove: bool = False, two_point: bool = False,
+              seeds: list[np.ndarray] = ()) -> list[Interval]:
         """The interval of every primary over everything shown (see the class doc for `reuse`;
         a primary proven wide by kept solutions gets an unbounded interval: a verdict, no bounds).
-        prove: keep what proves each interval in `self.proofs` (`proofs`, `certify`)."""
+        prove: keep what proves each interval in `self.proofs` (`proofs`, `certify`).
+        two_point (with prove): a primary is proven wide enough by two points of this audit where
+        they can (`_two_point_audit`), its interval then the part of the solved one they prove."""
         self.show(hidden)
         self.proofs: dict[int, tuple[Interval, dict]] = {}
+        if prove and two_point and not reuse:
+            return self._two_point_audit(hidden, level, first_failure, seeds)
         wide, least = self._witnessed(level) if reuse and len(self.primaries) else (None, None)
         out, done = [], {}
         for k, (name, form, persons) in enumerate(self.primaries):
@@ -855,6 +866,73 @@ class Auditor:
             if first_failure and interval.width < level - _TOLERANCE:
                 break
         return out
+
+    def _two_point_audit(self, hidden: np.ndarray, level: float, first_failure: bool,
+                         seeds: list[np.ndarray] = ()) -> list[Interval]:
+        """audit(prove=True), where each primary whose interval two points found in this audit
+        (the atoms' own persons and the solutions of the primaries solved before it; or one point
+        and an unbounded ray) prove at least `level` wide is not solved: its interval is the part
+        of the solved one those points reach (`_reached`: never wider), its proof the two points.
+
+        The narrowest interval (the About sheet states it) stays the solved one's: at the end,
+        while a primary proven by points reaches less than the narrowest solved interval, it is
+        solved too; so every interval not solved is at least as wide as the narrowest solved one.
+        Every point and ray is checked as `certify` checks it (`_Model`), so a run that proves
+        a primary by points and the run after that certifies it agree."""
+        model = _Model(self.figures, hidden, self.bands)
+        forms = self._primary_forms
+        points, rays = [], []  # (vector, its primaries' values), directions
+
+        def add(vector: np.ndarray, ray: bool = False) -> None:
+            if ray:
+                vector = _direction(vector)
+                if model.ray_fits(vector):
+                    rays.append(vector)
+            else:
+                vector = model.truth + (vector - model.truth)  # as `proofs` keeps it and `certify` reads it
+                if model.point_fits(vector):
+                    points.append((vector, forms @ vector))
+
+        add(model.truth)
+        for vector in seeds:
+            add(vector)
+        exact: dict[int, Interval] = {}
+        reached: dict[int, tuple[Interval, dict]] = {}
+        for k in dict.fromkeys(self._same):  # each distinct form once, in order
+            name, form, persons = self.primaries[k]
+            proven = _reached(form, [p for p, _ in points], rays, np.array([v[k] for _, v in points]))
+            if proven is not None and proven[0].width >= level:
+                reached[k] = proven
+                continue
+            proof: dict = {}
+            exact[k] = self.interval(name, form, persons, proof=proof)
+            self.proofs[k] = (exact[k], proof)
+            for end in proof.values():
+                if end is not None:
+                    add(end[1], ray=end[0] == "ray")
+            if first_failure and exact[k].width < level - _TOLERANCE:
+                break
+        else:
+            while reached:  # the narrowest interval: a solved one
+                narrowest = min((i.width for i in exact.values()), default=np.inf)
+                k, (interval, _) = min(reached.items(), key=lambda item: item[1][0].width)
+                if interval.width >= narrowest:
+                    break
+                del reached[k]
+                name, form, persons = self.primaries[k]
+                proof = {}
+                exact[k] = self.interval(name, form, persons, proof=proof)
+                self.proofs[k] = (exact[k], proof)
+                for end in proof.values():
+                    if end is not None:
+                        add(end[1], ray=end[0] == "ray")
+                for j in reached:  # more points: each reaches as far as before at least
+                    reached[j] = _reached(self.primaries[j][1], [p for p, _ in points], rays,
+                                          np.array([v[j] for _, v in points]))
+        self.proofs.update(reached)
+        found = {**exact, **{k: interval for k, (interval, _) in reached.items()}}
+        return [replace(found[self._same[k]], figure=name, persons=persons)
+                for k, (name, _, persons) in enumerate(self.primaries) if self._same[k] in found]
 
 
 def audit(figures: Figures, hidden: np.ndarray, threshold: int, protection: float | None = None,
@@ -883,11 +961,21 @@ def unprotected(intervals: list[Interval], level: float) -> list[Interval]:
 #   so c @ x is the optimum;
 # - or a ray r >= 0 that keeps every shown figure (rows @ r = 0 there), every relation (>= 0) and
 #   improves c (c @ r < 0), from the atoms' own persons (feasible): the end is unbounded.
+# - or, for a whole interval (a joint audit's primary proven without solving: Auditor._two_point_audit),
+#   two points x, x' (or a point and a ray that lowers or raises the form): each satisfies every row
+#   within a tolerance relative to the row at the data (`_Model.point_fits`: a point's own size is the
+#   forger's to choose), so the form takes both values and the interval is at least their distance
+#   wide: the interval proven is [form @ x, form @ x'], each end moved inwards by its tolerance,
+#   within the solved one. The About sheet states the narrowest interval: certify refuses a file
+#   where an interval proven by points is narrower than the narrowest one proven by its ends.
 # The checks are products with the rows, within the solver's own tolerances; nothing in the file is
 # trusted but the numbers it proves, so a stale or forged certificate fails and the audit is solved.
 
 #: relative tolerance of a certificate's checks (HiGHS's feasibility and optimality tolerances are 1e-7)
 _PROOF_TOLERANCE = 1e-6
+#: solutions an auditor keeps as vectors when asked, the last found (a joint audit's seeds for its
+#: final audit: _audited_together; 64 vectors of the atoms: 25 MB at x100's 50,000)
+SEEDS_KEPT = 64
 
 
 def _sparse_list(vector: np.ndarray) -> list[str]:
@@ -924,6 +1012,13 @@ def proofs(auditor: Auditor) -> dict:
     ends = {}
     for k, (interval, proof) in auditor.proofs.items():
         entry = {"lower": _number(interval.lower), "upper": _number(interval.upper)}
+        if "low" in proof:  # proven by two points (or a point and a ray): Auditor._two_point_audit
+            for name in ("low", "high"):
+                kind, vector = proof[name]
+                entry[name] = ({"ray": ref("rays", vector)} if kind == "ray"
+                               else {"point": ref("points", vector - truth)})
+            ends[str(k)] = entry
+            continue
         for sign, name in ((1.0, "min"), (-1.0, "max")):
             end = proof.get(sign)
             if end is None:
@@ -956,12 +1051,8 @@ def certify(figures: Figures, threshold: int, hidden: np.ndarray, bands: dict[in
 def _certify(figures: Figures, threshold: int, hidden: np.ndarray, bands: dict[int, tuple[int, int]],
              body: dict) -> list[Interval] | None:
     n_figures, width = figures.forms.shape
-    rows = Rows.stack([figures.forms, *figures.relations, band_relations(figures, bands)], width)
-    n = len(rows)
-    kind = np.full(n, 2, dtype=np.int8)  # 0: shown (= value), 1: hidden (free), 2: relation (>= 0)
-    kind[:n_figures] = np.where(hidden, 1, 0)
-    value = np.zeros(n)
-    value[:n_figures] = np.where(hidden, 0.0, figures.values)
+    model = _Model(figures, hidden, bands)
+    rows, kind, value = model.rows, model.kind, model.value
     primaries = sensitive(figures, threshold)
     first: dict[bytes, int] = {}
     same = [first.setdefault(form[0].tobytes() + form[1].tobytes(), k) for k, (_, form, _) in enumerate(primaries)]
@@ -972,15 +1063,31 @@ def _certify(figures: Figures, threshold: int, hidden: np.ndarray, bands: dict[i
     rays = [_direction(r) for r in _vectors(body["rays"], width)]
     if not (_feasible(rows, kind, value, [*points, truth]) and _feasible(rows, kind, value, rays, ray=True)):
         return None
-    out, done = [], {}
+    out, done, reached = [], {}, set()
     for k, (name, form, persons) in enumerate(primaries):
         j = same[k]
         if j not in done:
-            done[j] = _end_interval(rows, kind, value, n_figures, primaries[j][1], body["ends"][str(j)],
-                                    points, rays)
+            entry = body["ends"][str(j)]
+            if "low" in entry:  # two points (or a point and a ray), each checked as a point or ray
+                ends = []
+                for end in (entry["low"], entry["high"]):
+                    if "ray" in end:
+                        ends.append(("ray", rays[int(end["ray"])]))
+                    elif model.point_fits(point := points[int(end["point"])]):
+                        ends.append(("point", point))
+                    else:
+                        return None
+                done[j] = _two_point_interval(primaries[j][1], *ends)
+                reached.add(j)
+            else:
+                done[j] = _end_interval(rows, kind, value, n_figures, primaries[j][1], entry, points, rays)
             if done[j] is None:
                 return None
         out.append(replace(done[j], figure=name, persons=persons))
+    if reached:  # the narrowest interval is a solved one (as Auditor._two_point_audit leaves it)
+        solved = [i.width for j, i in done.items() if j not in reached]
+        if min((done[j].width for j in reached)) < min(solved, default=np.inf):
+            return None
     return out
 
 
@@ -1021,6 +1128,88 @@ def _feasible(rows: Rows, kind: np.ndarray, value: np.ndarray, vectors: list[np.
         if (shown & (np.abs(activity - target) > slack)).any() or (relation & (activity < -slack)).any():
             return False
     return True
+
+
+class _Model:
+    """The rows an audit of `hidden` (with the published `bands`) is solved over, as `certify`
+    checks them: every figure (shown: = value; hidden: free), relation and band (>= 0)."""
+
+    def __init__(self, figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[int, int]]) -> None:
+        self.n_figures, width = figures.forms.shape
+        self.rows = Rows.stack([figures.forms, *figures.relations, band_relations(figures, bands)], width)
+        n = len(self.rows)
+        self.kind = np.full(n, 2, dtype=np.int8)  # 0: shown (= value), 1: hidden (free), 2: relation (>= 0)
+        self.kind[:self.n_figures] = np.where(hidden, 1, 0)
+        self.value = np.zeros(n)
+        self.value[:self.n_figures] = np.where(hidden, 0.0, figures.values)
+        self.truth = figures.atoms["persons"].to_numpy(dtype="float64")
+        self._ids = self.rows.row_ids()
+        # each row's size at the atoms' own persons: a point's tolerance (`point_fits`) depends on
+        # the data, never on the point (a point of huge entries passed tolerances relative to itself)
+        self._size = np.bincount(self._ids, weights=np.abs(self.rows.data * self.truth[self.rows.indices]),
+                                 minlength=n)
+
+    def point_fits(self, x: np.ndarray) -> bool:
+        """x is a point of the atoms (finite, not negative) that satisfies every row, within the
+        solver's tolerance of the row's size at the data (not at x)."""
+        if len(x) != len(self.truth) or not np.isfinite(x).all() or (x < -_TOLERANCE).any():
+            return False
+        activity = np.bincount(self._ids, weights=self.rows.data * x[self.rows.indices], minlength=len(self.rows))
+        slack = _PROOF_TOLERANCE + _TOLERANCE * (self._size + np.abs(self.value))
+        shown, relation = self.kind == 0, self.kind == 2
+        return bool(np.isfinite(activity).all() and not (shown & (np.abs(activity - self.value) > slack)).any()
+                    and not (relation & (activity < -slack)).any())
+
+    def ray_fits(self, ray: np.ndarray) -> bool:
+        """A ray (`_direction`) keeps every shown figure and relation, as a certificate's ray must."""
+        return len(ray) == len(self.truth) and _feasible(self.rows, self.kind, self.value, [ray], ray=True)
+
+
+def _moves(form: Row, ray: np.ndarray) -> float:
+    """+1 where the ray raises the form beyond the tolerance, -1 where it lowers it, else 0 (as a
+    certificate's ray end is checked: `_end_interval`)."""
+    change = float(form[1] @ ray[form[0]])
+    least = _PROOF_TOLERANCE * (1.0 + np.abs(ray).sum())
+    return 1.0 if change > least else -1.0 if change < -least else 0.0
+
+
+def _two_point_interval(form: Row, low: tuple[str, np.ndarray], high: tuple[str, np.ndarray]) -> Interval | None:
+    """The interval two ends prove for `form`: a point x is reached (form @ x), a ray that lowers
+    (low) or raises (high) it from a point makes that end unbounded. Each finite end is moved
+    inwards by the tolerance of its value: the interval lies within the solved one. None when an
+    end proves nothing (a ray that does not move the form its way, a value that is not finite)."""
+    ends = []
+    for sign, (kind, vector) in ((-1.0, low), (1.0, high)):
+        if kind == "ray":
+            if _moves(form, vector) != sign:
+                return None
+            ends.append(sign * np.inf)
+            continue
+        reached = float(form[1] @ vector[form[0]])
+        if not np.isfinite(reached):
+            return None
+        ends.append(reached - sign * _PROOF_TOLERANCE * (1.0 + abs(reached)))
+    if not ends[1] - ends[0] >= 0:  # (written so that a NaN fails too)
+        return None
+    return Interval("", 0, ends[0], ends[1], [])
+
+
+def _reached(form: Row, points: list[np.ndarray], rays: list[np.ndarray], values: np.ndarray
+             ) -> tuple[Interval, dict] | None:
+    """The widest interval of `form` the points (values: form at each) and rays prove
+    (`_two_point_interval`), and its proof; None without a point."""
+    if not len(points):
+        return None
+    low = ("point", points[int(np.argmin(values))])
+    high = ("point", points[int(np.argmax(values))])
+    for ray in rays:  # the first ray that lowers it, the first that raises it
+        move = _moves(form, ray)
+        if move < 0 and low[0] == "point":
+            low = ("ray", ray)
+        elif move > 0 and high[0] == "point":
+            high = ("ray", ray)
+    interval = _two_point_interval(form, low, high)
+    return None if interval is None else (interval, {"low": low, "high": high})
 
 
 def _end_interval(rows: Rows, kind: np.ndarray, value: np.ndarray, n_figures: int, form: Row, entry: dict,
@@ -1470,22 +1659,27 @@ def audit_cached(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[in
 
 def _audited_together(figures: Figures, hidden: np.ndarray, bands: dict[int, tuple[int, int]],
                       threshold: int, level: float, fixed: np.ndarray | None = None) -> Joint:
-    auditor = Auditor(figures, threshold, bands)
-    intervals = auditor.audit(hidden, level, prove=True)
+    first = Auditor(figures, threshold, bands, keep_solutions=True)
+    # proven by two points where they can (a new month's joint audits were all solved, two linear
+    # programmes per primary); a failing audit stops at its first narrow primary: the heuristic
+    # starts from `hidden` whatever the others give
+    intervals = first.audit(hidden, level, first_failure=True, prove=True, two_point=True)
     if not unprotected(intervals, level):
-        return Joint(figures, hidden, bands, intervals, 0, proofs(auditor))
+        return Joint(figures, hidden, bands, intervals, 0, proofs(first))
     primary = (figures.values > 0) & (figures.values < threshold)
     cost = figures.cost()
     if fixed is not None:
         cost[fixed] = cost.sum() + 1.0  # a published figure only where nothing else would do
-    more = _heuristic(Auditor(figures, threshold, bands), primary, cost, level, start=hidden)
+    searched = Auditor(figures, threshold, bands, keep_solutions=True)  # its solutions: the final audit's seeds
+    more = _heuristic(searched, primary, cost, level, start=hidden)
     if fixed is not None and (more & fixed & ~hidden).any():
         raise RuntimeError("small-cell audit failed: protecting these figures would hide a figure "
                            "published already")
     kept = set(bandable(figures, more))
     bands = {k: band for k, band in bands.items() if k in kept}
     auditor = Auditor(figures, threshold, bands)
-    intervals = auditor.audit(more, level, prove=True)
+    intervals = auditor.audit(more, level, prove=True, two_point=True,
+                              seeds=[*searched.solutions, *first.solutions])
     if unprotected(intervals, level):
         raise RuntimeError("small-cell audit failed: a suppressed cell can be narrowed below "
                            f"the protection level {level}")
