@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -196,8 +197,44 @@ def _flow_output(curated_dir: Path, verbose: bool) -> Iterator[None]:
     from flows.progress import RichReporter, log_file, quiet_console, show
 
     quiet_console(verbose)
-    with show(RichReporter()), log_file(curated_dir):
+    with show(RichReporter()), log_file(curated_dir), _tracebacks_to_the_log_only(verbose):
         yield
+
+
+@contextmanager
+def _tracebacks_to_the_log_only(verbose: bool) -> Iterator[None]:
+    """Prefect's terminal handlers print a record's message without its traceback (a task that
+    failed, a busy lock raised inside the flow): the user gets that line and main()'s one-line
+    error, the traceback stays in runs/prefect.log and the Prefect API. With --verbose, as it was."""
+    if verbose:
+        yield
+        return
+    from flows.progress import _console_handlers
+
+    handlers = [(handler, handler.formatter) for handler in _console_handlers()]
+    for handler, formatter in handlers:
+        handler.setFormatter(_WithoutTraceback(formatter))
+    try:
+        yield
+    finally:
+        for handler, formatter in handlers:
+            handler.setFormatter(formatter)
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record with another formatter, leaving out its traceback and stack."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        kept = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = kept
 
 
 def _print_summary(summary: dict, data_root: Path) -> None:
