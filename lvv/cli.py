@@ -172,7 +172,9 @@ def run(data_dir: DataDirOption = None,
     Exit 0 when the run finished and nothing waits for a steward; 1 when it finished but something
     does: a delivery held by the plausibility gate (and not superseded), a delivery it rejected
     whole, or a release awaiting --accept-revisions (one `needs a steward` line on stderr says
-    which); 2 for usage and settings errors, a busy lock or a file-system problem.
+    which); 2 for usage and settings errors, a busy lock or a file-system problem; 3 for a bug
+    (an "unexpected error"). A deployment run in that case ends in a Completed-type state named
+    `Needs steward`, with the same line as its message.
 
     Example: lvv run --reference-date 2022-06-30
     """
