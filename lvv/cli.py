@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from enum import Enum
@@ -85,11 +85,19 @@ def _say_if_waiting(paths, wait_seconds: float) -> None:
 def _temporary_server_dies_with_us() -> None:
     """Start Prefect's temporary server (when no PREFECT_API_URL is set) so that it ends with this
     process on every exit path: stopped at exit and on SIGTERM, and killed by the kernel
-    (PR_SET_PDEATHSIG) when this process is killed outright, so no orphan server is left."""
+    (PR_SET_PDEATHSIG) when this process is killed outright, so no orphan server is left.
+
+    Prefect 3 (3.9) has no setting or public API for the last part: its temporary server
+    (SubprocessASGIServer, which the client uses when no PREFECT_API_URL is set) is stopped only by
+    an atexit hook, which SIGKILL skips, and makes its process in `_run_uvicorn_command` with no way
+    to pass a preexec_fn. Starting `prefect server start` ourselves would be public, but the client
+    reads PREFECT_API_URL when Prefect is imported, before this runs (`_flow_output` imports it
+    first), and costs the CLI's start-up besides. So `_tie_to_us` swaps the `subprocess` name in
+    Prefect's server module while that method runs. Fail safe and loud: when that internal is gone
+    the server starts untied and a warning says so (tests/test_cli_server_tie.py fails first)."""
     if os.environ.get("PREFECT_API_URL"):
         return
     import signal
-    import subprocess
 
     from prefect.server.api import server as prefect_server
 
@@ -100,23 +108,61 @@ def _temporary_server_dies_with_us() -> None:
     instance = prefect_server.SubprocessASGIServer()
     if instance.running:
         return
-    popen = subprocess.Popen
+    tied = _tie_to_us(prefect_server, instance)
+    instance.start()
+    if not tied():
+        process = getattr(instance, "server_process", None)
+        err.print(f"[yellow]warning:[/] this Prefect version starts its temporary server in a way lvv cannot tie "
+                  f"to this process: if lvv is killed outright, stop the server (pid "
+                  f"{getattr(process, 'pid', '?')}) by hand, or run a Prefect server and set PREFECT_API_URL",
+                  soft_wrap=True)
 
-    def die_with_parent() -> None:
-        import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _tie_to_us(module, instance) -> Callable[[], bool]:
+    """Have `instance` (a Prefect SubprocessASGIServer) start its process with this process's death
+    signal, by giving `module` (Prefect's server module) a `subprocess` whose Popen adds it while
+    `_run_uvicorn_command` runs; only that module's name is swapped, not subprocess.Popen for every
+    thread. Returns whether the server's process was started so (False: the internal is gone)."""
+    import subprocess
 
-    def start_child() -> subprocess.Popen:
-        original = prefect_server.subprocess.Popen
-        prefect_server.subprocess.Popen = lambda *a, **k: popen(*a, preexec_fn=die_with_parent, **k)
+    run = getattr(type(instance), "_run_uvicorn_command", None)
+    if run is None or getattr(module, "subprocess", None) is not subprocess:
+        return lambda: False
+    started = []
+
+    class _Subprocess:
+        def __getattr__(self, name: str):
+            return getattr(subprocess, name)
+
+        @staticmethod
+        def Popen(*args, **kwargs):
+            theirs = kwargs.pop("preexec_fn", None)
+
+            def before_exec() -> None:
+                _die_with_parent()
+                if theirs is not None:
+                    theirs()
+
+            started.append(True)
+            return subprocess.Popen(*args, preexec_fn=before_exec, **kwargs)
+
+    def start_child():
+        module.subprocess = _Subprocess()
         try:
-            return type(instance)._run_uvicorn_command(instance)
+            return run(instance)
         finally:
-            prefect_server.subprocess.Popen = original
+            module.subprocess = subprocess
 
     instance._run_uvicorn_command = start_child
-    instance.start()
+    return lambda: bool(started)
+
+
+def _die_with_parent() -> None:
+    """In a child before it execs: the kernel sends it SIGTERM when its parent dies (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @app.callback()
