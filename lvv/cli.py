@@ -500,8 +500,9 @@ def series_cmd(
     check_period(first, last)
     con = connect(DataPaths.resolve(data_dir).database)
     try:
+        # said before the months are counted: a mistyped --to (2202) asks for centuries of months
+        _warn_dates(con, last, known)
         frame = series(con, first, last, definition, known)
-        _warn_dates(con, None, known)
     finally:
         con.close()
     export_series(frame, output)
