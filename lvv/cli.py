@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from enum import Enum
@@ -84,11 +85,19 @@ def _say_if_waiting(paths, wait_seconds: float) -> None:
 def _temporary_server_dies_with_us() -> None:
     """Start Prefect's temporary server (when no PREFECT_API_URL is set) so that it ends with this
     process on every exit path: stopped at exit and on SIGTERM, and killed by the kernel
-    (PR_SET_PDEATHSIG) when this process is killed outright, so no orphan server is left."""
+    (PR_SET_PDEATHSIG) when this process is killed outright, so no orphan server is left.
+
+    Prefect 3 (3.9) has no setting or public API for the last part: its temporary server
+    (SubprocessASGIServer, which the client uses when no PREFECT_API_URL is set) is stopped only by
+    an atexit hook, which SIGKILL skips, and makes its process in `_run_uvicorn_command` with no way
+    to pass a preexec_fn. Starting `prefect server start` ourselves would be public, but the client
+    reads PREFECT_API_URL when Prefect is imported, before this runs (`_flow_output` imports it
+    first), and costs the CLI's start-up besides. So `_tie_to_us` swaps the `subprocess` name in
+    Prefect's server module while that method runs. Fail safe and loud: when that internal is gone
+    the server starts untied and a warning says so (tests/test_cli_server_tie.py fails first)."""
     if os.environ.get("PREFECT_API_URL"):
         return
     import signal
-    import subprocess
 
     from prefect.server.api import server as prefect_server
 
@@ -99,23 +108,61 @@ def _temporary_server_dies_with_us() -> None:
     instance = prefect_server.SubprocessASGIServer()
     if instance.running:
         return
-    popen = subprocess.Popen
+    tied = _tie_to_us(prefect_server, instance)
+    instance.start()
+    if not tied():
+        process = getattr(instance, "server_process", None)
+        err.print(f"[yellow]warning:[/] this Prefect version starts its temporary server in a way lvv cannot tie "
+                  f"to this process: if lvv is killed outright, stop the server (pid "
+                  f"{getattr(process, 'pid', '?')}) by hand, or run a Prefect server and set PREFECT_API_URL",
+                  soft_wrap=True)
 
-    def die_with_parent() -> None:
-        import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _tie_to_us(module, instance) -> Callable[[], bool]:
+    """Have `instance` (a Prefect SubprocessASGIServer) start its process with this process's death
+    signal, by giving `module` (Prefect's server module) a `subprocess` whose Popen adds it while
+    `_run_uvicorn_command` runs; only that module's name is swapped, not subprocess.Popen for every
+    thread. Returns whether the server's process was started so (False: the internal is gone)."""
+    import subprocess
 
-    def start_child() -> subprocess.Popen:
-        original = prefect_server.subprocess.Popen
-        prefect_server.subprocess.Popen = lambda *a, **k: popen(*a, preexec_fn=die_with_parent, **k)
+    run = getattr(type(instance), "_run_uvicorn_command", None)
+    if run is None or getattr(module, "subprocess", None) is not subprocess:
+        return lambda: False
+    started = []
+
+    class _Subprocess:
+        def __getattr__(self, name: str):
+            return getattr(subprocess, name)
+
+        @staticmethod
+        def Popen(*args, **kwargs):
+            theirs = kwargs.pop("preexec_fn", None)
+
+            def before_exec() -> None:
+                _die_with_parent()
+                if theirs is not None:
+                    theirs()
+
+            started.append(True)
+            return subprocess.Popen(*args, preexec_fn=before_exec, **kwargs)
+
+    def start_child():
+        module.subprocess = _Subprocess()
         try:
-            return type(instance)._run_uvicorn_command(instance)
+            return run(instance)
         finally:
-            prefect_server.subprocess.Popen = original
+            module.subprocess = subprocess
 
     instance._run_uvicorn_command = start_child
-    instance.start()
+    return lambda: bool(started)
+
+
+def _die_with_parent() -> None:
+    """In a child before it execs: the kernel sends it SIGTERM when its parent dies (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @app.callback()
@@ -171,7 +218,9 @@ def run(data_dir: DataDirOption = None,
     Exit 0 when the run finished and nothing waits for a steward; 1 when it finished but something
     does: a delivery held by the plausibility gate (and not superseded), a delivery it rejected
     whole, or a release awaiting --accept-revisions (one `needs a steward` line on stderr says
-    which); 2 for usage and settings errors, a busy lock or a file-system problem.
+    which); 2 for usage and settings errors, a busy lock or a file-system problem; 3 for a bug
+    (an "unexpected error"). A deployment run in that case ends in a Completed-type state named
+    `Needs steward`, with the same line as its message.
 
     Example: lvv run --reference-date 2022-06-30
     """
@@ -196,8 +245,44 @@ def _flow_output(curated_dir: Path, verbose: bool) -> Iterator[None]:
     from flows.progress import RichReporter, log_file, quiet_console, show
 
     quiet_console(verbose)
-    with show(RichReporter()), log_file(curated_dir):
+    with show(RichReporter()), log_file(curated_dir), _tracebacks_to_the_log_only(verbose):
         yield
+
+
+@contextmanager
+def _tracebacks_to_the_log_only(verbose: bool) -> Iterator[None]:
+    """Prefect's terminal handlers print a record's message without its traceback (a task that
+    failed, a busy lock raised inside the flow): the user gets that line and main()'s one-line
+    error, the traceback stays in runs/prefect.log and the Prefect API. With --verbose, as it was."""
+    if verbose:
+        yield
+        return
+    from flows.progress import _console_handlers
+
+    handlers = [(handler, handler.formatter) for handler in _console_handlers()]
+    for handler, formatter in handlers:
+        handler.setFormatter(_WithoutTraceback(formatter))
+    try:
+        yield
+    finally:
+        for handler, formatter in handlers:
+            handler.setFormatter(formatter)
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record with another formatter, leaving out its traceback and stack."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        kept = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = kept
 
 
 def _print_summary(summary: dict, data_root: Path) -> None:
@@ -415,8 +500,9 @@ def series_cmd(
     check_period(first, last)
     con = connect(DataPaths.resolve(data_dir).database)
     try:
+        # said before the months are counted: a mistyped --to (2202) asks for centuries of months
+        _warn_dates(con, last, known)
         frame = series(con, first, last, definition, known)
-        _warn_dates(con, None, known)
     finally:
         con.close()
     export_series(frame, output)

@@ -119,6 +119,12 @@ def pseudonym_key(raw_dir: Path) -> tuple[str, bool]:
         return key, False
     if demo:
         return DEMO_PSEUDONYM_KEY, True
+    if (raw_dir / DEMO_MANIFEST).exists():  # a copy of the demo with files added by hand
+        raise SettingsError(
+            f"{KEY_ENV} is not set. {raw_dir} was written by `lvv demo`, but holds files the demo did not "
+            f"write, so the demo's key is not taken without being asked. To try them on the demo's store, "
+            f"export {KEY_ENV}={DEMO_PSEUDONYM_KEY} (the demo's published key); real registers need the "
+            "programme's secret key, in a location of their own.")
     raise SettingsError(
         f"{KEY_ENV} is not set. The deliveries under {raw_dir} are not the synthetic demo, so they "
         f"must be pseudonymised with the programme's secret key: export {KEY_ENV}=... and run again."

@@ -34,7 +34,9 @@ from rapidfuzz import fuzz, process
 
 from schemas import load_yaml
 from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract, contracts, normalise_label)
+from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
+from transforms import limits as limits_check
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -144,19 +146,34 @@ def best_match(text: str, candidates: dict[str, Any]) -> tuple[str, float] | Non
 
 
 # ------------------------------------------------------------------ reading
+def _refuse(over_limit: Finding | None) -> None:
+    """A file past a limit (or a damaged zip) as the draft's one-line error."""
+    if over_limit is not None:
+        raise DraftError(f"{over_limit.file}: {over_limit.as_row('en')['message']}")
+
+
 def read_grids(path: Path) -> list[Grid]:
-    """Every visible sheet of a workbook, or the one grid of a CSV."""
-    head = path.read_bytes()[:8]
+    """Every visible sheet of a workbook, or the one grid of a CSV; the limits of schemas/checks.yaml
+    checked before either is parsed, as for a delivery (transforms.limits)."""
+    with path.open("rb") as handle:
+        head = handle.read(8)
     if head.startswith(b"PK\x03\x04"):
-        book = python_calamine.CalamineWorkbook.from_path(str(path))
-        grids = []
-        for meta in book.sheets_metadata:
-            if str(meta.visible).lower().endswith(("hidden", "veryhidden")):
-                continue
-            rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            grids.append(Grid(path, meta.name, [[None if v == "" else v for v in r] for r in rows]))
+        _refuse(limits_check.check_workbook(path, path.name))
+        try:
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            grids = []
+            for meta in book.sheets_metadata:
+                if str(meta.visible).lower().endswith(("hidden", "veryhidden")):
+                    continue
+                rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+                grids.append(Grid(path, meta.name, [[None if v == "" else v for v in r] for r in rows]))
+        except Exception as exc:  # calamine raises several unrelated types for a damaged workbook
+            raise DraftError(f"{path.name}: the workbook cannot be read; it is damaged or truncated "
+                             f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
         return grids
+    _refuse(limits_check.check_size(path, path.name))
     raw = path.read_bytes()
+    _refuse(limits_check.check_text(raw, path.name))
     if b"\x00" in raw[:4096]:
         raise DraftError(f"{path.name}: neither an .xlsx workbook nor a text (CSV) file")
     for encoding in ENCODINGS:
@@ -170,8 +187,11 @@ def read_grids(path: Path) -> list[Grid]:
     # the delimiter that splits most lines the same number of times, at least once
     delimiter = max(counts, key=lambda d: (Counter(counts[d]).most_common(1)[0][1] if any(counts[d]) else 0,
                                            Counter(counts[d]).most_common(1)[0][0]))
-    rows = [[None if c.strip() == "" else c for c in row]
-            for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = [[None if c.strip() == "" else c for c in row] for row in reader]
+    except csv.Error as exc:  # a cell past the csv module's field limit, say
+        raise DraftError(f"{path.name}: line {reader.line_num} cannot be read as CSV ({exc})") from None
     return [Grid(path, None, rows, "utf-8" if encoding == "utf-8-sig" else encoding, delimiter)]
 
 

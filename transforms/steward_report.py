@@ -18,12 +18,22 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from schemas.checks import Finding, Lang, catalogue
+from schemas.checks import Finding, Lang, catalogue, limits
 from schemas.contracts import SourceContract, normalise_label
 from transforms.files import replace_file
-from transforms.scrub import formula_safe as safe_text
+from transforms.scrub import formula_safe
 
 SEVERITIES = ("fatal", "error", "warning", "info")
+
+
+def safe_text(value: Any) -> Any:
+    """A value as a report cell holds it: inert against formula injection (scrub.formula_safe), and
+    each character a workbook cannot hold (control characters: a NUL of a UTF-16 CSV read as
+    cp1252, a bell typed into a name) shown as U+FFFD, where openpyxl would refuse the whole report."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = formula_safe(value)
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
 FILLS = {"fatal": "FF9C9C", "error": "FFC7CE", "warning": "FFEB9C", "info": "DDEBF7"}
 WORDS = {
     "nl": {"summary": "Samenvatting", "data": "Gegevens", "title": "Controle van", "municipality": "gemeente",
@@ -34,7 +44,9 @@ WORDS = {
            "fatal": "onbruikbaar", "error": "fout", "warning": "waarschuwing", "info": "info",
            "verdict_fatal": "Het bestand kan niet worden gebruikt; de vorige levering blijft gelden.",
            "verdict_error": "Het bestand heeft fouten: rijen met een fout komen in quarantaine.",
-           "verdict_ok": "Het bestand kan worden geleverd."},
+           "verdict_ok": "Het bestand kan worden geleverd.",
+           "no_copy": "Geen gemarkeerde kopie: de samengevoegde cellen van de werkmap beslaan meer cellen dan "
+                      "limits.cells toestaat ({found}); alleen deze samenvatting."},
     "en": {"summary": "Summary", "data": "Data", "title": "Check of", "municipality": "municipality",
            "period": "period", "checked": "checked on", "per_severity": "Per severity",
            "per_check": "Per check", "all": "All findings", "count": "count", "severity": "severity",
@@ -43,7 +55,9 @@ WORDS = {
            "fatal": "unusable", "error": "error", "warning": "warning", "info": "info",
            "verdict_fatal": "The file cannot be used; the previous delivery stays in force.",
            "verdict_error": "The file has errors: rows with an error are quarantined.",
-           "verdict_ok": "The file can be delivered."},
+           "verdict_ok": "The file can be delivered.",
+           "no_copy": "No marked copy: the workbook's merged cells cover more cells than limits.cells allows "
+                      "({found}); this summary only."},
 }
 
 
@@ -55,7 +69,9 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
     words = WORDS[lang]
     # a file over a limit is never opened again (openpyxl would load all of it): a summary only
     over_limit = any(f.code == "limit-exceeded" for f in findings)
-    workbook, data_sheet = (None, None) if over_limit else _copy_of_source(source_path, contract, words)
+    merged = 0 if over_limit or contract.file.type == "csv" else merged_area(source_path)
+    too_merged = merged > limits().cells  # openpyxl makes an object of every merged cell: never that many
+    workbook, data_sheet = (None, None) if over_limit or too_merged else _copy_of_source(source_path, contract, words)
     if workbook is None:
         workbook = openpyxl.Workbook()
         workbook.remove(workbook.active)
@@ -63,7 +79,28 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
         _annotate(workbook[data_sheet], findings, lang)
     summary = _summary_sheet(workbook, words)
     _fill_summary(summary, data_sheet, findings, lang, source_path.name, contract, delivery)
+    if too_merged:
+        summary.insert_rows(4)
+        summary["A4"] = words["no_copy"].format(found=merged)
     return _save(workbook, out_path)
+
+
+def merged_area(path: Path) -> int:
+    """Cells covered by the merged ranges of every sheet of a workbook, as python-calamine reads
+    them (its cost is bounded by the limits checked before; it makes no object per merged cell,
+    where openpyxl makes one for each: a 30-byte `<mergeCell ref="A1:XFD1048576"/>` would take
+    all the memory). 0 when the file cannot be read: _copy_of_source then writes a summary only."""
+    import python_calamine
+
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        area = 0
+        for name in workbook.sheet_names:
+            for (top, left), (bottom, right) in workbook.get_sheet_by_name(name).merged_cell_ranges or ():
+                area += (bottom - top + 1) * (right - left + 1)
+        return area
+    except Exception:  # damaged, password-protected, not a workbook: openpyxl fails on it as well
+        return 0
 
 
 # ------------------------------------------------------------------ the copy of the source
@@ -112,6 +149,7 @@ def _annotate(sheet: Any, findings: list[Finding], lang: Lang) -> None:
     for f in findings:
         if f.excel_row:
             by_cell.setdefault(f.cell_ref or f"A{f.excel_row}", []).append(f)
+    by_cell = _merged_to_top_left(sheet, by_cell)
     fix_word = "Wat te doen" if lang == "nl" else "What to do"
     for ref, found in by_cell.items():
         worst = min(found, key=lambda f: SEVERITIES.index(f.severity)).severity
@@ -122,10 +160,32 @@ def _annotate(sheet: Any, findings: list[Finding], lang: Lang) -> None:
         for f in found:
             row = f.as_row(lang)
             parts.append(f"[{f.code}, {WORDS[lang][f.severity]}] {row['message']}\n{fix_word}: {row['fix']}")
-        text = "\n\n".join(parts)
+        text = safe_text("\n\n".join(parts))
         if cell.comment is not None:
             text = f"{cell.comment.text}\n\n{text}"
         cell.comment = Comment(text, "lvv validate", height=max(80, 40 * len(parts) + 40), width=320)
+
+
+def _merged_to_top_left(sheet: Any, by_cell: dict[str, list[Finding]]) -> dict[str, list[Finding]]:
+    """The findings by cell, those on a cell inside a merged range moved to the range's top-left
+    cell, the one Excel shows (openpyxl refuses a fill or comment on the others). Linear: each
+    merged range is indexed under the rows it spans, each finding looks among its row's ranges."""
+    from openpyxl.cell.cell import MergedCell
+    from openpyxl.utils.cell import coordinate_to_tuple
+
+    inside = [ref for ref in by_cell if isinstance(sheet[ref], MergedCell)]
+    if not inside:
+        return by_cell
+    per_row: dict[int, list[Any]] = {}
+    for merged in sheet.merged_cells.ranges:
+        for row in range(merged.min_row, merged.max_row + 1):
+            per_row.setdefault(row, []).append(merged)
+    moved = {ref: found for ref, found in by_cell.items() if ref not in inside}
+    for ref in inside:
+        row, column = coordinate_to_tuple(ref)
+        merged = next(m for m in per_row.get(row, ()) if m.min_col <= column <= m.max_col)
+        moved.setdefault(merged.start_cell.coordinate, []).extend(by_cell[ref])
+    return moved
 
 
 # ------------------------------------------------------------------ the summary sheet

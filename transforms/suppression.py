@@ -346,6 +346,11 @@ def series_figures(atom_frame: pd.DataFrame, definitions: list[str], lines: list
     summed = (atom_frame.groupby("classes", sort=False, as_index=False)["persons"].sum()
               .assign(municipality="all")[["municipality", "classes", "persons"]])
     figures = Figures(atoms=summed, forms=np.empty(0), values=np.empty(0))
+    # A line's figure is the sum of outflow()'s (municipality, line, durability) cells, each of
+    # distinct persons (DESIGN.md; as edition_figures counts the reference date): an atom whose
+    # class set has two durabilities in one line (a rule may map two outcomes of one line to two
+    # classes) counts once per triple, so twice there, not once per atom.
+    # tests/test_series_figures_counting.py
     per_line = _counts(summed["classes"].tolist(), lambda t: (t[0], t[1]))  # one pass, not one per line
     empty = np.zeros(len(summed))
     for d in definitions:
