@@ -9,9 +9,10 @@ def known_errors() -> tuple[type[Exception], ...]:
     from transforms.gate import ReleaseError
     from transforms.publish import PublicationBusy
     from transforms.queries import QueryError
+    from transforms.store import StoreError
 
     errors: list[type[Exception]] = [SettingsError, ContractError, QueryError, ReleaseError,
-                                     PublicationBusy]
+                                     PublicationBusy, StoreError]
     try:
         from lvv.demo import DemoError
 

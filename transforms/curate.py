@@ -37,7 +37,7 @@ from transforms.discover import missing_months, superseded_files
 from transforms.gate import with_gate_status
 from transforms.history import VERSION_ATTRIBUTES, VERSION_COLUMNS, episode_versions
 from transforms.revisions import ISSUE_COLUMNS, DeliveryFinding, issue_frame, persons_open_elsewhere, revisions
-from transforms.store import (HISTORY_DIR, KeptHistory, load_delivery_tables, load_history, load_records,
+from transforms.store import (HISTORY_DIR, KeptHistory, load_delivery_tables, load_history, load_records, period_folder,
                               load_table, save_history)
 
 DELIVERY_COLUMNS = ["delivery_id", "municipality", "period", "file", "sha256", "stand_per",
@@ -306,7 +306,7 @@ def fingerprint_chain(staged_root: Path, located: list[dict], lang: Lang = "nl",
     for record in located:
         digest = hashlib.sha256(chain[-1].encode())
         digest.update(json.dumps(record, sort_keys=True, default=str).encode())
-        folder = os.path.join(root, record["municipality"], record.get("period") or "unknown")
+        folder = os.path.join(root, record["municipality"], period_folder(record))
         for table in ("episodes", "quarantine", "findings"):
             digest.update(f"{table}={_size(os.path.join(folder, table + '.parquet'))}\0".encode())
         chain.append(digest.hexdigest())

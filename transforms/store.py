@@ -107,10 +107,22 @@ def delivery_dir(staged_root: Path, municipality: str, period: str) -> Path:
     return staged_root / municipality / period
 
 
+def period_folder(record: dict) -> str:
+    """The folder a delivery's record is stored in under its municipality: its period, or
+    `unknown` for one rejected without a period (a month folder not named YYYY-MM). A record that
+    went through a frame has NaN there, not None: NaN is truthy, so `period or "unknown"` is not enough."""
+    period = record.get("period")
+    return period if isinstance(period, str) and period else "unknown"
+
+
+class StoreError(Exception):
+    """A stored file that lvv run writes and cannot read back: named, with what to do (CLI exit 2)."""
+
+
 def save_result(staged_root: Path, result: DeliveryResult, lang: str = "nl") -> Path:
     """Write one delivery's result, replacing any earlier one for that period in one rename."""
     record = result.delivery
-    target = delivery_dir(staged_root, record["municipality"], record["period"] or "unknown")
+    target = delivery_dir(staged_root, record["municipality"], period_folder(record))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
     if len(result.episodes):
@@ -155,12 +167,44 @@ def load_records(staged_root: Path, municipality: str | None = None) -> list[dic
     killed) are not deliveries.
     """
     records = []
-    for _, record in stored_records(staged_root, municipality):
+    for where, record in stored_records(staged_root, municipality):
         record = dict(record)
         if record.get("stand_per"):
-            record["stand_per"] = date.fromisoformat(record["stand_per"])
+            try:
+                record["stand_per"] = date.fromisoformat(record["stand_per"])
+            except (TypeError, ValueError):
+                raise StoreError(_unreadable(staged_root / where / "delivery.json",
+                                             "its stand_per is not a date (YYYY-MM-DD)")) from None
         records.append(record)
     return records
+
+
+#: what a stored record must hold, with the type each value must have (a hand-edited file)
+_RECORD_TYPES = {"delivery_id": str, "municipality": str, "status": str, "rows_read": int,
+                 "rows_curated": int, "rows_quarantined": int}
+
+
+def _checked_record(path: str, text: str) -> dict:
+    """A delivery.json's record, or a StoreError naming the file: lvv run writes these files
+    whole (save_result renames a complete folder), so one that does not parse, or whose values
+    are not of their type, was edited or damaged by hand."""
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise StoreError(_unreadable(Path(path), f"it is not valid JSON ({exc})")) from None
+    if not isinstance(record, dict):
+        raise StoreError(_unreadable(Path(path), "it does not hold one record"))
+    for key, kind in _RECORD_TYPES.items():
+        value = record.get(key)
+        if value is not None and (not isinstance(value, (int, float) if kind is int else kind) or isinstance(value, bool)):
+            raise StoreError(_unreadable(Path(path), f"its {key} is not {'a number' if kind is int else 'text'}"))
+    return record
+
+
+def _unreadable(path: Path, why: str) -> str:
+    return (f"{path}: the stored record of a processed delivery cannot be read: {why}. lvv run writes "
+            f"this file and it is not meant to be edited; restore it from a backup, or remove its folder "
+            f"{path.parent} and run lvv run again: the delivery's raw file is then processed anew")
 
 
 def stored_records(staged_root: Path, municipality: str | None = None) -> list[tuple[str, dict]]:
@@ -189,8 +233,8 @@ def _indexed_records(folder: Path) -> dict[str, dict]:
         entry = index.get(period)
         if not isinstance(entry, dict) or entry.get("stamp") != stamp or not isinstance(entry.get("record"), dict):
             try:
-                with open(path, encoding="utf-8") as file:
-                    entry = {"stamp": stamp, "record": json.load(file)}
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    entry = {"stamp": stamp, "record": _checked_record(path, file.read())}
             except FileNotFoundError:  # replaced or dropped between the stat and the read
                 continue
             changed = True
@@ -261,7 +305,7 @@ def load_delivery_table(staged_root: Path, record: dict, name: str, columns: lis
 
 def save_record(staged_root: Path, record: dict) -> None:
     """Replace one stored delivery's record (its tables stay), in one rename."""
-    target = delivery_dir(staged_root, record["municipality"], record.get("period") or "unknown") / "delivery.json"
+    target = delivery_dir(staged_root, record["municipality"], period_folder(record)) / "delivery.json"
     replace_file(target, json.dumps(record, default=_json_default, indent=1))
 
 
@@ -285,7 +329,7 @@ def load_delivery_tables(staged_root: Path, records: list[dict], name: str,
     A monthly run's new deliveries, 25 at national scale: read one by one (load_delivery_table),
     the files' fixed costs were most of the history step's reading.
     """
-    paths = [os.path.join(staged_root, r["municipality"], r.get("period") or "unknown", f"{name}.parquet")
+    paths = [os.path.join(staged_root, r["municipality"], period_folder(r), f"{name}.parquet")
              for r in records]
     return _scan([path for path in paths if os.path.exists(path)], name, columns)
 
