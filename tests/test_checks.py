@@ -101,6 +101,14 @@ def _column_missing(folder: Path, on: bool) -> set[str]:
     return delivery_codes(folder, [good_row(1)], headers=headers)
 
 
+@case("column-duplicate")
+def _column_duplicate(folder: Path, on: bool) -> set[str]:
+    """Two columns under one contract header: the reader kept the last, silently (a second, empty
+    'Datum uitstroom' gave every exit as missing). Spelled differently, as normalise_label matches."""
+    headers = dict(contract_for("amsterdam").columns, given_name=" datum  UITSTROOM" if on else "Voornaam")
+    return delivery_codes(folder, [good_row(1)], headers=headers)
+
+
 @case("column-unknown")
 def _column_unknown(folder: Path, on: bool) -> set[str]:
     headers = dict(contract_for("amsterdam").columns, given_name="Notitie" if on else "Voornaam")

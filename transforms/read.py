@@ -250,6 +250,11 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
     positions = {f: normalised[normalise_label(col)] for f, col in contract.columns.items()
                  if normalise_label(col) in normalised}
     row = contract.file.header_row
+    duplicated = _duplicated_columns(headers, contract)
+    if duplicated:  # which of two same-named columns holds the data is a guess: never taken silently
+        raise DeliveryRejected([Finding("column-duplicate", file=name, sheet=sheet, excel_row=row, field=f,
+                                        params={"expected": contract.columns[f], "columns": letters})
+                                for f, letters in duplicated.items()])
     if not positions:
         found = scrub_digits(", ".join(h for h in headers if h)[:120]) or "-"
         raise DeliveryRejected([Finding("header-not-found", file=name, sheet=sheet, excel_row=row,
@@ -272,6 +277,17 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
                      params={"found": scrub_digits(h)})
              for i, h in enumerate(headers) if h and i not in known]
     return positions, extra
+
+
+def _duplicated_columns(headers: list[str], contract: SourceContract) -> dict[str, str]:
+    """The contract's fields whose header stands above more than one column: field -> the
+    columns' letters ("C, K"). Compared as the headers are matched (normalise_label)."""
+    columns: dict[str, list[int]] = {}
+    for i, header in enumerate(headers):
+        if header:
+            columns.setdefault(normalise_label(header), []).append(i)
+    return {f: ", ".join(column_letter(i) for i in columns[normalise_label(col)])
+            for f, col in contract.columns.items() if len(columns.get(normalise_label(col), ())) > 1}
 
 
 def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> tuple[date | None, tuple | None]:
