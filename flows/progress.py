@@ -117,11 +117,11 @@ def quiet_console(verbose: bool = False) -> None:
     """
     level = "NOTSET" if verbose else "WARNING"
     os.environ[CONSOLE_LEVEL_ENV] = level
-    for handler in _console_handlers():
+    for handler in console_handlers():
         handler.setLevel(level)
 
 
-def _console_handlers() -> list[logging.Handler]:
+def console_handlers() -> list[logging.Handler]:
     """Prefect's console handlers that exist so far (none before Prefect is imported)."""
     import sys
 

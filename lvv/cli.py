@@ -257,9 +257,9 @@ def _tracebacks_to_the_log_only(verbose: bool) -> Iterator[None]:
     if verbose:
         yield
         return
-    from flows.progress import _console_handlers
+    from flows.progress import console_handlers
 
-    handlers = [(handler, handler.formatter) for handler in _console_handlers()]
+    handlers = [(handler, handler.formatter) for handler in console_handlers()]
     for handler, formatter in handlers:
         handler.setFormatter(_WithoutTraceback(formatter))
     try:

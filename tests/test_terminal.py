@@ -46,7 +46,7 @@ def test_prefect_info_goes_to_the_log_file_and_to_the_terminal_only_when_verbose
     from prefect import flow, get_run_logger
     from rich.console import Console
 
-    from flows.progress import _console_handlers
+    from flows.progress import console_handlers
 
     @flow(name="quiet-terminal-probe")
     def probe() -> None:
@@ -56,7 +56,7 @@ def test_prefect_info_goes_to_the_log_file_and_to_the_terminal_only_when_verbose
     def printed(verbose: bool, logs: Path | None = None) -> str:
         quiet_console(verbose)
         terminal = io.StringIO()
-        for handler in _console_handlers():
+        for handler in console_handlers():
             monkeypatch.setattr(handler, "console", Console(file=terminal, width=200))
         if logs is None:
             probe()
@@ -71,7 +71,7 @@ def test_prefect_info_goes_to_the_log_file_and_to_the_terminal_only_when_verbose
         loud = printed(True)
     finally:
         quiet_console(verbose=True)
-    assert _console_handlers(), "Prefect's console handler is set up"
+    assert console_handlers(), "Prefect's console handler is set up"
     assert "probe: something to look at" in quiet and "probe: routine progress" not in quiet
     assert "probe: routine progress" in loud
     written = (tmp_path / "runs" / "prefect.log").read_text(encoding="utf-8")
