@@ -141,6 +141,50 @@ def _sheet_hidden(folder: Path, on: bool) -> set[str]:
     return {f.code for f in process_delivery(path, ams, "2020-10", PSEUDO).findings}
 
 
+def _edited_codes(folder: Path, change: Callable[[dict[str, bytes]], None], rows: list[dict] | None = None) -> set[str]:
+    """The codes of a tiny Amsterdam delivery whose XML parts `change` edits in place (what
+    openpyxl cannot write: two sheets of one name, a formula without a value, an error value)."""
+    import zipfile
+
+    path = write_sheet(folder / "a.xlsx", contract_for("amsterdam"), rows or [good_row(1)], stand_per=OCT)
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    change(parts)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return {f.code for f in process_delivery(path, contract_for("amsterdam"), "2020-10", PSEUDO).findings}
+
+
+@case("sheet-ambiguous")
+def _sheet_ambiguous(folder: Path, on: bool) -> set[str]:
+    def change(parts: dict[str, bytes]) -> None:
+        second = "CLIËNTEN LVV" if on else "Cliënten LVV (oud)"
+        parts["xl/workbook.xml"] = parts["xl/workbook.xml"].replace(
+            b"</sheets>", f'<sheet name="{second}" sheetId="9" r:id="rId1"/></sheets>'.encode(), 1)
+    return _edited_codes(folder, change)
+
+
+def _exit_cell(on: bytes, off: bytes) -> Case:
+    """Row 6's exit date (a date cell, 01-09-2020) as `on` or `off` (\\1: the cell's reference)."""
+    def run(folder: Path, trigger: bool) -> set[str]:
+        def change(parts: dict[str, bytes]) -> None:
+            sheet = parts["xl/worksheets/sheet1.xml"]
+            parts["xl/worksheets/sheet1.xml"], n = re.subn(rb'<c r="([A-Z]6)" s="1" t="n"><v>44075</v></c>',
+                                                           on if trigger else off, sheet)
+            assert n == 1
+        return _edited_codes(folder, change, [good_row(1, exit_date=date(2020, 9, 1), outcome="MOB")])
+    return run
+
+
+# a formula without a calculated value (a tool that does not calculate), and one with it
+CASES["cell-formula-no-value"] = _exit_cell(rb'<c r="\1" s="1"><f>DATE(2020,9,1)</f></c>',
+                                            rb'<c r="\1" s="1"><f>DATE(2020,9,1)</f><v>44075</v></c>')
+# an Excel error value where a date stands, and the formula's value when it works
+CASES["cell-error-value"] = _exit_cell(rb'<c r="\1" t="e"><f>VLOOKUP(1,X!A:B,2,0)</f><v>#N/A</v></c>',
+                                       rb'<c r="\1" s="1"><f>VLOOKUP(1,X!A:B,2,0)</f><v>44075</v></c>')
+
+
 @case("delivery-duplicate")
 def _duplicate(folder: Path, on: bool) -> set[str]:
     records = [{"municipality": "amsterdam", "period": "2020-10", "sha256": "aa", "file": "a.xlsx"},

@@ -198,9 +198,11 @@ def test_csv_with_a_byte_order_mark_and_in_a_wrong_encoding(tmp_path):
     text = path.read_bytes().decode(eindhoven.file.encoding)
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert validate(tmp_path / "bom.csv", "eindhoven")["exit"] == 0
-    (tmp_path / "utf16.csv").write_bytes(text.encode("utf-16"))
-    result = validate(tmp_path / "utf16.csv", "eindhoven")
-    assert result["exit"] == 2 and "binary content" in result["stderr"]
+    (tmp_path / "utf16.csv").write_bytes(text.encode("utf-16"))  # its byte-order mark says UTF-16: read so
+    assert validate(tmp_path / "utf16.csv", "eindhoven")["exit"] == 0
+    (tmp_path / "nul.csv").write_bytes(text.encode("utf-16-le"))  # no mark: said what it is, and what to do
+    result = validate(tmp_path / "nul.csv", "eindhoven")
+    assert result["exit"] == 2 and "UTF-16 text without a byte-order mark; save it as 'CSV UTF-8'" in result["stderr"]
 
 
 def test_twenty_thousand_rows_with_one_record_number_print_a_summary(tmp_path):

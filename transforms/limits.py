@@ -9,14 +9,23 @@ how an entity expansion ('billion laughs') or an external entity would get in. `
 the same for a CSV file (size, lines, cell length). The limits are data: the `limits:` section of
 schemas/checks.yaml.
 
-Each function returns the fatal finding of the first limit passed, or None.
+The same pass notes what python-calamine would read wrong without a word, so the reader can say so:
+the workbook's date system (1904 or 1900), every formula cell without a calculated value and every
+cell holding an Excel error value ('#N/A'; calamine reads both as empty), and it bounds each merged
+range (`<mergeCell ref="A1:XFD1048576"/>`) and the cells they cover by the same row, column and cell
+limits. `checked_open` is the one entry point every reader uses (a delivery, a contract draft).
+
+Each check_ function returns the fatal finding of the first limit passed, or None.
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+from xml.sax.saxutils import unescape
 
 from schemas.checks import Finding, Limits, limits
 
@@ -35,6 +44,52 @@ _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the first element's start: the end of an XML prolog (where a DTD would stand)
 _ELEMENT = re.compile(rb"<[A-Za-z_]")
 _PROLOG_MAX = 64 * 1024
+#: a formula element closing a cell with no calculated value: '<f>..</f></c>', '<f t="shared" si="0"/></c>',
+#: or an empty value as openpyxl writes one ('<f>..</f><v/></c>'); group 1 holds the empty value element
+_FORMULA_NO_VALUE = re.compile(
+    rb"(?:</(?:\w+:)?f>|<(?:\w+:)?f(?:\s[^>]*)?/>)\s*(<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>")
+#: a cell of type 'e' (an Excel error value), its start tag's attributes and its content
+_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?\bt="e"[^>/]*)>\s*(?:<(?:\w+:)?f\b[^>]*/>|<(?:\w+:)?f\b[^>]*>'
+                         rb'[^<]*</(?:\w+:)?f>)?\s*<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>')
+_CELL_START = re.compile(rb"<(?:\w+:)?c[\s>]")
+_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
+_TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
+_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?"')
+_ERROR_TEXT = re.compile(r"#[A-Z0-9/!?.]{1,12}")
+#: the date system, the sheets by name and their relationship ids (xl/workbook.xml), the parts (rels)
+_DATE1904 = re.compile(rb'<(?:\w+:)?workbookPr\s[^>]*?\bdate1904="(1|true)"')
+_SHEET = re.compile(rb"<(?:\w+:)?sheet\s([^>]*)/?>")
+_NAME = re.compile(rb'\bname="([^"]*)"')
+_RID = re.compile(rb'\b\w+:id="([^"]*)"')
+_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)/?>")
+_ID = re.compile(rb'\bId="([^"]*)"')
+_TARGET = re.compile(rb'\bTarget="([^"]*)"')
+#: the tail kept between chunks reaches back to the last cell's start, this far at most (a cell
+#: holds 5,000 characters by the limits, a formula 8,192: either, escaped, well under this)
+_TAIL_MAX = 64 * 1024
+
+
+@dataclass
+class SheetNotes:
+    """What one worksheet part holds that python-calamine reads as empty cells, by reference:
+    formula cells without a calculated value, and cells with an error value ('#N/A')."""
+
+    formulas: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Checked:
+    """A delivery file opened under the limits: the fatal finding of the first one passed (or of a
+    damaged zip), else what the reader needs to read it right."""
+
+    finding: Finding | None = None
+    #: a CSV file's bytes (read once, after its size was checked)
+    raw: bytes | None = None
+    #: the workbook counts its dates from 1904-01-01 (Excel for Mac's old default), not 1899-12-30
+    date1904: bool = False
+    #: sheet name (as the workbook states it) -> its notes; a sheet without any is absent
+    notes: dict[str, SheetNotes] = field(default_factory=dict)
 
 
 def column_number(letters: str) -> int:
@@ -67,9 +122,28 @@ def check_size(path: Path, name: str, limit: Limits | None = None) -> Finding | 
     return None
 
 
-def check_workbook(path: Path, name: str, limit: Limits | None = None) -> Finding | None:
-    """The first limit an .xlsx passes, or a finding for a damaged zip or an XML part with a DTD."""
+def checked_open(path: Path, name: str, csv: bool, limit: Limits | None = None) -> Checked:
+    """The one way a reader opens a file: every limit checked in the same order before anything
+    is parsed; for a CSV file its bytes, for a workbook what its pass noted (Checked)."""
     limit = limit or limits()
+    if not csv:
+        checked = Checked()
+        checked.finding = check_workbook(path, name, limit, checked)
+        return checked
+    # a CSV file: its size before a byte is read, then its lines
+    found = check_size(path, name, limit)
+    if found:
+        return Checked(found)
+    raw = path.read_bytes()
+    return Checked(check_text(raw, name, limit), raw)
+
+
+def check_workbook(path: Path, name: str, limit: Limits | None = None,
+                   checked: Checked | None = None) -> Finding | None:
+    """The first limit an .xlsx passes, or a finding for a damaged zip or an XML part with a DTD.
+    checked: filled with the date system and each sheet's cells read as empty (checked_open)."""
+    limit = limit or limits()
+    checked = checked if checked is not None else Checked()
     found = check_size(path, name, limit)
     if found:
         return found
@@ -94,10 +168,14 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None) -> Findin
                     return Finding("file-not-spreadsheet", file=name, params={
                         "detail": f"{member.filename} has an XML document type declaration, which Excel "
                                   "never writes (entity expansion)"})
+            names = _sheet_names(archive, members, checked)
             for member in sheets:
-                found = _check_sheet(archive, member, name, limit)
+                sheet_notes = SheetNotes()
+                found = _check_sheet(archive, member, name, limit, sheet_notes)
                 if found:
                     return found
+                if sheet_notes.formulas or sheet_notes.errors:
+                    checked.notes[names.get(member.filename, member.filename)] = sheet_notes
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
             # a CRC or size that does not match what the directory states, an unknown compression
             return Finding("file-unreadable", file=name, params={"detail": str(exc)[:160] or type(exc).__name__})
@@ -119,52 +197,132 @@ def _has_dtd(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
         return bool(_DTD.search(prolog)) or len(prolog) >= _PROLOG_MAX
 
 
-def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, limit: Limits) -> Finding | None:
-    """Stream one worksheet part: stated dimension, rows counted, highest row and column and cells
-    used. Stops at the first limit passed; reads no more than the part's stated size."""
-    sheet = member.filename.rsplit("/", 1)[-1]
-    rows = cells = top_row = top_column = 0
-    # zipfile reads no more of a part than its stated size, a row element takes 5 bytes or more
-    # ('<row ') and a cell 3 ('<c '): a part too small to hold more rows or cells than the limit
-    # allows is not counted (a sheet of a few hundred rows); the row numbers it states still are
-    count_rows = member.file_size // 5 > limit.rows
-    count_cells = member.file_size // 3 > limit.cells
+def _chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
+    """A part's bytes in chunks of about CHUNK, each cut before the last cell (or, where none
+    starts in its last _TAIL_MAX bytes, the last element) that starts in it: that goes to the next
+    chunk whole, so a pattern over one element or one cell never straddles two chunks."""
     tail = b""
-    first = True
     with archive.open(member) as handle:
         while True:
             block = handle.read(CHUNK)
             if not block:
                 break
             data = tail + block
-            # keep the last bytes for the next chunk: an element may straddle the boundary
-            cut = max(data.rfind(b"<"), len(data) - 4096) if len(block) == CHUNK else len(data)
-            data, tail = data[:cut], data[cut:]
-            if first:
-                first = False
-                dimension = _DIMENSION.search(data[:65536])
-                if dimension:
-                    last_col, last_row = dimension.group(3) or dimension.group(1), dimension.group(4) or dimension.group(2)
-                    if int(last_row) > limit.rows:
-                        return over("rows", int(last_row), limit.rows, name, sheet)
-                    if column_number(last_col.decode()) > limit.columns:
-                        return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
-            plain = b":row" not in data
-            if count_rows:
-                rows += len((_PLAIN_ROW if plain else _ROW).findall(data))
-            numbers = (_PLAIN_ROW_NUMBER if plain else _ROW_NUMBER).findall(data)
-            if numbers:
-                top_row = max(top_row, max(map(int, numbers)))
-            if max(rows, top_row) > limit.rows:
-                return over("rows", max(rows, top_row), limit.rows, name, sheet)
-            for letters in set(_WIDE_CELL.findall(data)):
-                top_column = max(top_column, column_number(letters.decode()))
-            if top_column > limit.columns:
-                return over("columns", top_column, limit.columns, name, sheet)
-            if count_cells:
-                cells += data.count(b"<c ") + data.count(b"<c>") + data.count(b":c ")
-            if cells > limit.cells:
-                return over("cells", cells, limit.cells, name, sheet)
+            if len(block) < CHUNK:  # the last block: nothing to keep
+                tail = b""
+                yield data
+                break
+            floor = max(len(data) - _TAIL_MAX, 1)
+            # '<c' also starts '<col' or '<cfRule': cutting before any element start is harmless
+            cut = max(data.rfind(b"<c", floor), data.rfind(b"<", floor, max(data.rfind(b":c ", floor), floor)))
+            if cut < floor:
+                cut = max(data.rfind(b"<", floor), len(data) - 4096)
+            tail = data[cut:]
+            yield data[:cut]
+    if tail:
+        yield tail
+
+
+def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes: Checked) -> dict[str, str]:
+    """Worksheet part -> the sheet's name, from xl/workbook.xml and its relationships, and the
+    workbook's date system into notes. Streamed like a sheet: as costly as the parts' size."""
+    by_name = {m.filename: m for m in members}
+    rids: dict[str, str] = {}
+    if "xl/workbook.xml" in by_name:
+        for data in _chunks(archive, by_name["xl/workbook.xml"]):
+            if _DATE1904.search(data):
+                notes.date1904 = True
+            for attributes in _SHEET.findall(data):
+                sheet, rid = _NAME.search(attributes), _RID.search(attributes)
+                if sheet and rid:
+                    rids[rid.group(1).decode("utf-8", "replace")] = unescape(
+                        sheet.group(1).decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+    parts: dict[str, str] = {}
+    if "xl/_rels/workbook.xml.rels" in by_name:
+        for data in _chunks(archive, by_name["xl/_rels/workbook.xml.rels"]):
+            for attributes in _RELATIONSHIP.findall(data):
+                rid, target = _ID.search(attributes), _TARGET.search(attributes)
+                if rid and target and rid.group(1).decode("utf-8", "replace") in rids:
+                    where = target.group(1).decode("utf-8", "replace")
+                    part = where.lstrip("/") if where.startswith("/") else "xl/" + where
+                    parts[part] = rids[rid.group(1).decode("utf-8", "replace")]
+    return parts
+
+
+def _note_cells(data: bytes, notes: SheetNotes) -> None:
+    """The formula cells without a value and the error cells of one chunk, by reference."""
+    if b"<f" in data or b":f" in data:
+        for found in _FORMULA_NO_VALUE.finditer(data):
+            # back to the cell's start tag: '<c ..><f>..' (a formula's text holds no '<'); a few
+            # elements at most, so a part of closing tags without a cell costs no more than linear
+            start, steps = data.rfind(b"<", 0, found.start()), 0
+            while start > 0 and steps < 4 and not _CELL_START.match(data, start):
+                start, steps = data.rfind(b"<", 0, start), steps + 1
+            tag = data[start:data.find(b">", start)] if start >= 0 and _CELL_START.match(data, start) else b""
+            kind = _TYPE.search(tag)
+            if found.group(1) and kind and kind.group(1) == b"str":
+                continue  # an empty text a formula gave ('=IF(A1="";"";A1)'): a value, calculated
+            ref = _REF.search(tag)
+            notes.formulas.append(ref.group(1).decode() + ref.group(2).decode() if ref else "")
+    if b't="e"' in data:
+        for found in _ERROR_CELL.finditer(data):
+            ref, text = _REF.search(found.group(1)), found.group(2).decode("utf-8", "replace")
+            notes.errors.append((ref.group(1).decode() + ref.group(2).decode() if ref else "",
+                                 text if _ERROR_TEXT.fullmatch(text) else "#?"))
+
+
+def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, limit: Limits,
+                 notes: SheetNotes | None = None) -> Finding | None:
+    """Stream one worksheet part: stated dimension, rows counted, highest row and column and cells
+    used, merged ranges. Stops at the first limit passed; reads no more than the part's stated
+    size. notes: filled with the cells python-calamine reads as empty though they are not."""
+    notes = notes if notes is not None else SheetNotes()
+    sheet = member.filename.rsplit("/", 1)[-1]
+    rows = cells = top_row = top_column = merged = 0
+    # zipfile reads no more of a part than its stated size, a row element takes 5 bytes or more
+    # ('<row ') and a cell 3 ('<c '): a part too small to hold more rows or cells than the limit
+    # allows is not counted (a sheet of a few hundred rows); the row numbers it states still are
+    count_rows = member.file_size // 5 > limit.rows
+    count_cells = member.file_size // 3 > limit.cells
+    first = True
+    for data in _chunks(archive, member):  # each chunk ends before a cell, never inside one
+        if first:
+            first = False
+            dimension = _DIMENSION.search(data[:65536])
+            if dimension:
+                last_col, last_row = dimension.group(3) or dimension.group(1), dimension.group(4) or dimension.group(2)
+                if int(last_row) > limit.rows:
+                    return over("rows", int(last_row), limit.rows, name, sheet)
+                if column_number(last_col.decode()) > limit.columns:
+                    return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
+        plain = b":row" not in data
+        if count_rows:
+            rows += len((_PLAIN_ROW if plain else _ROW).findall(data))
+        numbers = (_PLAIN_ROW_NUMBER if plain else _ROW_NUMBER).findall(data)
+        if numbers:
+            top_row = max(top_row, max(map(int, numbers)))
+        if max(rows, top_row) > limit.rows:
+            return over("rows", max(rows, top_row), limit.rows, name, sheet)
+        for letters in set(_WIDE_CELL.findall(data)):
+            top_column = max(top_column, column_number(letters.decode()))
+        if top_column > limit.columns:
+            return over("columns", top_column, limit.columns, name, sheet)
+        if count_cells:
+            cells += data.count(b"<c ") + data.count(b"<c>") + data.count(b":c ")
+        if cells > limit.cells:
+            return over("cells", cells, limit.cells, name, sheet)
+        _note_cells(data, notes)
+        if b"mergeCell " in data or b":mergeCell" in data:
+            # a merged range is as many cells as it covers: openpyxl makes an object of each
+            for left, top, right, bottom in _MERGE.findall(data):
+                last_row, last_col = int(bottom or top), column_number((right or left).decode())
+                if last_row > limit.rows:
+                    return over("rows", last_row, limit.rows, name, f"{sheet}, merged cells")
+                if last_col > limit.columns:
+                    return over("columns", last_col, limit.columns, name, f"{sheet}, merged cells")
+                merged += (last_row - int(top) + 1) * (last_col - column_number(left.decode()) + 1)
+            if merged > limit.cells:
+                return over("cells", merged, limit.cells, name, f"{sheet}, merged cells")
     return None
 
 
@@ -180,4 +338,5 @@ def check_text(raw: bytes, name: str, limit: Limits | None = None) -> Finding | 
     return None
 
 
-__all__ = ["check_size", "check_text", "check_workbook", "column_number", "over"]
+__all__ = ["Checked", "SheetNotes", "check_size", "check_text", "check_workbook", "checked_open",
+           "column_number", "over"]

@@ -2,7 +2,11 @@
 
 Nothing is interpreted here beyond finding the header and the file's own 'stand per' date: every
 cell value is kept as it stands (python-calamine for workbooks, the csv module for CSV), with its
-original sheet row number, so each later finding can point at the cell the steward sees.
+original sheet row number, so each later finding can point at the cell the steward sees. Two
+things python-calamine cannot see are taken from the limits' pass over the file (transforms.limits):
+a workbook in the 1904 date system has the serial numbers in its date columns read as 1904 serials,
+and a cell calamine reads as empty though it is not (a formula without a calculated value, an
+Excel error value) is an error on that cell, so its row is quarantined, never read as blank.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import difflib
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,16 @@ from schemas.checks import Finding, limits
 from transforms import limits as limits_check
 from transforms.scrub import scrub_digits
 from schemas.contracts import SourceContract, normalise_label
-from transforms.values import is_blank, parse_date_value
+from transforms.values import SERIAL_RANGE, is_blank, parse_date_value
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
+#: day 0 of the 1904 date system; its serial n is the 1900 system's n + 1462
+EPOCH_1904 = date(1904, 1, 1)
+DAYS_1904 = 1462
+#: the fields whose cells are dates (a serial number in a 1904 workbook is counted from EPOCH_1904)
+DATE_FIELDS = ("birth_date", "intake_date", "exit_date")
+_SERIAL_TEXT = re.compile(r"^\d+(\.0+)?$")
 
 
 class DeliveryRejected(Exception):
@@ -78,7 +88,7 @@ HEADER_SEARCH = 10
 def read_source(path: Path, contract: SourceContract, display_name: str | None = None) -> RawSheet:
     """Read a delivery per its contract, or raise DeliveryRejected with a located fatal finding."""
     name = display_name or path.name
-    grid, sheet, notes = _read_grid(path, contract, name)
+    grid, sheet, notes, checked = _read_grid(path, contract, name)
     _check_cells(grid, name, sheet)
     header_index = contract.file.header_row - 1
     if len(grid) <= header_index:
@@ -90,11 +100,13 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
         if rejected.findings[0].code == "header-not-found":
             rejected.findings[0].params["found_row"] = _header_elsewhere(grid, contract) or "-"
         raise
-    findings = notes + findings
+    findings = notes + findings + _unread_cells(checked, sheet, name, headers, positions, contract.file.header_row)
     rows, excel_rows = _data_rows(grid[header_index + 1:], len(headers), contract.file.header_row + 1)
     if not rows:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
-    stand_per, cell = _stand_per(grid[:header_index], contract)
+    if checked is not None and checked.date1904:
+        _dates_from_1904(rows, [positions[f] for f in DATE_FIELDS if f in positions])
+    stand_per, cell = _stand_per(grid[:header_index], contract, checked is not None and checked.date1904)
     if stand_per is None:
         from transforms.export_rules import stand_per_from_name
 
@@ -129,8 +141,67 @@ def _data_rows(body: list[list[Any]], width: int, first_row: int) -> tuple[list[
     return rows, excel_rows
 
 
-def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], str, list[Finding]]:
-    """The sheet's cells, its name, and warnings about it (a hidden data sheet)."""
+def _from_1904(value: Any) -> Any:
+    """A cell of a date column in a 1904 workbook: a whole serial number (or its digits as text)
+    whose 1904 date lies in the range a 1900 serial may have (SERIAL_RANGE, shifted) as that date;
+    any other value as it stands (python-calamine turns a cell formatted as a date into a date
+    in the right system itself; a number outside the range stays one: 'not a date', as in 1900)."""
+    if value.__class__ is str:
+        if not _SERIAL_TEXT.match(value.strip()):
+            return value
+        serial = float(value.strip())
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        serial = value
+    else:
+        return value
+    if SERIAL_RANGE[0] - DAYS_1904 <= serial <= SERIAL_RANGE[1] - DAYS_1904:
+        return EPOCH_1904 + timedelta(days=int(serial))
+    return value
+
+
+def _dates_from_1904(rows: list[list[Any]], columns: list[int]) -> None:
+    """The date columns' serial numbers of a 1904 workbook as dates, in place (one pass)."""
+    for cells in rows:
+        for i in columns:
+            value = cells[i]
+            if value is not None and not isinstance(value, date):
+                cells[i] = _from_1904(value)
+
+
+def _unread_cells(checked: limits_check.Checked | None, sheet: str, name: str, headers: list[str],
+                  positions: dict[str, int], header_row: int) -> list[Finding]:
+    """An error on each cell of the data sheet python-calamine reads as empty though it holds a
+    formula without a calculated value or an Excel error value: in a contract column, or in the
+    header or the rows above it (the stand-per date). The limits' pass found them by reference."""
+    notes = checked.notes.get(sheet) if checked is not None else None
+    if notes is None:
+        return []
+    fields = {i: f for f, i in positions.items()}
+    found = []
+    for code, cells in (("cell-formula-no-value", [(ref, "") for ref in notes.formulas]),
+                        ("cell-error-value", notes.errors)):
+        for ref, value in cells:
+            letters, row = _split_ref(ref)
+            index = limits_check.column_number(letters) - 1 if letters else -1
+            if row is not None and row > header_row and index not in fields:
+                continue  # a column the contract does not read: nothing of a stay is lost there
+            header = headers[index] if 0 <= index < len(headers) else ""
+            found.append(Finding(code, file=name, sheet=sheet, excel_row=row, column_letter=letters,
+                                 column_header=scrub_digits(header), field=fields.get(index, ""), value=value,
+                                 params={"cell": f"{sheet}!{ref}" if ref else sheet}))
+    return found
+
+
+def _split_ref(ref: str) -> tuple[str, int | None]:
+    """'G12' -> ('G', 12); '' (a cell written without its reference) -> ('', None)."""
+    found = re.fullmatch(r"([A-Z]{1,3})(\d+)", ref)
+    return (found.group(1), int(found.group(2))) if found else ("", None)
+
+
+def _read_grid(path: Path, contract: SourceContract,
+               name: str) -> tuple[list[list[Any]], str, list[Finding], limits_check.Checked | None]:
+    """The sheet's cells, its name, warnings about it (a hidden data sheet), and what the limits'
+    pass noted about the workbook (None for a CSV file)."""
     if path.is_dir():
         raise DeliveryRejected([Finding("file-unreadable", file=name, params={
             "detail": "this is a folder, not a file; give the export file itself"})])
@@ -140,15 +211,15 @@ def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[li
     except OSError as exc:
         raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": exc.strerror})]) from None
     if contract.file.type == "csv":
-        return _read_csv(path, contract, name), "", []
+        return _read_csv(path, contract, name), "", [], None
     if head.startswith(OLE_MAGIC):
         raise DeliveryRejected([Finding("file-password-protected", file=name)])
     if not head.startswith(ZIP_MAGIC):
         detail = "empty file" if not head else "not an Office Open XML workbook"
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
-    over_limit = limits_check.check_workbook(path, name)
-    if over_limit is not None:
-        raise DeliveryRejected([over_limit])
+    checked = limits_check.checked_open(path, name, csv=False)
+    if checked.finding is not None:
+        raise DeliveryRejected([checked.finding])
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError:
@@ -157,10 +228,14 @@ def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[li
         raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": _short(exc)})]) from None
     wanted = contract.file.sheet or ""
     names = workbook.sheet_names
-    match = next((n for n in names if normalise_label(n) == normalise_label(wanted)), None)
-    if match is None:
+    matches = [n for n in names if normalise_label(n) == normalise_label(wanted)]
+    if not matches:
         raise DeliveryRejected([Finding("sheet-missing", file=name, params={
             "expected": wanted, "found": ", ".join(names) or "-"})])
+    if len(matches) > 1:  # 'Export' and 'EXPORT': which one holds the delivery is a guess, never taken
+        raise DeliveryRejected([Finding("sheet-ambiguous", file=name, sheet=matches[0], params={
+            "expected": wanted, "found": ", ".join(f"'{n}'" for n in matches)})])
+    match = matches[0]
     try:
         grid = workbook.get_sheet_by_name(match).to_python(skip_empty_area=False)
     except Exception as exc:
@@ -168,43 +243,77 @@ def _read_grid(path: Path, contract: SourceContract, name: str) -> tuple[list[li
                                         params={"detail": _short(exc)})]) from None
     notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
              if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
-    return grid, match, notes  # an empty cell is "" here (None in a data row: _data_rows)
+    return grid, match, notes, checked  # an empty cell is "" here (None in a data row: _data_rows)
 
 
 def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]]:
-    over_limit = limits_check.check_size(path, name)
-    if over_limit is not None:
-        raise DeliveryRejected([over_limit])
-    raw = path.read_bytes()
-    over_limit = limits_check.check_text(raw, name)
-    if over_limit is not None:
-        raise DeliveryRejected([over_limit])
-    if b"\x00" in raw[:4096] or raw.startswith(ZIP_MAGIC) or raw.startswith(OLE_MAGIC):
-        raise DeliveryRejected([Finding("file-not-spreadsheet", file=name,
-                                        params={"detail": "binary content, expected text (CSV)"})])
-    encoding = contract.file.encoding
-    if raw.startswith(codecs.BOM_UTF8):  # a byte-order mark says UTF-8, whatever the contract says
-        raw, encoding = raw[len(codecs.BOM_UTF8):], "utf-8"
+    checked = limits_check.checked_open(path, name, csv=True)
+    if checked.finding is not None:
+        raise DeliveryRejected([checked.finding])
+    raw, encoding = by_byte_order_mark(checked.raw or b"", contract.file.encoding)
+    if (b"\x00" in raw[:4096] and not encoding.startswith("utf-16")) or raw.startswith(ZIP_MAGIC) \
+            or raw.startswith(OLE_MAGIC):
+        detail = ("UTF-16 text without a byte-order mark; save it as 'CSV UTF-8' or as the contract's "
+                  f"{contract.file.encoding}" if _utf16_unmarked(raw[:4096]) else "binary content, expected text (CSV)")
+        raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].decode(encoding, "replace").count("\n") + 1
         raise DeliveryRejected([Finding("file-unreadable", file=name, excel_row=line, params={
             "detail": f"line {line} is not {encoding} text"})]) from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter)
+    # strict: a quote opened and never closed ends in an error, not in one cell holding the rest of
+    # the file (the non-strict reader's answer: 5 of 67 rows read, the others silently gone)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter, strict=True)
     cell_chars = limits().cell_chars
     previous = csv.field_size_limit(cell_chars)
+    grid: list[list[Any]] = []
+    start = 1  # the line the record being read starts on
     try:
-        return [[None if cell.strip() == "" else cell for cell in row] for row in reader]
+        for row in reader:
+            grid.append([None if cell.strip() == "" else cell for cell in row])
+            start = reader.line_num + 1
+        return grid
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             finding = limits_check.over("cell_chars", f"> {cell_chars}", cell_chars, name, f"line {reader.line_num}")
+        elif "unexpected end of data" in str(exc):
+            finding = Finding("file-unreadable", file=name, excel_row=start, params={
+                "detail": f"line {start}: a quoted cell is never closed (its quote runs to the end of the file, "
+                          f"line {reader.line_num})"})
         else:
             finding = Finding("file-unreadable", file=name, excel_row=reader.line_num,
                               params={"detail": f"line {reader.line_num}: {exc}"[:160]})
         raise DeliveryRejected([finding]) from None
     finally:
         csv.field_size_limit(previous)
+
+
+#: byte-order marks and the encoding each says, whatever the contract says: UTF-8, or UTF-16 (Excel's
+#: 'Unicode text', every other byte a NUL: the text it is, not binary)
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def by_byte_order_mark(raw: bytes, encoding: str) -> tuple[bytes, str]:
+    """A CSV file's bytes without their byte-order mark and the encoding to read them in: the
+    mark's, where there is one, else the contract's."""
+    for bom, said in BYTE_ORDER_MARKS:
+        if raw.startswith(bom):
+            return raw[len(bom):], said
+    return raw, encoding
+
+
+def _utf16_unmarked(head: bytes) -> bool:
+    """Whether the bytes read as UTF-16 text of the Latin alphabet without its byte-order mark:
+    a NUL in every other byte, and none in between."""
+    head = head[: len(head) // 2 * 2]
+    return len(head) >= 8 and any(head[i::2].count(0) == len(head) // 2 and 0 not in head[1 - i::2] for i in (0, 1))
+
+
+def csv_text(raw: bytes, encoding: str) -> str:
+    """A CSV file's text as the reader decodes it (raises UnicodeDecodeError where it is not)."""
+    data, said = by_byte_order_mark(raw, encoding)
+    return data.decode(said)
 
 
 def _check_cells(grid: list[list[Any]], name: str, sheet: str) -> None:
@@ -290,8 +399,10 @@ def _duplicated_columns(headers: list[str], contract: SourceContract) -> dict[st
             for f, col in contract.columns.items() if len(columns.get(normalise_label(col), ())) > 1}
 
 
-def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> tuple[date | None, tuple | None]:
-    """The file's own 'stand per' date and the cell it stands in (Excel row, column, value)."""
+def _stand_per(title_rows: list[list[Any]], contract: SourceContract,
+               date1904: bool = False) -> tuple[date | None, tuple | None]:
+    """The file's own 'stand per' date and the cell it stands in (Excel row, column, value); a
+    serial number counted from 1904 in a 1904 workbook."""
     if contract.file.stand_per is None or contract.file.stand_per.label is None:
         return None, None
     label = normalise_label(contract.file.stand_per.label)
@@ -303,7 +414,7 @@ def _stand_per(title_rows: list[list[Any]], contract: SourceContract) -> tuple[d
             following = [(j, v) for j, v in enumerate(cells[i + 1:], start=i + 1) if not is_blank(v)][:1]
             candidates = ([(i, rest, value)] if rest else []) + [(j, v, v) for j, v in following]
             for column, candidate, cell in candidates:
-                parsed = parse_date_value(candidate, contract.dates.formats)
+                parsed = parse_date_value(_from_1904(candidate) if date1904 else candidate, contract.dates.formats)
                 if isinstance(parsed, date):
                     return parsed, (row, column, cell)
     return None, None

@@ -18,9 +18,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from schemas.checks import Finding, Lang, catalogue, limits
+from schemas.checks import Finding, Lang, catalogue
 from schemas.contracts import SourceContract, normalise_label
 from transforms.files import replace_file
+from transforms.read import csv_text
 from transforms.scrub import formula_safe
 
 SEVERITIES = ("fatal", "error", "warning", "info")
@@ -44,9 +45,7 @@ WORDS = {
            "fatal": "onbruikbaar", "error": "fout", "warning": "waarschuwing", "info": "info",
            "verdict_fatal": "Het bestand kan niet worden gebruikt; de vorige levering blijft gelden.",
            "verdict_error": "Het bestand heeft fouten: rijen met een fout komen in quarantaine.",
-           "verdict_ok": "Het bestand kan worden geleverd.",
-           "no_copy": "Geen gemarkeerde kopie: de samengevoegde cellen van de werkmap beslaan meer cellen dan "
-                      "limits.cells toestaat ({found}); alleen deze samenvatting."},
+           "verdict_ok": "Het bestand kan worden geleverd."},
     "en": {"summary": "Summary", "data": "Data", "title": "Check of", "municipality": "municipality",
            "period": "period", "checked": "checked on", "per_severity": "Per severity",
            "per_check": "Per check", "all": "All findings", "count": "count", "severity": "severity",
@@ -55,9 +54,7 @@ WORDS = {
            "fatal": "unusable", "error": "error", "warning": "warning", "info": "info",
            "verdict_fatal": "The file cannot be used; the previous delivery stays in force.",
            "verdict_error": "The file has errors: rows with an error are quarantined.",
-           "verdict_ok": "The file can be delivered.",
-           "no_copy": "No marked copy: the workbook's merged cells cover more cells than limits.cells allows "
-                      "({found}); this summary only."},
+           "verdict_ok": "The file can be delivered."},
 }
 
 
@@ -67,11 +64,11 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
     import openpyxl
 
     words = WORDS[lang]
-    # a file over a limit is never opened again (openpyxl would load all of it): a summary only
+    # a file over a limit is never opened again (openpyxl would load all of it): a summary only.
+    # The limits bound the merged ranges too (openpyxl makes an object of every merged cell): a
+    # `<mergeCell ref="A1:XFD1048576"/>` of 30 bytes is over them, checked in transforms.limits
     over_limit = any(f.code == "limit-exceeded" for f in findings)
-    merged = 0 if over_limit or contract.file.type == "csv" else merged_area(source_path)
-    too_merged = merged > limits().cells  # openpyxl makes an object of every merged cell: never that many
-    workbook, data_sheet = (None, None) if over_limit or too_merged else _copy_of_source(source_path, contract, words)
+    workbook, data_sheet = (None, None) if over_limit else _copy_of_source(source_path, contract, words)
     if workbook is None:
         workbook = openpyxl.Workbook()
         workbook.remove(workbook.active)
@@ -79,28 +76,7 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
         _annotate(workbook[data_sheet], findings, lang)
     summary = _summary_sheet(workbook, words)
     _fill_summary(summary, data_sheet, findings, lang, source_path.name, contract, delivery)
-    if too_merged:
-        summary.insert_rows(4)
-        summary["A4"] = words["no_copy"].format(found=merged)
     return _save(workbook, out_path)
-
-
-def merged_area(path: Path) -> int:
-    """Cells covered by the merged ranges of every sheet of a workbook, as python-calamine reads
-    them (its cost is bounded by the limits checked before; it makes no object per merged cell,
-    where openpyxl makes one for each: a 30-byte `<mergeCell ref="A1:XFD1048576"/>` would take
-    all the memory). 0 when the file cannot be read: _copy_of_source then writes a summary only."""
-    import python_calamine
-
-    try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-        area = 0
-        for name in workbook.sheet_names:
-            for (top, left), (bottom, right) in workbook.get_sheet_by_name(name).merged_cell_ranges or ():
-                area += (bottom - top + 1) * (right - left + 1)
-        return area
-    except Exception:  # damaged, password-protected, not a workbook: openpyxl fails on it as well
-        return 0
 
 
 # ------------------------------------------------------------------ the copy of the source
@@ -132,8 +108,7 @@ def _copy_of_source(path: Path, contract: SourceContract, words: dict[str, str])
 
 def _csv_grid(path: Path, contract: SourceContract) -> list[list[str]] | None:
     try:
-        raw = path.read_bytes()
-        text = raw[3:].decode("utf-8") if raw.startswith(b"\xef\xbb\xbf") else raw.decode(contract.file.encoding)
+        text = csv_text(path.read_bytes(), contract.file.encoding)
     except (OSError, UnicodeDecodeError):
         return None
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter))
