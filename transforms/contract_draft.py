@@ -157,8 +157,10 @@ def read_grids(path: Path) -> list[Grid]:
     checked before either is parsed, as for a delivery (transforms.limits)."""
     with path.open("rb") as handle:
         head = handle.read(8)
+    # the one checked open of transforms.limits, as for a delivery: the same limits in the same order
+    checked = limits_check.checked_open(path, path.name, csv=not head.startswith(b"PK\x03\x04"))
+    _refuse(checked.finding)
     if head.startswith(b"PK\x03\x04"):
-        _refuse(limits_check.check_workbook(path, path.name))
         try:
             book = python_calamine.CalamineWorkbook.from_path(str(path))
             grids = []
@@ -171,9 +173,7 @@ def read_grids(path: Path) -> list[Grid]:
             raise DraftError(f"{path.name}: the workbook cannot be read; it is damaged or truncated "
                              f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
         return grids
-    _refuse(limits_check.check_size(path, path.name))
-    raw = path.read_bytes()
-    _refuse(limits_check.check_text(raw, path.name))
+    raw = checked.raw or b""
     if b"\x00" in raw[:4096]:
         raise DraftError(f"{path.name}: neither an .xlsx workbook nor a text (CSV) file")
     for encoding in ENCODINGS:
