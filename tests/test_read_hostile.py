@@ -164,6 +164,18 @@ def test_formula_cells_across_the_chunks_of_a_large_part_are_each_counted_once(t
     assert notes.errors == [(f"B{i}", "#N/A") for i in range(1, n + 1)]
 
 
+@pytest.mark.parametrize("x", ["", "x:"], ids=["plain", "namespace-prefix"])
+def test_formulas_and_errors_are_found_with_or_without_a_namespace_prefix(tmp_path, x):
+    row = ('<{x}row r="3"><{x}c r="A3"><{x}f>1+1</{x}f></{x}c><{x}c r="B3" t="e"><{x}v>#N/A</{x}v></{x}c>'
+           '<{x}c r="C3"><{x}f t="shared" si="0"/></{x}c><{x}c r="D3" t="str"><{x}f>""</{x}f><{x}v></{x}v></{x}c>'
+           '<{x}c r="E3"><{x}f>2</{x}f><{x}v>2</{x}v></{x}c></{x}row>').format(x=x).encode()
+    part = (f'<{x}worksheet xmlns{":x" if x else ""}="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f"<{x}sheetData>").encode() + row + f"</{x}sheetData></{x}worksheet>".encode()
+    path = edited(_utrecht(tmp_path), tmp_path / "ns.xlsx", lambda data: part)
+    notes = limits_check.checked_open(path, path.name, csv=False).notes["Export"]
+    assert notes.formulas == ["A3", "C3"] and notes.errors == [("B3", "#N/A")]
+
+
 # ------------------------------------------------------------------ D7: error values
 def test_an_error_value_is_an_error_on_its_cell_not_a_missing_value(tmp_path):
     def change(data: bytes) -> bytes:
