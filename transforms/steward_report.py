@@ -316,22 +316,30 @@ if __name__ == "__main__":  # .venv/bin/python -m transforms.steward_report  (re
     print(f"{target}: {'updated' if write_guide_tables(target) else 'already current'}")
 
 
-def waiting_for_steward(run_record: dict, staged: Path) -> list[str]:
+def waiting_for_steward(run_record: dict, staged: Path, database: Path | None = None) -> list[str]:
     """What a finished run leaves for a steward, one phrase each (none: everything is in force and
     published): the flow's final state is named `Needs steward` and `lvv run` exits 1 when there is
     any. A held delivery counts until it is released or a later delivery of its municipality is in
-    force, so every run says so, not only the one that held it; quarantined rows do not count (their
+    force, so every run says so, not only the one that held it; a rejected delivery counts while
+    its raw file is still in data/raw unchanged (a file fixed is processed again, a file removed
+    takes its record with it), every run, with the file named; lines of a corrections file not
+    applied count while the release (database) says so. Quarantined rows do not count (their
     delivery is in force, the report lists them)."""
+    from transforms.corrections import lines_not_applied
     from transforms.gate import HELD, with_gate_status
     from transforms.store import load_records
 
     waiting = []
     if run_record["status"] == "awaiting-acceptance":
         waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
-    rejected = [d["delivery_id"] for d in run_record["deliveries"] if d.get("status") == "rejected"]
+    records = load_records(staged)
+    rejected = [f"{r['delivery_id']} ({r['file']})" if r.get("file") else r["delivery_id"]
+                for r in records if r.get("status") == "rejected"]
     if rejected:
-        waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)}")
-    held = [r["delivery_id"] for r in with_gate_status(load_records(staged)) if r.get("status") == HELD]
+        waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)} (fix or remove the file)")
+    held = [r["delivery_id"] for r in with_gate_status(records) if r.get("status") == HELD]
     if held:
         waiting.append(f"held, not in force: {', '.join(held)} (`lvv deliveries list --held`)")
+    if database is not None:
+        waiting += lines_not_applied(database)
     return waiting
