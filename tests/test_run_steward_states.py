@@ -25,7 +25,7 @@ import pytest
 from lvv.settings import KEY_ENV
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
-from transforms.corrections import lines_not_applied
+from transforms.steward_report import lines_not_applied
 from transforms.revisions import ISSUE_COLUMNS
 from transforms.steward_report import waiting_for_steward
 
@@ -135,12 +135,17 @@ def test_lines_not_applied_counts_distinct_lines_of_errors_only_and_shows_the_fi
              issue("amsterdam/corrections.xlsx", None, "corrections-unreadable", "fatal"),
              issue("groningen/2020-10/g.xlsx", 4, "date-unparseable", "error", level="cell")]  # a delivery's
     database = issues_database(tmp_path / "lvv.duckdb", rows)
-    assert lines_not_applied(database) == [
+    raw = tmp_path / "raw"
+    (raw / "utrecht").mkdir(parents=True)
+    assert lines_not_applied(database, raw) == []  # no corrections file (any more): the release is not asked
+    (raw / "utrecht" / "corrections.csv").write_text("verblijf;veld\n", encoding="utf-8")
+    assert lines_not_applied(database, raw) == [
         "corrections not applied: amsterdam/corrections.xlsx cannot be read, no line of it applied "
         "(the reasons in validation_issues under amsterdam/corrections)",
         "corrections not applied: 13 lines of utrecht/corrections.csv (lines 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, "
         "...; the reasons in validation_issues under utrecht/corrections)"]
-    assert lines_not_applied(tmp_path / "none.duckdb") == []
+    assert lines_not_applied(tmp_path / "none.duckdb", raw) == []
+    assert lines_not_applied(database, tmp_path / "no-raw-folder") == []
 
 
 def test_a_stored_rejection_waits_whatever_run_found_it_and_names_its_file(tmp_path):

@@ -630,42 +630,5 @@ def corrections_fingerprint(raw_dir: Path, municipalities: Iterable[str]) -> str
     return digest.hexdigest()
 
 
-#: line numbers named per corrections file on the terminal (the rest are counted)
-LINES_SHOWN = 10
-
-
-def lines_not_applied(database: Path) -> list[str]:
-    """Per corrections file with lines that are not applied, as the published release found them
-    (a correction finding of severity fatal or error in its validation_issues): one phrase with
-    the file, the count and the first LINES_SHOWN line numbers, and where the reasons are. Empty
-    when there is none, or no release to read. One query over the release's findings: the same
-    every run until the file is fixed (the corrections files are part of the release's inputs)."""
-    import duckdb
-
-    if not database.is_file():
-        return []
-    try:
-        with duckdb.connect(str(database), read_only=True) as con:
-            rows = con.execute("""
-                select file, delivery_id, list(distinct excel_row order by excel_row) filter (excel_row is not null),
-                    count(*) filter (excel_row is null) > 0
-                from validation_issues
-                where level = 'correction' and severity in ('fatal', 'error')
-                group by file, delivery_id order by file
-            """).fetchall()
-    except duckdb.Error:  # a damaged release: the run repairs it and says so
-        return []
-    phrases = []
-    for file, delivery_id, lines, whole in rows:
-        where = f"the reasons in validation_issues under {delivery_id}"
-        if whole:
-            phrases.append(f"corrections not applied: {file} cannot be read, no line of it applied ({where})")
-            continue
-        shown = ", ".join(map(str, lines[:LINES_SHOWN])) + (", ..." if len(lines) > LINES_SHOWN else "")
-        phrases.append(f"corrections not applied: {len(lines)} line{'s' if len(lines) != 1 else ''} of {file} "
-                       f"(line{'s' if len(lines) != 1 else ''} {shown}; {where})")
-    return phrases
-
-
 __all__ = ["Correction", "CorrectionsFile", "apply_corrections", "corrections_fingerprint", "corrections_path",
-           "lines_not_applied", "read_all", "read_corrections"]
+           "read_all", "read_corrections"]
