@@ -162,3 +162,26 @@ def test_a_stored_rejection_waits_whatever_run_found_it_and_names_its_file(tmp_p
     assert waiting_for_steward(unchanged, staged) == [
         "rejected whole, nothing of it in force: amsterdam/2020-11 (amsterdam/2020-11/a.xlsx), "
         "amsterdam/? (amsterdam/2020-12 (copy)/a.xlsx) (fix or remove the file)"]
+
+
+def test_a_rejection_with_a_later_delivery_in_force_no_longer_waits_but_one_without_a_period_does(tmp_path):
+    import json
+
+    staged = tmp_path / "staged"
+    records = (("amsterdam", "2020-11", "rejected"), ("amsterdam", "2020-12", "accepted"),
+               ("amsterdam", None, "rejected"), ("utrecht", "2020-11", "rejected"),
+               ("utrecht", "2020-10", "accepted"), ("rotterdam", "2020-09", "rejected"),
+               ("rotterdam", "2020-10", "held"))
+    for municipality, period, status in records:
+        folder = staged / municipality / (period or "unknown")
+        folder.mkdir(parents=True)
+        (folder / "delivery.json").write_text(json.dumps({
+            "delivery_id": f"{municipality}/{period or '?'}", "municipality": municipality, "period": period,
+            "status": status, "file": f"{municipality}/{period or 'x'}/a.xlsx", "hold_reason": "test"}))
+    waiting = waiting_for_steward({"status": "unchanged", "deliveries": []}, staged)
+    # amsterdam's November is replaced by December in force; utrecht's November has only an earlier
+    # month in force and rotterdam's September only a held later one: both still wait, as does the
+    # rejection without a period
+    assert waiting[0] == ("rejected whole, nothing of it in force: amsterdam/? (amsterdam/x/a.xlsx), "
+                          "rotterdam/2020-09 (rotterdam/2020-09/a.xlsx), utrecht/2020-11 (utrecht/2020-11/a.xlsx) "
+                          "(fix or remove the file)")

@@ -347,7 +347,8 @@ def waiting_for_steward(run_record: dict, staged: Path, database: Path | None = 
     any. A held delivery counts until it is released or a later delivery of its municipality is in
     force, so every run says so, not only the one that held it; a rejected delivery counts while
     its raw file is still in data/raw unchanged (a file fixed is processed again, a file removed
-    takes its record with it), every run, with the file named; lines of a corrections file not
+    takes its record with it) and, where it has a period, no later delivery of its municipality is
+    in force, every run, with the file named; lines of a corrections file not
     applied count while the release (database) says so and raw_dir holds a corrections file.
     Quarantined rows do not count (their delivery is in force, the report lists them)."""
     from transforms.gate import HELD, with_gate_status
@@ -357,8 +358,16 @@ def waiting_for_steward(run_record: dict, staged: Path, database: Path | None = 
     if run_record["status"] == "awaiting-acceptance":
         waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
     records = load_records(staged)
+    # as a held delivery: a rejection with a later delivery of its municipality in force no longer
+    # waits (each delivery is a whole snapshot, so the later one holds everything it would have); a
+    # rejection without a period (a folder not named YYYY-MM) waits until it is fixed or removed
+    in_force: dict[str, str] = {}
+    for r in records:
+        if r.get("status") == "accepted":
+            in_force[r["municipality"]] = max(in_force.get(r["municipality"], ""), r.get("period") or "")
     rejected = [f"{r['delivery_id']} ({r['file']})" if r.get("file") else r["delivery_id"]
-                for r in records if r.get("status") == "rejected"]
+                for r in records if r.get("status") == "rejected"
+                and not (r.get("period") and in_force.get(r["municipality"], "") > r["period"])]
     if rejected:
         waiting.append(f"rejected whole, nothing of it in force: {', '.join(rejected)} (fix or remove the file)")
     held = [r["delivery_id"] for r in with_gate_status(records) if r.get("status") == HELD]
