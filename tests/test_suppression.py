@@ -830,19 +830,22 @@ def test_one_checksummed_json_format_for_every_kept_file(tmp_path):
 
 
 def test_a_certificates_point_or_ray_must_keep_the_relations_too():
-    """_feasible: a point that meets every shown figure but breaks what a reader knows (a
-    relation r @ x >= 0) proves nothing, nor does a ray that breaks one; a figure's row that is
-    hidden is free. Rows: a shown figure x0 + x1 = 2, a hidden one x1 = 5, a relation x0 - x1 >= 0."""
-    from transforms.suppression import Rows, _feasible
+    """_Model.point_fits and ray_fits: a point that meets every shown figure but breaks what a
+    reader knows (a relation r @ x >= 0) proves nothing, nor does a ray that breaks one; a figure's
+    row that is hidden is free. Figures: x0 + x1 = 2 shown, x1 hidden, a relation x0 - x1 >= 0."""
+    from transforms.suppression import Figures, Rows, _Model
 
-    rows = Rows.of([(np.array([0, 1]), np.array([1.0, 1.0])), (np.array([1]), np.array([1.0])),
-                    (np.array([0, 1]), np.array([1.0, -1.0]))], 2)
-    kind, value = np.array([0, 1, 2]), np.array([2.0, 0.0, 0.0])
-    assert _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([1.0, 1.0])])
-    assert not _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([0.5, 1.5])])  # relation broken
-    assert not _feasible(rows, kind, value, [np.array([1.0, 0.5])])                        # figure moved
-    assert not _feasible(rows, kind, value, [np.array([3.0, -1.0])])                       # an atom below 0
-    assert _feasible(rows, kind, value, [np.array([1.0, -1.0]) * 0], ray=True)
-    assert not _feasible(rows, kind, value, [np.array([-1.0, 1.0]) + 1], ray=True)           # moves the figure
-    assert not _feasible(rows, np.array([1, 1, 2]), value, [np.array([0.0, 1.0])], ray=True)  # breaks the relation
-    assert _feasible(rows, np.array([1, 1, 2]), value, [np.array([1.0, 1.0])], ray=True)
+    figures = Figures(atoms=pd.DataFrame({"municipality": ["m", "m"], "classes": [("a",), ("b",)],
+                                          "persons": [1, 1]}), forms=np.empty(0), values=np.empty(0))
+    figures.add(("sum",), np.array([1.0, 1.0]))
+    figures.add(("b",), np.array([0.0, 1.0]))
+    figures.relations.append(Rows.of([(np.array([0, 1]), np.array([1.0, -1.0]))], 2))
+    model = _Model(figures.close(), np.array([False, True]), {})
+    assert model.point_fits(np.array([2.0, 0.0])) and model.point_fits(np.array([1.0, 1.0]))
+    assert not model.point_fits(np.array([0.5, 1.5]))  # relation broken
+    assert not model.point_fits(np.array([1.0, 0.5]))  # figure moved
+    assert not model.point_fits(np.array([3.0, -1.0]))  # an atom below 0
+    assert not model.ray_fits(np.array([1.0, 0.0]))  # moves the figure
+    shown_free = _Model(figures, np.array([True, True]), {})  # both hidden: only the relation holds
+    assert not shown_free.ray_fits(np.array([0.0, 1.0]))  # breaks the relation
+    assert shown_free.ray_fits(np.array([1.0, 1.0]))
