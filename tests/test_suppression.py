@@ -849,3 +849,16 @@ def test_a_certificates_point_or_ray_must_keep_the_relations_too():
     shown_free = _Model(figures, np.array([True, True]), {})  # both hidden: only the relation holds
     assert not shown_free.ray_fits(np.array([0.0, 1.0]))  # breaks the relation
     assert shown_free.ray_fits(np.array([1.0, 1.0]))
+
+
+def test_the_fingerprint_of_given_figures_is_the_one_every_kept_file_is_named_by():
+    """Kept patterns and joint audits are found by `fingerprint`: the same figures must give the
+    same digest in every release (else every store solves its whole protection again). The digests
+    are those of main at 0d189da (positions sorted by their repr, each printed again), before the
+    fingerprint printed each position once."""
+    figures = edition_figures(one_rule(TABLE), ["r"], LINES, list(TABLE))
+    assert figures.sums and figures.ratios and len(figures.positions) == 40
+    assert suppression.fingerprint(figures, 5, 5.0) == \
+        "f27fa3d0d14f0de3b0de29591f8f2b25229c7398d69e0fe1c5dd3b0f52619a2f"
+    assert suppression.fingerprint(two_rules_differing_in_noord(), 5, 3.0) == \
+        "cfac49215215198e4fb9c9f34d019d8cd4781445cae032c840eeed519d1b7966"

@@ -1411,8 +1411,10 @@ def fingerprint(figures: Figures, threshold: int, level: float) -> str:
                               BAND_STEP]).encode())
     figures.forms.digest(digest)
     digest.update(np.ascontiguousarray(figures.values, dtype="float64").tobytes())
-    digest.update(repr((sorted(figures.positions.items(), key=repr), figures.sums, figures.links,
-                        figures.ratios)).encode())
+    # the repr of (positions sorted by their repr, sums, links, ratios), each position's repr made
+    # once: sorting by key=repr and then printing the sorted list made every one twice
+    positions = "[" + ", ".join(sorted(map(repr, figures.positions.items()))) + "]"
+    digest.update(f"({positions}, {figures.sums!r}, {figures.links!r}, {figures.ratios!r})".encode())
     figures.known().digest(digest)
     return digest.hexdigest()
 
