@@ -862,3 +862,24 @@ def test_the_fingerprint_of_given_figures_is_the_one_every_kept_file_is_named_by
         "f27fa3d0d14f0de3b0de29591f8f2b25229c7398d69e0fe1c5dd3b0f52619a2f"
     assert suppression.fingerprint(two_rules_differing_in_noord(), 5, 3.0) == \
         "cfac49215215198e4fb9c9f34d019d8cd4781445cae032c840eeed519d1b7966"
+
+
+def test_the_primaries_of_atoms_by_hand_small_figures_small_atoms_and_small_class_sums():
+    """sensitive: every small figure, every small atom, and every class set that several atoms
+    share and that sums to a small number, in order of first appearance (the atoms of a class set
+    need not stand together; one atom alone is a small atom, not a sum), by hand."""
+    atoms = pd.DataFrame({"municipality": ["m1", "m2", "m3", "m1", "m2", "m3", "m1"],
+                          "classes": [("c",), ("b",), ("a",), ("a",), ("c",), ("b",), ("d",)],
+                          "persons": [1, 7, 2, 2, 1, 0, 2]})
+    figures = Figures(atoms=atoms, forms=np.empty(0), values=np.empty(0))
+    figures.add(("all",), np.ones(7))
+    figures.add(("m1 c and a",), np.array([1.0, 0, 0, 1, 0, 0, 0]))
+    figures = figures.close()
+    found = [(name, form[0].tolist(), form[1].tolist(), persons)
+             for name, form, persons in suppression.sensitive(figures, 5)]
+    assert found == [
+        ("figure 1", [0, 3], [1.0, 1.0], 3),
+        ("atom m1 ('c',)", [0], [1.0], 1), ("atom m3 ('a',)", [2], [1.0], 2),
+        ("atom m1 ('a',)", [3], [1.0], 2), ("atom m2 ('c',)", [4], [1.0], 1), ("atom m1 ('d',)", [6], [1.0], 2),
+        ("atoms summed ('c',)", [0, 4], [1.0, 1.0], 2), ("atoms summed ('a',)", [2, 3], [1.0, 1.0], 4),
+    ]  # b: 7 persons; all: 15

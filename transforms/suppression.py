@@ -660,10 +660,17 @@ def _sensitive(figures: Figures, threshold: int) -> list[tuple[str, Row, int]]:
     for i in np.flatnonzero((persons > 0) & (persons < threshold)):
         out.append((f"atom {figures.atoms['municipality'][i]} {figures.atoms['classes'][i]}",
                     (np.array([i], dtype=np.int32), np.ones(1)), int(persons[i])))
-    for classes, rows in figures.atoms.groupby("classes", sort=False).indices.items():
+    # the atoms of each class set, in order of first appearance (a dict: pandas' groupby over the
+    # tuples was most of the time of a kept pattern's certificate check)
+    groups: dict[object, list[int]] = {}
+    for index, classes in enumerate(figures.atoms["classes"].tolist()):
+        groups.setdefault(classes, []).append(index)
+    for classes, rows in groups.items():
+        if len(rows) < 2:
+            continue
         total = int(persons[rows].sum())
-        if len(rows) > 1 and 0 < total < threshold:
-            out.append((f"atoms summed {classes}", (np.sort(rows).astype(np.int32), np.ones(len(rows))), total))
+        if 0 < total < threshold:
+            out.append((f"atoms summed {classes}", (np.asarray(rows, dtype=np.int32), np.ones(len(rows))), total))
     return out
 
 
