@@ -393,12 +393,12 @@ def test_a_huge_point_cannot_hide_a_broken_figure_in_its_own_magnitude():
     """The data plus 1e12 on both atoms (the difference kept) plus 0.5 on one (the shown
     difference off by 0.5): within 1e-6 of the point's own size at that figure (2e12), so the
     check every kept point passes, relative to the point, lets it through; a two-point end's
-    point is checked relative to the data, which no certificate chooses: refused."""
+    point is checked relative to the data, which no certificate chooses: refused (every kept
+    point is, since: test_a_huge_point_behind_a_dual_end_cannot_widen_an_interval)."""
     figures, hidden = a_difference_shown()
     model = suppression._Model(figures, hidden, {})
     broken = model.truth + 1e12
     broken[0] += 0.5
-    assert suppression._feasible(model.rows, model.kind, model.value, [broken])  # the lenient check
     assert not model.point_fits(broken)
     assert model.point_fits(model.truth + 1e3) and model.point_fits(model.truth)  # genuine points
 
@@ -480,3 +480,48 @@ def test_the_narrowest_of_a_joint_occupancy_audit_is_the_solved_one(seed):
     assert by_points(joint.proofs)
     assert never_wider(joint.intervals, solved) and keeps_the_narrowest(joint.intervals, solved)
     assert certify_joint(joint, copy.deepcopy(joint.proofs)) == joint.intervals
+
+
+def a_floor_behind_a_difference():
+    """Atoms a (3 persons, hidden: the primary), b (6, shown), c and d (7 each, hidden; their
+    difference shown: 0), and what a reader knows: a - b/2 + c - d >= 0. So a is at least 3,
+    and nothing bounds it above (a ray)."""
+    import pandas as pd
+
+    figures = suppression.Figures(atoms=pd.DataFrame({"municipality": ["m"] * 4,
+                                                      "classes": [("a",), ("b",), ("c",), ("d",)],
+                                                      "persons": [3, 6, 7, 7]}),
+                                  forms=np.empty(0), values=np.empty(0))
+    figures.add(("a",), np.array([1.0, 0.0, 0.0, 0.0]))
+    figures.add(("b",), np.array([0.0, 1.0, 0.0, 0.0]))
+    figures.add(("c less d",), np.array([0.0, 0.0, 1.0, -1.0]))
+    figures.relations.append(suppression.Rows.of([suppression._sparse(np.array([1.0, -0.5, 1.0, -1.0]))], 4))
+    return figures.close(), np.array([True, False, False])
+
+
+def test_a_huge_point_behind_a_dual_end_cannot_widen_an_interval():
+    """A dual-certified end whose point is forged at a scale of 1e12: a at 0 (the truth's floor
+    is 3) paid for by c - d off by 3, which is within 1e-6 of the point's own size at that
+    figure (2e12). The zero dual proves the bound 0 (weak duality: the least of a is at least 0)
+    and equals the point's a, so every check but the point's feasibility passes; measured against
+    the data's size (as a two-point end's point is), the point is refused and the audit solved.
+    Checked relative to the point (the check before), certify proved [0, inf): wider than [3, inf)."""
+    figures, hidden = a_floor_behind_a_difference()
+    solved = suppression.Auditor(figures, 5, {}).audit(hidden, 5)
+    assert {(round(i.lower, 6), i.upper) for i in solved} == {(3.0, np.inf)}  # the figure a and the atom a
+    n_rows = len(suppression._Model(figures, hidden, {}).rows)
+    truth = figures.atoms["persons"].to_numpy(dtype="float64")
+    forged_point = np.array([0.0, 6.0, 1e12 + 3.0, 1e12])
+    body = {"points": [_sparse(forged_point - truth)], "rays": [_sparse(np.array([1.0, 0.0, 0.0, 0.0]))],
+            "ends": {"0": {"lower": 0.0, "upper": "inf",
+                           "min": {"point": 0, "dual": suppression._sparse_list(np.zeros(n_rows))},
+                           "max": {"ray": 0}}}}
+    assert suppression.certify(figures, 5, hidden, {}, body) is None
+    # the same body with the genuine point (a at its floor) proves nothing wider either: the zero
+    # dual proves 0, the point reaches 3; a certificate must prove what it claims
+    body["points"] = [_sparse(np.array([3.0, 6.0, 7.0, 7.0]) - truth)]
+    assert suppression.certify(figures, 5, hidden, {}, body) is None
+
+
+def _sparse(vector: np.ndarray) -> list[str]:
+    return suppression._sparse_list(vector)

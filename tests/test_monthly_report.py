@@ -836,3 +836,29 @@ def test_the_outflow_series_of_several_rules_at_once_is_each_rule_alone(network)
     assert len(together) and list(dict.fromkeys(together["definition"])) == ["Evaluation-2022", "programme",
                                                                              "evaluation-2021"]
     pd.testing.assert_frame_equal(together, alone, check_exact=True)
+
+
+def test_a_page_table_shows_every_kind_of_column_as_written_by_hand():
+    """The page's table, a column at a time: whole numbers and floats right-aligned, a missing value
+    an empty text cell, text escaped (never markup), nullable numbers, dates (a date at midnight,
+    else date and time), tuples joined and booleans as the page has always shown them."""
+    from transforms.monthly_report import _html_table, report_texts
+
+    frame = pd.DataFrame({
+        "n": np.array([3, 10], dtype="int64"),
+        "f": [1.5, np.nan],
+        "s": pd.array(["a<b & 'c'", pd.NA], dtype="string"),
+        "i": pd.array([1, pd.NA], dtype="Int64"),
+        "d": pd.to_datetime(["2020-01-31 00:00", "2020-02-29 12:00"]),
+        "o": [("x", "y"), None],
+        "b": [True, False],
+        "u": np.array([7, 0], dtype="uint8"),
+    })
+    expected = ("<table><thead><tr><th>n</th><th>f</th><th>s</th><th>i</th><th>d</th><th>o</th><th>b</th>"
+                "<th>u</th></tr></thead><tbody>"
+                "<tr><td>3</td><td>1.5</td><td class='t'>a&lt;b &amp; &#x27;c&#x27;</td><td>1</td>"
+                "<td class='t'>2020-01-31</td><td class='t'>x, y</td><td>True</td><td>7</td></tr>"
+                "<tr><td>10</td><td class='t'></td><td class='t'></td><td class='t'></td>"
+                "<td class='t'>2020-02-29 12:00:00</td><td class='t'></td><td>False</td><td>0</td></tr>"
+                "</tbody></table>")
+    assert _html_table(frame, report_texts("en")) == expected

@@ -245,3 +245,30 @@ def test_the_kept_figures_are_parsed_once_per_content_and_again_when_rewritten(t
     os.utime(release / runs.KEPT_SERIES, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert runs.kept_headline(release, day, ["programme"])["persons"].tolist() == [4, 3]
     assert runs.release_series(release, [day], ["programme"])["persons"].tolist() == [4, 3]
+
+
+def test_the_kept_headline_is_picked_once_per_content_day_and_rules_and_each_ask_gets_its_own(tmp_path, monkeypatch):
+    """kept_headline's answer is kept by the file's content, the day and the rules: the same ask
+    again is not picked out of the frame again (a run asks three times), another day or another
+    order of rules is, a rewritten file is; and a caller that changes its frame changes no later answer."""
+    from transforms import runs
+
+    release = tmp_path / "release"
+    release.mkdir()
+    days = [date(2020, 9, 30), date(2020, 10, 31)]
+    table = pd.DataFrame({"definition": ["programme", "other"] * 2, "line": ["legalised"] * 4,
+                          "month_end": [days[0], days[0], days[1], days[1]], "persons": [1, 2, 3, 4]})
+    runs.keep_series(release, table)
+    picked = []
+    pick = runs._headline_of
+    monkeypatch.setattr(runs, "_headline_of", lambda *a: picked.append(a[1:]) or pick(*a))
+    first = runs.kept_headline(release, days[1], ["programme", "other"])
+    first.loc[0, "persons"] = 99  # the caller's own frame
+    assert runs.kept_headline(release, days[1], ["programme", "other"])["persons"].tolist() == [3, 4]
+    assert len(picked) == 1
+    assert runs.kept_headline(release, days[1], ["other", "programme"])["persons"].tolist() == [4, 3]
+    assert runs.kept_headline(release, days[0], ["programme", "other"])["persons"].tolist() == [1, 2]
+    assert len(picked) == 3
+    runs.keep_series(release, table.assign(persons=[5, 6, 7, 8]))
+    assert runs.kept_headline(release, days[1], ["programme", "other"])["persons"].tolist() == [7, 8]
+    assert len(picked) == 4

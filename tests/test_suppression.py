@@ -830,19 +830,56 @@ def test_one_checksummed_json_format_for_every_kept_file(tmp_path):
 
 
 def test_a_certificates_point_or_ray_must_keep_the_relations_too():
-    """_feasible: a point that meets every shown figure but breaks what a reader knows (a
-    relation r @ x >= 0) proves nothing, nor does a ray that breaks one; a figure's row that is
-    hidden is free. Rows: a shown figure x0 + x1 = 2, a hidden one x1 = 5, a relation x0 - x1 >= 0."""
-    from transforms.suppression import Rows, _feasible
+    """_Model.point_fits and ray_fits: a point that meets every shown figure but breaks what a
+    reader knows (a relation r @ x >= 0) proves nothing, nor does a ray that breaks one; a figure's
+    row that is hidden is free. Figures: x0 + x1 = 2 shown, x1 hidden, a relation x0 - x1 >= 0."""
+    from transforms.suppression import Figures, Rows, _Model
 
-    rows = Rows.of([(np.array([0, 1]), np.array([1.0, 1.0])), (np.array([1]), np.array([1.0])),
-                    (np.array([0, 1]), np.array([1.0, -1.0]))], 2)
-    kind, value = np.array([0, 1, 2]), np.array([2.0, 0.0, 0.0])
-    assert _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([1.0, 1.0])])
-    assert not _feasible(rows, kind, value, [np.array([2.0, 0.0]), np.array([0.5, 1.5])])  # relation broken
-    assert not _feasible(rows, kind, value, [np.array([1.0, 0.5])])                        # figure moved
-    assert not _feasible(rows, kind, value, [np.array([3.0, -1.0])])                       # an atom below 0
-    assert _feasible(rows, kind, value, [np.array([1.0, -1.0]) * 0], ray=True)
-    assert not _feasible(rows, kind, value, [np.array([-1.0, 1.0]) + 1], ray=True)           # moves the figure
-    assert not _feasible(rows, np.array([1, 1, 2]), value, [np.array([0.0, 1.0])], ray=True)  # breaks the relation
-    assert _feasible(rows, np.array([1, 1, 2]), value, [np.array([1.0, 1.0])], ray=True)
+    figures = Figures(atoms=pd.DataFrame({"municipality": ["m", "m"], "classes": [("a",), ("b",)],
+                                          "persons": [1, 1]}), forms=np.empty(0), values=np.empty(0))
+    figures.add(("sum",), np.array([1.0, 1.0]))
+    figures.add(("b",), np.array([0.0, 1.0]))
+    figures.relations.append(Rows.of([(np.array([0, 1]), np.array([1.0, -1.0]))], 2))
+    model = _Model(figures.close(), np.array([False, True]), {})
+    assert model.point_fits(np.array([2.0, 0.0])) and model.point_fits(np.array([1.0, 1.0]))
+    assert not model.point_fits(np.array([0.5, 1.5]))  # relation broken
+    assert not model.point_fits(np.array([1.0, 0.5]))  # figure moved
+    assert not model.point_fits(np.array([3.0, -1.0]))  # an atom below 0
+    assert not model.ray_fits(np.array([1.0, 0.0]))  # moves the figure
+    shown_free = _Model(figures, np.array([True, True]), {})  # both hidden: only the relation holds
+    assert not shown_free.ray_fits(np.array([0.0, 1.0]))  # breaks the relation
+    assert shown_free.ray_fits(np.array([1.0, 1.0]))
+
+
+def test_the_fingerprint_of_given_figures_is_the_one_every_kept_file_is_named_by():
+    """Kept patterns and joint audits are found by `fingerprint`: the same figures must give the
+    same digest in every release (else every store solves its whole protection again). The digests
+    are those of main at 0d189da (positions sorted by their repr, each printed again), before the
+    fingerprint printed each position once."""
+    figures = edition_figures(one_rule(TABLE), ["r"], LINES, list(TABLE))
+    assert figures.sums and figures.ratios and len(figures.positions) == 40
+    assert suppression.fingerprint(figures, 5, 5.0) == \
+        "f27fa3d0d14f0de3b0de29591f8f2b25229c7398d69e0fe1c5dd3b0f52619a2f"
+    assert suppression.fingerprint(two_rules_differing_in_noord(), 5, 3.0) == \
+        "cfac49215215198e4fb9c9f34d019d8cd4781445cae032c840eeed519d1b7966"
+
+
+def test_the_primaries_of_atoms_by_hand_small_figures_small_atoms_and_small_class_sums():
+    """sensitive: every small figure, every small atom, and every class set that several atoms
+    share and that sums to a small number, in order of first appearance (the atoms of a class set
+    need not stand together; one atom alone is a small atom, not a sum), by hand."""
+    atoms = pd.DataFrame({"municipality": ["m1", "m2", "m3", "m1", "m2", "m3", "m1"],
+                          "classes": [("c",), ("b",), ("a",), ("a",), ("c",), ("b",), ("d",)],
+                          "persons": [1, 7, 2, 2, 1, 0, 2]})
+    figures = Figures(atoms=atoms, forms=np.empty(0), values=np.empty(0))
+    figures.add(("all",), np.ones(7))
+    figures.add(("m1 c and a",), np.array([1.0, 0, 0, 1, 0, 0, 0]))
+    figures = figures.close()
+    found = [(name, form[0].tolist(), form[1].tolist(), persons)
+             for name, form, persons in suppression.sensitive(figures, 5)]
+    assert found == [
+        ("figure 1", [0, 3], [1.0, 1.0], 3),
+        ("atom m1 ('c',)", [0], [1.0], 1), ("atom m3 ('a',)", [2], [1.0], 2),
+        ("atom m1 ('a',)", [3], [1.0], 2), ("atom m2 ('c',)", [4], [1.0], 1), ("atom m1 ('d',)", [6], [1.0], 2),
+        ("atoms summed ('c',)", [0, 4], [1.0, 1.0], 2), ("atoms summed ('a',)", [2, 3], [1.0, 1.0], 4),
+    ]  # b: 7 persons; all: 15

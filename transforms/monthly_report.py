@@ -841,17 +841,30 @@ def _html_table(frame: pd.DataFrame, texts: dict) -> str:
     if frame.empty:
         return f"<p>{html.escape(texts['none'])}</p>"
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for row in frame.head(PAGE_ROWS).itertuples(index=False):
-        cells = []
-        for value in row:
-            value = _plain(value)
-            text = "" if value is None else str(value)
-            css = "" if isinstance(value, (int, float)) else " class='t'"
-            cells.append(f"<td{css}>{html.escape(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    shown = frame.head(PAGE_ROWS)
+    columns = [_html_cells(shown.iloc[:, col]) for col in range(shown.shape[1])]
+    rows = ["<tr>" + "".join(cells) + "</tr>" for cells in zip(*columns)]
     more = (f"<p>{html.escape(_more_rows(texts, len(frame), PAGE_ROWS))}</p>" if len(frame) > PAGE_ROWS else "")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def _html_cells(values: pd.Series) -> list[str]:
+    """One column's cells of a page's table: numbers right-aligned, all else as escaped text (left);
+    a missing value an empty text cell. Whole numbers and text in one pass per column (the page's
+    tables were a cell at a time through _plain: 31,000 cells, a tenth of a nothing-new report)."""
+    dtype = values.dtype
+    if dtype.kind in "iu" and isinstance(dtype, np.dtype):  # digits: nothing to escape
+        return [f"<td>{value}</td>" for value in values.to_numpy().tolist()]
+    if isinstance(dtype, pd.StringDtype):
+        return ["<td class='t'></td>" if value is None else f"<td class='t'>{html.escape(value)}</td>"
+                for value in values.to_numpy(dtype=object, na_value=None)]
+    cells = []
+    for value in values.to_numpy(dtype=object):
+        value = _plain(value)
+        text = "" if value is None else str(value)
+        css = "" if isinstance(value, (int, float)) else " class='t'"
+        cells.append(f"<td{css}>{html.escape(text)}</td>")
+    return cells
 
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
