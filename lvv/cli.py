@@ -217,7 +217,8 @@ def run(data_dir: DataDirOption = None,
 
     Exit 0 when the run finished and nothing waits for a steward; 1 when it finished but something
     does: a delivery held by the plausibility gate (and not superseded), a delivery rejected whole
-    (every run, until its file is fixed or removed), lines of a corrections file not applied, or a
+    (every run, until its file is fixed or removed or a later one is in force), lines of a
+    corrections file not applied, or a
     release awaiting --accept-revisions (one `needs a steward` line on stderr says which); 2 for usage and settings errors, a busy lock or a file-system problem; 3 for a bug
     (an "unexpected error"). A deployment run in that case ends in a Completed-type state named
     `Needs steward`, with the same line as its message.
