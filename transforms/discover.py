@@ -7,6 +7,8 @@ the file whose name sorts last **with the numbers in the name compared as number
 ignored). The others are kept as they are and recorded as superseded (`superseded_files`).
 A month without a folder between a municipality's first and last delivery is a gap
 (`missing_months`): the next delivery, a full export, covers it; it is a warning, not an error.
+A month folder without a delivery file (hidden files and Office lock files do not count) is
+passed over with a note too.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ def discover(raw_dir: Path, contracts: dict[str, SourceContract]) -> tuple[list[
         for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             period = parse_period(period_dir.name)
             files = month_files(period_dir)
+            if not files:  # a delivery forgotten or still being copied: said, not passed over in silence
+                notes.append(f"{folder.name}/{period_dir.name}/: an empty month folder (no delivery file), passed over")
             if len(files) > 1:
                 notes.append(f"{folder.name}/{period_dir.name}/: {len(files)} files; {files[-1].name} stands "
                              f"(the latest version by name), superseded: {', '.join(p.name for p in files[:-1])}")
