@@ -29,3 +29,35 @@ def test_a_month_folder_with_a_file_gets_no_empty_note(tmp_path):
         (raw / "amsterdam" / period / f"lvv_amsterdam_{period}.xlsx").write_bytes(b"x")
     found, notes = discover(raw, {"amsterdam": contract_for("amsterdam")})
     assert len(found) == 2 and not [note for note in notes if "empty" in note]
+
+
+def test_superseded_files_are_those_before_the_one_that_stands_in_each_month(tmp_path):
+    import hashlib
+
+    from transforms.discover import superseded_files
+
+    raw = tmp_path / "raw"
+    two = raw / "amsterdam" / "2021-02"  # two versions (and a lock file and a hidden file)
+    two.mkdir(parents=True)
+    for name, data in (("export.xlsx", b"first"), ("export_v2.xlsx", b"second"), ("~$export.xlsx", b"l"),
+                       (".hidden.xlsx", b"h")):
+        (two / name).write_bytes(data)
+    one = raw / "amsterdam" / "2021-03"  # one delivery beside files that are not deliveries
+    one.mkdir()
+    for name in ("export.xlsx", "~$export.xlsx", ".export.xlsx"):
+        (one / name).write_bytes(b"x")
+    (one / "sub").mkdir()
+    three = raw / "amsterdam" / "2021-04"
+    three.mkdir()
+    for name in ("a.csv", "a (2).csv", "a (10).csv"):
+        (three / name).write_bytes(name.encode())
+    (raw / "amsterdam" / "not-a-month").mkdir()
+    (raw / "amsterdam" / "not-a-month" / "x.csv").write_bytes(b"x")
+    (raw / "amsterdam" / "not-a-month" / "y.csv").write_bytes(b"y")
+    found = superseded_files(raw, ["amsterdam", "absent"])
+    assert [(r["file"], r["superseded_by"], r["sha256"]) for r in found] == [
+        ("amsterdam/2021-02/export.xlsx", "amsterdam/2021-02/export_v2.xlsx", hashlib.sha256(b"first").hexdigest()),
+        ("amsterdam/2021-04/a.csv", "amsterdam/2021-04/a (10).csv", hashlib.sha256(b"a.csv").hexdigest()),
+        ("amsterdam/2021-04/a (2).csv", "amsterdam/2021-04/a (10).csv", hashlib.sha256(b"a (2).csv").hexdigest())]
+    assert {(r["delivery_id"], r["period"], r["status"]) for r in found} == {
+        ("amsterdam/2021-02", "2021-02", "superseded"), ("amsterdam/2021-04", "2021-04", "superseded")}

@@ -14,6 +14,7 @@ passed over with a note too.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,7 +87,12 @@ def superseded_files(raw_dir: Path, municipalities: Iterable[str]) -> list[dict]
         folder = raw_dir / municipality
         if not folder.is_dir():
             continue
-        for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and parse_period(p.name)):
+        with os.scandir(folder) as entries:
+            months = sorted(entry.name for entry in entries if entry.is_dir() and parse_period(entry.name))
+        for month in months:
+            period_dir = folder / month
+            if _file_count(period_dir) < 2:  # the usual month: no Path, stat or sort per file
+                continue
             files = month_files(period_dir)
             for path in files[:-1]:
                 out.append({
@@ -96,6 +102,13 @@ def superseded_files(raw_dir: Path, municipalities: Iterable[str]) -> list[dict]
                     "status": "superseded", "rows_read": 0, "rows_curated": 0, "rows_quarantined": 0,
                     "rows_skipped": 0, "superseded_by": files[-1].relative_to(raw_dir).as_posix()})
     return out
+
+
+def _file_count(period_dir: Path) -> int:
+    """How many files month_files gives for the folder (counted from the folder's entries: each
+    run lists every month of the history here)."""
+    with os.scandir(period_dir) as entries:
+        return sum(1 for entry in entries if not entry.name.startswith((".", "~$")) and entry.is_file())
 
 
 def missing_months(periods: Iterable[str]) -> list[tuple[str, str]]:
