@@ -28,8 +28,10 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.checks import Finding, Lang
 from transforms.corrections import CorrectionsFile, apply_corrections, corrections_path, read_corrections
@@ -255,17 +257,17 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     # the versions in force that the new deliveries close: a look-up among the episodes closed,
     # not a map of every version kept (the whole history's, in a monthly run)
     closing = closing[closing.notna()]
-    closed = in_force.index[in_force["episode_id"].isin(closing.index).to_numpy()]  # versions' labels
+    closed = in_force.index[among(in_force["episode_id"], closing.index)]  # versions' labels
     versions = versions.copy(deep=False)  # copy on write: only the column changed is copied
     versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(closing))
     opened = tail[~carried].copy()
-    counts = versions[versions["episode_id"].isin(opened["episode_id"])].groupby("episode_id").size()
+    counts = versions[among(versions["episode_id"], opened["episode_id"])].groupby("episode_id").size()
     opened["version"] = opened["episode_id"].map(counts).fillna(0).astype("int64") + 1
     opened = _typed_versions(opened).assign(kept_municipality=opened["municipality"].to_numpy())
     updated = pd.concat([_typed_versions(versions.drop(columns="kept_municipality")).assign(
         kept_municipality=versions["kept_municipality"].to_numpy()), opened], ignore_index=True)
     touched = set(opened["episode_id"]) | set(versions.loc[closed, "episode_id"])
-    last_two = updated[updated["episode_id"].isin(touched)].sort_values(
+    last_two = updated[among(updated["episode_id"], list(touched))].sort_values(
         ["episode_id", "version"], kind="stable").groupby("episode_id").tail(2)
     new_ids = {new["delivery_id"]: new["municipality"] for new in merging}
     found = [f for f in revisions(last_two.drop(columns="kept_municipality"), located) if f.delivery_id in new_ids]
@@ -274,6 +276,19 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
         else revised.assign(kept_municipality=pd.Series(dtype="string"))
     return {"versions": updated, **merged, "corrections": before["corrections"],
             "revisions": pd.concat([before["revisions"], revised], ignore_index=True)}
+
+
+def among(column: pd.Series, values) -> np.ndarray:
+    """column.isin(values) as a boolean array, through Arrow's is_in: pandas' isin on a string
+    column turned every value looked for into a Python object first (the episodes a month opens
+    or closes, looked for among every version kept)."""
+    return pc.is_in(_strings(column), value_set=_strings(values)).to_numpy(zero_copy_only=False)
+
+
+def _strings(values) -> pa.Array:
+    """Text values as an Arrow string array (a column or an index backed by Arrow: not copied)."""
+    array = pa.array(values, from_pandas=True)
+    return array if array.type == pa.string() else array.cast(pa.string())
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
