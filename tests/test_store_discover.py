@@ -61,3 +61,33 @@ def test_superseded_files_are_those_before_the_one_that_stands_in_each_month(tmp
         ("amsterdam/2021-04/a (2).csv", "amsterdam/2021-04/a (10).csv", hashlib.sha256(b"a (2).csv").hexdigest())]
     assert {(r["delivery_id"], r["period"], r["status"]) for r in found} == {
         ("amsterdam/2021-02", "2021-02", "superseded"), ("amsterdam/2021-04", "2021-04", "superseded")}
+
+
+def test_superseded_files_takes_discovers_counts_while_each_month_folder_is_unchanged(tmp_path, monkeypatch):
+    import os
+
+    from transforms.discover import superseded_files
+
+    raw = tmp_path / "raw"
+    for period in ("2021-02", "2021-03", "2021-04"):
+        (raw / "amsterdam" / period).mkdir(parents=True)
+        (raw / "amsterdam" / period / "export.xlsx").write_bytes(period.encode())
+    (raw / "amsterdam" / "2021-03" / "export_v2.xlsx").write_bytes(b"again")
+    found, _ = discover(raw, {"amsterdam": contract_for("amsterdam")})
+    listed, real_scandir = [], os.scandir
+
+    def counting_scandir(path="."):
+        listed.append(os.path.basename(os.fspath(path)))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    assert [r["file"] for r in superseded_files(raw, ["amsterdam"])] == ["amsterdam/2021-03/export.xlsx"]
+    assert listed == ["amsterdam"]  # the municipality's folder only: every month counted by discover
+    # a second version arrives in a month after discover listed it: that folder is listed again
+    (raw / "amsterdam" / "2021-04" / "export_v2.xlsx").write_bytes(b"late")
+    listed.clear()
+    assert [r["file"] for r in superseded_files(raw, ["amsterdam"])] == [
+        "amsterdam/2021-03/export.xlsx", "amsterdam/2021-04/export.xlsx"]
+    assert listed == ["amsterdam", "2021-04"]
+    (raw / "amsterdam" / "2021-03" / "export_v2.xlsx").unlink()  # a version withdrawn
+    assert [r["file"] for r in superseded_files(raw, ["amsterdam"])] == ["amsterdam/2021-04/export.xlsx"]

@@ -53,7 +53,10 @@ def discover(raw_dir: Path, contracts: dict[str, SourceContract]) -> tuple[list[
             continue
         for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             period = parse_period(period_dir.name)
+            stamp = file_stamp(period_dir)  # before it is listed: a file added after changes it
             files = month_files(period_dir)
+            if stamp is not None:
+                _MONTH_COUNTS[str(period_dir)] = (stamp, len(files))
             if not files:  # a delivery forgotten or still being copied: said, not passed over in silence
                 notes.append(f"{folder.name}/{period_dir.name}/: an empty month folder (no delivery file), passed over")
             if len(files) > 1:
@@ -104,9 +107,20 @@ def superseded_files(raw_dir: Path, municipalities: Iterable[str]) -> list[dict]
     return out
 
 
+#: how many files month_files gave for each month folder listed by this process (discover), by
+#: the folder's stamp when it was listed (size, modification and change time, inode): a file
+#: added, removed or renamed in it changes the folder's modification time
+_MONTH_COUNTS: dict[str, tuple[list[int], int]] = {}
+
+
 def _file_count(period_dir: Path) -> int:
-    """How many files month_files gives for the folder (counted from the folder's entries: each
-    run lists every month of the history here)."""
+    """How many files month_files gives for the folder: as discover counted them in this process
+    while the folder has the stamp it had then (a stat), else counted from its entries. Each run
+    lists every month of the history in find-deliveries and again here, in build-history
+    (x100: 3,000 month folders, 0.46 of the history step's 7.9 profiled seconds)."""
+    kept = _MONTH_COUNTS.get(str(period_dir))
+    if kept is not None and kept[0] == file_stamp(period_dir):
+        return kept[1]
     with os.scandir(period_dir) as entries:
         return sum(1 for entry in entries if not entry.name.startswith((".", "~$")) and entry.is_file())
 
