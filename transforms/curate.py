@@ -175,7 +175,9 @@ def _network_blocks(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFr
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
                 columns=[*ISSUE_COLUMNS, "kept_municipality"])
             typed = _issues(frame)
-        typed["kept_municipality"] = frame["kept_municipality"].astype("string").to_numpy()
+        # the array, not to_numpy(): that made every row's municipality a Python string, and the
+        # column was converted back to Arrow one value at a time on the next astype or concat
+        typed["kept_municipality"] = frame["kept_municipality"].astype("string").array
         out[name] = typed.sort_values(keys, kind="stable", ignore_index=True)
     return out
 
@@ -263,9 +265,10 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     opened = tail[~carried].copy()
     counts = versions[among(versions["episode_id"], opened["episode_id"])].groupby("episode_id").size()
     opened["version"] = opened["episode_id"].map(counts).fillna(0).astype("int64") + 1
-    opened = _typed_versions(opened).assign(kept_municipality=opened["municipality"].to_numpy())
+    opened = _typed_versions(opened)
+    opened = opened.assign(kept_municipality=opened["municipality"].array)  # as kept: string
     updated = pd.concat([_typed_versions(versions.drop(columns="kept_municipality")).assign(
-        kept_municipality=versions["kept_municipality"].to_numpy()), opened], ignore_index=True)
+        kept_municipality=versions["kept_municipality"].astype("string").array), opened], ignore_index=True)
     touched = set(opened["episode_id"]) | set(versions.loc[closed, "episode_id"])
     last_two = updated[among(updated["episode_id"], list(touched))].sort_values(
         ["episode_id", "version"], kind="stable").groupby("episode_id").tail(2)

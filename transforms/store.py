@@ -288,11 +288,21 @@ def _read_index(path: Path) -> dict:
 
 
 def _write_index(path: Path, entries: dict[str, dict]) -> None:
-    """The index replaced in one rename; a store that cannot be written (read-only) keeps none."""
+    """The index replaced in one rename; a store that cannot be written (read-only) keeps none.
+
+    Kept as parsed under the stamp of the file just written: a monthly run writes every index
+    again once its new deliveries are stored (needs-release), and the history step parsed them
+    all once more (x100: 25 indexes holding 3,000 records). Each entry is still checked against
+    its delivery.json's stamp wherever the index is read, so a file replaced since costs nothing
+    but that check.
+    """
     try:
         replace_file(path, json.dumps({"version": 1, "records": entries}, separators=(",", ":")))
     except OSError:
-        pass
+        return
+    stamp = file_stamp(path)
+    if stamp is not None:
+        _PARSED_INDEXES[str(path)] = (stamp, entries)
 
 
 def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
