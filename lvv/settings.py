@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -52,13 +53,40 @@ class DataPaths:
 
 def delivery_files(raw_dir: Path) -> list[Path]:
     """Every file under raw_dir/<municipality>/<period>/, hidden files left out."""
-    if not raw_dir.is_dir():
+    return [raw_dir / name for name in relative_delivery_files(raw_dir)]
+
+
+def relative_delivery_files(raw_dir: Path) -> list[str]:
+    """delivery_files as paths relative to raw_dir (posix), in no particular order.
+
+    Listed with os.scandir, whose entries know their type: pathlib's glob and is_file built and
+    stat'ed a Path per file, and the demo check lists every raw file of the history each run.
+    """
+    return list(_delivery_names(raw_dir))
+
+
+def _delivery_names(raw_dir: Path) -> Iterator[str]:
+    for municipality in _subfolders(str(raw_dir)):
+        for period in _subfolders(municipality.path):
+            with os.scandir(period.path) as entries:
+                names = [f"{municipality.name}/{period.name}/{entry.name}" for entry in entries
+                         if not entry.name.startswith(".") and entry.is_file()]
+            yield from names
+
+
+def _subfolders(folder: str) -> list[os.DirEntry]:
+    """The folders in a folder, hidden ones included (as pathlib's `*` matches them); none when
+    it is not a folder."""
+    try:
+        with os.scandir(folder) as entries:
+            return [entry for entry in entries if entry.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    return [p for p in raw_dir.glob("*/*/*") if p.is_file() and not p.name.startswith(".")]
 
 
 def has_deliveries(raw_dir: Path) -> bool:
-    return bool(delivery_files(raw_dir))
+    """Whether raw_dir holds a delivery file: the listing stops at the first."""
+    return next(_delivery_names(raw_dir), None) is not None
 
 
 #: URI schemes of the local file system (fsspec's names)
@@ -96,7 +124,7 @@ def is_demo_data(raw_dir: Path) -> bool:
         written = set(json.loads(manifest.read_text(encoding="utf-8")).get("files", {}))
     except (OSError, ValueError, AttributeError):
         return False
-    present = {p.relative_to(raw_dir).as_posix() for p in delivery_files(raw_dir)}
+    present = set(relative_delivery_files(raw_dir))
     return bool(present) and present <= written
 
 
@@ -109,17 +137,18 @@ def pseudonym_key(raw_dir: Path) -> tuple[str, bool]:
     refused anywhere else, so real registers are never pseudonymised with a published key.
     """
     key = os.environ.get(KEY_ENV, "")
-    demo = is_demo_data(raw_dir)
-    if key == DEMO_PSEUDONYM_KEY and not (demo or (raw_dir / DEMO_MANIFEST).exists()):
+    manifest = (raw_dir / DEMO_MANIFEST).exists()
+    # a key set is taken without listing the raw files (is_demo_data needs the manifest anyway)
+    if key == DEMO_PSEUDONYM_KEY and not manifest:
         raise SettingsError(
             f"{KEY_ENV} is the demo's published key. The deliveries under {raw_dir} are not the "
             f"synthetic demo: set {KEY_ENV} to the programme's secret key and run again."
         )
     if key:
         return key, False
-    if demo:
+    if is_demo_data(raw_dir):
         return DEMO_PSEUDONYM_KEY, True
-    if (raw_dir / DEMO_MANIFEST).exists():  # a copy of the demo with files added by hand
+    if manifest:  # a copy of the demo with files added by hand
         raise SettingsError(
             f"{KEY_ENV} is not set. {raw_dir} was written by `lvv demo`, but holds files the demo did not "
             f"write, so the demo's key is not taken without being asked. To try them on the demo's store, "

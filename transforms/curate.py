@@ -28,8 +28,10 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.checks import Finding, Lang
 from transforms.corrections import CorrectionsFile, apply_corrections, corrections_path, read_corrections
@@ -104,9 +106,10 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
     is merged again, once).
     """
     kept = load_history(staged_root) if incremental else None
-    other_layout = incremental and (kept is None and (staged_root / HISTORY_DIR).is_dir()
-                                    or kept is not None and set(kept.tables) != set(KEPT_ORDER))
-    if kept is not None and set(kept.tables) != set(KEPT_ORDER):  # kept by another layout: merged again once
+    # kept by another layout (other tables, or files load_history does not take): merged again once
+    other_tables = kept is not None and set(kept.tables) != set(KEPT_ORDER)
+    unreadable = incremental and kept is None and (staged_root / HISTORY_DIR).is_dir()
+    if other_tables:
         kept = None
     fingerprints: dict[str, str] = {}
     parts: list[dict[str, pd.DataFrame]] = []
@@ -127,10 +130,11 @@ def merged_history(staged_root: Path, located: pd.DataFrame, raw_dir: Path | Non
         else:
             parts.append(_kept_as(municipality, merge_municipality(staged_root, municipality, own, path, lang)))
     if merges is not None:
+        matched_nothing = kept is not None and not as_kept and not appends and bool(fingerprints)
         merges.update(kept=sorted(as_kept), appended=sorted(appends),
                       merged=sorted(set(fingerprints) - as_kept - set(appends)),
-                      other_layout=[str(staged_root / HISTORY_DIR)] if other_layout or (
-                          kept is not None and not as_kept and not appends and fingerprints) else [])
+                      other_layout=[str(staged_root / HISTORY_DIR)] if other_tables or unreadable or matched_nothing
+                      else [])
     if kept is not None and kept.fingerprints == fingerprints:
         return kept
     if kept is not None and as_kept:
@@ -171,7 +175,9 @@ def _network_blocks(parts: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFr
             frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
                 columns=[*ISSUE_COLUMNS, "kept_municipality"])
             typed = _issues(frame)
-        typed["kept_municipality"] = frame["kept_municipality"].astype("string").to_numpy()
+        # the array, not to_numpy(): that made every row's municipality a Python string, and the
+        # column was converted back to Arrow one value at a time on the next astype or concat
+        typed["kept_municipality"] = frame["kept_municipality"].astype("string").array
         out[name] = typed.sort_values(keys, kind="stable", ignore_index=True)
     return out
 
@@ -229,8 +235,10 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     # (each municipality's latest snapshot), not by a text comparison over every version kept
     open_versions = versions[versions["known_to"].isna().to_numpy()]
     in_force = open_versions[open_versions["kept_municipality"].isin(names).to_numpy()]
+    # in the stored rows' types (text as str, dates as Python dates): with the kept types (string,
+    # Arrow dates) the concat below converted every date of the state one by one (0.6 s at x16)
     state = pa.Table.from_pandas(in_force[["episode_id", *VERSION_ATTRIBUTES, "excel_row"]],
-                                 preserve_index=False).to_pandas()
+                                 preserve_index=False).to_pandas(ignore_metadata=True)
     state["delivery_id"] = (IN_FORCE + in_force["kept_municipality"].astype(str)).to_numpy()
     rows = load_delivery_tables(staged_root, merging, "episodes")
     quarantined = quarantine[-1] if len(quarantine) > 1 else pd.DataFrame()  # the new deliveries' rows
@@ -251,17 +259,18 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
     # the versions in force that the new deliveries close: a look-up among the episodes closed,
     # not a map of every version kept (the whole history's, in a monthly run)
     closing = closing[closing.notna()]
-    closed = in_force.index[in_force["episode_id"].isin(closing.index).to_numpy()]  # versions' labels
+    closed = in_force.index[among(in_force["episode_id"], closing.index)]  # versions' labels
     versions = versions.copy(deep=False)  # copy on write: only the column changed is copied
     versions.loc[closed, "known_to"] = as_date(versions.loc[closed, "episode_id"].map(closing))
     opened = tail[~carried].copy()
-    counts = versions[versions["episode_id"].isin(opened["episode_id"])].groupby("episode_id").size()
+    counts = versions[among(versions["episode_id"], opened["episode_id"])].groupby("episode_id").size()
     opened["version"] = opened["episode_id"].map(counts).fillna(0).astype("int64") + 1
-    opened = _typed_versions(opened).assign(kept_municipality=opened["municipality"].to_numpy())
+    opened = _typed_versions(opened)
+    opened = opened.assign(kept_municipality=opened["municipality"].array)  # as kept: string
     updated = pd.concat([_typed_versions(versions.drop(columns="kept_municipality")).assign(
-        kept_municipality=versions["kept_municipality"].to_numpy()), opened], ignore_index=True)
+        kept_municipality=versions["kept_municipality"].astype("string").array), opened], ignore_index=True)
     touched = set(opened["episode_id"]) | set(versions.loc[closed, "episode_id"])
-    last_two = updated[updated["episode_id"].isin(touched)].sort_values(
+    last_two = updated[among(updated["episode_id"], list(touched))].sort_values(
         ["episode_id", "version"], kind="stable").groupby("episode_id").tail(2)
     new_ids = {new["delivery_id"]: new["municipality"] for new in merging}
     found = [f for f in revisions(last_two.drop(columns="kept_municipality"), located) if f.delivery_id in new_ids]
@@ -270,6 +279,19 @@ def append_deliveries(staged_root: Path, located: pd.DataFrame, appends: dict[st
         else revised.assign(kept_municipality=pd.Series(dtype="string"))
     return {"versions": updated, **merged, "corrections": before["corrections"],
             "revisions": pd.concat([before["revisions"], revised], ignore_index=True)}
+
+
+def among(column: pd.Series, values) -> np.ndarray:
+    """column.isin(values) as a boolean array, through Arrow's is_in: pandas' isin on a string
+    column turned every value looked for into a Python object first (the episodes a month opens
+    or closes, looked for among every version kept)."""
+    return pc.is_in(_strings(column), value_set=_strings(values)).to_numpy(zero_copy_only=False)
+
+
+def _strings(values) -> pa.Array:
+    """Text values as an Arrow string array (a column or an index backed by Arrow: not copied)."""
+    array = pa.array(values, from_pandas=True)
+    return array if array.type == pa.string() else array.cast(pa.string())
 
 
 def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -7,11 +7,14 @@ the file whose name sorts last **with the numbers in the name compared as number
 ignored). The others are kept as they are and recorded as superseded (`superseded_files`).
 A month without a folder between a municipality's first and last delivery is a gap
 (`missing_months`): the next delivery, a full export, covers it; it is a warning, not an error.
+A month folder without a delivery file (hidden files and Office lock files do not count) is
+passed over with a note too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,7 +53,12 @@ def discover(raw_dir: Path, contracts: dict[str, SourceContract]) -> tuple[list[
             continue
         for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             period = parse_period(period_dir.name)
+            stamp = file_stamp(period_dir)  # before it is listed: a file added after changes it
             files = month_files(period_dir)
+            if stamp is not None:
+                _MONTH_COUNTS[str(period_dir)] = (stamp, len(files))
+            if not files:  # a delivery forgotten or still being copied: said, not passed over in silence
+                notes.append(f"{folder.name}/{period_dir.name}/: an empty month folder (no delivery file), passed over")
             if len(files) > 1:
                 notes.append(f"{folder.name}/{period_dir.name}/: {len(files)} files; {files[-1].name} stands "
                              f"(the latest version by name), superseded: {', '.join(p.name for p in files[:-1])}")
@@ -82,7 +90,12 @@ def superseded_files(raw_dir: Path, municipalities: Iterable[str]) -> list[dict]
         folder = raw_dir / municipality
         if not folder.is_dir():
             continue
-        for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and parse_period(p.name)):
+        with os.scandir(folder) as entries:
+            months = sorted(entry.name for entry in entries if entry.is_dir() and parse_period(entry.name))
+        for month in months:
+            period_dir = folder / month
+            if _file_count(period_dir) < 2:  # the usual month: no Path, stat or sort per file
+                continue
             files = month_files(period_dir)
             for path in files[:-1]:
                 out.append({
@@ -92,6 +105,24 @@ def superseded_files(raw_dir: Path, municipalities: Iterable[str]) -> list[dict]
                     "status": "superseded", "rows_read": 0, "rows_curated": 0, "rows_quarantined": 0,
                     "rows_skipped": 0, "superseded_by": files[-1].relative_to(raw_dir).as_posix()})
     return out
+
+
+#: how many files month_files gave for each month folder listed by this process (discover), by
+#: the folder's stamp when it was listed (size, modification and change time, inode): a file
+#: added, removed or renamed in it changes the folder's modification time
+_MONTH_COUNTS: dict[str, tuple[list[int], int]] = {}
+
+
+def _file_count(period_dir: Path) -> int:
+    """How many files month_files gives for the folder: as discover counted them in this process
+    while the folder has the stamp it had then (a stat), else counted from its entries. Each run
+    lists every month of the history in find-deliveries and again here, in build-history
+    (x100: 3,000 month folders, 0.46 of the history step's 7.9 profiled seconds)."""
+    kept = _MONTH_COUNTS.get(str(period_dir))
+    if kept is not None and kept[0] == file_stamp(period_dir):
+        return kept[1]
+    with os.scandir(period_dir) as entries:
+        return sum(1 for entry in entries if not entry.name.startswith((".", "~$")) and entry.is_file())
 
 
 def missing_months(periods: Iterable[str]) -> list[tuple[str, str]]:

@@ -93,10 +93,12 @@ class Layouts:
 
     def __init__(self, deliveries: pd.DataFrame):
         self._by_id: dict[str, dict[str, Any]] = {}
-        for record in deliveries.to_dict("records"):
-            layout = record.get("layout")
+        # the three columns, not every record as a dict: built per run over every delivery kept
+        files = deliveries["file"] if "file" in deliveries.columns else [None] * len(deliveries)
+        layouts = deliveries["layout"] if "layout" in deliveries.columns else [None] * len(deliveries)
+        for delivery_id, file, layout in zip(deliveries["delivery_id"], files, layouts):
             layout = layout if isinstance(layout, dict) else {}
-            self._by_id[record["delivery_id"]] = {"file": record.get("file") or "", **layout}
+            self._by_id[delivery_id] = {"file": file or "", **layout}
 
     def has(self, delivery_id: str, field_name: str) -> bool:
         """True when the delivery's sheet has a column for the field."""

@@ -67,9 +67,15 @@ def write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = No
 
 def write_arrow(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> pa.Table:
     """The frame written with its pandas metadata (the kept history's dtypes come back from it),
-    giving back the Arrow table written (what reading the file gives)."""
+    giving back the Arrow table written (what reading the file gives).
+
+    Written as a cache, not as the store's other files: neither compressed nor dictionary-encoded,
+    without statistics. The kept history is rewritten whole by every run that changes it and read
+    whole by the next; zstd and the dictionary pages were two thirds of writing its versions
+    (x16: 0.095 against 0.032 CPU s; reading 0.040 against 0.024), for files five times smaller.
+    """
     table = pa.Table.from_pandas(frame, schema=_checked(frame, schema), preserve_index=False)
-    _write(table, path)
+    pq.write_table(table, path, compression="none", use_dictionary=False, write_statistics=False)
     return table
 
 
@@ -282,11 +288,21 @@ def _read_index(path: Path) -> dict:
 
 
 def _write_index(path: Path, entries: dict[str, dict]) -> None:
-    """The index replaced in one rename; a store that cannot be written (read-only) keeps none."""
+    """The index replaced in one rename; a store that cannot be written (read-only) keeps none.
+
+    Kept as parsed under the stamp of the file just written: a monthly run writes every index
+    again once its new deliveries are stored (needs-release), and the history step parsed them
+    all once more (x100: 25 indexes holding 3,000 records). Each entry is still checked against
+    its delivery.json's stamp wherever the index is read, so a file replaced since costs nothing
+    but that check.
+    """
     try:
         replace_file(path, json.dumps({"version": 1, "records": entries}, separators=(",", ":")))
     except OSError:
-        pass
+        return
+    stamp = file_stamp(path)
+    if stamp is not None:
+        _PARSED_INDEXES[str(path)] = (stamp, entries)
 
 
 def load_delivery_table(staged_root: Path, record: dict, name: str, columns: list[str] | None = None) -> pd.DataFrame:
