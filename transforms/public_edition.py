@@ -135,8 +135,7 @@ def _protected_series(data: ReportData, lines: list[str], threshold: int, protec
     _together). Returns the series, its problems, and the reference date's hidden flags and bands
     as published."""
     series = data.outflow_series.groupby(["month_end", "definition", "line"], as_index=False)["persons"].sum()
-    parts = {pd.Timestamp(month_end): suppression.series_figures(atoms, data.definitions, lines)
-             for month_end, atoms in data.series_atoms.groupby("month_end", sort=True)}
+    parts = suppression.series_figures_by_month(data.series_atoms, data.definitions, lines)
     key, figures, pattern = reference
     joint, problems = _together("outflow_series", {**parts, key: figures}, threshold, protection, cache_dir,
                                 rising=suppression.series_before, given={key: pattern})
@@ -158,8 +157,7 @@ def _protected_occupancy(data: ReportData, threshold: int, protection: float | N
     published), knowing what holds between them (occupancy_relations): more of the occupancy
     series hidden where that audit fails (_beside_outflow)."""
     out = data.occupancy_series.copy()
-    parts = {pd.Timestamp(month_end): suppression.occupancy_figures(rows)
-             for month_end, rows in out.groupby("month_end", sort=True)}
+    parts = suppression.occupancy_figures_by_month(out)
     if not parts:
         return out, []
     joint, problems = _together("occupancy_series", parts, threshold, protection, cache_dir,
