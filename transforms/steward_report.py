@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import warnings
+import zipfile
+import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -60,137 +66,369 @@ WORDS = {
 
 def write_steward_report(source_path: Path, contract: SourceContract, findings: list[Finding],
                          out_path: Path, lang: Lang = "nl", delivery: dict | None = None) -> Path:
-    """Write the annotated copy of `source_path` to `out_path` (replaced whole) and return it."""
+    """Write the annotated copy of `source_path` to `out_path` (replaced whole) and return it.
+
+    Streamed: the source is read a row at a time (openpyxl read-only, or the CSV reader) and the
+    copy written a row at a time (openpyxl write-only), each problem cell filled and commented as
+    it passes, so memory does not grow with the rows (the findings and the merged ranges, both
+    bounded by the limits, are held)."""
     import openpyxl
 
     words = WORDS[lang]
-    # a file over a limit is never opened again (openpyxl would load all of it): a summary only.
-    # The limits bound the merged ranges too (openpyxl makes an object of every merged cell): a
-    # `<mergeCell ref="A1:XFD1048576"/>` of 30 bytes is over them, checked in transforms.limits
+    # a file over a limit is never opened again (openpyxl would read all of it): a summary only.
+    # The limits bound the merged ranges too (a `<mergeCell ref="A1:XFD1048576"/>` of 30 bytes
+    # is over them, checked in transforms.limits), so holding them here is bounded
     over_limit = any(f.code == "limit-exceeded" for f in findings)
-    workbook, data_sheet = (None, None) if over_limit else _copy_of_source(source_path, contract, words)
-    if workbook is None:
-        workbook = openpyxl.Workbook()
-        workbook.remove(workbook.active)
-    if data_sheet is not None:
-        _annotate(workbook[data_sheet], findings, lang)
-    summary = _summary_sheet(workbook, words)
-    _fill_summary(summary, data_sheet, findings, lang, source_path.name, contract, delivery)
+    with _source_sheets(source_path, contract, words, over_limit) as sheets:
+        workbook = openpyxl.Workbook(write_only=True)
+        try:
+            _report_sheets(workbook, sheets, findings, lang, source_path.name, contract, delivery)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, SyntaxError, ValueError, KeyError):
+            # a part damaged past what opening it read (openpyxl reads a sheet as it is asked
+            # for): a summary only, as for a file that cannot be opened at all
+            for sheet in workbook.worksheets:
+                with suppress(Exception):  # whatever the stream's state, it is dropped
+                    sheet.close()  # ends its stream of rows (else a warning at exit)
+            workbook = openpyxl.Workbook(write_only=True)
+            _report_sheets(workbook, [], findings, lang, source_path.name, contract, delivery)
     return _save(workbook, out_path)
 
 
-# ------------------------------------------------------------------ the copy of the source
-def _copy_of_source(path: Path, contract: SourceContract, words: dict[str, str]) -> tuple[Any, str | None]:
-    """(workbook, name of the data sheet): the source itself, or a CSV turned into a workbook.
-    (None, None) when the file cannot be opened at all."""
+def _report_sheets(workbook: Any, sheets: list[SourceSheet], findings: list[Finding], lang: Lang,
+                   file_name: str, contract: SourceContract, delivery: dict | None) -> None:
+    """The report's sheets into a write-only workbook (their rows streamed to temporary files):
+    the summary first, then a copy of each source sheet, the data sheet's problem cells marked."""
+    wanted = normalise_label(contract.file.sheet or "") if contract.file.type != "csv" else None
+    data_sheet = next((s.title for s in sheets if wanted is None or normalise_label(s.title) == wanted), None)
+    title = WORDS[lang]["summary"]
+    if title in {s.title for s in sheets}:
+        title = f"{title} (lvv)"
+    summary = workbook.create_sheet(title)  # the first sheet, the one the workbook opens on
+    summary.sheet_view.tabSelected = True
+    _fill_summary(summary, data_sheet, findings, lang, file_name, contract, delivery)
+    for sheet in sheets:
+        marks = _marks(findings, sheet.merged, lang) if sheet.title == data_sheet else {}
+        _copy_sheet(workbook.create_sheet(sheet.title), sheet, marks)
+
+
+# ------------------------------------------------------------------ reading the source
+@dataclass
+class SourceSheet:
+    """One sheet of the source as the copy needs it: its rows (read as they are asked for) and
+    what a worksheet states outside its cells that a reader in read-only mode does not keep."""
+
+    title: str
+    rows: Iterable[Sequence[Any]]
+    state: str = "visible"
+    #: (first column, last column, width or None, hidden), as the part's <col> elements state them
+    columns: list[tuple[int, int, float | None, bool]] = field(default_factory=list)
+    merged: list[Any] = field(default_factory=list)  # openpyxl CellRange
+    frozen: str | None = None  # the top-left cell of the scrolling pane
+
+
+@contextmanager
+def _source_sheets(path: Path, contract: SourceContract, words: dict[str, str],
+                   over_limit: bool) -> Iterator[list[SourceSheet]]:
+    """The source's sheets to copy: a CSV as one sheet, a workbook's worksheets in order (hidden
+    ones too); none when the file cannot be opened (not a workbook, damaged, password-protected)
+    or is over a limit."""
     import openpyxl
 
+    if over_limit:
+        yield []
+        return
     if contract.file.type == "csv":
-        grid = _csv_grid(path, contract)
-        if grid is None:
-            return None, None
-        workbook = openpyxl.Workbook()
-        sheet = workbook.active
-        sheet.title = words["data"]
-        for cells in grid:
-            sheet.append([safe_text(v) for v in cells])
-        return workbook, sheet.title
+        try:
+            text = csv_text(path.read_bytes(), contract.file.encoding)
+        except (OSError, UnicodeDecodeError):
+            yield []
+            return
+        rows = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter)
+        yield [SourceSheet(words["data"], ([safe_text(v) for v in cells] for cells in rows))]
+        return
     try:
         with warnings.catch_warnings():  # openpyxl warns about features it drops (data validation extensions)
             warnings.simplefilter("ignore")
-            workbook = openpyxl.load_workbook(path)
+            book = openpyxl.load_workbook(path, read_only=True)
+        archive = zipfile.ZipFile(path)
+        parts = _sheet_parts(archive)
+        sheets = [_source_sheet(archive, parts.get(ws.title), ws) for ws in book.worksheets]
     except Exception:  # not a workbook, damaged, or password-protected: a summary only
-        return None, None
-    wanted = normalise_label(contract.file.sheet or "")
-    match = next((n for n in workbook.sheetnames if normalise_label(n) == wanted), None)
-    return workbook, match
-
-
-def _csv_grid(path: Path, contract: SourceContract) -> list[list[str]] | None:
+        yield []
+        return
     try:
-        text = csv_text(path.read_bytes(), contract.file.encoding)
-    except (OSError, UnicodeDecodeError):
-        return None
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter))
+        yield sheets
+    finally:
+        book.close()
+        archive.close()
+
+
+def _source_sheet(archive: zipfile.ZipFile, part: str | None, ws: Any) -> SourceSheet:
+    # a stated dimension may be wrong (too small: openpyxl would stop there): read every row there is
+    ws.reset_dimensions()
+    sheet = SourceSheet(ws.title, ws.iter_rows(min_row=1, min_col=1), ws.sheet_state)
+    if part is not None:
+        _scan_layout(archive, part, sheet)
+    return sheet
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> its worksheet part, from xl/workbook.xml and its relationships (parts whose
+    size and prolog the limits' pass checked before the delivery was read)."""
+    from xml.etree import ElementTree
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {e.get("Id"): e.get("Target", "") for e in rels.iter() if local(e.tag) == "Relationship"}
+    parts = {}
+    for element in workbook.iter():
+        if local(element.tag) == "sheet":
+            rid = next((v for k, v in element.attrib.items() if local(k) == "id"), None)
+            target = targets.get(rid, "")
+            parts[element.get("name", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return parts
+
+
+_COL = re.compile(rb"<(?:\w+:)?col\s([^>]*?)/?>")
+_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?\bref="([A-Z]{1,3}\d{1,7}(?::[A-Z]{1,3}\d{1,7})?)"')
+_PANE = re.compile(rb"<(?:\w+:)?pane\s([^>]*?)/?>")
+_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+
+
+def _scan_layout(archive: zipfile.ZipFile, part: str, sheet: SourceSheet) -> None:
+    """The column widths, merged ranges and frozen pane a worksheet part states, into `sheet`: one
+    pass over the part in blocks, each cut before its last element so none is split; three
+    substring tests a block where none of them stands (the cells between)."""
+    carry = b""
+    with archive.open(part) as handle:
+        while True:
+            block = handle.read(1 << 20)
+            data = carry + block
+            cut = data.rfind(b"<") if block else len(data)
+            data, carry = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
+            _scan_block(data, sheet)
+            if not block:
+                break
+
+
+def _scan_block(data: bytes, sheet: SourceSheet) -> None:
+    from openpyxl.worksheet.cell_range import CellRange
+
+    if b"col" in data:
+        for attributes in _COL.findall(data):
+            found = {k.decode(): v.decode() for k, v in _ATTRIBUTE.findall(attributes)}
+            try:
+                width = float(found["width"]) if "width" in found else None
+                sheet.columns.append((int(found["min"]), int(found["max"]), width,
+                                      found.get("hidden") in ("1", "true")))
+            except (KeyError, ValueError):
+                continue  # a <col> without its columns: nothing to copy
+    if b"mergeCell" in data:
+        sheet.merged += [CellRange(ref.decode()) for ref in _MERGE_REF.findall(data)]
+    if b"pane" in data:
+        for attributes in _PANE.findall(data):
+            found = {k.decode(): v.decode() for k, v in _ATTRIBUTE.findall(attributes)}
+            if found.get("state") in ("frozen", "frozenSplit") and found.get("topLeftCell"):
+                sheet.frozen = found["topLeftCell"]
+
+
+# ------------------------------------------------------------------ writing the copy
+def _copy_sheet(out: Any, sheet: SourceSheet, marks: dict[tuple[int, int], Any]) -> None:
+    """Write `sheet` into the write-only sheet `out` a row at a time, the cells in `marks` (by row
+    and column) filled and commented. Every value is kept; a cell's number format, font, border,
+    alignment and protection too, not its fill (a problem cell's colour must be the only one)."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.dimensions import ColumnDimension
+
+    out.sheet_state = sheet.state
+    out.sheet_view.tabSelected = False
+    for first, last, width, hidden in sheet.columns:  # before any row: the <cols> come first
+        letter = get_column_letter(first)
+        out.column_dimensions[letter] = ColumnDimension(out, index=letter, min=first, max=last, hidden=hidden,
+                                                        **({"width": width} if width is not None else {}))
+    for merged in sheet.merged:
+        out.merged_cells.add(merged)
+    if sheet.frozen:
+        out.freeze_panes = sheet.frozen
+    covered = _covered_columns(sheet.merged)
+    styles: dict[tuple[int, ...], tuple] = {}
+    copied = _copier(out, styles)
+    marked_rows: dict[int, list[tuple[int, tuple[str, str, int]]]] = {}
+    for (row, column), mark in marks.items():
+        marked_rows.setdefault(row, []).append((column, mark))
+    last_row = 0
+    for row_number, cells in enumerate(sheet.rows, start=1):
+        last_row = row_number
+        values = [copied(cell) for cell in cells]
+        hidden = covered(row_number)
+        for column in hidden:  # a merged range shows its top-left cell; the others are empty
+            if column <= len(values):
+                values[column - 1] = None
+        if row_number in marked_rows:
+            _mark_row(out, values, cells, marked_rows[row_number], styles)
+        out.append(values)
+    for row_number in range(last_row + 1, max(marked_rows, default=0) + 1):  # marks past the last row
+        values = []
+        _mark_row(out, values, (), marked_rows.get(row_number, []), styles)
+        out.append(values)
+
+
+def _copier(out: Any, styles: dict[tuple[int, ...], tuple]) -> Callable[[Any], Any]:
+    """source cell -> what the copy holds for it: the bare value where it has no style (the cheap
+    case, most cells), else a cell with the source's style. A text that openpyxl would take for a
+    formula or an error value ('=1+1' or '#N/A' typed as text) stays text; a character a workbook
+    cannot hold becomes U+FFFD (safe_text). A CSV's texts (already safe_text) pass as they are."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+
+    def copied(cell: Any) -> Any:
+        if isinstance(cell, str):
+            return cell
+        value = cell.value  # None for a cell missing between two (openpyxl's EmptyCell)
+        if value is None:
+            return None
+        as_text = False
+        if isinstance(value, str):
+            if ILLEGAL_CHARACTERS_RE.search(value):
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            as_text = cell.data_type == "s" and (value[:1] == "=" or value in ERROR_CODES)
+        if not as_text and not cell.has_style:
+            return value
+        copy = WriteOnlyCell(out, value)
+        if as_text:
+            copy.data_type = "s"
+        if cell.has_style:
+            _restyle(copy, cell, styles)
+        return copy
+
+    return copied
+
+
+def _restyle(copy: Any, cell: Any, styles: dict[tuple[int, ...], tuple]) -> None:
+    """The source cell's number format, and font, border, alignment and protection where they are
+    not the workbook's defaults (each setter hashes its style: only where there is one)."""
+    key = tuple(cell.style_array)
+    style = styles.get(key)
+    if style is None:
+        array = cell.style_array
+        style = styles[key] = (cell.number_format, cell.font if array.fontId else None,
+                               cell.border if array.borderId else None,
+                               cell.alignment if array.alignmentId else None,
+                               cell.protection if array.protectionId else None, bool(array.quotePrefix))
+    number_format, font, border, alignment, protection, quote = style
+    copy.number_format = number_format
+    if font is not None:
+        copy.font = font
+    if border is not None:
+        copy.border = border
+    if alignment is not None:
+        copy.alignment = alignment
+    if protection is not None:
+        copy.protection = protection
+    if quote:
+        copy.quotePrefix = True
+
+
+def _covered_columns(ranges: list[Any]) -> Callable[[int], list[int]]:
+    """row -> the columns merged ranges cover on it other than their top-left cell, asked for the
+    rows in order: a range is looked at only on the rows it spans (the limits bound their cells)."""
+    pending = sorted(ranges, key=lambda m: m.min_row, reverse=True)
+    active: list[Any] = []
+
+    def covered(row: int) -> list[int]:
+        nonlocal active
+        while pending and pending[-1].min_row <= row:
+            active.append(pending.pop())
+        if not active:
+            return []
+        active = [m for m in active if m.max_row >= row]
+        return [column for m in active for column in range(m.min_col, m.max_col + 1)
+                if not (row == m.min_row and column == m.min_col)]
+
+    return covered
 
 
 # ------------------------------------------------------------------ marking the problem cells
-def _annotate(sheet: Any, findings: list[Finding], lang: Lang) -> None:
-    """Fill each problem cell in its worst severity's colour and comment every finding on it."""
-    from openpyxl.comments import Comment
-    from openpyxl.styles import PatternFill
+def _marks(findings: list[Finding], merged: list[Any], lang: Lang) -> dict[tuple[int, int], tuple[str, str, int]]:
+    """(row, column) -> (fill colour, comment, comment height) of each problem cell: its worst
+    severity's colour and every finding on it."""
+    from openpyxl.utils.cell import coordinate_to_tuple
 
-    by_cell: dict[str, list[Finding]] = {}
+    by_cell: dict[tuple[int, int], list[Finding]] = {}
     for f in findings:
         if f.excel_row:
-            by_cell.setdefault(f.cell_ref or f"A{f.excel_row}", []).append(f)
-    by_cell = _merged_to_top_left(sheet, by_cell)
+            by_cell.setdefault(coordinate_to_tuple(f.cell_ref or f"A{f.excel_row}"), []).append(f)
+    by_cell = _merged_to_top_left(merged, by_cell)
     fix_word = "Wat te doen" if lang == "nl" else "What to do"
-    for ref, found in by_cell.items():
+    marks = {}
+    for where, found in by_cell.items():
         worst = min(found, key=lambda f: SEVERITIES.index(f.severity)).severity
-        cell = sheet[ref]
-        colour = FILLS[worst]
-        cell.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
         parts = []
         for f in found:
             row = f.as_row(lang)
             parts.append(f"[{f.code}, {WORDS[lang][f.severity]}] {row['message']}\n{fix_word}: {row['fix']}")
-        text = safe_text("\n\n".join(parts))
-        if cell.comment is not None:
-            text = f"{cell.comment.text}\n\n{text}"
-        cell.comment = Comment(text, "lvv validate", height=max(80, 40 * len(parts) + 40), width=320)
+        marks[where] = (FILLS[worst], safe_text("\n\n".join(parts)), max(80, 40 * len(parts) + 40))
+    return marks
 
 
-def _merged_to_top_left(sheet: Any, by_cell: dict[str, list[Finding]]) -> dict[str, list[Finding]]:
+def _mark_row(out: Any, values: list[Any], cells: Sequence[Any], marks: list[tuple[int, tuple[str, str, int]]],
+              styles: dict[tuple[int, ...], tuple]) -> None:
+    """Replace the marked cells of one row by cells filled and commented (the row padded to reach them)."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
+    for column, (colour, text, height) in marks:
+        values.extend([None] * (column - len(values)))
+        value = values[column - 1]
+        cell = value if hasattr(value, "comment") else WriteOnlyCell(out, value)
+        if cell is not value and column <= len(cells) and hasattr(cells[column - 1], "style_array") \
+                and cells[column - 1].has_style:
+            _restyle(cell, cells[column - 1], styles)
+        cell.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+        cell.comment = Comment(text, "lvv validate", height=height, width=320)
+        values[column - 1] = cell
+
+
+def _merged_to_top_left(merged: list[Any], by_cell: dict[tuple[int, int], list[Finding]]
+                        ) -> dict[tuple[int, int], list[Finding]]:
     """The findings by cell, those on a cell inside a merged range moved to the range's top-left
-    cell, the one Excel shows (openpyxl refuses a fill or comment on the others). Linear: each
-    merged range is indexed under the rows it spans, each finding looks among its row's ranges."""
-    from openpyxl.cell.cell import MergedCell
-    from openpyxl.utils.cell import coordinate_to_tuple
-
-    inside = [ref for ref in by_cell if isinstance(sheet[ref], MergedCell)]
-    if not inside:
+    cell, the one Excel shows. Linear: each merged range is indexed under the rows it spans (the
+    limits bound their cells), each finding looks among its row's ranges."""
+    if not merged:
         return by_cell
+    rows = {row for row, _ in by_cell}
     per_row: dict[int, list[Any]] = {}
-    for merged in sheet.merged_cells.ranges:
-        for row in range(merged.min_row, merged.max_row + 1):
-            per_row.setdefault(row, []).append(merged)
-    moved = {ref: found for ref, found in by_cell.items() if ref not in inside}
-    for ref in inside:
-        row, column = coordinate_to_tuple(ref)
-        merged = next(m for m in per_row.get(row, ()) if m.min_col <= column <= m.max_col)
-        moved.setdefault(merged.start_cell.coordinate, []).extend(by_cell[ref])
+    for m in merged:  # the fewer of the range's rows and the rows with a finding
+        spanned = range(m.min_row, m.max_row + 1)
+        for row in (r for r in rows if r in spanned) if len(rows) < len(spanned) else (r for r in spanned if r in rows):
+            per_row.setdefault(row, []).append(m)
+    moved: dict[tuple[int, int], list[Finding]] = {}
+    for (row, column), found in by_cell.items():
+        m = next((m for m in per_row.get(row, ()) if m.min_col <= column <= m.max_col), None)
+        moved.setdefault((m.min_row, m.min_col) if m else (row, column), []).extend(found)
     return moved
 
 
 # ------------------------------------------------------------------ the summary sheet
-def _summary_sheet(workbook: Any, words: dict[str, str]) -> Any:
-    """A new first sheet, the one the workbook opens on."""
-    title = words["summary"]
-    if title in workbook.sheetnames:
-        title = f"{title} (lvv)"
-    summary = workbook.create_sheet(title, 0)
-    for sheet in workbook.worksheets:
-        sheet.sheet_view.tabSelected = sheet is summary
-    workbook.active = 0
-    return summary
-
-
 def _fill_summary(sheet: Any, data_sheet: str | None, findings: list[Finding], lang: Lang, file_name: str,
                   contract: SourceContract, delivery: dict | None) -> None:
     from openpyxl.styles import Font
 
     words = WORDS[lang]
+    for letter, width in zip("ABCDEFGHI", (14, 26, 14, 24, 12, 22, 60, 60, 10)):
+        sheet.column_dimensions[letter].width = width  # before the first row (write-only)
     bold = Font(bold=True)
     severities = Counter(f.severity for f in findings)
     period = (delivery or {}).get("period") or "-"
-    sheet.append([safe_text(f"{words['title']} {file_name}")])
-    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append([_styled(sheet, safe_text(f"{words['title']} {file_name}"), font=Font(bold=True, size=14))])
     sheet.append([safe_text(f"{words['municipality']}: {contract.display_name}, {words['period']}: {period}, "
                             f"{words['checked']}: {date.today():%d-%m-%Y}")])
     verdict = "verdict_fatal" if severities["fatal"] else "verdict_error" if severities["error"] else "verdict_ok"
-    sheet.append([words[verdict]])
-    sheet["A3"].font = bold
+    sheet.append([_styled(sheet, words[verdict], font=bold)])
     sheet.append([])
     _table(sheet, words["per_severity"], [words["severity"], words["count"]],
            [[words[s], severities[s]] for s in SEVERITIES], bold)
@@ -204,16 +442,23 @@ def _fill_summary(sheet: Any, data_sheet: str | None, findings: list[Finding], l
     _table(sheet, words["per_check"], [words["code"], words["severity"], words["count"], words["what"]],
            rows or [[words["none"]]], bold)
     _finding_list(sheet, data_sheet, findings, lang, bold)
-    for letter, width in zip("ABCDEFGHI", (14, 26, 14, 24, 12, 22, 60, 60, 10)):
-        sheet.column_dimensions[letter].width = width
+
+
+def _styled(sheet: Any, value: Any, font: Any = None, link: str | None = None) -> Any:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    cell = WriteOnlyCell(sheet, value)
+    if font is not None:
+        cell.font = font
+    if link is not None:
+        cell.hyperlink = Hyperlink(ref=cell.coordinate, location=link)  # ref set again where it is written
+    return cell
 
 
 def _table(sheet: Any, title: str, header: list[str], rows: list[list[Any]], bold: Any) -> None:
-    sheet.append([title])
-    sheet.cell(sheet.max_row, 1).font = bold
-    sheet.append(header)
-    for cell in sheet[sheet.max_row]:
-        cell.font = bold
+    sheet.append([_styled(sheet, title, font=bold)])
+    sheet.append([_styled(sheet, h, font=bold) for h in header])
     for row in rows:
         sheet.append([safe_text(v) for v in row])
     sheet.append([])
@@ -223,27 +468,23 @@ def _finding_list(sheet: Any, data_sheet: str | None, findings: list[Finding], l
     """One row per finding, worst first; the cell reference links to the marked cell."""
     from openpyxl.styles import Font
     from openpyxl.utils import quote_sheetname
-    from openpyxl.worksheet.hyperlink import Hyperlink
 
     words = WORDS[lang]
     link_font = Font(color="0563C1", underline="single")
-    sheet.append([words["all"]])
-    sheet.cell(sheet.max_row, 1).font = bold
-    sheet.append([words["cell"], words["code"], words["severity"], words["column"], words["row"],
-                  words["value"], words["message"], words["fix"]])
-    for cell in sheet[sheet.max_row]:
-        cell.font = bold
+    sheet.append([_styled(sheet, words["all"], font=bold)])
+    sheet.append([_styled(sheet, h, font=bold) for h in (
+        words["cell"], words["code"], words["severity"], words["column"], words["row"], words["value"],
+        words["message"], words["fix"])])
     ordered = sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.excel_row or 0, f.column_letter))
     for f in ordered:
         row = f.as_row(lang)
         ref = f.cell_ref or (f"A{f.excel_row}" if f.excel_row else "")
         column = f"{f.column_letter} ({f.column_header})" if f.column_letter else ""
-        sheet.append([safe_text(v) for v in (ref or None, f.code, words[f.severity], column, f.excel_row,
-                                              f.value, row["message"], row["fix"])])
+        values = [safe_text(v) for v in (ref or None, f.code, words[f.severity], column, f.excel_row,
+                                         f.value, row["message"], row["fix"])]
         if ref and data_sheet:
-            cell = sheet.cell(sheet.max_row, 1)
-            cell.hyperlink = Hyperlink(ref=cell.coordinate, location=f"{quote_sheetname(data_sheet)}!{ref}")
-            cell.font = link_font
+            values[0] = _styled(sheet, values[0], font=link_font, link=f"{quote_sheetname(data_sheet)}!{ref}")
+        sheet.append(values)
 
 
 def _save(workbook: Any, out_path: Path) -> Path:
