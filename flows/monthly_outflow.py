@@ -389,7 +389,7 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
         run = record_run(paths, run)
     artifacts(data, run)
     from prefect.states import Completed
-    from transforms.steward_report import waiting_for_steward
+    from transforms.run_states import waiting_for_steward
 
     waiting = waiting_for_steward(run, paths.staged, paths.database, paths.raw)
     summary = {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",

@@ -20,7 +20,7 @@ import pytest
 from lvv.settings import KEY_ENV
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
-from transforms.steward_report import waiting_for_steward
+from transforms.run_states import waiting_for_steward
 
 pytestmark = pytest.mark.flow
 

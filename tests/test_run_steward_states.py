@@ -25,9 +25,9 @@ import pytest
 from lvv.settings import KEY_ENV
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
-from transforms.steward_report import lines_not_applied
+from transforms.run_states import lines_not_applied
 from transforms.revisions import ISSUE_COLUMNS
-from transforms.steward_report import waiting_for_steward
+from transforms.run_states import waiting_for_steward
 
 KEY = "steward-states-key"
 ROWS = [good_row(n) for n in range(1, 6)]
