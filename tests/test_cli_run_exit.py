@@ -94,11 +94,21 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
 
     (root / "raw" / "amsterdam" / "2020-12").mkdir(parents=True)
     (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").write_bytes(b"not a workbook")
+    month(root, "2021-01 (copy)", OCTOBER, date(2021, 1, 31))  # no period: rejected, stored under `unknown`
     rejected = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert rejected.returncode == 1, rejected.stderr
-    assert "rejected whole, nothing of it in force: amsterdam/2020-12" in rejected.stderr
+    expected = ("needs a steward: rejected whole, nothing of it in force: amsterdam/2020-12 "
+                "(amsterdam/2020-12/amsterdam.xlsx), amsterdam/? (amsterdam/2021-01 (copy)/amsterdam.xlsx) "
+                "(fix or remove the file); held, not in force: amsterdam/2020-11 (`lvv deliveries list --held`)")
+    assert expected in rejected.stderr.splitlines()
     assert_needs_steward(root, rejected.stderr)
-    (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").unlink()
+    # a stored rejection keeps every run at exit 1, not only the run that found it
+    still = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    assert still.returncode == 1 and still.stdout.startswith("nothing new"), still.stdout + still.stderr
+    assert expected in still.stderr.splitlines() and "Traceback" not in still.stderr
+    assert_needs_steward(root, still.stderr)
+    (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").unlink()  # removed: their records go
+    (root / "raw" / "amsterdam" / "2021-01 (copy)" / "amsterdam.xlsx").unlink()
 
     released = lvv(root, "deliveries", "release", "amsterdam/2020-11", "--reason", "the register was emptied",
                    api_url=api_url)

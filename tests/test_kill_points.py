@@ -1,8 +1,11 @@
 """What a killed run leaves, and how the next run cleans it: `lvv run` as a subprocess, stopped at
 named points of the flow (LVV_FAULT_AT, transforms/runs.fault_point), never by a timer.
 
-Each run is tagged with an environment variable, so the test finds the temporary Prefect server
-that run started (the server inherits the environment) and checks none is left behind.
+A run that is killed starts its own temporary Prefect server, as `lvv run` does for a user, and is
+tagged with an environment variable, so the test finds the server that run started (the server
+inherits the environment) and checks none is left behind. Every other run (the releases compared
+against, the run after a kill, the runs that wait on the lock) talks to the session's Prefect API:
+a temporary server costs several CPU seconds to start and would test nothing more there.
 """
 
 from __future__ import annotations
@@ -40,11 +43,21 @@ OCTOBER = [good_row(1, exit_date=date(2020, 10, 20), outcome="MOB"), good_row(2)
 NOVEMBER = [OCTOBER[0], good_row(2, exit_date=date(2020, 11, 3), outcome="Art. 64"), good_row(3), good_row(4)]
 
 
+def api() -> str:
+    """The session's Prefect API (the prefect_harness fixture)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
 def lvv(root: Path, *args: str, fault: str | None = None, action: str = "kill", tag: str | None = None,
-        ) -> subprocess.Popen:
+        api_url: str | None = None) -> subprocess.Popen:
+    """`lvv run` in a new process; without api_url it starts (and must stop) its own temporary server."""
     env = {**os.environ, KEY_ENV: "kill-test-key", TAG: tag or uuid.uuid4().hex,
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
-    env.pop("PREFECT_API_URL", None)  # each run starts (and must stop) its own temporary server
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     env.pop(FAULT_AT_ENV, None)
     if fault:
         env.update({FAULT_AT_ENV: fault, FAULT_ACTION_ENV: action})
@@ -103,16 +116,16 @@ def figures(database: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def releases(tmp_path_factory) -> dict:
+def releases(tmp_path_factory, prefect_harness) -> dict:
     """The figures of the October release and of the November one, each from an undisturbed run."""
     base = tmp_path_factory.mktemp("kill")
     root = base / "october" / "data"
     write_month(root, "2020-10", date(2020, 10, 31), OCTOBER)
-    assert finish(lvv(root))[0] == 0
+    assert finish(lvv(root, api_url=api()))[0] == 0
     october = figures(DataPaths.resolve(root).database)
     shutil.copytree(root, base / "november" / "data", symlinks=True)
     write_month(base / "november" / "data", "2020-11", date(2020, 11, 30), NOVEMBER)
-    assert finish(lvv(base / "november" / "data"))[0] == 0
+    assert finish(lvv(base / "november" / "data", api_url=api()))[0] == 0
     november = figures(DataPaths.resolve(base / "november" / "data").database)
     assert october != november
     return {"october": october, "november": november, "root": root}
@@ -137,7 +150,7 @@ def test_a_run_killed_at_a_named_point_leaves_a_complete_release_and_the_next_fi
     assert no_orphans(tag), "the temporary Prefect server outlived the killed run"
     assert figures(paths.database) == releases[in_force] and verify_release(paths.curated) == []
     assert read_runs(paths.curated)[-1]["status"] == "running"
-    code, out, err = finish(lvv(paths.root))
+    code, out, err = finish(lvv(paths.root, api_url=api()))
     assert code == 0, err
     assert figures(paths.database) == releases["november"] and verify_release(paths.curated) == []
     log = read_runs(paths.curated)
@@ -163,14 +176,14 @@ def test_sigterm_stops_the_run_and_its_server_and_is_logged(releases, october_pu
     assert last["status"] == "failed" and "SIGTERM" in last["message"]
     assert sorted(d["delivery_id"] for d in last["deliveries"]) == ["amsterdam/2020-11", "rotterdam/2020-11"]
     assert figures(paths.database) == releases["october"]
-    assert finish(lvv(paths.root))[0] == 0 and figures(paths.database) == releases["november"]
+    assert finish(lvv(paths.root, api_url=api()))[0] == 0 and figures(paths.database) == releases["november"]
 
 
 def test_a_second_run_says_at_once_that_it_waits_and_both_finish(october_published, tmp_path):
     paths = october_published
-    first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}")
+    first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}", api_url=api())
     paused(first, tmp_path)
-    second = lvv(paths.root, "--lock-wait", "900")
+    second = lvv(paths.root, "--lock-wait", "900", api_url=api())
     line = ""
     while "waiting" not in line:  # its first words, before it starts Prefect
         assert second.poll() is None, finish(second)
@@ -189,9 +202,9 @@ def test_a_second_run_says_at_once_that_it_waits_and_both_finish(october_publish
 
 def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends(october_published, tmp_path):
     paths = october_published
-    first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}")
+    first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}", api_url=api())
     paused(first, tmp_path)
-    code, _, err = finish(lvv(paths.root, "--lock-wait", "1"))
+    code, _, err = finish(lvv(paths.root, "--lock-wait", "1", api_url=api()))
     (tmp_path / "go").touch()
     assert code == 2 and "another run is publishing" in err and "waited 1 s" in err
     assert finish(first)[0] == 0

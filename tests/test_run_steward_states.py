@@ -49,39 +49,6 @@ def steward_line(stderr: str) -> str:
 
 
 @pytest.mark.flow
-def test_a_stored_rejection_keeps_every_run_at_exit_1_until_its_file_is_fixed_or_removed(tmp_path, prefect_harness):
-    from prefect.settings import PREFECT_API_URL
-
-    api_url, root = PREFECT_API_URL.value(), tmp_path / "data"
-    month(root, "2020-10", date(2020, 10, 31))
-    assert lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url).returncode == 0
-
-    bad = root / "raw" / "amsterdam" / "2020-11" / "amsterdam.xlsx"
-    bad.parent.mkdir(parents=True)
-    bad.write_bytes(b"PK\x03\x04 not a workbook")  # a period, content that cannot be read
-    month(root, "2020-12 (copy)", date(2020, 12, 31))  # no period: stored under `unknown`
-    first = lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url)
-    assert first.returncode == 1, first.stdout + first.stderr
-    expected = ("needs a steward: rejected whole, nothing of it in force: amsterdam/2020-11 "
-                "(amsterdam/2020-11/amsterdam.xlsx), amsterdam/? (amsterdam/2020-12 (copy)/amsterdam.xlsx) "
-                "(fix or remove the file)")
-    assert steward_line(first.stderr) == expected
-
-    again = lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url)  # nothing new, still rejected
-    assert again.returncode == 1 and again.stdout.startswith("nothing new"), again.stdout + again.stderr
-    assert steward_line(again.stderr) == expected
-    assert "Traceback" not in again.stderr and "unexpected error" not in again.stderr
-
-    month(root, "2020-11", date(2020, 11, 30))  # fixed: processed again, in force
-    (root / "raw" / "amsterdam" / "2020-12 (copy)" / "amsterdam.xlsx").unlink()  # removed: its record goes
-    fixed = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
-    assert fixed.returncode == 0 and fixed.stdout.startswith("published"), fixed.stdout + fixed.stderr
-    assert steward_line(fixed.stderr) == ""
-    quiet = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
-    assert quiet.returncode == 0 and quiet.stdout.startswith("nothing new"), quiet.stdout + quiet.stderr
-
-
-@pytest.mark.flow
 def test_corrections_not_applied_are_counted_with_file_and_lines_every_run(tmp_path, prefect_harness, monkeypatch):
     from flows.monthly_outflow import RunParameters, monthly_outflow
     from transforms.protect import Pseudonymiser
