@@ -545,6 +545,7 @@ def validate(
     from lvv.settings import KEY_ENV
     from schemas.contracts import contract_for
     from transforms.delivery import check_delivery, parse_period
+    from transforms.limits import Checked
     from transforms.protect import Pseudonymiser
 
     contract = contract_for(municipality)
@@ -557,8 +558,11 @@ def validate(
     if report is not None:
         _writable_parent(report, "--report")
     key = os.environ.get(KEY_ENV) or secrets.token_hex(16)
+    # the report's layout (widths, merged ranges, panes) noted by the check's one pass over the parts
+    checked = Checked(layout=True) if report is not None else None
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
-                              Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True)
+                              Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True,
+                              checked=checked)
     rows = [f.as_row(lang.value) for f in result.findings]
     d = result.delivery
     plausibility = _plausibility(file, contract, period, data_dir) if data_dir and result.accepted else None
@@ -575,7 +579,7 @@ def validate(
     if report is not None:
         from transforms.steward_report import write_steward_report
 
-        written = write_steward_report(file, contract, result.findings, report, lang.value, d)
+        written = write_steward_report(file, contract, result.findings, report, lang.value, d, checked)
         err.print(f"{'rapport' if lang is Lang.nl else 'report'}: {escape(str(written))}", soft_wrap=True)
     severities = {r["severity"] for r in rows}
     held = bool(plausibility and plausibility["held"])

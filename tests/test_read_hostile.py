@@ -194,9 +194,12 @@ def test_an_error_value_is_an_error_on_its_cell_not_a_missing_value(tmp_path):
 
 # ------------------------------------------------------------------ D8: merged ranges within the limits
 @pytest.mark.parametrize("ref, limit", [(b"K100:XFD1048576", "limits.rows (sheet1.xml, merged cells)"),
-                                        (b"A1:GR60000", "limits.cells (sheet1.xml, merged cells)")])
+                                        (b"A1:GR60000", "limits.cells (sheet1.xml, merged cells)"),
+                                        (b"K1048576:K100", "limits.rows (sheet1.xml, merged cells)"),
+                                        (b"GR60000:A1", "limits.cells (sheet1.xml, merged cells)")])
 def test_a_merged_range_past_the_limits_is_refused_by_every_reader(tmp_path, ref, limit):
-    """200 columns by 60,000 rows is inside the row and column limits, 12 million cells is not."""
+    """200 columns by 60,000 rows is inside the row and column limits, 12 million cells is not;
+    a range written backwards ('K1048576:K100') is the same range, as many cells."""
     path = edited(_utrecht(tmp_path), tmp_path / "merged.xlsx", lambda data: data.replace(
         b"</sheetData>", b'</sheetData><mergeCells count="1"><mergeCell ref="' + ref + b'"/></mergeCells>', 1))
     [finding] = check_delivery(path, UTRECHT, "2020-10", PSEUDO).findings

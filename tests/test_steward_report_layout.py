@@ -1,8 +1,8 @@
 """The steward's report keeps the whole source: a hand-made workbook of odd layout, streamed.
 
 The report is written a row at a time (openpyxl read-only in, write-only out), so what a workbook
-states outside its cells (column widths, merged ranges, a frozen pane, hidden sheets) is read from
-the worksheet parts apart. Each workbook here is made by hand: title rows above the header, a
+states outside its cells (column widths, merged ranges, a frozen pane) is what the limits' pass over
+the worksheet parts noted (transforms.limits, `Checked(layout=True)`): no part is streamed again. Each workbook here is made by hand: title rows above the header, a
 merged title, a hidden sheet of formulas, a text that looks like a formula, an error value, dates
 in a format of their own, a stated dimension smaller than the sheet, a merged range over cells
 that still hold values.
@@ -11,16 +11,23 @@ that still hold values.
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
+from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
+import pytest
 from openpyxl.styles import Font, PatternFill
+from typer.testing import CliRunner
 
+from lvv.cli import app
 from schemas.contracts import contract_for
 from tests.conftest import good_row, write_sheet
+from transforms import limits as limits_check
 from transforms.delivery import check_delivery
+from transforms.limits import Checked
 from transforms.protect import Pseudonymiser
 from transforms.steward_report import FILLS, write_steward_report
 
@@ -139,3 +146,92 @@ def test_a_sheet_damaged_past_its_first_rows_gets_a_summary_not_an_unexpected_er
     report, result = _report(source, tmp_path / "report.xlsx")
     assert report.sheetnames == ["Samenvatting"]
     assert any(f.severity == "fatal" for f in result.findings)
+
+
+# ------------------------------------------------------------------ the layout from the limits' one pass
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def _copy_of(source: Path, checked_file: Path, out: Path):
+    """The report's copy of `source`'s data sheet, written with what the check's pass over
+    `checked_file` noted (`lvv validate` checks and reports the same file)."""
+    contract = contract_for("amsterdam")
+    checked = Checked(layout=True)
+    result = check_delivery(checked_file, contract, "2020-10", Pseudonymiser("test-key"), checked=checked)
+    write_steward_report(source, contract, result.findings, out, "nl", result.delivery, checked)
+    return openpyxl.load_workbook(out)[DATA]
+
+
+def test_the_copys_layout_is_what_the_checks_one_pass_noted_no_part_is_read_again(tmp_path):
+    """Two workbooks the same but for the data sheet's layout: the copy of either has the layout of
+    the one the check's limits pass went over. A report that read the part again for its layout
+    would give the copy of the laid-out file its own layout, and one that ignored the check's notes
+    would give the plain file's copy none."""
+    laid_out = _odd_workbook(tmp_path)
+    plain = shutil.copy(laid_out, tmp_path / "plain.xlsx")
+    for element in (rb"<cols>.*?</cols>", rb"<mergeCells .*?</mergeCells>", rb"<pane [^>]*/>"):
+        _patched(plain, SHEET, element, b"")
+    kept = _copy_of(plain, laid_out, tmp_path / "kept.xlsx")
+    assert {str(r) for r in kept.merged_cells.ranges} == {"A1:D1"} and kept.freeze_panes == "A6"
+    assert kept.column_dimensions["A"].width == 31 and kept.column_dimensions["C"].hidden
+    assert kept["F7"].fill.start_color.rgb.endswith(FILLS["error"])
+    none = _copy_of(laid_out, plain, tmp_path / "none.xlsx")
+    assert not none.merged_cells.ranges and none.freeze_panes is None
+    assert none.column_dimensions["A"].width != 31 and not none.column_dimensions["C"].hidden
+    assert none["A1"].value == "LVV Amsterdam" and none["F7"].fill.start_color.rgb.endswith(FILLS["error"])
+
+
+def test_lvv_validate_report_streams_each_worksheet_part_once_for_the_limits(tmp_path, monkeypatch):
+    """The command's check and its report share one limits pass: each worksheet part is checked
+    once (then read once more, by openpyxl, for its cells), and the copy keeps the layout."""
+    passes: Counter[str] = Counter()
+    check_sheet = limits_check._check_sheet
+
+    def counted(archive, member, *args, **kwargs):
+        passes[member.filename] += 1
+        return check_sheet(archive, member, *args, **kwargs)
+
+    monkeypatch.setattr(limits_check, "_check_sheet", counted)
+    source, out = _odd_workbook(tmp_path), tmp_path / "rapport.xlsx"
+    done = CliRunner().invoke(app, ["validate", str(source), "--municipality", "amsterdam", "--period", "2020-10",
+                                    "--report", str(out)])
+    assert done.exit_code == 1, done.output  # the error on F7: a report, no traceback
+    assert passes == {f"xl/worksheets/sheet{i}.xml": 1 for i in (1, 2, 3)}
+    data = openpyxl.load_workbook(out)[DATA]
+    assert {str(r) for r in data.merged_cells.ranges} == {"A1:D1"} and data.freeze_panes == "A6"
+    assert data.column_dimensions["A"].width == 31 and data.column_dimensions["C"].hidden
+
+
+def test_a_sheet_named_with_a_character_reference_keeps_its_layout_and_its_error_cells(tmp_path):
+    """'Cli&#235;nten LVV' in xl/workbook.xml is the sheet 'Cliënten LVV' to every XML reader
+    (openpyxl, python-calamine): the limits' pass names it so too, or what it noted of the sheet
+    (the copy's layout, the cells python-calamine reads as empty) would be filed under another name."""
+    source = _odd_workbook(tmp_path)
+    _patched(source, "xl/workbook.xml", 'name="Cliënten LVV"'.encode(), b'name="Cli&#235;nten LVV"')
+    _patched(source, SHEET, rb'<c r="G8" s="1" t="n"><v>\d+</v></c>', b'<c r="G8" t="e"><v>#N/A</v></c>')
+    kept = _copy_of(source, source, tmp_path / "report.xlsx")
+    assert {str(r) for r in kept.merged_cells.ranges} == {"A1:D1"} and kept.freeze_panes == "A6"
+    assert kept.column_dimensions["A"].width == 31
+    result = check_delivery(source, contract_for("amsterdam"), "2020-10", Pseudonymiser("test-key"))
+    assert ("cell-error-value", "G8") in {(f.code, f.cell_ref) for f in result.findings}
+    assert kept["G8"].value == "#N/A" and "cell-error-value" in kept["G8"].comment.text
+
+
+@pytest.mark.parametrize("x", ["", "x:"], ids=["plain", "namespace-prefix"])
+def test_the_limits_pass_notes_the_layout_with_or_without_a_namespace_prefix(tmp_path, x):
+    part = (f'<{x}worksheet xmlns{":x" if x else ""}="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+            f'<{x}sheetViews><{x}sheetView workbookViewId="0"><{x}pane ySplit="2" topLeftCell="A3" state="frozen"/>'
+            f'</{x}sheetView></{x}sheetViews><{x}cols><{x}col min="2" max="3" width="20.5" hidden="1"/>'
+            f'<{x}col min="5" max="5" customWidth="1"/><{x}col max="7" width="3"/><{x}col min="16000" max="16385"/>'
+            f'</{x}cols>'
+            f'<{x}sheetData><{x}row r="1"><{x}c r="A1"><{x}v>1</{x}v></{x}c></{x}row></{x}sheetData>'
+            f'<{x}mergeCells count="2"><{x}mergeCell ref="C1:D2"/><{x}mergeCell ref="F9:E8"/></{x}mergeCells>'
+            f"</{x}worksheet>").encode()
+    source = write_sheet(tmp_path / "export.xlsx", contract_for("amsterdam"), [good_row(1)], stand_per=OCT)
+    _patched(source, SHEET, rb"^.*$", part.replace(b"\\", b"\\\\"))
+    notes = limits_check.checked_open(source, source.name, csv=False, checked=Checked(layout=True)).notes[DATA]
+    # a <col> without its first column, or past XFD (Excel's last; no reader can name it): nothing to copy
+    assert notes.columns == {2: (3, 20.5, True), 5: (5, None, False)}
+    assert notes.merged == [(3, 1, 4, 2), (5, 8, 6, 9)] and notes.frozen == "A3"  # 'F9:E8' is E8:F9
+    # asked for by the report only: a delivery's read holds no layout
+    assert DATA not in limits_check.checked_open(source, source.name, csv=False).notes

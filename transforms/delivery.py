@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from schemas.checks import Finding, bounded
 from schemas.contracts import SourceContract
+from transforms.limits import Checked
 from transforms.protect import Pseudonymiser
 from transforms.export_rules import row_count_findings
 from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
@@ -206,14 +207,15 @@ class CheckResult:
 
 def check_delivery(path: Path, contract: SourceContract, period: str | None, pseudonymiser: Pseudonymiser,
                    display_name: str | None = None, infer_period: bool = True,
-                   reveal: bool = False) -> CheckResult:
+                   reveal: bool = False, checked: Checked | None = None) -> CheckResult:
     """The findings and counts process_delivery would give, without pandas. Never raises for bad input.
 
     reveal: findings show identifier cells as they stand in the file, not as a pseudonym (the
     steward's own check of their own file, on their own machine: `lvv validate`); nothing that
-    is stored or published is built with it.
+    is stored or published is built with it. checked: filled by the limits' pass over a workbook
+    (`Checked(layout=True)`: what the steward report needs, so it streams no part again).
     """
-    record, opened = _open(path, contract, period, display_name or path.name, infer_period)
+    record, opened = _open(path, contract, period, display_name or path.name, infer_period, checked)
     if isinstance(opened, DeliveryRejected):
         return CheckResult(record, opened.findings)
     raw, stand_per = opened
@@ -232,8 +234,8 @@ def _as_found(value: str) -> str:
     return value
 
 
-def _open(path: Path, contract: SourceContract, period: str | None, name: str,
-          infer_period: bool) -> tuple[dict, tuple[RawSheet, date] | DeliveryRejected]:
+def _open(path: Path, contract: SourceContract, period: str | None, name: str, infer_period: bool,
+          checked: Checked | None = None) -> tuple[dict, tuple[RawSheet, date] | DeliveryRejected]:
     """The delivery record (rejected until accepted) and the sheet with its stand-per date,
     or the rejection with its fatal finding."""
     municipality = contract.municipality
@@ -247,7 +249,7 @@ def _open(path: Path, contract: SourceContract, period: str | None, name: str,
         if period is None and not infer_period:
             raise DeliveryRejected([Finding("period-missing", file=name,
                                             params={"found": path.parent.name})])
-        raw = read_source(path, contract, name)
+        raw = read_source(path, contract, name, checked)
         if period is None:
             period = (raw.stand_per or date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
             record["period"], record["delivery_id"] = period, f"{municipality}/{period}"

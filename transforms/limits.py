@@ -15,6 +15,10 @@ cell holding an Excel error value ('#N/A'; calamine reads both as empty), and it
 range (`<mergeCell ref="A1:XFD1048576"/>`) and the cells they cover by the same row, column and cell
 limits. `checked_open` is the one entry point every reader uses (a delivery, a contract draft).
 
+Asked for (`Checked(layout=True)`, the steward's report), the same pass also notes what a reader in
+read-only mode does not keep and the report's copy needs: each sheet's column widths and hidden
+columns, merged ranges and frozen pane, so no part is streamed a second time for them.
+
 Each check_ function returns the fatal finding of the first limit passed, or None.
 """
 
@@ -69,6 +73,13 @@ _RID = re.compile(rb'\b\w+:id="([^"]*)"')
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)/?>")
 _ID = re.compile(rb'\bId="([^"]*)"')
 _TARGET = re.compile(rb'\bTarget="([^"]*)"')
+_CHARACTER_REFERENCE = re.compile(r"&#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}));")
+#: the layout (Checked.layout): a column range's attributes, a pane's, any attribute and its value
+_COL = re.compile(rb"<(?:\w+:)?col\s([^>]*?)/?>")
+_PANE = re.compile(rb"<(?:\w+:)?pane\s([^>]*?)/?>")
+_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+#: Excel's last column (XFD): a <col> past it, or backwards, is not a column range anything can show
+MAX_COLUMN = 16384
 #: the tail kept between chunks reaches back to the last cell's start, this far at most (a cell
 #: holds 5,000 characters by the limits, a formula 8,192: either, escaped, well under this)
 _TAIL_MAX = 64 * 1024
@@ -77,10 +88,22 @@ _TAIL_MAX = 64 * 1024
 @dataclass
 class SheetNotes:
     """What one worksheet part holds that python-calamine reads as empty cells, by reference:
-    formula cells without a calculated value, and cells with an error value ('#N/A')."""
+    formula cells without a calculated value, and cells with an error value ('#N/A'); with
+    Checked.layout, what it states outside its cells (the steward report's copy keeps it)."""
 
     formulas: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: first column -> (last column, width or None, hidden), as the part's <col> elements state
+    #: them (a later one for the same first column replaces an earlier): MAX_COLUMN entries at most
+    columns: dict[int, tuple[int, float | None, bool]] = field(default_factory=dict)
+    #: merged ranges as (first column, first row, last column, last row); the limits bound the
+    #: cells they cover, so their number too
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: the top-left cell of the scrolling pane of a frozen one ('A6'), else None
+    frozen: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.formulas or self.errors or self.columns or self.merged or self.frozen)
 
 
 @dataclass
@@ -95,6 +118,8 @@ class Checked:
     date1904: bool = False
     #: sheet name (as the workbook states it) -> its notes; a sheet without any is absent
     notes: dict[str, SheetNotes] = field(default_factory=dict)
+    #: asked for by the caller: note each sheet's layout too (SheetNotes.columns, merged, frozen)
+    layout: bool = False
 
 
 def column_number(letters: str) -> int:
@@ -127,26 +152,30 @@ def check_size(path: Path, name: str, limit: Limits | None = None) -> Finding | 
     return None
 
 
-def checked_open(path: Path, name: str, csv: bool, limit: Limits | None = None) -> Checked:
+def checked_open(path: Path, name: str, csv: bool, limit: Limits | None = None,
+                 checked: Checked | None = None) -> Checked:
     """The one way a reader opens a file: every limit checked in the same order before anything
-    is parsed; for a CSV file its bytes, for a workbook what its pass noted (Checked)."""
+    is parsed; for a CSV file its bytes, for a workbook what its pass noted (Checked).
+    checked: filled and returned instead of a new one (the caller keeps what the pass noted:
+    `Checked(layout=True)` for the steward report)."""
     limit = limit or limits()
+    checked = checked if checked is not None else Checked()
     if not csv:
-        checked = Checked()
         checked.finding = check_workbook(path, name, limit, checked)
         return checked
     # a CSV file: its size before a byte is read, then its lines
-    found = check_size(path, name, limit)
-    if found:
-        return Checked(found)
-    raw = path.read_bytes()
-    return Checked(check_text(raw, name, limit), raw)
+    checked.finding = check_size(path, name, limit)
+    if checked.finding is None:
+        checked.raw = path.read_bytes()
+        checked.finding = check_text(checked.raw, name, limit)
+    return checked
 
 
 def check_workbook(path: Path, name: str, limit: Limits | None = None,
                    checked: Checked | None = None) -> Finding | None:
     """The first limit an .xlsx passes, or a finding for a damaged zip or an XML part with a DTD.
-    checked: filled with the date system and each sheet's cells read as empty (checked_open)."""
+    checked: filled with the date system and each sheet's cells read as empty (checked_open),
+    and with checked.layout each sheet's layout."""
     limit = limit or limits()
     checked = checked if checked is not None else Checked()
     found = check_size(path, name, limit)
@@ -176,10 +205,10 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None,
             names = _sheet_names(archive, members, checked)
             for member in sheets:
                 sheet_notes = SheetNotes()
-                found = _check_sheet(archive, member, name, limit, sheet_notes)
+                found = _check_sheet(archive, member, name, limit, sheet_notes, checked.layout)
                 if found:
                     return found
-                if sheet_notes.formulas or sheet_notes.errors:
+                if sheet_notes:
                     checked.notes[names.get(member.filename, member.filename)] = sheet_notes
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
             # a CRC or size that does not match what the directory states, an unknown compression
@@ -240,8 +269,7 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
             for attributes in _SHEET.findall(data):
                 sheet, rid = _NAME.search(attributes), _RID.search(attributes)
                 if sheet and rid:
-                    rids[rid.group(1).decode("utf-8", "replace")] = unescape(
-                        sheet.group(1).decode("utf-8", "replace"), {"&quot;": '"', "&apos;": "'"})
+                    rids[rid.group(1).decode("utf-8", "replace")] = _unescaped(sheet.group(1))
     parts: dict[str, str] = {}
     if "xl/_rels/workbook.xml.rels" in by_name:
         for data in _chunks(archive, by_name["xl/_rels/workbook.xml.rels"]):
@@ -252,6 +280,41 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
                     part = where.lstrip("/") if where.startswith("/") else "xl/" + where
                     parts[part] = rids[rid.group(1).decode("utf-8", "replace")]
     return parts
+
+
+def _unescaped(value: bytes) -> str:
+    """An attribute's value as an XML parser reads it (as openpyxl and python-calamine name the
+    sheet): the five named entities and character references ('Caf&#233;' is 'Café')."""
+    text = value.decode("utf-8", "replace")
+    if "&#" in text:
+        text = _CHARACTER_REFERENCE.sub(_character, text)
+    return unescape(text, {"&quot;": '"', "&apos;": "'"})
+
+
+def _character(found: re.Match) -> str:
+    code = int(found.group(1), 16) if found.group(1) else int(found.group(2))
+    # '&#38;' stays escaped for unescape to make '&' once; a code no character has stays as written
+    return "&amp;" if code == 38 else chr(code) if 0 < code <= 0x10FFFF else found.group(0)
+
+
+def _note_layout(data: bytes, notes: SheetNotes) -> None:
+    """The <col> ranges and the frozen pane a chunk states, into notes; two substring tests where
+    it states neither (the cells)."""
+    if b"col" in data:
+        for attributes in _COL.findall(data):
+            found = dict(_ATTRIBUTE.findall(attributes))
+            try:
+                first, last = int(found[b"min"]), int(found[b"max"])
+                width = float(found[b"width"]) if b"width" in found else None
+            except (KeyError, ValueError):
+                continue  # a <col> without its columns: nothing to copy
+            if 1 <= first <= last <= MAX_COLUMN:
+                notes.columns[first] = (last, width, found.get(b"hidden") in (b"1", b"true"))
+    if b"pane" in data:
+        for attributes in _PANE.findall(data):
+            found = dict(_ATTRIBUTE.findall(attributes))
+            if found.get(b"state") in (b"frozen", b"frozenSplit") and found.get(b"topLeftCell"):
+                notes.frozen = found[b"topLeftCell"].decode("ascii", "replace")
 
 
 def _note_cells(data: bytes, notes: SheetNotes) -> None:
@@ -281,10 +344,11 @@ def _note_cells(data: bytes, notes: SheetNotes) -> None:
 
 
 def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, limit: Limits,
-                 notes: SheetNotes | None = None) -> Finding | None:
+                 notes: SheetNotes | None = None, layout: bool = False) -> Finding | None:
     """Stream one worksheet part: stated dimension, rows counted, highest row and column and cells
     used, merged ranges. Stops at the first limit passed; reads no more than the part's stated
-    size. notes: filled with the cells python-calamine reads as empty though they are not."""
+    size. notes: filled with the cells python-calamine reads as empty though they are not, and
+    with layout its column ranges, merged ranges and frozen pane."""
     notes = notes if notes is not None else SheetNotes()
     sheet = member.filename.rsplit("/", 1)[-1]
     rows = cells = top_row = top_column = merged = 0
@@ -321,15 +385,21 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
         if cells > limit.cells:
             return over("cells", cells, limit.cells, name, sheet)
         _note_cells(data, notes)
+        if layout:
+            _note_layout(data, notes)
         if b"mergeCell" in data:  # '<mergeCell ' and '<x:mergeCell ' alike
             # a merged range is as many cells as it covers: openpyxl makes an object of each
             for left, top, right, bottom in _MERGE.findall(data):
-                last_row, last_col = int(bottom or top), column_number((right or left).decode())
+                # a range written backwards ('D5:A1') is the same range: as many cells, never fewer
+                first_row, last_row = sorted((int(top), int(bottom or top)))
+                first_col, last_col = sorted((column_number(left.decode()), column_number((right or left).decode())))
                 if last_row > limit.rows:
                     return over("rows", last_row, limit.rows, name, f"{sheet}, merged cells")
                 if last_col > limit.columns:
                     return over("columns", last_col, limit.columns, name, f"{sheet}, merged cells")
-                merged += (last_row - int(top) + 1) * (last_col - column_number(left.decode()) + 1)
+                merged += (last_row - first_row + 1) * (last_col - first_col + 1)
+                if layout and first_row:  # a row 0 ('A0') is no cell: nothing to merge
+                    notes.merged.append((first_col, first_row, last_col, last_row))
             if merged > limit.cells:
                 return over("cells", merged, limit.cells, name, f"{sheet}, merged cells")
     return None
@@ -347,5 +417,5 @@ def check_text(raw: bytes, name: str, limit: Limits | None = None) -> Finding | 
     return None
 
 
-__all__ = ["Checked", "SheetNotes", "check_size", "check_text", "check_workbook", "checked_open",
+__all__ = ["MAX_COLUMN", "Checked", "SheetNotes", "check_size", "check_text", "check_workbook", "checked_open",
            "column_number", "over"]

@@ -85,10 +85,12 @@ def column_letter(index: int) -> str:
 HEADER_SEARCH = 10
 
 
-def read_source(path: Path, contract: SourceContract, display_name: str | None = None) -> RawSheet:
-    """Read a delivery per its contract, or raise DeliveryRejected with a located fatal finding."""
+def read_source(path: Path, contract: SourceContract, display_name: str | None = None,
+                checked: limits_check.Checked | None = None) -> RawSheet:
+    """Read a delivery per its contract, or raise DeliveryRejected with a located fatal finding.
+    checked: filled by the limits' pass over a workbook (the steward report keeps what it noted)."""
     name = display_name or path.name
-    grid, sheet, notes, checked = _read_grid(path, contract, name)
+    grid, sheet, notes, checked = _read_grid(path, contract, name, checked)
     _check_cells(grid, name, sheet)
     header_index = contract.file.header_row - 1
     if len(grid) <= header_index:
@@ -198,8 +200,8 @@ def _split_ref(ref: str) -> tuple[str, int | None]:
     return (found.group(1), int(found.group(2))) if found else ("", None)
 
 
-def _read_grid(path: Path, contract: SourceContract,
-               name: str) -> tuple[list[list[Any]], str, list[Finding], limits_check.Checked | None]:
+def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_check.Checked | None = None
+               ) -> tuple[list[list[Any]], str, list[Finding], limits_check.Checked | None]:
     """The sheet's cells, its name, warnings about it (a hidden data sheet), and what the limits'
     pass noted about the workbook (None for a CSV file)."""
     if path.is_dir():
@@ -217,7 +219,7 @@ def _read_grid(path: Path, contract: SourceContract,
     if not head.startswith(ZIP_MAGIC):
         detail = "empty file" if not head else "not an Office Open XML workbook"
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
-    checked = limits_check.checked_open(path, name, csv=False)
+    checked = limits_check.checked_open(path, name, csv=False, checked=checked)
     if checked.finding is not None:
         raise DeliveryRejected([checked.finding])
     try:

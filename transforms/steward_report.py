@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import warnings
 import zipfile
 import zlib
@@ -27,6 +26,7 @@ from typing import Any
 from schemas.checks import Finding, Lang, catalogue
 from schemas.contracts import SourceContract, normalise_label
 from transforms.files import replace_file
+from transforms.limits import Checked, SheetNotes, checked_open
 from transforms.read import csv_text
 from transforms.scrub import formula_safe
 
@@ -65,13 +65,16 @@ WORDS = {
 
 
 def write_steward_report(source_path: Path, contract: SourceContract, findings: list[Finding],
-                         out_path: Path, lang: Lang = "nl", delivery: dict | None = None) -> Path:
+                         out_path: Path, lang: Lang = "nl", delivery: dict | None = None,
+                         checked: Checked | None = None) -> Path:
     """Write the annotated copy of `source_path` to `out_path` (replaced whole) and return it.
 
     Streamed: the source is read a row at a time (openpyxl read-only, or the CSV reader) and the
     copy written a row at a time (openpyxl write-only), each problem cell filled and commented as
-    it passes, so memory does not grow with the rows (the findings and the merged ranges, both
-    bounded by the limits, are held)."""
+    it passes, so memory does not grow with the rows (the findings and each sheet's layout, both
+    bounded by the limits, are held). What read-only mode does not keep (column widths, merged
+    ranges, a frozen pane) comes from the limits' pass over the workbook: `checked`, the one the
+    check made (`check_delivery(..., checked=Checked(layout=True))`), else a pass of its own."""
     import openpyxl
 
     words = WORDS[lang]
@@ -79,7 +82,11 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
     # The limits bound the merged ranges too (a `<mergeCell ref="A1:XFD1048576"/>` of 30 bytes
     # is over them, checked in transforms.limits), so holding them here is bounded
     over_limit = any(f.code == "limit-exceeded" for f in findings)
-    with _source_sheets(source_path, contract, words, over_limit) as sheets:
+    if contract.file.type != "csv" and not over_limit and (checked is None or not checked.layout):
+        checked = checked_open(source_path, source_path.name, csv=False, checked=Checked(layout=True))
+    if checked is not None and checked.finding is not None:
+        over_limit = True  # over a limit, or a zip damaged: never opened (the findings say why)
+    with _source_sheets(source_path, contract, words, over_limit, checked) as sheets:
         workbook = openpyxl.Workbook(write_only=True)
         try:
             _report_sheets(workbook, sheets, findings, lang, source_path.name, contract, delivery)
@@ -128,10 +135,10 @@ class SourceSheet:
 
 @contextmanager
 def _source_sheets(path: Path, contract: SourceContract, words: dict[str, str],
-                   over_limit: bool) -> Iterator[list[SourceSheet]]:
+                   over_limit: bool, checked: Checked | None) -> Iterator[list[SourceSheet]]:
     """The source's sheets to copy: a CSV as one sheet, a workbook's worksheets in order (hidden
-    ones too); none when the file cannot be opened (not a workbook, damaged, password-protected)
-    or is over a limit."""
+    ones too), each with the layout the limits' pass noted (checked); none when the file cannot
+    be opened (not a workbook, damaged, password-protected) or is over a limit."""
     import openpyxl
 
     if over_limit:
@@ -150,9 +157,8 @@ def _source_sheets(path: Path, contract: SourceContract, words: dict[str, str],
         with warnings.catch_warnings():  # openpyxl warns about features it drops (data validation extensions)
             warnings.simplefilter("ignore")
             book = openpyxl.load_workbook(path, read_only=True)
-        archive = zipfile.ZipFile(path)
-        parts = _sheet_parts(archive)
-        sheets = [_source_sheet(archive, parts.get(ws.title), ws) for ws in book.worksheets]
+        layouts = checked.notes if checked is not None else {}
+        sheets = [_source_sheet(ws, layouts.get(ws.title)) for ws in book.worksheets]
     except Exception:  # not a workbook, damaged, or password-protected: a summary only
         yield []
         return
@@ -160,79 +166,21 @@ def _source_sheets(path: Path, contract: SourceContract, words: dict[str, str],
         yield sheets
     finally:
         book.close()
-        archive.close()
 
 
-def _source_sheet(archive: zipfile.ZipFile, part: str | None, ws: Any) -> SourceSheet:
+def _source_sheet(ws: Any, layout: SheetNotes | None) -> SourceSheet:
+    """One worksheet to copy: its rows as openpyxl reads them, its layout as the limits' pass
+    noted it (none noted: a sheet that states none)."""
+    from openpyxl.worksheet.cell_range import CellRange
+
     # a stated dimension may be wrong (too small: openpyxl would stop there): read every row there is
     ws.reset_dimensions()
     sheet = SourceSheet(ws.title, ws.iter_rows(min_row=1, min_col=1), ws.sheet_state)
-    if part is not None:
-        _scan_layout(archive, part, sheet)
+    if layout is not None:
+        sheet.columns = [(first, *rest) for first, rest in layout.columns.items()]
+        sheet.merged = [CellRange(min_col=c1, min_row=r1, max_col=c2, max_row=r2) for c1, r1, c2, r2 in layout.merged]
+        sheet.frozen = layout.frozen
     return sheet
-
-
-def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> its worksheet part, from xl/workbook.xml and its relationships (parts whose
-    size and prolog the limits' pass checked before the delivery was read)."""
-    from xml.etree import ElementTree
-
-    def local(tag: str) -> str:
-        return tag.rsplit("}", 1)[-1]
-
-    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {e.get("Id"): e.get("Target", "") for e in rels.iter() if local(e.tag) == "Relationship"}
-    parts = {}
-    for element in workbook.iter():
-        if local(element.tag) == "sheet":
-            rid = next((v for k, v in element.attrib.items() if local(k) == "id"), None)
-            target = targets.get(rid, "")
-            parts[element.get("name", "")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-    return parts
-
-
-_COL = re.compile(rb"<(?:\w+:)?col\s([^>]*?)/?>")
-_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?\bref="([A-Z]{1,3}\d{1,7}(?::[A-Z]{1,3}\d{1,7})?)"')
-_PANE = re.compile(rb"<(?:\w+:)?pane\s([^>]*?)/?>")
-_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
-
-
-def _scan_layout(archive: zipfile.ZipFile, part: str, sheet: SourceSheet) -> None:
-    """The column widths, merged ranges and frozen pane a worksheet part states, into `sheet`: one
-    pass over the part in blocks, each cut before its last element so none is split; three
-    substring tests a block where none of them stands (the cells between)."""
-    carry = b""
-    with archive.open(part) as handle:
-        while True:
-            block = handle.read(1 << 20)
-            data = carry + block
-            cut = data.rfind(b"<") if block else len(data)
-            data, carry = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
-            _scan_block(data, sheet)
-            if not block:
-                break
-
-
-def _scan_block(data: bytes, sheet: SourceSheet) -> None:
-    from openpyxl.worksheet.cell_range import CellRange
-
-    if b"col" in data:
-        for attributes in _COL.findall(data):
-            found = {k.decode(): v.decode() for k, v in _ATTRIBUTE.findall(attributes)}
-            try:
-                width = float(found["width"]) if "width" in found else None
-                sheet.columns.append((int(found["min"]), int(found["max"]), width,
-                                      found.get("hidden") in ("1", "true")))
-            except (KeyError, ValueError):
-                continue  # a <col> without its columns: nothing to copy
-    if b"mergeCell" in data:
-        sheet.merged += [CellRange(ref.decode()) for ref in _MERGE_REF.findall(data)]
-    if b"pane" in data:
-        for attributes in _PANE.findall(data):
-            found = {k.decode(): v.decode() for k, v in _ATTRIBUTE.findall(attributes)}
-            if found.get("state") in ("frozen", "frozenSplit") and found.get("topLeftCell"):
-                sheet.frozen = found["topLeftCell"]
 
 
 # ------------------------------------------------------------------ writing the copy
