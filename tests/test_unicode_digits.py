@@ -102,3 +102,47 @@ def test_one_person_typed_in_two_scripts_has_one_pseudonym_and_nothing_shows_the
     shown += result.quarantine.to_string()
     for number in ("6652327800", ARABIC, "٦٦٥٢٣٢٧٨٠", "665232780", "６６５２３２７８０１", "6652327801"):
         assert number not in shown, number
+
+
+# ------------------------------------------------------------------ other `\d` on periods and rows
+@pytest.mark.parametrize("name", ["٢٠٢٢-٠٨", "２０２２-０８", "2022-٠٨", "२०२२-08"])
+def test_a_month_folder_in_other_digits_is_no_period(tmp_path, name):
+    """It was a period of its own ('٢٠٢٢-٠٨', stored and compared as text beside 2022-08, later than
+    any ASCII period); now it is a folder not named YYYY-MM: rejected, stored in its own folder."""
+    from schemas.contracts import contracts
+    from transforms.delivery import parse_period
+    from transforms.discover import discover
+
+    assert parse_period(name) is None and parse_period("2022-08") == "2022-08"
+    write_sheet(tmp_path / "amsterdam" / name / "a.xlsx", contract_for("amsterdam"), [good_row(1)],
+                stand_per=date(2022, 8, 31))
+    (found,), _ = discover(tmp_path, contracts())
+    assert found.period is None and found.folder.startswith("unknown-") and found.folder.isascii()
+
+
+CORRECTIONS_HEADER = "verblijf;levering;rij;veld;nieuwe waarde;reden;door;datum"
+
+
+@pytest.mark.parametrize("period, row, target", [
+    ("2020-11", "٦", ("2020-11", 6)),
+    ("2020-11", "６", ("2020-11", 6)),
+    ("٢٠٢٠-١١", "6", ("2020-11", 6)),
+    ("2020-11", "²", None),  # a digit to isdigit(), not a number: int() failed (exit 3)
+    ("2020-11", "1" * 5000, None),  # more digits than int() takes
+    ("2020-11", "12345678", None),  # more rows than a sheet has
+    ("2020-1١", "6", ("2020-11", 6)),
+    ("٢٠٢٠-١٣", "6", None),
+])
+def test_a_correction_by_period_and_row_takes_their_digits_in_any_script_or_says_what_is_wrong(
+        tmp_path, period, row, target):
+    from transforms.corrections import read_corrections
+
+    path = tmp_path / "corrections.csv"
+    path.write_text(f"{CORRECTIONS_HEADER}\n;{period};{row};uitstroomdatum;05-12-2020;x;Jan;06-12-2020\n",
+                    encoding="utf-8")
+    parsed = read_corrections(path, contract_for("amsterdam"))
+    if target is None:
+        assert parsed.corrections == [] and [f.code for f in parsed.findings] == ["correction-incomplete"]
+        assert "JJJJ-MM" in parsed.findings[0].as_row("nl")["message"] + str(parsed.findings[0].params)
+    else:
+        assert [(c.period, c.excel_row) for c in parsed.corrections] == [target] and parsed.findings == []
