@@ -44,6 +44,8 @@ class UserError(Exception):
 
 
 def _prefect_env() -> None:
+    """lvv's defaults for Prefect's settings (a value set in the environment stays). Only what is
+    set before Prefect is imported counts: Prefect reads its settings from the environment once."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     # the temporary server needs more than the default 20 s to start on a cold 2-core machine
@@ -91,7 +93,9 @@ def _server_not_started_is_a_user_error() -> Iterator[None]:
     except RuntimeError as exc:
         if not str(exc).startswith(SERVER_TIMEOUT):
             raise
-        seconds = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "?")
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        seconds = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()  # what Prefect waited
         raise UserError(f"Prefect's temporary server did not start within {seconds} s, so nothing was run: "
                         "on a busy machine set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher "
                         "(e.g. 300), or run `prefect server start` and set PREFECT_API_URL to its API "
@@ -270,6 +274,7 @@ def _flow_output(curated_dir: Path, verbose: bool) -> Iterator[None]:
     the terminal only when verbose (warnings and errors always)."""
     from flows.progress import RichReporter, log_file, quiet_console, show
 
+    _prefect_env()  # before show() and log_file() import Prefect: set later, 120 s was never seen (20 s)
     quiet_console(verbose)
     with show(RichReporter()), log_file(curated_dir), _tracebacks_to_the_log_only(verbose):
         yield

@@ -71,3 +71,17 @@ def test_the_same_timeout_at_a_flows_first_api_call_is_the_same_error(tmp_path):
                           env=_env(tmp_path), capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     _says_what_to_do(done.stderr)
+
+
+def test_lvvs_longer_default_is_the_timeout_prefect_waits(tmp_path):
+    """lvv's 120 s (_prefect_env) was set after `lvv run`'s progress display had imported Prefect,
+    which reads its settings once: Prefect waited its own 20 s (a loaded 2-core machine's run failed
+    so). Read as Prefect reads it, inside what `lvv run` and `lvv demo` wrap the flow in."""
+    env = {k: v for k, v in _env(tmp_path).items() if k != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
+    script = ("import sys\nfrom pathlib import Path\nfrom lvv.cli import _flow_output\n"
+              "with _flow_output(Path(sys.argv[1]), False):\n"
+              "    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as timeout\n"
+              "    print(timeout.value())\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "curated")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.split() == ["120"], done.stdout + done.stderr
