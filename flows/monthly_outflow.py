@@ -164,7 +164,7 @@ def find_deliveries(paths: DataPaths) -> Work:
     hashes = dict(kept)  # needs_processing adds what it hashes; kept stays what the file holds
     todo = needs_processing(found, previous, hashes)
     save_raw_hashes(paths.staged, hashes, {f.relative for f in found}, kept)
-    withdrawn = prune(paths.staged, {(f.municipality, f.period or "unknown") for f in found})
+    withdrawn = prune(paths.staged, {(f.municipality, f.folder) for f in found})
     logger.info("find-deliveries: %d found, %d new or changed, %d withdrawn", len(found), len(todo),
                 len(withdrawn))
     return Work(todo=todo, withdrawn=withdrawn, previous=previous)

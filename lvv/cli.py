@@ -44,6 +44,8 @@ class UserError(Exception):
 
 
 def _prefect_env() -> None:
+    """lvv's defaults for Prefect's settings (a value set in the environment stays). Only what is
+    set before Prefect is imported counts: Prefect reads its settings from the environment once."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     # the temporary server needs more than the default 20 s to start on a cold 2-core machine
@@ -65,12 +67,39 @@ def _run_flow(data_dir: Path | None, reference_date: date | None = None, **optio
             raise UserError(f"{folder}: {_FS_ADVICE['EROFS']}")
     _say_if_waiting(paths, options.get("lock_wait_seconds", 600))
     _prefect_env()
-    _temporary_server_dies_with_us()
-    from flows.monthly_outflow import RunParameters, monthly_outflow
+    with _server_not_started_is_a_user_error():
+        _temporary_server_dies_with_us()
+        from flows.monthly_outflow import RunParameters, monthly_outflow
 
-    params = RunParameters(data_dir=str(data_dir) if data_dir else None, reference_date=reference_date,
-                           **options)
-    return monthly_outflow(params)
+        params = RunParameters(data_dir=str(data_dir) if data_dir else None, reference_date=reference_date,
+                               **options)
+        return monthly_outflow(params)
+
+
+#: how Prefect 3 (3.9) says that its temporary server did not answer within
+#: PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: a RuntimeError with this text, from
+#: SubprocessASGIServer.start, which lvv calls first (_temporary_server_dies_with_us) and Prefect's
+#: get_client calls again at the flow's first API call; it has no exception class of its own
+SERVER_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+@contextmanager
+def _server_not_started_is_a_user_error() -> Iterator[None]:
+    """Prefect's temporary server not started in time becomes one line and exit 2 (a setting to
+    change), not an "unexpected error" (exit 3); nothing has been read or written by then. Any
+    other error passes as it is."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not str(exc).startswith(SERVER_TIMEOUT):
+            raise
+        from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+        seconds = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()  # what Prefect waited
+        raise UserError(f"Prefect's temporary server did not start within {seconds} s, so nothing was run: "
+                        "on a busy machine set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher "
+                        "(e.g. 300), or run `prefect server start` and set PREFECT_API_URL to its API "
+                        "(e.g. http://127.0.0.1:4200/api)") from None
 
 
 def _say_if_waiting(paths, wait_seconds: float) -> None:
@@ -219,7 +248,7 @@ def run(data_dir: DataDirOption = None,
     does: a delivery held by the plausibility gate (and not superseded), a delivery rejected whole
     (every run, until its file is fixed or removed or a later one is in force), lines of a
     corrections file not applied, or a
-    release awaiting --accept-revisions (one `needs a steward` line on stderr says which); 2 for usage and settings errors, a busy lock or a file-system problem; 3 for a bug
+    release awaiting --accept-revisions (one `needs a steward` line on stderr says which); 2 for usage and settings errors, a busy lock, a file-system problem or Prefect's temporary server not starting in time; 3 for a bug
     (an "unexpected error"). A deployment run in that case ends in a Completed-type state named
     `Needs steward`, with the same line as its message.
 
@@ -245,6 +274,7 @@ def _flow_output(curated_dir: Path, verbose: bool) -> Iterator[None]:
     the terminal only when verbose (warnings and errors always)."""
     from flows.progress import RichReporter, log_file, quiet_console, show
 
+    _prefect_env()  # before show() and log_file() import Prefect: set later, 120 s was never seen (20 s)
     quiet_console(verbose)
     with show(RichReporter()), log_file(curated_dir), _tracebacks_to_the_log_only(verbose):
         yield

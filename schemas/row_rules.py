@@ -18,7 +18,10 @@ from typing import Any
 
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP
 
-PERSON_ID_PATTERN = r"^\d{10}$"
+#: ten ASCII digits: not `\d`, which Python's re and pandas take for a digit of any script (Arabic-
+#: Indic, full-width), so that such a V-number never reaches a pseudonym as typed
+#: (values.normalise_person_id writes those digits in ASCII first)
+PERSON_ID_PATTERN = r"^[0-9]{10}$"
 
 
 def _columns(x: Any) -> bool:

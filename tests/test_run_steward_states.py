@@ -1,7 +1,7 @@
 """What waits for a steward stays visible on every run, not only on the run that found it.
 
-A rejected delivery, with a period or without one (a month folder not named YYYY-MM, stored under
-`unknown`), keeps `lvv run` at exit 1 with a `needs a steward:` line naming its raw file while that
+A rejected delivery, with a period or without one (a month folder not named YYYY-MM, stored in a
+folder of its own, `unknown-...`), keeps `lvv run` at exit 1 with a `needs a steward:` line naming its raw file while that
 file is in data/raw unchanged; fixed or removed, the run is back at 0. Lines of a corrections file
 that are not applied (unreadable, pointing at no stay, an invalid value) are counted on that line
 with their file and line numbers, every run, until the file is fixed.

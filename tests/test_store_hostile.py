@@ -63,10 +63,12 @@ def test_a_month_folder_not_named_yyyy_mm_is_rejected_and_later_runs_go_on(tmp_p
 
 
 def test_a_record_without_a_period_has_its_folder_whether_read_as_a_dict_or_from_a_frame(tmp_path):
-    record = {"delivery_id": "amsterdam/?", "municipality": "amsterdam", "period": None, "status": "rejected"}
+    record = {"delivery_id": "amsterdam/?", "municipality": "amsterdam", "period": None, "status": "rejected",
+              "file": "amsterdam/2020-12 (copy)/amsterdam.xlsx"}
     from_frame = pd.DataFrame([record, {**record, "period": "2020-10"}]).to_dict("records")
     assert from_frame[0]["period"] != from_frame[0]["period"]  # NaN: what made the fingerprint fail
-    assert [period_folder(r) for r in (record, *from_frame)] == ["unknown", "unknown", "2020-10"]
+    folders = [period_folder(r) for r in (record, *from_frame)]
+    assert folders[0] == folders[1] != folders[2] == "2020-10" and folders[0].startswith("unknown-2020-12-copy-")
     assert len(fingerprint_chain(tmp_path, from_frame)) == 3
 
 

@@ -35,7 +35,7 @@ from transforms.history import episode_versions
 from transforms.read import RawSheet, column_letter
 from transforms.revisions import DeliveryFinding, outcome_text
 from transforms.stage import Locator, stage_rows, validate_staged
-from transforms.values import as_text, is_blank, parse_date_value
+from transforms.values import as_text, ascii_digits, is_blank, parse_date_value
 
 FILE_NAMES = ("corrections.csv", "corrections.xlsx", "correcties.csv", "correcties.xlsx")
 #: canonical column -> accepted headers (compared after normalise_label)
@@ -61,6 +61,9 @@ FIELD_LABELS = {"intake_date": "instroomdatum (intake date)", "exit_date": "uits
                 "outcome": "uitstroomreden (outcome)", "follow_up": "vervolg (follow-up)"}
 DATE_FORMATS = ("%d-%m-%Y", "%d/%m/%Y", "%Y-%m-%d")
 EPISODE_PATTERN = re.compile(r"^E[0-9a-f]{20}$")
+_PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+#: a sheet row: at most 7 digits (Excel has 1,048,576 rows; int() refuses more than 4,300 digits)
+_ROW = re.compile(r"^[0-9]{1,7}$")
 #: the findings of the identifier-carrying quarantine reasons a correction cannot fix
 #: findings about one cell's own value: a correction that causes one is left out, the rest retried
 PARSE_CODES = {"date-unparseable", "date-missing", "outcome-unknown-label", "follow-up-unknown-label"}
@@ -213,9 +216,11 @@ def _target(get: dict[str, Any]) -> tuple[str | None, str | None, int | None] | 
         if not EPISODE_PATTERN.match(episode):
             return "'verblijf' is geen pseudoniem (E gevolgd door 20 tekens) / not an episode pseudonym"
         return episode, None, None
-    period = as_text(get.get("period")).strip()
-    row = as_text(get.get("row")).strip()
-    if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", period) or not row.isdigit():
+    # digits of another script as ASCII digits, as in a V-number; then ASCII only: `\d` and
+    # isdigit() took '٢٠٢٠-11' for a period and '²' for a row (int() then failed: exit 3)
+    period = ascii_digits(as_text(get.get("period")).strip())
+    row = ascii_digits(as_text(get.get("row")).strip())
+    if not _PERIOD.match(period) or not _ROW.match(row):
         return "geef 'verblijf', of 'levering' (JJJJ-MM) en 'rij' / give the episode, or period and row"
     return None, period, int(row)
 

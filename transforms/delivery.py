@@ -35,7 +35,9 @@ from transforms.stage import (PERSON_ID_PATTERN, Locator, ParseMemo, Staged, par
 if TYPE_CHECKING:
     import pandas as pd
 
-PERIOD_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+#: a month folder's name: YYYY-MM in ASCII digits (`\d` is any script's digit: a folder '٢٠٢٢-٠٨'
+#: became a period of its own, stored and compared as text beside 2022-08)
+PERIOD_PATTERN = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 EPISODE_COLUMNS = ["delivery_id", "municipality", "known_from", "excel_row", "episode_id", "person_id",
                    "intake_date", "exit_date", "outcome_code", "follow_up_code"]
 

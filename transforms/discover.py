@@ -22,7 +22,7 @@ from pathlib import Path
 
 from schemas.contracts import SourceContract
 from transforms.delivery import file_sha256, parse_period
-from transforms.store import file_stamp
+from transforms.store import file_stamp, period_folder, stored_folder
 
 EXTENSIONS = {"xlsx": {".xlsx", ".xlsm"}, "csv": {".csv", ".txt"}}
 
@@ -39,6 +39,12 @@ class DeliveryFile:
     @property
     def delivery_id(self) -> str:
         return f"{self.municipality}/{self.period or '?'}"
+
+    @property
+    def folder(self) -> str:
+        """Where its result is stored under its municipality (store.stored_folder): its period,
+        or a folder of its own for a month folder not named YYYY-MM."""
+        return stored_folder(self.period, self.relative)
 
 
 def discover(raw_dir: Path, contracts: dict[str, SourceContract]) -> tuple[list[DeliveryFile], list[str]]:
@@ -150,10 +156,10 @@ def needs_processing(files: list[DeliveryFile], records: list[dict],
     hashes: the raw files' sha256 kept from the runs before (raw_sha256), updated here: a file
     not written since is not read again. None reads every file.
     """
-    known = {(r["municipality"], r["period"]): (r.get("sha256"), r.get("file")) for r in records}
+    known = {(r["municipality"], period_folder(r)): (r.get("sha256"), r.get("file")) for r in records}
     todo = []
     for item in files:
-        previous = known.get((item.municipality, item.period))
+        previous = known.get((item.municipality, item.folder))
         digest = file_sha256(item.path) if hashes is None else raw_sha256(item, hashes)
         if previous != (digest, item.relative):
             todo.append(item)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from transforms.discover import DeliveryFile
 from transforms.files import replace_file
+from transforms.store import period_folder
 
 RUNS_LOG = "runs/log.jsonl"
 #: running: started, not finished (a run killed in between is marked interrupted by the next);
@@ -45,13 +46,18 @@ def new_run(reference_date: date, definitions: list[str], run_id: str | None = N
 
 def delivery_entries(todo: list[DeliveryFile], records: list[dict], previous: list[dict],
                      withdrawn: list[str]) -> list[dict]:
-    """One entry per delivery the run touched: new, changed (with the hash it replaced) or withdrawn."""
-    before = {r["delivery_id"]: r.get("sha256") for r in previous}
+    """One entry per delivery the run touched: new, changed (with the hash it replaced) or withdrawn.
+
+    Paired by where each is stored (<municipality>/<store.stored_folder>, a period's delivery id;
+    what prune names the withdrawn by), and each file with the record made of it: deliveries
+    rejected without a period all have the delivery id <municipality>/?."""
+    before = {f"{r['municipality']}/{period_folder(r)}": r.get("sha256") for r in previous}
+    by_file = {r["file"]: r for r in records if r.get("file")}
     by_id = {r["delivery_id"]: r for r in records}
     entries = []
     for item in todo:
-        record = by_id.get(item.delivery_id, {})
-        old = before.get(item.delivery_id)
+        record = by_file.get(item.relative) or by_id.get(item.delivery_id, {})
+        old = before.get(f"{item.municipality}/{item.folder}")
         entries.append({"delivery_id": item.delivery_id, "action": "changed" if old else "new",
                         "status": record.get("status"), "sha256": record.get("sha256"),
                         "previous_sha256": old, **{k: int(record.get(k, 0)) for k in

@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 import pyarrow as pa
@@ -114,11 +115,33 @@ def delivery_dir(staged_root: Path, municipality: str, period: str) -> Path:
 
 
 def period_folder(record: dict) -> str:
-    """The folder a delivery's record is stored in under its municipality: its period, or
-    `unknown` for one rejected without a period (a month folder not named YYYY-MM). A record that
-    went through a frame has NaN there, not None: NaN is truthy, so `period or "unknown"` is not enough."""
-    period = record.get("period")
-    return period if isinstance(period, str) and period else "unknown"
+    """The folder a delivery's record is stored in under its municipality (stored_folder of its
+    period and its raw file). A record that went through a frame has NaN there, not None: NaN is
+    truthy, so `period or ...` is not enough."""
+    return stored_folder(record.get("period"), record.get("file"))
+
+
+#: the one folder every delivery rejected without a period was stored in before each got its own
+#: (stored_folder): clean_store removes it, so its raw files are processed again into their own
+LEGACY_UNKNOWN = "unknown"
+
+
+def stored_folder(period: object, relative: object) -> str:
+    """Where a delivery is stored under its municipality: its period (YYYY-MM), or, for one
+    rejected without a period (its month folder not named YYYY-MM), a folder of its own derived
+    from the raw month folder it came from (`relative`: the raw file's path under data/raw):
+    `unknown-<the folder's name, letters and digits only>-<hash of its path>`.
+
+    One folder for every such rejection made two of them overwrite each other, one processed
+    again on every run. Derived from the month folder, not the file, as a period is: a later
+    file in the same folder replaces the rejection, a folder renamed or removed takes its
+    rejection with it (prune). Nothing of a cell goes into it, only the path's own names."""
+    if isinstance(period, str) and period:
+        return period
+    month = PurePosixPath(relative if isinstance(relative, str) else "").parent
+    slug = re.sub(r"[^0-9A-Za-z]+", "-", month.name).strip("-")[:32].strip("-")
+    digest = hashlib.sha256(month.as_posix().encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"unknown-{slug}-{digest}" if slug else f"unknown-{digest}"
 
 
 class StoreError(Exception):
@@ -438,9 +461,12 @@ def save_history(staged_root: Path, fingerprints: dict[str, str], tables: dict[s
 
 
 def clean_store(staged_root: Path) -> list[str]:
-    """Remove what a killed save_result or save_history left behind; a delivery caught
-    mid-replace is reprocessed, a history caught mid-write merged again."""
+    """Remove what a killed save_result or save_history left behind, and the folder that held
+    the rejections without a period before each had its own (LEGACY_UNKNOWN); a delivery caught
+    mid-replace is reprocessed, a history caught mid-write merged again, a rejection of that
+    folder whose raw file is still there processed again into its own folder."""
     leftovers = list(dict.fromkeys([*staged_root.glob("*/.tmp-*"), *staged_root.glob("*/.old-*"),
+                                    *staged_root.glob(f"[!.]*/{LEGACY_UNKNOWN}"),
                                     *staged_root.glob(f"{HISTORY_DIR}/.tmp-*"),
                                     *staged_root.glob(temporary_glob(RAW_HASHES)),
                                     *staged_root.glob(f"*/{temporary_glob(RECORDS_INDEX)}"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from functools import cache
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -119,15 +120,15 @@ PERSON_ID_DIGITS = 10
 #: a leading 'V' (for V-nummer) and its separator, and the separators typed between digit groups
 _V_PREFIX = re.compile(r"^v\s*[-.:]?\s*", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s.\-\u00a0\u2009\u202f]+")
-_NUMBER_AS_TEXT = re.compile(r"^\d{1,10}\.0+$")
+_NUMBER_AS_TEXT = re.compile(r"^[0-9]{1,10}\.0+$")
 
 
 def normalise_person_id(value: Any) -> tuple[str | None, bool]:
     """A V-number cell in its canonical form (10 digits) and whether that changed what was typed.
 
     Spaces, dots and dashes between the digits and a leading 'V' are dropped ('V 6652.327.800',
-    '6652 327 800'); a number cell gets back the leading zeros Excel took off (12345678 ->
-    '0012345678'). A value that still is not 10 digits is returned as found (stripped), so that
+    '6652 327 800'), digits of another script become ASCII digits (ascii_digits); a number cell
+    gets back the leading zeros Excel took off (12345678 -> '0012345678'). A value that still is not 10 digits is returned as found (stripped), so that
     the check on its form reports it; a text cell of fewer digits is never padded, since nothing
     says a zero was lost.
     """
@@ -140,11 +141,24 @@ def normalise_person_id(value: Any) -> tuple[str | None, bool]:
         if 0 < int(value) and len(text) <= PERSON_ID_DIGITS:
             return text.zfill(PERSON_ID_DIGITS), len(text) < PERSON_ID_DIGITS
         return text, False
-    text = str(value).strip()
+    found = str(value).strip()
+    text = ascii_digits(found)
     if _NUMBER_AS_TEXT.match(text):  # '665232780.0': a number cell written out as text, not a dot
         canonical, _ = normalise_person_id(int(text.split(".")[0]))
         return canonical, True
     digits = _SEPARATORS.sub("", _V_PREFIX.sub("", text))
     if len(digits) == PERSON_ID_DIGITS and digits.isascii() and digits.isdigit():
-        return digits, digits != text
-    return text, False
+        return digits, digits != found
+    return found, False
+
+
+def ascii_digits(text: str) -> str:
+    """The text with every decimal digit of another script as its ASCII digit: Arabic-Indic
+    '٦٦٥٢' and full-width '６６５２' are 6652. Other characters stay as they are.
+
+    A V-number typed in such digits is the same V-number: left as typed it passed the pattern
+    `\\d` (a digit of any script) and got a pseudonym of its own, so one person had two.
+    """
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
