@@ -21,7 +21,7 @@ from transforms.delivery import process_delivery
 from transforms.discover import discover, needs_processing
 from transforms.protect import Pseudonymiser
 from transforms.runs import delivery_entries
-from transforms.steward_report import waiting_for_steward
+from transforms.run_states import waiting_for_steward
 from transforms.store import clean_store, load_records, period_folder, prune, save_result, stored_folder
 
 ROWS = [good_row(n) for n in range(1, 4)]
