@@ -1,4 +1,5 @@
-"""The report's outflow series counted in one pass (transforms/monthly_report._outflow_series).
+"""The report's outflow and occupancy series counted in one pass (transforms/monthly_report:
+_outflow_series, _occupancy_series).
 
 Each person's first exit is counted once, at the series point on or after it, and a running sum
 gives every point. Two oracles, on databases the generator never wrote: outflow() asked at each
@@ -6,7 +7,11 @@ series point, and the statement the report used before (each first exit joined t
 point), kept here. The hand-made network holds what the running sum must get right:
 an exit on a month end, on the reference date and after it, an exit before the first intake (so
 before the first point), months without a new exit, a reference date within a month, a version
-no longer in force, and a person leaving under two rules' lines.
+no longer in force, and a person leaving under two rules' lines. The occupancy series the same
+way: persons in an LVV at each point and their first intakes up to it, against that asked point by
+point; its municipality holds overlapping, adjacent and separate stays of one person, a stay
+between two points, one that ends before it starts, one that ends after the reference date and
+an intake after it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pandas as pd
 import pytest
 
 from tests.test_monthly_report import NET_REF, network, report  # noqa: F401  (fixtures)
-from transforms.monthly_report import _first_intake, _outflow_series, _report_objects
+from transforms.monthly_report import _first_intake, _occupancy_series, _outflow_series, _report_objects
 
 RULES = ["programme", "evaluation-2021", "evaluation-2022"]
 
@@ -42,6 +47,28 @@ RANGE_JOIN = """
     group by all
     order by all
 """
+
+
+#: occupancy and inflow asked at each series point: the persons with a stay covering it, and with an
+#: intake on or before it
+POINT_BY_POINT_OCCUPANCY = """
+    select m.month_end, e.municipality,
+        count(distinct case when e.exit_date is null or e.exit_date > m.month_end then e.person_id end)::bigint
+            as occupancy,
+        count(distinct e.person_id)::bigint as inflow
+    from series_points($first, $ref) as m
+    join episodes_known_at(null) as e on e.intake_date <= m.month_end
+    group by all
+    order by all
+"""
+
+
+def assert_occupancy_at_every_point(con, ref: date) -> pd.DataFrame:
+    first = _first_intake(con)
+    series = _occupancy_series(con, first, ref)
+    expected = con.execute(POINT_BY_POINT_OCCUPANCY, {"first": first, "ref": ref}).df()
+    pd.testing.assert_frame_equal(series, expected, check_exact=True)
+    return series
 
 
 def range_join_series(con, first: date, ref: date, definitions: list[str]) -> pd.DataFrame:
@@ -97,6 +124,16 @@ def hand_made(network: Path, folder: Path) -> Path:  # noqa: F811
     stay("b", "old", 1, date(2020, 2, 12), date(2020, 2, 14), gone, known_to=date(2020, 3, 31))  # not in force
     stay("b", "old", 2, date(2020, 2, 12), date(2020, 4, 30), gone)         # its version in force
     stay("b", "stays", 1, date(2020, 2, 13))
+    stay("c", "over", 1, date(2020, 2, 15), date(2020, 4, 10))       # two overlapping stays
+    stay("c", "over", 2, date(2020, 3, 1), date(2020, 5, 5))
+    stay("c", "adjacent", 1, date(2020, 2, 20), date(2020, 3, 31))   # leaves on a month end, back that day
+    stay("c", "adjacent", 2, date(2020, 3, 31))
+    stay("c", "within", 1, date(2020, 4, 2), date(2020, 4, 20))      # between two points
+    stay("c", "backwards", 1, date(2020, 5, 10), date(2020, 5, 1))   # ends before it starts
+    stay("c", "late", 1, date(2020, 6, 20))                           # enters after the reference date
+    stay("c", "afterref", 1, date(2020, 6, 1), date(2020, 6, 20))    # leaves after it
+    stay("c", "gap", 1, date(2020, 2, 25), date(2020, 3, 10))        # two stays, a gap between
+    stay("c", "gap", 2, date(2020, 5, 1), date(2020, 6, 1))
     tables = {"episode_versions": pd.DataFrame(rows, columns=typed["episode_versions"].columns)
               .astype(typed["episode_versions"].dtypes.to_dict()),
               **{name: typed[name] for name in ("deliveries", "validation_issues", "quarantined_rows")}}
@@ -119,13 +156,27 @@ def test_the_hand_made_series_is_outflow_at_every_point_and_the_old_statement(ne
     assert list(programme) == [1, 3, 4, 5, 7]
 
 
+def test_the_hand_made_occupancy_series_is_asked_point_by_point(network, tmp_path):  # noqa: F811
+    con = duckdb.connect(str(hand_made(network, tmp_path)), read_only=True)
+    _report_objects(con)
+    series = assert_occupancy_at_every_point(con, date(2020, 6, 15))
+    # by hand, municipality c at 02-29, 03-31, 04-30, 05-31 and 06-15: in an LVV over+adjacent+gap,
+    # over+adjacent (gap left, adjacent back on 03-31), over+adjacent, adjacent+gap (back in May),
+    # adjacent+afterref; entered over, adjacent and gap, then within, backwards and afterref
+    c = series[series["municipality"] == "c"]
+    assert list(c["occupancy"]) == [3, 2, 2, 2, 2]
+    assert list(c["inflow"]) == [3, 3, 4, 5, 6]
+
+
 @pytest.mark.parametrize("ref", [NET_REF, date(2020, 11, 17), date(2020, 6, 30)])
 def test_the_hand_built_networks_series_is_outflow_at_every_point(network, ref):  # noqa: F811
     con = duckdb.connect(str(network), read_only=True)
     assert_outflow_at_every_point(con, ref, ["Evaluation-2022", "programme"])
+    assert_occupancy_at_every_point(con, ref)
 
 
 def test_the_demo_series_is_the_old_statements(demo_db):
+    assert_occupancy_at_every_point(demo_db, date(2020, 11, 1))
     first = _first_intake(demo_db)
     pd.testing.assert_frame_equal(_outflow_series(demo_db, first, date(2020, 11, 1), RULES),
                                   range_join_series(demo_db, first, date(2020, 11, 1), RULES), check_exact=True)
