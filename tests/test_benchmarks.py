@@ -167,6 +167,8 @@ def test_a_network_written_before_is_reused_only_when_whole_and_the_same(tmp_pat
     ("benchmarks.baseline_analyst", ["{missing}"], "does not exist"),
     ("benchmarks.baseline_analyst", ["{tmp}"], "has no deliveries"),
     ("benchmarks.task_overhead", ["--tasks", "1"], "--tasks must be at least 2"),
+    ("benchmarks.increment_profile", ["--data-dir", "{missing}", "--reference-date", "2020-11-01"], "does not exist"),
+    ("benchmarks.increment_profile", ["--data-dir", "{tmp}", "--reference-date", "2020-11-31"], "invalid"),
 ])
 def test_a_benchmark_tool_given_a_wrong_path_or_value_says_so_and_exits_2(module, argv, said, tmp_path, capsys):
     """Checked before any data is written: argparse's one-line error, exit 2, no traceback."""
@@ -223,3 +225,30 @@ def test_the_task_overhead_benchmark_runs_real_task_runs_and_reports_their_cost(
     assert len(ids) == 3  # the warm-up, one with 1 task, one with 3
     assert sorted(len([t for t in task_runs if t.flow_run_id == i and t.name.startswith("nothing")])
                   for i in ids) == [1, 1, 3]
+
+
+def test_the_increment_profile_runs_the_flow_and_splits_its_time_by_task(tmp_path, prefect_harness, monkeypatch,
+                                                                           capsys):
+    """A hand-made delivery: the flow runs in process, publishes it, and the profile names each
+    task the flow waited for and the time outside them, and keeps the pstats file."""
+    import pstats
+    from datetime import date
+
+    from benchmarks.increment_profile import main
+    from schemas.contracts import contract_for
+    from tests.conftest import good_row, write_sheet
+
+    monkeypatch.setenv("LVV_PSEUDONYM_KEY", "increment-profile-test-key")
+    rows = [good_row(1), good_row(2, exit_date=date(2020, 10, 1), outcome="MOB")]
+    write_sheet(tmp_path / "raw" / "amsterdam" / "2020-10" / "a.xlsx", contract_for("amsterdam"), rows,
+                stand_per=date(2020, 10, 31))
+    assert main(["--data-dir", str(tmp_path), "--reference-date", "2020-11-01", "--out",
+                 str(tmp_path / "run.prof"), "--top", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "run: published, 1 deliveries" in out
+    steps = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in out.splitlines()
+             if line.startswith("| ") and not line.startswith("| step")}
+    assert {"tidy", "find_deliveries", "_fan_out", "build_history", "monthly_report_task"} <= set(steps)
+    assert all(seconds > 0 for name, seconds in steps.items() if name != "outside every task (flow start, "
+               "engine, lock, end)")
+    assert any(name.endswith("monthly_outflow.py") for name, _, _ in pstats.Stats(str(tmp_path / "run.prof")).stats)

@@ -1,0 +1,84 @@
+"""Where a monthly run's time goes: the flow run in this process under cProfile.
+
+    python -m benchmarks.increment_profile --data-dir DIR --reference-date YYYY-MM-DD [--out PATH] [--top N]
+
+DIR is a data directory whose raw/ holds the deliveries to process (for the x100 increment: a copy
+of `benchmarks.large`'s network with the last month held back, published, and put back; see
+docs/performance.md). The flow `monthly-outflow` runs once, in this process, with the Prefect API
+the environment gives (else a temporary server, whose start is counted). Prints the process's
+CPU seconds (all threads) beside the wall seconds, the wall seconds of each task as the flow's
+thread waited for it and of the time outside every task (the flow's own work and Prefect's
+engine), and the functions with the most cumulative wall seconds in the flow's thread. Deliveries
+are processed in worker threads, which cProfile does not follow: their seconds show as the wait
+for them (`process-deliveries`). DIR is changed as a run changes it: run it on a copy.
+--out: also keep the profile (pstats) there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import resource
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from benchmarks.arguments import existing_dir, positive_int
+
+#: the flow's steps, by the function each task runs (flows/monthly_outflow.py)
+TASKS = ("tidy", "find_deliveries", "_fan_out", "checkpoint", "needs_release", "build_history",
+         "build_release_task", "revision_check", "figure_changes", "switch_release_task", "record_run",
+         "monthly_report_task", "artifacts", "waiting_for_steward")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.increment_profile", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=existing_dir, required=True)
+    parser.add_argument("--reference-date", type=date.fromisoformat, required=True)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--top", type=positive_int, default=40)
+    args = parser.parse_args(argv)
+    started_cpu, started = cpu_seconds(), time.perf_counter()
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    imported_cpu, imported = cpu_seconds(), time.perf_counter()
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        summary = monthly_outflow(RunParameters(data_dir=str(args.data_dir), reference_date=args.reference_date))
+    finally:
+        profile.disable()
+    ended_cpu, ended = cpu_seconds(), time.perf_counter()
+    if args.out:
+        profile.dump_stats(args.out)
+    run = summary["run"] if isinstance(summary, dict) else summary
+    print(f"run: {run.get('status')}, {len(run.get('deliveries', []))} deliveries")
+    print(f"importing the flow: {imported - started:.2f} s wall, {imported_cpu - started_cpu:.2f} CPU s")
+    print(f"the flow run: {ended - imported:.2f} s wall, {ended_cpu - imported_cpu:.2f} CPU s (every thread)")
+    stats = pstats.Stats(profile)
+    by_name = {}
+    for (filename, _, name), (_, _, _, cumulative, _) in stats.stats.items():
+        if filename.endswith("monthly_outflow.py") and name in TASKS:
+            by_name[name] = by_name.get(name, 0.0) + cumulative
+    print("\n| step (the flow's thread) | wall s |\n|---|---|")
+    for name in TASKS:
+        if name in by_name:
+            print(f"| {name} | {by_name[name]:.2f} |")
+    flow_s = ended - imported
+    print(f"| outside every task (flow start, engine, lock, end) | {flow_s - sum(by_name.values()):.2f} |")
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(args.top)
+    print(text.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
