@@ -67,27 +67,66 @@ def figures(database: Path) -> dict:
         con.close()
 
 
-def test_dask_runner_publishes_the_same_figures_as_the_default_runner(tmp_path, monkeypatch, prefect_harness):
-    from flows.monthly_outflow import RunParameters, monthly_outflow
-
-    monkeypatch.setenv("LVV_PSEUDONYM_KEY", "dask-test-key-not-secret")
-    published = {}
-    for runner in ("threads", "dask"):
-        root = tmp_path / runner
-        write_network(root)
-        summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
-                                                task_runner=runner, dask_workers=2))
-        assert summary["published"], runner
-        assert len(summary["processed"]) == 9
-        published[runner] = figures(root / "curated" / "lvv.duckdb")
-    threads, dask = published["threads"], published["dask"]
-    assert threads["outflow"] and threads["occupancy"] and len(threads["deliveries"]) == 9
-    assert sum(row[4] for row in threads["deliveries"]) == 3  # one quarantined row per municipality
-    assert dask == threads
+KEY = "dask-test-key-not-secret"
 
 
 def _published_bytes(curated: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(curated.glob("*.parquet"))}
+
+
+def _child_runs(run_id) -> list:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id])))
+
+
+@pytest.fixture(scope="module")
+def threads_run(tmp_path_factory, prefect_harness) -> dict:
+    """The network written once and published once by the threads runner (the reference both
+    tests compare with): the files, what it published and stored, and what it asked and started."""
+    import flows.monthly_outflow as module
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    base = tmp_path_factory.mktemp("dask")
+    write_network(base / "network")  # the same files for every runner (a workbook keeps when it was written)
+    root = base / "threads"
+    shutil.copytree(base / "network", root)
+    asked: list[str] = []
+    size = module._size
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LVV_PSEUDONYM_KEY", KEY)
+        patch.setattr(module, "_size", lambda item: asked.append(item.relative) or size(item))
+        summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
+                                                task_runner="threads"))
+    return {"network": base / "network", "summary": summary, "asked": asked,
+            "children": _child_runs(summary["run"]["run_id"]),
+            "published": _published_bytes(root / "curated"),
+            "stored": _stored_bytes(root), "figures": figures(root / "curated" / "lvv.duckdb")}
+
+
+def _stored_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted((root / "curated" / "staged").glob("*/*/*.parquet"))}
+
+
+def test_dask_runner_publishes_the_same_figures_as_the_default_runner(tmp_path, monkeypatch, threads_run):
+    from flows.monthly_outflow import RunParameters, monthly_outflow
+
+    monkeypatch.setenv("LVV_PSEUDONYM_KEY", KEY)
+    root = tmp_path / "dask"
+    shutil.copytree(threads_run["network"], root)
+    summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
+                                            task_runner="dask", dask_workers=2))
+    threads_summary = threads_run["summary"]
+    assert threads_summary["published"] and len(threads_summary["processed"]) == 9
+    assert summary["published"] and len(summary["processed"]) == 9
+    threads, dask = threads_run["figures"], figures(root / "curated" / "lvv.duckdb")
+    assert threads["outflow"] and threads["occupancy"] and len(threads["deliveries"]) == 9
+    assert sum(row[4] for row in threads["deliveries"]) == 3  # one quarantined row per municipality
+    assert dask == threads
 
 
 def test_choose_runner_takes_worker_processes_only_for_much_work_on_several_cores():
@@ -102,52 +141,44 @@ def test_choose_runner_takes_worker_processes_only_for_much_work_on_several_core
     assert choose_runner([], cores=8) == ("threads", None)
 
 
-def test_worker_processes_publish_byte_for_byte_what_threads_publish(tmp_path, monkeypatch, prefect_harness):
+def test_worker_processes_publish_byte_for_byte_what_threads_publish(tmp_path, monkeypatch, threads_run):
     """task_runner="auto" on much work (the threshold lowered, two cores): each municipality's task
     in a worker process (Prefect's ProcessPoolTaskRunner, a new interpreter each), which takes the
     key from its environment, never from a task parameter; the tables published are the bytes the
     threads runner publishes. Each file's size is asked once (to choose the runner and to submit the
     largest batch first), and not at all by the threads runner."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
     import flows.monthly_outflow as module
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
-    monkeypatch.setenv("LVV_PSEUDONYM_KEY", "processes-test-key-not-secret")
+    monkeypatch.setenv("LVV_PSEUDONYM_KEY", KEY)
     monkeypatch.setattr(module, "AUTO_PROCESSES_BYTES", 1)
     monkeypatch.setattr(module, "cores", lambda: 2)
     asked: list[str] = []
     size = module._size
     monkeypatch.setattr(module, "_size", lambda item: asked.append(item.relative) or size(item))
-    published, stored = {}, {}
-    write_network(tmp_path / "network")  # the same files for both (a workbook keeps when it was written)
-    for runner in ("threads", "processes"):
-        root = tmp_path / runner
-        shutil.copytree(tmp_path / "network", root)
-        asked.clear()
-        summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
-                                                task_runner="threads" if runner == "threads" else "auto"))
-        assert summary["published"] and len(summary["processed"]) == 9, runner
-        assert (len(asked), len(set(asked))) == ((9, 9) if runner == "processes" else (0, 0)), runner
-        published[runner] = _published_bytes(root / "curated")
-        stored[runner] = {p.relative_to(root).as_posix(): p.read_bytes()
-                          for p in sorted((root / "curated" / "staged").glob("*/*/*.parquet"))}
-        run_id = summary["run"]["run_id"]
-        with get_client(sync_client=True) as client:
-            children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id])))
-            task_runs = client.read_task_runs()
-        if runner == "processes":  # the subflow on the process pool, its tasks' parameters without a key
-            assert len(children) == 1
-            mine = [t for t in task_runs if t.flow_run_id == children[0].id and t.name.startswith("process-")]
-            assert sorted(t.name for t in mine) == ["process-amsterdam", "process-eindhoven", "process-rotterdam"]
-            assert all(set(t.task_inputs) == {"municipality", "items", "paths", "run_id"} for t in mine)
-        else:
-            assert not children
+    # the threads runner (threads_run, the same files and key): no size asked, no subflow
+    assert threads_run["summary"]["published"] and len(threads_run["summary"]["processed"]) == 9
+    assert threads_run["asked"] == [] and not threads_run["children"]
+    root = tmp_path / "processes"
+    shutil.copytree(threads_run["network"], root)
+    summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2019, 12, 31),
+                                            task_runner="auto"))
+    assert summary["published"] and len(summary["processed"]) == 9
+    assert (len(asked), len(set(asked))) == (9, 9)
+    children = _child_runs(summary["run"]["run_id"])
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs()
+    # the subflow on the process pool, its tasks' parameters without a key
+    assert len(children) == 1
+    mine = [t for t in task_runs if t.flow_run_id == children[0].id and t.name.startswith("process-")]
+    assert sorted(t.name for t in mine) == ["process-amsterdam", "process-eindhoven", "process-rotterdam"]
+    assert all(set(t.task_inputs) == {"municipality", "items", "paths", "run_id"} for t in mine)
+    published = {"threads": threads_run["published"], "processes": _published_bytes(root / "curated")}
+    stored = {"threads": threads_run["stored"], "processes": _stored_bytes(root)}
     assert set(published["threads"]) == {"deliveries.parquet", "episode_versions.parquet",
                                          "quarantined_rows.parquet", "validation_issues.parquet"}
     assert published["processes"] == published["threads"]
     assert len(stored["threads"]) >= 9 and stored["processes"] == stored["threads"]
-    assert figures(tmp_path / "processes" / "curated" / "lvv.duckdb") == \
-        figures(tmp_path / "threads" / "curated" / "lvv.duckdb")
+    assert figures(root / "curated" / "lvv.duckdb") == threads_run["figures"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -65,12 +66,21 @@ def _outflow(con) -> list:
     return sorted(map(tuple, frame[["municipality", "line", "persons"]].astype(str).to_numpy().tolist()))
 
 
-@pytest.fixture
-def published(tmp_path, monkeypatch, prefect_harness) -> DataPaths:
-    monkeypatch.setenv(KEY_ENV, "key-one")
-    paths = write_deliveries(tmp_path / "data")
-    assert run(paths)["status"] == "published"
+@pytest.fixture(scope="module")
+def published_once(tmp_path_factory, prefect_harness) -> DataPaths:
+    """The deliveries published once for this module under key-one; each test works on a copy."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_ENV, "key-one")
+        paths = write_deliveries(tmp_path_factory.mktemp("key-and-repair") / "data")
+        assert run(paths)["status"] == "published"
     return paths
+
+
+@pytest.fixture
+def published(published_once, tmp_path, monkeypatch) -> DataPaths:
+    monkeypatch.setenv(KEY_ENV, "key-one")
+    shutil.copytree(published_once.root, tmp_path / "data", symlinks=True)
+    return DataPaths.resolve(tmp_path / "data")
 
 
 def test_the_store_records_a_check_value_never_the_key(published):
@@ -142,8 +152,6 @@ def test_a_failing_monthly_report_is_logged_with_its_message(published):
                 [good_row(1, exit_date=date(2020, 9, 20), outcome="MOB"), good_row(2)], stand_per=date(2020, 12, 31))
     blocked = published.root / "reports" / f"{REF:%Y-%m-%d}"
     if blocked.is_dir():
-        import shutil
-
         shutil.rmtree(blocked)
     blocked.write_text("a file where the report's folder should be")
     with pytest.raises(Exception):
