@@ -194,3 +194,17 @@ def test_free_text_loses_digit_runs_of_any_script(text):
 
     scrubbed = scrub_digits(text)
     assert MASK in scrubbed and not any(ch.isdecimal() for ch in scrubbed)
+
+
+@pytest.mark.parametrize("record, label", [("٣٤٥٦٧", "terug, dossier 34567 gesloten"),
+                                           ("34567", "terug, dossier ٣٤٥٦٧ gesloten"),
+                                           ("３４５６７", "terug, dossier 3-4567 gesloten")])
+def test_a_rows_own_record_number_is_masked_in_its_text_whatever_the_digits_of_either(record, label):
+    """A row's own number of five digits (under scrub_digits' six) is masked in text kept from that
+    row when the number or the text is typed in another script's digits; the rest of the text stays
+    as typed."""
+    from transforms.scrub import MASK, identifier_pattern, scrub
+
+    scrubbed = scrub(label, identifier_pattern([record]))
+    assert scrubbed == f"terug, dossier {MASK} gesloten", scrubbed
+    assert scrub("dossier ٣٤٥٦٨ en ٣٤٥٦٧", identifier_pattern(["34567"])) == f"dossier ٣٤٥٦٨ en {MASK}"
