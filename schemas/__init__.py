@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import yaml
 
 #: libyaml's parser where PyYAML was built with it (about 10x faster on the project's files, the
@@ -12,3 +14,16 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(text: str) -> object:
     """Safe-load YAML text (only plain types), with libyaml when available."""
     return yaml.load(text, Loader=_LOADER)  # noqa: S506  safe loader
+
+
+def ascii_digits(text: str) -> str:
+    """The text with every decimal digit of another script as its ASCII digit: Arabic-Indic
+    '٦٦٥٢' and full-width '６６５２' are 6652. Other characters stay as they are.
+
+    A V-number or a record number typed in such digits is the same number: left as typed it got a
+    pseudonym of its own, so one person (one stay) had two. Here, not in transforms/values.py, so
+    that the record-number rule of a source contract (schemas/contracts.py) takes it too.
+    """
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)

@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas import load_yaml
+from schemas import ascii_digits, load_yaml
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP, FollowUp, Outcome
 
 SOURCES_DIR = Path(__file__).resolve().parent / "sources"
@@ -133,9 +133,11 @@ class RecordIds(BaseModel):
     strip_prefix: str | None = Field(None, description="a prefix some rows carry and others not ('DOS-')")
 
     def normalise(self, text: str | None) -> str | None:
-        """One record number in its canonical form (None stays None)."""
+        """One record number in its canonical form (None stays None). Digits of another script
+        are ASCII digits first ('٣٤٥' is 345): the same stay typed either way is one episode."""
         if text is None:
             return None
+        text = ascii_digits(text)
         if self.trim:
             text = text.strip()
         if self.case == "upper":

@@ -48,7 +48,7 @@ OCT, NOV = date(2020, 10, 31), date(2020, 11, 30)
     ("123456789", "123456789", False),                   # text: nothing says a zero was lost
     ("66523278001", "66523278001", False),               # eleven digits stay wrong
     ("VW6652327800", "VW6652327800", False),
-    ("６６５２３２７８００", "６６５２３２７８００", False),  # full-width digits are not ASCII digits
+    ("６６５２３２７８００", "6652327800", True),           # full-width digits: the same V-number (defect B)
     (None, None, False),
 ])
 def test_v_numbers_are_normalised_only_where_the_digits_are_unambiguous(cell, canonical, changed):

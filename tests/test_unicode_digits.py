@@ -146,3 +146,65 @@ def test_a_correction_by_period_and_row_takes_their_digits_in_any_script_or_says
         assert "JJJJ-MM" in parsed.findings[0].as_row("nl")["message"] + str(parsed.findings[0].params)
     else:
         assert [(c.period, c.excel_row) for c in parsed.corrections] == [target] and parsed.findings == []
+
+
+# ------------------------------------------------------------------ record numbers
+@pytest.mark.parametrize("typed, rule, canonical", [
+    ("٣٤٥", {}, "345"),
+    ("３４５", {}, "345"),
+    (" R٠٠٤٢ ", {}, "R0042"),
+    ("dos-٠٠١٢", {"case": "upper", "strip_prefix": "DOS-"}, "0012"),
+    ("४०२७१९", {}, "402719"),
+    ("³⁴⁵", {}, "³⁴⁵"),  # superscripts are no decimal digits: as typed
+])
+def test_a_record_number_in_other_digits_is_the_record_number_in_ascii(typed, rule, canonical):
+    from schemas.contracts import RecordIds
+
+    assert RecordIds(**rule).normalise(typed) == canonical
+
+
+def test_one_stay_typed_in_two_scripts_is_one_episode_and_nothing_shows_its_number(tmp_path):
+    """The municipality's record number is pseudonymised into the episode: '٤٠٢٧١٩' in November
+    was an episode of its own beside '402719' in October (the stay counted twice, its exit lost)."""
+    ams = contract_for("amsterdam")
+    results = []
+    for period, record, stand_per in (("2020-10", "402719", date(2020, 10, 31)),
+                                      ("2020-11", "٤٠٢٧١٩", date(2020, 11, 30))):
+        path = write_sheet(tmp_path / period / "a.xlsx", ams, [good_row(1, record_id=record)], stand_per=stand_per)
+        results.append(process_delivery(path, ams, period, PSEUDO))
+    october, november = (r.episodes["episode_id"].tolist() for r in results)
+    assert october == november == [PSEUDO.episode("amsterdam", "402719")]
+    # in one delivery the two spellings are one record number twice: a duplicate, located, unshown
+    rows = [good_row(1, record_id="402719"), good_row(2, record_id="٤٠٢٧١٩")]
+    path = write_sheet(tmp_path / "both.xlsx", ams, rows, stand_per=date(2020, 10, 31))
+    result = process_delivery(path, ams, "2020-10", PSEUDO)
+    duplicates = sorted(f.excel_row for f in result.findings if f.code == "episode-duplicate")
+    assert duplicates == [6, 7] and result.episodes.empty
+    shown = " ".join(str(f.as_row(lang)) for f in result.findings for lang in ("nl", "en"))
+    shown += result.quarantine.to_string()
+    for number in ("402719", "٤٠٢٧١٩"):
+        assert number not in shown, number
+
+
+@pytest.mark.parametrize("text", ["Terug naar BBB ٠٩٧٠٨٥٩٥٥٧", "tel ０６１２３４５６７８", "४०२७१९ en 6652٣٢٧٨٠٠"])
+def test_free_text_loses_digit_runs_of_any_script(text):
+    """scrub_digits masks a run of six or more decimal digits whatever their script (`\\d` in a
+    str pattern): someone else's V-number in Arabic-Indic digits in a label is masked too."""
+    from transforms.scrub import MASK, scrub_digits
+
+    scrubbed = scrub_digits(text)
+    assert MASK in scrubbed and not any(ch.isdecimal() for ch in scrubbed)
+
+
+@pytest.mark.parametrize("record, label", [("٣٤٥٦٧", "terug, dossier 34567 gesloten"),
+                                           ("34567", "terug, dossier ٣٤٥٦٧ gesloten"),
+                                           ("３４５６７", "terug, dossier 3-4567 gesloten")])
+def test_a_rows_own_record_number_is_masked_in_its_text_whatever_the_digits_of_either(record, label):
+    """A row's own number of five digits (under scrub_digits' six) is masked in text kept from that
+    row when the number or the text is typed in another script's digits; the rest of the text stays
+    as typed."""
+    from transforms.scrub import MASK, identifier_pattern, scrub
+
+    scrubbed = scrub(label, identifier_pattern([record]))
+    assert scrubbed == f"terug, dossier {MASK} gesloten", scrubbed
+    assert scrub("dossier ٣٤٥٦٨ en ٣٤٥٦٧", identifier_pattern(["34567"])) == f"dossier ٣٤٥٦٨ en {MASK}"

@@ -52,7 +52,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 HISTORY_CODE = ("transforms/curate.py", "transforms/history.py", "transforms/revisions.py",
                 "transforms/corrections.py", "transforms/stage.py", "transforms/values.py",
                 "transforms/gate.py", "transforms/store.py", "schemas/checks.py", "schemas/checks.yaml",
-                "schemas/taxonomy.yaml", "schemas/contracts.py")
+                "schemas/taxonomy.yaml", "schemas/contracts.py", "schemas/__init__.py")
 
 
 def curated_tables(staged_root: Path, raw_dir: Path | None = None, lang: Lang = "nl",

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+from schemas import ascii_digits
+
 MASK = "***"
 _LONG_DIGITS = re.compile(r"\d{6,}")
 _SEPARATOR = r"[\s.\-/]?"
@@ -53,7 +55,7 @@ def identifier_pattern(values: Iterable[Any]) -> re.Pattern | None:
             parts += [re.escape(day.strftime(f)) for f in _DATE_FORMATS]
             parts.append(rf"0?{day.day}[-/.]0?{day.month}[-/.]{day.year}")
             continue
-        text = str(value).strip()
+        text = ascii_digits(str(value).strip())  # a number typed in another script's digits is the same number
         digits = re.sub(r"\D", "", text)
         significant = digits.lstrip("0")
         if len(significant) >= 4 and len(digits) >= len(re.sub(r"\s", "", text)) - 2:
@@ -75,8 +77,23 @@ def scrub(text: str, pattern: re.Pattern | None) -> str:
     if not text:
         return text
     if pattern is not None:
-        text = pattern.sub(MASK, text)
+        text = _masked(text, pattern)
     return scrub_digits(text)
+
+
+def _masked(text: str, pattern: re.Pattern) -> str:
+    """The text with what `pattern` matches masked, looked for in the text with ASCII digits
+    (identifier_pattern builds its numbers from them): a record number '34567' in a label typed
+    with Arabic-Indic or full-width digits is found too. ascii_digits turns each character into one,
+    so a match's span in it is the same span of the text as it stands, which is what is kept."""
+    probe = ascii_digits(text)
+    if probe == text:
+        return pattern.sub(MASK, text)
+    parts, at = [], 0
+    for found in pattern.finditer(probe):
+        parts += [text[at:found.start()], MASK]
+        at = found.end()
+    return "".join(parts) + text[at:]
 
 
 class RowScrubber:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from functools import cache
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from schemas import ascii_digits  # noqa: F401  (values.ascii_digits: the name transforms use)
 
 EXCEL_EPOCH = date(1899, 12, 30)
 #: serial numbers of 1950-01-01 .. 2100-12-31: a plain number outside this is not a plausible date
@@ -150,15 +151,3 @@ def normalise_person_id(value: Any) -> tuple[str | None, bool]:
     if len(digits) == PERSON_ID_DIGITS and digits.isascii() and digits.isdigit():
         return digits, digits != found
     return found, False
-
-
-def ascii_digits(text: str) -> str:
-    """The text with every decimal digit of another script as its ASCII digit: Arabic-Indic
-    '٦٦٥٢' and full-width '６６５２' are 6652. Other characters stay as they are.
-
-    A V-number typed in such digits is the same V-number: left as typed it passed the pattern
-    `\\d` (a digit of any script) and got a pseudonym of its own, so one person had two.
-    """
-    if text.isascii():
-        return text
-    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
