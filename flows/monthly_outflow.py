@@ -54,7 +54,7 @@ from transforms.publish import (
 )
 from transforms.gate import gate_delivery, user_name
 from transforms.store import (clean_store, drop_store_aside, load_delivery_table, load_raw_hashes, load_records,
-                              prune, save_raw_hashes, save_result, set_store_aside)
+                              prune, save_raw_hashes, save_result, set_store_aside, stored_records)
 
 DEFAULT_DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 #: task_runner="auto": worker processes from this many bytes of delivery files to process (the
@@ -272,14 +272,19 @@ def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
 
 
 @task(name="needs-release", cache_policy=NO_CACHE)
-def needs_release(paths: DataPaths, republish: bool) -> str | None:
-    """The inputs' fingerprint when they differ from the current release's (else None: no publish)."""
-    fingerprint = inputs_fingerprint(paths.staged, corrections_fingerprint(paths.raw, contracts()))
+def needs_release(paths: DataPaths, republish: bool) -> tuple[str | None, list[dict]]:
+    """The inputs' fingerprint when they differ from the current release's (else None: no publish),
+    and the stored records it hashed: the store as this run leaves it (every write of a record in a
+    run comes before this step; a release of a held delivery waits for the run's lock), read once
+    for the fingerprint and the run's final state (waiting_for_steward), not twice (x100: 3,000 records,
+    0.07 CPU s a read; 0.5 s wall at load 5)."""
+    stored = stored_records(paths.staged)
+    fingerprint = inputs_fingerprint(paths.staged, corrections_fingerprint(paths.raw, contracts()), records=stored)
     published = (current_manifest(paths.curated) or {}).get("fingerprint")
     needed = republish or fingerprint != published
     get_run_logger().info("needs-release: %s", "inputs changed, a new release will be built" if needed
                           else "inputs unchanged since the current release")
-    return fingerprint if needed else None
+    return (fingerprint if needed else None), [record for _, record in stored]
 
 
 @task(name="build-history", cache_policy=NO_CACHE)
@@ -378,7 +383,7 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
     with fewer_gc_passes(), run_key(paths, key), publication_lock(
             paths.curated, params.lock_wait_seconds, on_wait=on_wait, holder=f"run {run['run_id']}"):
         try:
-            run = _process_and_publish(paths, params, run, key)
+            run, stored = _process_and_publish(paths, params, run, key)
             progress.step("monthly report")
             data = monthly_report_task(paths, run, params, reference_date)
         except BaseException as exc:
@@ -391,7 +396,7 @@ def monthly_outflow(params: RunParameters | None = None) -> dict:
     from prefect.states import Completed
     from transforms.run_states import waiting_for_steward
 
-    waiting = waiting_for_steward(run, paths.staged, paths.database, paths.raw)
+    waiting = waiting_for_steward(run, paths.staged, paths.database, paths.raw, records=stored)
     summary = {"run": run, "processed": run["deliveries"], "published": run["status"] == "published",
                "headline": data.headline.to_dict("records"), "needs_steward": waiting}
     # a finished run that leaves work for a steward says so in its final state (still Completed: a
@@ -444,9 +449,10 @@ def fewer_gc_passes(young: int = YOUNG_GENERATION) -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key: str) -> dict:
+def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key: str) -> tuple[dict, list[dict]]:
     """The steps under the lock: tidy and verify, process and gate what is new, publish if the
-    inputs changed or the release is damaged, unless figures already published move too far."""
+    inputs changed or the release is damaged, unless figures already published move too far.
+    Returns the run and the stored records as it leaves them (needs_release's: not to be changed)."""
     problems = tidy(paths, run, key, params.rebuild)
     work = find_deliveries(paths)
     progress.step("processing deliveries", total=len(work.todo))
@@ -457,9 +463,9 @@ def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key
     notes = ([f"repaired the damaged release ({'; '.join(problems)})"] if problems else []) + \
         ([f"key rotation: every delivery processed again with the new key"] if params.rebuild else []) + \
         held_notes(records)
-    fingerprint = needs_release(paths, params.republish or params.rebuild or bool(problems))
+    fingerprint, stored = needs_release(paths, params.republish or params.rebuild or bool(problems))
     if fingerprint is None:
-        return runs.finish_run(run, "unchanged", entries, message="; ".join(notes) or None)
+        return runs.finish_run(run, "unchanged", entries, message="; ".join(notes) or None), stored
     progress.step("building the history and the release")
     tables = build_history(paths)
     building = build_release_task(paths, tables, run["run_id"])
@@ -470,7 +476,7 @@ def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key
         text = runs.revisions_text(table)
         return runs.finish_run(run, "awaiting-acceptance", entries, message="; ".join(notes + [
             f"not published: figures already published would move beyond the tolerance: {text}. "
-            "The current release stays in force; to publish, run `lvv run --accept-revisions`"]))
+            "The current release stays in force; to publish, run `lvv run --accept-revisions`"])), stored
     if accepted:
         notes.append(f"large revisions accepted by {user_name()}: {runs.revisions_text(table)}")
     changes = figure_changes(paths, building, run["reference_date"], params.definitions)
@@ -478,7 +484,7 @@ def _process_and_publish(paths: DataPaths, params: RunParameters, run: dict, key
     run = switch_release_task(paths, building, fingerprint, done)
     if params.rebuild:
         drop_store_aside(paths.staged)
-    return run
+    return run, stored
 
 
 @task(name="checkpoint", cache_policy=NO_CACHE)

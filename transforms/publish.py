@@ -404,7 +404,7 @@ def prune_releases(curated_dir: Path, keep_previous: int = KEEP_PREVIOUS) -> lis
     return [p.name for p in doomed]
 
 
-def inputs_fingerprint(staged_root: Path, *extra: str) -> str:
+def inputs_fingerprint(staged_root: Path, *extra: str, records: list[tuple[str, dict]] | None = None) -> str:
     """Hash of everything a release is built from: stored deliveries, SQL, vocabularies, plus
     any `extra` fingerprints (the corrections files).
 
@@ -415,12 +415,13 @@ def inputs_fingerprint(staged_root: Path, *extra: str) -> str:
     index (store.stored_records: a stat per delivery, not a read and a parse of its delivery.json;
     0.2 s at 3,000 deliveries): the record's content, not its file's bytes. A release published
     by the code that hashed the files' bytes has another fingerprint: its store is published once
-    again, with the same figures (tests/test_inputs_fingerprint.py).
+    again, with the same figures (tests/test_inputs_fingerprint.py). records: stored_records(staged_root)
+    when the caller has read them already (the run reads them once for this and its final state).
     """
     from transforms.store import stored_records  # the store's readers: not for the commands that only read a release
 
     digest = hashlib.sha256(b"records\0")
-    for where, record in stored_records(staged_root):
+    for where, record in stored_records(staged_root) if records is None else records:
         digest.update(f"{where}\0".encode())
         digest.update(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
     for name in SQL_FILES:

@@ -60,7 +60,7 @@ def lines_not_applied(database: Path, raw_dir: Path) -> list[str]:
 
 
 def waiting_for_steward(run_record: dict, staged: Path, database: Path | None = None,
-                        raw_dir: Path | None = None) -> list[str]:
+                        raw_dir: Path | None = None, records: list[dict] | None = None) -> list[str]:
     """What a finished run leaves for a steward, one phrase each (none: everything is in force and
     published): the flow's final state is named `Needs steward` and `lvv run` exits 1 when there is
     any. A held delivery counts until it is released or a later delivery of its municipality is in
@@ -69,14 +69,16 @@ def waiting_for_steward(run_record: dict, staged: Path, database: Path | None = 
     takes its record with it) and, where it has a period, no later delivery of its municipality is
     in force, every run, with the file named; lines of a corrections file not
     applied count while the release (database) says so and raw_dir holds a corrections file.
-    Quarantined rows do not count (their delivery is in force, the report lists them)."""
+    Quarantined rows do not count (their delivery is in force, the report lists them). records: the
+    stored records as the run left them, when the caller has read them after the run's last write
+    (the flow: needs_release's; not changed here), else read from staged."""
     from transforms.gate import HELD, with_gate_status
     from transforms.store import load_records
 
     waiting = []
     if run_record["status"] == "awaiting-acceptance":
         waiting.append("the new release awaits acceptance (`lvv run --accept-revisions`)")
-    records = load_records(staged)
+    records = load_records(staged) if records is None else records
     # as a held delivery: a rejection with a later delivery of its municipality in force no longer
     # waits (each delivery is a whole snapshot, so the later one holds everything it would have); a
     # rejection without a period (a folder not named YYYY-MM) waits until it is fixed or removed
