@@ -249,6 +249,8 @@ def test_the_increment_profile_runs_the_flow_and_splits_its_time_by_task(tmp_pat
     steps = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in out.splitlines()
              if line.startswith("| ") and not line.startswith("| step")}
     assert {"tidy", "find_deliveries", "_fan_out", "build_history", "monthly_report_task"} <= set(steps)
-    assert all(seconds > 0 for name, seconds in steps.items() if name != "outside every task (flow start, "
+    # printed to 0.01 s: a step of a few milliseconds (tidy on an empty store) may show 0.00
+    assert all(seconds >= 0 for name, seconds in steps.items() if name != "outside every task (flow start, "
                "engine, lock, end)")
+    assert all(steps[name] > 0 for name in ("_fan_out", "build_history", "monthly_report_task"))
     assert any(name.endswith("monthly_outflow.py") for name, _, _ in pstats.Stats(str(tmp_path / "run.prof")).stats)

@@ -117,8 +117,9 @@ def test_every_failure_case_of_a_frame_breaking_every_rule_is_the_plain_contract
                                    "greater_than_or_equal_to(1)"} and any(found["check"].str.startswith("isin("))
     # R1 twice in the first delivery, R9 twice in the second (and once in the first: no duplicate)
     assert sorted(found.loc[found["check"] == "episode-duplicate", "index"].unique()) == ["0", "1", "10", "11"]
-    # row 8's Arabic-Indic digits pass both: pandas matches non-ASCII text with Python's re, where \d is any digit
-    assert sorted(found.loc[found["check"].str.startswith("str_matches"), "index"]) == ["2", "7"]
+    # row 8's Arabic-Indic digits fail both: the pattern takes ASCII digits only ([0-9], not \d, which
+    # pandas' fallback to Python's re takes for a digit of any script)
+    assert sorted(found.loc[found["check"].str.startswith("str_matches"), "index"]) == ["2", "7", "8"]
     assert sorted(found.loc[found["check"].str.startswith("isin("), "failure_case"]) == ["QQ", "ZZ", "nope"]
 
 
