@@ -66,7 +66,6 @@ def _run_flow(data_dir: Path | None, reference_date: date | None = None, **optio
         if folder.exists() and not os.access(folder, os.W_OK):
             raise UserError(f"{folder}: {_FS_ADVICE['EROFS']}")
     _say_if_waiting(paths, options.get("lock_wait_seconds", 600))
-    _prefect_env()
     with _server_not_started_is_a_user_error():
         _temporary_server_dies_with_us()
         from flows.monthly_outflow import RunParameters, monthly_outflow
