@@ -237,7 +237,7 @@ def run(data_dir: DataDirOption = None,
         republish: Annotated[bool, typer.Option(
             "--republish", help="build and publish a new release from the store even when nothing changed")] = False,
         rebuild: Annotated[bool, typer.Option(
-            "--rebuild", help="key rotation: process every raw delivery again with the current key")] = False,
+            "--rebuild", help="process every raw delivery again with the current key and code (key rotation; an upgrade that changes what processing stores)")] = False,
         lock_wait: Annotated[float, typer.Option(
             "--lock-wait", help="seconds to wait for a run that holds the lock")] = 600,
         verbose: VerboseOption = False) -> None:
