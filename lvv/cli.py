@@ -925,14 +925,15 @@ def main() -> None:
     """Entry point: domain errors become one clean line on stderr, never a traceback."""
     from lvv.errors import known_errors
 
+    # Python evaluates an except clause's expression only when the clauses before did not match:
+    # known_errors() imports the modules of the domain errors (pandas with them, about a CPU second),
+    # so it comes after the clauses of Click's and Typer's own exceptions, which no domain error is
+    # (a usage error or Ctrl-C is answered without that import)
     try:
         code = app(standalone_mode=False, prog_name="lvv")
     except UserError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.code)
-    except known_errors() as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
@@ -944,6 +945,9 @@ def main() -> None:
             raise
         show()
         sys.exit(getattr(exc, "exit_code", 2))
+    except known_errors() as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(2)
     except OSError as exc:  # the file system said no: name the path and what to do
         err.print(f"[red]error:[/] {escape(file_system_message(exc))}", soft_wrap=True)
         sys.exit(2)

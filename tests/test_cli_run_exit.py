@@ -1,8 +1,11 @@
 """`lvv run`'s exit status: 0 when everything is in force and published, 1 when a steward must act.
 
-The real command in a new process, on a store of small hand-written Amsterdam deliveries (not the
-demo's): a delivery that back-dates the exits of most open episodes is held by the plausibility gate,
-a file that is not a workbook is rejected, the held delivery once released moves published figures
+The real command on a store of small hand-written Amsterdam deliveries (not the demo's): in a new
+process where the exit code as a shell sees it is checked (a run that exits 1 with a held delivery,
+one that exits 1 on a stored rejection, one that exits 0 once all is published), the other commands
+through the same entry point in this process (tests/_s1_cli.py: the exit code main() gives). A
+delivery that back-dates the exits of most open episodes is held by the plausibility gate, a file
+that is not a workbook is rejected, the held delivery once released moves published figures
 beyond the tolerance. Each run's Prefect flow run ends in a Completed-type state, named `Needs
 steward` with the same phrases as its message whenever `lvv run` exits 1 (a deployment is judged by it).
 """
@@ -19,6 +22,7 @@ import pytest
 
 from lvv.settings import KEY_ENV
 from schemas.contracts import contract_for
+from tests._s1_cli import Done, lvv_here
 from tests.conftest import good_row, write_sheet
 from transforms.run_states import waiting_for_steward
 
@@ -31,11 +35,19 @@ OCTOBER = [good_row(n) for n in range(1, 26)]
 NOVEMBER = [{**row, "exit_date": date(2020, 10, 15), "outcome": "Zelfstandig vertrek"} for row in OCTOBER]
 
 
+def settings(api_url: str) -> dict[str, str]:
+    return {KEY_ENV: "exit-test-key", "PREFECT_API_URL": api_url, "LVV_USER": "steward-test", "COLUMNS": "200"}
+
+
 def lvv(root: Path, *args: str, api_url: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, KEY_ENV: "exit-test-key", "PREFECT_API_URL": api_url, "LVV_USER": "steward-test",
-           "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "lvv.cli", *args, "--data-dir", str(root)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    """`lvv` in a new process."""
+    return subprocess.run([sys.executable, "-m", "lvv.cli", *args, "--data-dir", str(root)],
+                          env={**os.environ, **settings(api_url)}, capture_output=True, text=True, timeout=600)
+
+
+def lvv_in_process(root: Path, *args: str, api_url: str) -> Done:
+    """`lvv` through its entry point in this process: no interpreter and Prefect import paid again."""
+    return lvv_here(*args, "--data-dir", str(root), env=settings(api_url))
 
 
 def final_state(root: Path):
@@ -66,7 +78,7 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
 
     api_url, root = PREFECT_API_URL.value(), tmp_path / "data"
     month(root, "2020-10", OCTOBER, date(2020, 10, 31))
-    first = lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url)
+    first = lvv_in_process(root, "run", "--reference-date", "2020-10-31", api_url=api_url)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("published: 1 new") and "needs a steward" not in first.stderr
     assert final_state(root).name == "Completed" and final_state(root).is_completed()
@@ -79,7 +91,8 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     assert "Traceback" not in held.stderr
     assert_needs_steward(root, held.stderr)
 
-    again = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)  # nothing new; still held
+    # nothing new; still held
+    again = lvv_in_process(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert again.returncode == 1 and again.stdout.startswith("nothing new"), again.stderr
     assert "held, not in force: amsterdam/2020-11" in again.stderr
     assert_needs_steward(root, again.stderr)
@@ -95,7 +108,7 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     (root / "raw" / "amsterdam" / "2020-12").mkdir(parents=True)
     (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").write_bytes(b"not a workbook")
     month(root, "2021-01 (copy)", OCTOBER, date(2021, 1, 31))  # no period: rejected, stored under `unknown`
-    rejected = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    rejected = lvv_in_process(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert rejected.returncode == 1, rejected.stderr
     expected = ("needs a steward: rejected whole, nothing of it in force: amsterdam/2020-12 "
                 "(amsterdam/2020-12/amsterdam.xlsx), amsterdam/? (amsterdam/2021-01 (copy)/amsterdam.xlsx) "
@@ -110,10 +123,10 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     (root / "raw" / "amsterdam" / "2020-12" / "amsterdam.xlsx").unlink()  # removed: their records go
     (root / "raw" / "amsterdam" / "2021-01 (copy)" / "amsterdam.xlsx").unlink()
 
-    released = lvv(root, "deliveries", "release", "amsterdam/2020-11", "--reason", "the register was emptied",
-                   api_url=api_url)
+    released = lvv_in_process(root, "deliveries", "release", "amsterdam/2020-11", "--reason",
+                              "the register was emptied", api_url=api_url)
     assert released.returncode == 0, released.stderr
-    waiting = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    waiting = lvv_in_process(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert waiting.returncode == 1 and waiting.stdout.startswith("awaiting-acceptance"), waiting.stdout
     assert "needs a steward: the new release awaits acceptance (`lvv run --accept-revisions`)" in waiting.stderr
     assert "held" not in waiting.stderr  # released: in force

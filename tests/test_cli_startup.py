@@ -122,6 +122,27 @@ def test_outflow_imports_neither_pandas_nor_the_contracts_and_prints_the_same(pu
     assert "│ total" in outputs["table"] and "4 │" in outputs["table"]
 
 
+def _lvv_and_its_imports(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`lvv *args` in a new process, and the heavy modules it had imported when it exited (the last
+    line of its stderr, printed at exit: the process's exit code stays the one lvv gave)."""
+    script = ("import atexit, json, sys\n"
+              "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules\n"
+              f"    if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})), file=sys.stderr))\n"
+              "from lvv.cli import main\n"
+              "main()\n")
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120)
+    return result, json.loads(result.stderr.strip().splitlines()[-1])
+
+
+def test_a_usage_error_is_answered_without_importing_pandas_or_the_contracts():
+    """The usage line of a mistyped command, exit 2 as a shell sees it, without the second of imports
+    the domain errors' modules cost (main() looks for those last)."""
+    result, heavy = _lvv_and_its_imports("outflow", "--ref-date", "2020-11-01", "--format", "xml")
+    assert result.returncode == 2, result.stderr
+    assert "Usage: lvv outflow" in result.stderr and "'xml' is not one of" in result.stderr
+    assert heavy == [], heavy
+
+
 def test_validate_help_still_lists_the_known_municipalities():
     result = subprocess.run([sys.executable, "-m", "lvv.cli", "validate", "--help"], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "COLUMNS": "200"})

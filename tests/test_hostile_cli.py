@@ -2,10 +2,14 @@
 
 Each file is generated here, small, in a layout or with values the demo generator never writes.
 Every `lvv validate` case asserts the exit code, a message naming the problem, and a generous time
-and memory bound, measured on the child process (benchmarks.hostile.measure in a fresh process, so
-the peak memory is that command's own). One `lvv run`-equivalent flow run takes a delivery with a
-canary V-number and name typed into every kept column, next to a zip bomb, and asserts that neither
-the canary nor anything else from the file reaches data/ (outside data/raw) or Prefect's artifacts.
+and memory bound. The commands run one after another in one child process through lvv's entry point
+(tests/_s1_cli.py: main(), the exit code it gives the shell), fresh when the module starts: a
+command's time is its own, the memory is the child's peak so far, never below the peak the command
+would reach alone in a fresh process. The report of a file over a limit, held to a lower bound,
+runs alone in a fresh `lvv` process (its peak is that command's own). One `lvv run`-equivalent flow
+run takes a delivery with a canary V-number and name typed into every kept column, next to a zip
+bomb, and asserts that neither the canary nor anything else from the file reaches data/ (outside
+data/raw) or Prefect's artifacts.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import logging
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from benchmarks.hostile import UTRECHT_HEADER, utrecht_rows, write_xlsx
+from tests._s1_cli import LvvChild
 from tests.conftest import good_row, write_sheet
 from schemas.contracts import contract_for
 
@@ -31,7 +37,7 @@ SECONDS, MEGABYTES = 20, 500  # generous: the limits make each case take about a
 
 
 def measured(*args: str) -> dict:
-    """`lvv *args` in a child; its exit, stdout, stderr, wall seconds and peak memory (MB)."""
+    """`lvv *args` in a new process; its exit, stdout, stderr, wall seconds and peak memory (MB)."""
     code = ("import json, resource, subprocess, sys, time\n"
             "start = time.perf_counter()\n"
             f"done = subprocess.run([sys.executable, '-m', 'lvv.cli', *{list(args)!r}], capture_output=True, text=True)\n"
@@ -42,9 +48,18 @@ def measured(*args: str) -> dict:
     return json.loads(done.stdout)
 
 
-def validate(path: Path, municipality: str = "utrecht", *extra: str) -> dict:
-    result = measured("validate", str(path), "--municipality", municipality, "--period", "2020-10",
-                      "--lang", "en", *extra)
+@pytest.fixture(scope="module")
+def lvv():
+    """`lvv *args` in the module's child process: its exit, stdout, stderr, seconds and peak memory (MB)."""
+    child = LvvChild()
+    yield child
+    child.close()
+
+
+def validate(lvv: Callable[..., dict], path: Path, municipality: str = "utrecht", *extra: str) -> dict:
+    """`lvv validate` run by lvv (the module's child, or `measured`), held to the time and memory bound."""
+    result = lvv("validate", str(path), "--municipality", municipality, "--period", "2020-10", "--lang", "en",
+                 *extra)
     assert result["seconds"] < SECONDS and result["mb"] < MEGABYTES, {k: result[k] for k in ("seconds", "mb")}
     assert "Traceback" not in result["stderr"] and "unexpected error" not in result["stderr"]
     return result
@@ -128,9 +143,9 @@ CORPUS = {  # case: (file maker, exit code, text the message must hold)
 
 
 @pytest.mark.parametrize("case", sorted(CORPUS))
-def test_a_hostile_file_gets_a_clear_answer_quickly(case, tmp_path):
+def test_a_hostile_file_gets_a_clear_answer_quickly(case, tmp_path, lvv):
     make, code, text = CORPUS[case]
-    result = validate(make(tmp_path))
+    result = validate(lvv, make(tmp_path))
     assert result["exit"] == code, result["stderr"]
     assert text in result["stderr"], result["stderr"]
     assert len(result["stderr"].strip().splitlines()) == 1 and result["stdout"] == ""
@@ -141,14 +156,14 @@ def test_the_report_of_a_file_over_a_limit_is_a_summary_without_opening_it_again
 
     rows = utrecht_rows(0) + [[f"U{i:07d}", f"{1000000000 + i}"] for i in range(260_000)]
     path = write_xlsx(tmp_path / "rows.xlsx", rows, dimension="A1:I3")  # lies: the rows are counted
-    result = validate(path, "utrecht", "--report", str(tmp_path / "report.xlsx"))
+    result = validate(measured, path, "utrecht", "--report", str(tmp_path / "report.xlsx"))  # alone: its own peak
     assert result["exit"] == 2 and "limits.rows (sheet1.xml)" in result["stderr"]
     assert result["mb"] < 200  # openpyxl would hold all 260,000 rows
     assert openpyxl.load_workbook(tmp_path / "report.xlsx").sheetnames == ["Summary"]
 
 
-def test_a_folder_given_as_the_file(tmp_path):
-    result = validate(tmp_path)
+def test_a_folder_given_as_the_file(tmp_path, lvv):
+    result = validate(lvv, tmp_path)
     assert result["exit"] == 2 and "this is a folder" in result["stderr"]
 
 
@@ -156,12 +171,12 @@ INJECTIONS = ["=HYPERLINK(\"http://x\",\"klik\")", "@SUM(1+1)", "+cmd|' /C calc'
 
 
 @pytest.mark.parametrize("columns", [range(5, 9), range(len(UTRECHT_HEADER))], ids=["labels and dates", "every"])
-def test_formulas_in_every_column_come_out_inert_in_the_csv(tmp_path, columns):
+def test_formulas_in_every_column_come_out_inert_in_the_csv(tmp_path, columns, lvv):
     rows = utrecht_rows(len(INJECTIONS))
     for row, bad in zip(rows[2:], INJECTIONS):
         for c in columns:
             row[c] = bad
-    result = validate(write_xlsx(tmp_path / "inject.xlsx", rows), "utrecht", "--format", "csv")
+    result = validate(lvv, write_xlsx(tmp_path / "inject.xlsx", rows), "utrecht", "--format", "csv")
     assert result["exit"] == 1
     fields = [f for row in csv.reader(io.StringIO(result["stdout"])) for f in row]
     if len(columns) == 4:  # in an identifier column the text is the row's own identifier: masked
@@ -169,48 +184,48 @@ def test_formulas_in_every_column_come_out_inert_in_the_csv(tmp_path, columns):
     assert not [f for f in fields if f[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
-def test_control_characters_and_right_to_left_marks_are_reported_not_fatal(tmp_path):
+def test_control_characters_and_right_to_left_marks_are_reported_not_fatal(tmp_path, lvv):
     rows = utrecht_rows(2)
     rows[2][6], rows[2][7] = date(2020, 3, 1), "Eigen\u202enetwerk\x07"
     rows[3][0] = "U\u200f0000001"
-    result = validate(write_xlsx(tmp_path / "marks.xlsx", rows), "utrecht", "--format", "json")
+    result = validate(lvv, write_xlsx(tmp_path / "marks.xlsx", rows), "utrecht", "--format", "json")
     assert result["exit"] == 1
     codes = {f["code"] for f in json.loads(result["stdout"])["findings"]}
     assert "outcome-unknown-label" in codes
 
 
-def test_every_duplicate_kind_in_one_file(tmp_path):
+def test_every_duplicate_kind_in_one_file(tmp_path, lvv):
     rows = utrecht_rows(6)
     rows[3][0] = rows[2][0]                      # sheet rows 3 and 4: one record number twice
     rows[5][1] = rows[4][1]                      # rows 5 and 6: one person, two stays at once
     rows[7] = list(rows[6])                      # rows 7 and 8: a row repeated whole
-    result = validate(write_xlsx(tmp_path / "dups.xlsx", rows), "utrecht", "--format", "json")
+    result = validate(lvv, write_xlsx(tmp_path / "dups.xlsx", rows), "utrecht", "--format", "json")
     assert result["exit"] == 1
     found = {(f["code"], f["excel_row"]) for f in json.loads(result["stdout"])["findings"] if f["severity"] != "info"}
     assert found == {("episode-duplicate", 3), ("episode-duplicate", 4), ("episode-duplicate", 7),
                      ("episode-duplicate", 8), ("episodes-overlap", 5), ("episodes-overlap", 6)}
 
 
-def test_csv_with_a_byte_order_mark_and_in_a_wrong_encoding(tmp_path):
+def test_csv_with_a_byte_order_mark_and_in_a_wrong_encoding(tmp_path, lvv):
     eindhoven = contract_for("eindhoven")
     day = {"intake_date": "01-09-2019", "birth_date": "01-01-1990"}  # as the contract's CSV writes dates
     path = write_sheet(tmp_path / "e.csv", eindhoven, [good_row(1, **day), good_row(2, **day)])
     text = path.read_bytes().decode(eindhoven.file.encoding)
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
-    assert validate(tmp_path / "bom.csv", "eindhoven")["exit"] == 0
+    assert validate(lvv, tmp_path / "bom.csv", "eindhoven")["exit"] == 0
     (tmp_path / "utf16.csv").write_bytes(text.encode("utf-16"))  # its byte-order mark says UTF-16: read so
-    assert validate(tmp_path / "utf16.csv", "eindhoven")["exit"] == 0
+    assert validate(lvv, tmp_path / "utf16.csv", "eindhoven")["exit"] == 0
     (tmp_path / "nul.csv").write_bytes(text.encode("utf-16-le"))  # no mark: said what it is, and what to do
-    result = validate(tmp_path / "nul.csv", "eindhoven")
+    result = validate(lvv, tmp_path / "nul.csv", "eindhoven")
     assert result["exit"] == 2 and "UTF-16 text without a byte-order mark; save it as 'CSV UTF-8'" in result["stderr"]
 
 
-def test_twenty_thousand_rows_with_one_record_number_print_a_summary(tmp_path):
+def test_twenty_thousand_rows_with_one_record_number_print_a_summary(tmp_path, lvv):
     path = write_xlsx(tmp_path / "dup.xlsx", utrecht_rows(20_000, record="4711"))
-    result = validate(path)
+    result = validate(lvv, path)
     assert result["exit"] == 1 and len(result["stdout"]) < 20_000
     assert "19990 findings not shown" in result["stdout"]
-    every = validate(path, "utrecht", "--all")
+    every = validate(lvv, path, "utrecht", "--all")
     assert every["exit"] == 1 and every["stdout"].count("episode-duplicate") == 20_001  # each, and the summary
 
 
@@ -221,21 +236,21 @@ def test_twenty_thousand_rows_with_one_record_number_print_a_summary(tmp_path):
     (["series", "--from", "2020-01-01", "--to", "2020-02-01"], "Missing option '--output'"),
     (["reconcile", "--ref-date", "2020-11-01", "--definitions", "programme"], "requires 2 arguments"),
 ])
-def test_usage_errors_show_the_usage_and_exit_2(args, text):
-    result = measured(*args)
+def test_usage_errors_show_the_usage_and_exit_2(args, text, lvv):
+    result = lvv(*args)
     assert result["exit"] == 2 and text in result["stderr"] and "Error: " in result["stderr"]
     assert "Usage: lvv" in result["stderr"] or "requires 2 arguments" in text  # Click has no context there
     assert "unexpected error" not in result["stderr"]
 
 
-def test_file_system_errors_are_one_line_naming_the_path(tmp_path, published):
+def test_file_system_errors_are_one_line_naming_the_path(tmp_path, published, lvv):
     data = published.parent.parent
-    result = measured("series", "--from", "2020-01-01", "--to", "2020-02-01", "-o", str(tmp_path / "no" / "s.csv"),
-                      "--data-dir", str(data))
+    result = lvv("series", "--from", "2020-01-01", "--to", "2020-02-01", "-o", str(tmp_path / "no" / "s.csv"),
+                 "--data-dir", str(data))
     assert result["exit"] == 2 and f"{tmp_path / 'no'} does not exist" in result["stderr"]
     (tmp_path / "file").write_text("x")
-    result = measured("series", "--from", "2020-01-01", "--to", "2020-02-01", "-o", str(tmp_path / "file" / "s.csv"),
-                      "--data-dir", str(data))
+    result = lvv("series", "--from", "2020-01-01", "--to", "2020-02-01", "-o", str(tmp_path / "file" / "s.csv"),
+                 "--data-dir", str(data))
     assert result["exit"] == 2 and "is a file, not a folder" in result["stderr"]
     assert len(result["stderr"].strip().splitlines()) == 1
 
@@ -250,20 +265,20 @@ def test_an_os_error_anywhere_is_one_line_with_the_path_and_what_to_do():
     assert "disk is full" in file_system_message(OSError(errno.ENOSPC, "No space left on device", "/x"))
 
 
-def test_commands_refuse_unknown_rules_and_reversed_periods_and_warn_about_dates(published, tmp_path):
+def test_commands_refuse_unknown_rules_and_reversed_periods_and_warn_about_dates(published, tmp_path, lvv):
     data = str(published.parent.parent)
-    result = measured("outflow", "--ref-date", "2020-11-01", "--definition", "nonexistent", "--data-dir", data)
+    result = lvv("outflow", "--ref-date", "2020-11-01", "--definition", "nonexistent", "--data-dir", data)
     assert result["exit"] == 2 and "unknown counting rule 'nonexistent'; known: evaluation-2021" in result["stderr"]
-    upper = measured("outflow", "--ref-date", "2020-11-01", "--definition", "PROGRAMME", "--format", "csv",
-                     "--data-dir", data)
-    lower = measured("outflow", "--ref-date", "2020-11-01", "--format", "csv", "--data-dir", data)
+    upper = lvv("outflow", "--ref-date", "2020-11-01", "--definition", "PROGRAMME", "--format", "csv",
+                "--data-dir", data)
+    lower = lvv("outflow", "--ref-date", "2020-11-01", "--format", "csv", "--data-dir", data)
     assert upper["exit"] == 0 and upper["stdout"] == lower["stdout"]
-    result = measured("series", "--from", "2022-01-01", "--to", "2020-01-01", "-o", str(tmp_path / "s.csv"),
-                      "--data-dir", data)
+    result = lvv("series", "--from", "2022-01-01", "--to", "2020-01-01", "-o", str(tmp_path / "s.csv"),
+                 "--data-dir", data)
     assert result["exit"] == 2 and "reversed period" in result["stderr"]
-    result = measured("outflow", "--ref-date", "2020-11-01", "--known-at", "2019-01-01", "--data-dir", data)
+    result = lvv("outflow", "--ref-date", "2020-11-01", "--known-at", "2019-01-01", "--data-dir", data)
     assert result["exit"] == 0 and "warning: --known-at 2019-01-01 is before the first delivery" in result["stderr"]
-    result = measured("outflow", "--ref-date", "1900-01-01", "--data-dir", data)
+    result = lvv("outflow", "--ref-date", "1900-01-01", "--data-dir", data)
     assert "warning: reference date 1900-01-01 is before the first intake" in result["stderr"]
 
 

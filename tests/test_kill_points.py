@@ -3,9 +3,11 @@ named points of the flow (LVV_FAULT_AT, transforms/runs.fault_point), never by a
 
 A run that is killed starts its own temporary Prefect server, as `lvv run` does for a user, and is
 tagged with an environment variable, so the test finds the server that run started (the server
-inherits the environment) and checks none is left behind. Every other run (the releases compared
-against, the run after a kill, the runs that wait on the lock) talks to the session's Prefect API:
-a temporary server costs several CPU seconds to start and would test nothing more there.
+inherits the environment) and checks none is left behind. The runs that wait on the lock talk to the
+session's Prefect API: a temporary server costs several CPU seconds to start and would test nothing
+more there. The undisturbed runs (the releases compared against, the run after a kill or a SIGTERM,
+a run whose lock wait ends) are `lvv run` through its entry point in this process (tests/_s1_cli.py):
+their subject is what the store holds and the exit code main() gives, not the process.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 
 from lvv.settings import KEY_ENV, DataPaths
 from schemas.contracts import contract_for
+from tests._s1_cli import Done, lvv_here
 from tests.conftest import good_row, write_sheet
 from transforms.publish import verify_release
 from transforms.runs import FAULT_ACTION_ENV, FAULT_AT_ENV, read_runs
@@ -69,6 +72,12 @@ def lvv(root: Path, *args: str, fault: str | None = None, action: str = "kill", 
                                    stderr=err)
     process.logs = logs
     return process
+
+
+def lvv_run_here(root: Path, *args: str) -> Done:
+    """`lvv run` in this process, talking to the session's Prefect API, with the key the processes use."""
+    return lvv_here("run", "--data-dir", str(root), "--reference-date", REF, *args,
+                    env={KEY_ENV: "kill-test-key", "PREFECT_API_URL": api()})
 
 
 def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:
@@ -121,11 +130,11 @@ def releases(tmp_path_factory, prefect_harness) -> dict:
     base = tmp_path_factory.mktemp("kill")
     root = base / "october" / "data"
     write_month(root, "2020-10", date(2020, 10, 31), OCTOBER)
-    assert finish(lvv(root, api_url=api()))[0] == 0
+    assert lvv_run_here(root).returncode == 0
     october = figures(DataPaths.resolve(root).database)
     shutil.copytree(root, base / "november" / "data", symlinks=True)
     write_month(base / "november" / "data", "2020-11", date(2020, 11, 30), NOVEMBER)
-    assert finish(lvv(base / "november" / "data", api_url=api()))[0] == 0
+    assert lvv_run_here(base / "november" / "data").returncode == 0
     november = figures(DataPaths.resolve(base / "november" / "data").database)
     assert october != november
     return {"october": october, "november": november, "root": root}
@@ -150,8 +159,8 @@ def test_a_run_killed_at_a_named_point_leaves_a_complete_release_and_the_next_fi
     assert no_orphans(tag), "the temporary Prefect server outlived the killed run"
     assert figures(paths.database) == releases[in_force] and verify_release(paths.curated) == []
     assert read_runs(paths.curated)[-1]["status"] == "running"
-    code, out, err = finish(lvv(paths.root, api_url=api()))
-    assert code == 0, err
+    after = lvv_run_here(paths.root)
+    assert after.returncode == 0, after.stderr
     assert figures(paths.database) == releases["november"] and verify_release(paths.curated) == []
     log = read_runs(paths.curated)
     interrupted = [r for r in log if r["status"] == "interrupted"]
@@ -176,38 +185,36 @@ def test_sigterm_stops_the_run_and_its_server_and_is_logged(releases, october_pu
     assert last["status"] == "failed" and "SIGTERM" in last["message"]
     assert sorted(d["delivery_id"] for d in last["deliveries"]) == ["amsterdam/2020-11", "rotterdam/2020-11"]
     assert figures(paths.database) == releases["october"]
-    assert finish(lvv(paths.root, api_url=api()))[0] == 0 and figures(paths.database) == releases["november"]
+    assert lvv_run_here(paths.root).returncode == 0 and figures(paths.database) == releases["november"]
 
 
-def test_a_second_run_says_at_once_that_it_waits_and_both_finish(october_published, tmp_path):
+def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends_a_third_says_at_once_that_it_waits(
+        october_published, tmp_path):
+    """One run paused holding the lock: a run whose wait ends first, then one that waits until it is free."""
     paths = october_published
     first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}", api_url=api())
-    paused(first, tmp_path)
-    second = lvv(paths.root, "--lock-wait", "900", api_url=api())
-    line = ""
-    while "waiting" not in line:  # its first words, before it starts Prefect
-        assert second.poll() is None, finish(second)
-        line = next((x for x in (second.logs / "err").read_text().splitlines() if "waiting" in x), "")
-        time.sleep(0.1)
-    line = (second.logs / "err").read_text().replace("\n", " ")
-    assert "another run holds the publication lock" in line and "waits up to 900 s" in line
-    assert " since " in line and "run " in line
-    assert second.poll() is None  # still waiting: the first holds the lock
-    (tmp_path / "go").touch()
+    try:
+        paused(first, tmp_path)
+        stopped = lvv_run_here(paths.root, "--lock-wait", "1")
+        assert stopped.returncode == 2 and "another run is publishing" in stopped.stderr
+        assert "waited 1 s" in stopped.stderr
+        assert first.poll() is None  # the first still holds the lock, paused
+        second = lvv(paths.root, "--lock-wait", "900", api_url=api())
+        line = ""
+        while "waiting" not in line:  # its first words, before it starts Prefect
+            assert second.poll() is None, finish(second)
+            line = next((x for x in (second.logs / "err").read_text().splitlines() if "waiting" in x), "")
+            time.sleep(0.1)
+        line = (second.logs / "err").read_text().replace("\n", " ")
+        assert "another run holds the publication lock" in line and "waits up to 900 s" in line
+        assert " since " in line and "run " in line
+        assert second.poll() is None  # still waiting: the first holds the lock
+    finally:
+        (tmp_path / "go").touch()  # the first goes on, also when an assertion above failed
     assert finish(first)[0] == 0
     code, out, _ = finish(second)
     assert code == 0 and "nothing new" in out
     assert [r["status"] for r in read_runs(paths.curated)][-2:] == ["published", "unchanged"]
-
-
-def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends(october_published, tmp_path):
-    paths = october_published
-    first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}", api_url=api())
-    paused(first, tmp_path)
-    code, _, err = finish(lvv(paths.root, "--lock-wait", "1", api_url=api()))
-    (tmp_path / "go").touch()
-    assert code == 2 and "another run is publishing" in err and "waited 1 s" in err
-    assert finish(first)[0] == 0
 
 
 def test_the_next_run_marks_an_unfinished_one_interrupted_with_what_it_processed(tmp_path):

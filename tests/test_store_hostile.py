@@ -2,14 +2,17 @@
 delivery.json. Each once ended every later `lvv run` in "unexpected error" (exit 3), found by the
 debt round's hostile review (/work/tmp/debt21-repro: s2_pieces.py bad_month_name, s5_store_edits.py).
 
-The real command in a new process on small hand-written Amsterdam deliveries (not the demo's),
-and the store's own reader called directly.
+The real command on small hand-written Amsterdam deliveries (not the demo's), published once for
+the module and copied for each test: in a new process where the exit code as a shell sees it is
+checked, through the same entry point in this process (tests/_s1_cli.py) for a run after it; and
+the store's own reader called directly.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -20,6 +23,7 @@ import pytest
 
 from lvv.settings import KEY_ENV
 from schemas.contracts import contract_for
+from tests._s1_cli import lvv_here
 from tests.conftest import good_row, write_sheet
 from transforms.curate import fingerprint_chain
 from transforms.store import StoreError, load_records, period_folder
@@ -38,15 +42,27 @@ def lvv(root: Path, *args: str, api_url: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def published(root: Path, reference_date: date, monkeypatch) -> None:
-    """The first run in this process (what a test asserts of it is its success): the commands that
-    follow read the store it left, and those are run as the real `lvv run`."""
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, prefect_harness) -> Path:
+    """October and November published by the flow in this process (what a test asserts of it is its
+    success): the commands that follow read a copy of the store it left, as the real `lvv run`."""
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
-    monkeypatch.setenv(KEY_ENV, KEY)
-    summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=reference_date))
+    root = tmp_path_factory.mktemp("store-hostile") / "data"
+    month(root, "2020-10", date(2020, 10, 31))
+    month(root, "2020-11", date(2020, 11, 30))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_ENV, KEY)
+        summary = monthly_outflow(RunParameters(data_dir=str(root), reference_date=date(2020, 11, 30)))
     # what `lvv run` exits 0 on: published, nothing waits for a steward
     assert summary["published"] and not summary["needs_steward"], summary["run"]
+    return root
+
+
+@pytest.fixture
+def root(store, tmp_path) -> Path:
+    """A copy of the published store, this test's own."""
+    return shutil.copytree(store, tmp_path / "data", symlinks=True)
 
 
 def month(root: Path, folder: str, stand_per: date) -> None:
@@ -54,19 +70,18 @@ def month(root: Path, folder: str, stand_per: date) -> None:
                 stand_per=stand_per)
 
 
-def test_a_month_folder_not_named_yyyy_mm_is_rejected_and_later_runs_go_on(tmp_path, prefect_harness, monkeypatch):
+def test_a_month_folder_not_named_yyyy_mm_is_rejected_and_later_runs_go_on(root):
     from prefect.settings import PREFECT_API_URL
 
-    api_url, root = PREFECT_API_URL.value(), tmp_path / "data"
-    month(root, "2020-10", date(2020, 10, 31))
-    month(root, "2020-11", date(2020, 11, 30))
-    published(root, date(2020, 11, 30), monkeypatch)
+    api_url = PREFECT_API_URL.value()
     month(root, "2020-12 (copy)", date(2020, 12, 31))  # a steward's copy, or 2020-12 typed as "2020-12 (copy)"
     done = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert done.returncode == 1, done.stdout + done.stderr  # a steward must act: the file is not in force
     assert "rejected whole" in done.stderr and "amsterdam/?" in done.stderr
     assert "unexpected error" not in done.stderr and "Traceback" not in done.stderr
-    after = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)  # reads its stored record
+    # reads its stored record
+    after = lvv_here("run", "--reference-date", "2020-11-30", "--data-dir", str(root),
+                     env={KEY_ENV: KEY, "PREFECT_API_URL": api_url, "COLUMNS": "250"})
     # nothing new, but the file is still not in force: said again, with the file (tests/test_run_steward_states.py)
     assert after.returncode == 1 and after.stdout.startswith("nothing new"), after.stdout + after.stderr
     assert "amsterdam/? (amsterdam/2020-12 (copy)/amsterdam.xlsx)" in after.stderr
@@ -120,12 +135,10 @@ def test_a_whole_record_still_reads(tmp_path):
     assert record["stand_per"] == date(2020, 10, 31) and record["rows_curated"] == 12
 
 
-def test_lvv_run_on_a_damaged_record_exits_2_with_one_line(tmp_path, prefect_harness, monkeypatch):
+def test_lvv_run_on_a_damaged_record_exits_2_with_one_line(root):
     from prefect.settings import PREFECT_API_URL
 
-    api_url, root = PREFECT_API_URL.value(), tmp_path / "data"
-    month(root, "2020-10", date(2020, 10, 31))
-    published(root, date(2020, 10, 31), monkeypatch)
+    api_url = PREFECT_API_URL.value()
     record = root / "curated" / "staged" / "amsterdam" / "2020-10" / "delivery.json"
     record.write_text(record.read_text(encoding="utf-8")[:100], encoding="utf-8")
     done = lvv(root, "run", "--reference-date", "2020-10-31", api_url=api_url)
