@@ -354,16 +354,43 @@ def _make_subplots_grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, t
             tuple(f"yaxis{s}" for (_, c), s in suffix.items() if c == 1))
 
 
+def _laid_out_by_make_subplots(wrap: int) -> list[int]:
+    """The panel counts whose grid the test below has make_subplots lay out (about 5 ms per cell).
+
+    make_subplots computes a cell's x domain from the column widths alone and its y domain from
+    the row heights alone (plotly/_subplots.py), so the floating-point arithmetic of every grid is
+    that of its column count (one row: wrap 0) and of its row count (one column: wrap 1, the
+    wrapped vertical spacing): both are laid out for every count up to 40. A wrapped grid adds
+    where its panels go: one row short of `wrap`, one full row, a second row with one panel, two
+    rows with the top one short, two full rows, a third row with one panel, and the largest
+    grids (39 and 40 panels: every wrap's top row short or full)."""
+    return list(range(1, 41)) if wrap <= 1 else sorted({*range(1, 2 * wrap + 2), 39, 40})
+
+
 @pytest.mark.parametrize("wrap", [0, 1, 2, 3, 4, 7])
 def test_the_chart_grid_is_the_one_make_subplots_lays_out(wrap):
     """_grid gives make_subplots' layout to the bit and in its key order (the JSON plotly.js reads),
-    its template's place included, for every number of panels up to 40."""
-    for n_panels in range(1, 41):
+    its template's place included; for every number of panels up to 40 its domains are those of
+    its column count and its row count, each laid out by make_subplots."""
+    for n_panels in _laid_out_by_make_subplots(wrap):
         grid, expected = _grid(n_panels, wrap), _make_subplots_grid(n_panels, wrap)
         assert list(grid[0]) == list(expected[0]), (n_panels, wrap)  # the template first, as there
         mine, theirs = ({k: v for k, v in layout.items() if k != "template"} for layout in (grid[0], expected[0]))
         assert json.dumps(mine) == json.dumps(theirs), (n_panels, wrap)
         assert grid[1:] == expected[1:], (n_panels, wrap)
+    for n_panels in range(1, 41):  # every count: each cell's domains are its column's and its row's
+        layout, _, bottom, left = _grid(n_panels, wrap)
+        n_cols, n_rows = len(bottom), len(left)
+        columns, rows = _grid(n_cols, 0)[0], _grid(n_rows, 1)[0]
+        assert sum(name.startswith("xaxis") for name in layout) == n_cols * n_rows, (n_panels, wrap)
+        for r in range(n_rows):
+            for c in range(n_cols):
+                number = str(r * n_cols + c + 1) if r or c else ""
+                assert layout[f"xaxis{number}"]["domain"] == columns[f"xaxis{c + 1 if c else ''}"]["domain"], (
+                    n_panels, wrap, r, c)
+                assert layout[f"yaxis{number}"]["domain"] == rows[f"yaxis{r + 1 if r else ''}"]["domain"], (
+                    n_panels, wrap, r, c)
+
 
 # --- a hand-built network of 25 municipalities (no generator) ---------------------------------------
 
