@@ -103,6 +103,11 @@ def report(tmp_path_factory) -> dict[str, Path]:
     return write_monthly_report(data, root / "reports", threshold=5, language="en")
 
 
+def _database_of(report: dict[str, Path]) -> Path:
+    """The published database the `report` fixture's files were written from."""
+    return report["internal_xlsx"].parent.parent / "curated" / "lvv.duckdb"
+
+
 def test_the_workbooks_open_and_hold_every_section(report):
     internal = openpyxl.load_workbook(report["internal_xlsx"])
     assert {"Headline", "Outflow by municipality", "Durable share", "Outflow over time",
@@ -354,16 +359,43 @@ def _make_subplots_grid(n_panels: int, wrap: int) -> tuple[dict, tuple, tuple, t
             tuple(f"yaxis{s}" for (_, c), s in suffix.items() if c == 1))
 
 
+def _laid_out_by_make_subplots(wrap: int) -> list[int]:
+    """The panel counts whose grid the test below has make_subplots lay out (about 5 ms per cell).
+
+    make_subplots computes a cell's x domain from the column widths alone and its y domain from
+    the row heights alone (plotly/_subplots.py), so the floating-point arithmetic of every grid is
+    that of its column count (one row: wrap 0) and of its row count (one column: wrap 1, the
+    wrapped vertical spacing): both are laid out for every count up to 40. A wrapped grid adds
+    where its panels go: one row short of `wrap`, one full row, a second row with one panel, two
+    rows with the top one short, two full rows, a third row with one panel, and the largest
+    grids (39 and 40 panels: every wrap's top row short or full)."""
+    return list(range(1, 41)) if wrap <= 1 else sorted({*range(1, 2 * wrap + 2), 39, 40})
+
+
 @pytest.mark.parametrize("wrap", [0, 1, 2, 3, 4, 7])
 def test_the_chart_grid_is_the_one_make_subplots_lays_out(wrap):
     """_grid gives make_subplots' layout to the bit and in its key order (the JSON plotly.js reads),
-    its template's place included, for every number of panels up to 40."""
-    for n_panels in range(1, 41):
+    its template's place included; for every number of panels up to 40 its domains are those of
+    its column count and its row count, each laid out by make_subplots."""
+    for n_panels in _laid_out_by_make_subplots(wrap):
         grid, expected = _grid(n_panels, wrap), _make_subplots_grid(n_panels, wrap)
         assert list(grid[0]) == list(expected[0]), (n_panels, wrap)  # the template first, as there
         mine, theirs = ({k: v for k, v in layout.items() if k != "template"} for layout in (grid[0], expected[0]))
         assert json.dumps(mine) == json.dumps(theirs), (n_panels, wrap)
         assert grid[1:] == expected[1:], (n_panels, wrap)
+    for n_panels in range(1, 41):  # every count: each cell's domains are its column's and its row's
+        layout, _, bottom, left = _grid(n_panels, wrap)
+        n_cols, n_rows = len(bottom), len(left)
+        columns, rows = _grid(n_cols, 0)[0], _grid(n_rows, 1)[0]
+        assert sum(name.startswith("xaxis") for name in layout) == n_cols * n_rows, (n_panels, wrap)
+        for r in range(n_rows):
+            for c in range(n_cols):
+                number = str(r * n_cols + c + 1) if r or c else ""
+                assert layout[f"xaxis{number}"]["domain"] == columns[f"xaxis{c + 1 if c else ''}"]["domain"], (
+                    n_panels, wrap, r, c)
+                assert layout[f"yaxis{number}"]["domain"] == rows[f"yaxis{r + 1 if r else ''}"]["domain"], (
+                    n_panels, wrap, r, c)
+
 
 # --- a hand-built network of 25 municipalities (no generator) ---------------------------------------
 
@@ -580,12 +612,14 @@ def test_the_panels_of_25_municipalities_stay_readable(network, tmp_path):
     assert {t["name"] for t in traces} >= {"stay legalised", "departed to country of origin"}
 
 
-def test_the_report_benchmark_times_every_part(network, tmp_path):
-    """benchmarks/report.py on the hand-built network: every part of gather, protection and each
-    writer measured (no timing asserted: `python -m benchmarks.report` reports the figures)."""
+def test_the_report_benchmark_times_every_part(report, tmp_path):
+    """benchmarks/report.py on the small publication: every part of gather, protection and each
+    writer measured (no timing asserted: `python -m benchmarks.report` reports the figures). Its
+    size is not what is tested: on the hand-built network the protection alone, run three times
+    here, cost about 30 CPU seconds."""
     from benchmarks.report import measure, table
 
-    stats = measure(network, NET_REF, tmp_path / "reports")
+    stats = measure(_database_of(report), REF, tmp_path / "reports")
     parts = {"headline", "by_municipality", "outflow_series", "occupancy_series", "changes", "bridge",
              "quality_tables", "atoms"}
     assert {f"gather.{p}_s" for p in parts} | {"gather_s", "protection_s", "writers_s",
@@ -594,13 +628,13 @@ def test_the_report_benchmark_times_every_part(network, tmp_path):
         assert {f"excel_{edition}_s", f"charts_{edition}_s", f"html_{edition}_s"} <= set(stats)
     assert all(s.runs and s.median > 0 for s in stats.values())
     assert sum(stats[f"gather.{p}_s"].median for p in parts) <= stats["gather_s"].median
-    info = {"factor": 0, "municipalities": 25, "months": 11, "rows": 0, "ref_date": NET_REF}
+    info = {"factor": 0, "municipalities": 1, "months": 1, "rows": 0, "ref_date": REF}
     assert "`gather.atoms_s`" in table(stats, info)
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
         "internal.html", "internal.xlsx", "public.html", "public.xlsx"]
     step = tmp_path / "reports-step"  # the report step from the kept patterns: its four files beside
     assert len(list((step / "protection-cache").iterdir())) > 0
-    assert len(list((step / f"{NET_REF:%Y-%m-%d}").glob("lvv-monthly-*.*"))) == 4
+    assert len(list((step / f"{REF:%Y-%m-%d}").glob("lvv-monthly-*.*"))) == 4
 
 
 def test_a_release_published_before_the_latest_deliveries_view_still_reports(network, tmp_path):
@@ -667,12 +701,13 @@ def test_a_banded_share_is_text_in_the_tables_and_no_point_in_the_chart(report, 
     assert [(_values(t["x"]), _values(t["y"])) for t in traces] == [(["zuid"], [18.6])]
 
 
-def test_the_report_memory_benchmark_reports_both_halves(network, capsys):
+def test_the_report_memory_benchmark_reports_both_halves(report, capsys):
     """benchmarks/report_memory.py (docs/performance.md, x100): peak memory after gather and after
-    the protection, with their seconds, on a published database."""
+    the protection, with their seconds, on a published database (the small publication: its size
+    is not what is tested)."""
     from benchmarks.report_memory import main
 
-    assert main([str(network), NET_REF.isoformat(), "--definitions", "programme"]) == 0
+    assert main([str(_database_of(report)), REF.isoformat(), "--definitions", "programme"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in lines] == ["imported", "gather", "public_edition"]
     peaks = [float(line.rsplit("peak ", 1)[1].split()[0]) for line in lines]
