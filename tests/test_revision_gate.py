@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from schemas.gates import RevisionTolerance, revision_tolerance
-from tests.test_gate import AUGUST, TABLE_A, demo_copy, demo_published, table_a  # noqa: F401 (fixtures)
+from tests.test_gate import AUGUST, TABLE_A, demo_copy, table_a  # noqa: F401 (fixtures)
 from transforms.runs import month_ends, revisions
 
 
