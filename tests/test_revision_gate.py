@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from functools import partial
 
 import pandas as pd
 import pytest
@@ -129,6 +130,11 @@ def test_a_deployment_run_asks_in_the_ui_and_stands_down_without_an_answer(prefe
     assert _decide(table, RunParameters(accept_revisions=True)) is True
     assert _decide(table.assign(is_large=False), RunParameters()) is None
     monkeypatch.setattr(runtime.deployment, "id", "a-deployment")
+    # Prefect's pause looks for an answer every 10 s (its poll_interval) and only then sees the
+    # 1 s timeout passed: looking every second, the test waits 1-2 s instead of 10
+    import flows.monthly_outflow as flow_module
+
+    monkeypatch.setattr(flow_module, "pause_flow_run", partial(flow_module.pause_flow_run, poll_interval=1))
 
     @flow
     def paused_run() -> bool | None:
