@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,10 @@ def prefect_harness():
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory, prefect_harness):
-    """The synthetic demo written and run through the monthly-outflow flow, once per session."""
+def demo_published(tmp_path_factory, prefect_harness):
+    """The synthetic demo written and run through the monthly-outflow flow, once per session, and a
+    copy of its data made right then (pristine: before any test runs again on the run's own tree,
+    as test_end_to_end does)."""
     from flows.monthly_outflow import RunParameters, monthly_outflow
     from lvv.demo import write_demo
     from lvv.settings import DataPaths
@@ -138,7 +141,23 @@ def demo_run(tmp_path_factory, prefect_harness):
     paths = DataPaths.resolve(tmp_path_factory.mktemp("demo") / "data")
     demo = write_demo(paths.raw)
     summary = monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=date(2020, 11, 1)))
+    pristine = DataPaths.resolve(tmp_path_factory.mktemp("demo-pristine") / "data")
+    shutil.copytree(paths.root, pristine.root, symlinks=True)
+    return paths, demo, summary, pristine
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_published):
+    """The demo's data, its generator's record and the run's summary (tests may run on this tree)."""
+    paths, demo, summary, _ = demo_published
     return paths, demo, summary
+
+
+@pytest.fixture(scope="session")
+def demo_pristine(demo_published):
+    """The demo's data as its run left it: copy it to run on it, never write into it. A module that
+    needs the demo published at 2020-11-01 takes a copy instead of running the flow again."""
+    return demo_published[3]
 
 
 @pytest.fixture(scope="session")

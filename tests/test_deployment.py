@@ -1,8 +1,10 @@
 """The deployment for real: a local Prefect server, `prefect deploy --all` from prefect.yaml, a run
 created through the API, a process worker that executes it, and the publication it leaves.
 
-Everything runs in subprocesses with their own environment (PREFECT_HOME in a temporary folder,
-the server on 127.0.0.1 at a free port), bounded by timeouts, and is stopped in `finally`.
+The server is the session's (conftest's `prefect_harness`: Prefect's own server in a subprocess,
+on 127.0.0.1 at a free port, started once for the flow tests; starting another costs 13 CPU s).
+The commands run as an operator runs them, in subprocesses with their own environment (PREFECT_HOME
+in a temporary folder), bounded by timeouts; the worker is stopped in `finally`.
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,14 +27,7 @@ from tests.conftest import good_row, write_sheet
 
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
-SERVER_START_SECONDS = 150
 pytestmark = pytest.mark.flow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def api(url: str, path: str, body: dict | None = None) -> dict:
@@ -43,18 +36,6 @@ def api(url: str, path: str, body: dict | None = None) -> dict:
                                      headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-def wait_for_server(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"the server stopped: {log.read_text()[-2000:]}"
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"no server after {SERVER_START_SECONDS} s: {log.read_text()[-2000:]}")
 
 
 def run(args: list[str], env: dict, timeout: float, cwd: Path = REPO) -> str:
@@ -90,25 +71,22 @@ def test_prefect_yaml_declares_a_monthly_amsterdam_schedule_and_typed_parameters
     RunParameters(**deployment["parameters"]["params"])  # every default is a valid parameter
 
 
-def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path):
+def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
     data = tmp_path / "data"
     ams = contract_for("amsterdam")
     write_sheet(data / "raw" / "amsterdam" / "2020-11" / "export.xlsx", ams,
                 [good_row(1, exit_date=date(2020, 11, 2), outcome="MOB"), good_row(2)],
                 stand_per=date(2020, 11, 30))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
+    url = PREFECT_API_URL.value()  # the harness's server, running
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": url,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
            "LVV_PSEUDONYM_KEY": "deployment-test-key", "LVV_REPO_DIR": str(REPO)}
     env.pop("LVV_DATA_DIR", None)
-    server_log = tmp_path / "server.log"
-    server = worker = None
+    worker = None
     try:
-        with server_log.open("w") as log:
-            server = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_server(url, server, server_log)
+        urllib.request.urlopen(f"{url}/health", timeout=30).read()
         run([PREFECT, "work-pool", "create", "lvv-process", "--type", "process"], env, 90)
         run([PREFECT, "--no-prompt", "deploy", "--all"], env, 180)
         deployment = api(url, "/deployments/name/monthly-outflow/monthly")
@@ -125,7 +103,6 @@ def test_deploy_trigger_and_a_worker_runs_the_monthly_flow(tmp_path):
         assert state["type"] == "COMPLETED", f"{state}\n{worker_output[-4000:]}"
     finally:
         stop(worker)
-        stop(server)
     month_before = date.today().replace(day=1) - timedelta(days=1)
     database = data / "curated" / "lvv.duckdb"
     con = duckdb.connect(str(database), read_only=True)

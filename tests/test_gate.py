@@ -30,21 +30,10 @@ SEED = date(2020, 11, 1)
 AUGUST = date(2022, 8, 31)
 
 
-@pytest.fixture(scope="module")
-def demo_published(tmp_path_factory, prefect_harness) -> DataPaths:
-    """The demo written and published once for this module; each test works on a copy."""
-    from flows.monthly_outflow import RunParameters, monthly_outflow
-    from lvv.demo import write_demo
-
-    paths = DataPaths.resolve(tmp_path_factory.mktemp("gate-demo") / "data")
-    write_demo(paths.raw)
-    monthly_outflow(RunParameters(data_dir=str(paths.root), reference_date=SEED))
-    return paths
-
-
 @pytest.fixture
-def demo_copy(demo_published, tmp_path, monkeypatch) -> DataPaths:
-    shutil.copytree(demo_published.root, tmp_path / "data", symlinks=True)
+def demo_copy(demo_pristine, tmp_path, monkeypatch) -> DataPaths:
+    """A copy of the session's demo publication (conftest: written and run at 2020-11-01)."""
+    shutil.copytree(demo_pristine.root, tmp_path / "data", symlinks=True)
     # a file the demo did not write is real data to the pipeline: it needs the key (the demo's)
     monkeypatch.setenv(KEY_ENV, DEMO_PSEUDONYM_KEY)
     return DataPaths.resolve(tmp_path / "data")
@@ -88,37 +77,68 @@ def delivery_row(database: Path, delivery_id: str) -> dict:
         con.close()
 
 
-@pytest.mark.parametrize("numbers", [lambda row: None, lambda row: 20001], ids=["blank", "all-the-same"])
-def test_a_broken_record_number_column_is_held_and_changes_no_published_figure(demo_copy, numbers):
-    broken_utrecht(demo_copy, numbers)
-    assert table_a(demo_copy.database) == TABLE_A
-    record = run(demo_copy)
+def blank(row: int) -> None:
+    """A record-number column emptied."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def held_blank(demo_pristine, tmp_path_factory) -> tuple[DataPaths, dict]:
+    """The demo with a blank record-number column delivered as August and run once: the state the
+    tests of a held delivery start from (each test that runs again works on a copy)."""
+    paths = DataPaths.resolve(tmp_path_factory.mktemp("gate-held") / "data")
+    shutil.copytree(demo_pristine.root, paths.root, symlinks=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_ENV, DEMO_PSEUDONYM_KEY)
+        broken_utrecht(paths, blank)
+        before = table_a(paths.database)
+        record = run(paths)
+    return paths, {"before": before, "record": record}
+
+
+@pytest.fixture
+def held(held_blank, tmp_path, monkeypatch) -> DataPaths:
+    """A copy of held_blank's data: the August delivery held."""
+    shutil.copytree(held_blank[0].root, tmp_path / "data", symlinks=True)
+    monkeypatch.setenv(KEY_ENV, DEMO_PSEUDONYM_KEY)
+    return DataPaths.resolve(tmp_path / "data")
+
+
+@pytest.mark.parametrize("numbers", ["blank", "all-the-same"])
+def test_a_broken_record_number_column_is_held_and_changes_no_published_figure(numbers, request):
+    if numbers == "blank":  # the run the held-delivery tests below start from
+        paths, ran = request.getfixturevalue("held_blank")
+        before, record = ran["before"], ran["record"]
+    else:
+        paths = request.getfixturevalue("demo_copy")
+        broken_utrecht(paths, lambda row: 20001)
+        before = table_a(paths.database)
+        record = run(paths)
+    assert before == TABLE_A
     assert record["status"] == "published"  # the deliveries view now lists it, held
     assert "held, not in force: utrecht/2022-08" in record["message"]
-    assert table_a(demo_copy.database) == TABLE_A
-    row = delivery_row(demo_copy.database, "utrecht/2022-08")
+    assert table_a(paths.database) == TABLE_A
+    row = delivery_row(paths.database, "utrecht/2022-08")
     assert row["status"] == HELD
     assert "quarantined" in row["status_reason"] and "lvv" not in row["status_reason"].lower()
     assert [d["status"] for d in record["deliveries"]] == [HELD]
 
 
-def test_a_released_delivery_changes_the_figures_through_an_accepted_revision(demo_copy, monkeypatch):
-    broken_utrecht(demo_copy, lambda row: None)
-    run(demo_copy)
+def test_a_released_delivery_changes_the_figures_through_an_accepted_revision(held, monkeypatch):
     monkeypatch.setenv("LVV_USER", "steward-utrecht")
-    decision = release_held(demo_copy.curated, demo_copy.staged, "utrecht/2022-08",
+    decision = release_held(held.curated, held.staged, "utrecht/2022-08",
                             "the register was really emptied")
     assert decision["released_by"] == "steward-utrecht"
-    refused = run(demo_copy)  # the release moves published figures: somebody must accept that
+    refused = run(held)  # the release moves published figures: somebody must accept that
     assert refused["status"] == "awaiting-acceptance" and "--accept-revisions" in refused["message"]
     assert "utrecht" not in refused["message"] or "evaluation-2021" in refused["message"]
-    assert table_a(demo_copy.database) == TABLE_A
-    accepted = run(demo_copy, accept_revisions=True)
+    assert table_a(held.database) == TABLE_A
+    accepted = run(held, accept_revisions=True)
     assert accepted["status"] == "published" and "accepted by" in accepted["message"]
-    after = table_a(demo_copy.database)
+    after = table_a(held.database)
     assert sum(after.values()) < sum(TABLE_A.values())
-    assert table_a(demo_copy.database, known_at=date(2022, 7, 31)) == TABLE_A  # as known before: kept
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
+    assert table_a(held.database, known_at=date(2022, 7, 31)) == TABLE_A  # as known before: kept
+    con = duckdb.connect(str(held.database), read_only=True)
     try:
         explained = bridge(con, SEED, "evaluation-2021", "evaluation-2021", date(2022, 7, 31), None)
         row = con.execute("select status, status_reason from deliveries where delivery_id = 'utrecht/2022-08'").fetchone()
@@ -132,20 +152,18 @@ def test_a_released_delivery_changes_the_figures_through_an_accepted_revision(de
     assert logged and "steward-utrecht" in logged[0][1] and "really emptied" in logged[0][1]
 
 
-def test_a_later_delivery_supersedes_a_held_one(demo_copy):
-    broken_utrecht(demo_copy, lambda row: None)
-    run(demo_copy)
-    september = demo_copy.raw / "utrecht" / "2022-09" / "lvv_utrecht_202209.xlsx"
+def test_a_later_delivery_supersedes_a_held_one(held):
+    september = held.raw / "utrecht" / "2022-09" / "lvv_utrecht_202209.xlsx"
     september.parent.mkdir(parents=True)
-    workbook = openpyxl.load_workbook(next((demo_copy.raw / "utrecht" / "2022-07").glob("*.xlsx")))
+    workbook = openpyxl.load_workbook(next((held.raw / "utrecht" / "2022-07").glob("*.xlsx")))
     workbook["Export"].cell(1, 2, date(2022, 9, 30))
     workbook.save(september)
-    record = run(demo_copy)
+    record = run(held)
     assert [d["status"] for d in record["deliveries"]] == ["accepted"]
-    assert delivery_row(demo_copy.database, "utrecht/2022-08")["status"] == "superseded"
-    assert table_a(demo_copy.database) == TABLE_A
+    assert delivery_row(held.database, "utrecht/2022-08")["status"] == "superseded"
+    assert table_a(held.database) == TABLE_A
     with pytest.raises(ReleaseError, match="not held"):
-        release_held(demo_copy.curated, demo_copy.staged, "utrecht/2022-09", "why not")
+        release_held(held.curated, held.staged, "utrecht/2022-09", "why not")
 
 
 # --- the measures, on deliveries the demo generator never wrote -----------------------------------
@@ -200,7 +218,7 @@ def test_validate_tells_the_steward_before_delivery_that_the_file_would_be_held(
 
     from lvv.cli import app
 
-    broken = broken_utrecht(demo_copy, lambda row: None)
+    broken = broken_utrecht(demo_copy, blank)
     outside = tmp_path / "to-deliver" / broken.name
     outside.parent.mkdir()
     broken.rename(outside)  # not delivered: the steward checks it first

@@ -18,7 +18,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from lvv.demo import write_demo
 from lvv.demo.national import NationalSpec, write_national
 from lvv.settings import DEMO_PSEUDONYM_KEY
 from schemas.contracts import contracts
@@ -200,9 +199,9 @@ def test_national_network_incremental_equals_full_rebuild(tmp_path, monkeypatch)
     assert codes & REVISION_CODES and any(c.startswith("correction-") for c in codes), codes
 
 
-def test_demo_incremental_equals_full_rebuild(tmp_path, monkeypatch):
+def test_demo_incremental_equals_full_rebuild(tmp_path, monkeypatch, demo_pristine):
     raw, staged = tmp_path / "raw", tmp_path / "staged"
-    write_demo(raw)
+    shutil.copytree(demo_pristine.raw, raw)  # the files write_demo writes (the session's demo run wrote them)
     everything = {(i.municipality, i.period) for i in discover(raw, contracts())[0]}
     newest = max(p for _, p in everything)
     added_late = sorted(m for m, p in everything if p == newest)[0]

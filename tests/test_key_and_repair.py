@@ -120,6 +120,20 @@ def test_rekey_publishes_the_same_figures_with_the_links_intact(published, monke
     assert run(published)["status"] == "unchanged"  # the new key is the store's key now
 
 
+def verify(paths: DataPaths, in_a_shell: bool) -> subprocess.CompletedProcess:
+    """`lvv verify` as a shell runs it (a process: its exit code), or in this process (Typer's
+    CliRunner: the same command, its exit code and error output, without a new interpreter)."""
+    args = ["verify", "--data-dir", str(paths.root)]
+    if in_a_shell:
+        return subprocess.run([sys.executable, "-m", "lvv.cli", *args], capture_output=True, text=True, timeout=120)
+    from typer.testing import CliRunner
+
+    from lvv.cli import app
+
+    result = CliRunner().invoke(app, args)
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.mark.parametrize("damage", ["delete-database", "truncate-parquet", "delete-current"])
 def test_a_damaged_release_is_repaired_by_the_next_run(published, damage):
     assert verify_release(published.curated) == []
@@ -130,13 +144,12 @@ def test_a_damaged_release_is_repaired_by_the_next_run(published, damage):
         target.write_bytes(target.read_bytes()[:100])
     else:
         (published.curated / CURRENT).unlink()
-    cli = [sys.executable, "-m", "lvv.cli", "verify", "--data-dir", str(published.root)]
-    failed = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    failed = verify(published, in_a_shell=damage == "delete-database")
     assert failed.returncode == 1 and "damaged" in failed.stderr
     record = run(published)
     assert record["status"] == "published" and "repaired the damaged release" in record["message"]
     assert verify_release(published.curated) == []
-    assert subprocess.run(cli, capture_output=True, text=True, timeout=120).returncode == 0
+    assert verify(published, in_a_shell=damage == "delete-database").returncode == 0
     assert figures(published)[1] == 1
     assert run(published)["status"] == "unchanged"
 
