@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -34,14 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=["demo", "national", "tiny"], required=True)
     parser.add_argument("--factor", type=positive_number, default=None)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--api-url", default=os.environ.get("PREFECT_API_URL") or None,
+                        help="a running Prefect server (default: $PREFECT_API_URL; none: a temporary one, which "
+                             "the processes runner of a large network's rebuild cannot report to)")
+    parser.add_argument("--task-runner", choices=["auto", "threads", "processes", "dask"], default="auto",
+                        help="the task runner of the run that publishes the history (not of the increment)")
     args = parser.parse_args(argv)
+    from benchmarks import figures
+
+    figures.TASK_RUNNER["name"] = args.task_runner
     if args.scale != "demo" and args.network is None:
         parser.error("a national network is copied from --network DIR (benchmarks.datasets.prepare's workdir)")
-    print(build(args.scale, args.factor, args.network, args.out))
+    print(build(args.scale, args.factor, args.network, args.out, args.api_url))
     return 0
 
 
-def build(scale: str, factor: float | None, network: Path | None, out: Path) -> str:
+def build(scale: str, factor: float | None, network: Path | None, out: Path, api_url: str | None = None) -> str:
     """Write OUT/base (published, last month held back then put back); the profile command."""
     from benchmarks.datasets import MANIFEST, hold_back_last_month, prepare, put_back
     from benchmarks.figures import flow_env, run_args
@@ -66,7 +75,7 @@ def build(scale: str, factor: float | None, network: Path | None, out: Path) -> 
         dataset = prepare(scale, out, factor, reuse=True)
     else:
         dataset = prepare(scale, out, factor)
-    env = flow_env(dataset, out / "prefect-client", None)
+    env = flow_env(dataset, out / "prefect-client", api_url)
     moves = hold_back_last_month(dataset, out / "held-back")
     try:
         run_lvv(run_args(dataset), env)
