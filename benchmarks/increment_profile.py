@@ -8,7 +8,8 @@ docs/performance.md). The flow `monthly-outflow` runs once, in this process, wit
 the environment gives (else a temporary server, whose start is counted). Prints the process's
 CPU seconds (all threads) beside the wall seconds, the wall seconds of each task as the flow's
 thread waited for it and of the time outside every task (the flow's own work and Prefect's
-engine), and the functions with the most cumulative wall seconds in the flow's thread. Deliveries
+engine), beside each the process's CPU seconds while the flow's thread ran it (every thread:
+DuckDB's and the worker threads' too), and the functions with the most cumulative wall seconds in the flow's thread. Deliveries
 are processed in worker threads, which cProfile does not follow: their seconds show as the wait
 for them (`process-deliveries`). DIR is changed as a run changes it: run it on a copy
 (`python -m benchmarks.increment_base` writes one to copy again and again).
@@ -61,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     profiles = [cProfile.Profile(time.thread_time) if args.cpu else cProfile.Profile()]
     if args.cpu:
         threading.setprofile(_profile_thread(profiles))
+    process_cpu: dict[str, float] = {}
+    restore = _count_process_cpu(process_cpu)
     profiles[0].enable()
     try:
         summary = monthly_outflow(RunParameters(data_dir=str(args.data_dir), reference_date=args.reference_date))
     finally:
         profiles[0].disable()
         threading.setprofile(None)
+        restore()
     ended_cpu, ended = cpu_seconds(), time.perf_counter()
     stats = pstats.Stats(profiles[0])
     for other in profiles[1:]:
@@ -84,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     for (filename, _, name), (_, _, _, cumulative, _) in stats.stats.items():
         if filename.endswith("monthly_outflow.py") and name in TASKS:
             by_name[name] = by_name.get(name, 0.0) + cumulative
-    print("\n| step (every thread) | CPU s |\n|---|---|" if args.cpu else "\n| step (the flow's thread) | wall s |\n|---|---|")
+    print("\n| step (every thread) | CPU s | process CPU s |\n|---|---|---|" if args.cpu else
+          "\n| step (the flow's thread) | wall s | process CPU s |\n|---|---|---|")
     for name in TASKS:
         if name in by_name:
-            print(f"| {name} | {by_name[name]:.2f} |")
+            print(f"| {name} | {by_name[name]:.2f} | {_shown(process_cpu.get(name))} |")
     flow_s = (ended_cpu - imported_cpu) if args.cpu else (ended - imported)
     print(f"| outside every task (flow start, engine, lock, end) | {flow_s - sum(by_name.values()):.2f} |")
     text = io.StringIO()
@@ -95,6 +100,47 @@ def main(argv: list[str] | None = None) -> int:
     stats.sort_stats("cumulative").print_stats(args.top)
     print(text.getvalue())
     return 0
+
+
+def _shown(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.2f}"
+
+
+def _count_process_cpu(seconds: dict[str, float]):
+    """The process's CPU seconds (every thread: DuckDB's and the worker threads' too) while the
+    flow's thread runs each step of flows/monthly_outflow.py that runs in it: each task's function
+    and _fan_out (the processing: the flow's thread waits for its worker threads), added up in
+    `seconds` by name. The steps run one after the other, so these add up to most of the run; what
+    other threads do meanwhile (Prefect's logging and API calls) is counted in the step it overlaps.
+    Returns the function that puts every step back as it was."""
+    from flows import monthly_outflow as module
+
+    def counted(name: str, fn):
+        def step(*args, **kwargs):
+            started = cpu_seconds()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + cpu_seconds() - started
+        return step
+
+    undo = []
+    for name in TASKS:
+        found = getattr(module, name, None)
+        if name == "process_deliveries_task" or found is None:  # in worker threads: counted in _fan_out
+            continue
+        if hasattr(found, "fn"):  # a task: the engine calls its fn
+            undo.append((found, "fn", found.fn))
+            found.fn = counted(name, found.fn)
+        else:
+            undo.append((module, name, found))
+            setattr(module, name, counted(name, found))
+
+    def restore() -> None:
+        for owner, attribute, value in undo:
+            setattr(owner, attribute, value)
+
+    return restore
 
 
 def _profile_thread(profiles: list[cProfile.Profile]):
