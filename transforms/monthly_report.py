@@ -597,18 +597,137 @@ def _per_line(con: duckdb.DuckDBPyConnection, ref: date, definition: str, known_
 
 
 def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str]) -> pd.DataFrame:
-    """Last month's revisions by cause, from the reconcile() macro where the database has it."""
+    """Last month's revisions by cause: per rule, line and effect, the persons that moved, as
+    `reconcile(previous, rule, rule, known_at_a := previous)` gives them (effect not 'none',
+    persons not 0), every rule in one query, where the database has the reconcile() macro.
+
+    One query, not one reconcile() call per rule: the pairing of every episode as known last month
+    with its version now (a full outer join over all versions) is the costly part, and it is the
+    same for every rule; reconcile() also counts figures A and B (six outflow() calls), which the
+    bridge does not show. With rule A the same as rule B, the bridge has no counting-rule step (the
+    middle figure M is B), so only the knowledge moves are left (tests/test_perf24_bridge.py holds
+    this query to the reconcile() calls, on hand-made versions and on the demo).
+    """
     columns = ["definition", "line", "effect", "persons"]
     has_macro = con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
                             ).fetchall()[0][0]
-    if not has_macro:
+    if not has_macro or not definitions:
         return pd.DataFrame(columns=columns)
-    frames = [con.execute("""
-        select $definition as definition, line, effect, persons
-        from reconcile($previous, $definition, $definition, known_at_a := $previous)
-        where effect <> 'none' and persons <> 0
-    """, {"previous": previous, "definition": d}).df() for d in definitions]
-    return pd.concat(frames, ignore_index=True)[columns]
+    names = {f"d{i}": d for i, d in enumerate(definitions)}
+    rules = " union all ".join(f"select {i} as i, outcome_code, follow_up_code, line from rule_cases($d{i})"
+                               for i in range(len(definitions)))
+    rules_of = ", ".join(f"({i}, $d{i})" for i in range(len(definitions)))
+    return con.execute(f"""
+        with state_a as (select * from episodes_known_at($previous)),
+        state_b as (select * from episodes_known_at(null)),
+        paired as (  -- as reconcile_classified pairs them (sql/reconcile.sql)
+            select
+                coalesce(state_b.municipality, state_a.municipality) as municipality,
+                state_a.episode_id is not null as in_a,
+                state_b.episode_id is not null as in_b,
+                state_a.person_id as person_a, state_b.person_id as person_b,
+                state_a.exit_date as exit_a, state_b.exit_date as exit_b,
+                state_a.outcome_code as outcome_a, state_b.outcome_code as outcome_b,
+                state_a.follow_up_code as follow_up_a, state_b.follow_up_code as follow_up_b,
+                state_a.correction as correction_a, state_b.correction as correction_b
+            from state_a
+            full outer join state_b on state_a.episode_id = state_b.episode_id
+        ),
+        effect_of as (
+            select *,
+                case
+                    when not in_a then 'added_episode'
+                    when not in_b then 'withdrawn_episode'
+                    when correction_b is distinct from correction_a
+                        and coalesce(correction_b, correction_a) is not null then 'steward_correction'
+                    when (exit_a is null or exit_a > cast($previous as date))
+                        and exit_b <= cast($previous as date) then 'late_registration'
+                    when exit_a <= cast($previous as date)
+                        and (exit_b is null or exit_b > cast($previous as date)) then 'withdrawn_exit'
+                    else 'corrected_outcome'
+                end as knowledge_effect
+            from paired
+        ),
+        rules as ({rules}),
+        rule_ids as (select * from (values {rules_of}) as t(i, definition)),
+        classified as (
+            select rule_ids.i, effect_of.municipality, effect_of.person_a, effect_of.person_b,
+                effect_of.knowledge_effect, at_a.line as line_a, at_b.line as line_m
+            from effect_of
+            cross join rule_ids
+            left join rules as at_a
+                on at_a.i = rule_ids.i and effect_of.exit_a <= cast($previous as date)
+                and effect_of.outcome_a = at_a.outcome_code
+                and effect_of.follow_up_a is not distinct from at_a.follow_up_code
+            left join rules as at_b
+                on at_b.i = rule_ids.i and effect_of.exit_b <= cast($previous as date)
+                and effect_of.outcome_b = at_b.outcome_code
+                and effect_of.follow_up_b is not distinct from at_b.follow_up_code
+        ),
+        in_a as (select distinct i, municipality, person_a as person_id, line_a as line
+                 from classified where line_a is not null),
+        in_m as (select distinct i, municipality, person_b as person_id, line_m as line
+                 from classified where line_m is not null),
+        revised as (
+            select i, municipality, person_a as person_id, knowledge_effect from classified
+            where person_a is not null and (line_a is distinct from line_m or person_a is distinct from person_b)
+            union all
+            select i, municipality, person_b as person_id, knowledge_effect from classified
+            where person_b is not null and (line_a is distinct from line_m or person_a is distinct from person_b)
+        ),
+        revision as (
+            select i, municipality, person_id,
+                arg_min(knowledge_effect, list_position(
+                    ['steward_correction', 'late_registration', 'corrected_outcome',
+                     'withdrawn_exit', 'added_episode', 'withdrawn_episode'], knowledge_effect)) as effect
+            from revised
+            group by i, municipality, person_id
+        ),
+        changes as (
+            select i, municipality, person_id, line, -1 as sign from (select * from in_a except select * from in_m)
+            union all
+            select i, municipality, person_id, line, 1 from (select * from in_m except select * from in_a)
+        ),
+        numbered as (
+            select *, row_number() over (partition by i, municipality, person_id, sign order by line) as pair_no
+            from changes
+        ),
+        moves as (
+            select coalesce(left_line.i, joined_line.i) as i,
+                coalesce(left_line.municipality, joined_line.municipality) as municipality,
+                coalesce(left_line.person_id, joined_line.person_id) as person_id,
+                left_line.line as from_line, joined_line.line as to_line
+            from (select * from numbered where sign = -1) as left_line
+            full outer join (select * from numbered where sign = 1) as joined_line
+                on left_line.i = joined_line.i and left_line.municipality = joined_line.municipality
+                and left_line.person_id = joined_line.person_id and left_line.pair_no = joined_line.pair_no
+        ),
+        with_effect as (
+            select moves.i, moves.from_line, moves.to_line,
+                coalesce(revision.effect, 'corrected_outcome') as effect
+            from moves
+            left join revision
+                on moves.i = revision.i and moves.municipality = revision.municipality
+                and moves.person_id = revision.person_id
+        ),
+        effects as (
+            select i, to_line as line, effect, 1 as persons from with_effect where to_line is not null
+            union all
+            select i, from_line, effect, -1 from with_effect where from_line is not null
+        ),
+        per_effect as (
+            select i, line, effect, sum(persons)::bigint as persons from effects group by i, line, effect
+        )
+        select rule_ids.definition, per_effect.line, per_effect.effect, per_effect.persons
+        from per_effect
+        inner join rule_ids on per_effect.i = rule_ids.i
+        inner join (select code as line, position from taxonomy where vocabulary = 'reporting_lines') as lines
+            on per_effect.line = lines.line
+        where per_effect.persons <> 0
+        order by per_effect.i, lines.position,
+            list_position(['counting_rule', 'late_registration', 'corrected_outcome', 'withdrawn_exit',
+                           'added_episode', 'withdrawn_episode', 'steward_correction', 'none'], per_effect.effect)
+    """, {"previous": previous, **names}).df()[columns]
 
 
 #: what the report reads beyond the tables, newer than some releases: (kind, name, sql file)
