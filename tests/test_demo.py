@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -74,10 +73,7 @@ def follow_up_lookup(reg: Register) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     raw = tmp_path_factory.mktemp("raw")
-    started = time.perf_counter()
-    result = write_demo(raw, seed=SEED)
-    result.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
-    return result
+    return write_demo(raw, seed=SEED)
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +179,7 @@ def as_set(records) -> set[tuple]:
 
 
 # ------------------------------------------------------------------ determinism and the guard
-def test_fast_and_sized(demo):
-    assert demo.seconds < 30
+def test_sized_and_recognised(demo):
     assert len(demo.files) == len(demo.deliveries) == 195  # 41 + 37 + 40 + 38 + 39 months
     assert demo.rows > 40_000
     assert demo.pseudonym_key == DEMO_PSEUDONYM_KEY == "lvv-demo-key-not-secret"
