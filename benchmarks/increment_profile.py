@@ -17,7 +17,11 @@ for them (`process-deliveries`). DIR is changed as a run changes it: run it on a
 --cpu: count CPU seconds, not wall seconds, and in every thread the run starts, not only the
 flow's (each thread profiled on its own, then summed): the tasks in worker threads
 (`process_deliveries_task`) show their own CPU seconds, and a machine loaded by others distorts
-the figures far less than wall seconds.
+the figures far less than wall seconds. Threads Python did not start (DuckDB's) are not profiled:
+their CPU seconds are in the process CPU column and in "outside every task", not in a function;
+and a call that blocks in a thread running an event loop (Prefect's, `select.epoll.poll`) was
+seen to show seconds it cannot have spent on the CPU: read the tasks' rows and the process CPU
+column, not the event loops' functions.
 """
 
 from __future__ import annotations
