@@ -263,12 +263,19 @@ def _findings_artifact(municipality: str, deliveries: list[tuple[str, str, dict[
                           table=[row for *_, rows in acting for row in rows], description=description)
 
 
+#: the batches of each run's process-deliveries subflow, by run id, handed over in this process (a
+#: subflow runs in its caller's process), never as the subflow's parameters: Prefect's API refuses a
+#: flow run whose parameters pass 512 KB when serialized (HTTP 422, before any work), and a full
+#: rebuild of the national network lists 3,000 files, 525 KB with their paths under /work/tmp
+_RUN_WORK: dict[str, dict[str, list[DeliveryFile]]] = {}
+
+
 @flow(name="process-deliveries")
-def process_on_runner(batches: dict[str, list[DeliveryFile]], paths: DataPaths,
-                      run_id: str | None = None, sizes: dict[str, int] | None = None) -> list[dict]:
-    """The new deliveries on the task runner given with with_options (worker processes, Dask): a
-    task per municipality. sizes: each batch's bytes, as _fan_out measured them."""
-    return _process(batches, paths, run_id=run_id, elsewhere=True, sizes=sizes)
+def process_on_runner(paths: DataPaths, run_id: str, sizes: dict[str, int] | None = None) -> list[dict]:
+    """The new deliveries of run `run_id` (_RUN_WORK) on the task runner given with with_options
+    (worker processes, Dask): a task per municipality. sizes: each batch's bytes, as _fan_out
+    measured them. Its parameters stay the same size however many files the run processes."""
+    return _process(_RUN_WORK[run_id], paths, run_id=run_id, elsewhere=True, sizes=sizes)
 
 
 @task(name="needs-release", cache_policy=NO_CACHE)
@@ -596,8 +603,12 @@ def _fan_out(todo: list[DeliveryFile], paths: DataPaths, params: RunParameters, 
                             "env": {"PREFECT_API_URL": api} if api else {}})
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: api} if api else {}):
-        return process_on_runner.with_options(task_runner=runner)(batches, paths, run_id, sizes)
+    _RUN_WORK[run_id] = batches
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api} if api else {}):
+            return process_on_runner.with_options(task_runner=runner)(paths, run_id, sizes)
+    finally:
+        _RUN_WORK.pop(run_id, None)
 
 
 def choose_runner(batch_bytes: list[int], cores: int, processes: int | None = None) -> tuple[str, int | None]:
