@@ -33,10 +33,10 @@ hypothesis_settings.load_profile("ci" if os.environ.get("CI", "").lower() == "tr
 #: 2026-12-02). With `--dist loadfile` a file runs whole on one worker, and xdist hands files out in
 #: the order collected (`--no-loadscope-reorder` in pyproject.toml): started first, the long ones do
 #: not leave one worker running alone at the end. A file missing here only runs later, nothing else.
-SLOW_FILES = ("test_kill_points.py", "test_cli_run_exit.py", "test_monthly_report.py", "test_deployment.py",
-              "test_terminal.py", "test_benchmarks.py", "test_key_and_repair.py", "test_gate.py",
-              "test_revision_gate.py", "test_publish_atomic.py", "test_dask.py", "test_incremental_history.py",
-              "test_suppression.py", "test_browser.py", "test_store_hostile.py", "test_run_steward_states.py",
+SLOW_FILES = ("test_kill_points.py", "test_cli_run_exit.py", "test_monthly_report.py", "test_incremental_history.py",
+              "test_key_and_repair.py", "test_benchmarks.py", "test_terminal.py", "test_dask.py", "test_deployment.py",
+              "test_gate.py", "test_suppression.py", "test_revision_gate.py", "test_publish_atomic.py",
+              "test_browser.py", "test_store_hostile.py", "test_run_steward_states.py",
               "test_hostile_cli.py", "test_sql_lint.py", "test_cli.py")
 
 
