@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from lvv import cli
+from lvv.settings import KEY_ENV
 from transforms.queries import (connect, outflow, outflow_by_outcome, outflow_by_outcome_result, outflow_result,
                                 quarantine_impact, quarantine_line)
 
@@ -123,14 +124,17 @@ def test_outflow_imports_neither_pandas_nor_the_contracts_and_prints_the_same(pu
 
 
 def _lvv_and_its_imports(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """`lvv *args` in a new process, and the heavy modules it had imported when it exited (the last
-    line of its stderr, printed at exit: the process's exit code stays the one lvv gave)."""
+    """`lvv *args` in a new process without a pseudonymisation key, and the heavy modules it had
+    imported when it exited (the last line of its stderr, printed at exit: the process's exit code
+    stays the one lvv gave)."""
     script = ("import atexit, json, sys\n"
               "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules\n"
               f"    if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})), file=sys.stderr))\n"
               "from lvv.cli import main\n"
               "main()\n")
-    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120)
+    env = {name: value for name, value in os.environ.items() if name != KEY_ENV}
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120,
+                            env=env)
     return result, json.loads(result.stderr.strip().splitlines()[-1])
 
 
@@ -141,6 +145,20 @@ def test_a_usage_error_is_answered_without_importing_pandas_or_the_contracts():
     assert result.returncode == 2, result.stderr
     assert "Usage: lvv outflow" in result.stderr and "'xml' is not one of" in result.stderr
     assert heavy == [], heavy
+
+
+def test_a_refused_run_imports_no_prefect_and_writes_nothing(tmp_path):
+    """`lvv run` with nothing to run, or real data without the key, says so before Prefect's import
+    (several CPU seconds) and before it writes anything (runs/prefect.log): exit 2 as a shell sees it."""
+    result, heavy = _lvv_and_its_imports("run", "--data-dir", str(tmp_path / "none"))
+    assert result.returncode == 2 and "no deliveries under" in result.stderr, result.stderr
+    assert heavy == [] and not (tmp_path / "none").exists(), heavy
+    export = tmp_path / "real" / "raw" / "utrecht" / "2020-10" / "export.xlsx"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"real register")
+    result, heavy = _lvv_and_its_imports("run", "--data-dir", str(tmp_path / "real"), "--reference-date", "2020-10-31")
+    assert result.returncode == 2 and KEY_ENV in result.stderr, result.stderr
+    assert "prefect" not in heavy and [p.name for p in (tmp_path / "real").iterdir()] == ["raw"], heavy
 
 
 def test_validate_help_still_lists_the_known_municipalities():
