@@ -31,16 +31,20 @@ def test_outflow_by_municipality_as_json(published):
     assert sum(r["persons"] for r in rows) == 4
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (["outflow", "--ref-date", "1-11-2020"], "--ref-date: '1-11-2020' is not a date"),
     (["outflow", "--ref-date", "2020-11-01", "--definition", "wodc"], "unknown counting rule 'wodc'"),
     (["outflow", "--ref-date", "2020-11-01", "--by", "province"], "--by takes 'municipality'"),
     (["reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "x"], "unknown counting rule 'x'"),
-])
-def test_bad_input_is_one_clear_line(published, args, message):
-    result = lvv_here(*args, "--data-dir", str(published.parent.parent))
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+]
+
+
+def test_bad_input_is_one_clear_line(published):
+    """Each bad input on the same publication."""
+    for args, message in BAD_INPUT:
+        result = lvv_here(*args, "--data-dir", str(published.parent.parent))
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr + result.stdout, (args, result.stderr)
 
 
 def test_no_publication_yet_says_what_to_do(tmp_path, monkeypatch):
