@@ -52,19 +52,29 @@ def _prefect_env() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def _run_flow(data_dir: Path | None, reference_date: date | None = None, **options) -> dict:
+def _refuse_before_prefect(data_dir: Path | None, rebuild: bool = False) -> None:
+    """What `lvv run` and `lvv demo` refuse before they import Prefect (several CPU seconds, in
+    _flow_output) or write anything (runs/prefect.log): no deliveries, real data without the secret
+    key, a key other than the store's, a location it cannot write to."""
     from lvv.settings import DataPaths, check_key, has_deliveries, pseudonym_key
 
     paths = DataPaths.resolve(data_dir)
     if not has_deliveries(paths.raw):
         raise UserError(f"no deliveries under {paths.raw}: put each export in "
                         "raw/<municipality>/<YYYY-MM>/, or run `lvv demo`")
-    key, _ = pseudonym_key(paths.raw)  # refuse before starting Prefect: real data needs the secret key
-    if not options.get("rebuild"):
+    key, _ = pseudonym_key(paths.raw)  # real data needs the secret key
+    if not rebuild:
         check_key(paths, key)  # and the key the store was built with; no delivery is read before
     for folder in (paths.root, paths.curated, paths.staged):  # and a location it cannot write to
         if folder.exists() and not os.access(folder, os.W_OK):
             raise UserError(f"{folder}: {_FS_ADVICE['EROFS']}")
+
+
+def _run_flow(data_dir: Path | None, reference_date: date | None = None, **options) -> dict:
+    """The flow, once _refuse_before_prefect let it start (inside _flow_output)."""
+    from lvv.settings import DataPaths
+
+    paths = DataPaths.resolve(data_dir)
     _say_if_waiting(paths, options.get("lock_wait_seconds", 600))
     with _server_not_started_is_a_user_error():
         _temporary_server_dies_with_us()
@@ -222,6 +232,7 @@ def demo(data_dir: DataDirOption = None,
         result = write_demo(paths.raw, seed=seed)
     out.print(f"[bold]demo[/]: {len(result.files)} synthetic deliveries under {paths.raw} "
               "(pseudonymised with the fixed demo key, which is not secret)")
+    _refuse_before_prefect(paths.root)
     with _flow_output(paths.curated, verbose):
         summary = _run_flow(paths.root, SEED_REFERENCE_DATE)
     _print_summary(summary, paths.root)
@@ -256,8 +267,10 @@ def run(data_dir: DataDirOption = None,
     from lvv.settings import DataPaths
 
     paths = DataPaths.resolve(data_dir)
+    day = _date(reference_date, "--reference-date")
+    _refuse_before_prefect(paths.root, rebuild)
     with _flow_output(paths.curated, verbose):
-        summary = _run_flow(paths.root, _date(reference_date, "--reference-date"),
+        summary = _run_flow(paths.root, day,
                             accept_revisions=accept_revisions, republish=republish, rebuild=rebuild,
                             lock_wait_seconds=lock_wait)
     _print_summary(summary, paths.root)

@@ -1,52 +1,62 @@
-"""The `lvv` command line as a user runs it: exit codes, one-line errors, formats, no Prefect."""
+"""The `lvv` command line as a user runs it: exit codes, one-line errors, formats, no Prefect.
+
+A command's answer (its exit code, stdout, stderr) through lvv's entry point in this process
+(tests/_s1_cli.py: main(), the exit code it gives the shell); in a new process where the process is
+the subject: validate's exit codes as a shell sees them, and what a fresh interpreter imports.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from lvv.settings import KEY_ENV, DataPaths, SettingsError, is_demo_data, pseudonym_key
+from tests._s1_cli import lvv_here
 
 
-def lvv(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lvv.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **(env or {})})
+def lvv(*args: str) -> subprocess.CompletedProcess:
+    """`lvv` in a new process."""
+    return subprocess.run([sys.executable, "-m", "lvv.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_outflow_by_municipality_as_json(published):
-    result = lvv("outflow", "--ref-date", "2020-11-01", "--by", "municipality", "--format", "json",
-                 "--data-dir", str(published.parent.parent))
+    result = lvv_here("outflow", "--ref-date", "2020-11-01", "--by", "municipality", "--format", "json",
+                      "--data-dir", str(published.parent.parent))
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert {r["municipality"] for r in rows} == {"amsterdam"} and len(rows) == 8
     assert sum(r["persons"] for r in rows) == 4
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_INPUT = [
     (["outflow", "--ref-date", "1-11-2020"], "--ref-date: '1-11-2020' is not a date"),
     (["outflow", "--ref-date", "2020-11-01", "--definition", "wodc"], "unknown counting rule 'wodc'"),
     (["outflow", "--ref-date", "2020-11-01", "--by", "province"], "--by takes 'municipality'"),
     (["reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "x"], "unknown counting rule 'x'"),
-])
-def test_bad_input_is_one_clear_line(published, args, message):
-    result = lvv(*args, "--data-dir", str(published.parent.parent))
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr + result.stdout
+]
 
 
-def test_no_publication_yet_says_what_to_do(tmp_path):
-    result = lvv("outflow", "--ref-date", "2020-11-01", cwd=tmp_path, env={"LVV_DATA_DIR": ""})
+def test_bad_input_is_one_clear_line(published):
+    """Each bad input on the same publication."""
+    for args, message in BAD_INPUT:
+        result = lvv_here(*args, "--data-dir", str(published.parent.parent))
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr + result.stdout, (args, result.stderr)
+
+
+def test_no_publication_yet_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = lvv_here("outflow", "--ref-date", "2020-11-01", env={"LVV_DATA_DIR": ""})
     assert result.returncode == 2 and "run `lvv demo` or `lvv run` first" in result.stderr
 
 
 def test_reconcile_prints_a_bridge_that_adds_up(published):
-    result = lvv("reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "evaluation-2021",
-                 "--known-at-a", "2020-10-31", "--data-dir", str(published.parent.parent), env={"COLUMNS": "150"})
+    result = lvv_here("reconcile", "--ref-date", "2020-11-01", "--definitions", "programme", "evaluation-2021",
+                      "--known-at-a", "2020-10-31", "--data-dir", str(published.parent.parent),
+                      env={"COLUMNS": "150"})
     assert result.returncode == 0, result.stderr
     assert "every difference is explained" in result.stdout and "counting rule" in result.stdout
 
@@ -55,8 +65,8 @@ def test_series_exports_excel(published, tmp_path):
     import openpyxl
 
     target = tmp_path / "series.xlsx"
-    result = lvv("series", "--from", "2020-01-01", "--to", "2020-12-31", "-o", str(target),
-                 "--data-dir", str(published.parent.parent))
+    result = lvv_here("series", "--from", "2020-01-01", "--to", "2020-12-31", "-o", str(target),
+                      "--data-dir", str(published.parent.parent))
     assert result.returncode == 0, result.stderr
     sheet = openpyxl.load_workbook(target)["series"]
     assert [c.value for c in sheet[1]][:2] == ["month_end", "municipality"]
@@ -79,8 +89,8 @@ def test_query_commands_do_not_import_prefect(published):
     (["outflow", "--ref-date", "2020-11-01", "--no-such-option"], "--no-such-option"),
     (["no-such-verb"], "no-such-verb"),
 ])
-def test_usage_errors_fail_and_name_the_problem(published, args, message):
-    result = lvv(*args, "--data-dir", str(published.parent.parent))
+def test_usage_errors_fail_and_name_the_problem(tmp_path, args, message):
+    result = lvv_here(*args, "--data-dir", str(tmp_path))  # refused before any data is read
     # README: usage errors exit 2 with click's usage line, never "unexpected error"
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert "Usage: lvv" in result.stderr and "unexpected error" not in result.stderr
@@ -140,9 +150,9 @@ def test_demo_key_only_for_files_the_demo_wrote(tmp_path, monkeypatch):
     (raw / "utrecht" / "2019-05" / "x.csv").unlink()
     write_demo(raw)
     assert is_demo_data(raw) and pseudonym_key(raw)[1] is True
-    result = lvv("run", "--data-dir", str(tmp_path / "other"), env={KEY_ENV: ""})
+    result = lvv_here("run", "--data-dir", str(tmp_path / "other"), env={KEY_ENV: ""})
     assert result.returncode == 2 and "no deliveries under" in result.stderr
     (tmp_path / "real" / "raw" / "utrecht" / "2020-10").mkdir(parents=True)
     (tmp_path / "real" / "raw" / "utrecht" / "2020-10" / "export.xlsx").write_bytes(b"real register")
-    result = lvv("run", "--data-dir", str(tmp_path / "real"), env={KEY_ENV: ""})
+    result = lvv_here("run", "--data-dir", str(tmp_path / "real"), env={KEY_ENV: ""})
     assert result.returncode == 2 and KEY_ENV in result.stderr and "Traceback" not in result.stderr

@@ -2,8 +2,8 @@
 
 The real command on a store of small hand-written Amsterdam deliveries (not the demo's): in a new
 process where the exit code as a shell sees it is checked (a run that exits 1 with a held delivery,
-one that exits 1 on a stored rejection, one that exits 0 once all is published), the other commands
-through the same entry point in this process (tests/_s1_cli.py: the exit code main() gives). A
+one that exits 0 once all is published), the other commands through the same entry point in this
+process (tests/_s1_cli.py: the exit code main() gives; stderr with Prefect's console lines). A
 delivery that back-dates the exits of most open episodes is held by the plausibility gate, a file
 that is not a workbook is rejected, the held delivery once released moves published figures
 beyond the tolerance. Each run's Prefect flow run ends in a Completed-type state, named `Needs
@@ -116,7 +116,7 @@ def test_run_exits_1_while_a_steward_must_act_and_0_when_all_is_published(tmp_pa
     assert expected in rejected.stderr.splitlines()
     assert_needs_steward(root, rejected.stderr)
     # a stored rejection keeps every run at exit 1, not only the run that found it
-    still = lvv(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
+    still = lvv_in_process(root, "run", "--reference-date", "2020-11-30", api_url=api_url)
     assert still.returncode == 1 and still.stdout.startswith("nothing new"), still.stdout + still.stderr
     assert expected in still.stderr.splitlines() and "Traceback" not in still.stderr
     assert_needs_steward(root, still.stderr)

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 
 from lvv import cli
+from lvv.settings import KEY_ENV
 from transforms.queries import (connect, outflow, outflow_by_outcome, outflow_by_outcome_result, outflow_result,
                                 quarantine_impact, quarantine_line)
 
@@ -31,24 +32,27 @@ def _printed(capsys, emit, *args) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("fmt", list(cli.Format))
-@pytest.mark.parametrize("by", [None, "municipality", "outcome"])
-def test_the_rows_print_as_the_frame_did(published, capsys, fmt, by):
+def test_the_rows_print_as_the_frame_did(published, capsys):
+    """Every breakdown (none, municipality, outcome) in every format, from one publication."""
     con = connect(published)
     try:
         day, known = date(2020, 11, 1), date(2020, 10, 31)
-        if by == "outcome":
-            frame = outflow_by_outcome(con, day, "evaluation-2021", known)
-            rows = cli._fetched(outflow_by_outcome_result(con, day, "evaluation-2021", known))
-        else:
-            frame = outflow(con, day, "evaluation-2021", known, by_municipality=by == "municipality")
-            rows = cli._fetched(outflow_result(con, day, "evaluation-2021", known, by_municipality=by == "municipality"))
+        answers = {None: (outflow(con, day, "evaluation-2021", known),
+                          cli._fetched(outflow_result(con, day, "evaluation-2021", known))),
+                   "municipality": (outflow(con, day, "evaluation-2021", known, by_municipality=True),
+                                    cli._fetched(outflow_result(con, day, "evaluation-2021", known,
+                                                                by_municipality=True))),
+                   "outcome": (outflow_by_outcome(con, day, "evaluation-2021", known),
+                               cli._fetched(outflow_by_outcome_result(con, day, "evaluation-2021", known)))}
     finally:
         con.close()
-    assert frame["persons"].sum() > 0 and len(rows[2]) == len(frame)
-    if by == "outcome":
-        assert any(row[rows[0][2]] is None for row in rows[2])  # no follow-up: an empty cell, JSON null
-    assert _printed(capsys, cli._emit_rows, *rows, fmt, "t") == _printed(capsys, cli._emit, frame, fmt, "t")
+    for by, (frame, rows) in answers.items():
+        assert frame["persons"].sum() > 0 and len(rows[2]) == len(frame), by
+        if by == "outcome":
+            assert any(row[rows[0][2]] is None for row in rows[2])  # no follow-up: an empty cell, JSON null
+        for fmt in cli.Format:
+            assert _printed(capsys, cli._emit_rows, *rows, fmt, "t") == _printed(capsys, cli._emit, frame, fmt, "t"), \
+                (by, fmt)
 
 
 @pytest.mark.parametrize("fmt", list(cli.Format))
@@ -123,14 +127,17 @@ def test_outflow_imports_neither_pandas_nor_the_contracts_and_prints_the_same(pu
 
 
 def _lvv_and_its_imports(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-    """`lvv *args` in a new process, and the heavy modules it had imported when it exited (the last
-    line of its stderr, printed at exit: the process's exit code stays the one lvv gave)."""
+    """`lvv *args` in a new process without a pseudonymisation key, and the heavy modules it had
+    imported when it exited (the last line of its stderr, printed at exit: the process's exit code
+    stays the one lvv gave)."""
     script = ("import atexit, json, sys\n"
               "atexit.register(lambda: print(json.dumps(sorted(m for m in sys.modules\n"
               f"    if m.split('.')[0] in {HEAVY!r} or m in {HEAVY!r})), file=sys.stderr))\n"
               "from lvv.cli import main\n"
               "main()\n")
-    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120)
+    env = {name: value for name, value in os.environ.items() if name != KEY_ENV}
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120,
+                            env=env)
     return result, json.loads(result.stderr.strip().splitlines()[-1])
 
 
@@ -141,6 +148,20 @@ def test_a_usage_error_is_answered_without_importing_pandas_or_the_contracts():
     assert result.returncode == 2, result.stderr
     assert "Usage: lvv outflow" in result.stderr and "'xml' is not one of" in result.stderr
     assert heavy == [], heavy
+
+
+def test_a_refused_run_imports_no_prefect_and_writes_nothing(tmp_path):
+    """`lvv run` with nothing to run, or real data without the key, says so before Prefect's import
+    (several CPU seconds) and before it writes anything (runs/prefect.log): exit 2 as a shell sees it."""
+    result, heavy = _lvv_and_its_imports("run", "--data-dir", str(tmp_path / "none"))
+    assert result.returncode == 2 and "no deliveries under" in result.stderr, result.stderr
+    assert heavy == [] and not (tmp_path / "none").exists(), heavy
+    export = tmp_path / "real" / "raw" / "utrecht" / "2020-10" / "export.xlsx"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"real register")
+    result, heavy = _lvv_and_its_imports("run", "--data-dir", str(tmp_path / "real"), "--reference-date", "2020-10-31")
+    assert result.returncode == 2 and KEY_ENV in result.stderr, result.stderr
+    assert "prefect" not in heavy and [p.name for p in (tmp_path / "real").iterdir()] == ["raw"], heavy
 
 
 def test_validate_help_still_lists_the_known_municipalities():

@@ -193,6 +193,7 @@ def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends_a_third_says
     """One run paused holding the lock: a run whose wait ends first, then one that waits until it is free."""
     paths = october_published
     first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}", api_url=api())
+    started = [first]
     try:
         paused(first, tmp_path)
         stopped = lvv_run_here(paths.root, "--lock-wait", "1")
@@ -200,6 +201,7 @@ def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends_a_third_says
         assert "waited 1 s" in stopped.stderr
         assert first.poll() is None  # the first still holds the lock, paused
         second = lvv(paths.root, "--lock-wait", "900", api_url=api())
+        started.append(second)
         line = ""
         while "waiting" not in line:  # its first words, before it starts Prefect
             assert second.poll() is None, finish(second)
@@ -209,8 +211,12 @@ def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends_a_third_says
         assert "another run holds the publication lock" in line and "waits up to 900 s" in line
         assert " since " in line and "run " in line
         assert second.poll() is None  # still waiting: the first holds the lock
+    except BaseException:
+        for process in started:  # a failed assertion leaves no run paused or waiting behind
+            process.kill()
+        raise
     finally:
-        (tmp_path / "go").touch()  # the first goes on, also when an assertion above failed
+        (tmp_path / "go").touch()
     assert finish(first)[0] == 0
     code, out, _ = finish(second)
     assert code == 0 and "nothing new" in out
