@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,16 @@ from transforms.publish import publish
 from transforms.store import save_result
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# Every `lvv`, `python -c` and `make demo` the suite starts is a new interpreter. Where the
+# environment forbids writing bytecode beside the sources (PYTHONDONTWRITEBYTECODE, as this sandbox
+# and many CI images set), each one compiled the project's modules again, about 0.4 CPU s a process
+# (the installed packages are compiled at install: pyproject.toml's compile-bytecode). Set here, in
+# the process that starts the xdist workers, so they and every process they start keep the
+# project's bytecode under one prefix outside the tree instead.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ.setdefault("PYTHONPYCACHEPREFIX",
+                          str(Path(tempfile.gettempdir()) / f"lvv-tests-pycache-{os.getuid()}"))
 
 # hypothesis: in CI (CI=true, as CI services and .ci/run set it) the same examples every run, so a
 # red build is reproducible; locally random, to find new ones. No deadline: the machine is shared.
