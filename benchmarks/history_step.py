@@ -13,12 +13,13 @@ the process's peak RSS.
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.measure import peak_rss_mb
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +78,7 @@ def measure(factor: float, workdir: Path) -> list[str]:
     timed("the last month's deliveries appended to the versions kept", lambda: curated_tables(staged, raw))
     shutil.rmtree(staged / HISTORY_DIR)
     timed("the same store, every municipality merged whole", lambda: curated_tables(staged, raw, incremental=False))
-    lines += ["", f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"]
+    lines += ["", f"peak RSS of this process: {peak_rss_mb():.0f} MB"]
     return lines
 
 

@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.measure import peak_rss_mb
+
 
 def tree_rss_mb(root: int) -> float:
     """Resident memory of a process and all its descendants now, in MB (Linux /proc, whose
@@ -66,7 +68,7 @@ def main() -> None:
     with TreePeak() as tree:
         code, imported = _run(args)
     finished = time.perf_counter()
-    self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    self_mb = peak_rss_mb()
     children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     report.write_text(json.dumps({
         "exit_code": code, "import_s": imported - started, "command_s": finished - imported,

@@ -21,7 +21,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import Stat
+from benchmarks.measure import Stat, peak_rss_mb
 
 #: the file beside the data that says what a --workdir holds (for reuse)
 STAMP = "report-benchmark.json"
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = measure(Path(info["database"]), date.fromisoformat(info["ref_date"]), workdir / "reports",
                         args.repeat)
     print(table(stats, info))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(f"\npeak RSS of this process: {peak:.0f} MB")
     if args.json:
         figures = json.loads(args.json.read_text(encoding="utf-8")) if args.json.exists() else {}

@@ -19,7 +19,6 @@ came back), then times `public_edition` on it ("gather" is then the building). I
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import time
 from datetime import date
@@ -28,9 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from benchmarks.measure import peak_rss_mb
 
 
 def synthetic(municipalities: int, months: int, seed: int = 13):
@@ -87,14 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give DATABASE and REFERENCE_DATE, or --synthetic MUNICIPALITIES MONTHS")
     from transforms import monthly_report, public_edition
 
-    print(f"imported: peak {peak_mb():.0f} MB")
+    print(f"imported: peak {peak_rss_mb():.0f} MB")
     started = time.perf_counter()
     data = (synthetic(*args.synthetic) if args.synthetic
             else monthly_report.gather(args.database, args.reference_date, args.definitions))
-    print(f"gather: {time.perf_counter() - started:.2f} s, peak {peak_mb():.0f} MB")
+    print(f"gather: {time.perf_counter() - started:.2f} s, peak {peak_rss_mb():.0f} MB")
     started = time.perf_counter()
     public_edition.public_edition(data, monthly_report.DEFAULT_THRESHOLD)
-    print(f"public_edition: {time.perf_counter() - started:.2f} s, peak {peak_mb():.0f} MB")
+    print(f"public_edition: {time.perf_counter() - started:.2f} s, peak {peak_rss_mb():.0f} MB")
     return 0
 
 

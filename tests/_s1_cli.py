@@ -107,24 +107,11 @@ class LvvChild:
 _ANSWER = "lvv-child-answer: "
 
 
-def _peak_mb(resource) -> float:
-    """This process's peak resident memory (MB) since it started: VmHWM, the high-water mark of its
-    own address space. Not ru_maxrss: Linux carries that over an exec from the process that forked
-    it, so a child of a pytest worker that had run the demo reported the worker's 590 MB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _serve() -> None:
     """The child's loop: one JSON request a line on stdin, one answer a line on stdout."""
-    import resource
     import time
+
+    from benchmarks.measure import peak_rss_mb
 
     requests, answers = sys.stdin, sys.stdout  # lvv_here isolates the command from both
     for line in requests:
@@ -134,7 +121,7 @@ def _serve() -> None:
         seconds = time.perf_counter() - start
         answers.write(_ANSWER + json.dumps({
             "exit": done.returncode, "stdout": done.stdout, "stderr": done.stderr, "seconds": seconds,
-            "mb": _peak_mb(resource)}) + "\n")
+            "mb": peak_rss_mb()}) + "\n")
         answers.flush()
 
 
