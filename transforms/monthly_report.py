@@ -405,6 +405,14 @@ def _first_intake(con: duckdb.DuckDBPyConnection) -> date | None:
     return con.execute("select min(intake_date) from episode_versions").fetchall()[0][0]
 
 
+def _series_point(day: str) -> str:
+    """SQL for the series point on or after the date `day` (an SQL expression): its month end, no
+    earlier than the first point and no later than the reference date, as series_points($first,
+    $ref) lists them (sql/reconcile.sql). One text for the three places that place a date on the
+    series, so that they cannot place it differently."""
+    return f"least(greatest(last_day({day}), last_day(cast($first as date))), cast($ref as date))"
+
+
 def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
                     definitions: list[str]) -> pd.DataFrame:
     columns = ["month_end", "definition", "municipality", "line", "persons"]
@@ -420,7 +428,7 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, referenc
     # gives every month end: joining each first exit to every later point instead made persons x
     # months rows (2.0-2.2 CPU s at x100, against 0.45-0.49 s this way)
     asked = [d.lower() for d in definitions]  # as rule_cases reads a rule's name
-    counted = con.execute("""
+    counted = con.execute(f"""
         with firsts as (
             select rules.definition, versions.municipality, rules.line, rules.durability, versions.person_id,
                 min(versions.exit_date) as first_exit
@@ -436,8 +444,7 @@ def _outflow_series(con: duckdb.DuckDBPyConnection, first: date | None, referenc
 
         per_point as (  -- the series point on or after each first exit (series_points, sql/reconcile.sql)
             select list_position($definitions, definition) as rule, municipality, line,
-                least(greatest(last_day(first_exit), last_day(cast($first as date))), cast($ref as date))
-                    as month_end,
+                {_series_point("first_exit")} as month_end,
                 count(*) as persons
             from firsts
             where first_exit <= cast($ref as date)
@@ -476,7 +483,7 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
     columns = ["month_end", "municipality", "occupancy", "inflow"]
     if first is None:
         return pd.DataFrame(columns=columns)
-    return con.execute("""
+    return con.execute(f"""
         with episodes as (
             select municipality, person_id, intake_date, exit_date
             from episodes_known_at(null)
@@ -485,10 +492,8 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
 
         points as (  -- each date's series point: the first on or after it (series_points, sql/reconcile.sql)
             select
-                least(greatest(last_day(intake_date), last_day(cast($first as date))), cast($ref as date)) as start,
-                case when exit_date <= cast($ref as date) then least(
-                    greatest(last_day(exit_date), last_day(cast($first as date))), cast($ref as date)
-                ) end as stop,
+                {_series_point("intake_date")} as start,
+                case when exit_date <= cast($ref as date) then {_series_point("exit_date")} end as stop,
                 municipality, person_id, intake_date
             from episodes
         ),
