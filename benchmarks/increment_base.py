@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=positive_number, default=None)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--api-url", default=os.environ.get("PREFECT_API_URL") or None,
-                        help="a running Prefect server (default: $PREFECT_API_URL; none: a temporary one, which "
-                             "the processes runner of a large network's rebuild cannot report to)")
+                        help="a running Prefect server (default: $PREFECT_API_URL; none: a temporary one)")
     parser.add_argument("--task-runner", choices=["auto", "threads", "processes", "dask"], default="auto",
                         help="the task runner of the run that publishes the history (not of the increment)")
     args = parser.parse_args(argv)
