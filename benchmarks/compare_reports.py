@@ -56,16 +56,19 @@ def compare(a: Path, b: Path, say=print) -> int:
             same = RUN_SPECIFIC.sub(b"-", (a / rel).read_bytes()) == RUN_SPECIFIC.sub(b"-", (b / rel).read_bytes())
             say(f"{'equal' if same else 'DIFFER'} byte for byte: {rel}")
         bad += not same
-    gathered = [sorted((root / "reports" / "gather-cache").glob("*/*.parquet")) for root in (a, b)]
-    for one, other in zip(*gathered):
+    gathered = [{p.name: p for p in (root / "reports" / "gather-cache").glob("*/*.parquet")} for root in (a, b)]
+    if set(gathered[0]) != set(gathered[1]):
+        say(f"DIFFER: the gathered frames: {sorted(set(gathered[0]) ^ set(gathered[1]))}")
+        bad += 1
+    for name in sorted(set(gathered[0]) & set(gathered[1])):
         try:
-            pd.testing.assert_frame_equal(pd.read_parquet(one), pd.read_parquet(other))
-            say(f"equal frame: gathered {one.name}")
+            pd.testing.assert_frame_equal(pd.read_parquet(gathered[0][name]), pd.read_parquet(gathered[1][name]))
+            say(f"equal frame: gathered {name}")
         except AssertionError:
-            say(f"DIFFER frame: gathered {one.name}")
+            say(f"DIFFER frame: gathered {name}")
             bad += 1
     for rel in (p for p in _files(a, "curated/current") if p.suffix == ".parquet"):
-        same = (a / rel).read_bytes() == (b / rel).read_bytes()
+        same = (b / rel).is_file() and (a / rel).read_bytes() == (b / rel).read_bytes()
         say(f"{'equal' if same else 'DIFFER'} byte for byte: {rel}")
         bad += not same
     say(f"mismatches: {bad}")
