@@ -9,10 +9,10 @@
 -- municipality, as in outflow(): the unit that moves is (municipality, person, line), so for
 -- every line persons_a + the sum of its effects = persons_b exactly.
 
--- each episode under A, M and B, with what changed between the two knowledge dates
-create or replace macro reconcile_classified(
-    ref_date, definition_a, definition_b, known_at_a := null, known_at_b := null
-) as table
+-- every episode as known at known_at_a beside its version as known at known_at_b, and the
+-- revision between them (knowledge_effect): the one pairing and effect rule of reconcile() and
+-- of the monthly report's bridge (transforms/monthly_report.py), which counts every rule at once
+create or replace macro knowledge_pairs(ref_date, known_at_a := null, known_at_b := null) as table
     with state_a as (
         select * from episodes_known_at(known_at_a)
     ),
@@ -45,27 +45,61 @@ create or replace macro reconcile_classified(
 
     final as (
         select
-            paired.*,
-            rule_a_at_a.line as line_a,
-            rule_a_at_b.line as line_m,
-            rule_b_at_b.line as line_b,
+            *,
             case
-                when not paired.in_a then 'added_episode'
-                when not paired.in_b then 'withdrawn_episode'
+                when not in_a then 'added_episode'
+                when not in_b then 'withdrawn_episode'
                 when
-                    paired.correction_b is distinct from paired.correction_a
-                    and coalesce(paired.correction_b, paired.correction_a) is not null
+                    correction_b is distinct from correction_a
+                    and coalesce(correction_b, correction_a) is not null
                     then 'steward_correction'
                 when
-                    (paired.exit_a is null or paired.exit_a > cast(ref_date as date))
-                    and paired.exit_b <= cast(ref_date as date)
+                    (exit_a is null or exit_a > cast(ref_date as date))
+                    and exit_b <= cast(ref_date as date)
                     then 'late_registration'
                 when
-                    paired.exit_a <= cast(ref_date as date)
-                    and (paired.exit_b is null or paired.exit_b > cast(ref_date as date))
+                    exit_a <= cast(ref_date as date)
+                    and (exit_b is null or exit_b > cast(ref_date as date))
                     then 'withdrawn_exit'
                 else 'corrected_outcome'
             end as knowledge_effect
+        from paired
+    )
+
+    select * from final;
+
+-- which revision explains a person's knowledge move when several of their episodes in one
+-- municipality were revised: the lowest rank first (arg_min)
+create or replace macro revision_rank(effect) as
+    list_position(
+        ['steward_correction', 'late_registration', 'corrected_outcome',
+            'withdrawn_exit', 'added_episode', 'withdrawn_episode'],
+        effect
+    );
+
+-- the order of the effects in a bridge's rows, within a line
+create or replace macro effect_order(effect) as
+    list_position(
+        ['counting_rule', 'late_registration', 'corrected_outcome', 'withdrawn_exit',
+            'added_episode', 'withdrawn_episode', 'steward_correction', 'none'],
+        effect
+    );
+
+-- each episode under A, M and B, with what changed between the two knowledge dates
+create or replace macro reconcile_classified(
+    ref_date, definition_a, definition_b, known_at_a := null, known_at_b := null
+) as table
+    with paired as (
+        select * from knowledge_pairs(ref_date, known_at_a := known_at_a, known_at_b := known_at_b)
+    ),
+
+    final as (
+        select
+            paired.* exclude (knowledge_effect),
+            rule_a_at_a.line as line_a,
+            rule_a_at_b.line as line_m,
+            rule_b_at_b.line as line_b,
+            paired.knowledge_effect
         from paired
         left join rule_cases(definition_a) as rule_a_at_a
             on
@@ -135,14 +169,7 @@ create or replace macro reconcile_episodes(
         select
             municipality,
             person_id,
-            arg_min(
-                knowledge_effect,
-                list_position(
-                    ['steward_correction', 'late_registration', 'corrected_outcome',
-                        'withdrawn_exit', 'added_episode', 'withdrawn_episode'],
-                    knowledge_effect
-                )
-            ) as effect,
+            arg_min(knowledge_effect, revision_rank(knowledge_effect)) as effect,
             string_agg(distinct episode_id, ',' order by episode_id) as episode_ids,
             string_agg(distinct delivery_a, ',' order by delivery_a) as deliveries_a,
             string_agg(distinct delivery_b, ',' order by delivery_b) as deliveries_b
@@ -283,13 +310,7 @@ create or replace macro reconcile(
         left join figure_a on lines.line = figure_a.line
         left join figure_b on lines.line = figure_b.line
         left join per_effect on lines.line = per_effect.line
-        order by
-            lines.position,
-            list_position(
-                ['counting_rule', 'late_registration', 'corrected_outcome', 'withdrawn_exit',
-                    'added_episode', 'withdrawn_episode', 'steward_correction', 'none'],
-                coalesce(per_effect.effect, 'none')
-            )
+        order by lines.position, effect_order(coalesce(per_effect.effect, 'none'))
     )
 
     select * from final;

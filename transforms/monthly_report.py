@@ -611,7 +611,9 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
     same for every rule; reconcile() also counts figures A and B (six outflow() calls), which the
     bridge does not show. With rule A the same as rule B, the bridge has no counting-rule step (the
     middle figure M is B), so only the knowledge moves are left (tests/test_perf24_bridge.py holds
-    this query to the reconcile() calls, on hand-made versions and on the demo).
+    this query to the reconcile() calls, on hand-made versions and on the demo). The pairing and the
+    effect of each revision are reconcile()'s own (knowledge_pairs, revision_rank and effect_order
+    in sql/reconcile.sql; a release older than them gets them for this read: REPORT_OBJECTS).
     """
     columns = ["definition", "line", "effect", "persons"]
     has_macro = con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
@@ -623,35 +625,8 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
                                for i in range(len(definitions)))
     rules_of = ", ".join(f"({i}, $d{i})" for i in range(len(definitions)))
     return con.execute(f"""
-        with state_a as (select * from episodes_known_at($previous)),
-        state_b as (select * from episodes_known_at(null)),
-        paired as (  -- as reconcile_classified pairs them (sql/reconcile.sql)
-            select
-                coalesce(state_b.municipality, state_a.municipality) as municipality,
-                state_a.episode_id is not null as in_a,
-                state_b.episode_id is not null as in_b,
-                state_a.person_id as person_a, state_b.person_id as person_b,
-                state_a.exit_date as exit_a, state_b.exit_date as exit_b,
-                state_a.outcome_code as outcome_a, state_b.outcome_code as outcome_b,
-                state_a.follow_up_code as follow_up_a, state_b.follow_up_code as follow_up_b,
-                state_a.correction as correction_a, state_b.correction as correction_b
-            from state_a
-            full outer join state_b on state_a.episode_id = state_b.episode_id
-        ),
-        effect_of as (
-            select *,
-                case
-                    when not in_a then 'added_episode'
-                    when not in_b then 'withdrawn_episode'
-                    when correction_b is distinct from correction_a
-                        and coalesce(correction_b, correction_a) is not null then 'steward_correction'
-                    when (exit_a is null or exit_a > cast($previous as date))
-                        and exit_b <= cast($previous as date) then 'late_registration'
-                    when exit_a <= cast($previous as date)
-                        and (exit_b is null or exit_b > cast($previous as date)) then 'withdrawn_exit'
-                    else 'corrected_outcome'
-                end as knowledge_effect
-            from paired
+        with effect_of as (  -- every episode last month and now, and the revision between (sql/reconcile.sql)
+            select * from knowledge_pairs($previous, known_at_a := $previous)
         ),
         rules as ({rules}),
         rule_ids as (select * from (values {rules_of}) as t(i, definition)),
@@ -682,9 +657,7 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
         ),
         revision as (
             select i, municipality, person_id,
-                arg_min(knowledge_effect, list_position(
-                    ['steward_correction', 'late_registration', 'corrected_outcome',
-                     'withdrawn_exit', 'added_episode', 'withdrawn_episode'], knowledge_effect)) as effect
+                arg_min(knowledge_effect, revision_rank(knowledge_effect)) as effect
             from revised
             group by i, municipality, person_id
         ),
@@ -729,14 +702,14 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
         inner join (select code as line, position from taxonomy where vocabulary = 'reporting_lines') as lines
             on per_effect.line = lines.line
         where per_effect.persons <> 0
-        order by per_effect.i, lines.position,
-            list_position(['counting_rule', 'late_registration', 'corrected_outcome', 'withdrawn_exit',
-                           'added_episode', 'withdrawn_episode', 'steward_correction', 'none'], per_effect.effect)
+        order by per_effect.i, lines.position, effect_order(per_effect.effect)
     """, {"previous": previous, **names}).df()[columns]
 
 
 #: what the report reads beyond the tables, newer than some releases: (kind, name, sql file)
-REPORT_OBJECTS = (("view", "latest_deliveries", "views.sql"), ("macro", "series_points", "reconcile.sql"))
+REPORT_OBJECTS = (("view", "latest_deliveries", "views.sql"), ("macro", "series_points", "reconcile.sql"),
+                  ("macro", "knowledge_pairs", "reconcile.sql"), ("macro", "revision_rank", "reconcile.sql"),
+                  ("macro", "effect_order", "reconcile.sql"))
 
 
 def _report_objects(con: duckdb.DuckDBPyConnection) -> None:
