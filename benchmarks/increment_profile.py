@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import resource
 import sys
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", action="store_true",
                         help="CPU seconds of every thread (time.thread_time), not the flow thread's wall seconds")
     args = parser.parse_args(argv)
+    # as lvv sets it: a temporary server's telemetry heartbeat otherwise races the flow for its
+    # SQLite database and prints a "database is locked" traceback into the profile's output
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     started_cpu, started = cpu_seconds(), time.perf_counter()
     from flows.monthly_outflow import RunParameters, monthly_outflow
 
