@@ -150,10 +150,13 @@ def measure(args: list[str], env: dict[str, str] | None = None, cwd: Path | None
     start = time.perf_counter()
     done, measured = run_measured(args, env, cwd)
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 2), "cpu_s": round(measured.get("cpu_s", float("nan")), 2),
-            "peak_mb": round(measured.get("self_peak_rss_mb", float("nan"))),
-            "children_peak_mb": round(measured.get("children_peak_rss_mb", float("nan"))),
-            "exit": done.returncode, "stdout_bytes": len(done.stdout), "stderr_bytes": len(done.stderr),
+
+    def figure(key: str, digits: int | None = None) -> float | None:  # None: the runner wrote no report
+        return round(measured[key], digits) if key in measured else None
+
+    return {"seconds": round(seconds, 2), "cpu_s": figure("cpu_s", 2), "peak_mb": figure("self_peak_rss_mb"),
+            "children_peak_mb": figure("children_peak_rss_mb"), "exit": done.returncode,
+            "stdout_bytes": len(done.stdout), "stderr_bytes": len(done.stderr),
             "stderr_tail": done.stderr.decode(errors="replace").strip().splitlines()[-1:]}
 
 

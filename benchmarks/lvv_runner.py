@@ -19,7 +19,8 @@ The report's figures (MB of resident memory; seconds):
   the process that forked it, so a small worker started by this process reported at least this
   process's size. Earlier figures of children_peak_rss_mb could only overstate.
 - peak_rss_mb: the peak of this process and its descendants together (the sum of their VmRSS,
-  sampled every 0.2 s), and never less than self_peak_rss_mb.
+  sampled every 0.2 s; a descendant from the second sample that sees it, see TreePeak), and never
+  less than self_peak_rss_mb. Pages shared between processes (their libraries) count in each.
 - cpu_s: CPU seconds (user + system) of this process, imports included.
 - import_s, command_s: wall seconds of the imports and of the command.
 """
@@ -67,13 +68,18 @@ def tree_rss_mb(root: int) -> float:
 
 
 class TreePeak:
-    """Sampled in a thread while the block lasts: peak, the largest tree_rss_mb of this process;
-    children_peak, the largest peak (VmHWM, MB) of any one of its descendants.
+    """Sampled in a thread while the block lasts: peak, the largest resident memory of this process
+    and its descendants together (MB); children_peak, the largest peak (VmHWM, MB) of any one of
+    its descendants.
 
-    A descendant's peak is its last reading: VmHWM only grows within one program, and an exec
-    starts it again, so the last reading is the peak of the program the process ended as. Any
-    reading before (a child between its fork and its exec shows the memory of the process that
-    forked it) is set aside."""
+    A child just forked shows the memory of the process that forked it until it execs (shared with
+    it, or copied on write), as its VmRSS and its VmHWM: a sample at that moment counted the parent
+    twice (a 337 MB process starting a 50 MB child read 674 MB). So a descendant's memory counts in
+    peak from the second sample that sees it on (a process that lived less than an interval is
+    missed: it was mostly missed before), and a descendant's peak is its last reading (VmHWM only
+    grows within one program and an exec starts it again: the last reading is the peak of the
+    program the process ended as). A forked child that never execs still counts its parent's pages
+    in its own resident memory, as VmRSS does."""
 
     def __init__(self, interval: float = 0.2) -> None:
         self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
@@ -88,7 +94,8 @@ class TreePeak:
         me = os.getpid()
         while not self._stop.is_set():
             tree = tree_memory_kb(me)
-            self.peak = max(self.peak, sum(rss for rss, _ in tree.values()) / 1024)
+            self.peak = max(self.peak, sum(rss for key, (rss, _) in tree.items()
+                                           if key[0] == me or key in self._last_hwm_kb) / 1024)
             self._last_hwm_kb.update({key: hwm for key, (_, hwm) in tree.items() if key[0] != me})
             self._stop.wait(self.interval)
 
