@@ -133,10 +133,10 @@ def run_measured(args: list[str], env: dict[str, str] | None = None, cwd: Path |
     described there; {} if the runner could not write it)."""
     with tempfile.TemporaryDirectory(prefix="hostile-measure-") as folder:
         report = Path(folder) / "report.json"
-        pythonpath = os.pathsep.join(filter(None, [str(ROOT), (env or os.environ).get("PYTHONPATH")]))
+        env = {**os.environ, **(env or {})}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         done = subprocess.run([sys.executable, "-m", "benchmarks.lvv_runner", str(report), *args],
-                              capture_output=True, env={**os.environ, **(env or {}), "PYTHONPATH": pythonpath},
-                              cwd=cwd or ROOT, timeout=timeout)
+                              capture_output=True, env=env, cwd=cwd or ROOT, timeout=timeout)
         measured = json.loads(report.read_text() or "{}") if report.exists() else {}
     return done, measured
 
@@ -179,8 +179,7 @@ def case_dup_run(folder: Path) -> dict[str, Any]:
     write_xlsx(data / "raw" / "utrecht" / "2020-10" / "dup.xlsx", utrecht_rows(10_000, record="4711"))
     env = {"LVV_DATA_DIR": str(data), "LVV_PSEUDONYM_KEY": "benchmark-key-not-secret-0123456789abcdef",
            "PREFECT_HOME": str(folder / "prefect")}
-    os.environ.update(env)
-    result = measure(lvv("run", "--reference-date", "2020-10-31"))
+    result = measure(lvv("run", "--reference-date", "2020-10-31"), env=env)  # not the cases after it
     import pyarrow.parquet as pq
 
     stored = list(data.rglob("findings.parquet"))
