@@ -40,7 +40,8 @@ def test_the_runner_reports_the_peak_of_the_processes_it_starts_not_its_own_size
             f"    subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
             "    return 0, started\n"
             "report = measure(run)\n"
-            "print(json.dumps({**report, 'ru_maxrss_children': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))\n")
+            "children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+            "print(json.dumps({**report, 'ru_maxrss_children': children}))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                           timeout=120)
     report = json.loads(done.stdout)
