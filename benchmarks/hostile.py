@@ -3,7 +3,8 @@
 `write_xlsx` writes a workbook's XML parts directly (inline strings, one sheet), so a
 million-row file takes seconds, and lets a file state any dimension it likes (a lie included).
 The tests build their small hostile corpus with it; run as a script it measures the cases of the
-issue in a subprocess each (wall time, peak memory of the child, output size):
+issue in a subprocess each (wall and CPU seconds, the command's own peak memory, output size; see
+`measure`):
 
     python -m benchmarks.hostile            # all cases
     python -m benchmarks.hostile --only dup  # one case (dup, dup-run, bomb, bomb-lying, rows-lying, plain)
@@ -18,8 +19,8 @@ dimension; `rows-lying` a million two-cell rows stating three rows (under the pa
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -125,37 +126,50 @@ def utrecht_rows(n: int, record: str | None = None, stand_per: date = date(2020,
 
 
 # ------------------------------------------------------------------ measuring
+def run_measured(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+                 timeout: float | None = None) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
+    """`lvv ARGS` in a new process through benchmarks.lvv_runner (lvv's entry point, main(), in that
+    process): the finished process (its output as bytes) and the runner's report (its figures are
+    described there; {} if the runner could not write it)."""
+    with tempfile.TemporaryDirectory(prefix="hostile-measure-") as folder:
+        report = Path(folder) / "report.json"
+        env = {**os.environ, **(env or {})}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        done = subprocess.run([sys.executable, "-m", "benchmarks.lvv_runner", str(report), *args],
+                              capture_output=True, env=env, cwd=cwd or ROOT, timeout=timeout)
+        measured = json.loads(report.read_text() or "{}") if report.exists() else {}
+    return done, measured
+
+
 def measure(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> dict[str, Any]:
-    """Run `args` in a child process: wall seconds, the child's peak memory (MB), exit code, output bytes.
-    Call it in a fresh process (see _child_peak): ru_maxrss of the children is the largest child's."""
+    """`lvv ARGS` in a new process: wall seconds, CPU seconds and peak memory (MB) of the process that
+    ran the command, the largest peak of a process it started (a temporary Prefect server), exit code,
+    output bytes. Each peak is the process's own VmHWM (lvv_runner), not ru_maxrss of the children,
+    which on Linux starts from the size of the process that forked the child: a case's figure was
+    never below its caller's size (earlier figures could only overstate)."""
     start = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd)
+    done, measured = run_measured(args, env, cwd)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": round(seconds, 2), "peak_mb": round(peak / 1024),
-            "exit": done.returncode, "stdout_bytes": len(done.stdout), "stderr_bytes": len(done.stderr),
+
+    def figure(key: str, digits: int | None = None) -> float | None:  # None: the runner wrote no report
+        return round(measured[key], digits) if key in measured else None
+
+    return {"seconds": round(seconds, 2), "cpu_s": figure("cpu_s", 2), "peak_mb": figure("self_peak_rss_mb"),
+            "children_peak_mb": figure("children_peak_rss_mb"), "exit": done.returncode,
+            "stdout_bytes": len(done.stdout), "stderr_bytes": len(done.stderr),
             "stderr_tail": done.stderr.decode(errors="replace").strip().splitlines()[-1:]}
 
 
-def _child_peak(args: list[str], **kw: Any) -> dict[str, Any]:
-    """measure() in a fresh Python so each case's peak memory is its own (ru_maxrss of children is a max)."""
-    code = ("import json,sys; from benchmarks.hostile import measure; "
-            f"print(json.dumps(measure({args!r})))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, **kw)
-    import json
-
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def lvv(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "lvv"), *args]
+    """The arguments of an `lvv` command (measure runs them through lvv's entry point)."""
+    return list(args)
 
 
 def case_dup(folder: Path) -> dict[str, Any]:
     path = write_xlsx(folder / "dup.xlsx", utrecht_rows(20_000, record="4711"))
     out = {"file_kb": round(path.stat().st_size / 1024)}
     for fmt in ("table", "csv"):
-        out[fmt] = _child_peak(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10",
+        out[fmt] = measure(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10",
                                    "--format", fmt))
     return out
 
@@ -165,8 +179,7 @@ def case_dup_run(folder: Path) -> dict[str, Any]:
     write_xlsx(data / "raw" / "utrecht" / "2020-10" / "dup.xlsx", utrecht_rows(10_000, record="4711"))
     env = {"LVV_DATA_DIR": str(data), "LVV_PSEUDONYM_KEY": "benchmark-key-not-secret-0123456789abcdef",
            "PREFECT_HOME": str(folder / "prefect")}
-    os.environ.update(env)
-    result = _child_peak(lvv("run", "--reference-date", "2020-10-31"))
+    result = measure(lvv("run", "--reference-date", "2020-10-31"), env=env)  # not the cases after it
     import pyarrow.parquet as pq
 
     stored = list(data.rglob("findings.parquet"))
@@ -184,7 +197,7 @@ def case_dup_run(folder: Path) -> dict[str, Any]:
 def case_bomb(folder: Path, lying: bool = False) -> dict[str, Any]:
     path = write_xlsx(folder / "bomb.xlsx", utrecht_rows(1_000_000), dimension="A1:I3" if lying else "auto")
     out = {"file_mb": round(path.stat().st_size / 1e6, 1)}
-    out.update(_child_peak(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10")))
+    out.update(measure(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10")))
     return out
 
 
@@ -194,7 +207,7 @@ def case_rows_lying(folder: Path) -> dict[str, Any]:
     rows = utrecht_rows(0) + [[f"U{i:07d}", f"{1000000000 + i}"] for i in range(1_000_000)]
     path = write_xlsx(folder / "rows.xlsx", rows, dimension="A1:I3")
     out = {"file_mb": round(path.stat().st_size / 1e6, 1)}
-    out.update(_child_peak(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10")))
+    out.update(measure(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10")))
     return out
 
 
@@ -202,7 +215,7 @@ def case_plain(folder: Path) -> dict[str, Any]:
     path = write_xlsx(folder / "plain.xlsx", utrecht_rows(200_000))
     out = {"file_mb": round(path.stat().st_size / 1e6, 1)}
     for fmt in ("table", "csv"):
-        out[fmt] = _child_peak(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10",
+        out[fmt] = measure(lvv("validate", str(path), "--municipality", "utrecht", "--period", "2020-10",
                                    "--format", fmt))
     return out
 

@@ -34,6 +34,7 @@ from transforms.runs import FAULT_ACTION_ENV, FAULT_AT_ENV, read_runs
 
 REF = "2020-11-30"
 TAG = "LVV_TEST_RUN_TAG"
+STARTED: list[subprocess.Popen] = []  # every `lvv run` process a test started; no_run_left_behind ends them
 
 
 def write_month(root: Path, period: str, stand_per: date, rows: list[dict]) -> None:
@@ -71,7 +72,23 @@ def lvv(root: Path, *args: str, fault: str | None = None, action: str = "kill", 
                                     "--reference-date", REF, *args], env=env, text=True, stdout=out,
                                    stderr=err)
     process.logs = logs
+    STARTED.append(process)
     return process
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_behind():
+    """Whatever a test asserts, no `lvv run` it started is left paused at a fault point, waiting on
+    the lock or running once it ends: each still alive is killed (its temporary server goes with
+    it: lvv ties the server to itself with PR_SET_PDEATHSIG) and reaped, within a bounded wait. A
+    failed assertion between a pause and its `go` used to leave the run waiting for ever."""
+    yield
+    started, STARTED[:] = list(STARTED), []
+    for process in started:  # every one killed before any is waited for
+        if process.poll() is None:
+            process.kill()
+    for process in started:
+        process.wait(timeout=60)
 
 
 def lvv_run_here(root: Path, *args: str) -> Done:
@@ -81,14 +98,19 @@ def lvv_run_here(root: Path, *args: str) -> Done:
 
 
 def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:
+    """Wait, at most `timeout` seconds (then subprocess.TimeoutExpired; no_run_left_behind kills it)."""
     process.wait(timeout=timeout)
     return process.returncode, (process.logs / "out").read_text(), (process.logs / "err").read_text()
 
 
-def paused(process: subprocess.Popen, folder: Path, point: str = "after-processing") -> None:
-    """Wait until the run reached the named point (it waits there for folder/go)."""
+def paused(process: subprocess.Popen, folder: Path, point: str = "after-processing",
+           patience: float = 300) -> None:
+    """Wait until the run reached the named point (it waits there for folder/go), at most `patience`
+    seconds: its temporary server may take 180 s to start on a loaded machine."""
+    deadline = time.monotonic() + patience
     while not (folder / f"{point}.reached").exists():
         assert process.poll() is None, finish(process)
+        assert time.monotonic() < deadline, f"the run did not reach {point} within {patience:.0f} s"
         time.sleep(0.1)
 
 
@@ -193,28 +215,23 @@ def test_a_second_run_stops_with_a_clear_message_when_its_wait_ends_a_third_says
     """One run paused holding the lock: a run whose wait ends first, then one that waits until it is free."""
     paths = october_published
     first = lvv(paths.root, fault="after-processing", action=f"pause:{tmp_path}", api_url=api())
-    started = [first]
-    try:
+    try:  # a failed assertion leaves no run paused or waiting behind: no_run_left_behind kills both
         paused(first, tmp_path)
         stopped = lvv_run_here(paths.root, "--lock-wait", "1")
         assert stopped.returncode == 2 and "another run is publishing" in stopped.stderr
         assert "waited 1 s" in stopped.stderr
         assert first.poll() is None  # the first still holds the lock, paused
         second = lvv(paths.root, "--lock-wait", "900", api_url=api())
-        started.append(second)
-        line = ""
+        line, deadline = "", time.monotonic() + 120
         while "waiting" not in line:  # its first words, before it starts Prefect
             assert second.poll() is None, finish(second)
+            assert time.monotonic() < deadline, "the second run said nothing of the lock within 120 s"
             line = next((x for x in (second.logs / "err").read_text().splitlines() if "waiting" in x), "")
             time.sleep(0.1)
         line = (second.logs / "err").read_text().replace("\n", " ")
         assert "another run holds the publication lock" in line and "waits up to 900 s" in line
         assert " since " in line and "run " in line
         assert second.poll() is None  # still waiting: the first holds the lock
-    except BaseException:
-        for process in started:  # a failed assertion leaves no run paused or waiting behind
-            process.kill()
-        raise
     finally:
         (tmp_path / "go").touch()
     assert finish(first)[0] == 0

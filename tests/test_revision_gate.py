@@ -136,18 +136,28 @@ def test_a_deployment_run_asks_in_the_ui_and_stands_down_without_an_answer(prefe
 
     monkeypatch.setattr(flow_module, "pause_flow_run", partial(flow_module.pause_flow_run, poll_interval=1))
 
-    @flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    started = []
+
+    @flow(timeout_seconds=60)  # bounded: a pause that never ends fails the run (and the test) in 60 s
     def paused_run() -> bool | None:
+        started.append(runtime.flow_run.id)
         return _decide(table, RunParameters(revision_wait_seconds=1))
 
-    from prefect.client.orchestration import get_client
-
-    state = paused_run(return_state=True)
-    with get_client(sync_client=True) as client:
-        history = [s.type.name for s in client.read_flow_run_states(state.state_details.flow_run_id)]
-    assert "PAUSED" in history
-    # no answer within the timeout: _decide said no (nothing switched), and Prefect fails the run
-    assert state.is_failed() and "never resumed" in state.message
+    try:
+        state = paused_run(return_state=True)
+        with get_client(sync_client=True) as client:
+            history = [s.type.name for s in client.read_flow_run_states(state.state_details.flow_run_id)]
+        assert "PAUSED" in history
+        # no answer within the timeout: _decide said no (nothing switched), and Prefect fails the run
+        assert state.is_failed() and "never resumed" in state.message
+    finally:  # whatever failed, no run of this test is left paused on the session's server
+        with get_client(sync_client=True) as client:
+            for flow_run_id in started:
+                if not client.read_flow_run(flow_run_id).state.is_final():
+                    client.set_flow_run_state(flow_run_id, Cancelled(message="the test ended"), force=True)
 
 
 def test_the_headline_series_in_one_statement_is_the_outflow_at_each_date(demo_run):
