@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +81,10 @@ def lvv_here(*args: str, env: dict[str, str | None] | None = None) -> Done:
     return Done(code, out, err)
 
 
+#: seconds one command may take in the child before it is killed (the slowest takes well under a minute)
+COMMAND_TIMEOUT = 600
+
+
 class LvvChild:
     """One child process (`python -m tests._s1_cli`) that runs lvv commands one after another through
     lvv_here and answers each with its exit code, stdout, stderr, its own seconds and the child's peak
@@ -89,14 +95,24 @@ class LvvChild:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env={**os.environ, **(env or {})})
 
-    def __call__(self, *args: str, env: dict[str, str | None] | None = None) -> dict:
+    def __call__(self, *args: str, env: dict[str, str | None] | None = None, timeout: float = COMMAND_TIMEOUT
+                 ) -> dict:
+        """The command's answer; a command still running after `timeout` seconds has its child killed
+        (the test fails with RuntimeError instead of hanging its module; later calls fail at once)."""
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write(json.dumps({"args": list(args), "env": env}) + "\n")
         self.process.stdin.flush()
-        for line in self.process.stdout:
-            if line.startswith(_ANSWER):  # anything else a library wrote to the descriptor is passed over
-                return json.loads(line[len(_ANSWER):])
-        raise RuntimeError(f"the lvv child process ended (exit {self.process.wait()}) while running {args}")
+        watchdog = threading.Timer(timeout, self.process.kill)
+        watchdog.start()
+        try:
+            for line in self.process.stdout:
+                if line.startswith(_ANSWER):  # anything else a library wrote to the descriptor is passed over
+                    return json.loads(line[len(_ANSWER):])
+        finally:
+            watchdog.cancel()
+        code = self.process.wait()
+        raise RuntimeError(f"the lvv child process ended (exit {code}) while running {args}"
+                           + (f": killed after {timeout:g} s without an answer" if code == -signal.SIGKILL else ""))
 
     def close(self) -> None:
         if self.process.stdin is not None:
