@@ -97,18 +97,33 @@ def run_lvv(args: list[str], env: dict[str, str], timeout: float = 3600) -> dict
     return {"seconds": seconds, **measured}
 
 
+#: task runs asked per request (the most Prefect's API gives by default)
+TASK_RUNS_PAGE = 200
+
+
+def task_runs(api_url: str, flow_run_id: str, page: int = TASK_RUNS_PAGE) -> list[dict]:
+    """Every task run of one flow run the server holds, asked a page at a time (the API returns at
+    most `page` per request: one request would silently drop the rest)."""
+    found: list[dict] = []
+    while True:
+        request = urllib.request.Request(
+            f"{api_url}/task_runs/filter", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"flow_runs": {"id": {"any_": [flow_run_id]}}, "sort": "ID_DESC",
+                             "limit": page, "offset": len(found)}).encode())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            batch = json.loads(response.read())
+        found += batch
+        if len(batch) < page:
+            return found
+
+
 def step_seconds(api_url: str, flow_run_id: str) -> dict[str, float]:
     """Seconds per step of one flow run, from the server's task runs: each task's run time, the
     tasks of one function summed (the 25 `process-<municipality>` runs are one step)."""
     import re
 
-    request = urllib.request.Request(
-        f"{api_url}/task_runs/filter", method="POST", headers={"Content-Type": "application/json"},
-        data=json.dumps({"flow_runs": {"id": {"any_": [flow_run_id]}}, "limit": 200}).encode())
-    with urllib.request.urlopen(request, timeout=30) as response:
-        task_runs = json.loads(response.read())
     steps: dict[str, float] = {}
-    for task_run in task_runs:
+    for task_run in task_runs(api_url, flow_run_id):
         name = re.sub(r"-[0-9a-f]{3}$", "", task_run["name"])
         name = "process-deliveries" if task_run["task_key"].startswith("process_deliveries_task") else name
         steps[name] = round(steps.get(name, 0.0) + float(task_run.get("total_run_time") or 0.0), 3)
