@@ -387,3 +387,16 @@ def test_the_staged_contract_fails_the_same_rows_as_with_pandera_s_default_for_m
     found = failures(StagedEpisodes)
     assert found == failures(default)
     assert {check for check, _ in found} >= {"episode-duplicate", *ROW_RULES} and len(found) >= 12
+
+
+@pytest.mark.parametrize("values", [["R1", None, "R2"], [], [None, None], ["", " ", "é", "٣", "x" * 5000, "\x00"],
+                                    [float("nan"), "a"], ["a", pd.NA], [1.0, "a", None], [True, 12]])
+def test_a_text_column_is_built_as_pandas_builds_it(values):
+    """_typed_frame's text columns go by way of an Arrow array (stage._text_array): the same array
+    as `pd.array(values, dtype="str")`, what staging built them with before, on every list; a value
+    Arrow does not take as text (a number, never parsed into a text field) takes pandas' way."""
+    from transforms.stage import _text_array
+
+    got, expected = _text_array(values), pd.array(values, dtype="str")
+    assert got.dtype == expected.dtype
+    pd.testing.assert_series_equal(pd.Series(got), pd.Series(expected))
