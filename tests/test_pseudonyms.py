@@ -90,3 +90,26 @@ def test_each_pseudonym_is_the_hmac_of_its_text_alone(key):
         assert p.episode("gouda", text) == "E" + expected[:20]
     copy = pickle.loads(pickle.dumps(p))  # as a Dask worker gets it
     assert [copy.person(t + "x") for t in texts] == [Pseudonymiser(key).person(t + "x") for t in texts]
+
+
+@pytest.mark.parametrize("key", ["k", "sleutel-ß-€", "x" * 65])
+def test_a_list_of_identifiers_gets_each_ones_own_pseudonym(key):
+    """persons() and episodes() (a batch's distinct identifiers in one loop, transforms.delivery)
+    give what person() and episode() give one by one, computed before or not, in any order, under
+    the same key; and nothing of one text carries over to the next."""
+    import hmac
+
+    raw_key = key.encode("utf-8")
+    texts = ["0123456789", " 0123456789 ", "V 6652.327.800", "٠١٢٣٤٥٦٧٨٩", "１２３", "", " ", "\u00a0x\u2009",
+             "één", "a|b", "1" * 5000, "0123456789", "\x1c7\x1f", "R\u0301"]
+    fresh = Pseudonymiser(key)
+    assert fresh.persons(texts) == [Pseudonymiser(key).person(t) for t in texts]
+    assert fresh.episodes("den-haag", texts) == [Pseudonymiser(key).episode("den-haag", t) for t in texts]
+    warm = Pseudonymiser(key)
+    half = texts[::2]
+    assert [warm.person(t) for t in half] == warm.persons(half)  # known ones and new ones mixed below
+    assert warm.persons(texts[::-1]) == [Pseudonymiser(key).person(t) for t in texts[::-1]]
+    assert warm.episodes("gouda", texts) == [
+        "E" + hmac.new(raw_key, f"episode|gouda|{t.strip()}".encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+        for t in texts]
+    assert warm.persons([]) == [] and warm.episodes("gouda", []) == []

@@ -33,6 +33,17 @@ OUTCOME_CELLS = ["Terug naar BBB", "  terug naar bbb ", "TERUG  NAAR BBB.", "Vre
                  "vreemdelingenbewaring", "Gedwongen vertrok", "", " ", None, 1, True, "MOB", "Mob."]
 FOLLOW_UP_CELLS = ["Uitgezet", " uitgezet ", "VRIJGELATEN", "Weggelopen", "", None, 0]
 RECORD_CELLS = ["R0001", " R0001 ", "r0001", "DOS-R0001", 12, 12.0, "12", True, "", None, "  "]
+#: cells next to the usual ones that the column parsers (stage._COLUMN_PARSERS) take without the
+#: cell parsers: ten digits that are not ten ASCII digits, serials at and past the ends of the
+#: range, date texts in the first notation that are no date or not at full width, blanks and
+#: whitespace Python strips, very long text
+PERSON_CELLS += ["0123456789", "１２３４５６７８９０", "¹²³⁴⁵⁶⁷⁸⁹⁰", "٠١٢٣٤٥٦٧٨٩", "012345678 ", "\x1c012345678",
+                 "012345678\u2009", "V012345678", "01234567891", "1" * 5000, "0123456789\n", 123456789.0]
+DATE_CELLS += [18264.0, 73415.0, 18263.0, 73416.0, 18264, 44135.25, -0.0, float("inf"), float("-inf"), "31-10-2020\n",
+               "\x1c31-10-2020", "٣١-١٠-٢٠٢٠", "3١-10-2020", "00-10-2020", "31-00-2020", "29-02-2021", "29-02-2024",
+               "1-10-2020", "31-10-0000", "31-10-0001", "9" * 5000, datetime(2020, 10, 31), date(1950, 1, 1)]
+RECORD_CELLS += [" ٣٤٥ ", "٣٤٥", "\x1cR12\x1f", "\u2003R12", "Ré", "R" * 5000, "dos-12", "DOS-", "DOS- 12", -0.0,
+                 float("nan"), 1e20]
 
 
 def _raw(contract: SourceContract, rows: list[dict], file: str = "test.xlsx", lead: list | None = None) -> RawSheet:
@@ -81,6 +92,22 @@ def test_record_numbers_normalised_by_the_contract_parse_as_row_by_row():
     contract = contract_for("amsterdam").model_copy(update={
         "record_ids": RecordIds(trim=True, case="upper", strip_prefix="DOS-")})
     _assert_same(_raw(contract, _rows(60)), contract)
+
+
+@pytest.mark.parametrize("formats", [("%d-%m-%Y",), ("%Y%m%d", "%d-%m-%Y"), ("%d%m%Y",), ("%d.%m.%Y", "%Y-%m-%d"),
+                                     ("%Y-%m-%d", "%d-%m-%Y"), ("%d %m %Y",), ("%d-%b-%Y",), ()])
+def test_date_cells_parse_as_row_by_row_in_any_first_notation(formats):
+    """The column parser reads a text in the contract's first notation itself; in a notation of
+    digits alone ('00020101') parse_date_value takes an Excel serial first, and so must it."""
+    from schemas.contracts import DateNotation
+
+    contract = contract_for("amsterdam").model_copy(update={"dates": DateNotation(stored_as="text", formats=formats)})
+    texts = ["00020101", "20201031", "31102020", "00018264", "31.10.2020", "2020-10-31", "31-10-2020", "31 10 2020",
+             "31-Oct-2020", "2020-1-5", "3-1-2020", "3.1.2020"]
+    cells = texts + DATE_CELLS
+    rows = [{"record_id": f"R{i}", "person_id": "1000000001", "intake_date": text, "exit_date": cells[-1 - i]}
+            for i, text in enumerate(cells)]
+    _assert_same(_raw(contract, rows), contract)
 
 
 def test_totals_and_notes_lines_are_skipped_where_they_stand():
@@ -360,3 +387,16 @@ def test_the_staged_contract_fails_the_same_rows_as_with_pandera_s_default_for_m
     found = failures(StagedEpisodes)
     assert found == failures(default)
     assert {check for check, _ in found} >= {"episode-duplicate", *ROW_RULES} and len(found) >= 12
+
+
+@pytest.mark.parametrize("values", [["R1", None, "R2"], [], [None, None], ["", " ", "é", "٣", "x" * 5000, "\x00"],
+                                    [float("nan"), "a"], ["a", pd.NA], [1.0, "a", None], [True, 12]])
+def test_a_text_column_is_built_as_pandas_builds_it(values):
+    """_typed_frame's text columns go by way of an Arrow array (stage._text_array): the same array
+    as `pd.array(values, dtype="str")`, what staging built them with before, on every list; a value
+    Arrow does not take as text (a number, never parsed into a text field) takes pandas' way."""
+    from transforms.stage import _text_array
+
+    got, expected = _text_array(values), pd.array(values, dtype="str")
+    assert got.dtype == expected.dtype
+    pd.testing.assert_series_equal(pd.Series(got), pd.Series(expected))

@@ -287,12 +287,12 @@ def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymise
 
     municipality = contract.municipality
     out = pd.DataFrame({
-        "delivery_id": _each_once(frame["delivery"], delivery_ids.__getitem__),
+        "delivery_id": _each_once(frame["delivery"], lambda positions: [delivery_ids[p] for p in positions]),
         "municipality": municipality,
         "known_from": _dates(frame["known_from"]),
         "excel_row": frame.index.astype("int64"),
-        "episode_id": _each_once(frame["record_id"], lambda r: pseudo.episode(municipality, r)),
-        "person_id": _each_once(frame["person_id"], pseudo.person),
+        "episode_id": _each_once(frame["record_id"], lambda records: pseudo.episodes(municipality, records)),
+        "person_id": _each_once(frame["person_id"], pseudo.persons),
         "intake_date": _dates(frame["intake_date"]),
         "exit_date": _dates(frame["exit_date"]),
         "outcome_code": frame["outcome_code"],
@@ -301,15 +301,16 @@ def _protect(frame: pd.DataFrame, contract: SourceContract, pseudo: Pseudonymise
     return out.reset_index(drop=True)
 
 
-def _each_once(values: pd.Series, convert: Callable[[Any], str]) -> Any:
-    """convert(value) of each value, computed once per distinct value (a batch repeats the same
-    persons and records month after month); an object array, None where the value is missing
-    (never for a curated row: a missing identifier quarantines its row)."""
+def _each_once(values: pd.Series, convert: Callable[[list[Any]], list[str]]) -> Any:
+    """convert(distinct values), one answer per value, spread over the rows: each distinct value
+    converted once (a batch repeats the same persons and records month after month); an object
+    array, None where the value is missing (never for a curated row: a missing identifier
+    quarantines its row)."""
     import numpy as np
     import pandas as pd
 
     codes, distinct = pd.factorize(values)
-    converted = np.array([convert(v) for v in distinct.tolist()] + [None], dtype=object)
+    converted = np.array(convert(distinct.tolist()) + [None], dtype=object)
     return converted[codes]
 
 

@@ -29,8 +29,8 @@ from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, before
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
 from transforms.scrub import RowScrubber
-from transforms.values import (Unparseable, as_text, is_blank, normalise_person_id, notation, parse_date_value,
-                              parse_identifier)
+from transforms.values import (EXCEL_EPOCH, SERIAL_RANGE, Unparseable, _fixed_width, as_text, is_blank,
+                              normalise_person_id, notation, parse_date_value, parse_identifier)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -313,23 +313,30 @@ def parse_columns(raw: RawSheet, contract: SourceContract, hide: Any = None,
 def _parse_column(field_name: str, values: list[Any], contract: SourceContract,
                   memo: ParseMemo) -> list[list[Any]]:
     """One field's cells parsed, each distinct cell once per memo: one list per part of the
-    parse, the last one whether the cell makes a finding for its row."""
+    parse, the last one whether the cell makes a finding for its row.
+
+    The cells not parsed before (a month's new identifiers: all of a delivery's in a new
+    process) are parsed in one call of the field's _COLUMN_PARSERS, not one call each."""
     types = set(map(type, values))
-    if len(types) == 1:  # one type (the usual column): the cells themselves are the keys
-        known = memo.cells.setdefault((field_name, types.pop()), {})
+    types.discard(_NONE)  # None equals no cell of another type: it needs no type in its key
+    if len(types) <= 1:  # one type (the usual column, blanks aside): the cells themselves are the keys
+        known = memo.cells.setdefault((field_name, types.pop() if types else _NONE), {})
         keys: list[Any] = values
     else:  # with the cells' types: 1, 1.0 and True are equal but are different cells
         known = memo.cells.setdefault((field_name, None), {})
         keys = list(zip(map(type, values), values))
     found = list(map(known.get, keys))
-    parse, i = _CELL_PARSERS[field_name], -1
-    for _ in range(found.count(None)):  # the cells not parsed before: a month adds a few to the last one's
-        i = found.index(None, i + 1)
-        hit = known.get(keys[i])
-        if hit is None:
-            hit = known[keys[i]] = parse(values[i], contract, memo)
-        found[i] = hit
-    return [list(map(itemgetter(part), found)) for part in range(_CELL_PARTS[field_name])]
+    if None in found:  # the cells not parsed before: a month adds a few to the last one's
+        new = list(dict.fromkeys([key for key, hit in zip(keys, found) if hit is None]))
+        cells = new if keys is values else [value for _, value in new]
+        known.update(zip(new, _COLUMN_PARSERS[field_name](cells, contract, memo)))
+        found = list(map(known.__getitem__, keys))
+    if not found:
+        return [[] for _ in range(_CELL_PARTS[field_name])]
+    return list(map(list, zip(*found)))
+
+
+_NONE = type(None)
 
 
 def _not_data_rows(rows: list[list[Any]], contract: SourceContract, pattern: re.Pattern) -> list[bool]:
@@ -386,9 +393,83 @@ def _follow_up_cell(value: Any, contract: SourceContract, memo: ParseMemo) -> tu
     return code, True, code is None
 
 
+def _record_id_cells(values: list[Any], contract: SourceContract, memo: ParseMemo) -> list[tuple]:
+    """_record_id_cell of each cell; a text cell without parse_identifier's steps for other types."""
+    rules = contract.record_ids
+    normalise = rules.normalise
+    # the usual rules (trim, case kept, no prefix) leave a stripped ASCII text as it is
+    plain = rules.trim and rules.case == "keep" and not rules.strip_prefix
+    out = []
+    for value in values:
+        if value.__class__ is str:  # parse_identifier of a text cell: the text stripped, None if blank
+            text = value.strip()
+            rid = (text or None) if plain and text.isascii() else normalise(text or None)
+            out.append((rid, rid is None))
+        else:
+            out.append(_record_id_cell(value, contract, memo))
+    return out
+
+
+def _person_id_cells(values: list[Any], contract: SourceContract, memo: ParseMemo) -> list[tuple]:
+    """_person_id_cell of each cell; ten ASCII digits (the usual V-number) stand as they are."""
+    return [(value, False, False) if value.__class__ is str and len(value) == 10 and value.isdigit()
+            and value.isascii() else _person_id_cell(value, contract, memo) for value in values]
+
+
+def _days(values: list[Any], memo: ParseMemo) -> list[int | None]:
+    """Each cell's day (days since 1970) where it is one of the usual date cells, else None (the
+    cell takes parse_date_value): a date cell; an Excel serial number cell (a float) in
+    SERIAL_RANGE; text written in the contract's first notation at full width (_fixed_width), a
+    date that exists. parse_date_value gives these the same day (tests/test_stage_columns.py)."""
+    fixed = _fixed_width(memo.formats[0]) if memo.formats else None
+    # a notation of digits alone ('%Y%m%d') writes texts that parse_date_value may take for an
+    # Excel serial first ('00020101'); one with a separator never does: a text _DIGITS takes has at
+    # most a '.' with zeros after it, a day, month or year 0 that is no date
+    match = fixed.fullmatch if fixed is not None and re.sub("%[dmY]", "", memo.formats[0]) else None
+    low, high = SERIAL_RANGE
+    out: list[int | None] = []
+    for value in values:
+        kind = value.__class__
+        if kind is date:
+            out.append(value.toordinal() - _EPOCH_ORDINAL)
+        elif kind is float and low <= value <= high and value.is_integer():
+            out.append(_SERIAL_ORDINAL + int(value) - _EPOCH_ORDINAL)
+        elif kind is str and match is not None and (found := match(value)) is not None:
+            try:
+                out.append(date(int(found["Y"]), int(found["m"]), int(found["d"])).toordinal() - _EPOCH_ORDINAL)
+            except ValueError:  # 31-02-2020: parse_date_value tries strptime and the other notations
+                out.append(None)
+        else:
+            out.append(None)
+    return out
+
+
+def _intake_cells(values: list[Any], contract: SourceContract, memo: ParseMemo) -> list[tuple]:
+    """_intake_cell of each cell, the usual ones by _days."""
+    pilot = contract.pilot_start.toordinal() - _EPOCH_ORDINAL
+    return [(day, day < pilot) if day is not None else _intake_cell(value, contract, memo)
+            for value, day in zip(values, _days(values, memo))]
+
+
+def _exit_cells(values: list[Any], contract: SourceContract, memo: ParseMemo) -> list[tuple]:
+    """_exit_cell of each cell, the usual ones by _days."""
+    return [(day, True, False) if day is not None else _exit_cell(value, contract, memo)
+            for value, day in zip(values, _days(values, memo))]
+
+
+def _each_cell(parse: Any) -> Any:
+    """A cell parser as a column parser: parse(cell) of each cell."""
+    def column(values: list[Any], contract: SourceContract, memo: ParseMemo) -> list[tuple]:
+        return [parse(value, contract, memo) for value in values]
+    return column
+
+
 #: field -> its cell parser for parse_columns, each the same steps as _parse_row's for that field
 _CELL_PARSERS = {"record_id": _record_id_cell, "person_id": _person_id_cell, "intake_date": _intake_cell,
                  "exit_date": _exit_cell, "outcome": _outcome_cell, "follow_up": _follow_up_cell}
+#: field -> the same parse of a list of distinct cells, in one call (parse_columns' new cells)
+_COLUMN_PARSERS = {"record_id": _record_id_cells, "person_id": _person_id_cells, "intake_date": _intake_cells,
+                   "exit_date": _exit_cells, "outcome": _each_cell(_outcome_cell), "follow_up": _each_cell(_follow_up_cell)}
 _CELL_PARTS = {"record_id": 2, "person_id": 3, "intake_date": 2, "exit_date": 3, "outcome": 4, "follow_up": 3}
 
 
@@ -474,6 +555,7 @@ def _suggest(value: Any, vocabulary: dict[str, Any]) -> str:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_SERIAL_ORDINAL = EXCEL_EPOCH.toordinal()  # day 0 of Excel's serial numbers (serial_to_date)
 _NO_DAY = -(2**63)  # NaT as datetime64 (numpy is imported lazily: `lvv validate` needs none)
 
 
@@ -494,7 +576,7 @@ def _typed_frame(deliveries: list[tuple[dict[str, list[Any]], date]]) -> pd.Data
         "excel_row": np.array(joined("excel_row"), dtype="int64"),
     }
     for col in ("record_id", "person_id", "outcome_code", "follow_up_code"):
-        data[col] = pd.array(joined(col), dtype="str")
+        data[col] = _text_array(joined(col))
     for col in ("intake_date", "exit_date"):  # days since 1970; NaT for none
         days = np.array(joined(col.replace("_date", "_days")), dtype="int64")
         data[col] = days.astype("datetime64[D]").astype("datetime64[ns]")
@@ -503,6 +585,20 @@ def _typed_frame(deliveries: list[tuple[dict[str, list[Any]], date]]) -> pd.Data
     stand_pers = np.array([np.datetime64(stand_per, "D") for _, stand_per in deliveries], dtype="datetime64[ns]")
     data["known_from"] = np.repeat(stand_pers, sizes)
     return pd.DataFrame(data)
+
+
+def _text_array(values: list[str | None]) -> Any:
+    """`pd.array(values, dtype="str")` of a parsed text column (text and None), by way of an Arrow
+    array: pandas' own conversion of a list checks and converts each value in Python first, at
+    twice the cost. Anything else in the list takes pandas' own way."""
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        arrow = pa.array(values, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.array(values, dtype="str")
+    return pd.array(arrow, dtype="str")
 
 
 def _raw_text(raw: RawSheet, skipped: list[int], hide: Any, wanted: Any = None) -> pd.DataFrame:
