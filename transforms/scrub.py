@@ -68,8 +68,11 @@ def identifier_pattern(values: Iterable[Any]) -> re.Pattern | None:
             parts.append(re.escape(text))
     if not parts:
         return None
-    # the longest first, so a full notation is masked whole rather than piece by piece
-    return re.compile("|".join(sorted(set(parts), key=len, reverse=True)), re.IGNORECASE)
+    # the longest first, so a full notation is masked whole rather than piece by piece; parts of one
+    # length in a fixed order (their text), not the set's, which follows the process's string hashes:
+    # a family name whose whole text is as long as its first word's part was masked whole in one
+    # process and word by word in another, so the same delivery gave other findings text run to run
+    return re.compile("|".join(sorted(set(parts), key=lambda part: (-len(part), part))), re.IGNORECASE)
 
 
 def scrub(text: str, pattern: re.Pattern | None) -> str:
