@@ -70,7 +70,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log(f"[{dataset.scale} x{dataset.factor:g}] {len(dataset.files)} files, {dataset.rows} rows; full rebuild ...")
     stats["full_rebuild_s"], rss["full_rebuild"] = Stat(), 0.0
     for _ in range(repeat):
-        shutil.rmtree(dataset.curated, ignore_errors=True)
+        from_scratch(dataset)
         measured = run_lvv(figures.run_args(dataset), env)
         steps["full_rebuild"] = step_seconds(api_url, _last_run_id(dataset))
         stats["full_rebuild_s"].add(measured["seconds"])
@@ -79,13 +79,18 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     stats["increment_s"], rss["increment"] = Stat(), 0.0
     aside = dataset.root.parent / "held-back"
     for _ in range(repeat):
+        # the reports' caches as last month's run left them, not holding what the full rebuild
+        # protected: the same figures as the increment's, which then solved nothing (see from_scratch)
+        shutil.rmtree(reports_dir(dataset), ignore_errors=True)
         moves = hold_back_last_month(dataset, aside)
         try:
             run_lvv(figures.run_args(dataset), env)  # untimed: the history without the last month
         finally:
             put_back(moves)
+        kept = protection_files(dataset)
         measured = run_lvv(figures.run_args(dataset), env)
         _check_last_run(dataset, "published", len(moves))
+        new_protection_files = len(protection_files(dataset) - kept)
         steps["increment"] = step_seconds(api_url, _last_run_id(dataset))
         stats["increment_s"].add(measured["seconds"])
         rss["increment"] = max(rss["increment"], measured["peak_rss_mb"])
@@ -127,6 +132,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         "full_rebuild_vs_read_floor": round(med["full_rebuild_s"] / med["read_floor_s"], 2),
         **{f"peak_rss_mb_{key}": round(value, 1) for key, value in rss.items()},
         "peak_rss_mb": round(max(rss.values()), 1),
+        "increment_new_protection_files": new_protection_files,
         "stats": {key: stat.as_dict() for key, stat in stats.items()},
         **{f"steps_{run}": by_step for run, by_step in steps.items()},
     }
@@ -134,6 +140,32 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  " + ", ".join(f"{k} {result[k]}" for k in ("full_rebuild_s", "increment_s", "nothing_new_s",
                                                        "peak_rss_mb")))
     return result
+
+
+def reports_dir(dataset: Dataset) -> Path:
+    """data/reports/: the reports and, beside them, the caches of their gathered figures and of their
+    protection patterns (transforms/monthly_report.py, transforms/public_edition.py)."""
+    from transforms.monthly_report import report_dir
+
+    return report_dir(dataset.root, dataset.ref_date).parent
+
+
+def from_scratch(dataset: Dataset) -> None:
+    """What a full rebuild measures from: the raw files and nothing published, and no report cache.
+    Until round 25 only curated/ was removed: the reports' caches of an earlier run stayed, so a
+    second full rebuild (and every one after a benchmark run in the same --workdir) took its
+    protection patterns from the cache, and the increment measured after the full rebuild found
+    the new month's patterns there too (its figures are the full rebuild's), so it solved nothing."""
+    shutil.rmtree(dataset.curated, ignore_errors=True)
+    shutil.rmtree(reports_dir(dataset), ignore_errors=True)
+
+
+def protection_files(dataset: Dataset) -> set[str]:
+    """The protection patterns and joint audits kept beside the reports (by fingerprint)."""
+    from transforms.public_edition import PROTECTION_CACHE
+
+    folder = reports_dir(dataset) / PROTECTION_CACHE
+    return {entry.name for entry in folder.glob("*.json")} if folder.is_dir() else set()
 
 
 def _check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:

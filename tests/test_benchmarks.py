@@ -66,6 +66,9 @@ def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatc
         assert sum(steps.values()) < result[f"{run}_s"], (run, steps)
     assert "build-history" in result["steps_increment"] and "build-history" not in result["steps_nothing_new"]
     assert result["steps_increment"]["process-deliveries"] > 0 and "process-deliveries" not in result["steps_nothing_new"]
+    # the protection patterns the increment had to find afresh (none on the tiny network: its last
+    # month changes no figure at the reference date; x100's does, see docs/performance.md)
+    assert isinstance(result["increment_new_protection_files"], int) and result["increment_new_protection_files"] >= 0
     assert result["increment_without_report_s"] == pytest.approx(
         result["increment_s"] - result["steps_increment"]["monthly-report"], rel=1e-3)
     # the analyst's script on the same files, against `lvv outflow` and the increment
@@ -79,6 +82,30 @@ def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatc
     assert "| `increment_work_s` |" in text and "1.00 (linear)" in text
     assert "| `baseline_vs_outflow` |" in text and "| increment: build-history |" in text
     json.dumps(result)
+
+
+def test_a_full_rebuild_is_measured_from_the_raw_files_alone(tmp_path, monkeypatch):
+    """from_scratch leaves the raw files and removes what a run publishes and what its report keeps
+    (gathered figures, protection patterns): a full rebuild measured after an earlier run in the
+    same --workdir took its protection patterns from that run's cache, and the increment measured
+    after the full rebuild found the new month's there too."""
+    from benchmarks.datasets import prepare
+    from benchmarks.scale import from_scratch, protection_files, reports_dir
+    from transforms.public_edition import PROTECTION_CACHE
+
+    monkeypatch.setenv("LVV_SOURCES_DIR", "")
+    dataset = prepare("tiny", tmp_path)
+    kept = reports_dir(dataset) / PROTECTION_CACHE
+    kept.mkdir(parents=True)
+    (kept / "pattern.json").write_text("{}")
+    (dataset.curated / "lvv.duckdb").parent.mkdir(parents=True, exist_ok=True)
+    (dataset.curated / "lvv.duckdb").write_text("")
+    assert protection_files(dataset) == {"pattern.json"}
+    raw = sorted(p.relative_to(dataset.root) for p in dataset.raw.rglob("*") if p.is_file())
+    from_scratch(dataset)
+    assert not reports_dir(dataset).exists() and not dataset.curated.exists()
+    assert protection_files(dataset) == set()
+    assert sorted(p.relative_to(dataset.root) for p in dataset.raw.rglob("*") if p.is_file()) == raw and raw
 
 
 def test_the_analysts_script_computes_the_same_table_a_as_the_pipeline(demo_run):
