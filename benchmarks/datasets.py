@@ -57,6 +57,14 @@ class Dataset:
     def last_period(self) -> str:
         return max(p.parent.name for p in self.files)
 
+    @property
+    def increment_dates(self) -> tuple[date, date]:
+        """The reference dates of a monthly increment: the month end before the last month, which the
+        run before it (the history without the last month) reports at, and the last month's end,
+        which the increment itself reports at (as the scheduled flow does: the month just ended)."""
+        last = parse_period(self.last_period)
+        return month_end(last - 1), month_end(last)
+
 
 def prepare(scale: str, workdir: Path, factor: float | None = None, reuse: bool = False) -> Dataset:
     """Write the data of a scale under workdir; sets LVV_SOURCES_DIR in os.environ when needed.
@@ -140,6 +148,31 @@ def _describe(scale: str, workdir: Path, factor: float | None, root: Path, files
     return Dataset(scale, factor or (0.0 if scale == "tiny" else 100.0), root, files,
                    rows, seconds, ref, known, date(first // 12, first % 12 + 1, 1), sources,
                    spec.municipalities, spec.months, {"LVV_SOURCES_DIR": str(sources)})
+
+
+def reports_dir(dataset: Dataset) -> Path:
+    """data/reports/: the reports and, beside them, the caches of their gathered figures and of their
+    protection patterns (transforms/monthly_report.py, transforms/public_edition.py)."""
+    from transforms.monthly_report import report_dir
+
+    return report_dir(dataset.root, dataset.ref_date).parent
+
+
+def from_scratch(dataset: Dataset) -> None:
+    """What a full rebuild is measured from: the raw files, nothing published and no report cache.
+    Until round 25 only curated/ was removed: the reports' caches of an earlier run stayed, so a
+    second full rebuild (and every one after a benchmark run in the same --workdir) took its
+    protection patterns from the cache."""
+    shutil.rmtree(dataset.curated, ignore_errors=True)
+    shutil.rmtree(reports_dir(dataset), ignore_errors=True)
+
+
+def protection_files(dataset: Dataset) -> set[str]:
+    """The protection patterns and joint audits kept beside the reports (by fingerprint)."""
+    from transforms.public_edition import PROTECTION_CACHE
+
+    folder = reports_dir(dataset) / PROTECTION_CACHE
+    return {entry.name for entry in folder.glob("*.json")} if folder.is_dir() else set()
 
 
 def hold_back_last_month(dataset: Dataset, aside: Path) -> list[tuple[Path, Path]]:

@@ -8,10 +8,11 @@ import io
 import json
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets import Dataset, hold_back_last_month, put_back
+from benchmarks.datasets import Dataset, from_scratch, hold_back_last_month, put_back, reports_dir
 from benchmarks.measure import ROOT, PrefectServer, Stat, base_env, run_lvv, run_python, timed
 
 #: the definitions the flow reports (the flow's default)
@@ -165,10 +166,12 @@ def startup(env: dict[str, str], repeat: int, warm_up: bool = True) -> Stat:
 TASK_RUNNER = {"name": "auto"}
 
 
-def run_args(dataset: Dataset) -> list[str]:
+def run_args(dataset: Dataset, reference_date: date | None = None) -> list[str]:
+    """The monthly run's command on the dataset, reporting at reference_date (None: the dataset's)."""
+    day = (reference_date or dataset.ref_date).isoformat()
     if TASK_RUNNER["name"] != "auto":
-        return ["flow", str(dataset.root), dataset.ref_date.isoformat(), TASK_RUNNER["name"]]
-    return ["run", "--data-dir", str(dataset.root), "--reference-date", dataset.ref_date.isoformat()]
+        return ["flow", str(dataset.root), day, TASK_RUNNER["name"]]
+    return ["run", "--data-dir", str(dataset.root), "--reference-date", day]
 
 
 def flow_figures(dataset: Dataset, workdir: Path, repeat: int, temporary_repeat: int) -> dict[str, Any]:
@@ -185,14 +188,14 @@ def flow_figures(dataset: Dataset, workdir: Path, repeat: int, temporary_repeat:
         out["flow_startup_s"] = startup(env, repeat)
         rebuild, rss = Stat(), []
         for _ in range(repeat):
-            shutil.rmtree(dataset.curated, ignore_errors=True)
+            from_scratch(dataset)
             measured = run_lvv(run_args(dataset), env)
             rebuild.add(measured["seconds"])
             rss.append(measured["peak_rss_mb"])
         out["full_rebuild_s"] = rebuild
         out["peak_rss_mb"] = max(rss)
         out["increment_s"] = increment(dataset, env, repeat)
-        out["nothing_new_s"] = Stat([run_lvv(run_args(dataset), env)["seconds"]])
+        out["nothing_new_s"] = Stat([run_lvv(run_args(dataset, dataset.increment_dates[1]), env)["seconds"]])
     return out
 
 
@@ -210,13 +213,15 @@ def increment(dataset: Dataset, env: dict[str, str], repeat: int) -> Stat:
 
     stat = Stat()
     aside = dataset.root.parent / "held-back"
+    before, now = dataset.increment_dates  # last month's run, this month's (benchmarks.scale.one_scale)
     for _ in range(repeat):
+        shutil.rmtree(reports_dir(dataset), ignore_errors=True)
         moves = hold_back_last_month(dataset, aside)
         try:
-            run_lvv(run_args(dataset), env)
+            run_lvv(run_args(dataset, before), env)
         finally:
             put_back(moves)
-        measured = run_lvv(run_args(dataset), env)
+        measured = run_lvv(run_args(dataset, now), env)
         last = read_runs(dataset.curated)[-1]
         if last["status"] != "published" or len(last["deliveries"]) != len(moves):
             raise RuntimeError(f"the increment run did not publish {len(moves)} new deliveries: "

@@ -75,9 +75,10 @@ def build(scale: str, factor: float | None, network: Path | None, out: Path, api
     else:
         dataset = prepare(scale, out, factor)
     env = flow_env(dataset, out / "prefect-client", api_url)
+    before, now = dataset.increment_dates  # last month's run and this month's, as benchmarks.scale runs them
     moves = hold_back_last_month(dataset, out / "held-back")
     try:
-        run_lvv(run_args(dataset), env)
+        run_lvv(run_args(dataset, before), env)
     finally:
         put_back(moves)
     shutil.rmtree(out / "held-back", ignore_errors=True)
@@ -85,7 +86,7 @@ def build(scale: str, factor: float | None, network: Path | None, out: Path, api
     sources = f"LVV_SOURCES_DIR={dataset.sources_dir} " if dataset.sources_dir else ""
     return (f"# {len(moves)} deliveries held back and put back; then:\n"
             f"rm -rf {out}/run && cp -a {out}/base {out}/run && {sources}python -m benchmarks.increment_profile "
-            f"--data-dir {out}/run --reference-date {dataset.ref_date.isoformat()}")
+            f"--data-dir {out}/run --reference-date {now.isoformat()}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks import figures
-from benchmarks.datasets import Dataset, hold_back_last_month, prepare, put_back
+from benchmarks.datasets import (Dataset, from_scratch, hold_back_last_month, prepare, protection_files,
+                                 put_back, reports_dir)
 from benchmarks.growth import exponent, verdict
 from benchmarks.measure import PrefectServer, Stat, run_lvv, step_seconds, timed
 
@@ -58,6 +59,12 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
               analyst: bool = True) -> dict[str, Any]:
     """Full rebuild, increment and nothing new through the flow, with the floors beside them.
 
+    The full rebuild starts from the raw files alone (from_scratch) and reports at the dataset's
+    reference date; the increment is the month's run: the run before it published the history
+    without the last month and reported at that month's end, leaving its report caches, and the
+    increment publishes the last month and reports at its end (Dataset.increment_dates); the run
+    with nothing new repeats the increment's command.
+
     analyst: also run the analyst's script on the same files (about 13 minutes at x100)."""
     stats: dict[str, Stat] = {}
     rss: dict[str, float] = {}
@@ -78,17 +85,20 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  increment ...")
     stats["increment_s"], rss["increment"] = Stat(), 0.0
     aside = dataset.root.parent / "held-back"
+    before, now = dataset.increment_dates
     for _ in range(repeat):
-        # the reports' caches as last month's run left them, not holding what the full rebuild
-        # protected: the same figures as the increment's, which then solved nothing (see from_scratch)
+        # the month's run as it happens: last month's run reported at last month's end and left its
+        # report caches; the increment reports at the month just ended (a new series point, a new
+        # reference date). Before round 25 both ran at the dataset's fixed reference date, right
+        # after a full rebuild of the same files had cached every pattern the increment needed.
         shutil.rmtree(reports_dir(dataset), ignore_errors=True)
         moves = hold_back_last_month(dataset, aside)
         try:
-            run_lvv(figures.run_args(dataset), env)  # untimed: the history without the last month
+            run_lvv(figures.run_args(dataset, before), env)  # untimed: the history without the last month
         finally:
             put_back(moves)
         kept = protection_files(dataset)
-        measured = run_lvv(figures.run_args(dataset), env)
+        measured = run_lvv(figures.run_args(dataset, now), env)
         _check_last_run(dataset, "published", len(moves))
         new_protection_files = len(protection_files(dataset) - kept)
         steps["increment"] = step_seconds(api_url, _last_run_id(dataset))
@@ -98,7 +108,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  nothing new ...")
     stats["nothing_new_s"], rss["nothing_new"] = Stat(), 0.0
     for _ in range(repeat):
-        measured = run_lvv(figures.run_args(dataset), env)
+        measured = run_lvv(figures.run_args(dataset, now), env)
         _check_last_run(dataset, "unchanged", 0)
         steps["nothing_new"] = step_seconds(api_url, _last_run_id(dataset))
         stats["nothing_new_s"].add(measured["seconds"])
@@ -132,6 +142,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         "full_rebuild_vs_read_floor": round(med["full_rebuild_s"] / med["read_floor_s"], 2),
         **{f"peak_rss_mb_{key}": round(value, 1) for key, value in rss.items()},
         "peak_rss_mb": round(max(rss.values()), 1),
+        "increment_reference_date": now.isoformat(),
         "increment_new_protection_files": new_protection_files,
         "stats": {key: stat.as_dict() for key, stat in stats.items()},
         **{f"steps_{run}": by_step for run, by_step in steps.items()},
@@ -140,32 +151,6 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  " + ", ".join(f"{k} {result[k]}" for k in ("full_rebuild_s", "increment_s", "nothing_new_s",
                                                        "peak_rss_mb")))
     return result
-
-
-def reports_dir(dataset: Dataset) -> Path:
-    """data/reports/: the reports and, beside them, the caches of their gathered figures and of their
-    protection patterns (transforms/monthly_report.py, transforms/public_edition.py)."""
-    from transforms.monthly_report import report_dir
-
-    return report_dir(dataset.root, dataset.ref_date).parent
-
-
-def from_scratch(dataset: Dataset) -> None:
-    """What a full rebuild measures from: the raw files and nothing published, and no report cache.
-    Until round 25 only curated/ was removed: the reports' caches of an earlier run stayed, so a
-    second full rebuild (and every one after a benchmark run in the same --workdir) took its
-    protection patterns from the cache, and the increment measured after the full rebuild found
-    the new month's patterns there too (its figures are the full rebuild's), so it solved nothing."""
-    shutil.rmtree(dataset.curated, ignore_errors=True)
-    shutil.rmtree(reports_dir(dataset), ignore_errors=True)
-
-
-def protection_files(dataset: Dataset) -> set[str]:
-    """The protection patterns and joint audits kept beside the reports (by fingerprint)."""
-    from transforms.public_edition import PROTECTION_CACHE
-
-    folder = reports_dir(dataset) / PROTECTION_CACHE
-    return {entry.name for entry in folder.glob("*.json")} if folder.is_dir() else set()
 
 
 def _check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:
