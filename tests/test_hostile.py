@@ -216,6 +216,29 @@ def test_a_reference_of_thousands_of_characters_costs_no_more_than_its_length(tm
                              "maximum": "1000" if key == "rows" else "200"}
 
 
+def test_a_reference_in_an_element_longer_than_a_chunk_s_tail_is_not_cut_in_two(tmp_path, monkeypatch):
+    """A cell whose tag reaches past a chunk's end with no element starting in the chunk's last
+    64 kB (100 kB of one attribute before its reference, 20 kB after): the chunk ends inside the
+    tag, and ending it on any byte of ' r="B5000"' does not hide the reference (calamine reads the
+    cell at row 5000). A tag of nothing but such bytes that long is refused."""
+    import python_calamine
+
+    rows = [["a", "b"], ["c", "d"]] + [["e", "f"]] * 3000
+    path = write_xlsx(tmp_path / "long.xlsx", rows, dimension=None)
+    padded = b'<c x="' + b"y-" * 50_000 + b'" r="B5000" z="' + b"z" * 20_000 + b'"'
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B2"', padded))
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) == 5000
+    with zipfile.ZipFile(path) as archive:
+        at = archive.read("xl/worksheets/sheet1.xml").index(b' r="B5000"')
+    for end in range(at - 2, at + 12):
+        monkeypatch.setattr(limits_check, "CHUNK", end + 4096)  # the chunk cut 4 kB before its end
+        found = limits_check.check_workbook(path, "long.xlsx", _small(rows=4000))
+        assert found.params == {"limit": "limits.rows (sheet1.xml)", "found": "5000", "maximum": "4000"}, end
+    _rewrite_sheet(path, lambda xml: xml.replace(b"y-" * 50_000, b"y" * 100_000))
+    found = limits_check.check_workbook(path, "long.xlsx", _small(rows=4000))
+    assert found.code == "file-unreadable" and "64 kB" in found.params["detail"]
+
+
 def test_an_attribute_whose_name_only_ends_in_r_is_no_reference(tmp_path):
     """'header' and 'operator' end in r: their values are no cell's place, however large."""
     path = write_xlsx(tmp_path / "margins.xlsx", [["a"], ["b"]], dimension=None)

@@ -281,10 +281,30 @@ def _chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes
             cut = max(data.rfind(b"<c", floor), data.rfind(b"<", floor, max(data.rfind(b":c ", floor), floor)))
             if cut < floor:
                 cut = max(data.rfind(b"<", floor), len(data) - 4096)
+                if data[cut:cut + 1] != b"<":
+                    cut = _after_last_mark(data, cut, floor, member.filename)
             tail = data[cut:]
             yield data[:cut]
     if tail:
         yield tail
+
+
+#: every byte an r attribute may be spelled with (_far_references): a chunk cut after any other
+#: byte cuts no reference in two
+_REFERENCE_BYTES = b" \t\r\n\f\v=\"'" + bytes(range(48, 58)) + bytes(range(65, 91)) + bytes(range(97, 123))
+
+
+def _after_last_mark(data: bytes, cut: int, floor: int, part: str) -> int:
+    """Where a chunk with no element start in its last bytes ends (a tag or a text longer than
+    _TAIL_MAX reaches past it): after the last byte before `cut` that no reference is spelled with,
+    so that <c x="(100 kB)" r="A900000" ..> is not read as 'r="A9' and '00000"' in two chunks,
+    neither of them far. Refused where there is none since `floor`: 64 kB of letters, digits,
+    quotes and spaces within one element is no cell Excel writes."""
+    kept = len(data[floor:cut].rstrip(_REFERENCE_BYTES))
+    if not kept:
+        raise ValueError(f"{part}: {_TAIL_MAX // 1024} kB of one element with nothing but letters, digits, "
+                         "quotes and spaces")
+    return floor + kept
 
 
 def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes: Checked) -> dict[str, str]:
