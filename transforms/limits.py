@@ -114,8 +114,9 @@ def _far_extent(data: bytes, pattern: re.Pattern[bytes], limit: Limits) -> tuple
 def _extent(found: list[tuple[bytes, bytes]]) -> tuple[int, int]:
     """The highest row and column of (letters, digits) pairs; four letters are past Excel's last
     column (XFD) whatever follows, so no more are read of a column's letters."""
-    letters, digits = zip(*found)
-    return max(map(int, digits)), max((column_number(name[:4].decode().upper()) for name in set(letters)), default=0)
+    letters, digits = map(set, zip(*found))  # a row's cells state its number again: once each
+    letters.discard(b"")
+    return max(map(int, digits)), max((column_number(name[:4].decode().upper()) for name in letters), default=0)
 
 
 @dataclass
