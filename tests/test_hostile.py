@@ -176,6 +176,90 @@ def test_rows_written_with_a_namespace_prefix_count_as_rows(tmp_path, prefixed):
     assert far.params["limit"] == "limits.rows (sheet1.xml)" and far.params["found"] == "900000"
 
 
+#: one cell's reference or one row's number as python-calamine reads it (it places the cell there)
+_FAR_SPELLINGS = [b'<c r="A5000"', b"<c r='A5000'", b'<c\tr="A5000"', b'<c r = "A5000"', b'<c r="a5000"',
+                  b'<c r="A0000005000"', b'<c x="a>b" r="A5000"']
+
+
+@pytest.mark.parametrize("spelling", _FAR_SPELLINGS)
+def test_a_cell_whose_reference_is_far_away_is_refused_however_it_is_spelled(tmp_path, spelling):
+    """calamine places a cell where its reference says, whatever row element holds it, and reads
+    the reference in every spelling XML allows: a sheet of three rows whose last cell says row 5000
+    is read as 5000 rows. The row limit refuses it; only <row r="..."> was looked at before."""
+    import python_calamine
+
+    path = write_xlsx(tmp_path / "far.xlsx", [["a", "b"], ["c", "d"], ["e", "f"]], dimension=None)
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B3"', spelling.replace(b"A", b"B").replace(b"a5", b"b5")))
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) == 5000
+    found = limits_check.check_workbook(path, "far.xlsx", _small(rows=1000))
+    assert found.params == {"limit": "limits.rows (sheet1.xml)", "found": "5000", "maximum": "1000"}
+    assert limits_check.check_workbook(path, "far.xlsx", _small(rows=5000)) is None
+    wide = spelling.replace(b"5000", b"3").replace(b"A", b"GT").replace(b"a", b"gt")  # column 202, row 3
+    path = write_xlsx(tmp_path / "wide.xlsx", [["a", "b"], ["c", "d"], ["e", "f"]], dimension=None)
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B3"', wide))
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[0]) == 202
+    found = limits_check.check_workbook(path, "wide.xlsx")
+    assert found.params == {"limit": "limits.columns (sheet1.xml)", "found": "202", "maximum": "200"}
+
+
+@pytest.mark.parametrize("reference, key, found", [(b"A" + b"0" * 20000 + b"5000", "rows", "5000"),
+                                                   (b"A" + b"9" * 20000, "rows", "999999999"),
+                                                   (b"A" * 20000 + b"1", "columns", "18279")])
+def test_a_reference_of_thousands_of_characters_costs_no_more_than_its_length(tmp_path, reference, key, found):
+    """A reference padded with zeros, or of thousands of digits or letters, is refused by the limit
+    it passes (its number read from nine significant digits, its column from four letters), not
+    left to a conversion that grows faster than its length or refuses numbers that long."""
+    path = write_xlsx(tmp_path / "long.xlsx", [["a", "b"], ["c", "d"]], dimension=None)
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B2"', b'<c r="' + reference + b'"'))
+    result = limits_check.check_workbook(path, "long.xlsx", _small(rows=1000))
+    assert result.params == {"limit": f"limits.{key} (sheet1.xml)", "found": found,
+                             "maximum": "1000" if key == "rows" else "200"}
+
+
+def test_a_reference_in_an_element_longer_than_a_chunk_s_tail_is_not_cut_in_two(tmp_path, monkeypatch):
+    """A cell whose tag reaches past a chunk's end with no element starting in the chunk's last
+    64 kB (100 kB of one attribute before its reference, 20 kB after): the chunk ends inside the
+    tag, and ending it on any byte of ' r="B5000"' does not hide the reference (calamine reads the
+    cell at row 5000). A tag of nothing but such bytes that long is refused."""
+    import python_calamine
+
+    rows = [["a", "b"], ["c", "d"]] + [["e", "f"]] * 3000
+    path = write_xlsx(tmp_path / "long.xlsx", rows, dimension=None)
+    padded = b'<c x="' + b"y-" * 50_000 + b'" r="B5000" z="' + b"z" * 20_000 + b'"'
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B2"', padded))
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) == 5000
+    with zipfile.ZipFile(path) as archive:
+        at = archive.read("xl/worksheets/sheet1.xml").index(b' r="B5000"')
+    for end in range(at - 2, at + 12):
+        monkeypatch.setattr(limits_check, "CHUNK", end + 4096)  # the chunk cut 4 kB before its end
+        found = limits_check.check_workbook(path, "long.xlsx", _small(rows=4000))
+        assert found.params == {"limit": "limits.rows (sheet1.xml)", "found": "5000", "maximum": "4000"}, end
+    _rewrite_sheet(path, lambda xml: xml.replace(b"y-" * 50_000, b"y" * 100_000))
+    found = limits_check.check_workbook(path, "long.xlsx", _small(rows=4000))
+    assert found.code == "file-unreadable" and "64 kB" in found.params["detail"]
+
+
+def test_an_attribute_whose_name_only_ends_in_r_is_no_reference(tmp_path):
+    """'header' and 'operator' end in r: their values are no cell's place, however large."""
+    path = write_xlsx(tmp_path / "margins.xlsx", [["a"], ["b"]], dimension=None)
+    _rewrite_sheet(path, lambda xml: xml.replace(b"</sheetData>", b'</sheetData><pageMargins left="0.7" right="0.7" '
+                                                 b'top="0.75" bottom="0.75" header="900000" footer="ZZ900000"/>'))
+    assert limits_check.check_workbook(path, "margins.xlsx", _small(rows=1000)) is None
+
+
+def test_a_far_reference_is_found_wherever_a_chunk_ends(tmp_path, monkeypatch):
+    """The sheet is streamed in chunks: a reference spelled with spaces around '=' is found
+    whichever of its bytes a chunk would end at (chunks of every size from 48 to 160 bytes move
+    the end over each of them)."""
+    rows = [[f"v{i}", "w"] for i in range(40)]
+    path = write_xlsx(tmp_path / "chunks.xlsx", rows, dimension=None)
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B20"', b'<c r =  "B5000"'))
+    for chunk in range(48, 161):
+        monkeypatch.setattr(limits_check, "CHUNK", chunk)
+        found = limits_check.check_workbook(path, "chunks.xlsx", _small(rows=1000))
+        assert found.params == {"limit": "limits.rows (sheet1.xml)", "found": "5000", "maximum": "1000"}, chunk
+
+
 @pytest.mark.parametrize("element, key", [(b"<c ", "cells"), (b"<c>", "cells"), (b"<x:c ", "cells"),
                                           (b"<row ", "rows"), (b"<row/>", "rows"), (b"<x:row>", "rows")])
 def test_a_part_packed_with_elements_up_to_its_size_is_counted(tmp_path, element, key):

@@ -176,6 +176,18 @@ def test_formulas_and_errors_are_found_with_or_without_a_namespace_prefix(tmp_pa
     assert notes.formulas == ["A3", "C3"] and notes.errors == [("B3", "#N/A")]
 
 
+@pytest.mark.parametrize("formula", ['<f t="shared" si="0"/>', "<f/>", '<f\tt="shared" si="0" />',
+                                     '<x:f t="shared" si="0"/>', "<f>1+1</f>"])
+def test_a_formula_written_in_any_form_is_found_alone_in_its_sheet(tmp_path, formula):
+    """The one formula of a sheet is found whatever form its element takes, also where no '</f>'
+    stands anywhere in the part."""
+    part = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            f'<row r="3"><c r="A3">{formula}</c></row></sheetData></worksheet>').encode()
+    path = edited(_utrecht(tmp_path), tmp_path / "alone.xlsx", lambda data: part)
+    assert limits_check.checked_open(path, path.name, csv=False).notes["Export"].formulas == ["A3"]
+
+
 # ------------------------------------------------------------------ D7: error values
 def test_an_error_value_is_an_error_on_its_cell_not_a_missing_value(tmp_path):
     def change(data: bytes) -> bytes:

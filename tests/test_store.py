@@ -126,6 +126,33 @@ def test_write_parquet_takes_only_a_data_frame_with_the_schema_s_columns(tmp_pat
 
 
 
+def test_a_column_is_written_as_pandas_converts_it(tmp_path):
+    """Each kind of column a frame can hand the writer (NumPy-backed, object with NaN or None,
+    pandas' text and nullable arrays, categories, timestamps) written as pa.Table.from_pandas
+    converts it: missing values as nulls, the same types."""
+    frame = pd.DataFrame({
+        "text": pd.array(["a", None, "c"], dtype="str"),
+        "text_python": pd.array(["a", None, "c"], dtype=pd.StringDtype("python")),
+        "objects": pd.Series(["a", float("nan"), None], dtype=object),
+        "dates": pd.Series([date(2020, 1, 1), None, float("nan")], dtype=object),
+        "whole": [1, 2, 3],
+        "nullable": pd.array([1, None, 3], dtype="Int64"),
+        "floats": [1.5, float("nan"), 3.0],
+        "flags": pd.array([True, None, False], dtype="boolean"),
+        "category": pd.Categorical(["x", None, "x"]),
+        "stamps": pd.to_datetime(["2020-01-01", None, "2020-03-01"]),
+        "zoned": pd.to_datetime(["2020-01-01", None, "2020-03-01"]).tz_localize("Europe/Amsterdam"),
+    })
+    schema = pa.Schema.from_pandas(frame, preserve_index=False).remove_metadata()
+    schema = schema.set(schema.get_field_index("dates"), pa.field("dates", pa.date32()))
+    write_parquet(frame, tmp_path / "t.parquet", schema)
+    expected = pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(None)
+    pq.write_table(expected, tmp_path / "expected.parquet", compression="zstd", write_statistics=True)
+    written = pq.read_table(tmp_path / "t.parquet")
+    assert written.equals(pq.read_table(tmp_path / "expected.parquet"))
+    assert written.column("objects").null_count == written.column("dates").null_count == 2
+
+
 def old_folder(staged_root: Path, result: DeliveryResult) -> Path:
     """A delivery's folder, made, with its delivery.json as save_result wrote it before."""
     record = result.delivery

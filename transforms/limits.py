@@ -28,21 +28,18 @@ import html
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
 from schemas.checks import Finding, Limits, limits
 
 CHUNK = 1 << 20
-#: the start of a row element (any namespace prefix), and the row number it states
+#: the start of a row element (any namespace prefix)
 _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
-_ROW_NUMBER = re.compile(rb'<(?:\w+:)?row\s(?:[^>]*?\s)?r="(\d+)"')
-#: the same two without a namespace prefix: where no ':row' stands they find exactly the same,
-#: and an expression that starts with a literal ('<row') is searched for several times faster
+#: the same without a namespace prefix: where no ':row' stands it finds exactly the same, and an
+#: expression that starts with a literal ('<row') is searched for several times faster
 _PLAIN_ROW = re.compile(rb"<row[\s>/]")
-_PLAIN_ROW_NUMBER = re.compile(rb'<row\s(?:[^>]*?\s)?r="(\d+)"')
-#: a cell reference with two or more column letters (one letter is column Z at most)
-_WIDE_CELL = re.compile(rb' r="([A-Z]{2,3})[0-9]')
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the first element's start: the end of an XML prolog (where a DTD would stand)
@@ -60,6 +57,9 @@ _ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?\bt="e"[^>/]*)>\s*(?:<(?:\w+:)?f
 #: of CPU with the one expression, 0.99 s with these two, 0.70 s without looking for formulas at all)
 _PLAIN_FORMULA_NO_VALUE = (re.compile(rb"</f>\s*(<v\s*/>|<v>\s*</v>)?\s*</c>"),
                            re.compile(rb"<f(?:\s[^>]*)?/>\s*(<v\s*/>|<v>\s*</v>)?\s*</c>"))
+#: an 'f' that ends an element's name (or an attribute's, or a word of text): a formula element
+#: cannot be written without one
+_FORMULA_END = re.compile(rb"f[\s>/]")
 _CELL_START = re.compile(rb"<(?:\w+:)?c[\s>]")
 _REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
 _TYPE = re.compile(rb'\bt="([a-zA-Z]+)"')
@@ -82,6 +82,41 @@ MAX_COLUMN = 16384
 #: the tail kept between chunks reaches back to the last cell's start, this far at most (a cell
 #: holds 5,000 characters by the limits, a formula 8,192: either, escaped, well under this)
 _TAIL_MAX = 64 * 1024
+
+
+@lru_cache(maxsize=4)
+def _far_references(rows: int) -> re.Pattern[bytes]:
+    """An r attribute (a row's number, a cell's reference) that may pass the limits: two or more
+    column letters (one is column Z at most), or a row number of as many digits as the row limit or
+    more (a smaller one cannot pass it); its letters and its digits. Spelled as python-calamine
+    reads it (which places a cell where its reference says): either quote, space around '=',
+    lower-case letters, leading zeros. Only the row numbers of <row> elements were looked at
+    before: a cell <c r="A900000"> in a sheet of three rows made calamine fill 900,000 rows.
+    The digits are taken without leading zeros and nine at most: a longer number is past any
+    row limit either way, and converting one of thousands of digits costs more than linear."""
+    return re.compile(rb'r\s*=\s*["\']([A-Za-z]{2,}(?=[0-9])|[A-Za-z]?(?=[0-9]{%d}))0*([0-9]{1,9})' % len(str(rows)))
+
+
+def _far_extent(data: bytes, pattern: re.Pattern[bytes], limit: Limits) -> tuple[int, int]:
+    """The highest row and column the chunk's r attributes state, of those that may pass the
+    limits (_far_references). Counted without a look at the attribute's name first: an attribute
+    whose name only ends in 'r' ('header') is left out only where a limit looks passed."""
+    found = pattern.findall(data)
+    if not found:
+        return 0, 0
+    top_row, top_column = _extent(found)
+    if top_row > limit.rows or top_column > limit.columns:
+        found = [m.groups() for m in pattern.finditer(data) if data[m.start() - 1:m.start()].isspace()]
+        top_row, top_column = _extent(found) if found else (0, 0)
+    return top_row, top_column
+
+
+def _extent(found: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+    """The highest row and column of (letters, digits) pairs; four letters are past Excel's last
+    column (XFD) whatever follows, so no more are read of a column's letters."""
+    letters, digits = map(set, zip(*found))  # a row's cells state its number again: once each
+    letters.discard(b"")
+    return max(map(int, digits)), max((column_number(name[:4].decode().upper()) for name in letters), default=0)
 
 
 @dataclass
@@ -250,10 +285,30 @@ def _chunks(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes
             cut = max(data.rfind(b"<c", floor), data.rfind(b"<", floor, max(data.rfind(b":c ", floor), floor)))
             if cut < floor:
                 cut = max(data.rfind(b"<", floor), len(data) - 4096)
+                if data[cut:cut + 1] != b"<":
+                    cut = _after_last_mark(data, cut, floor, member.filename)
             tail = data[cut:]
             yield data[:cut]
     if tail:
         yield tail
+
+
+#: every byte an r attribute may be spelled with (_far_references): a chunk cut after any other
+#: byte cuts no reference in two
+_REFERENCE_BYTES = b" \t\r\n\f\v=\"'" + bytes(range(48, 58)) + bytes(range(65, 91)) + bytes(range(97, 123))
+
+
+def _after_last_mark(data: bytes, cut: int, floor: int, part: str) -> int:
+    """Where a chunk with no element start in its last bytes ends (a tag or a text longer than
+    _TAIL_MAX reaches past it): after the last byte before `cut` that no reference is spelled with,
+    so that <c x="(100 kB)" r="A900000" ..> is not read as 'r="A9' and '00000"' in two chunks,
+    neither of them far. Refused where there is none since `floor`: 64 kB of letters, digits,
+    quotes and spaces within one element is no cell Excel writes."""
+    kept = len(data[floor:cut].rstrip(_REFERENCE_BYTES))
+    if not kept:
+        raise ValueError(f"{part}: {_TAIL_MAX // 1024} kB of one element with nothing but letters, digits, "
+                         "quotes and spaces")
+    return floor + kept
 
 
 def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes: Checked) -> dict[str, str]:
@@ -310,9 +365,10 @@ def _note_layout(data: bytes, notes: SheetNotes) -> None:
 
 def _note_cells(data: bytes, notes: SheetNotes) -> None:
     """The formula cells without a value and the error cells of one chunk, by reference. Each
-    test whether a chunk holds any costs a scan of it, about 2 ms a MB: three in all."""
-    prefixed = b":f" in data
-    if prefixed or b"<f" in data:
+    test whether a chunk holds any costs a scan of it, about 2 ms a MB: three in all, unless no
+    element name ends in 'f' (_FORMULA_END: a scan a third as costly, where 'f' is rare), which
+    every formula element has ('<f>', '<f t=..>', '<f/>', '</x:f>')."""
+    if _FORMULA_END.search(data) and ((prefixed := b":f" in data) or b"<f" in data):
         patterns = (_FORMULA_NO_VALUE,) if prefixed else _PLAIN_FORMULA_NO_VALUE
         matches = sorted((m for pattern in patterns for m in pattern.finditer(data)), key=lambda m: m.start())
         for found in matches:
@@ -348,7 +404,7 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
     # allows is not counted (a sheet of a few hundred rows); the row numbers it states still are
     count_rows = member.file_size // 5 > limit.rows
     count_cells = member.file_size // 3 > limit.cells
-    first = True
+    first, far = True, _far_references(limit.rows)
     for data in _chunks(archive, member):  # each chunk ends before a cell, never inside one
         if first:
             first = False
@@ -359,16 +415,12 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
                     return over("rows", int(last_row), limit.rows, name, sheet)
                 if column_number(last_col.decode()) > limit.columns:
                     return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
-        plain = b":row" not in data
         if count_rows:
-            rows += len((_PLAIN_ROW if plain else _ROW).findall(data))
-        numbers = (_PLAIN_ROW_NUMBER if plain else _ROW_NUMBER).findall(data)
-        if numbers:
-            top_row = max(top_row, max(map(int, numbers)))
+            rows += len((_PLAIN_ROW if b":row" not in data else _ROW).findall(data))
+        far_row, far_column = _far_extent(data, far, limit)
+        top_row, top_column = max(top_row, far_row), max(top_column, far_column)
         if max(rows, top_row) > limit.rows:
             return over("rows", max(rows, top_row), limit.rows, name, sheet)
-        for letters in set(_WIDE_CELL.findall(data)):
-            top_column = max(top_column, column_number(letters.decode()))
         if top_column > limit.columns:
             return over("columns", top_column, limit.columns, name, sheet)
         if count_cells:

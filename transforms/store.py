@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -61,9 +62,18 @@ def write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = No
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"write_parquet takes a DataFrame, not {type(frame).__name__}")
     schema = _checked(frame, schema)
-    _write(pa.Table.from_arrays([pa.array(frame[f.name], type=f.type, from_pandas=True) for f in schema],
-                                schema=schema), path)
+    _write(pa.Table.from_arrays([_column(frame[f.name], f.type) for f in schema], schema=schema), path)
     return path
+
+
+def _column(series: pd.Series, kind: pa.DataType) -> pa.Array:
+    """One column as pa.array(series, from_pandas=True) converts it, given what that call would
+    take from the series itself: its NumPy values, or its pandas array (a text column's Arrow
+    array, which pa.array takes as it is). Handing pa.array the series makes it look up which of
+    the two it is through pandas' attributes again, column by column: a fifth of converting a
+    delivery's episodes (x100's month: 22 against 28 ms; test_a_column_is_written_as_pandas_converts_it)."""
+    values = series.to_numpy() if isinstance(series.dtype, np.dtype) else series.array
+    return pa.array(values, type=kind, from_pandas=True)
 
 
 def write_arrow(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> pa.Table:
