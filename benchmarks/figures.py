@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets import Dataset, from_scratch, hold_back_last_month, put_back, reports_dir
+from benchmarks.datasets import Dataset, from_scratch, hold_back_last_month, protection_files, put_back, reports_dir
 from benchmarks.measure import ROOT, PrefectServer, Stat, base_env, run_lvv, run_python, timed
 
 #: the definitions the flow reports (the flow's default)
@@ -199,34 +199,42 @@ def flow_figures(dataset: Dataset, workdir: Path, repeat: int, temporary_repeat:
     return out
 
 
-def increment(dataset: Dataset, env: dict[str, str], repeat: int) -> Stat:
-    """One new delivery per municipality on top of the processed history, in a new process.
+def month_run(dataset: Dataset, env: dict[str, str], aside: Path) -> tuple[dict[str, Any], int]:
+    """The month's run, timed: the measured run (run_lvv) and the protection files it wrote.
 
-    Before each timed run the last month's raw files are moved aside and the flow is run once,
-    untimed: it drops those deliveries from the store and publishes the history without them.
+    First, untimed, last month's run: the report caches removed, the last month's raw files moved
+    aside and the flow run at the month end before (Dataset.increment_dates): it drops those
+    deliveries from the store, publishes the history without them and leaves its report caches.
     With the files back, the timed run processes exactly those deliveries and, the inputs having
-    changed, rebuilds the history, publishes a release and writes the report: the monthly run.
-    (Taking the deliveries out of the store alone is not enough: reprocessed, they give the same
-    inputs as the current release, and the run then publishes nothing.)
-    """
+    changed, merges them into the history, publishes a release and writes the report at the month
+    just ended (a new series point and reference date to protect). (Taking the deliveries out of
+    the store alone is not enough: reprocessed, they give the same inputs as the current release,
+    and the run then publishes nothing.) Checks the run published the month's deliveries."""
     from transforms.runs import read_runs
 
+    before, now = dataset.increment_dates
+    shutil.rmtree(reports_dir(dataset), ignore_errors=True)
+    moves = hold_back_last_month(dataset, aside)
+    try:
+        run_lvv(run_args(dataset, before), env)
+    finally:
+        put_back(moves)
+    kept = protection_files(dataset)
+    measured = run_lvv(run_args(dataset, now), env)
+    last = read_runs(dataset.curated)[-1]
+    if last["status"] != "published" or len(last["deliveries"]) != len(moves):
+        raise RuntimeError(f"the increment run did not publish {len(moves)} new deliveries: "
+                           f"{last['status']}, {len(last['deliveries'])} deliveries")
+    return measured, len(protection_files(dataset) - kept)
+
+
+def increment(dataset: Dataset, env: dict[str, str], repeat: int) -> Stat:
+    """One new delivery per municipality on top of the processed history, in a new process: the
+    seconds of month_run."""
     stat = Stat()
     aside = dataset.root.parent / "held-back"
-    before, now = dataset.increment_dates  # last month's run, this month's (benchmarks.scale.one_scale)
     for _ in range(repeat):
-        shutil.rmtree(reports_dir(dataset), ignore_errors=True)
-        moves = hold_back_last_month(dataset, aside)
-        try:
-            run_lvv(run_args(dataset, before), env)
-        finally:
-            put_back(moves)
-        measured = run_lvv(run_args(dataset, now), env)
-        last = read_runs(dataset.curated)[-1]
-        if last["status"] != "published" or len(last["deliveries"]) != len(moves):
-            raise RuntimeError(f"the increment run did not publish {len(moves)} new deliveries: "
-                               f"{last['status']}, {len(last['deliveries'])} deliveries")
-        stat.add(measured["seconds"])
+        stat.add(month_run(dataset, env, aside)[0]["seconds"])
     shutil.rmtree(aside, ignore_errors=True)
     return stat
 

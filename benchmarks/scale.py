@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks import figures
-from benchmarks.datasets import (Dataset, from_scratch, hold_back_last_month, prepare, protection_files,
-                                 put_back, reports_dir)
+from benchmarks.datasets import Dataset, from_scratch, prepare
 from benchmarks.growth import exponent, verdict
 from benchmarks.measure import PrefectServer, Stat, run_lvv, step_seconds, timed
 
@@ -85,22 +84,13 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  increment ...")
     stats["increment_s"], rss["increment"] = Stat(), 0.0
     aside = dataset.root.parent / "held-back"
-    before, now = dataset.increment_dates
+    now = dataset.increment_dates[1]
     for _ in range(repeat):
-        # the month's run as it happens: last month's run reported at last month's end and left its
-        # report caches; the increment reports at the month just ended (a new series point, a new
-        # reference date). Before round 25 both ran at the dataset's fixed reference date, right
-        # after a full rebuild of the same files had cached every pattern the increment needed.
-        shutil.rmtree(reports_dir(dataset), ignore_errors=True)
-        moves = hold_back_last_month(dataset, aside)
-        try:
-            run_lvv(figures.run_args(dataset, before), env)  # untimed: the history without the last month
-        finally:
-            put_back(moves)
-        kept = protection_files(dataset)
-        measured = run_lvv(figures.run_args(dataset, now), env)
-        _check_last_run(dataset, "published", len(moves))
-        new_protection_files = len(protection_files(dataset) - kept)
+        # the month's run as it happens (figures.month_run): last month's run reported at last
+        # month's end and left its report caches; the increment reports at the month just ended.
+        # Before round 25 both ran at the dataset's fixed reference date, right after a full
+        # rebuild of the same files had cached every pattern the increment needed.
+        measured, new_protection_files = figures.month_run(dataset, env, aside)
         steps["increment"] = step_seconds(api_url, _last_run_id(dataset))
         stats["increment_s"].add(measured["seconds"])
         rss["increment"] = max(rss["increment"], measured["peak_rss_mb"])
