@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import peak_rss_mb
+from benchmarks.measure import peak_rss_mb, proc_stat
 
 
 def tree_memory_kb(root: int) -> dict[tuple[int, int], tuple[int, int]]:
@@ -49,8 +49,7 @@ def tree_memory_kb(root: int) -> dict[tuple[int, int], tuple[int, int]]:
     while todo:
         pid = todo.pop()
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                start = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22 of stat(5)
+            start = int(proc_stat(pid)[19])  # starttime, field 22 of stat(5)
             with open(f"/proc/{pid}/status") as status:
                 fields = dict(line.split(":", 1) for line in status if line.startswith(("VmRSS:", "VmHWM:")))
             found[pid, start] = tuple(int(fields.get(name, "0 kB").split()[0]) for name in ("VmRSS", "VmHWM"))

@@ -130,6 +130,20 @@ def step_seconds(api_url: str, flow_run_id: str) -> dict[str, float]:
     return steps
 
 
+def proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the process's name (Linux, stat(5)): the name is in
+    parentheses and may hold spaces and ')', so the fields are counted after its last ')'; field
+    n of stat(5) is item n - 3 here (utime 14 and stime 15: 11 and 12; starttime 22: 19)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far (proc_stat, in clock ticks)."""
+    fields = proc_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size so far, in MB: VmHWM, the high-water mark of its own
     address space (Linux). Not ru_maxrss where VmHWM is known: Linux carries ru_maxrss over an exec

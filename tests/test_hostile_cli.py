@@ -21,7 +21,6 @@ import csv
 import io
 import json
 import logging
-import os
 import zipfile
 from collections.abc import Callable
 from datetime import date
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.hostile import UTRECHT_HEADER, run_measured, utrecht_rows, write_xlsx
+from benchmarks.measure import cpu_seconds_of
 from tests._s1_cli import LvvChild
 from tests.conftest import good_row, write_sheet
 from schemas.contracts import contract_for
@@ -42,14 +42,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # runs away (an entity expanded, a file held whole). A step over pairs of rows costs less than that
 # at these sizes: test_checking_rows_that_all_share_one_record_number_... holds the growth.
 CPU_SECONDS, MEGABYTES = 15, 500
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) a live process has used so far, from /proc/<pid>/stat (utime and
-    stime, the 14th and 15th fields, in clock ticks; counted after the parenthesised name)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured(*args: str) -> dict:
@@ -67,9 +59,9 @@ def lvv():
     child = LvvChild()
 
     def run(*args: str, env: dict[str, str | None] | None = None) -> dict:
-        before = cpu_seconds(child.process.pid)
+        before = cpu_seconds_of(child.process.pid)
         result = child(*args, env=env)
-        return {**result, "cpu_s": cpu_seconds(child.process.pid) - before}
+        return {**result, "cpu_s": cpu_seconds_of(child.process.pid) - before}
 
     yield run
     child.close()
