@@ -29,7 +29,7 @@ from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, before
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
 from transforms.read import RawSheet, column_letter
 from transforms.scrub import RowScrubber
-from transforms.values import (EXCEL_EPOCH, SERIAL_RANGE, Unparseable, _fixed_width, as_text, is_blank,
+from transforms.values import (EXCEL_EPOCH, SERIAL_RANGE, Unparseable, fixed_width, as_text, is_blank,
                               normalise_person_id, notation, parse_date_value, parse_identifier)
 
 if TYPE_CHECKING:
@@ -419,9 +419,9 @@ def _person_id_cells(values: list[Any], contract: SourceContract, memo: ParseMem
 def _days(values: list[Any], memo: ParseMemo) -> list[int | None]:
     """Each cell's day (days since 1970) where it is one of the usual date cells, else None (the
     cell takes parse_date_value): a date cell; an Excel serial number cell (a float) in
-    SERIAL_RANGE; text written in the contract's first notation at full width (_fixed_width), a
+    SERIAL_RANGE; text written in the contract's first notation at full width (fixed_width), a
     date that exists. parse_date_value gives these the same day (tests/test_stage_columns.py)."""
-    fixed = _fixed_width(memo.formats[0]) if memo.formats else None
+    fixed = fixed_width(memo.formats[0]) if memo.formats else None
     # a notation of digits alone ('%Y%m%d') writes texts that parse_date_value may take for an
     # Excel serial first ('00020101'); one with a separator never does: a text _DIGITS takes has at
     # most a '.' with zeros after it, a day, month or year 0 that is no date

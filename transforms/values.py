@@ -64,7 +64,7 @@ def parse_date_value(value: Any, formats: tuple[str, ...]) -> date | None | Unpa
     if _DIGITS.match(text) and SERIAL_RANGE[0] <= float(text) <= SERIAL_RANGE[1]:
         return serial_to_date(float(text))
     for fmt in formats:
-        fast = _fixed_width(fmt)
+        fast = fixed_width(fmt)
         if fast is not None:
             if (found := fast.fullmatch(text)) is not None:
                 try:
@@ -80,12 +80,12 @@ def parse_date_value(value: Any, formats: tuple[str, ...]) -> date | None | Unpa
     return Unparseable(text)
 
 
-#: the directives a date notation may hold for _fixed_width, with the digits each takes there
+#: the directives a date notation may hold for fixed_width, with the digits each takes there
 _WIDTHS = {"d": 2, "m": 2, "Y": 4}
 
 
 @cache
-def _fixed_width(fmt: str) -> re.Pattern | None:
+def fixed_width(fmt: str) -> re.Pattern | None:
     """A date notation made of %d, %m and %Y once each, between separators other than letters,
     digits, spaces and '%' (the usual '%d-%m-%Y'), as a regular expression of ASCII digits at full
     width: '31-10-2020', not '1-10-2020'. A text it matches is a date by the notation when
@@ -104,7 +104,7 @@ def _fixed_width(fmt: str) -> re.Pattern | None:
 
 @cache
 def _loose(fmt: str) -> re.Pattern:
-    """For a notation _fixed_width takes: a regular expression that matches every text
+    """For a notation fixed_width takes: a regular expression that matches every text
     `datetime.strptime(text, fmt)` takes, and more. strptime matches %d as one or two digits or a
     space and a digit, %m as one or two digits, %Y as four, where a digit is a decimal digit of
     any script (its `\\d`), the other characters as they stand, ignoring case, and takes a text
