@@ -434,6 +434,26 @@ def test_month_ends_protected_alone_are_audited_together_with_the_cumulative_rel
     assert unprotected(audit(together, before, 5), 5)  # the parts' patterns fail together
 
 
+
+@pytest.mark.parametrize("presolve_from", [0, 10**9])
+def test_a_presolved_first_solve_gives_the_same_joint_audit_and_certificates_that_hold(monkeypatch, presolve_from):
+    """Large audit models (PRESOLVE_FROM figures and more) have HiGHS presolve their first solve:
+    the joint audit must hide the same figures with the same intervals either way, and what it
+    keeps must prove every interval again without solving (a presolved solve that returned no
+    dual solution, or another model, would leave certificates that prove nothing)."""
+    from transforms.suppression import audit_together, series_before
+
+    parts, patterns = three_month_ends()
+    monkeypatch.setattr(suppression, "PRESOLVE_FROM", 10**9)
+    plain = audit_together(parts, patterns, 5, rising=series_before)
+    monkeypatch.setattr(suppression, "PRESOLVE_FROM", presolve_from)
+    joint = audit_together(parts, patterns, 5, rising=series_before)
+    assert np.array_equal(joint.hidden, plain.hidden) and joint.added >= 1
+    assert [(i.figure, i.lower, i.upper) for i in joint.intervals] == \
+        [(i.figure, i.lower, i.upper) for i in plain.intervals]
+    proven = suppression.certify(joint.figures, 5, joint.hidden, joint.bands, joint.proofs)
+    assert proven is not None and not unprotected(proven, 5)
+
 def two_rules_differing_in_noord() -> Figures:
     """Rules a and b differ in 3 persons of noord (returned under a, other_non_durable under b):
     a layout the demo never wrote. The difference is a primary; hiding a's durable count (20)
