@@ -903,3 +903,40 @@ def test_the_primaries_of_atoms_by_hand_small_figures_small_atoms_and_small_clas
         ("atom m1 ('a',)", [3], [1.0], 2), ("atom m2 ('c',)", [4], [1.0], 1), ("atom m1 ('d',)", [6], [1.0], 2),
         ("atoms summed ('c',)", [0, 4], [1.0, 1.0], 2), ("atoms summed ('a',)", [2, 3], [1.0, 1.0], 4),
     ]  # b: 7 persons; all: 15
+
+
+def test_joined_figures_are_those_of_adding_every_position_one_by_one():
+    """`joined` takes each part's figures whole (Figures.extend); it must give what adding every
+    prefixed position's form one by one gives (Figures.add): the same figures in the same order,
+    one figure for equal forms. Parts a layout never wrote: a zero form in each part (one figure
+    for both, the only form two parts can share), a figure at three positions, and a part
+    without any atom."""
+    from transforms.suppression import joined
+
+    def part(persons: list[int], forms: dict[tuple, list[int]]) -> Figures:
+        frame = pd.DataFrame({"municipality": "m", "classes": [(f"c{i}",) for i in range(len(persons))],
+                              "persons": persons})
+        figures = Figures(atoms=frame, forms=np.empty(0), values=np.empty(0))
+        for position, members in forms.items():
+            figures.add(position, (np.array(members, dtype=np.int32), np.ones(len(members))))
+        return figures.close()
+
+    parts = {"x": part([2, 7, 1], {("total",): [0, 1, 2], ("a",): [2, 0], ("zero",): [], ("again",): [0, 2],
+                                   ("b",): [1], ("also", "total"): [1, 0, 2]}),
+             "y": part([4, 3], {("zero",): [], ("b",): [1], ("total",): [0, 1], ("none",): []}),
+             "z": part([], {("zero",): []})}
+    got = joined(parts)
+    expected = Figures(atoms=got.atoms, forms=np.empty(0), values=np.empty(0))
+    offset = 0
+    for key, figures in parts.items():
+        for position, index in figures.positions.items():
+            columns, values = figures.forms.row(index)
+            expected.add((key, *position), (columns + offset, values))
+        offset += len(figures.atoms)
+    expected.close()
+    assert list(got.positions.items()) == list(expected.positions.items())
+    # x: total (also at also/total), a (also at again), zero, b; y: b, total (its zero is x's); z: none
+    assert len(set(got.positions.values())) == len(got.values) == 6
+    for mine, theirs in ((got.forms.indptr, expected.forms.indptr), (got.forms.indices, expected.forms.indices),
+                         (got.forms.data, expected.forms.data), (got.values, expected.values)):
+        assert np.array_equal(mine, theirs)

@@ -250,6 +250,20 @@ class Figures:
             self._rows.append(row)
         self.positions[position] = index
 
+    def extend(self, key: object, forms: Rows, positions: dict[tuple, int]) -> None:
+        """Another figure set's figures (its closed `forms`, its `positions`) at its positions
+        prefixed with `key`: as `add` of each position's row, one key per figure, not per position
+        (its rows are sparse and sorted already)."""
+        mine: dict[int, int] = {}
+        for position, index in positions.items():
+            at = mine.get(index)
+            if at is None:
+                row = forms.row(index)
+                at = mine[index] = self._index.setdefault(row[0].tobytes() + row[1].tobytes(), len(self._rows))
+                if at == len(self._rows):
+                    self._rows.append(row)
+            self.positions[(key, *position)] = at
+
     def __post_init__(self) -> None:
         self._index: dict[bytes, int] = {}
         self._rows: list[Row] = []
@@ -493,9 +507,7 @@ def joined(parts: dict[object, Figures], rising: Callable[[tuple], tuple | None]
     width = len(atom_frame)
     for k, key in enumerate(keys):
         part = parts[key]
-        forms = part.forms.moved(int(offsets[k]), width)
-        for position, index in part.positions.items():
-            figures.add((key, *position), forms.row(index))
+        figures.extend(key, part.forms.moved(int(offsets[k]), width), part.positions)
         figures.sums += [((key, *total), [(key, *p) for p in members]) for total, members in part.sums]
         figures.links += [((key, *a), (key, *b)) for a, b in part.links]
         figures.ratios += [((key, *a), (key, *b)) for a, b in part.ratios]
