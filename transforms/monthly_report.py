@@ -629,6 +629,12 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
     this query to the reconcile() calls, on hand-made versions and on the demo). The pairing and the
     effect of each revision are reconcile()'s own (knowledge_pairs, revision_rank and effect_order
     in sql/reconcile.sql; a release older than them gets them for this read: REPORT_OBJECTS).
+
+    Only the persons with a revised episode (another person, exit date, outcome or follow-up last
+    month than now, or an episode added or withdrawn) are classified: a person whose episodes are
+    all as they were is under the same lines at A and at M and moves nowhere. A month revises a
+    few thousand of the network's episodes; comparing every person's lines at A and M took most
+    of the bridge's time (x100 at 2022-07-31: 90,000 episodes, 1,631 revised; 0.45 against 0.13 CPU s).
     """
     columns = ["definition", "line", "effect", "persons"]
     has_macro = con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
@@ -640,8 +646,24 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
                                for i in range(len(definitions)))
     rules_of = ", ".join(f"({i}, $d{i})" for i in range(len(definitions)))
     return con.execute(f"""
-        with effect_of as (  -- every episode last month and now, and the revision between (sql/reconcile.sql)
-            select * from knowledge_pairs($previous, known_at_a := $previous)
+        with pairs as (  -- every episode last month and now, and the revision between (sql/reconcile.sql)
+            select *,
+                person_a is null or person_b is null or person_a <> person_b
+                or exit_a is distinct from exit_b or outcome_a is distinct from outcome_b
+                or follow_up_a is distinct from follow_up_b as revised
+            from knowledge_pairs($previous, known_at_a := $previous)
+        ),
+        touched as (  -- the persons with a revised episode, last month's or now
+            select municipality, person_a as person_id from pairs where revised and person_a is not null
+            union
+            select municipality, person_b from pairs where revised and person_b is not null
+        ),
+        effect_of as (  -- every episode of those persons: nobody else moves
+            select * from pairs where revised
+            union all
+            select * from pairs
+            where not revised and exists (select 1 from touched
+                where touched.municipality = pairs.municipality and touched.person_id = pairs.person_a)
         ),
         rules as ({rules}),
         rule_ids as (select * from (values {rules_of}) as t(i, definition)),
