@@ -661,6 +661,28 @@ def test_a_release_published_before_the_latest_deliveries_view_still_reports(net
     assert con.execute("select count(*) from duckdb_views() where view_name = 'latest_deliveries'").fetchall() == [(0,)]
 
 
+def test_a_release_without_the_reconcile_macro_has_an_empty_bridge_and_every_other_table(network, tmp_path):
+    """gather reads the catalogue once (_report_objects) and tells the bridge whether reconcile()
+    is there: a release without it has no bridge, as before, and every other table as it was."""
+    import shutil
+    from dataclasses import fields
+
+    from transforms.monthly_report import ReportData
+
+    older = tmp_path / "older.duckdb"
+    shutil.copy(network, older)
+    con = duckdb.connect(str(older))
+    con.execute("drop macro table reconcile")
+    con.close()
+    expected = gather(network, NET_REF, ["programme", "evaluation-2021"])
+    data = gather(older, NET_REF, ["programme", "evaluation-2021"])
+    assert len(expected.bridge) and data.bridge.empty
+    assert list(data.bridge.columns) == ["definition", "line", "effect", "persons"]
+    frames = [f.name for f in fields(ReportData) if isinstance(getattr(data, f.name), pd.DataFrame)]
+    for name in (n for n in frames if n != "bridge"):
+        pd.testing.assert_frame_equal(getattr(data, name), getattr(expected, name), obj=name)
+
+
 def test_a_run_with_nothing_new_takes_every_pattern_from_the_cache(report, monkeypatch):
     """write_monthly_report kept its patterns beside the reports; the same figures again
     optimise nothing (protect is never called) and publish the same cells, audited afresh."""

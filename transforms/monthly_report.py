@@ -148,7 +148,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     clock = _Clock(timings)
     con = duckdb.connect(str(database), read_only=True)
     try:
-        _report_objects(con)
+        macros = _report_objects(con)
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
@@ -166,7 +166,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         with clock("changes"):
             changes = _changes(con, now, previous, _kept_per_line(database, previous, definitions))
         with clock("bridge"):
-            bridge = _bridge(con, previous, definitions)
+            bridge = _bridge(con, previous, definitions, has_reconcile="reconcile" in macros)
         with clock("quality_tables"):  # deliveries, quality findings, quarantined rows
             deliveries, quality, quarantine = (_latest_deliveries(con, reference_date), _quality(con),
                                                _quarantine(con))
@@ -616,10 +616,12 @@ def _per_line(con: duckdb.DuckDBPyConnection, ref: date, definition: str, known_
     return frame.groupby("line", sort=False)["persons"].sum()
 
 
-def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str]) -> pd.DataFrame:
+def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str],
+            has_reconcile: bool | None = None) -> pd.DataFrame:
     """Last month's revisions by cause: per rule, line and effect, the persons that moved, as
     `reconcile(previous, rule, rule, known_at_a := previous)` gives them (effect not 'none',
-    persons not 0), every rule in one query, where the database has the reconcile() macro.
+    persons not 0), every rule in one query, where the database has the reconcile() macro
+    (has_reconcile: whether it has, when the caller knows; else asked).
 
     One query, not one reconcile() call per rule: the pairing of every episode as known last month
     with its version now (a full outer join over all versions) is the costly part, and it is the
@@ -637,9 +639,10 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
     of the bridge's time (x100 at 2022-07-31: 90,000 episodes, 1,631 revised; 0.45 against 0.13 CPU s).
     """
     columns = ["definition", "line", "effect", "persons"]
-    has_macro = con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
-                            ).fetchall()[0][0]
-    if not has_macro or not definitions:
+    if has_reconcile is None:
+        has_reconcile = bool(con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
+                                         ).fetchall()[0][0])
+    if not has_reconcile or not definitions:
         return pd.DataFrame(columns=columns)
     names = {f"d{i}": d for i, d in enumerate(definitions)}
     rules = " union all ".join(f"select {i} as i, outcome_code, follow_up_code, line from rule_cases($d{i})"
@@ -749,19 +752,28 @@ REPORT_OBJECTS = (("view", "latest_deliveries", "views.sql"), ("macro", "series_
                   ("macro", "effect_order", "reconcile.sql"))
 
 
-def _report_objects(con: duckdb.DuckDBPyConnection) -> None:
+def _report_objects(con: duckdb.DuckDBPyConnection) -> set[str]:
     """A release published before sql/ had a view or macro the report reads (still current when a
     large revision awaits acceptance after an upgrade) gets it for this connection, as a temporary
-    object of the same definition; the file itself is left as it was."""
+    object of the same definition; the file itself is left as it was.
+
+    Returns the names of the macros the database has among REPORT_OBJECTS' and reconcile (which
+    the bridge needs), as it had them before: the catalogue is read once, since each read of
+    duckdb_functions() lists every function DuckDB has (28 ms; five reads were a tenth of gather)."""
     from transforms.publish import sql_statement
 
+    names = [name for _, name, _ in REPORT_OBJECTS] + ["reconcile"]
+    present = set(con.execute("""
+        select 'view', view_name from duckdb_views() where list_contains($names, view_name)
+        union all
+        select 'macro', function_name from duckdb_functions() where list_contains($names, function_name)
+    """, {"names": names}).fetchall())
     for kind, name, file in REPORT_OBJECTS:
-        catalogue = ("select count(*) from duckdb_views() where view_name = $name" if kind == "view" else
-                     "select count(*) from duckdb_functions() where function_name = $name")
-        if con.execute(catalogue, {"name": name}).fetchall()[0][0]:
+        if (kind, name) in present:
             continue
         statement = sql_statement(file, kind, name)
         con.execute(statement.replace(f"create or replace {kind}", f"create temp {kind}", 1))
+    return {name for kind, name in present if kind == "macro"}
 
 
 def _latest_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
