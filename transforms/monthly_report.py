@@ -494,7 +494,9 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
     not with, the one on or after its exit; a person's overlapping or adjacent stays are joined
     first, so that they count once); a running sum over the points gives every month end (calling
     the macros once per month end took 1.3 s at x100; joining every episode to every point it
-    covers, persons x months rows, 0.52-0.63 CPU s, against 0.20-0.22 s this way)."""
+    covers, persons x months rows, 0.52-0.63 CPU s, against 0.20-0.22 s this way). Only the persons
+    with several stays in a municipality go through the windows that join overlapping stays (two
+    sorts of every stay by person): one stay is a span as it is (x100: 0.14 against 0.085 CPU s)."""
     columns = ["month_end", "municipality", "occupancy", "inflow"]
     if first is None:
         return pd.DataFrame(columns=columns)
@@ -522,11 +524,15 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
             select municipality, person_id, start, stop from points where stop is null or stop > start
         ),
 
+        several as (  -- the persons with more than one stay in a municipality: only theirs can overlap
+            select municipality, person_id from stays group by all having count(*) > 1
+        ),
+
         reached as (
             select *, max(coalesce(stop, date 'infinity')) over (
                 partition by municipality, person_id order by start, stop nulls last
                 rows between unbounded preceding and 1 preceding) as reach
-            from stays
+            from stays semi join several using (municipality, person_id)
         ),
 
         islands as (  -- a person's overlapping or adjacent stays as one: counted once
@@ -537,7 +543,9 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
             from reached
         ),
 
-        spans as (
+        spans as (  -- a person's one stay is a span; several are joined where they overlap or touch
+            select municipality, start, stop from stays anti join several using (municipality, person_id)
+            union all
             select municipality, min(start) as start,
                 nullif(max(coalesce(stop, date 'infinity')), date 'infinity') as stop
             from islands group by municipality, person_id, island
