@@ -925,3 +925,28 @@ def test_a_page_table_shows_every_kind_of_column_as_written_by_hand():
                 "<td class='t'>2020-02-29 12:00:00</td><td class='t'></td><td>False</td><td>0</td></tr>"
                 "</tbody></table>")
     assert _html_table(frame, report_texts("en")) == expected
+
+
+@pytest.mark.parametrize("unit", ["s", "us", "ns"])
+def test_a_page_column_of_timestamps_is_the_cells_written_one_at_a_time(unit):
+    """The page's fast path for timestamps gives each cell what the cell-by-cell path (_plain) gives
+    it: a date at midnight, date and time otherwise (microseconds too), an empty text cell for NaT,
+    the first and last days a date can hold, on a column of any unit and index; a year a date
+    cannot hold is refused by both."""
+    from transforms.monthly_report import _html_cells
+
+    stamps = ["2020-01-31T00:00", "NaT", "2020-02-29T12:00", "2020-03-01T00:00:00.000001", "0001-01-01T00:00",
+              "9999-12-31T00:00", "9999-12-31T23:59:59", "2262-04-11T00:00", "1970-01-01T00:00", "NaT"]
+    if unit == "ns":  # the years a nanosecond timestamp holds
+        stamps = [s for s in stamps if s == "NaT" or "1678" < s[:4] < "2262"]
+    if unit == "s":
+        stamps = [s for s in stamps if "." not in s]
+    values = pd.Series(np.array(stamps, dtype=f"datetime64[{unit}]"), index=range(40, 40 + 3 * len(stamps), 3))
+    fast, by_cell = _html_cells(values), _html_cells(values.astype(object))
+    assert fast == by_cell
+    assert fast[:3] == ["<td class='t'>2020-01-31</td>", "<td class='t'></td>", "<td class='t'>2020-02-29 12:00:00</td>"]
+    if unit != "ns":
+        late = pd.Series(np.array(["2020-01-31", "10000-01-01"], dtype=f"datetime64[{unit}]"))
+        for column in (late, late.astype(object)):
+            with pytest.raises(ValueError, match="out of range"):
+                _html_cells(column)

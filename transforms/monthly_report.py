@@ -1062,7 +1062,7 @@ def _html_table(frame: pd.DataFrame, texts: dict) -> str:
 
 def _html_cells(values: pd.Series) -> list[str]:
     """One column's cells of a page's table: numbers right-aligned, all else as escaped text (left);
-    a missing value an empty text cell. Whole numbers and text in one pass per column (the page's
+    a missing value an empty text cell. Whole numbers, text and dates in one pass per column (the page's
     tables were a cell at a time through _plain: 31,000 cells, a tenth of a nothing-new report)."""
     dtype = values.dtype
     if dtype.kind in "iu" and isinstance(dtype, np.dtype):  # digits: nothing to escape
@@ -1070,13 +1070,29 @@ def _html_cells(values: pd.Series) -> list[str]:
     if isinstance(dtype, pd.StringDtype):
         return ["<td class='t'></td>" if value is None else f"<td class='t'>{html.escape(value)}</td>"
                 for value in values.to_numpy(dtype=object, na_value=None)]
-    cells = []
-    for value in values.to_numpy(dtype=object):
-        value = _plain(value)
-        text = "" if value is None else str(value)
-        css = "" if isinstance(value, (int, float)) else " class='t'"
-        cells.append(f"<td{css}>{html.escape(text)}</td>")
-    return cells
+    if dtype.kind == "M" and isinstance(dtype, np.dtype):  # naive timestamps
+        # a timestamp at midnight is its date (ISO digits and dashes: nothing to escape), as _plain
+        # makes it; any other through _plain (a series' 2,000 month ends took 15 ms a column)
+        stamps = values.to_numpy()
+        days = stamps.astype("datetime64[D]")
+        plain = ((days == stamps) & (days >= _FIRST_DAY) & (days <= _LAST_DAY)).tolist()
+        return ["<td class='t'></td>" if missing else f"<td class='t'>{text}</td>" if day
+                else _html_cell(values.iloc[row])
+                for row, (text, day, missing) in enumerate(zip(np.datetime_as_string(days, unit="D").tolist(),
+                                                               plain, np.isnat(stamps).tolist()))]
+    return [_html_cell(value) for value in values.to_numpy(dtype=object)]
+
+
+#: the dates a Python date can hold (_plain makes a timestamp at midnight one)
+_FIRST_DAY, _LAST_DAY = np.datetime64("0001-01-01", "D"), np.datetime64("9999-12-31", "D")
+
+
+def _html_cell(value: object) -> str:
+    """One cell of a page's table, by type: a number right-aligned, all else escaped text (left)."""
+    value = _plain(value)
+    text = "" if value is None else str(value)
+    css = "" if isinstance(value, (int, float)) else " class='t'"
+    return f"<td{css}>{html.escape(text)}</td>"
 
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
