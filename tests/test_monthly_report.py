@@ -661,6 +661,28 @@ def test_a_release_published_before_the_latest_deliveries_view_still_reports(net
     assert con.execute("select count(*) from duckdb_views() where view_name = 'latest_deliveries'").fetchall() == [(0,)]
 
 
+def test_a_release_without_the_reconcile_macro_has_an_empty_bridge_and_every_other_table(network, tmp_path):
+    """gather reads the catalogue once (_report_objects) and tells the bridge whether reconcile()
+    is there: a release without it has no bridge, as before, and every other table as it was."""
+    import shutil
+    from dataclasses import fields
+
+    from transforms.monthly_report import ReportData
+
+    older = tmp_path / "older.duckdb"
+    shutil.copy(network, older)
+    con = duckdb.connect(str(older))
+    con.execute("drop macro table reconcile")
+    con.close()
+    expected = gather(network, NET_REF, ["programme", "evaluation-2021"])
+    data = gather(older, NET_REF, ["programme", "evaluation-2021"])
+    assert len(expected.bridge) and data.bridge.empty
+    assert list(data.bridge.columns) == ["definition", "line", "effect", "persons"]
+    frames = [f.name for f in fields(ReportData) if isinstance(getattr(data, f.name), pd.DataFrame)]
+    for name in (n for n in frames if n != "bridge"):
+        pd.testing.assert_frame_equal(getattr(data, name), getattr(expected, name), obj=name)
+
+
 def test_a_run_with_nothing_new_takes_every_pattern_from_the_cache(report, monkeypatch):
     """write_monthly_report kept its patterns beside the reports; the same figures again
     optimise nothing (protect is never called) and publish the same cells, audited afresh."""
@@ -903,3 +925,28 @@ def test_a_page_table_shows_every_kind_of_column_as_written_by_hand():
                 "<td class='t'>2020-02-29 12:00:00</td><td class='t'></td><td>False</td><td>0</td></tr>"
                 "</tbody></table>")
     assert _html_table(frame, report_texts("en")) == expected
+
+
+@pytest.mark.parametrize("unit", ["s", "us", "ns"])
+def test_a_page_column_of_timestamps_is_the_cells_written_one_at_a_time(unit):
+    """The page's fast path for timestamps gives each cell what the cell-by-cell path (_plain) gives
+    it: a date at midnight, date and time otherwise (microseconds too), an empty text cell for NaT,
+    the first and last days a date can hold, on a column of any unit and index; a year a date
+    cannot hold is refused by both."""
+    from transforms.monthly_report import _html_cells
+
+    stamps = ["2020-01-31T00:00", "NaT", "2020-02-29T12:00", "2020-03-01T00:00:00.000001", "0001-01-01T00:00",
+              "9999-12-31T00:00", "9999-12-31T23:59:59", "2262-04-11T00:00", "1970-01-01T00:00", "NaT"]
+    if unit == "ns":  # the years a nanosecond timestamp holds
+        stamps = [s for s in stamps if s == "NaT" or "1678" < s[:4] < "2262"]
+    if unit == "s":
+        stamps = [s for s in stamps if "." not in s]
+    values = pd.Series(np.array(stamps, dtype=f"datetime64[{unit}]"), index=range(40, 40 + 3 * len(stamps), 3))
+    fast, by_cell = _html_cells(values), _html_cells(values.astype(object))
+    assert fast == by_cell
+    assert fast[:3] == ["<td class='t'>2020-01-31</td>", "<td class='t'></td>", "<td class='t'>2020-02-29 12:00:00</td>"]
+    if unit != "ns":
+        late = pd.Series(np.array(["2020-01-31", "10000-01-01"], dtype=f"datetime64[{unit}]"))
+        for column in (late, late.astype(object)):
+            with pytest.raises(ValueError, match="out of range"):
+                _html_cells(column)

@@ -148,7 +148,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
     clock = _Clock(timings)
     con = duckdb.connect(str(database), read_only=True)
     try:
-        _report_objects(con)
+        macros = _report_objects(con)
         previous = month_end_before(reference_date)
         first = _first_intake(con)
         with clock("headline"):  # per line at the reference date: headline and changes
@@ -166,7 +166,7 @@ def gather(database: Path, reference_date: date, definitions: list[str], run: di
         with clock("changes"):
             changes = _changes(con, now, previous, _kept_per_line(database, previous, definitions))
         with clock("bridge"):
-            bridge = _bridge(con, previous, definitions)
+            bridge = _bridge(con, previous, definitions, has_reconcile="reconcile" in macros)
         with clock("quality_tables"):  # deliveries, quality findings, quarantined rows
             deliveries, quality, quarantine = (_latest_deliveries(con, reference_date), _quality(con),
                                                _quarantine(con))
@@ -303,6 +303,16 @@ class _Clock:
                 self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
 
+#: the (definition, line, durability) triples of the rules asked, numbered from 0 in their order:
+#: a class set is a bitstring over them (bit t set: triple t is in the set)
+_TRIPLES = """
+    select definition, line, durability,
+        (row_number() over (order by definition, line, durability) - 1)::integer as t
+    from (select distinct definition, line, durability from counting_rules
+          where list_contains($definitions, definition))
+"""
+
+
 def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: date,
            definitions: list[str]) -> dict[str, pd.DataFrame]:
     """What the figures sum: persons per municipality and class set at the reference date (atoms),
@@ -315,32 +325,38 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
     and a running sum gives every month end (work in the exits and the class sets times months,
     not the persons times months). Rows in suppression.atoms' order: atoms by municipality
     and class set, each month's class sets in order of first appearance there.
+
+    A class set is a bitstring over the rules' triples (_TRIPLES), a person's at each exit date the
+    running bit_or of their exits' bits (one window over their exit dates), not a sorted list of
+    lists built by joining each exit date to every exit before it: grouping, joining and fetching
+    lists of lists of text was most of the query (x100: 0.9 against 0.2 CPU s).
     """
     if first is None:
         return {"atoms": pd.DataFrame(columns=["municipality", "classes", "persons"]),
                 "series_atoms": pd.DataFrame(columns=["month_end", "classes", "persons"])}
-    counted = con.execute("""
-        with exits as (
-            select distinct versions.municipality, versions.person_id, versions.exit_date,
-                [rules.definition, rules.line, rules.durability] as triple
+    asked = {"definitions": list(definitions)}
+    triples = con.execute(f"select definition, line, durability from ({_TRIPLES}) order by t", asked).fetchall()
+    counted = con.execute(f"""
+        with triples as (
+            select *, set_bit(bitstring('0', (count(*) over ())::integer), t, 1) as bit from ({_TRIPLES})
+        ),
+        exits as (
+            select versions.municipality, versions.person_id, versions.exit_date, triples.bit
             from episodes_known_at(null) as versions
             inner join counting_rules as rules
                 on versions.outcome_code = rules.outcome_code
                 and versions.follow_up_code is not distinct from rules.follow_up_code
-            where versions.exit_date <= $ref and list_contains($definitions, rules.definition)
+            inner join triples using (definition, line, durability)
+            where versions.exit_date <= $ref
         ),
-        steps as (
-            select municipality, person_id, exit_date as since,
+
+        held as (  -- a person's class set from each of their exit dates (since) to the next (until)
+            select municipality, exit_date as since,
+                bit_or(bit_or(bit)) over (partition by municipality, person_id order by exit_date
+                    rows between unbounded preceding and current row) as classes,
                 lead(exit_date) over (partition by municipality, person_id order by exit_date) as until
-            from (select distinct municipality, person_id, exit_date from exits)
-        ),
-        held as (
-            select steps.municipality, steps.since, steps.until,
-                list_sort(list(distinct exits.triple)) as classes
-            from steps
-            inner join exits using (municipality, person_id)
-            where exits.exit_date <= steps.since
-            group by steps.municipality, steps.person_id, steps.since, steps.until
+            from exits
+            group by municipality, person_id, exit_date
         ),
 
         changes as (  -- a person counts from the series point on or after since, to the one on or after until
@@ -369,17 +385,16 @@ def _atoms(con: duckdb.DuckDBPyConnection, first: date | None, reference_date: d
             left join per_month using (municipality, classes, month_end)
         )
 
-        select *, classes::varchar as class_key from counted where persons > 0
-    """, {"first": first, "ref": reference_date, "definitions": list(definitions)}).df()
+        select month_end, municipality, classes::varchar as classes, persons from counted where persons > 0
+    """, {"first": first, "ref": reference_date, **asked}).df()
     # class sets as suppression.atoms writes them: sorted tuples of (definition, line, durability),
-    # each distinct one converted once (a row per month end, municipality and class set: 100,000
-    # rows at 120 months, a few hundred class sets)
-    codes, keys = pd.factorize(counted.pop("class_key"))
-    first_row = np.unique(codes, return_index=True)[1]
-    as_tuples = [tuple(sorted(tuple(t) for t in c)) for c in counted["classes"].to_numpy()[first_row]]
-    counted["classes"] = pd.Series(as_tuples, dtype=object).to_numpy()[codes] if len(keys) else counted["classes"]
-    order = {c: rank for rank, c in enumerate(sorted(set(counted["classes"])))}
-    counted["rank"] = counted["classes"].map(order)
+    # each distinct bitstring converted once (a row per month end, municipality and class set:
+    # 100,000 rows at 120 months, a few hundred class sets)
+    codes, keys = pd.factorize(counted["classes"])
+    sets = [tuple(sorted(triples[t] for t, bit in enumerate(key) if bit == "1")) for key in keys]
+    counted["classes"] = pd.Series(sets, dtype=object).to_numpy()[codes]
+    rank = {c: r for r, c in enumerate(sorted(sets))}
+    counted["rank"] = np.array([rank[c] for c in sets], dtype=np.int64)[codes]
     counted = counted.sort_values(["month_end", "municipality", "rank"], kind="stable", ignore_index=True)
     # the last point is the reference date itself (series_points, sql/reconcile.sql): no exit after it
     atoms = (counted[counted["month_end"] == counted["month_end"].max()]
@@ -479,7 +494,9 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
     not with, the one on or after its exit; a person's overlapping or adjacent stays are joined
     first, so that they count once); a running sum over the points gives every month end (calling
     the macros once per month end took 1.3 s at x100; joining every episode to every point it
-    covers, persons x months rows, 0.52-0.63 CPU s, against 0.20-0.22 s this way)."""
+    covers, persons x months rows, 0.52-0.63 CPU s, against 0.20-0.22 s this way). Only the persons
+    with several stays in a municipality go through the windows that join overlapping stays (two
+    sorts of every stay by person): one stay is a span as it is (x100: 0.14 against 0.085 CPU s)."""
     columns = ["month_end", "municipality", "occupancy", "inflow"]
     if first is None:
         return pd.DataFrame(columns=columns)
@@ -507,11 +524,15 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
             select municipality, person_id, start, stop from points where stop is null or stop > start
         ),
 
+        several as (  -- the persons with more than one stay in a municipality: only theirs can overlap
+            select municipality, person_id from stays group by all having count(*) > 1
+        ),
+
         reached as (
             select *, max(coalesce(stop, date 'infinity')) over (
                 partition by municipality, person_id order by start, stop nulls last
                 rows between unbounded preceding and 1 preceding) as reach
-            from stays
+            from stays semi join several using (municipality, person_id)
         ),
 
         islands as (  -- a person's overlapping or adjacent stays as one: counted once
@@ -522,7 +543,9 @@ def _occupancy_series(con: duckdb.DuckDBPyConnection, first: date | None, refere
             from reached
         ),
 
-        spans as (
+        spans as (  -- a person's one stay is a span; several are joined where they overlap or touch
+            select municipality, start, stop from stays anti join several using (municipality, person_id)
+            union all
             select municipality, min(start) as start,
                 nullif(max(coalesce(stop, date 'infinity')), date 'infinity') as stop
             from islands group by municipality, person_id, island
@@ -601,10 +624,12 @@ def _per_line(con: duckdb.DuckDBPyConnection, ref: date, definition: str, known_
     return frame.groupby("line", sort=False)["persons"].sum()
 
 
-def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str]) -> pd.DataFrame:
+def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[str],
+            has_reconcile: bool | None = None) -> pd.DataFrame:
     """Last month's revisions by cause: per rule, line and effect, the persons that moved, as
     `reconcile(previous, rule, rule, known_at_a := previous)` gives them (effect not 'none',
-    persons not 0), every rule in one query, where the database has the reconcile() macro.
+    persons not 0), every rule in one query, where the database has the reconcile() macro
+    (has_reconcile: whether it has, when the caller knows; else asked).
 
     One query, not one reconcile() call per rule: the pairing of every episode as known last month
     with its version now (a full outer join over all versions) is the costly part, and it is the
@@ -614,19 +639,42 @@ def _bridge(con: duckdb.DuckDBPyConnection, previous: date, definitions: list[st
     this query to the reconcile() calls, on hand-made versions and on the demo). The pairing and the
     effect of each revision are reconcile()'s own (knowledge_pairs, revision_rank and effect_order
     in sql/reconcile.sql; a release older than them gets them for this read: REPORT_OBJECTS).
+
+    Only the persons with a revised episode (another person, exit date, outcome or follow-up last
+    month than now, or an episode added or withdrawn) are classified: a person whose episodes are
+    all as they were is under the same lines at A and at M and moves nowhere. A month revises a
+    few thousand of the network's episodes; comparing every person's lines at A and M took most
+    of the bridge's time (x100 at 2022-07-31: 90,000 episodes, 1,631 revised; 0.45 against 0.13 CPU s).
     """
     columns = ["definition", "line", "effect", "persons"]
-    has_macro = con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
-                            ).fetchall()[0][0]
-    if not has_macro or not definitions:
+    if has_reconcile is None:
+        has_reconcile = bool(con.execute("select count(*) from duckdb_functions() where function_name = 'reconcile'"
+                                         ).fetchall()[0][0])
+    if not has_reconcile or not definitions:
         return pd.DataFrame(columns=columns)
     names = {f"d{i}": d for i, d in enumerate(definitions)}
     rules = " union all ".join(f"select {i} as i, outcome_code, follow_up_code, line from rule_cases($d{i})"
                                for i in range(len(definitions)))
     rules_of = ", ".join(f"({i}, $d{i})" for i in range(len(definitions)))
     return con.execute(f"""
-        with effect_of as (  -- every episode last month and now, and the revision between (sql/reconcile.sql)
-            select * from knowledge_pairs($previous, known_at_a := $previous)
+        with pairs as (  -- every episode last month and now, and the revision between (sql/reconcile.sql)
+            select *,
+                person_a is null or person_b is null or person_a <> person_b
+                or exit_a is distinct from exit_b or outcome_a is distinct from outcome_b
+                or follow_up_a is distinct from follow_up_b as revised
+            from knowledge_pairs($previous, known_at_a := $previous)
+        ),
+        touched as (  -- the persons with a revised episode, last month's or now
+            select municipality, person_a as person_id from pairs where revised and person_a is not null
+            union
+            select municipality, person_b from pairs where revised and person_b is not null
+        ),
+        effect_of as (  -- every episode of those persons: nobody else moves
+            select * from pairs where revised
+            union all
+            select * from pairs
+            where not revised and exists (select 1 from touched
+                where touched.municipality = pairs.municipality and touched.person_id = pairs.person_a)
         ),
         rules as ({rules}),
         rule_ids as (select * from (values {rules_of}) as t(i, definition)),
@@ -712,19 +760,28 @@ REPORT_OBJECTS = (("view", "latest_deliveries", "views.sql"), ("macro", "series_
                   ("macro", "effect_order", "reconcile.sql"))
 
 
-def _report_objects(con: duckdb.DuckDBPyConnection) -> None:
+def _report_objects(con: duckdb.DuckDBPyConnection) -> set[str]:
     """A release published before sql/ had a view or macro the report reads (still current when a
     large revision awaits acceptance after an upgrade) gets it for this connection, as a temporary
-    object of the same definition; the file itself is left as it was."""
+    object of the same definition; the file itself is left as it was.
+
+    Returns the names of the macros the database has among REPORT_OBJECTS' and reconcile (which
+    the bridge needs), as it had them before: the catalogue is read once, since each read of
+    duckdb_functions() lists every function DuckDB has (28 ms; five reads were a tenth of gather)."""
     from transforms.publish import sql_statement
 
+    names = [name for _, name, _ in REPORT_OBJECTS] + ["reconcile"]
+    present = set(con.execute("""
+        select 'view', view_name from duckdb_views() where list_contains($names, view_name)
+        union all
+        select 'macro', function_name from duckdb_functions() where list_contains($names, function_name)
+    """, {"names": names}).fetchall())
     for kind, name, file in REPORT_OBJECTS:
-        catalogue = ("select count(*) from duckdb_views() where view_name = $name" if kind == "view" else
-                     "select count(*) from duckdb_functions() where function_name = $name")
-        if con.execute(catalogue, {"name": name}).fetchall()[0][0]:
+        if (kind, name) in present:
             continue
         statement = sql_statement(file, kind, name)
         con.execute(statement.replace(f"create or replace {kind}", f"create temp {kind}", 1))
+    return {name for kind, name in present if kind == "macro"}
 
 
 def _latest_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> pd.DataFrame:
@@ -1005,7 +1062,7 @@ def _html_table(frame: pd.DataFrame, texts: dict) -> str:
 
 def _html_cells(values: pd.Series) -> list[str]:
     """One column's cells of a page's table: numbers right-aligned, all else as escaped text (left);
-    a missing value an empty text cell. Whole numbers and text in one pass per column (the page's
+    a missing value an empty text cell. Whole numbers, text and dates in one pass per column (the page's
     tables were a cell at a time through _plain: 31,000 cells, a tenth of a nothing-new report)."""
     dtype = values.dtype
     if dtype.kind in "iu" and isinstance(dtype, np.dtype):  # digits: nothing to escape
@@ -1013,13 +1070,29 @@ def _html_cells(values: pd.Series) -> list[str]:
     if isinstance(dtype, pd.StringDtype):
         return ["<td class='t'></td>" if value is None else f"<td class='t'>{html.escape(value)}</td>"
                 for value in values.to_numpy(dtype=object, na_value=None)]
-    cells = []
-    for value in values.to_numpy(dtype=object):
-        value = _plain(value)
-        text = "" if value is None else str(value)
-        css = "" if isinstance(value, (int, float)) else " class='t'"
-        cells.append(f"<td{css}>{html.escape(text)}</td>")
-    return cells
+    if dtype.kind == "M" and isinstance(dtype, np.dtype):  # naive timestamps
+        # a timestamp at midnight is its date (ISO digits and dashes: nothing to escape), as _plain
+        # makes it; any other through _plain (a series' 2,000 month ends took 15 ms a column)
+        stamps = values.to_numpy()
+        days = stamps.astype("datetime64[D]")
+        plain = ((days == stamps) & (days >= _FIRST_DAY) & (days <= _LAST_DAY)).tolist()
+        return ["<td class='t'></td>" if missing else f"<td class='t'>{text}</td>" if day
+                else _html_cell(values.iloc[row])
+                for row, (text, day, missing) in enumerate(zip(np.datetime_as_string(days, unit="D").tolist(),
+                                                               plain, np.isnat(stamps).tolist()))]
+    return [_html_cell(value) for value in values.to_numpy(dtype=object)]
+
+
+#: the dates a Python date can hold (_plain makes a timestamp at midnight one)
+_FIRST_DAY, _LAST_DAY = np.datetime64("0001-01-01", "D"), np.datetime64("9999-12-31", "D")
+
+
+def _html_cell(value: object) -> str:
+    """One cell of a page's table, by type: a number right-aligned, all else escaped text (left)."""
+    value = _plain(value)
+    text = "" if value is None else str(value)
+    css = "" if isinstance(value, (int, float)) else " class='t'"
+    return f"<td{css}>{html.escape(text)}</td>"
 
 
 def _charts(data: ReportData) -> list[tuple[str, str]]:
