@@ -34,6 +34,20 @@ def test_the_parts_mask_what_their_one_alternation_masks():
         assert list(pattern.spans(text)) == [m.span() for m in joined.finditer(text)], (pattern.parts, text)
 
 
+def test_a_name_of_a_hundred_words_masks_what_the_one_alternation_masks():
+    """A text that may hold more parts than a row usually has (a name cell of a hundred words) is
+    searched with their one alternation: the same spans, the same order of parts."""
+    rng = random.Random(13)
+    words = ["".join(rng.choice("abcKk\u212as\u017f") for _ in range(rng.randrange(2, 6))) for _ in range(100)]
+    name = " ".join(words)
+    pattern = identifier_pattern([name, "0970859557"])
+    joined = re.compile("|".join(part.expression for part in pattern.parts), re.IGNORECASE)
+    for _ in range(200):
+        text = " ".join(rng.choice(words + ["097.085.9557", "xy", name.upper()]) for _ in range(40))
+        spans = list(pattern.spans(text))
+        assert spans == [m.span() for m in joined.finditer(text)] and spans, text
+
+
 def test_a_name_in_a_case_only_the_expression_knows_is_masked():
     """'ſ' (long s) matches 's' and the Kelvin sign matches 'k' when case is ignored, though neither
     lower-cases to them: a text holding only those spellings of a name is masked all the same."""

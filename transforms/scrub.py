@@ -11,6 +11,7 @@ of text stood there; the identifier is gone before anything is stored or shown.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
@@ -123,6 +124,17 @@ def _compiled(expression: str) -> re.Pattern:
     return re.compile(expression, re.IGNORECASE)
 
 
+#: more parts than this that a text may hold are looked for as their one alternation, compiled once
+#: for every text and row that has the same (a row has about 20 parts; a name cell of hundreds of
+#: words has as many: one search of each after each match would cost more than the alternation)
+_MANY_PARTS = 64
+
+
+@lru_cache(maxsize=16)
+def _alternation(expressions: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(expressions), re.IGNORECASE)
+
+
 class IdentifierPattern:
     """A row's identifier parts, matched as their alternation ('a|b|c', case ignored) would match:
     leftmost first, and of the parts that match at the same place the first in order. Only the
@@ -138,24 +150,27 @@ class IdentifierPattern:
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         """(start, end) of each match in `text`, left to right, none overlapping. A part whose
         needle the text does not hold cannot match it and is left out; each other part's next
-        match is kept and looked for again only once a match taken passes its start: no part
-        searches a stretch of the text twice, so the cost is linear in the text per part."""
+        match waits in a heap by its start (then its order), and is looked for again only once a
+        match taken passes its start: no part searches a stretch of the text twice, and a match
+        taken costs the parts it passed, not all of them."""
         skeleton, digits = _skeleton(text), _NOT_DIGIT.sub("", text)
-        parts = [_compiled(part.expression) for part in self.parts
-                 if part.needle in (digits if part.of_digits else skeleton)]
-        ahead = [part.search(text) for part in parts]
+        present = tuple(part.expression for part in self.parts
+                        if part.needle in (digits if part.of_digits else skeleton))
+        if len(present) > _MANY_PARTS:  # identifier cells of hundreds of words: one expression of them
+            yield from (found.span() for found in _alternation(present).finditer(text))
+            return
+        parts = [_compiled(expression) for expression in present]
+        ahead = [(found.start(), k, found) for k, part in enumerate(parts) if (found := part.search(text))]
+        heapq.heapify(ahead)
         at = 0
-        while True:
-            best = None
-            for k, found in enumerate(ahead):
-                if found is not None and found.start() < at:
-                    found = ahead[k] = parts[k].search(text, at)
-                if found is not None and (best is None or found.start() < best.start()):
-                    best = found
-            if best is None:
-                return
-            yield best.span()
-            at = best.end()
+        while ahead:
+            start, k, found = heapq.heappop(ahead)
+            if start >= at:
+                yield found.span()
+                at = found.end()
+            following = parts[k].search(text, at)
+            if following is not None:
+                heapq.heappush(ahead, (following.start(), k, following))
 
 
 def scrub(text: str, pattern: IdentifierPattern | None) -> str:
