@@ -7,10 +7,12 @@ issue in a subprocess each (wall and CPU seconds, the command's own peak memory,
 `measure`):
 
     python -m benchmarks.hostile            # all cases
-    python -m benchmarks.hostile --only dup  # one case (dup, dup-run, bomb, bomb-lying, rows-lying, plain)
+    python -m benchmarks.hostile --only dup  # one case (dup, dup-run, overlap, bomb, bomb-lying, rows-lying, plain)
 
 Cases: `dup` 20,000 Utrecht rows with one record number through `lvv validate` (table and csv);
-`dup-run` 10,000 such rows through `lvv run` (size of the stored findings); `bomb` one million
+`dup-run` 10,000 such rows through `lvv run` (size of the stored findings); `overlap` one person
+(one V-number) with 20,000 open stays through `lvv validate`: a finding on every row, each scrubbed
+of its own row's identifiers; `bomb` one million
 rows in Utrecht's layout (30 MB on disk, inline strings); `bomb-lying` the same stating a three-row
 dimension; `rows-lying` a million two-cell rows stating three rows (under the part-size limit);
 `plain` a correct 200,000-row workbook through `lvv validate`.
@@ -189,6 +191,14 @@ def case_dup_run(folder: Path) -> dict[str, Any]:
     return result
 
 
+def case_overlap(folder: Path) -> dict[str, Any]:
+    rows = utrecht_rows(20_000)
+    for row in rows[2:]:
+        row[1], row[6], row[7] = "1000000001", None, None  # one person, every stay open
+    path = write_xlsx(folder / "overlap.xlsx", rows)
+    return measure(["validate", str(path), "--municipality", "utrecht", "--period", "2020-10"])
+
+
 def case_bomb(folder: Path, lying: bool = False) -> dict[str, Any]:
     path = write_xlsx(folder / "bomb.xlsx", utrecht_rows(1_000_000), dimension="A1:I3" if lying else "auto")
     out = {"file_mb": round(path.stat().st_size / 1e6, 1)}
@@ -215,7 +225,7 @@ def case_plain(folder: Path) -> dict[str, Any]:
     return out
 
 
-CASES = {"dup": case_dup, "dup-run": case_dup_run, "bomb": case_bomb,
+CASES = {"dup": case_dup, "dup-run": case_dup_run, "overlap": case_overlap, "bomb": case_bomb,
          "bomb-lying": lambda folder: case_bomb(folder, lying=True), "rows-lying": case_rows_lying,
          "plain": case_plain}
 

@@ -178,7 +178,8 @@ def test_rows_written_with_a_namespace_prefix_count_as_rows(tmp_path, prefixed):
 
 #: one cell's reference or one row's number as python-calamine reads it (it places the cell there)
 _FAR_SPELLINGS = [b'<c r="A5000"', b"<c r='A5000'", b'<c\tr="A5000"', b'<c r = "A5000"', b'<c r="a5000"',
-                  b'<c r="A0000005000"', b'<c x="a>b" r="A5000"']
+                  b'<c r="A0000005000"', b'<c x="a>b" r="A5000"', b'<c x="1"r="A5000"', b'<c x="<" r="A5000"',
+                  b"<c x='<t>' r=\"A5000\" y='</t>'", b'<c x="<" y="1"r="A5000"']
 
 
 @pytest.mark.parametrize("spelling", _FAR_SPELLINGS)
@@ -200,6 +201,58 @@ def test_a_cell_whose_reference_is_far_away_is_refused_however_it_is_spelled(tmp
     assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()[0]) == 202
     found = limits_check.check_workbook(path, "wide.xlsx")
     assert found.params == {"limit": "limits.columns (sheet1.xml)", "found": "202", "maximum": "200"}
+
+
+def _texts_spelling_far_references(path: Path) -> Path:
+    """A workbook as openpyxl writes it whose cell texts, a formula and a data validation's prompt
+    spell far references: none of them is a cell's place (python-calamine reads three rows)."""
+    import openpyxl
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["a", 'zie r="A300000"', "<c r='B900000'><v>1</v></c>"])
+    sheet.append(["b", "=\"zie r='A300000'\"", "c"])
+    sheet.append(["d", "e", "f"])
+    prompt = DataValidation(type="list", formula1='"ja,nee"', prompt="kies r='A300000'", showInputMessage=True)
+    sheet.add_data_validation(prompt)
+    prompt.add("C3")
+    book.save(path)
+    return path
+
+
+def test_text_that_spells_a_far_reference_is_no_reference(tmp_path):
+    """Only an r attribute of a cell's or a row's tag places a cell: a harmless workbook whose
+    texts say ' r="A300000"' was refused as 300,000 rows (900,000 for the text '<c r='B900000'>'),
+    and so would one whose other elements have an r attribute. A real far cell added to the same
+    sheet is still refused."""
+    import python_calamine
+
+    path = _texts_spelling_far_references(tmp_path / "texts.xlsx")
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml")
+    assert b' r="A300000"' in xml and b" r='B900000'" in xml and b"<f>" in xml and b"prompt=" in xml
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) == 3
+    assert limits_check.check_workbook(path, "texts.xlsx") is None
+    _rewrite_sheet(path, lambda xml: xml.replace(b"</worksheet>", b'<extLst><ext r="A300000"/></extLst></worksheet>'))
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) == 3
+    assert limits_check.check_workbook(path, "texts.xlsx") is None  # an r attribute of no cell and no row
+    _rewrite_sheet(path, lambda xml: xml.replace(b"</sheetData>", b'<row r="4"><c r="A300000"><v>1</v></c></row>'
+                                                                   b"</sheetData>"))
+    found = limits_check.check_workbook(path, "texts.xlsx")
+    assert found.params == {"limit": "limits.rows (sheet1.xml)", "found": "300000", "maximum": "250000"}
+
+
+def test_text_that_spells_a_far_reference_is_no_reference_wherever_a_chunk_ends(tmp_path, monkeypatch):
+    """The text stands in a later chunk than the first, whichever of its bytes the chunks end near
+    (chunks of 100 to 260 bytes, each longer than any element of the sheet): the chunks before it
+    are read again to know each '<' starts a tag; the sheet is not refused."""
+    rows = [[f"v{i}", "w"] for i in range(40)]
+    rows[20][1] = "zie r=\"B5000\" en r = 'A9000'"
+    path = write_xlsx(tmp_path / "chunks.xlsx", rows, dimension=None)
+    for chunk in range(100, 261):
+        monkeypatch.setattr(limits_check, "CHUNK", chunk)
+        assert limits_check.check_workbook(path, "chunks.xlsx", _small(rows=1000)) is None, chunk
 
 
 @pytest.mark.parametrize("reference, key, found", [(b"A" + b"0" * 20000 + b"5000", "rows", "5000"),
@@ -247,13 +300,19 @@ def test_an_attribute_whose_name_only_ends_in_r_is_no_reference(tmp_path):
     assert limits_check.check_workbook(path, "margins.xlsx", _small(rows=1000)) is None
 
 
-def test_a_far_reference_is_found_wherever_a_chunk_ends(tmp_path, monkeypatch):
+@pytest.mark.parametrize("spelling", [b'<c r =  "B5000"', b"<c x='<c>' r=\"B5000\" y='</c>'"])
+def test_a_far_reference_is_found_wherever_a_chunk_ends(tmp_path, monkeypatch, spelling):
     """The sheet is streamed in chunks: a reference spelled with spaces around '=' is found
     whichever of its bytes a chunk would end at (chunks of every size from 48 to 160 bytes move
-    the end over each of them)."""
+    the end over each of them). So is one after a value holding what looks like a cell of its own:
+    a chunk that starts at that '<c>' reads as plain XML with the reference in a text, but the
+    chunk before it does not (python-calamine reads the value whole and the cell at row 5000)."""
+    import python_calamine
+
     rows = [[f"v{i}", "w"] for i in range(40)]
     path = write_xlsx(tmp_path / "chunks.xlsx", rows, dimension=None)
-    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B20"', b'<c r =  "B5000"'))
+    _rewrite_sheet(path, lambda xml: xml.replace(b'<c r="B20"', spelling))
+    assert len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()) == 5000
     for chunk in range(48, 161):
         monkeypatch.setattr(limits_check, "CHUNK", chunk)
         found = limits_check.check_workbook(path, "chunks.xlsx", _small(rows=1000))

@@ -177,15 +177,27 @@ def test_formulas_and_errors_are_found_with_or_without_a_namespace_prefix(tmp_pa
 
 
 @pytest.mark.parametrize("formula", ['<f t="shared" si="0"/>', "<f/>", '<f\tt="shared" si="0" />',
-                                     '<x:f t="shared" si="0"/>', "<f>1+1</f>"])
+                                     '<x:f t="shared" si="0"/>', "<f>1+1</f>", "<f>1+1</f >", "<x:f>1+1</x:f\n>",
+                                     "<f>1+1</f\t><v ></v\r\n>", '<f>1+1</f><v/></c ><c r="B3"><v>1</v>'])
 def test_a_formula_written_in_any_form_is_found_alone_in_its_sheet(tmp_path, formula):
     """The one formula of a sheet is found whatever form its element takes, also where no '</f>'
-    stands anywhere in the part."""
+    stands anywhere in the part, and whatever space its end tags hold before their '>' (XML allows
+    it; python-calamine reads the cell as empty all the same)."""
     part = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
             'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
             f'<row r="3"><c r="A3">{formula}</c></row></sheetData></worksheet>').encode()
     path = edited(_utrecht(tmp_path), tmp_path / "alone.xlsx", lambda data: part)
     assert limits_check.checked_open(path, path.name, csv=False).notes["Export"].formulas == ["A3"]
+
+
+@pytest.mark.parametrize("value", ["<v >#DIV/0!</v >", "<f>1/0</f ><v\t>#DIV/0!</v\n>",
+                                   "<x:f>1/0</x:f ><x:v >#DIV/0!</x:v >"])
+def test_an_error_value_is_found_whatever_space_its_tags_hold(tmp_path, value):
+    part = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+            'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            f'<row r="3"><c r="A3" t="e">{value}</c></row></sheetData></worksheet>').encode()
+    path = edited(_utrecht(tmp_path), tmp_path / "error.xlsx", lambda data: part)
+    assert limits_check.checked_open(path, path.name, csv=False).notes["Export"].errors == [("A3", "#DIV/0!")]
 
 
 # ------------------------------------------------------------------ D7: error values

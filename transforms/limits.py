@@ -29,8 +29,9 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 from schemas.checks import Finding, Limits, limits
 
@@ -46,17 +47,19 @@ _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _ELEMENT = re.compile(rb"<[A-Za-z_]")
 _PROLOG_MAX = 64 * 1024
 #: a formula element closing a cell with no calculated value: '<f>..</f></c>', '<f t="shared" si="0"/></c>',
-#: or an empty value as openpyxl writes one ('<f>..</f><v/></c>'); group 1 holds the empty value element
+#: or an empty value as openpyxl writes one ('<f>..</f><v/></c>'); group 1 holds the empty value element.
+#: Every tag in every spelling XML allows ('</f >', '<v\t>', '</c\n>'): python-calamine reads them all
 _FORMULA_NO_VALUE = re.compile(
-    rb"(?:</(?:\w+:)?f>|<(?:\w+:)?f(?:\s[^>]*)?/>)\s*(<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>")
+    rb"(?:</(?:\w+:)?f\s*>|<(?:\w+:)?f(?:\s[^>]*)?/>)\s*(<(?:\w+:)?v\s*/>|<(?:\w+:)?v\s*>\s*</(?:\w+:)?v\s*>)?"
+    rb"\s*</(?:\w+:)?c\s*>")
 #: a cell of type 'e' (an Excel error value), its start tag's attributes and its content
 _ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?\bt="e"[^>/]*)>\s*(?:<(?:\w+:)?f\b[^>]*/>|<(?:\w+:)?f\b[^>]*>'
-                         rb'[^<]*</(?:\w+:)?f>)?\s*<(?:\w+:)?v>([^<]*)</(?:\w+:)?v>')
+                         rb'[^<]*</(?:\w+:)?f\s*>)?\s*<(?:\w+:)?v\s*>([^<]*)</(?:\w+:)?v\s*>')
 #: the same without namespace prefixes, as two expressions that start with a literal: searched for
 #: several times faster (600,000 formula cells with their values: the pass over the sheet took 1.85 s
 #: of CPU with the one expression, 0.99 s with these two, 0.70 s without looking for formulas at all)
-_PLAIN_FORMULA_NO_VALUE = (re.compile(rb"</f>\s*(<v\s*/>|<v>\s*</v>)?\s*</c>"),
-                           re.compile(rb"<f(?:\s[^>]*)?/>\s*(<v\s*/>|<v>\s*</v>)?\s*</c>"))
+_PLAIN_FORMULA_NO_VALUE = (re.compile(rb"</f\s*>\s*(<v\s*/>|<v\s*>\s*</v\s*>)?\s*</c\s*>"),
+                           re.compile(rb"<f(?:\s[^>]*)?/>\s*(<v\s*/>|<v\s*>\s*</v\s*>)?\s*</c\s*>"))
 #: an 'f' that ends an element's name (or an attribute's, or a word of text): a formula element
 #: cannot be written without one
 _FORMULA_END = re.compile(rb"f[\s>/]")
@@ -97,18 +100,126 @@ def _far_references(rows: int) -> re.Pattern[bytes]:
     return re.compile(rb'r\s*=\s*["\']([A-Za-z]{2,}(?=[0-9])|[A-Za-z]?(?=[0-9]{%d}))0*([0-9]{1,9})' % len(str(rows)))
 
 
-def _far_extent(data: bytes, pattern: re.Pattern[bytes], limit: Limits) -> tuple[int, int]:
+def _far_extent(data: bytes, pattern: re.Pattern[bytes], limit: Limits, plain: _Plain) -> tuple[int, int]:
     """The highest row and column the chunk's r attributes state, of those that may pass the
-    limits (_far_references). Counted without a look at the attribute's name first: an attribute
-    whose name only ends in 'r' ('header') is left out only where a limit looks passed."""
+    limits (_far_references). Counted without a look at where they stand first; where a limit looks
+    passed, the references past it are counted only where python-calamine reads them as a cell's or
+    a row's place (_placing): not in a text ('<t>zie r="A300000"</t>', a formula, a value), nor in
+    another attribute's value or name ('header'). The highest of those, (0, 0) if none."""
     found = pattern.findall(data)
     if not found:
         return 0, 0
     top_row, top_column = _extent(found)
-    if top_row > limit.rows or top_column > limit.columns:
-        found = [m.groups() for m in pattern.finditer(data) if data[m.start() - 1:m.start()].isspace()]
-        top_row, top_column = _extent(found) if found else (0, 0)
-    return top_row, top_column
+    if top_row <= limit.rows and top_column <= limit.columns:
+        return top_row, top_column
+    rows, columns = _past_limits(found, limit)
+    past = compress(pattern.finditer(data), [digits in rows or letters in columns for letters, digits in found])
+    found = [m.groups() for m in _placing(data, past, lambda: plain.upto(data))]
+    return _extent(found) if found else (0, 0)
+
+
+def _past_limits(found: list[tuple[bytes, bytes]], limit: Limits) -> tuple[set[bytes], set[bytes]]:
+    """Of the (letters, digits) pairs found, the digits past the row limit and the letters past the
+    column limit, each distinct value converted once (_extent)."""
+    letters, digits = map(set, zip(*found))
+    return ({d for d in digits if int(d) > limit.rows},
+            {c for c in letters if c and column_number(c[:4].decode().upper()) > limit.columns})
+
+
+#: a chunk of plain XML tokens: text without '<', tags from '<' to the '>' outside quotes, with no
+#: '<' within them, quoted or not. Where every chunk of a part so far is one, each '<' starts a tag
+#: as python-calamine reads the part (its reader skips a '>' within quotes, and a '<' too: a tag
+#: '<c x="<v>" r="B5000">' would make a '<v>' that is none, and hide the reference in its text)
+_PLAIN_TOKENS = re.compile(rb"""(?:[^<]++|<(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+>)*+""")
+#: the start of a cell's or a row's tag (any namespace prefix), up to its name
+_PLACING_TAG = re.compile(rb"<(?:[^\s/>:]*:)?(?:c|row)(?=[\s/>])")
+#: attributes written as XML writes them (name, '=', a quoted value), and one of them
+_ATTRIBUTES = re.compile(rb"""(?:\s*[^\s=>/"'<]+\s*=\s*(?:"[^"]*"|'[^']*'))*""")
+_ONE_ATTRIBUTE = re.compile(rb"""\s*[^\s=>/"'<]+\s*=\s*(?:"[^"]*"|'[^']*')""")
+
+
+class _Plain:
+    """Whether a part is plain XML tokens (_PLAIN_TOKENS) from its start to the chunk in hand: asked
+    first of a chunk in the middle of the part, the chunks before it are read again (the part is
+    streamed, nothing of it kept); from then on each chunk is checked as it passes (`passed`), so
+    the part is read at most twice. Asked only where a reference past a limit would be left out,
+    about 16 ms a MB of CPU (a reference that counts where it stands needs no asking)."""
+
+    def __init__(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo):
+        self._archive, self._member = archive, member
+        self._index = 0  # the chunk the caller has in hand
+        self._checked = 0  # chunks checked from the part's start
+        self._plain = True
+
+    def upto(self, data: bytes) -> bool:
+        """Whether the part is plain up to and with `data`, the chunk in hand."""
+        if self._plain and self._checked < self._index:
+            for index, earlier in enumerate(_chunks(self._archive, self._member)):
+                if index >= self._index or not self._plain:
+                    break
+                if index >= self._checked:
+                    self._plain = _PLAIN_TOKENS.fullmatch(earlier) is not None
+            self._checked = self._index
+        if self._checked == self._index:
+            self._plain = self._plain and _PLAIN_TOKENS.fullmatch(data) is not None
+            self._checked += 1
+        return self._plain
+
+    def passed(self, data: bytes) -> None:
+        """The chunk in hand is done with: checked if the part is being checked, so that it is not
+        read again for a later chunk."""
+        if 0 < self._checked == self._index:
+            self.upto(data)
+        self._index += 1
+
+
+def _placing(data: bytes, references: Iterable[re.Match[bytes]],
+             plain: Callable[[], bool]) -> Iterator[re.Match[bytes]]:
+    """The r attributes of a chunk (references, in order) that python-calamine reads as a cell's or
+    a row's place: one where the last '<' before it starts a cell or a row and the attributes after
+    the tag's name lead up to it, only spaces between. One in another attribute, after the tag's
+    end (text) or in another tag is left out only where the part is plain up to the chunk (plain():
+    each '<' starts a tag); there, and after a tag written otherwise (an attribute without a quoted
+    value), one preceded by a space or a quote counts, as python-calamine may read it. Each tag is
+    read once from its start, whatever number of references it holds: linear in the chunk."""
+    searched, kind, done, is_plain = 0, "text", 0, None
+    for found in references:
+        at = found.start()
+        start = data.rfind(b"<", searched, at)
+        searched = at
+        if start >= 0:  # a tag since the reference before
+            tag = _PLACING_TAG.match(data, start)
+            kind, done = ("placing", tag.end()) if tag else ("text", 0)
+        if kind == "placing":
+            done = _ATTRIBUTES.match(data, done, at).end()
+            between = data[done:at]
+            if not between or between.isspace():
+                yield found
+                continue
+            whole = _ONE_ATTRIBUTE.match(data, done)
+            if whole and whole.end() > at:  # within another attribute's name or value
+                done = whole.end()
+                if is_plain is None:
+                    is_plain = plain()
+                if is_plain:
+                    continue
+            elif between.lstrip().startswith((b">", b"/>")):
+                kind = "text"
+            else:
+                kind = "unread"
+        if kind == "text" and is_plain is None:
+            is_plain = plain()
+        if (kind == "unread" or not is_plain) and _after_a_space_or_quote(data, at):
+            yield found
+
+
+def _after_a_space_or_quote(data: bytes, at: int) -> bool:
+    """Whether an attribute may start at `at`: after a space, or after the quote that ends the
+    attribute before it (python-calamine reads '<c x="1"r="B5000">' as a cell at row 5000)."""
+    return at > 0 and data[at - 1] in _SPACE_OR_QUOTE
+
+
+_SPACE_OR_QUOTE = frozenset(b" \t\r\n\f\v\"'")
 
 
 def _extent(found: list[tuple[bytes, bytes]]) -> tuple[int, int]:
@@ -404,7 +515,7 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
     # allows is not counted (a sheet of a few hundred rows); the row numbers it states still are
     count_rows = member.file_size // 5 > limit.rows
     count_cells = member.file_size // 3 > limit.cells
-    first, far = True, _far_references(limit.rows)
+    first, far, plain = True, _far_references(limit.rows), _Plain(archive, member)
     for data in _chunks(archive, member):  # each chunk ends before a cell, never inside one
         if first:
             first = False
@@ -417,7 +528,8 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
                     return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
         if count_rows:
             rows += len((_PLAIN_ROW if b":row" not in data else _ROW).findall(data))
-        far_row, far_column = _far_extent(data, far, limit)
+        far_row, far_column = _far_extent(data, far, limit, plain)
+        plain.passed(data)
         top_row, top_column = max(top_row, far_row), max(top_column, far_column)
         if max(rows, top_row) > limit.rows:
             return over("rows", max(rows, top_row), limit.rows, name, sheet)
