@@ -186,6 +186,10 @@ def test_a_network_written_before_is_reused_only_when_whole_and_the_same(tmp_pat
     ("benchmarks.large", ["--factor", "many"], "'many' is not a number"),
     ("benchmarks.history_step", ["--factor", "0"], "give a number above 0"),
     ("benchmarks.report", ["--json", "{broken}"], "is not a readable JSON file"),
+    ("benchmarks.report_step", ["--data-dir", "{tmp}", "--reference-date", "2020-11-01"], "holds no published release"),
+    ("benchmarks.report_step", ["--data-dir", "{missing}", "--reference-date", "2020-11-01"], "does not exist"),
+    ("benchmarks.report_step", ["--data-dir", "{tmp}", "--reference-date", "2020-11-01", "--json", "{broken}"],
+     "is not a readable JSON file"),
     ("benchmarks.safeguards", ["--factor", "nan"], "give a number above 0"),
     ("benchmarks.growth", ["{missing}"], "does not exist"),
     ("benchmarks.growth", ["{empty}"], "need at least two national scales"),
@@ -283,3 +287,31 @@ def test_the_increment_profile_runs_the_flow_and_splits_its_time_by_task(tmp_pat
                "engine, lock, end)")
     assert all(steps[name] > 0 for name in ("_fan_out", "build_history", "monthly_report_task"))
     assert any(name.endswith("monthly_outflow.py") for name, _, _ in pstats.Stats(str(tmp_path / "run.prof")).stats)
+
+
+def test_the_report_step_is_timed_part_by_part_without_writing_into_its_inputs(demo_run, tmp_path, capsys):
+    """benchmarks.report_step on the published demo, protection starting from the demo run's own
+    cache: every part timed, the table and the JSON say so, and neither the data directory nor
+    the cache it started from changed (the cache is copied; the files go to a temporary place)."""
+    import hashlib
+    import json
+
+    from benchmarks import report_step
+
+    paths, _, _ = demo_run
+
+    def digest() -> str:
+        files = sorted(p for p in paths.root.rglob("*") if p.is_file() and "prefect" not in p.parts[-1])
+        return hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
+
+    before = digest()
+    out = tmp_path / "figures.json"
+    assert report_step.main(["--data-dir", str(paths.root), "--reference-date", "2020-11-01",
+                             "--cache-from", str(paths.root), "--json", str(out)]) == 0
+    assert digest() == before
+    table = capsys.readouterr().out
+    assert all(f"| {part} |" in table for part in report_step.PARTS)
+    figures = json.loads(out.read_text())["report_step"]
+    for kind in ("cpu_s", "wall_s"):
+        assert set(figures[kind]) == set(report_step.PARTS)
+        assert all(stat["median"] > 0 for stat in figures[kind].values())
