@@ -200,6 +200,28 @@ def test_an_error_value_is_found_whatever_space_its_tags_hold(tmp_path, value):
     assert limits_check.checked_open(path, path.name, csv=False).notes["Export"].errors == [("A3", "#DIV/0!")]
 
 
+
+@pytest.mark.parametrize("quote", ["'", '"'])
+@pytest.mark.parametrize("equals", ["=", " = ", "\t=\n"])
+def test_error_and_formula_cells_are_found_whatever_quotes_and_spaces_their_attributes_take(tmp_path, quote,
+                                                                                           equals):
+    """XML allows an attribute's value in single or double quotes and space around its '='
+    (python-calamine reads them all): an error cell written t='e' is an error, and a formula
+    cell's reference r='A3' is its place, as with t="e" and r="A3"."""
+    def attribute(name: str, value: str) -> str:
+        return f"{name}{equals}{quote}{value}{quote}"
+
+    part = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+            f'<row {attribute("r", "3")}><c {attribute("r", "A3")}><f>1+1</f></c>'
+            f'<c {attribute("r", "B3")} {attribute("t", "e")}><v>#N/A</v></c>'
+            f'<c {attribute("t", "e")} {attribute("r", "C3")}><f>1/0</f><v>#DIV/0!</v></c>'
+            f'<c {attribute("r", "D3")} {attribute("t", "str")}><f>""</f><v></v></c></row>'
+            '</sheetData></worksheet>').encode()
+    path = edited(_utrecht(tmp_path), tmp_path / "quotes.xlsx", lambda data: part)
+    notes = limits_check.checked_open(path, path.name, csv=False).notes["Export"]
+    assert notes.formulas == ["A3"]
+    assert notes.errors == [("B3", "#N/A"), ("C3", "#DIV/0!")]
+
 # ------------------------------------------------------------------ D7: error values
 def test_an_error_value_is_an_error_on_its_cell_not_a_missing_value(tmp_path):
     def change(data: bytes) -> bytes:
