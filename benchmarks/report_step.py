@@ -25,28 +25,16 @@ import json
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from benchmarks.arguments import existing_dir, json_output, positive_int
+from benchmarks.figures import DEFINITIONS
 from benchmarks.measure import Stat
 
-DEFINITIONS = ["programme", "evaluation-2021", "evaluation-2022"]
 PARTS = ("gather", "public_edition", "public_edition_nothing_new", "workbook_internal", "page_internal",
          "workbook_public", "page_public")
-T = TypeVar("T")
-
-
-def _part(cpu: dict[str, Stat], wall: dict[str, Stat], name: str, work: Callable[[], T]) -> T:
-    """work(), its CPU and wall seconds added under name."""
-    started_cpu, started = time.process_time(), time.perf_counter()
-    result = work()
-    cpu.setdefault(name, Stat()).add(time.process_time() - started_cpu)
-    wall.setdefault(name, Stat()).add(time.perf_counter() - started)
-    return result
 
 
 def measure(data_dir: Path, reference_date: date, cache_from: Path | None, repeat: int = 1
@@ -54,12 +42,15 @@ def measure(data_dir: Path, reference_date: date, cache_from: Path | None, repea
     """{'cpu_s': {part: Stat}, 'wall_s': {part: Stat}} of the report step's parts (see the module doc)."""
     from lvv.settings import DataPaths
     from transforms import monthly_report
+    from transforms.delivery import StepClock
     from transforms.public_edition import PROTECTION_CACHE, public_edition
 
     database = DataPaths.resolve(data_dir).database
+    threshold = monthly_report.DEFAULT_THRESHOLD
     cpu: dict[str, Stat] = {}
     wall: dict[str, Stat] = {}
     for _ in range(repeat):
+        clock = StepClock()  # this repeat's seconds of each part
         with tempfile.TemporaryDirectory(prefix="report-step-") as scratch:
             cache = Path(scratch) / PROTECTION_CACHE
             kept = None if cache_from is None else cache_from / "reports" / PROTECTION_CACHE
@@ -67,16 +58,20 @@ def measure(data_dir: Path, reference_date: date, cache_from: Path | None, repea
                 shutil.copytree(kept, cache)
             else:
                 cache.mkdir()
-            data = _part(cpu, wall, "gather", lambda: monthly_report.gather(database, reference_date, DEFINITIONS))
-            public = _part(cpu, wall, "public_edition", lambda: public_edition(data, monthly_report.DEFAULT_THRESHOLD,
-                                                                            cache_dir=cache))
-            _part(cpu, wall, "public_edition_nothing_new",
-                  lambda: public_edition(data, monthly_report.DEFAULT_THRESHOLD, cache_dir=cache))
+            with clock.step("gather"):
+                data = monthly_report.gather(database, reference_date, DEFINITIONS)
+            with clock.step("public_edition"):
+                public = public_edition(data, threshold, cache_dir=cache)
+            with clock.step("public_edition_nothing_new"):
+                public_edition(data, threshold, cache_dir=cache)
             for edition, shown in (("internal", data), ("public", public)):  # each builds its tables
-                _part(cpu, wall, f"workbook_{edition}",
-                      lambda: monthly_report.write_excel(shown, Path(scratch) / f"{edition}.xlsx"))
-                _part(cpu, wall, f"page_{edition}",
-                      lambda: monthly_report.write_html(shown, Path(scratch) / f"{edition}.html"))
+                with clock.step(f"workbook_{edition}"):
+                    monthly_report.write_excel(shown, Path(scratch) / f"{edition}.xlsx")
+                with clock.step(f"page_{edition}"):
+                    monthly_report.write_html(shown, Path(scratch) / f"{edition}.html")
+        for part in PARTS:
+            cpu.setdefault(part, Stat()).add(clock.cpu_seconds[part])
+            wall.setdefault(part, Stat()).add(clock.seconds[part])
     return {"cpu_s": cpu, "wall_s": wall}
 
 
