@@ -210,8 +210,6 @@ def month_run(dataset: Dataset, env: dict[str, str], aside: Path) -> tuple[dict[
     just ended (a new series point and reference date to protect). (Taking the deliveries out of
     the store alone is not enough: reprocessed, they give the same inputs as the current release,
     and the run then publishes nothing.) Checks the run published the month's deliveries."""
-    from transforms.runs import read_runs
-
     before, now = dataset.increment_dates
     shutil.rmtree(reports_dir(dataset), ignore_errors=True)
     moves = hold_back_last_month(dataset, aside)
@@ -221,11 +219,18 @@ def month_run(dataset: Dataset, env: dict[str, str], aside: Path) -> tuple[dict[
         put_back(moves)
     kept = protection_files(dataset)
     measured = run_lvv(run_args(dataset, now), env)
-    last = read_runs(dataset.curated)[-1]
-    if last["status"] != "published" or len(last["deliveries"]) != len(moves):
-        raise RuntimeError(f"the increment run did not publish {len(moves)} new deliveries: "
-                           f"{last['status']}, {len(last['deliveries'])} deliveries")
+    check_last_run(dataset, "published", len(moves))
     return measured, len(protection_files(dataset) - kept)
+
+
+def check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:
+    """The run measured did what its figure says: published the new month, or found nothing new."""
+    from transforms.runs import read_runs
+
+    last = read_runs(dataset.curated)[-1]
+    if last["status"] != status or len(last["deliveries"]) != deliveries:
+        raise RuntimeError(f"expected a run {status} with {deliveries} deliveries, got {last['status']} "
+                           f"with {len(last['deliveries'])}")
 
 
 def increment(dataset: Dataset, env: dict[str, str], repeat: int) -> Stat:

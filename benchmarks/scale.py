@@ -99,7 +99,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     stats["nothing_new_s"], rss["nothing_new"] = Stat(), 0.0
     for _ in range(repeat):
         measured = run_lvv(figures.run_args(dataset, now), env)
-        _check_last_run(dataset, "unchanged", 0)
+        figures.check_last_run(dataset, "unchanged", 0)
         steps["nothing_new"] = step_seconds(api_url, _last_run_id(dataset))
         stats["nothing_new_s"].add(measured["seconds"])
         rss["nothing_new"] = max(rss["nothing_new"], measured["peak_rss_mb"])
@@ -141,16 +141,6 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     log("  " + ", ".join(f"{k} {result[k]}" for k in ("full_rebuild_s", "increment_s", "nothing_new_s",
                                                        "peak_rss_mb")))
     return result
-
-
-def _check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:
-    """The run measured did what its figure says: published the new month, or found nothing new."""
-    from transforms.runs import read_runs
-
-    last = read_runs(dataset.curated)[-1]
-    if last["status"] != status or len(last["deliveries"]) != deliveries:
-        raise RuntimeError(f"expected a run {status} with {deliveries} deliveries, got {last['status']} "
-                           f"with {len(last['deliveries'])}")
 
 
 def analyst_ratios(med: dict[str, float], baseline_table: dict[str, int], pipeline_table: dict[str, int]) -> dict[str, Any]:
