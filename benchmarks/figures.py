@@ -210,17 +210,24 @@ def month_run(dataset: Dataset, env: dict[str, str], aside: Path) -> tuple[dict[
     just ended (a new series point and reference date to protect). (Taking the deliveries out of
     the store alone is not enough: reprocessed, they give the same inputs as the current release,
     and the run then publishes nothing.) Checks the run published the month's deliveries."""
-    before, now = dataset.increment_dates
+    moves = last_month_published(dataset, env, aside)
+    kept = protection_files(dataset)
+    measured = run_lvv(run_args(dataset, dataset.increment_dates[1]), env)
+    check_last_run(dataset, "published", len(moves))
+    return measured, len(protection_files(dataset) - kept)
+
+
+def last_month_published(dataset: Dataset, env: dict[str, str], aside: Path) -> list[tuple[Path, Path]]:
+    """The run before a month's run (untimed): the report caches removed, the last month's raw
+    files moved aside (to `aside`), the flow run at the month end before (Dataset.increment_dates),
+    the files put back. Returns the moves (one per delivery held back and put back)."""
     shutil.rmtree(reports_dir(dataset), ignore_errors=True)
     moves = hold_back_last_month(dataset, aside)
     try:
-        run_lvv(run_args(dataset, before), env)
+        run_lvv(run_args(dataset, dataset.increment_dates[0]), env)
     finally:
         put_back(moves)
-    kept = protection_files(dataset)
-    measured = run_lvv(run_args(dataset, now), env)
-    check_last_run(dataset, "published", len(moves))
-    return measured, len(protection_files(dataset) - kept)
+    return moves
 
 
 def check_last_run(dataset: Dataset, status: str, deliveries: int) -> None:

@@ -51,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def build(scale: str, factor: float | None, network: Path | None, out: Path, api_url: str | None = None) -> str:
     """Write OUT/base (published, last month held back then put back); the profile command."""
-    from benchmarks.datasets import MANIFEST, hold_back_last_month, prepare, put_back
-    from benchmarks.figures import flow_env, run_args
-    from benchmarks.measure import run_lvv
+    from benchmarks.datasets import MANIFEST, prepare
+    from benchmarks.figures import flow_env, last_month_published
     from lvv.settings import DEMO_MANIFEST
 
     if out.exists():
@@ -75,13 +74,9 @@ def build(scale: str, factor: float | None, network: Path | None, out: Path, api
     else:
         dataset = prepare(scale, out, factor)
     env = flow_env(dataset, out / "prefect-client", api_url)
-    before, now = dataset.increment_dates  # last month's run and this month's, as benchmarks.scale runs them
-    moves = hold_back_last_month(dataset, out / "held-back")
-    try:
-        run_lvv(run_args(dataset, before), env)
-    finally:
-        put_back(moves)
+    moves = last_month_published(dataset, env, out / "held-back")  # as benchmarks.scale runs it
     shutil.rmtree(out / "held-back", ignore_errors=True)
+    now = dataset.increment_dates[1]
     dataset.root.rename(out / "base")
     sources = f"LVV_SOURCES_DIR={dataset.sources_dir} " if dataset.sources_dir else ""
     return (f"# {len(moves)} deliveries held back and put back; then:\n"
