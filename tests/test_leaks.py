@@ -134,3 +134,32 @@ def test_identifiers_planted_in_every_identifier_column_are_never_stored(tmp_pat
     assert {"raw_record_id", "raw_person_id", "raw_intake_date", "raw_exit_date", "raw_outcome",
             "raw_follow_up"} <= quarantine_columns
     assert leaks(stored, PLANTED) == []
+
+
+def test_no_identifier_is_kept_in_memory_past_a_delivery(tmp_path, monkeypatch):
+    """The scrubber keeps each identifier's parts and expressions between rows (a person recurs in
+    every row and month); a long-running worker must not hold them from one batch or file to the
+    next: processing and a steward's check both end with nothing of them kept."""
+    from transforms import scrub
+    from transforms.delivery import check_delivery
+
+    contract = contract_for("utrecht")
+    path = write_sheet(tmp_path / "raw" / "utrecht" / "2020-04" / "export.xlsx", contract,
+                       planted_rows(contract.columns), stand_per=date(2020, 4, 30),
+                       headers=dict(contract.columns, remark="Opmerking"))
+    held_at_forget = []
+    real_forget = scrub.forget
+
+    def forget() -> None:
+        held_at_forget.append(scrub.remembered())
+        real_forget()
+
+    monkeypatch.setattr(scrub, "forget", forget)
+    scrub.forget()
+    held_at_forget.clear()
+    result = process_delivery(path, contract, "2020-04", Pseudonymiser("planted-key"))
+    assert len(result.quarantine) >= 4 and scrub.remembered() == 0
+    check = check_delivery(path, contract, "2020-04", Pseudonymiser("planted-key"))
+    assert check.findings and scrub.remembered() == 0
+    # the scrubber did hold identifiers while each worked (so the check above is not blind)
+    assert len(held_at_forget) == 2 and min(held_at_forget) > 0, held_at_forget

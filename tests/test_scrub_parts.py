@@ -76,8 +76,7 @@ def test_more_rows_of_one_person_compile_no_more_expressions(monkeypatch):
     20,000 stays). Every row's own identifiers are still masked."""
     counting = _CountingRe()
     monkeypatch.setattr(scrub, "re", counting)
-    for cache in (scrub._value_parts, scrub._compiled, scrub._alternation):  # nothing compiled by a test before
-        cache.cache_clear()
+    scrub.forget()  # nothing compiled by a test before
     # record numbers whose digits the text does not hold
     rows = {row: [f"U{row + 5_000_000:08d}", "0977123456", "Zwaantje-Oostermeer", "Ietje", date(1977, 7, 17)]
             for row in range(3, 2003)}

@@ -29,6 +29,7 @@ from transforms.protect import Pseudonymiser
 from transforms.export_rules import row_count_findings
 from transforms.read import DeliveryRejected, RawSheet, column_letter, read_source
 from transforms.values import as_text
+from transforms import scrub
 from transforms.stage import (PERSON_ID_PATTERN, Locator, ParseMemo, Staged, parse_rows, record_findings,
                               row_findings, stage_many, validate_many)
 
@@ -134,20 +135,23 @@ def process_deliveries(deliveries: Iterable[DeliveryInput], contract: SourceCont
     clock = clock or StepClock()
     pending: list[tuple[dict, RawSheet, date]] = []
     rows = 0
-    for item in deliveries:
-        with clock.step("read"):
-            record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
-        if isinstance(opened, DeliveryRejected):
-            yield from _finish(pending, contract, pseudonymiser, memo, clock)
-            pending, rows = [], 0
-            yield DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
-            continue
-        pending.append((record, *opened))
-        rows += len(opened[0].rows)
-        if rows >= batch_rows:
-            yield from _finish(pending, contract, pseudonymiser, memo, clock)
-            pending, rows = [], 0
-    yield from _finish(pending, contract, pseudonymiser, memo, clock)
+    try:
+        for item in deliveries:
+            with clock.step("read"):
+                record, opened = _open(item.path, contract, item.period, item.name or item.path.name, infer_period)
+            if isinstance(opened, DeliveryRejected):
+                yield from _finish(pending, contract, pseudonymiser, memo, clock)
+                pending, rows = [], 0
+                yield DeliveryResult(record, _empty_episodes(), _empty_frame(), opened.findings)
+                continue
+            pending.append((record, *opened))
+            rows += len(opened[0].rows)
+            if rows >= batch_rows:
+                yield from _finish(pending, contract, pseudonymiser, memo, clock)
+                pending, rows = [], 0
+        yield from _finish(pending, contract, pseudonymiser, memo, clock)
+    finally:  # also when the caller stops early or fails: no identifier kept past the batch
+        scrub.forget()
 
 
 def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract, pseudonymiser: Pseudonymiser,
@@ -222,10 +226,13 @@ def check_delivery(path: Path, contract: SourceContract, period: str | None, pse
         return CheckResult(record, opened.findings)
     raw, stand_per = opened
     hide = _as_found if reveal else pseudonymiser.hide
-    parsed = parse_rows(raw, contract, hide=hide)
-    loc = Locator(raw, hide)
-    findings = (parsed.findings + row_findings(parsed, loc, stand_per) + record_findings(parsed, loc)
-                + row_count_findings(raw, contract, parsed.skipped_rows))
+    try:
+        parsed = parse_rows(raw, contract, hide=hide)
+        loc = Locator(raw, hide)
+        findings = (parsed.findings + row_findings(parsed, loc, stand_per) + record_findings(parsed, loc)
+                    + row_count_findings(raw, contract, parsed.skipped_rows))
+    finally:  # no identifier kept past the file
+        scrub.forget()
     bad = len(_bad_rows(findings) & {rec["excel_row"] for rec in parsed.records})
     _accept(record, raw, stand_per, len(parsed.records) - bad, bad, len(parsed.skipped_rows))
     return CheckResult(record, findings)

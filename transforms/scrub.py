@@ -194,6 +194,22 @@ def _masked(text: str, pattern: IdentifierPattern) -> str:
     return "".join(parts) + text[at:]
 
 
+def forget() -> None:
+    """Drop every identifier-derived value this module keeps between rows: the parts of each
+    identifier value and their compiled expressions (and the compiled expressions the `re` module
+    keeps of its own). They are kept only to serve one municipality's deliveries (a person recurs
+    in every row and month of them); a long-running worker must not hold a register's V-numbers
+    and names from one run to the next. `transforms.delivery` calls it when a batch is done."""
+    for cache in (_value_parts, _compiled, _alternation):
+        cache.cache_clear()
+    re.purge()
+
+
+def remembered() -> int:
+    """How many identifier values and expressions this module holds now (0 after `forget`)."""
+    return sum(cache.cache_info().currsize for cache in (_value_parts, _compiled, _alternation))
+
+
 class RowScrubber:
     """Scrubs text kept from the rows of one sheet, each with that row's own identifiers.
 
@@ -215,5 +231,5 @@ class RowScrubber:
         return scrub(text, self._patterns[excel_row])
 
 
-__all__ = ["MASK", "RISKY_START", "IdentifierPattern", "formula_safe", "RowScrubber", "identifier_pattern", "scrub",
-           "scrub_digits"]
+__all__ = ["MASK", "RISKY_START", "IdentifierPattern", "formula_safe", "forget", "RowScrubber", "identifier_pattern",
+           "remembered", "scrub", "scrub_digits"]
