@@ -141,6 +141,28 @@ def _sheet_hidden(folder: Path, on: bool) -> set[str]:
     return {f.code for f in process_delivery(path, ams, "2020-10", PSEUDO).findings}
 
 
+def _csv_codes(folder: Path, text: str, encoding: str) -> set[str]:
+    """The codes of a tiny Eindhoven delivery (a CSV, cp1252 in its contract) written as `text`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "a.csv").write_bytes(text.encode(encoding))
+    return {f.code for f in process_delivery(folder / "a.csv", contract_for("eindhoven"), "2020-10", PSEUDO).findings}
+
+
+_EINDHOVEN_CSV = ("Clientnr;Vnr;Naam;Geb.datum;Startdatum;Einddatum;Uitstroom\r\n"
+                  "4101;5550306006;Gonçalves;10-12-1961;07-07-2019;03-02-2020;Gedwongen beëindigd\r\n")
+
+
+@case("csv-encoding-differs")
+def _csv_encoding(folder: Path, on: bool) -> set[str]:
+    return _csv_codes(folder, _EINDHOVEN_CSV, "utf-8" if on else "cp1252")
+
+
+@case("csv-separator-line")
+def _csv_separator(folder: Path, on: bool) -> set[str]:
+    return _csv_codes(folder, "sep=,\r\n" + _EINDHOVEN_CSV.replace(";", ",") if on else
+                      "sep=;\r\n" + _EINDHOVEN_CSV, "cp1252")
+
+
 def _edited_codes(folder: Path, change: Callable[[dict[str, bytes]], None], rows: list[dict] | None = None) -> set[str]:
     """The codes of a tiny Amsterdam delivery whose XML parts `change` edits in place (what
     openpyxl cannot write: two sheets of one name, a formula without a value, an error value)."""

@@ -37,6 +37,7 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
+from transforms.read import separator_line
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -182,11 +183,12 @@ def read_grids(path: Path) -> list[Grid]:
             break
         except UnicodeDecodeError:
             continue
+    text, said = separator_line(text)  # Excel's 'sep=;' line: not a row, as for a delivery (read.csv_text)
     lines = [line for line in text.splitlines() if line.strip()][:50]
     counts = {d: [line.count(d) for line in lines] for d in (";", ",", "\t", "|")}
     # the delimiter that splits most lines the same number of times, at least once
-    delimiter = max(counts, key=lambda d: (Counter(counts[d]).most_common(1)[0][1] if any(counts[d]) else 0,
-                                           Counter(counts[d]).most_common(1)[0][0]))
+    delimiter = said or max(counts, key=lambda d: (Counter(counts[d]).most_common(1)[0][1] if any(counts[d]) else 0,
+                                                   Counter(counts[d]).most_common(1)[0][0]))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         rows = [[None if c.strip() == "" else c for c in row] for row in reader]

@@ -213,7 +213,8 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     except OSError as exc:
         raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": exc.strerror})]) from None
     if contract.file.type == "csv":
-        return _read_csv(path, contract, name), "", [], None
+        grid, notes = _read_csv(path, contract, name)
+        return grid, "", notes, None
     if head.startswith(OLE_MAGIC):
         raise DeliveryRejected([Finding("file-password-protected", file=name)])
     if not head.startswith(ZIP_MAGIC):
@@ -248,7 +249,8 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     return grid, match, notes, checked  # an empty cell is "" here (None in a data row: _data_rows)
 
 
-def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]]:
+def _read_csv(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], list[Finding]]:
+    """The CSV file's records (a record's cells, None where blank) and warnings about how it was read."""
     checked = limits_check.checked_open(path, name, csv=True)
     if checked.finding is not None:
         raise DeliveryRejected([checked.finding])
@@ -259,14 +261,15 @@ def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]
                   f"{contract.file.encoding}" if _utf16_unmarked(raw[:4096]) else "binary content, expected text (CSV)")
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
     try:
-        text = raw.decode(encoding)
+        read = csv_text(checked.raw or b"", contract)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].decode(encoding, "replace").count("\n") + 1
         raise DeliveryRejected([Finding("file-unreadable", file=name, excel_row=line, params={
             "detail": f"line {line} is not {encoding} text"})]) from None
+    notes = [Finding(code, file=name, params=params) for code, params in read.notes]
     # strict: a quote opened and never closed ends in an error, not in one cell holding the rest of
     # the file (the non-strict reader's answer: 5 of 67 rows read, the others silently gone)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter, strict=True)
+    reader = csv.reader(io.StringIO(read.text, newline=""), delimiter=read.delimiter, strict=True)
     cell_chars = limits().cell_chars
     previous = csv.field_size_limit(cell_chars)
     grid: list[list[Any]] = []
@@ -275,7 +278,7 @@ def _read_csv(path: Path, contract: SourceContract, name: str) -> list[list[Any]
         for row in reader:
             grid.append([None if cell.strip() == "" else cell for cell in row])
             start = reader.line_num + 1
-        return grid
+        return grid, notes
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
             finding = limits_check.over("cell_chars", f"> {cell_chars}", cell_chars, name, f"line {reader.line_num}")
@@ -312,10 +315,61 @@ def _utf16_unmarked(head: bytes) -> bool:
     return len(head) >= 8 and any(head[i::2].count(0) == len(head) // 2 and 0 not in head[1 - i::2] for i in (0, 1))
 
 
-def csv_text(raw: bytes, encoding: str) -> str:
-    """A CSV file's text as the reader decodes it (raises UnicodeDecodeError where it is not)."""
-    data, said = by_byte_order_mark(raw, encoding)
-    return data.decode(said)
+#: encodings of one byte a character that a contract may state; a file in them never holds valid
+#: UTF-8 multi-byte sequences in practice (text would have to read like 'Ã«' at every non-ASCII letter)
+_SINGLE_BYTE = re.compile(r"^(cp|windows-?)125\d$|^(iso-?8859|latin)", re.IGNORECASE)
+#: Excel's separator line: a CSV whose first line is 'sep=;' is split on ';', and the line is not a row
+_SEPARATOR_LINE = re.compile(r"sep=([^\r\n])(?:\r\n|\n|\r|$)")
+
+
+@dataclass(frozen=True)
+class CsvText:
+    """A CSV file's text as read: without its byte-order mark and Excel's separator line; the
+    encoding and delimiter it is read with; and (code, params) of each way that differs from
+    the contract (the file's warnings)."""
+
+    text: str
+    encoding: str
+    delimiter: str
+    notes: list[tuple[str, dict[str, str]]]
+
+
+def csv_text(raw: bytes, contract: SourceContract) -> CsvText:
+    """A CSV file's text as the reader and the steward report read it (UnicodeDecodeError where it
+    is not text in the contract's encoding, nor in that of its byte-order mark, nor UTF-8).
+
+    - A byte-order mark says the encoding, whatever the contract says.
+    - A file without one whose contract states a one-byte encoding (cp1252, latin-1) but whose
+      bytes are UTF-8 with letters beyond ASCII (an export tool saving 'CSV UTF-8' without the
+      mark) is read as UTF-8: read as cp1252, every such letter would be two wrong ones and each
+      label with one unknown ('Gedwongen beÃ«indigd'). Noted: csv-encoding-differs.
+    - Excel's separator line ('sep=;' as the first line) is not a row, as in Excel: the file is
+      split on the character it names, noted when that is not the contract's (csv-separator-line).
+    """
+    data, encoding = by_byte_order_mark(raw, contract.file.encoding)
+    notes: list[tuple[str, dict[str, str]]] = []
+    if encoding == contract.file.encoding and _SINGLE_BYTE.search(encoding) and not data.isascii():
+        try:
+            text = data.decode("utf-8")
+            notes.append(("csv-encoding-differs", {"encoding": encoding}))
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            text = data.decode(encoding)
+    else:
+        text = data.decode(encoding)
+    text, said = separator_line(text)
+    delimiter = contract.file.delimiter
+    if said is not None and said != delimiter:
+        notes.append(("csv-separator-line", {"separator": said, "delimiter": delimiter}))
+        delimiter = said
+    return CsvText(text, encoding, delimiter, notes)
+
+
+def separator_line(text: str) -> tuple[str, str | None]:
+    """A CSV text without Excel's separator line ('sep=;' as its first line), and the separator
+    that line names (None: the text has no such line, and is returned as it is)."""
+    line = _SEPARATOR_LINE.match(text)
+    return (text, None) if line is None else (text[line.end():], line.group(1))
 
 
 def _check_cells(grid: list[list[Any]], name: str, sheet: str) -> None:

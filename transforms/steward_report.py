@@ -146,11 +146,11 @@ def _source_sheets(path: Path, contract: SourceContract, words: dict[str, str],
         return
     if contract.file.type == "csv":
         try:
-            text = csv_text(path.read_bytes(), contract.file.encoding)
+            read = csv_text(path.read_bytes(), contract)
         except (OSError, UnicodeDecodeError):
             yield []
             return
-        rows = csv.reader(io.StringIO(text, newline=""), delimiter=contract.file.delimiter)
+        rows = csv.reader(io.StringIO(read.text, newline=""), delimiter=read.delimiter)
         yield [SourceSheet(words["data"], ([safe_text(v) for v in cells] for cells in rows))]
         return
     try:

@@ -1,0 +1,96 @@
+"""CSV exports as other tools write them: UTF-8 without its byte-order mark where the contract
+says cp1252, and Excel's separator line ('sep=;'). Files written here by hand, not by the demo's
+generator: the generator writes neither."""
+
+from __future__ import annotations
+
+import openpyxl
+from typer.testing import CliRunner
+
+from lvv.cli import app
+from schemas.contracts import contract_for
+from transforms.contract_draft import read_grids
+from transforms.delivery import process_delivery
+from transforms.protect import Pseudonymiser
+from transforms.read import read_source
+
+EINDHOVEN = contract_for("eindhoven")
+HEADER = ["Clientnr", "Vnr", "Naam", "Geb.datum", "Startdatum", "Einddatum", "Uitstroom"]
+ROWS = [
+    ["4101", "5550306006", "Gonçalves", "10-12-1961", "07-07-2019", "03-02-2020", "Gedwongen beëindigd"],
+    ["4102", "0935306123", "Gökçe", "23-11-1967", "17-07-2019", "", ""],
+    ["4103", "5949421008", "Traoré", "25-02-1984", "18-07-2019", "27-09-2020", "Herh. aanvraag"],
+    ["4104", "8007145528", "Ørsted", "15-07-2002", "22-07-2019", "14-08-2020", "VB - uitgezet"],
+]
+
+
+def _csv(rows: list[list[str]], delimiter: str = ";", first_line: str | None = None) -> str:
+    lines = ([first_line] if first_line is not None else []) + [delimiter.join(r) for r in [HEADER, *rows]]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _write(tmp_path, name: str, text: str, encoding: str):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_a_utf8_csv_without_its_mark_is_read_as_the_text_it_is_where_the_contract_says_cp1252(tmp_path):
+    """Read as cp1252, every letter beyond ASCII would be two wrong ones and the label
+    'Gedwongen beëindigd' unknown (its row quarantined); read as UTF-8 the rows are the cp1252
+    file's, with a warning saying how it was read."""
+    text = _csv(ROWS)
+    as_contract = read_source(_write(tmp_path, "a.csv", text, "cp1252"), EINDHOVEN)
+    as_utf8 = read_source(_write(tmp_path, "b.csv", text, "utf-8"), EINDHOVEN)
+    assert as_utf8.rows == as_contract.rows and as_utf8.excel_rows == as_contract.excel_rows
+    assert as_utf8.rows[0][2] == "Gonçalves" and as_utf8.rows[0][6] == "Gedwongen beëindigd"
+    assert [(f.code, f.params) for f in as_contract.findings] == []
+    assert [(f.code, f.severity, f.params) for f in as_utf8.findings] == [
+        ("csv-encoding-differs", "warning", {"encoding": "cp1252"})]
+    result = process_delivery(tmp_path / "b.csv", EINDHOVEN, "2020-10", Pseudonymiser("k"))
+    assert len(result.episodes) == 4 and len(result.quarantine) == 0
+
+
+def test_a_cp1252_csv_stays_cp1252_and_an_ascii_one_needs_no_note(tmp_path):
+    """Bytes that are not UTF-8 are the contract's encoding, as before; plain ASCII is both."""
+    cp = read_source(_write(tmp_path, "a.csv", _csv(ROWS), "cp1252"), EINDHOVEN)
+    assert cp.rows[3][2] == "Ørsted" and not cp.findings
+    plain = [[cell.encode("ascii", "replace").decode() for cell in row] for row in ROWS[2:3]]
+    ascii_only = read_source(_write(tmp_path, "b.csv", _csv(plain), "utf-8"), EINDHOVEN)
+    assert not ascii_only.findings and ascii_only.rows[0][2] == "Traor?"
+
+
+def test_excels_separator_line_is_not_a_row(tmp_path):
+    """'sep=;' as the first line: Excel splits on ';' and shows the header in row 1; so does the
+    reader (the same rows and row numbers as without the line), with no note where the line
+    names the contract's delimiter, and a warning where it names another (then split on that)."""
+    plain = read_source(_write(tmp_path, "a.csv", _csv(ROWS), "cp1252"), EINDHOVEN)
+    same = read_source(_write(tmp_path, "b.csv", _csv(ROWS, first_line="sep=;"), "cp1252"), EINDHOVEN)
+    assert (same.rows, same.excel_rows, same.headers, same.findings) == (plain.rows, plain.excel_rows,
+                                                                        plain.headers, [])
+    commas = [[cell.replace(",", " ") for cell in row] for row in ROWS]
+    other = read_source(_write(tmp_path, "c.csv", _csv(commas, ",", first_line="sep=,"), "cp1252"), EINDHOVEN)
+    assert other.rows == plain.rows and other.excel_rows == plain.excel_rows
+    assert [(f.code, f.params) for f in other.findings] == [
+        ("csv-separator-line", {"separator": ",", "delimiter": ";"})]
+
+
+def test_the_steward_report_and_the_contract_draft_read_the_separator_line_as_the_reader_does(tmp_path):
+    """The report's copy of the file shows the header in row 1 (as Excel does, and as the findings
+    count rows); the contract draft of a new municipality's file finds the header in row 1 and
+    the delimiter the line names, so the contract it drafts reads the file."""
+    path = _write(tmp_path, "export.csv", _csv(ROWS, first_line="sep=;"), "utf-8")
+    report = tmp_path / "report.xlsx"
+    outcome = CliRunner().invoke(app, ["validate", str(path), "--municipality", "eindhoven", "--period",
+                                       "2020-10", "--report", str(report)])
+    assert outcome.exit_code == 0, outcome.output
+    book = openpyxl.load_workbook(report, read_only=True)
+    copies = [ws for ws in book.worksheets if any(c == "Clientnr" for row in ws.iter_rows(values_only=True)
+                                                  for c in row)]
+    assert len(copies) == 1
+    first = next(copies[0].iter_rows(values_only=True))
+    assert list(first[:len(HEADER)]) == HEADER
+    assert not any(c == "sep=;" for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row)
+    book.close()
+    grid, = read_grids(path)
+    assert grid.rows[0] == HEADER and grid.delimiter == ";"
