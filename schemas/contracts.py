@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas import ascii_digits, load_yaml
+from schemas import ascii_digits, load_yaml, without_invisible
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP, FollowUp, Outcome
 
 SOURCES_DIR = Path(__file__).resolve().parent / "sources"
@@ -40,8 +40,9 @@ class ContractError(ValueError):
 
 
 def normalise_label(label: object) -> str:
-    """A label as compared against a vocabulary: case-folded, accents kept, spaces collapsed."""
-    text = unicodedata.normalize("NFC", str(label))
+    """A label as compared against a vocabulary: case-folded, accents kept, spaces collapsed,
+    characters nobody sees left out."""
+    text = unicodedata.normalize("NFC", without_invisible(str(label)))
     text = re.sub(r"\s+", " ", text).strip().casefold()
     return text.rstrip(" .")
 
@@ -134,10 +135,11 @@ class RecordIds(BaseModel):
 
     def normalise(self, text: str | None) -> str | None:
         """One record number in its canonical form (None stays None). Digits of another script
-        are ASCII digits first ('٣٤٥' is 345): the same stay typed either way is one episode."""
+        are ASCII digits first ('٣٤٥' is 345), and characters nobody sees are dropped (a zero-width
+        space pasted after it): the same stay typed either way is one episode."""
         if text is None:
             return None
-        text = ascii_digits(text)
+        text = ascii_digits(without_invisible(text))
         if self.trim:
             text = text.strip()
         if self.case == "upper":

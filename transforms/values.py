@@ -8,7 +8,7 @@ from functools import cache
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from schemas import ascii_digits  # noqa: F401  (values.ascii_digits: the name transforms use)
+from schemas import ascii_digits, without_invisible  # noqa: F401  (values.ascii_digits: the name transforms use)
 
 EXCEL_EPOCH = date(1899, 12, 30)
 #: serial numbers of 1950-01-01 .. 2100-12-31: a plain number outside this is not a plausible date
@@ -145,7 +145,8 @@ def normalise_person_id(value: Any) -> tuple[str | None, bool]:
     """A V-number cell in its canonical form (10 digits) and whether that changed what was typed.
 
     Spaces, dots and dashes between the digits and a leading 'V' are dropped ('V 6652.327.800',
-    '6652 327 800'), digits of another script become ASCII digits (ascii_digits); a number cell
+    '6652 327 800'), digits of another script become ASCII digits (ascii_digits), characters nobody
+    sees are dropped (without_invisible); a number cell
     gets back the leading zeros Excel took off (12345678 -> '0012345678'). A value that still is not 10 digits is returned as found (stripped), so that
     the check on its form reports it; a text cell of fewer digits is never padded, since nothing
     says a zero was lost.
@@ -160,7 +161,7 @@ def normalise_person_id(value: Any) -> tuple[str | None, bool]:
             return text.zfill(PERSON_ID_DIGITS), len(text) < PERSON_ID_DIGITS
         return text, False
     found = str(value).strip()
-    text = ascii_digits(found)
+    text = ascii_digits(without_invisible(found))
     if _NUMBER_AS_TEXT.match(text):  # '665232780.0': a number cell written out as text, not a dot
         canonical, _ = normalise_person_id(int(text.split(".")[0]))
         return canonical, True

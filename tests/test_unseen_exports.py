@@ -1,10 +1,14 @@
-"""CSV exports as other tools write them: UTF-8 without its byte-order mark where the contract
-says cp1252, and Excel's separator line ('sep=;'). Files written here by hand, not by the demo's
-generator: the generator writes neither."""
+"""Exports as other tools and people write them: a CSV in UTF-8 without its byte-order mark where
+the contract says cp1252, Excel's separator line ('sep=;'), and header and label cells holding
+characters nobody sees. Files written here by hand, not by the demo's generator: it writes none
+of these."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import openpyxl
+import pytest
 from typer.testing import CliRunner
 
 from lvv.cli import app
@@ -94,3 +98,52 @@ def test_the_steward_report_and_the_contract_draft_read_the_separator_line_as_th
     book.close()
     grid, = read_grids(path)
     assert grid.rows[0] == HEADER and grid.delimiter == ";"
+
+
+AMSTERDAM = contract_for("amsterdam")
+
+
+def _amsterdam_workbook(path, header: list[str], rows: list[list]) -> None:
+    """Amsterdam's layout built cell by cell: the title block with its 'Stand per' date, the header
+    in row 5, the data below."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = AMSTERDAM.file.sheet
+    sheet["A1"], sheet["A2"], sheet["B2"] = "Registratie LVV", "Stand per", date(2020, 10, 31)
+    for column, text in enumerate(header, 1):
+        sheet.cell(5, column, text)
+    for r, row in enumerate(rows, 6):
+        for column, value in enumerate(row, 1):
+            sheet.cell(r, column, value)
+    book.save(path)
+
+
+AMSTERDAM_ROWS = [
+    ["LVV-2019-0101", "0312345678", "Haverkamp", "Ietje", date(1977, 7, 17), date(2019, 5, 1), date(2020, 3, 2),
+     "Zelfstandig vertrek", None],
+    ["LVV-2019-0102", "0312345679", "Oosterwijk", "Sem", date(1980, 1, 2), date(2019, 6, 3), None, None, None],
+]
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\ufeff", "\u00ad", "\u2060", "\u200e"])
+def test_a_character_nobody_sees_does_not_make_another_header_or_label(tmp_path, invisible):
+    """A zero-width space, a byte-order mark, a soft hyphen, a word joiner or a direction mark in
+    a header, an outcome label, a record number or a V-number (pasted from a web page or a chat)
+    looks the same as without it to the steward; the reader reads the file as the one without it,
+    not 'header not found', an unknown label, a malformed V-number or another stay."""
+    header = list(AMSTERDAM.columns.values())
+    plain, marked = tmp_path / "plain.xlsx", tmp_path / "marked.xlsx"
+    _amsterdam_workbook(plain, header, AMSTERDAM_ROWS)
+    rows = [list(r) for r in AMSTERDAM_ROWS]
+    rows[0][7] = "Zelfstandig" + invisible + " vertrek"
+    rows[0][0], rows[1][1] = rows[0][0] + invisible, invisible + rows[1][1]  # a record number, a V-number
+    _amsterdam_workbook(marked, [invisible + h if k % 2 else h + invisible for k, h in enumerate(header)], rows)
+    read_plain, read_marked = read_source(plain, AMSTERDAM), read_source(marked, AMSTERDAM)
+    assert read_marked.positions == read_plain.positions and not read_marked.findings
+    expected = process_delivery(plain, AMSTERDAM, "2020-10", Pseudonymiser("k"))
+    found = process_delivery(marked, AMSTERDAM, "2020-10", Pseudonymiser("k"))
+    assert len(found.quarantine) == 0 and len(found.episodes) == 2
+    # the same stays of the same persons: a record number or V-number with the character is the one without
+    columns = ["person_id", "episode_id", "intake_date", "exit_date", "outcome_code"]
+    assert found.episodes[columns].equals(expected.episodes[columns])
+    assert found.episodes["outcome_code"].tolist()[0] == expected.episodes["outcome_code"].tolist()[0] == "return_independent"
