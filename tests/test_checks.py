@@ -152,6 +152,21 @@ _EINDHOVEN_CSV = ("Clientnr;Vnr;Naam;Geb.datum;Startdatum;Einddatum;Uitstroom\r\
                   "4101;5550306006;Gonçalves;10-12-1961;07-07-2019;03-02-2020;Gedwongen beëindigd\r\n")
 
 
+@case("stand-per-unreadable")
+def _stand_per_unreadable(folder: Path, on: bool) -> set[str]:
+    import openpyxl
+
+    ams = contract_for("amsterdam")
+    path = write_sheet(folder / "a.xlsx", ams, [good_row(1)], stand_per=OCT)
+    book = openpyxl.load_workbook(path)
+    for row in book[ams.file.sheet].iter_rows(max_row=ams.file.header_row - 1):
+        for cell in row:
+            if isinstance(cell.value, (date, str)) and str(cell.value).startswith(("2020-10-31", "31-10-2020")):
+                cell.value = "31 oktober 2020" if on else "31-10-2020"
+    book.save(path)
+    return {f.code for f in process_delivery(path, ams, "2020-10", PSEUDO).findings}
+
+
 @case("csv-encoding-differs")
 def _csv_encoding(folder: Path, on: bool) -> set[str]:
     return _csv_codes(folder, _EINDHOVEN_CSV, "utf-8" if on else "cp1252")

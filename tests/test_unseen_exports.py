@@ -147,3 +147,23 @@ def test_a_character_nobody_sees_does_not_make_another_header_or_label(tmp_path,
     columns = ["person_id", "episode_id", "intake_date", "exit_date", "outcome_code"]
     assert found.episodes[columns].equals(expected.episodes[columns])
     assert found.episodes["outcome_code"].tolist()[0] == expected.episodes["outcome_code"].tolist()[0] == "return_independent"
+
+
+@pytest.mark.parametrize("stated", ["15 oktober 2020", "2020-10-15", "onbekend", None])
+def test_a_stand_per_date_that_cannot_be_read_is_a_located_warning_not_a_silent_month_end(tmp_path, stated):
+    """The knowledge date of a delivery is its 'stand per' date; where the label stands but no date
+    in the contract's notation follows, the month's end is taken (as before), and the steward is
+    told where, instead of nothing."""
+    path = tmp_path / "a.xlsx"
+    _amsterdam_workbook(path, list(AMSTERDAM.columns.values()), AMSTERDAM_ROWS)
+    book = openpyxl.load_workbook(path)
+    book.active["B2"] = stated
+    book.save(path)
+    result = process_delivery(path, AMSTERDAM, "2020-10", Pseudonymiser("k"))
+    assert result.delivery["stand_per"] == date(2020, 10, 31) and not result.delivery["stand_per_stated"]
+    found = [(f.code, f.severity, f.excel_row, f.column_letter, f.value) for f in result.findings]
+    assert found == [("stand-per-unreadable", "warning", 2, "B" if stated else "A", stated or "Stand per")]
+    book.active["B2"] = date(2020, 10, 15)
+    book.save(path)
+    stated_well = process_delivery(path, AMSTERDAM, "2020-10", Pseudonymiser("k"))
+    assert stated_well.delivery["stand_per"] == date(2020, 10, 15) and not stated_well.findings

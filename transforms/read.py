@@ -27,7 +27,7 @@ from schemas.checks import Finding, limits
 from transforms import limits as limits_check
 from transforms.scrub import scrub_digits
 from schemas.contracts import SourceContract, normalise_label
-from transforms.values import SERIAL_RANGE, is_blank, parse_date_value
+from transforms.values import SERIAL_RANGE, as_text, is_blank, notation, parse_date_value
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -109,6 +109,11 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
     if checked is not None and checked.date1904:
         _dates_from_1904(rows, [positions[f] for f in DATE_FIELDS if f in positions])
     stand_per, cell = _stand_per(grid[:header_index], contract, checked is not None and checked.date1904)
+    if stand_per is None and cell is not None:  # the label stands there, a date in the contract's notation does not
+        findings.append(Finding("stand-per-unreadable", file=name, sheet=sheet, excel_row=cell[0],
+                                column_letter=column_letter(cell[1]), value=scrub_digits(as_text(cell[2])),
+                                params={"label": contract.file.stand_per.label, "accepted": notation(contract.dates.formats)}))
+        cell = None
     if stand_per is None:
         from transforms.export_rules import stand_per_from_name
 
@@ -458,10 +463,13 @@ def _duplicated_columns(headers: list[str], contract: SourceContract) -> dict[st
 def _stand_per(title_rows: list[list[Any]], contract: SourceContract,
                date1904: bool = False) -> tuple[date | None, tuple | None]:
     """The file's own 'stand per' date and the cell it stands in (Excel row, column, value); a
-    serial number counted from 1904 in a 1904 workbook."""
+    serial number counted from 1904 in a 1904 workbook. (None, the cell) where the label stands
+    in the title block but no date in the contract's notation follows it: the first cell that
+    should have held it."""
     if contract.file.stand_per is None or contract.file.stand_per.label is None:
         return None, None
     label = normalise_label(contract.file.stand_per.label)
+    unreadable = None
     for row, cells in enumerate(title_rows, start=1):
         for i, value in enumerate(cells):
             if is_blank(value) or not normalise_label(value).startswith(label):
@@ -473,7 +481,10 @@ def _stand_per(title_rows: list[list[Any]], contract: SourceContract,
                 parsed = parse_date_value(_from_1904(candidate) if date1904 else candidate, contract.dates.formats)
                 if isinstance(parsed, date):
                     return parsed, (row, column, cell)
-    return None, None
+            if unreadable is None:  # the label alone: its own cell
+                column, _, cell = candidates[0] if candidates else (i, None, value)
+                unreadable = (row, column, cell)
+    return None, unreadable
 
 
 def _short(exc: Exception) -> str:
