@@ -19,6 +19,13 @@ Asked for (`Checked(layout=True)`, the steward's report), the same pass also not
 read-only mode does not keep and the report's copy needs: each sheet's column widths and hidden
 columns, merged ranges and frozen pane, so no part is streamed a second time for them.
 
+The attributes of the workbook's parts (the date system, a sheet's name and relationship) and of
+the layout (a column's, a pane's) are read in every spelling XML allows, as python-calamine
+reads it: either quote, space (newlines too) around '=', any namespace prefix on the element
+(_start_tags, _attributes). Read only as 'name="value"', a workbook written date1904='1' had its
+dates read 1,462 days early, and a sheet written name='Export' its formula and error cells read as
+blanks, without a word.
+
 Each check_ function returns the fatal finding of the first limit passed, or None.
 """
 
@@ -41,6 +48,50 @@ _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
 #: the same without a namespace prefix: where no ':row' stands it finds exactly the same, and an
 #: expression that starts with a literal ('<row') is searched for several times faster
 _PLAIN_ROW = re.compile(rb"<row[\s>/]")
+#: one attribute of a start tag in every spelling XML allows: its name (a namespace prefix and all),
+#: space around '=' (newlines and tabs too), its value in either quote; or a quoted text standing
+#: alone (no attribute's: passed over, so no value is ever searched for an attribute within it).
+#: Groups: the name, the value in double quotes, the value in single quotes. Linear: a name is
+#: tried only where one may start (after a space or a quote, as python-calamine reads
+#: '<c x="1"r="B5">'), each try ends at the next '=', quote or '<' it cannot pass, and taken
+#: whole (possessive), so a run of a million name letters is one try, not a million (_attributes)
+_ATTRIBUTE = re.compile(rb"""(?<![^\s"'])([^\s=<>/"']++)\s*+=\s*+(?:"([^"<]*+)"|'([^'<]*+)')|"[^"<]*+"|'[^'<]*+'""")
+#: a start tag's attributes up to its '>': anything but '<' and '>', a quoted value taken whole
+#: (a '>' within quotes is the value's: name="a>b"); XML allows no '<' in a tag, quoted or not
+_TAG_BODY = rb"""(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+"""
+#: a namespace prefix of an element's name ('x:'), as XML names are written (non-ASCII letters too)
+_PREFIX = rb"(?:[\w.\-\x80-\xff]+:)?"
+
+
+def _start_tags(name: bytes) -> re.Pattern[bytes]:
+    """The start tags of the element `name`, with or without a namespace prefix, self-closing or
+    not; group 1: its attributes (_attributes). As python-calamine finds the element (by its local
+    name), whatever the spelling of its attributes."""
+    return re.compile(rb"<" + _PREFIX + name + rb"(?=[\s/>])(" + _TAG_BODY + rb")>")
+
+
+def _attributes(tag: bytes) -> list[tuple[bytes, bytes]]:
+    """A start tag's attributes (group 1 of _start_tags) as (name, value) pairs in order, each value
+    as written (entities not replaced): 'a="1"', "a='1'", 'a = "1"', 'a\n=\n"1"' alike. A text that
+    looks like an attribute within another's value (foo='date1904="1"') is none; and, as
+    python-calamine's XML reader stops there, none is read after a piece that is no attribute
+    ('<workbookPr junk date1904="1"/>' states no date system it reads)."""
+    pairs, done = [], 0
+    for found in _ATTRIBUTE.finditer(tag):
+        name = found.group(1)
+        if not name or (found.start() > done and not tag[done:found.start()].isspace()):
+            break
+        pairs.append((name, found.group(2) if found.group(2) is not None else found.group(3)))
+        done = found.end()
+    return pairs
+
+
+def _attribute(tag: bytes, name: bytes) -> bytes | None:
+    """The value of a start tag's attribute `name` (the first, as python-calamine asks for one),
+    or None. Only that name: 'x:date1904' is another attribute than 'date1904'."""
+    return next((value for key, value in _attributes(tag) if key == name), None)
+
+
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the first element's start: the end of an XML prolog (where a DTD would stand)
@@ -71,17 +122,12 @@ _ERROR_TYPE = re.compile(rb"""t\s*=\s*["']e["']""")
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?"')
 _ERROR_TEXT = re.compile(r"#[A-Z0-9/!?.]{1,12}")
 #: the date system, the sheets by name and their relationship ids (xl/workbook.xml), the parts (rels)
-_DATE1904 = re.compile(rb'<(?:\w+:)?workbookPr\s[^>]*?\bdate1904="(1|true)"')
-_SHEET = re.compile(rb"<(?:\w+:)?sheet\s([^>]*)/?>")
-_NAME = re.compile(rb'\bname="([^"]*)"')
-_RID = re.compile(rb'\b\w+:id="([^"]*)"')
-_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)/?>")
-_ID = re.compile(rb'\bId="([^"]*)"')
-_TARGET = re.compile(rb'\bTarget="([^"]*)"')
-#: the layout (Checked.layout): a column range's attributes, a pane's, any attribute and its value
-_COL = re.compile(rb"<(?:\w+:)?col\s([^>]*?)/?>")
-_PANE = re.compile(rb"<(?:\w+:)?pane\s([^>]*?)/?>")
-_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+_WORKBOOK_PR = _start_tags(rb"workbookPr")
+_SHEET = _start_tags(rb"sheet")
+_RELATIONSHIP = _start_tags(rb"Relationship")
+#: the layout (Checked.layout): a column range's attributes, a pane's
+_COL = _start_tags(rb"col")
+_PANE = _start_tags(rb"pane")
 #: Excel's last column (XFD): a <col> past it, or backwards, is not a column range anything can show
 MAX_COLUMN = 16384
 #: the tail kept between chunks reaches back to the last cell's start, this far at most (a cell
@@ -431,22 +477,36 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
     rids: dict[str, str] = {}
     if "xl/workbook.xml" in by_name:
         for data in _chunks(archive, by_name["xl/workbook.xml"]):
-            if _DATE1904.search(data):
-                notes.date1904 = True
+            if b"workbookPr" in data:
+                for attributes in _WORKBOOK_PR.findall(data):  # the last one stands, as in calamine
+                    notes.date1904 = _attribute(attributes, b"date1904") in (b"1", b"true")
             for attributes in _SHEET.findall(data):
-                sheet, rid = _NAME.search(attributes), _RID.search(attributes)
-                if sheet and rid:
-                    rids[rid.group(1).decode("utf-8", "replace")] = _unescaped(sheet.group(1))
+                sheet, rid = _sheet_attributes(attributes)
+                if sheet is not None and rid is not None:
+                    rids[rid.decode("utf-8", "replace")] = _unescaped(sheet)
     parts: dict[str, str] = {}
     if "xl/_rels/workbook.xml.rels" in by_name:
         for data in _chunks(archive, by_name["xl/_rels/workbook.xml.rels"]):
             for attributes in _RELATIONSHIP.findall(data):
-                rid, target = _ID.search(attributes), _TARGET.search(attributes)
-                if rid and target and rid.group(1).decode("utf-8", "replace") in rids:
-                    where = target.group(1).decode("utf-8", "replace")
+                rid, target = _attribute(attributes, b"Id"), _attribute(attributes, b"Target")
+                if rid is not None and target is not None and rid.decode("utf-8", "replace") in rids:
+                    where = target.decode("utf-8", "replace")
                     part = where.lstrip("/") if where.startswith("/") else "xl/" + where
-                    parts[part] = rids[rid.group(1).decode("utf-8", "replace")]
+                    parts[part] = rids[rid.decode("utf-8", "replace")]
     return parts
+
+
+def _sheet_attributes(attributes: bytes) -> tuple[bytes | None, bytes | None]:
+    """A <sheet>'s name and its relationship id, as python-calamine takes them: the name from
+    'name' (not 'x:name'), the id from the last attribute named 'id' with any namespace prefix or
+    none ('r:id', 'relationships:id', 'id'), whatever their quotes and spaces."""
+    name = rid = None
+    for key, value in _attributes(attributes):
+        if key == b"name":
+            name = value
+        elif key.rpartition(b":")[2] == b"id":
+            rid = value
+    return name, rid
 
 
 def _unescaped(value: bytes) -> str:
@@ -461,7 +521,7 @@ def _note_layout(data: bytes, notes: SheetNotes) -> None:
     it states neither (the cells)."""
     if b"col" in data:
         for attributes in _COL.findall(data):
-            found = dict(_ATTRIBUTE.findall(attributes))
+            found = dict(_attributes(attributes))
             try:
                 first, last = int(found[b"min"]), int(found[b"max"])
                 width = float(found[b"width"]) if b"width" in found else None
@@ -471,7 +531,7 @@ def _note_layout(data: bytes, notes: SheetNotes) -> None:
                 notes.columns[first] = (last, width, found.get(b"hidden") in (b"1", b"true"))
     if b"pane" in data:
         for attributes in _PANE.findall(data):
-            found = dict(_ATTRIBUTE.findall(attributes))
+            found = dict(_attributes(attributes))
             if found.get(b"state") in (b"frozen", b"frozenSplit") and found.get(b"topLeftCell"):
                 notes.frozen = found[b"topLeftCell"].decode("ascii", "replace")
 
