@@ -6,7 +6,8 @@ openpyxl (LibreOffice, Go, JS and R libraries, hand-made exports) use them. pyth
 them all alike; the limits' pass (transforms.limits) read most attributes only as 'name="value"'.
 A 1904 workbook written date1904='1' had its dates read 1,462 days early without a word; a sheet
 named name='Registratie' lost its formula and error cells' findings (read as blanks: an open stay);
-a steward report's copy lost its column widths and frozen pane.
+a merged range or a dimension past the limits, spelled so, was not refused; a steward report's copy
+lost its column widths and frozen pane.
 
 Every workbook here is written by hand, part by part (zipfile and XML text), in a layout and with
 values the demo's generator never writes; what python-calamine itself reads from it is the yardstick.
@@ -180,19 +181,52 @@ def test_a_formula_without_a_value_is_found_whatever_the_spelling_of_the_sheet_s
     assert list(result.quarantine["excel_row"]) == [4] and stays(path) == {5: STAYS[5]}
 
 
-# ------------------------------------------------------------------ layout
+# ------------------------------------------------------------------ merged ranges, dimension, layout
+@pytest.mark.parametrize("quote", ["'", '"'])
+@pytest.mark.parametrize("equals", ["=", " = ", "\n=\t"])
+@pytest.mark.parametrize("element", ["mergeCell", "dimension"])
+def test_a_merged_range_or_a_dimension_past_the_limits_is_refused_whatever_its_spelling(tmp_path, element, quote,
+                                                                                        equals):
+    """A merged range is as many cells as it covers; a dimension states the sheet's extent before
+    its rows are read. Spelled otherwise than ref="..", neither was refused."""
+    if element == "mergeCell":
+        merge = f"<mergeCells count='1'><x:mergeCell xmlns:x='{MAIN}' ref{equals}{quote}B4:XFD1048576{quote}/>"
+        path, limit = workbook(tmp_path / "m.xlsx", after=merge + "</mergeCells>"), "limits.rows (data.xml, merged cells)"
+    else:
+        dimension = f"<dimension ref{equals}{quote}A1:I{limits().rows + 1}{quote}/>"
+        path, limit = workbook(tmp_path / "d.xlsx", before=dimension), "limits.rows (data.xml)"
+    [finding] = check_delivery(path, GRONINGEN, "2021-03", PSEUDO).findings
+    assert (finding.code, finding.params["limit"]) == ("limit-exceeded", limit)
+
+
 def test_the_layout_is_noted_whatever_the_spelling_of_its_attributes(tmp_path):
     """What the steward report's copy keeps of the source: column widths and hidden columns, the
-    frozen pane."""
+    frozen pane, merged ranges."""
     before = ("<sheetViews><sheetView workbookViewId='0'><pane ySplit = '3' topLeftCell\n=\n'A4' state='frozen'/>"
               "</sheetView></sheetViews><cols><col min='1' max = '2' width='31.5' customWidth='1'/>"
               "<col hidden='1' min=\"3\"\tmax='4'/></cols>")
+    after = "<mergeCells count='1'><mergeCell ref = 'A1:C1'/></mergeCells>"
     checked = limits_check.Checked(layout=True)
-    limits_check.checked_open(workbook(tmp_path / "l.xlsx", before=before), "l.xlsx", csv=False,
+    limits_check.checked_open(workbook(tmp_path / "l.xlsx", before=before, after=after), "l.xlsx", csv=False,
                               checked=checked)
     notes = checked.notes["Registratie"]
     assert notes.columns == {1: (2, 31.5, False), 3: (4, None, True)}
-    assert notes.frozen == "A4"
+    assert (notes.frozen, notes.merged) == ("A4", [(1, 1, 3, 1)])
+
+
+def test_error_and_formula_cells_whose_other_attribute_holds_a_closing_bracket_are_found(tmp_path):
+    """'>' may stand in an attribute's value; python-calamine reads such a cell as any other. A
+    't' that is part of another attribute's name ('x:t', 'data-t') is no cell type."""
+    cells = rows(exit_cells="<c r='G4' x14:note='a>b' t = 'e' xmlns:x14='urn:x'><v>#N/A</v></c>"
+                            "<c r='I4' x:t='e' xmlns:x='urn:x'><v>7</v></c>"
+                            "<c x14:note='a>b' r = 'J4' xmlns:x14='urn:x'><f>1+1</f></c>")
+    cells = cells.replace("</row><row r=\"5\">", "</row><row r=\"5\"><c r='I5' data-t='e'><v>8</v></c>")
+    path = workbook(tmp_path / "e.xlsx", workbook_pr="<workbookPr date1904='1'/>", cells=cells)
+    grid = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("Registratie").to_python()
+    assert (grid[3][6], grid[3][8], grid[4][8]) == ("", 7.0, 8.0)  # G4 read as empty, I4 and I5 as numbers
+    assert grid[3][9:] in ([], [""])  # J4 empty
+    notes = limits_check.checked_open(path, path.name, csv=False).notes["Registratie"]
+    assert (notes.errors, notes.formulas) == ([("G4", "#N/A")], ["J4"])
 
 
 # ------------------------------------------------------------------ cost
@@ -209,3 +243,15 @@ def test_a_tag_of_a_million_bytes_of_attributes_costs_no_more_than_its_length(tm
     path = workbook(tmp_path / "n.xlsx", workbook_pr=f"<workbookPr {names} date1904='1'/>", stored=True)
     assert not limits_check.checked_open(path, path.name, csv=False).date1904
     assert calamine_stand_per(path) == date(2017, 3, 14)
+    merge = f"<mergeCells><mergeCell {pairs} ref='B4:XFD1048576'/></mergeCells>"
+    found = limits_check.checked_open(workbook(tmp_path / "m.xlsx", after=merge, stored=True), "m.xlsx", csv=False)
+    assert found.finding.params["limit"] == "limits.rows (data.xml, merged cells)"
+    cells = rows(exit_cells=f"<c r='G4' {pairs} t='e'><v>#REF!</v></c>")
+    checked = limits_check.checked_open(workbook(tmp_path / "c.xlsx", cells=cells, stored=True), "c.xlsx", csv=False)
+    assert checked.notes["Registratie"].errors == [("G4", "#REF!")]
+    cells = rows(exit_cells="<c r='G4' " + "t='e' " * 100_000 + "><v>#N/A</v></c>")  # each place read once
+    checked = limits_check.checked_open(workbook(tmp_path / "t.xlsx", cells=cells, stored=True), "t.xlsx", csv=False)
+    assert checked.finding is None and checked.notes["Registratie"].errors == [("G4", "#N/A")]
+    cells = rows(exit_cells=f"<c r='G4' {names}/><c r='H4'><f>1+1</f></c>")
+    checked = limits_check.checked_open(workbook(tmp_path / "n.xlsx", cells=cells, stored=True), "n.xlsx", csv=False)
+    assert checked.finding is None and checked.notes["Registratie"].formulas == ["H4"]
