@@ -123,12 +123,16 @@ def stays(path: Path) -> dict[int, tuple]:
 #: workbookPr spellings python-calamine reads as the 1904 date system
 AS_1904 = ["<workbookPr date1904='1'/>", '<workbookPr date1904 = "true"/>', "<workbookPr\n\tdate1904\n=\n\t'1'\n/>",
            '<workbookPr codeName="a>b" date1904="1" ></workbookPr>', "<workbookPr x='1'date1904='true'/>",
-           f'<x:workbookPr xmlns:x="{MAIN}" date1904 =\'1\'/>']
+           f'<x:workbookPr xmlns:x="{MAIN}" date1904 =\'1\'/>', "<workbookPr date1904='1'/><!-- <workbookPr/> -->"]
 #: and spellings it does not: another attribute's name or value, a value XML does not make '1'
-#: for it (an entity, a space, capitals), a later workbookPr that says otherwise, a malformed tag
+#: for it (an entity, a space, capitals), a later workbookPr that says otherwise, a malformed tag,
+#: one within a comment, a processing instruction or a CDATA section (a defined name's text)
 AS_1900 = ['<workbookPr x:date1904="1" xmlns:x="urn:other"/>', "<workbookPr codeName='date1904=\"1\"'/>",
            '<workbookPr date1904="&#49;"/>', "<workbookPr date1904=' 1'/>", '<workbookPr date1904="TRUE"/>',
-           "<workbookPr date1904='1'/><workbookPr date1904='0'/>", '<workbookPr junk date1904="1"/>']
+           "<workbookPr date1904='1'/><workbookPr date1904='0'/>", '<workbookPr junk date1904="1"/>',
+           "<workbookPr/><!-- <workbookPr date1904='1'/> -->", "<workbookPr/><?x <workbookPr date1904='1'/> ?>",
+           "<workbookPr/><definedNames><definedName name='x'><![CDATA[<workbookPr date1904='1'/>]]></definedName>"
+           "</definedNames>"]
 
 
 @pytest.mark.parametrize("spelling", AS_1904 + AS_1900)
@@ -141,6 +145,18 @@ def test_the_date_system_is_the_one_python_calamine_reads_whatever_the_spelling(
     assert calamine_stand_per(path) == STAND_PER
     assert limits_check.checked_open(path, path.name, csv=False).date1904 is (spelling in AS_1904)
     assert read_source(path, GRONINGEN).stand_per == STAND_PER
+
+
+def test_a_comment_is_left_out_wherever_a_chunk_ends(tmp_path, monkeypatch):
+    """A comment read in chunks: what it holds is none of the workbook's, whichever chunk it ends in."""
+    commented = "<!-- an old setting: <workbookPr date1904='1'/> <sheet name='Oud' r:id='rW1'/> -->"
+    one = workbook(tmp_path / "one.xlsx", workbook_pr="<workbookPr/>" + commented, cells=rows(date1904=False))
+    other = workbook(tmp_path / "other.xlsx", workbook_pr="<workbookPr date1904 = '1'/>" + commented.replace("'1'", "'0'"))
+    for chunk in range(40, 400, 9):
+        monkeypatch.setattr(limits_check, "CHUNK", chunk)
+        for path, date1904 in ((one, False), (other, True)):
+            checked = limits_check.checked_open(path, path.name, csv=False)
+            assert checked.date1904 is date1904 and read_source(path, GRONINGEN).stand_per == STAND_PER, chunk
 
 
 @pytest.mark.parametrize("spelling", AS_1904)
@@ -157,7 +173,8 @@ def test_a_1904_workbook_in_any_spelling_has_its_stays_dates_not_1462_days_early
 SHEETS = ["<sheet name='Registratie' sheetId='1' r:id='rW1'/>", '<sheet name = "Registratie"\nr:id\n=\n"rW1"/>',
           "<sheet sheetId='1' name='Regi&#115;tratie' r:id='rW1'/>", "<sheet name='Registratie' id='rW1'/>",
           f"<x:sheet xmlns:x='{MAIN}' name='Registratie' relationships:id='rW1' xmlns:relationships="
-          f"'{RELATIONSHIPS}'/>", "<sheet name='Registratie' r:id='rX' o:id='rW1' xmlns:o='urn:other'/>"]
+          f"'{RELATIONSHIPS}'/>", "<sheet name='Registratie' r:id='rX' o:id='rW1' xmlns:o='urn:other'/>",
+          "<sheet name='Registratie' r:id='rW1'/><!-- <sheet name='Oud' r:id='rW1'/> -->"]
 RELATIONS = [f"<Relationship Id='rW1' Type='{WORKSHEET}' Target='worksheets/data.xml'/>",
              f'<Relationship\tTarget = "/xl/worksheets/data.xml" Type="{WORKSHEET}"\nId\n=\n"rW1" />',
              f"<p:Relationship xmlns:p='urn:p' Id = 'rW1' Type='{WORKSHEET}' Target='worksheets/data.xml'>"
@@ -240,6 +257,9 @@ def test_a_tag_of_a_million_bytes_of_attributes_costs_no_more_than_its_length(tm
                     sheet=f"<sheet {pairs} name='Registratie' r:id='rW1'/>", stored=True)
     checked = limits_check.checked_open(path, path.name, csv=False)
     assert checked.finding is None and checked.date1904 and calamine_stand_per(path) == STAND_PER
+    path = workbook(tmp_path / "o.xlsx", workbook_pr="<workbookPr date1904='1'/>" + "<?x <!-- <![CDATA[ ?>" * 40_000,
+                    stored=True)  # 40,000 instructions, each holding the start of a comment and of a CDATA
+    assert limits_check.checked_open(path, path.name, csv=False).date1904
     path = workbook(tmp_path / "n.xlsx", workbook_pr=f"<workbookPr {names} date1904='1'/>", stored=True)
     assert not limits_check.checked_open(path, path.name, csv=False).date1904
     assert calamine_stand_per(path) == date(2017, 3, 14)

@@ -481,7 +481,7 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
     by_name = {m.filename: m for m in members}
     rids: dict[str, str] = {}
     if "xl/workbook.xml" in by_name:
-        for data in _chunks(archive, by_name["xl/workbook.xml"]):
+        for data in _elements_only(_chunks(archive, by_name["xl/workbook.xml"])):
             if b"workbookPr" in data:
                 for attributes in _WORKBOOK_PR.findall(data):  # the last one stands, as in calamine
                     notes.date1904 = _attribute(attributes, b"date1904") in (b"1", b"true")
@@ -491,7 +491,7 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
                     rids[rid.decode("utf-8", "replace")] = _unescaped(sheet)
     parts: dict[str, str] = {}
     if "xl/_rels/workbook.xml.rels" in by_name:
-        for data in _chunks(archive, by_name["xl/_rels/workbook.xml.rels"]):
+        for data in _elements_only(_chunks(archive, by_name["xl/_rels/workbook.xml.rels"])):
             for attributes in _RELATIONSHIP.findall(data):
                 found = dict(reversed(_attributes(attributes)))  # the first of a name, as _attribute
                 rid, target = found.get(b"Id"), found.get(b"Target")
@@ -500,6 +500,33 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
                     part = where.lstrip("/") if where.startswith("/") else "xl/" + where
                     parts[part] = rids[rid.decode("utf-8", "replace")]
     return parts
+
+
+#: the start of a comment, a CDATA section or a processing instruction, and the end of each
+_OTHER_START = re.compile(rb"<!--|<!\[CDATA\[|<\?")
+_OTHER_END = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
+
+
+def _elements_only(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Each chunk without its comments, CDATA sections and processing instructions: python-calamine
+    reads no element within one ('<!-- <workbookPr date1904="1"/> -->' states no date system, a
+    '<![CDATA[<sheet name=".."/>]]>' in a defined name no sheet). One that runs on past a chunk's
+    end is left out of the next up to its end. Linear: each start and each end looked for once."""
+    end = None  # the end of what the chunk before left open
+    for data in chunks:
+        kept, at = [], 0
+        while True:
+            if end is not None:
+                stop = data.find(end, at)
+                if stop < 0:
+                    break  # runs on into the next chunk: nothing more of this one is read
+                at, end = stop + len(end), None
+            found = _OTHER_START.search(data, at)
+            kept.append(data[at:found.start() if found else len(data)])
+            if not found:
+                break
+            end, at = _OTHER_END[found.group()], found.end()
+        yield b"".join(kept)
 
 
 def _sheet_attributes(attributes: bytes) -> tuple[bytes | None, bytes | None]:
