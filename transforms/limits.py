@@ -19,6 +19,13 @@ Asked for (`Checked(layout=True)`, the steward's report), the same pass also not
 read-only mode does not keep and the report's copy needs: each sheet's column widths and hidden
 columns, merged ranges and frozen pane, so no part is streamed a second time for them.
 
+Every attribute the pass reads (a cell's, a dimension's, a merged range's, the date system, a sheet's
+name and relationship, a column's, a pane's) is read in every spelling XML allows, as python-calamine
+reads it: either quote, space (newlines too) around '=', any namespace prefix on the element
+(_start_tags, _attributes). Read only as 'name="value"', a workbook written date1904='1' had its
+dates read 1,462 days early, and a sheet written name='Export' its formula and error cells read as
+blanks, without a word.
+
 Each check_ function returns the fatal finding of the first limit passed, or None.
 """
 
@@ -41,7 +48,53 @@ _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
 #: the same without a namespace prefix: where no ':row' stands it finds exactly the same, and an
 #: expression that starts with a literal ('<row') is searched for several times faster
 _PLAIN_ROW = re.compile(rb"<row[\s>/]")
-_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+#: one attribute of a start tag in every spelling XML allows: its name (a namespace prefix and all),
+#: space around '=' (newlines and tabs too), its value in either quote; or a quoted text standing
+#: alone (no attribute's: passed over, so no value is ever searched for an attribute within it).
+#: Groups: the name, the value in double quotes, the value in single quotes. Linear: a name is
+#: tried only where one may start (after a space or a quote, as python-calamine reads
+#: '<c x="1"r="B5">'), each try ends at the next '=', quote or '<' it cannot pass, and taken
+#: whole (possessive), so a run of a million name letters is one try, not a million (_attributes)
+_ATTRIBUTE = re.compile(rb"""(?<![^\s"'])([^\s=<>/"']++)\s*+=\s*+(?:"([^"<]*+)"|'([^'<]*+)')|"[^"<]*+"|'[^'<]*+'""")
+#: a start tag's attributes up to its '>': anything but '<' and '>', a quoted value taken whole
+#: (a '>' within quotes is the value's: name="a>b"); XML allows no '<' in a tag, quoted or not
+_TAG_BODY = rb"""(?:[^<>"']++|"[^"<]*+"|'[^'<]*+')*+"""
+#: a namespace prefix of an element's name ('x:'), as XML names are written (non-ASCII letters too)
+_PREFIX = rb"(?:[\w.\-\x80-\xff]+:)?"
+
+
+def _start_tags(name: bytes) -> re.Pattern[bytes]:
+    """The start tags of the element `name`, with or without a namespace prefix, self-closing or
+    not; group 1: its attributes (_attributes). As python-calamine finds the element (by its local
+    name), whatever the spelling of its attributes."""
+    return re.compile(rb"<" + _PREFIX + name + rb"(?=[\s/>])(" + _TAG_BODY + rb")>")
+
+
+def _attributes(tag: bytes) -> list[tuple[bytes, bytes]]:
+    """A start tag's attributes (group 1 of _start_tags) as (name, value) pairs in order, each value
+    as written (entities not replaced): 'a="1"', "a='1'", 'a = "1"', 'a\n=\n"1"' alike. A text that
+    looks like an attribute within another's value (foo='date1904="1"') is none; and, as
+    python-calamine's XML reader stops there, none is read after a piece that is no attribute
+    ('<workbookPr junk date1904="1"/>' states no date system it reads)."""
+    pairs, done = [], 0
+    for found in _ATTRIBUTE.finditer(tag):
+        name = found.group(1)
+        if not name or (found.start() > done and not tag[done:found.start()].isspace()):
+            break
+        pairs.append((name, found.group(2) if found.group(2) is not None else found.group(3)))
+        done = found.end()
+    return pairs
+
+
+def _attribute(tag: bytes, name: bytes) -> bytes | None:
+    """The value of a start tag's attribute `name` (the first, as python-calamine asks for one),
+    or None. Only that name: 'x:date1904' is another attribute than 'date1904'."""
+    return next((value for key, value in _attributes(tag) if key == name), None)
+
+
+_DIMENSION = _start_tags(rb"dimension")
+#: a reference or a range as a dimension states it ('A1:C900000')
+_DIMENSION_RANGE = re.compile(rb"([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?")
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the first element's start: the end of an XML prolog (where a DTD would stand)
 _ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -52,9 +105,9 @@ _PROLOG_MAX = 64 * 1024
 _FORMULA_NO_VALUE = re.compile(
     rb"(?:</(?:\w+:)?f\s*>|<(?:\w+:)?f(?:\s[^>]*)?/>)\s*(<(?:\w+:)?v\s*/>|<(?:\w+:)?v\s*>\s*</(?:\w+:)?v\s*>)?"
     rb"\s*</(?:\w+:)?c\s*>")
-#: a cell of type 'e' (an Excel error value), its start tag's attributes and its content
-_ERROR_CELL = re.compile(rb'<(?:\w+:)?c\s([^>]*?\bt\s*=\s*["\']e["\'][^>/]*)>\s*(?:<(?:\w+:)?f\b[^>]*/>|<(?:\w+:)?f\b[^>]*>'
-                         rb'[^<]*</(?:\w+:)?f\s*>)?\s*<(?:\w+:)?v\s*>([^<]*)</(?:\w+:)?v\s*>')
+#: what follows an error cell's start tag: a formula, if any, and the value (group 1)
+_ERROR_VALUE = re.compile(rb"\s*(?:<(?:\w+:)?f\b[^>]*/>|<(?:\w+:)?f\b[^>]*>[^<]*</(?:\w+:)?f\s*>)?\s*"
+                          rb"<(?:\w+:)?v\s*>([^<]*)</(?:\w+:)?v\s*>")
 #: the same without namespace prefixes, as two expressions that start with a literal: searched for
 #: several times faster (600,000 formula cells with their values: the pass over the sheet took 1.85 s
 #: of CPU with the one expression, 0.99 s with these two, 0.70 s without looking for formulas at all)
@@ -64,24 +117,22 @@ _PLAIN_FORMULA_NO_VALUE = (re.compile(rb"</f\s*>\s*(<v\s*/>|<v\s*>\s*</v\s*>)?\s
 #: cannot be written without one
 _FORMULA_END = re.compile(rb"f[\s>/]")
 _CELL_START = re.compile(rb"<(?:\w+:)?c[\s>]")
-_REF = re.compile(rb'\br\s*=\s*["\']([A-Z]{1,3})([0-9]{1,7})["\']')
-_TYPE = re.compile(rb'\bt\s*=\s*["\']([a-zA-Z]+)["\']')
-#: a quick look whether a chunk holds an error cell's type at all (_ERROR_CELL tells which)
+#: a cell's start tag, its attributes in group 1 (_attributes); a cell's reference as its r states it
+_CELL_TAG = _start_tags(rb"c")
+_REF = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
+#: a place where a cell's t attribute may say 'e' (an Excel error value; _error_cells tells which)
 _ERROR_TYPE = re.compile(rb"""t\s*=\s*["']e["']""")
-_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?"')
+_MERGE = _start_tags(rb"mergeCell")
+#: a merged range as its ref states it ('A1:D3', or one cell 'A1')
+_MERGE_RANGE = re.compile(rb"([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?")
 _ERROR_TEXT = re.compile(r"#[A-Z0-9/!?.]{1,12}")
 #: the date system, the sheets by name and their relationship ids (xl/workbook.xml), the parts (rels)
-_DATE1904 = re.compile(rb'<(?:\w+:)?workbookPr\s[^>]*?\bdate1904="(1|true)"')
-_SHEET = re.compile(rb"<(?:\w+:)?sheet\s([^>]*)/?>")
-_NAME = re.compile(rb'\bname="([^"]*)"')
-_RID = re.compile(rb'\b\w+:id="([^"]*)"')
-_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\s([^>]*)/?>")
-_ID = re.compile(rb'\bId="([^"]*)"')
-_TARGET = re.compile(rb'\bTarget="([^"]*)"')
-#: the layout (Checked.layout): a column range's attributes, a pane's, any attribute and its value
-_COL = re.compile(rb"<(?:\w+:)?col\s([^>]*?)/?>")
-_PANE = re.compile(rb"<(?:\w+:)?pane\s([^>]*?)/?>")
-_ATTRIBUTE = re.compile(rb'([\w:]+)="([^"]*)"')
+_WORKBOOK_PR = _start_tags(rb"workbookPr")
+_SHEET = _start_tags(rb"sheet")
+_RELATIONSHIP = _start_tags(rb"Relationship")
+#: the layout (Checked.layout): a column range's attributes, a pane's
+_COL = _start_tags(rb"col")
+_PANE = _start_tags(rb"pane")
 #: Excel's last column (XFD): a <col> past it, or backwards, is not a column range anything can show
 MAX_COLUMN = 16384
 #: the tail kept between chunks reaches back to the last cell's start, this far at most (a cell
@@ -430,23 +481,65 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
     by_name = {m.filename: m for m in members}
     rids: dict[str, str] = {}
     if "xl/workbook.xml" in by_name:
-        for data in _chunks(archive, by_name["xl/workbook.xml"]):
-            if _DATE1904.search(data):
-                notes.date1904 = True
+        for data in _elements_only(_chunks(archive, by_name["xl/workbook.xml"])):
+            if b"workbookPr" in data:
+                for attributes in _WORKBOOK_PR.findall(data):  # the last one stands, as in calamine
+                    notes.date1904 = _attribute(attributes, b"date1904") in (b"1", b"true")
             for attributes in _SHEET.findall(data):
-                sheet, rid = _NAME.search(attributes), _RID.search(attributes)
-                if sheet and rid:
-                    rids[rid.group(1).decode("utf-8", "replace")] = _unescaped(sheet.group(1))
+                sheet, rid = _sheet_attributes(attributes)
+                if sheet is not None and rid is not None:
+                    rids[rid.decode("utf-8", "replace")] = _unescaped(sheet)
     parts: dict[str, str] = {}
     if "xl/_rels/workbook.xml.rels" in by_name:
-        for data in _chunks(archive, by_name["xl/_rels/workbook.xml.rels"]):
+        for data in _elements_only(_chunks(archive, by_name["xl/_rels/workbook.xml.rels"])):
             for attributes in _RELATIONSHIP.findall(data):
-                rid, target = _ID.search(attributes), _TARGET.search(attributes)
-                if rid and target and rid.group(1).decode("utf-8", "replace") in rids:
-                    where = target.group(1).decode("utf-8", "replace")
+                found = dict(reversed(_attributes(attributes)))  # the first of a name, as _attribute
+                rid, target = found.get(b"Id"), found.get(b"Target")
+                if rid is not None and target is not None and rid.decode("utf-8", "replace") in rids:
+                    where = target.decode("utf-8", "replace")
                     part = where.lstrip("/") if where.startswith("/") else "xl/" + where
-                    parts[part] = rids[rid.group(1).decode("utf-8", "replace")]
+                    parts[part] = rids[rid.decode("utf-8", "replace")]
     return parts
+
+
+#: the start of a comment, a CDATA section or a processing instruction, and the end of each
+_OTHER_START = re.compile(rb"<!--|<!\[CDATA\[|<\?")
+_OTHER_END = {b"<!--": b"-->", b"<![CDATA[": b"]]>", b"<?": b"?>"}
+
+
+def _elements_only(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Each chunk without its comments, CDATA sections and processing instructions: python-calamine
+    reads no element within one ('<!-- <workbookPr date1904="1"/> -->' states no date system, a
+    '<![CDATA[<sheet name=".."/>]]>' in a defined name no sheet). One that runs on past a chunk's
+    end is left out of the next up to its end. Linear: each start and each end looked for once."""
+    end = None  # the end of what the chunk before left open
+    for data in chunks:
+        kept, at = [], 0
+        while True:
+            if end is not None:
+                stop = data.find(end, at)
+                if stop < 0:
+                    break  # runs on into the next chunk: nothing more of this one is read
+                at, end = stop + len(end), None
+            found = _OTHER_START.search(data, at)
+            kept.append(data[at:found.start() if found else len(data)])
+            if not found:
+                break
+            end, at = _OTHER_END[found.group()], found.end()
+        yield b"".join(kept)
+
+
+def _sheet_attributes(attributes: bytes) -> tuple[bytes | None, bytes | None]:
+    """A <sheet>'s name and its relationship id, as python-calamine takes them: the name from
+    'name' (not 'x:name'), the id from the last attribute named 'id' with any namespace prefix or
+    none ('r:id', 'relationships:id', 'id'), whatever their quotes and spaces."""
+    name = rid = None
+    for key, value in _attributes(attributes):
+        if key == b"name":
+            name = value
+        elif key.rpartition(b":")[2] == b"id":
+            rid = value
+    return name, rid
 
 
 def _unescaped(value: bytes) -> str:
@@ -461,7 +554,7 @@ def _note_layout(data: bytes, notes: SheetNotes) -> None:
     it states neither (the cells)."""
     if b"col" in data:
         for attributes in _COL.findall(data):
-            found = dict(_ATTRIBUTE.findall(attributes))
+            found = dict(_attributes(attributes))
             try:
                 first, last = int(found[b"min"]), int(found[b"max"])
                 width = float(found[b"width"]) if b"width" in found else None
@@ -471,7 +564,7 @@ def _note_layout(data: bytes, notes: SheetNotes) -> None:
                 notes.columns[first] = (last, width, found.get(b"hidden") in (b"1", b"true"))
     if b"pane" in data:
         for attributes in _PANE.findall(data):
-            found = dict(_ATTRIBUTE.findall(attributes))
+            found = dict(_attributes(attributes))
             if found.get(b"state") in (b"frozen", b"frozenSplit") and found.get(b"topLeftCell"):
                 notes.frozen = found[b"topLeftCell"].decode("ascii", "replace")
 
@@ -490,17 +583,38 @@ def _note_cells(data: bytes, notes: SheetNotes) -> None:
             start, steps = data.rfind(b"<", 0, found.start()), 0
             while start > 0 and steps < 4 and not _CELL_START.match(data, start):
                 start, steps = data.rfind(b"<", 0, start), steps + 1
-            tag = data[start:data.find(b">", start)] if start >= 0 and _CELL_START.match(data, start) else b""
-            kind = _TYPE.search(tag)
-            if found.group(1) and kind and kind.group(1) == b"str":
+            tag = _CELL_TAG.match(data, start) if start >= 0 else None
+            attributes = dict(_attributes(tag.group(1))) if tag else {}
+            if found.group(1) and attributes.get(b"t") == b"str":
                 continue  # an empty text a formula gave ('=IF(A1="";"";A1)'): a value, calculated
-            ref = _REF.search(tag)
-            notes.formulas.append(ref.group(1).decode() + ref.group(2).decode() if ref else "")
-    if _ERROR_TYPE.search(data):  # t="e", t='e', t = "e": any spelling XML allows
-        for found in _ERROR_CELL.finditer(data):
-            ref, text = _REF.search(found.group(1)), found.group(2).decode("utf-8", "replace")
-            notes.errors.append((ref.group(1).decode() + ref.group(2).decode() if ref else "",
-                                 text if _ERROR_TEXT.fullmatch(text) else "#?"))
+            notes.formulas.append(_cell_reference(attributes.get(b"r")))
+    notes.errors.extend(_error_cells(data))  # t="e", t='e', t = "e": any spelling XML allows
+
+
+def _error_cells(data: bytes) -> Iterator[tuple[str, str]]:
+    """The cells of type 'e' in a chunk, as (reference, error value), from each place a t
+    attribute may say 'e' (_ERROR_TYPE: rare, so a chunk is scanned once): the cell's start tag it
+    stands in, read whole (_attributes: not 'x:t', not within another attribute's value, a '>'
+    within quotes no end), then its value. Each tag is read once, however many such places it
+    holds: linear in the chunk."""
+    searched = 0
+    for found in _ERROR_TYPE.finditer(data):
+        start = data.rfind(b"<", searched, found.start())
+        searched = found.start()
+        tag = _CELL_TAG.match(data, start) if start >= 0 else None  # none since the place before: read
+        if tag is None or tag.end() <= found.start() or tag.group(1).endswith(b"/"):
+            continue  # in a text or another element's tag, or a cell with no content
+        attributes = dict(_attributes(tag.group(1)))
+        value = _ERROR_VALUE.match(data, tag.end()) if attributes.get(b"t") == b"e" else None
+        if value:
+            text = value.group(1).decode("utf-8", "replace")
+            yield _cell_reference(attributes.get(b"r")), text if _ERROR_TEXT.fullmatch(text) else "#?"
+
+
+def _cell_reference(value: bytes | None) -> str:
+    """A cell's r attribute as its reference ('B7'); '' where it has none, or none of a cell."""
+    ref = _REF.fullmatch(value) if value is not None else None
+    return ref.group(1).decode() + ref.group(2).decode() if ref else ""
 
 
 def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, limit: Limits,
@@ -521,7 +635,9 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
     for data in _chunks(archive, member):  # each chunk ends before a cell, never inside one
         if first:
             first = False
-            dimension = _DIMENSION.search(data[:65536])
+            tag = _DIMENSION.search(data[:65536])
+            stated = _attribute(tag.group(1), b"ref") if tag else None
+            dimension = _DIMENSION_RANGE.fullmatch(stated) if stated is not None else None
             if dimension:
                 last_col, last_row = dimension.group(3) or dimension.group(1), dimension.group(4) or dimension.group(2)
                 if int(last_row) > limit.rows:
@@ -546,7 +662,7 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
             _note_layout(data, notes)
         if b"mergeCell" in data:  # '<mergeCell ' and '<x:mergeCell ' alike
             # a merged range is as many cells as it covers: openpyxl makes an object of each
-            for left, top, right, bottom in _MERGE.findall(data):
+            for left, top, right, bottom in _merged_ranges(data):
                 # a range written backwards ('D5:A1') is the same range: as many cells, never fewer
                 first_row, last_row = sorted((int(top), int(bottom or top)))
                 first_col, last_col = sorted((column_number(left.decode()), column_number((right or left).decode())))
@@ -560,6 +676,16 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
             if merged > limit.cells:
                 return over("cells", merged, limit.cells, name, f"{sheet}, merged cells")
     return None
+
+
+def _merged_ranges(data: bytes) -> Iterator[tuple[bytes, bytes, bytes, bytes]]:
+    """Each <mergeCell>'s range in a chunk, as (left, top, right, bottom) letters and digits (the
+    last two empty for one cell), whatever the spelling of its ref; one without a range is none."""
+    for attributes in _MERGE.findall(data):
+        ref = _attribute(attributes, b"ref")
+        found = _MERGE_RANGE.fullmatch(ref) if ref is not None else None
+        if found:
+            yield found.group(1), found.group(2), found.group(3) or b"", found.group(4) or b""
 
 
 def check_text(raw: bytes, name: str, limit: Limits | None = None) -> Finding | None:
