@@ -375,7 +375,7 @@ def verify(data_dir: DataDirOption = None) -> None:
               "size and sha256")
 
 
-deliveries_app = typer.Typer(no_args_is_help=True, help="Held deliveries: list them and release them.")
+deliveries_app = typer.Typer(no_args_is_help=True, help="Stored deliveries: list them, release a held one, recheck them after an upgrade.")
 app.add_typer(deliveries_app, name="deliveries")
 
 
@@ -420,6 +420,54 @@ def list_deliveries(data_dir: DataDirOption = None,
     if held:
         frame = frame[frame["status"].isin(["held", "superseded"])]
     _emit(frame.fillna(""), Format.table, "Deliveries")
+
+
+@deliveries_app.command("recheck")
+def recheck_deliveries(
+    data_dir: DataDirOption = None,
+    municipality: Annotated[Optional[list[str]], typer.Option(
+        "--municipality", help="only this municipality's deliveries (repeat for more)")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, csv or json")] = Format.table,
+    all_rows: Annotated[bool, typer.Option("--all", help="list the deliveries that are the same too")] = False,
+) -> None:
+    """After a code upgrade: which stored deliveries the current code would store otherwise, and
+    in what (counts, codes, columns; never a row's values). Processes each raw file again into a
+    scratch folder; changes nothing. Exit 0 when none differs, 1 when some do (`lvv run --rebuild`
+    stores them as the current code reads them).
+
+    Example: lvv deliveries recheck --municipality utrecht
+    """
+    import pandas as pd
+
+    from lvv.settings import DataPaths, check_key, pseudonym_key
+    from transforms.recheck import DIFFERS, SAME, recheck
+    from transforms.store import load_records
+
+    paths = DataPaths.resolve(data_dir)
+    unknown = sorted(set(municipality or ()) - {r["municipality"] for r in load_records(paths.staged)})
+    if unknown:
+        raise UserError(f"--municipality: no stored delivery of {', '.join(unknown)} in {paths.staged}")
+    key, _ = pseudonym_key(paths.raw)
+    check_key(paths, key)  # with another key every pseudonym would differ: refused, as `lvv run` does
+    rows, last = [], None
+    for found in recheck(paths.staged, paths.raw, key, municipality or None):
+        where = found.delivery_id.split("/")[0]
+        if where != last and fmt is Format.table:
+            err.print(f"rechecking {where} ...")
+            last = where
+        rows.append({"delivery_id": found.delivery_id, "verdict": found.verdict,
+                     "differences": "; ".join(found.differences)})
+    frame = pd.DataFrame(rows, columns=["delivery_id", "verdict", "differences"])
+    counts = frame["verdict"].value_counts()
+    shown = frame if all_rows else frame[frame["verdict"] != SAME]
+    if fmt is not Format.table or len(shown):
+        _emit(shown, fmt, "Stored deliveries the current code reads otherwise")
+    if fmt is Format.table:
+        out.print(f"{len(frame)} stored deliveries: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+                  + (". `lvv run --rebuild` stores them as the current code reads them." if counts.get(DIFFERS) else "."),
+                  soft_wrap=True)
+    if counts.get(DIFFERS):
+        raise typer.Exit(1)
 
 
 @app.command(name="outflow")
