@@ -207,10 +207,37 @@ def _load_run_log(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
-    if records:
+    """The runs appended to the run_log table, in one insert from an Arrow table of the table's
+    own column types. Bound as parameters, run by run (executemany), each delivery a run lists cost
+    15 us: 45 ms a publish for the 3,000 of a national network's first run, and a log that keeps
+    every run grows by each month's deliveries and by every full rebuild. Times go to Arrow in UTC
+    (_utc); a value Arrow does not convert where DuckDB casts it (the text of a number) goes in as
+    before."""
+    if not records:
+        return
+    import pyarrow as pa
+
+    rows = [{name: _utc(r.get(name)) for name in RUN_LOG_COLUMNS} for r in records]
+    try:
+        table = pa.Table.from_pylist(rows, schema=con.table("run_log").limit(0).to_arrow_table().schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         marks = ", ".join("?" for _ in RUN_LOG_COLUMNS)
         con.executemany(f"insert into run_log values ({marks})",
                         [[r.get(name) for name in RUN_LOG_COLUMNS] for r in records])
+        return
+    con.register("runs_to_load", table)
+    try:
+        con.execute("insert into run_log select * from runs_to_load")
+    finally:
+        con.unregister("runs_to_load")
+
+
+def _utc(value: object) -> object:
+    """A time as the same instant in UTC, a naive one taken in the local time zone (as DuckDB casts
+    a naive time to timestamptz); any other value as it is. Arrow is not left to convert a time
+    zone: with PYARROW_IGNORE_TIMEZONE set (pandera sets it when it is imported, as in the flow)
+    it keeps a time's clock reading and drops its offset."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def write_release(release_dir: Path, tables: dict[str, pd.DataFrame],
