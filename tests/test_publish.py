@@ -145,3 +145,25 @@ def test_the_run_log_goes_in_with_one_insert_and_every_value_as_recorded(monkeyp
          "nothing new")]
     _insert_runs(con, [{"run_id": "r3", "deliveries": [{**delivery, "rows_read": "12"}]}])
     assert con.execute("select deliveries[1].rows_read from run_log where run_id = 'r3'").fetchall() == [(12,)]
+
+
+def test_a_release_opens_its_database_once_and_its_parquet_files_hold_its_tables(published, tmp_path, monkeypatch):
+    """write_release copies the Parquet tables from the database it has just written, before it
+    closes it (opening it again cost a connection and a close each publish); each file holds its
+    table's rows in order, with its columns."""
+    from transforms import publish
+
+    con = duckdb.connect(str(published), read_only=True)
+    tables = {name: con.execute(f"select * from {name}").df() for name in publish.PARQUET_TABLES}
+    con.close()
+    opened, real_connect = [], duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *args, **kwargs: opened.append(args) or real_connect(*args, **kwargs))
+    release = tmp_path / "release"
+    publish.write_release(release, tables)
+    assert opened == [(str(release / publish.DATABASE),)]
+    con = real_connect(str(release / publish.DATABASE), read_only=True)
+    for name in publish.PARQUET_TABLES:
+        path = release / f"{name}.parquet"
+        assert con.execute(f"describe {name}").fetchall() == con.execute(f"describe from '{path}'").fetchall()
+        assert con.execute(f"from {name}").fetchall() == con.execute(f"from '{path}'").fetchall()
+    assert sum(con.execute("select count(*) from episode_versions").fetchone()) > 0
