@@ -91,3 +91,44 @@ def test_superseded_files_takes_discovers_counts_while_each_month_folder_is_unch
     assert listed == ["amsterdam", "2021-04"]
     (raw / "amsterdam" / "2021-03" / "export_v2.xlsx").unlink()  # a version withdrawn
     assert [r["file"] for r in superseded_files(raw, ["amsterdam"])] == ["amsterdam/2021-04/export.xlsx"]
+
+
+def test_discover_stats_each_month_folder_once_and_no_file(tmp_path, monkeypatch):
+    """discover takes the type of each folder and file from its listing: the one stat per month
+    folder is its stamp (kept for superseded_files), and no file of the history is stat'ed; what
+    it finds is as before: hidden folders, plain files beside the months and lock files passed
+    over, a month folder that is a link followed, several versions ordered by name."""
+    import os
+
+    raw = tmp_path / "raw"
+    months = [f"2020-{m:02d}" for m in range(1, 13)]
+    for period in months:
+        (raw / "amsterdam" / period).mkdir(parents=True)
+        (raw / "amsterdam" / period / f"lvv_{period}.xlsx").write_bytes(b"x")
+    (raw / "amsterdam" / "2020-05" / "~$lvv_2020-05.xlsx").write_bytes(b"lock")
+    (raw / "amsterdam" / "2020-06" / "lvv_2020-06_v2.xlsx").write_bytes(b"again")
+    (raw / "amsterdam" / "notes.txt").write_text("not a month")
+    (raw / "amsterdam" / ".2020-13").mkdir()
+    (raw / "amsterdam" / ".2020-13" / "x.xlsx").write_bytes(b"x")
+    (raw / ".cache").mkdir()
+    elsewhere = tmp_path / "share" / "2021-01"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "lvv_2021-01.xlsx").write_bytes(b"x")
+    (raw / "amsterdam" / "2021-01").symlink_to(elsewhere, target_is_directory=True)
+    stats, real_stat = [], os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    found, notes = discover(raw, {"amsterdam": contract_for("amsterdam")})
+    assert [f.relative for f in found] == [f"amsterdam/{p}/lvv_{p}{'_v2' if p == '2020-06' else ''}.xlsx"
+                                           for p in [*months, "2021-01"]]
+    assert all(f.path == raw / f.relative for f in found)
+    assert notes == ["amsterdam/2020-06/: 2 files; lvv_2020-06_v2.xlsx stands (the latest version by name), "
+                     "superseded: lvv_2020-06.xlsx"]
+    month_stats = [p for p in stats if os.path.basename(os.path.dirname(p)) == "amsterdam"]
+    assert sorted(month_stats) == [str(raw / "amsterdam" / p) for p in [*months, "2021-01"]]
+    # the one folder with two files is ordered by month_files, whose Paths stat its files
+    assert [p for p in stats if p not in month_stats and "2020-06" not in p] == [str(raw)]

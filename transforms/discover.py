@@ -48,32 +48,52 @@ class DeliveryFile:
 
 
 def discover(raw_dir: Path, contracts: dict[str, SourceContract]) -> tuple[list[DeliveryFile], list[str]]:
-    """Every delivery file of a known municipality, plus notes on what was passed over."""
+    """Every delivery file of a known municipality, plus notes on what was passed over.
+
+    Listed with os.scandir, whose entries know their type: a Path, an is_dir or is_file stat and a
+    sort of Paths per month folder and per file cost 0.2 CPU s a run at x100 (3,000 month folders),
+    for folders that hold one file each; a folder with several files is ordered by month_files."""
     found: list[DeliveryFile] = []
     notes: list[str] = []
     if not raw_dir.is_dir():
         return found, [f"{raw_dir} does not exist: nothing to process"]
-    for folder in sorted(p for p in raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if folder.name not in contracts:
-            notes.append(f"{folder.name}/: no source contract in schemas/sources/, passed over")
+    for name in _folder_names(raw_dir):
+        if name not in contracts:
+            notes.append(f"{name}/: no source contract in schemas/sources/, passed over")
             continue
-        for period_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            period = parse_period(period_dir.name)
+        folder, periods = str(raw_dir / name), []
+        for month in _folder_names(folder):
+            # str(folder / month), without a Path per month (folder is never "." nor ends in "/")
+            period, period_dir = parse_period(month), os.path.join(folder, month)
             stamp = file_stamp(period_dir)  # before it is listed: a file added after changes it
-            files = month_files(period_dir)
+            names = _file_names(period_dir)
+            files = month_files(Path(period_dir)) if len(names) > 1 else [Path(period_dir, n) for n in names]
             if stamp is not None:
-                _MONTH_COUNTS[str(period_dir)] = (stamp, len(files))
+                _MONTH_COUNTS[period_dir] = (stamp, len(files))
             if not files:  # a delivery forgotten or still being copied: said, not passed over in silence
-                notes.append(f"{folder.name}/{period_dir.name}/: an empty month folder (no delivery file), passed over")
+                notes.append(f"{name}/{month}/: an empty month folder (no delivery file), passed over")
             if len(files) > 1:
-                notes.append(f"{folder.name}/{period_dir.name}/: {len(files)} files; {files[-1].name} stands "
+                notes.append(f"{name}/{month}/: {len(files)} files; {files[-1].name} stands "
                              f"(the latest version by name), superseded: {', '.join(p.name for p in files[:-1])}")
             for path in files[-1:]:
-                found.append(DeliveryFile(folder.name, period, path, path.relative_to(raw_dir).as_posix()))
-        periods = [f.period for f in found if f.municipality == folder.name and f.period]
-        notes += [f"{folder.name}/: no delivery for {gap}; the delivery of {after} covers it"
+                found.append(DeliveryFile(name, period, path, f"{name}/{month}/{path.name}"))
+                if period:
+                    periods.append(period)
+        notes += [f"{name}/: no delivery for {gap}; the delivery of {after} covers it"
                   for gap, after in missing_months(periods)]
     return found, notes
+
+
+def _folder_names(folder: str | Path) -> list[str]:
+    """The names of the folders in a folder (links to folders too), hidden ones left out, sorted."""
+    with os.scandir(folder) as entries:
+        return sorted(entry.name for entry in entries if not entry.name.startswith(".") and entry.is_dir())
+
+
+def _file_names(folder: str) -> list[str]:
+    """The names of the files month_files orders (hidden ones and Office's lock files left out)."""
+    with os.scandir(folder) as entries:
+        return [entry.name for entry in entries if not entry.name.startswith((".", "~$")) and entry.is_file()]
 
 
 def version_key(path: Path) -> tuple:

@@ -178,10 +178,12 @@ def _acquire(path: Path, wait_seconds: float, on_wait: Callable[[str], None] | N
 # --- building a release -------------------------------------------------------------------------
 
 def build_database(path: Path, tables: dict[str, pd.DataFrame],
-                   run_log: list[dict] | None = None) -> None:
+                   run_log: list[dict] | None = None, parquet_dir: Path | None = None) -> None:
     """Create a DuckDB file with the given tables, the vocabularies, the run log, views and macros.
 
     Written in the storage format STORAGE_VERSION; a later connection keeps the file's format.
+    parquet_dir: also copy the PARQUET_TABLES there as Parquet, from the database just written
+    (before it is closed: opening it again to copy them cost 35 ms a publish, the same bytes).
     """
     con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
     try:
@@ -196,6 +198,8 @@ def build_database(path: Path, tables: dict[str, pd.DataFrame],
         for sql_file in SQL_FILES:
             con.execute(sql_text(sql_file))
         con.execute("checkpoint")
+        for name in PARQUET_TABLES if parquet_dir is not None else ():
+            con.execute(f"copy {name} to '{parquet_dir / (name + '.parquet')}' (format parquet, compression zstd)")
     finally:
         con.close()
 
@@ -207,25 +211,44 @@ def _load_run_log(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
 
 
 def _insert_runs(con: duckdb.DuckDBPyConnection, records: list[dict]) -> None:
-    if records:
+    """The runs appended to the run_log table, in one insert from an Arrow table of the table's
+    own column types. Bound as parameters, run by run (executemany), each delivery a run lists cost
+    15 us: 45 ms a publish for the 3,000 of a national network's first run, and a log that keeps
+    every run grows by each month's deliveries and by every full rebuild. Times go to Arrow in UTC
+    (_utc); a value Arrow does not convert where DuckDB casts it (the text of a number) goes in as
+    before."""
+    if not records:
+        return
+    import pyarrow as pa
+
+    rows = [{name: _utc(r.get(name)) for name in RUN_LOG_COLUMNS} for r in records]
+    try:
+        table = pa.Table.from_pylist(rows, schema=con.table("run_log").limit(0).to_arrow_table().schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         marks = ", ".join("?" for _ in RUN_LOG_COLUMNS)
         con.executemany(f"insert into run_log values ({marks})",
                         [[r.get(name) for name in RUN_LOG_COLUMNS] for r in records])
+        return
+    con.register("runs_to_load", table)
+    try:
+        con.execute("insert into run_log select * from runs_to_load")
+    finally:
+        con.unregister("runs_to_load")
+
+
+def _utc(value: object) -> object:
+    """A time as the same instant in UTC, a naive one taken in the local time zone (as DuckDB casts
+    a naive time to timestamptz); any other value as it is. Arrow is not left to convert a time
+    zone: with PYARROW_IGNORE_TIMEZONE set (pandera sets it when it is imported, as in the flow)
+    it keeps a time's clock reading and drops its offset."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def write_release(release_dir: Path, tables: dict[str, pd.DataFrame],
                   run_log: list[dict] | None = None) -> None:
     """The database and its Parquet copies in release_dir (created here)."""
     release_dir.mkdir()
-    database = release_dir / DATABASE
-    build_database(database, tables, run_log)
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        for name in PARQUET_TABLES:
-            con.execute(f"copy {name} to '{release_dir / (name + '.parquet')}' "
-                        "(format parquet, compression zstd)")
-    finally:
-        con.close()
+    build_database(release_dir / DATABASE, tables, run_log, parquet_dir=release_dir)
 
 
 def build_release(curated_dir: Path, tables: dict[str, pd.DataFrame],
