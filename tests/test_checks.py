@@ -77,6 +77,13 @@ def _password(folder: Path, on: bool) -> set[str]:
     return bytes_codes(folder, ole if on else good_workbook(folder))
 
 
+@case("file-legacy-excel")
+def _legacy_excel(folder: Path, on: bool) -> set[str]:
+    from tests.test_unseen_exports import _compound_file
+
+    return bytes_codes(folder, _compound_file(["Workbook"] if on else ["EncryptedPackage"]))
+
+
 @case("file-empty")
 def _empty(folder: Path, on: bool) -> set[str]:
     return delivery_codes(folder, [] if on else [good_row(1)])

@@ -167,3 +167,55 @@ def test_a_stand_per_date_that_cannot_be_read_is_a_located_warning_not_a_silent_
     book.save(path)
     stated_well = process_delivery(path, AMSTERDAM, "2020-10", Pseudonymiser("k"))
     assert stated_well.delivery["stand_per"] == date(2020, 10, 15) and not stated_well.findings
+
+
+def _compound_file(streams: list[str], sector_shift: int = 9, directory_sector: int = 0,
+                   filler_sectors: int = 0) -> bytes:
+    """An Office 97-2003 container (compound file) built by hand: its header (signature, sector
+    size, the first directory sector) and a directory of a root entry and the named streams, after
+    `filler_sectors` sectors of other content. Enough of the format for its directory to be read."""
+    size = 1 << sector_shift
+    header = bytearray(512)
+    header[0:8] = bytes.fromhex("d0cf11e0a1b11ae1")
+    header[0x18:0x1A], header[0x1A:0x1C], header[0x1C:0x1E] = (0x3E).to_bytes(2, "little"), \
+        (3 if sector_shift == 9 else 4).to_bytes(2, "little"), bytes.fromhex("feff")
+    header[0x1E:0x20], header[0x20:0x22] = sector_shift.to_bytes(2, "little"), (6).to_bytes(2, "little")
+    header[0x30:0x34] = (directory_sector + filler_sectors).to_bytes(4, "little")
+    entries = bytearray()
+    for kind, name in [(5, "Root Entry"), *((2, n) for n in streams)]:
+        entry = bytearray(128)
+        encoded = name.encode("utf-16-le") + b"\x00\x00"
+        entry[0:len(encoded)], entry[0x40:0x42], entry[0x42] = encoded, len(encoded).to_bytes(2, "little"), kind
+        entries += entry
+    entries += bytes(-len(entries) % size)
+    return bytes(header) + bytes(size - 512 if size > 512 else 0) + bytes(size * filler_sectors) + bytes(entries)
+
+
+@pytest.mark.parametrize("streams, shift, filler, code", [
+    (["Workbook", "\x05SummaryInformation"], 9, 0, "file-legacy-excel"),       # Excel 97-2003
+    (["\x05SummaryInformation", "\x05DocumentSummaryInformation", "Book"], 12, 3, "file-legacy-excel"),  # Excel 5
+    (["EncryptionInfo", "EncryptedPackage", "\x06DataSpaces"], 9, 2, "file-password-protected"),  # an .xlsx with a password
+    (["WordDocument"], 9, 0, "file-password-protected"),  # not a workbook: as before
+])
+def test_an_old_xls_is_told_apart_from_a_password_protected_workbook(tmp_path, streams, shift, filler, code):
+    """Both are Office's older container. An export saved as 'Excel 97-2003' was refused as
+    password-protected, a message that sends the steward looking for a password that is not there;
+    it is now told to save the file as .xlsx. What the container holds is read from its directory,
+    two reads whatever the file's size."""
+    path = tmp_path / "export.xls"
+    path.write_bytes(_compound_file(streams, shift, filler_sectors=filler))
+    result = process_delivery(path, AMSTERDAM, "2020-10", Pseudonymiser("k"))
+    assert result.delivery["status"] == "rejected"
+    assert [(f.code, f.severity) for f in result.findings] == [(code, "fatal")]
+
+
+def test_a_damaged_container_is_refused_without_an_error_of_its_own(tmp_path):
+    """A header cut short, a directory sector past the file's end, an absurd sector size: refused
+    as before (password-protected), never an exception."""
+    whole = _compound_file(["Workbook"])
+    for content in (whole[:100], whole[:512], whole[:0x1E] + (40).to_bytes(2, "little") + whole[0x20:],
+                    whole[:0x30] + (10**6).to_bytes(4, "little") + whole[0x34:]):
+        path = tmp_path / "export.xls"
+        path.write_bytes(content)
+        result = process_delivery(path, AMSTERDAM, "2020-10", Pseudonymiser("k"))
+        assert [f.code for f in result.findings] == ["file-password-protected"]

@@ -220,8 +220,9 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     if contract.file.type == "csv":
         grid, notes = _read_csv(path, contract, name)
         return grid, "", notes, None
-    if head.startswith(OLE_MAGIC):
-        raise DeliveryRejected([Finding("file-password-protected", file=name)])
+    if head.startswith(OLE_MAGIC):  # Office's older container: an encrypted workbook, or an .xls
+        legacy = bool(_ole_streams(path) & LEGACY_WORKBOOK_STREAMS)
+        raise DeliveryRejected([Finding("file-legacy-excel" if legacy else "file-password-protected", file=name)])
     if not head.startswith(ZIP_MAGIC):
         detail = "empty file" if not head else "not an Office Open XML workbook"
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
@@ -252,6 +253,37 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
              if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
     return grid, match, notes, checked  # an empty cell is "" here (None in a data row: _data_rows)
+
+
+#: the stream an Excel 97-2003 workbook (.xls, BIFF) holds in its container; a password-protected
+#: .xlsx is the same container holding 'EncryptedPackage' instead
+LEGACY_WORKBOOK_STREAMS = frozenset({"Workbook", "Book"})
+#: how much of the container's directory is read: 512 entries, the first of them the root's streams
+_OLE_DIRECTORY_BYTES = 64 * 1024
+
+
+def _ole_streams(path: Path) -> set[str]:
+    """The names in the directory of an Office 97-2003 container (compound file): from its header,
+    the sector size and the first directory sector, then up to _OLE_DIRECTORY_BYTES of entries of
+    128 bytes, each a UTF-16 name of at most 31 characters. Bounded: two reads, whatever the file's
+    size; an empty set where the header or the entries cannot be read (a damaged file)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(512)
+            shift = int.from_bytes(header[0x1E:0x20], "little")
+            first = int.from_bytes(header[0x30:0x34], "little")
+            if len(header) < 512 or not 7 <= shift <= 16 or first >= 0xFFFFFFFA:
+                return set()
+            handle.seek((first + 1) << shift)
+            entries = handle.read(_OLE_DIRECTORY_BYTES)
+    except OSError:
+        return set()
+    names = set()
+    for at in range(0, len(entries) - 127, 128):
+        length = int.from_bytes(entries[at + 0x40:at + 0x42], "little")  # in bytes, its final NUL too
+        if 2 <= length <= 64 and length % 2 == 0:
+            names.add(entries[at:at + length - 2].decode("utf-16-le", "replace"))
+    return names
 
 
 def _read_csv(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], list[Finding]]:
