@@ -11,8 +11,10 @@ folder outside the store, and compares the result with the stored one. Nothing s
 
 Compared: the counts and the 'stand per' date of the record, and the three stored tables
 (episodes, quarantine, findings). Not compared: what a run decides after processing (held or in
-force, the run id), which a rebuild decides again. A raw file that is gone, or no longer the
-file that was stored (its sha256), is said so and not processed: the next `lvv run` takes it.
+force, the run id), which a rebuild decides again. A stored delivery whose raw file is gone, or
+is no longer the file a run finds stored for it (its sha256, or a newer version in its month
+folder: discover and needs_processing, as a run decides), is said so and not processed: the next
+`lvv run` takes it.
 Cost: one municipality's processing at a time, as a full rebuild's (its memory, its time), and
 one delivery's result on disk at a time.
 """
@@ -30,10 +32,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.contracts import contracts
-from transforms.delivery import DeliveryInput, file_sha256, process_deliveries
+from transforms.delivery import DeliveryInput, process_deliveries
+from transforms.discover import DeliveryFile, discover, needs_processing
 from transforms.protect import Pseudonymiser
 from transforms.revisions import reject_if_duplicate
-from transforms.store import delivery_dir, load_records, period_folder, save_result
+from transforms.store import delivery_dir, load_raw_hashes, load_records, period_folder, save_result
 
 #: the record's fields that processing decides (not the gate, not the run)
 RECORD_FIELDS = ("rows_read", "rows_curated", "rows_quarantined", "rows_skipped", "stand_per", "stand_per_stated")
@@ -63,6 +66,7 @@ def recheck(staged: Path, raw: Path, key: str, municipalities: Iterable[str] | N
     by_municipality: dict[str, list[dict]] = {}
     for record in records:
         by_municipality.setdefault(record["municipality"], []).append(record)
+    current = _current_files(staged, raw, records)
     pseudonymiser = Pseudonymiser(key)
     for municipality, stored in by_municipality.items():
         if municipality not in known:
@@ -70,31 +74,38 @@ def recheck(staged: Path, raw: Path, key: str, municipalities: Iterable[str] | N
             continue
         todo = []
         for record in stored:
-            verdict = _raw_verdict(raw, record)
-            if verdict is None:
-                todo.append(record)
+            found = current.get(record["delivery_id"])
+            if isinstance(found, DeliveryFile):
+                todo.append((record, found))
             else:
-                yield Rechecked(record["delivery_id"], record.get("file") or "", verdict)
+                yield Rechecked(record["delivery_id"], record.get("file") or "", found)
         if todo:
-            yield from _compared(staged, raw, todo, stored, known[municipality], pseudonymiser)
+            yield from _compared(staged, todo, stored, known[municipality], pseudonymiser)
 
 
-def _raw_verdict(raw: Path, record: dict) -> str | None:
-    """None where the stored delivery's raw file is there and is the file that was stored."""
-    path = raw / (record.get("file") or "")
-    if not record.get("file") or not path.is_file():
-        return RAW_MISSING
-    return None if file_sha256(path) == record.get("sha256") else RAW_CHANGED
+def _current_files(staged: Path, raw: Path, records: list[dict]) -> dict[str, DeliveryFile | str]:
+    """Per stored delivery, its raw file where that is the file a run would find stored (discover,
+    and needs_processing with the raw files' kept hashes: a file not written since is not read to
+    hash it); else RAW_CHANGED (the next run processes it) or RAW_MISSING (no file stands for it)."""
+    files, _ = discover(raw, contracts())
+    by_folder = {(f.municipality, f.folder): f for f in files}
+    changed = {(f.municipality, f.folder) for f in needs_processing(files, records, load_raw_hashes(staged))}
+    out: dict[str, DeliveryFile | str] = {}
+    for record in records:
+        where = (record["municipality"], period_folder(record))
+        out[record["delivery_id"]] = (RAW_MISSING if where not in by_folder else RAW_CHANGED if where in changed
+                                      else by_folder[where])
+    return out
 
 
-def _compared(staged: Path, raw: Path, todo: list[dict], stored: list[dict], contract, pseudonymiser: Pseudonymiser
-              ) -> Iterator[Rechecked]:
+def _compared(staged: Path, todo: list[tuple[dict, DeliveryFile]], stored: list[dict], contract,
+              pseudonymiser: Pseudonymiser) -> Iterator[Rechecked]:
     """Process one municipality's deliveries as a run does (process_deliveries, then the duplicate
     rule against the deliveries in force), each into the scratch folder, compared and removed."""
-    inputs = [DeliveryInput(raw / r["file"], r["period"], r["file"]) for r in todo]
+    inputs = [DeliveryInput(item.path, item.period, item.relative) for _, item in todo]
     in_force = [r for r in stored if r["status"] == "accepted"]
     with tempfile.TemporaryDirectory(prefix="lvv-recheck-") as scratch:  # outside the store: it is only read
-        for record, result in zip(todo, process_deliveries(inputs, contract, pseudonymiser)):
+        for (record, _), result in zip(todo, process_deliveries(inputs, contract, pseudonymiser)):
             result = reject_if_duplicate(result, [r for r in in_force if r["delivery_id"] != record["delivery_id"]])
             again = save_result(Path(scratch), result)
             differences = _differences(record, result.delivery, delivery_dir(staged, record["municipality"],
