@@ -444,7 +444,11 @@ def recheck_deliveries(
     from transforms.store import load_records
 
     paths = DataPaths.resolve(data_dir)
-    unknown = sorted(set(municipality or ()) - {r["municipality"] for r in load_records(paths.staged)})
+    stored = {r["municipality"] for r in load_records(paths.staged)}
+    if not stored:
+        out.print(f"no stored delivery in {paths.staged}: nothing to recheck")
+        return
+    unknown = sorted(set(municipality or ()) - stored)
     if unknown:
         raise UserError(f"--municipality: no stored delivery of {', '.join(unknown)} in {paths.staged}")
     key, _ = pseudonym_key(paths.raw)

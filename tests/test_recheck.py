@@ -137,3 +137,9 @@ def test_an_old_export_sent_again_is_rechecked_as_the_run_stored_it_rejected_who
     save_result(staged, result)
     assert {f.delivery_id: f.verdict for f in recheck(staged, tmp_path / "raw", KEY, ["amsterdam"])} == {
         "amsterdam/2020-09": SAME, "amsterdam/2020-10": SAME, "amsterdam/2020-11": SAME, "amsterdam/2020-12": SAME}
+
+
+def test_an_empty_store_says_there_is_nothing_to_recheck(tmp_path, monkeypatch):
+    monkeypatch.setenv("LVV_PSEUDONYM_KEY", KEY)
+    result = CliRunner().invoke(app, ["deliveries", "recheck", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "nothing to recheck" in result.output
