@@ -22,6 +22,10 @@ The report's figures (MB of resident memory; seconds):
   sampled every 0.2 s; a descendant from the second sample that sees it, see TreePeak), and never
   less than self_peak_rss_mb. Pages shared between processes (their libraries) count in each.
 - cpu_s: CPU seconds (user + system) of this process, imports included.
+- children_cpu_s: CPU seconds of the processes it started and waited for (the processes runner's
+  workers, a local Dask cluster's); not the Prefect server the benchmarks start beside it.
+- tree_cpu_s: the two together, what the command cost the machine's cores whatever else ran
+  beside it (its wall seconds grow with the other processes' load; its CPU seconds much less).
 - import_s, command_s: wall seconds of the imports and of the command.
 """
 
@@ -122,8 +126,11 @@ def measure(run: Callable[[], tuple[int, float]]) -> dict[str, Any]:
     finished = time.perf_counter()
     self_mb = peak_rss_mb()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, theirs = cpu.ru_utime + cpu.ru_stime, children.ru_utime + children.ru_stime
     return {"exit_code": code, "import_s": imported - started, "command_s": finished - imported,
-            "cpu_s": cpu.ru_utime + cpu.ru_stime, "peak_rss_mb": max(self_mb, tree.peak),
+            "cpu_s": own, "children_cpu_s": theirs, "tree_cpu_s": own + theirs,
+            "peak_rss_mb": max(self_mb, tree.peak),
             "self_peak_rss_mb": self_mb, "children_peak_rss_mb": tree.children_peak,
             "prefect_imported": "prefect" in sys.modules}
 

@@ -47,13 +47,17 @@ class Stat:
                 "max": round(self.max, digits), "runs": [round(r, digits) for r in self.runs]}
 
 
-def timed(fn: Callable[[], Any], repeat: int, scale: float = 1.0) -> Stat:
-    """Run fn `repeat` times; seconds (times `scale`) of each run."""
+def timed(fn: Callable[[], Any], repeat: int, scale: float = 1.0, cpu: Stat | None = None) -> Stat:
+    """Run fn `repeat` times; seconds (times `scale`) of each run. cpu: also add each run's CPU
+    seconds of this process (times `scale`) to it, what a busy machine's other processes change
+    less than the wall seconds (fn's work in this process: not in processes it starts)."""
     stat = Stat()
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fn()
         stat.add((time.perf_counter() - started) * scale)
+        if cpu is not None:
+            cpu.add((time.process_time() - started_cpu) * scale)
     return stat
 
 

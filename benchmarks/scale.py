@@ -31,6 +31,7 @@ from benchmarks.measure import PrefectServer, Stat, run_lvv, step_seconds, timed
 #: the figures of each scale whose growth is reported
 GROWING = ("read_floor_s", "increment_read_floor_s", "full_rebuild_s", "increment_s", "nothing_new_s",
            "increment_work_s", "increment_work_without_report_s", "report_s_increment", "baseline_s",
+           "full_rebuild_cpu_s", "increment_cpu_s", "increment_work_cpu_s",
            "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new")
 #: the runs measured at each scale
 RUNS = ("full_rebuild", "increment", "nothing_new")
@@ -68,18 +69,22 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     stats: dict[str, Stat] = {}
     rss: dict[str, float] = {}
     steps: dict[str, dict[str, float]] = {}  # the last run of each kind, seconds per step
-    stats["read_floor_s"] = figures.read_floor(dataset, repeat)
-    stats["increment_read_floor_s"] = increment_read_floor(dataset, repeat)
+    stats["read_floor_cpu_s"], stats["increment_read_floor_cpu_s"] = Stat(), Stat()
+    stats["read_floor_s"] = figures.read_floor(dataset, repeat, cpu=stats["read_floor_cpu_s"])
+    stats["increment_read_floor_s"] = increment_read_floor(dataset, repeat, cpu=stats["increment_read_floor_cpu_s"])
     stats["stack_import_s"] = figures.stack_import(repeat)
     env = figures.flow_env(dataset, workdir / "prefect-client", api_url)
     stats["flow_startup_s"] = figures.startup(env, repeat)
     log(f"[{dataset.scale} x{dataset.factor:g}] {len(dataset.files)} files, {dataset.rows} rows; full rebuild ...")
     stats["full_rebuild_s"], rss["full_rebuild"] = Stat(), 0.0
+    for run in RUNS:  # each run's CPU seconds, of its process and the workers it started
+        stats[f"{run}_cpu_s"] = Stat()
     for _ in range(repeat):
         from_scratch(dataset)
         measured = run_lvv(figures.run_args(dataset), env)
         steps["full_rebuild"] = step_seconds(api_url, _last_run_id(dataset))
         stats["full_rebuild_s"].add(measured["seconds"])
+        stats["full_rebuild_cpu_s"].add(measured["tree_cpu_s"])
         rss["full_rebuild"] = max(rss["full_rebuild"], measured["peak_rss_mb"])
     log("  increment ...")
     stats["increment_s"], rss["increment"] = Stat(), 0.0
@@ -93,6 +98,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         measured, new_protection_files = figures.month_run(dataset, env, aside)
         steps["increment"] = step_seconds(api_url, _last_run_id(dataset))
         stats["increment_s"].add(measured["seconds"])
+        stats["increment_cpu_s"].add(measured["tree_cpu_s"])
         rss["increment"] = max(rss["increment"], measured["peak_rss_mb"])
     shutil.rmtree(aside, ignore_errors=True)
     log("  nothing new ...")
@@ -102,6 +108,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         figures.check_last_run(dataset, "unchanged", 0)
         steps["nothing_new"] = step_seconds(api_url, _last_run_id(dataset))
         stats["nothing_new_s"].add(measured["seconds"])
+        stats["nothing_new_cpu_s"].add(measured["tree_cpu_s"])
         rss["nothing_new"] = max(rss["nothing_new"], measured["peak_rss_mb"])
     log("  the analyst's script and `lvv outflow` on the same files ..." if analyst else "  `lvv outflow` ...")
     baseline_table: dict[str, int] | None = None
@@ -114,6 +121,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
     med = {key: stat.median for key, stat in stats.items()}
     report = {run: steps.get(run, {}).get("monthly-report", 0.0) for run in RUNS}
     work = med["increment_s"] - med["nothing_new_s"]
+    work_cpu = med["increment_cpu_s"] - med["nothing_new_cpu_s"]
     work_without_report = work - (report["increment"] - report["nothing_new"])
     floor = med["read_floor_s"] + med["stack_import_s"] + med["flow_startup_s"]
     result: dict[str, Any] = {
@@ -122,6 +130,9 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         **{key: _sig(value) for key, value in med.items()},
         "increment_work_s": _sig(work),
         "increment_work_vs_read_floor": round(work / med["increment_read_floor_s"], 2),
+        # the same in CPU seconds: what a busy machine's other processes change far less
+        "increment_work_cpu_s": _sig(work_cpu),
+        "increment_work_cpu_vs_read_floor_cpu": round(work_cpu / med["increment_read_floor_cpu_s"], 2),
         **{f"report_s_{run}": _sig(seconds) for run, seconds in report.items()},
         "increment_without_report_s": _sig(med["increment_s"] - report["increment"]),
         "increment_work_without_report_s": _sig(work_without_report),
@@ -130,6 +141,7 @@ def one_scale(dataset: Dataset, workdir: Path, api_url: str, repeat: int, log: C
         "full_rebuild_floor_s": _sig(floor),
         "full_rebuild_vs_floor": round(med["full_rebuild_s"] / floor, 2),
         "full_rebuild_vs_read_floor": round(med["full_rebuild_s"] / med["read_floor_s"], 2),
+        "full_rebuild_cpu_vs_read_floor_cpu": round(med["full_rebuild_cpu_s"] / med["read_floor_cpu_s"], 2),
         **{f"peak_rss_mb_{key}": round(value, 1) for key, value in rss.items()},
         "peak_rss_mb": round(max(rss.values()), 1),
         "increment_reference_date": now.isoformat(),
@@ -182,13 +194,14 @@ def targets(fig: dict[str, Any]) -> dict[str, dict[str, Any]]:
                   "met": value <= limit if op == "<=" else value >= limit} for key, (value, op, limit) in out.items()}
 
 
-def increment_read_floor(dataset: Dataset, repeat: int) -> Stat:
-    """The read floor of the deliveries the increment adds: the last month's files."""
+def increment_read_floor(dataset: Dataset, repeat: int, cpu: Stat | None = None) -> Stat:
+    """The read floor of the deliveries the increment adds: the last month's files (cpu: also its
+    CPU seconds, added to it)."""
     from schemas.contracts import contracts
 
     known = contracts()
     items = [(f.path, known[f.municipality]) for f in figures._files(dataset) if f.period == dataset.last_period]
-    return timed(lambda: [figures.parse_only(path, contract) for path, contract in items], repeat)
+    return timed(lambda: [figures.parse_only(path, contract) for path, contract in items], repeat, cpu=cpu)
 
 
 def growth(small: dict[str, Any], large: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +220,9 @@ def series_table(result: dict[str, Any]) -> str:
     scales = result["scales"]
     keys = ("files", "rows", "read_floor_s", "increment_read_floor_s", "stack_import_s", "flow_startup_s",
             "full_rebuild_s", "full_rebuild_floor_s", "full_rebuild_vs_floor", "increment_s", "nothing_new_s",
-            "increment_work_s", "increment_work_vs_read_floor", "report_s_full_rebuild", "report_s_increment",
+            "increment_work_s", "increment_work_vs_read_floor", "read_floor_cpu_s", "increment_read_floor_cpu_s",
+            "full_rebuild_cpu_s", "full_rebuild_cpu_vs_read_floor_cpu", "increment_cpu_s", "nothing_new_cpu_s",
+            "increment_work_cpu_s", "increment_work_cpu_vs_read_floor_cpu", "report_s_full_rebuild", "report_s_increment",
             "report_s_nothing_new", "increment_without_report_s", "increment_work_without_report_s",
             "increment_work_without_report_vs_read_floor", "peak_rss_mb_full_rebuild",
             "peak_rss_mb_increment", "peak_rss_mb_nothing_new", "baseline_s", "outflow_cli_s",

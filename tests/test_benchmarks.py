@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -57,8 +58,17 @@ def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatc
     dataset = prepare("tiny", tmp_path)
     result = one_scale(dataset, tmp_path, PREFECT_API_URL.value(), 1, log=lambda _: None)
     for key in ("read_floor_s", "increment_read_floor_s", "full_rebuild_s", "increment_s", "nothing_new_s",
-                "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new"):
+                "peak_rss_mb_full_rebuild", "peak_rss_mb_increment", "peak_rss_mb_nothing_new",
+                "read_floor_cpu_s", "increment_read_floor_cpu_s", "full_rebuild_cpu_s", "increment_cpu_s",
+                "nothing_new_cpu_s"):
         assert isinstance(result[key], (int, float)) and result[key] > 0, key
+    # the CPU seconds beside the wall seconds: a run's own process and the workers it started
+    assert result["increment_work_cpu_s"] == pytest.approx(
+        result["increment_cpu_s"] - result["nothing_new_cpu_s"], rel=1e-2, abs=1e-3)
+    assert result["increment_work_cpu_vs_read_floor_cpu"] == pytest.approx(
+        result["increment_work_cpu_s"] / result["increment_read_floor_cpu_s"], rel=1e-2)
+    assert result["full_rebuild_cpu_vs_read_floor_cpu"] == pytest.approx(
+        result["full_rebuild_cpu_s"] / result["read_floor_cpu_s"], rel=1e-2)
     # each run's steps, from the server's task runs: the report apart from the rest
     for run in ("full_rebuild", "increment", "nothing_new"):
         steps = result[f"steps_{run}"]
@@ -82,6 +92,7 @@ def test_the_scale_series_measures_each_run_with_its_floors(tmp_path, monkeypatc
     assert growth(result, bigger)["full_rebuild_s"] == {"k": 1.0, "growth": "linear"}
     text = series_table({"scales": {"national-x1": result, "national-x16": bigger}, "growth": growth(result, bigger)})
     assert "| `increment_work_s` |" in text and "1.00 (linear)" in text
+    assert "| `increment_work_cpu_vs_read_floor_cpu` |" in text
     assert "| `baseline_vs_outflow` |" in text and "| increment: build-history |" in text
     json.dumps(result)
 
@@ -237,6 +248,45 @@ def test_the_runner_s_peak_memory_counts_the_children_a_run_starts():
         child.wait()
     assert tree.peak >= alone + 150
     assert tree_rss_mb(os.getpid()) < alone + 50  # the child is gone, and so is its memory
+
+
+def test_the_runner_s_cpu_seconds_count_the_workers_a_run_started_and_waited_for():
+    """benchmarks.lvv_runner's tree_cpu_s is the command's own CPU seconds and those of the processes
+    it started (the processes runner's workers do the processing of a large full rebuild): a run
+    whose work is all in a child still shows that work. Measured in a new process, whose children
+    are only the one started here."""
+    code = ("import json, subprocess, sys, time\n"
+            "from benchmarks.lvv_runner import measure\n"
+            "def run():\n"
+            "    subprocess.run([sys.executable, '-c', 'import time\\nt = time.process_time()\\n"
+            "while time.process_time() - t < 0.6: pass'], check=True)\n"
+            "    return 0, time.perf_counter()\n"
+            "print(json.dumps(measure(run)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    measured = json.loads(done.stdout.splitlines()[-1])
+    assert measured["children_cpu_s"] >= 0.5  # the child's busy loop
+    assert measured["tree_cpu_s"] == pytest.approx(measured["cpu_s"] + measured["children_cpu_s"])
+    assert measured["cpu_s"] < measured["tree_cpu_s"] - 0.5  # not in the runner's own seconds
+
+
+def test_timed_adds_the_cpu_seconds_of_each_run_beside_its_wall_seconds():
+    """A run that waits costs wall seconds and almost no CPU; one that computes costs both."""
+    import time
+
+    from benchmarks.measure import Stat, timed
+
+    cpu = Stat()
+    wall = timed(lambda: time.sleep(0.2), 2, cpu=cpu)
+    assert len(cpu.runs) == 2 and min(wall.runs) >= 0.2 and max(cpu.runs) < 0.1
+
+    def busy():
+        started = time.process_time()
+        while time.process_time() - started < 0.2:
+            pass
+    busy_cpu = Stat()
+    timed(busy, 1, scale=2.0, cpu=busy_cpu)
+    assert busy_cpu.runs[0] >= 0.4  # scaled as the wall seconds are
 
 
 def test_the_task_overhead_benchmark_runs_real_task_runs_and_reports_their_cost(prefect_harness):
