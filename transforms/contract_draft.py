@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import python_calamine
 from rapidfuzz import fuzz, process
 
 from schemas import load_yaml
@@ -37,7 +36,7 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
-from transforms.read import separator_line
+from transforms.read import open_workbook, separator_line
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -163,7 +162,7 @@ def read_grids(path: Path) -> list[Grid]:
     _refuse(checked.finding)
     if head.startswith(b"PK\x03\x04"):
         try:
-            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            book = open_workbook(path)  # by its content, as a delivery's (read.open_workbook)
             grids = []
             for meta in book.sheets_metadata:
                 if str(meta.visible).lower().endswith(("hidden", "veryhidden")):

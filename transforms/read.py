@@ -230,7 +230,7 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     if checked.finding is not None:
         raise DeliveryRejected([checked.finding])
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        workbook = open_workbook(path)
     except python_calamine.PasswordError:
         raise DeliveryRejected([Finding("file-password-protected", file=name)]) from None
     except Exception as exc:  # calamine raises several unrelated types for damaged files
@@ -253,6 +253,22 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
              if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
     return grid, match, notes, checked  # an empty cell is "" here (None in a data row: _data_rows)
+
+
+#: the names python-calamine reads as an Office Open XML workbook (.xlsx): any other it reads as the
+#: format its extension says (.ods, .xlsb, .xls) or tries each format in turn (.csv, .txt, none)
+OPEN_XML_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+
+
+def open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
+    """A workbook the limits' pass found to be Office Open XML (transforms.limits.other_package),
+    read as one whatever its name: by its path where the name says so, else from its bytes, which
+    python-calamine tells apart by their content. Read by the name alone, an .xlsx saved as
+    'export.ods' was 'damaged or truncated' ('mimetype' file not found)."""
+    if path.suffix.lower() in OPEN_XML_SUFFIXES:
+        return python_calamine.CalamineWorkbook.from_path(str(path))
+    with path.open("rb") as handle:
+        return python_calamine.CalamineWorkbook.from_filelike(handle)
 
 
 #: the stream an Excel 97-2003 workbook (.xls, BIFF) holds in its container; a password-protected
