@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from lvv.cli import app
 from schemas.contracts import contract_for
+from transforms import limits as limits_check
 from transforms.contract_draft import DraftError, read_grids
 from transforms.delivery import process_delivery
 from transforms.protect import Pseudonymiser
@@ -258,6 +259,20 @@ def test_a_sheet_part_in_another_folder_is_held_to_the_limits_and_its_cells_note
     result = process_delivery(path, ROTTERDAM, "2020-10", Pseudonymiser("k"))
     assert ("cell-formula-no-value", 2, "G") in [(f.code, f.excel_row, f.column_letter) for f in result.findings]
     assert len(result.quarantine) == 1 and len(result.episodes) == 2
+
+
+def test_a_panic_of_python_calamine_is_an_unreadable_file_not_a_traceback(tmp_path, monkeypatch):
+    """python-calamine panics on some damaged parts (here an .xlsb cell naming a shared string of a
+    table the file lacks); the panic reaches Python as a BaseException that `except Exception`
+    let through: a traceback from `lvv validate` and `lvv contract draft`. Should any file the
+    limits let through do so, it is 'cannot be read'. (The .xlsb itself is refused before it is
+    parsed: let through here, as a file calamine panics on.)"""
+    monkeypatch.setattr(limits_check, "other_package", lambda members: None)
+    path = xlsb(tmp_path / "export.xlsb", [HEADER] + ROWS, text_record=0x07)
+    (code, params), = refused(path)
+    assert code == "file-unreadable" and "index out of bounds" in params["detail"]
+    with pytest.raises(DraftError, match="cannot be read"):
+        read_grids(path)
 
 
 # ------------------------------------------------------------------ headers as stewards make them

@@ -36,7 +36,7 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
-from transforms.read import open_workbook, separator_line
+from transforms.read import calamine_error, open_workbook, separator_line
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -169,7 +169,8 @@ def read_grids(path: Path) -> list[Grid]:
                     continue
                 rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
                 grids.append(Grid(path, meta.name, [[None if v == "" else v for v in r] for r in rows]))
-        except Exception as exc:  # calamine raises several unrelated types for a damaged workbook
+        except BaseException as exc:  # calamine raises several unrelated types (or panics) for a damaged workbook
+            exc = calamine_error(exc)
             raise DraftError(f"{path.name}: the workbook cannot be read; it is damaged or truncated "
                              f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
         return grids

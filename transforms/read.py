@@ -233,8 +233,8 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
         workbook = open_workbook(path)
     except python_calamine.PasswordError:
         raise DeliveryRejected([Finding("file-password-protected", file=name)]) from None
-    except Exception as exc:  # calamine raises several unrelated types for damaged files
-        raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": _short(exc)})]) from None
+    except BaseException as exc:  # calamine raises several unrelated types for damaged files
+        raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": _short(calamine_error(exc))})]) from None
     wanted = contract.file.sheet or ""
     names = workbook.sheet_names
     matches = [n for n in names if normalise_label(n) == normalise_label(wanted)]
@@ -247,9 +247,9 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     match = matches[0]
     try:
         grid = workbook.get_sheet_by_name(match).to_python(skip_empty_area=False)
-    except Exception as exc:
+    except BaseException as exc:
         raise DeliveryRejected([Finding("file-unreadable", file=name, sheet=match,
-                                        params={"detail": _short(exc)})]) from None
+                                        params={"detail": _short(calamine_error(exc))})]) from None
     notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
              if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
     return grid, match, notes, checked  # an empty cell is "" here (None in a data row: _data_rows)
@@ -269,6 +269,17 @@ def open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     with path.open("rb") as handle:
         return python_calamine.CalamineWorkbook.from_filelike(handle)
+
+
+def calamine_error(exc: BaseException) -> BaseException:
+    """The error python-calamine raised for a file it cannot read, or the exception itself where it
+    is no such error: an interrupt or an exit. python-calamine's parser panics on some damaged
+    parts (a shared string past the table's end in an .xlsb); the panic reaches Python as
+    pyo3's PanicException, a BaseException, that `except Exception` does not catch: a traceback
+    for the steward instead of 'the file cannot be read'."""
+    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+        return exc
+    raise exc
 
 
 #: the stream an Excel 97-2003 workbook (.xls, BIFF) holds in its container; a password-protected
