@@ -101,6 +101,9 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
     except DeliveryRejected as rejected:
         if rejected.findings[0].code == "header-not-found":
             rejected.findings[0].params["found_row"] = _header_elsewhere(grid, contract) or "-"
+        for finding in rejected.findings:
+            if finding.code == "column-missing" and finding.params["closest"] == "-":
+                finding.params["closest"] = _next_to_header(grid, header_index, contract.columns[finding.field])
         raise
     findings = notes + findings + _unread_cells(checked, sheet, name, headers, positions, contract.file.header_row)
     rows, excel_rows = _data_rows(grid[header_index + 1:], len(headers), contract.file.header_row + 1)
@@ -472,6 +475,29 @@ def _header_elsewhere(grid: list[list[Any]], contract: SourceContract) -> int | 
     return best
 
 
+def _next_to_header(grid: list[list[Any]], header_index: int, expected: str) -> str:
+    """Where a column name missing from the header row stands in the row above or below it (a
+    header over two rows, merged cells): the name and its cell ('Instroom (F2)'); '-' where it
+    stands in neither. Two rows looked at, as wide as the limits allow: bounded."""
+    wanted = normalise_label(expected)
+    for index in (header_index + 1, header_index - 1):
+        if 0 <= index < len(grid):
+            for column, value in enumerate(grid[index]):
+                if not is_blank(value) and normalise_label(value) == wanted:
+                    return f"{visible(str(value).strip())} ({column_letter(column)}{index + 1})"
+    return "-"
+
+
+#: a line break within a cell (Alt+Enter), as a message shows it: one line, the break still seen
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def visible(text: str) -> str:
+    """A header as a message quotes it: its line breaks as '↵', so that 'V-↵nr' (Alt+Enter within
+    the name) shows why it is not 'V-nr' on the one line a finding takes."""
+    return _LINE_BREAK.sub("\u21b5", text)
+
+
 def _match_headers(headers: list[str], contract: SourceContract, name: str,
                    sheet: str) -> tuple[dict[str, int], list[Finding]]:
     normalised = {normalise_label(h): i for i, h in enumerate(headers) if h}
@@ -498,12 +524,12 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
             by_norm = {normalise_label(h): h for h in present}
             closest = difflib.get_close_matches(normalise_label(expected), list(by_norm), n=1, cutoff=0.75)
             fatal.append(Finding("column-missing", file=name, sheet=sheet, excel_row=row, field=f,
-                                 params={"expected": expected, "closest": by_norm[closest[0]] if closest else "-"}))
+                                 params={"expected": expected, "closest": visible(by_norm[closest[0]]) if closest else "-"}))
         raise DeliveryRejected(fatal)
     known = set(positions.values()) | {i for i, h in enumerate(headers) if h and normalise_label(h) in ignored}
     extra = [Finding("column-unknown", file=name, sheet=sheet, excel_row=row,
                      column_letter=column_letter(i), column_header=scrub_digits(h), value=scrub_digits(h),
-                     params={"found": scrub_digits(h)})
+                     params={"found": visible(scrub_digits(h))})
              for i, h in enumerate(headers) if h and i not in known]
     return positions, extra
 
