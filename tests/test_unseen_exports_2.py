@@ -23,6 +23,7 @@ from transforms.contract_draft import DraftError, read_grids
 from transforms.delivery import process_delivery
 from transforms.protect import Pseudonymiser
 from transforms.read import DeliveryRejected, read_source
+from tests.test_unseen_exports import _compound_file
 
 ROTTERDAM, UTRECHT, EINDHOVEN = contract_for("rotterdam"), contract_for("utrecht"), contract_for("eindhoven")
 HEADER = ["Kenmerk", "V-nr", "Achternaam", "Voornaam", "Geboortedatum", "Instroom", "Uitstroom", "Resultaat"]
@@ -396,3 +397,39 @@ def test_a_csv_in_old_or_odd_line_shapes_reads_the_same_stays(tmp_path, shape):
     path.write_bytes(text.encode("cp1252"))
     assert stays(path, EINDHOVEN) == stays(plain, EINDHOVEN)
     assert read_source(path, EINDHOVEN).excel_rows == [2, 3, 4]
+
+
+# ------------------------------------------------------------------ the contract draft's first look at a file
+def test_the_contract_draft_reads_a_utf16_csv_as_a_delivery_is_read(tmp_path):
+    """Excel's 'Unicode text' (UTF-16 with its byte-order mark) is read by the delivery reader; the
+    draft refused it as 'neither an .xlsx workbook nor a text (CSV) file' for its NUL bytes."""
+    text = "\r\n".join(";".join(r) for r in EXPORT) + "\r\n"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(("\ufeff" + text).encode(encoding))
+        grid, = read_grids(path)
+        assert grid.rows[0] == EXPORT[0] and grid.rows[1][2] == "Gonçalves" and grid.delimiter == ";"
+        assert read_source(path, EINDHOVEN).rows[0][2] == "Gonçalves"
+
+
+def test_the_contract_draft_names_the_line_that_is_no_text_instead_of_an_unexpected_error(tmp_path):
+    """A byte that is neither UTF-8 nor cp1252 (0x81): the draft ended in 'unexpected error:
+    UnboundLocalError'; now it names the line, as the delivery reader does."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"Clientnr;Vnr;Naam\r\n4101;5550306006;G\x81k\r\n")
+    with pytest.raises(DraftError, match=r"export.csv: line 2 is not text in utf-8-sig or cp1252"):
+        read_grids(path)
+    done = CliRunner().invoke(app, ["contract", "draft", str(path), "--municipality", "zwolle"])
+    # a user's error (one line, exit 1), no longer a bug's (UnboundLocalError: 'unexpected error')
+    assert type(done.exception).__name__ == "UserError" and "line 2 is not text" in str(done.exception)
+
+
+def test_the_contract_draft_tells_an_old_xls_in_the_delivery_s_words(tmp_path):
+    """An .xls was 'neither an .xlsx workbook nor a text (CSV) file' to the draft, though the
+    delivery reader says what it is and how to save it."""
+    path = tmp_path / "export.xls"
+    path.write_bytes(_compound_file(["Workbook", "\x05SummaryInformation"]))
+    (code, _), = refused(path, ROTTERDAM)
+    with pytest.raises(DraftError, match=r"old Excel workbook \(\.xls.*Save As 'Excel Workbook"):
+        read_grids(path)
+    assert code == "file-legacy-excel"

@@ -223,9 +223,8 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     if contract.file.type == "csv":
         grid, notes = _read_csv(path, contract, name)
         return grid, "", notes, None
-    if head.startswith(OLE_MAGIC):  # Office's older container: an encrypted workbook, or an .xls
-        legacy = bool(_ole_streams(path) & LEGACY_WORKBOOK_STREAMS)
-        raise DeliveryRejected([Finding("file-legacy-excel" if legacy else "file-password-protected", file=name)])
+    if head.startswith(OLE_MAGIC):
+        raise DeliveryRejected([office_container(path, name)])
     if not head.startswith(ZIP_MAGIC):
         detail = "empty file" if not head else "not an Office Open XML workbook"
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
@@ -290,6 +289,13 @@ def calamine_error(exc: BaseException) -> BaseException:
 LEGACY_WORKBOOK_STREAMS = frozenset({"Workbook", "Book"})
 #: how much of the container's directory is read: 512 entries, the first of them the root's streams
 _OLE_DIRECTORY_BYTES = 64 * 1024
+
+
+def office_container(path: Path, name: str) -> Finding:
+    """The fatal finding of a file in Office's older container (OLE_MAGIC): an .xls, or a
+    workbook encrypted with a password; told apart by the streams its directory names."""
+    legacy = bool(_ole_streams(path) & LEGACY_WORKBOOK_STREAMS)
+    return Finding("file-legacy-excel" if legacy else "file-password-protected", file=name)
 
 
 def _ole_streams(path: Path) -> set[str]:
