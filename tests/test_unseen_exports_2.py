@@ -317,6 +317,25 @@ def test_spaces_nobody_sees_and_a_break_between_words_are_the_header_without_the
     assert stays(path, UTRECHT) == [(3, date(2019, 9, 1), date(2020, 3, 2), "own_network")]
 
 
+def test_a_totals_row_s_formula_without_its_value_is_no_error_the_row_is_skipped(tmp_path):
+    """A 'Totaal' row below the data, its counts written as formulas without a calculated value (as
+    a script writing the export leaves them) or an error value: the contract skips the row as no
+    data, so nothing of a stay is unread; it was an error all the same, and `lvv validate` said the
+    file could not be delivered. A formula without its value in a stay's row is still one."""
+    totals = ["Totaal", ("xml", '<c r="REF"><f>COUNTA(B2:B4)</f></c>'), None, None, None, None,
+              ("xml", '<c r="REF" t="e"><f>COUNTA(G2:G4)/0</f><v>#DIV/0!</v></c>'), None]
+    path = workbook(tmp_path / "a.xlsx", [("LVV", sheet_xml([HEADER] + ROWS + [[None], totals]), None)])
+    result = process_delivery(path, ROTTERDAM, "2020-10", Pseudonymiser("k"))
+    assert [(f.code, f.excel_row) for f in result.findings] == [("row-not-data", 6)]
+    assert len(result.episodes) == 3 and len(result.quarantine) == 0
+    assert validate(path)[0] == 0
+    rows = [list(r) for r in ROWS]
+    rows[1][6] = totals[1]
+    path = workbook(tmp_path / "b.xlsx", [("LVV", sheet_xml([HEADER] + rows + [[None], totals]), None)])
+    found = [(f.code, f.excel_row) for f in process_delivery(path, ROTTERDAM, "2020-10", Pseudonymiser("k")).findings]
+    assert ("cell-formula-no-value", 3) in found and ("cell-formula-no-value", 6) not in found
+
+
 # ------------------------------------------------------------------ workbooks as other tools write them
 RICH = ['<si><r><rPr><b/></rPr><t>Ken</t></r><r><t>merk</t></r></si>',
         '<si><t>V-nr</t><rPh sb="0" eb="1"><t>ブイ</t></rPh><phoneticPr fontId="1"/></si>',

@@ -105,8 +105,9 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
             if finding.code == "column-missing" and finding.params["closest"] == "-":
                 finding.params["closest"] = _next_to_header(grid, header_index, contract.columns[finding.field])
         raise
-    findings = notes + findings + _unread_cells(checked, sheet, name, headers, positions, contract.file.header_row)
     rows, excel_rows = _data_rows(grid[header_index + 1:], len(headers), contract.file.header_row + 1)
+    unread = _unread_cells(checked, sheet, name, headers, positions, contract.file.header_row)
+    findings = notes + findings + (_off_skipped_rows(unread, rows, excel_rows, contract) if unread else [])
     if not rows:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
     if checked is not None and checked.date1904:
@@ -200,6 +201,18 @@ def _unread_cells(checked: limits_check.Checked | None, sheet: str, name: str, h
                                  column_header=scrub_digits(header), field=fields.get(index, ""), value=value,
                                  params={"cell": f"{sheet}!{ref}" if ref else sheet}))
     return found
+
+
+def _off_skipped_rows(found: list[Finding], rows: list[list[Any]], excel_rows: list[int],
+                      contract: SourceContract) -> list[Finding]:
+    """The unread cells' findings without those on a row the contract says is no data (a totals
+    line, notes: stage.is_not_data), which is skipped whole: a 'Totaal' row's =COUNTA(..) written
+    without its value (as a script writes it) was an error that made `lvv validate` say the file
+    cannot be delivered, though nothing of a stay stands in the row."""
+    from transforms.stage import is_not_data  # stage reads RawSheet from here
+
+    at = dict(zip(excel_rows, rows))
+    return [f for f in found if f.excel_row not in at or is_not_data(at[f.excel_row], contract) is None]
 
 
 def _split_ref(ref: str) -> tuple[str, int | None]:
