@@ -15,6 +15,12 @@ cell holding an Excel error value ('#N/A'; calamine reads both as empty), and it
 range (`<mergeCell ref="A1:XFD1048576"/>`) and the cells they cover by the same row, column and cell
 limits. `checked_open` is the one entry point every reader uses (a delivery, a contract draft).
 
+The zip's directory also says what the package is before anything is parsed (other_package): an
+OpenDocument spreadsheet or an Excel Binary Workbook, which python-calamine would read by its name
+but whose sheets this pass cannot bound, is refused and named; and every part the workbook's
+relationships name as a sheet is streamed, wherever it stands and in whatever case its name is
+written (python-calamine reads a sheet from xl/data/lvv.xml as well as from xl/worksheets/).
+
 Asked for (`Checked(layout=True)`, the steward's report), the same pass also notes what a reader in
 read-only mode does not keep and the report's copy needs: each sheet's column widths and hidden
 columns, merged ranges and frozen pane, so no part is streamed a second time for them.
