@@ -262,6 +262,24 @@ def test_a_sheet_part_in_another_folder_is_held_to_the_limits_and_its_cells_note
     assert len(result.quarantine) == 1 and len(result.episodes) == 2
 
 
+@pytest.mark.parametrize("spelling", [lambda name: name.replace("/", "\\"), str.upper])
+def test_a_workbook_whose_part_names_are_spelled_otherwise_is_read_and_held_to_the_limits(tmp_path, spelling):
+    """Some Windows tools write a zip's names with '\\' ('xl\\worksheets\\sheet1.xml'), or in
+    capitals; python-calamine finds the parts all the same. The limits' pass did not (no sheet
+    streamed: a cell at row 900,000 was read past the 250,000-row limit), and then took the
+    package for no workbook at all. Both now find the parts as python-calamine does."""
+    def respelled(source: Path, out: Path) -> Path:
+        with zipfile.ZipFile(source) as archive, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+            for name in archive.namelist():
+                copy.writestr(spelling(name) if name.startswith("xl/") else name, archive.read(name))
+        return out
+    assert stays(respelled(rotterdam(tmp_path / "a.xlsx"), tmp_path / "b.xlsx")) == stays(tmp_path / "a.xlsx")
+    far = '<row r="900000"><c r="A900000" t="inlineStr"><is><t>x</t></is></c></row>'
+    path = respelled(rotterdam(tmp_path / "c.xlsx", ROWS + [far]), tmp_path / "d.xlsx")
+    (code, params), = refused(path)
+    assert code == "limit-exceeded" and params["found"] == "900000"
+
+
 def test_a_panic_of_python_calamine_is_an_unreadable_file_not_a_traceback(tmp_path, monkeypatch):
     """python-calamine panics on some damaged parts (here an .xlsb cell naming a shared string of a
     table the file lacks); the panic reaches Python as a BaseException that `except Exception`

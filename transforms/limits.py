@@ -391,7 +391,7 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None,
         return Finding("file-unreadable", file=name, params={"detail": f"no readable zip directory: {exc}"[:160]})
     with archive:
         members = archive.infolist()
-        sheets = [m for m in members if _WORKSHEET_PART.fullmatch(m.filename)]
+        sheets = [m for m in members if _WORKSHEET_PART.fullmatch(_part_key(m))]
         if len(sheets) > limit.sheets:
             return over("sheets", len(sheets), limit.sheets, name)
         for member in members:
@@ -412,7 +412,7 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None,
             # every part python-calamine reads as a sheet: where the workbook's relationships say, in
             # any folder (xl/data/lvv.xml) and any case of its name, not only xl/worksheets/*.xml
             names = {part.casefold(): sheet for part, sheet in _sheet_names(archive, members, checked).items()}
-            sheets = [m for m in members if m.filename.casefold() in names or _WORKSHEET_PART.fullmatch(m.filename)]
+            sheets = [m for m in members if _part_key(m) in names or _WORKSHEET_PART.fullmatch(_part_key(m))]
             if len(sheets) > limit.sheets:
                 return over("sheets", len(sheets), limit.sheets, name)
             for member in sheets:
@@ -421,7 +421,7 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None,
                 if found:
                     return found
                 if sheet_notes:
-                    checked.notes[names.get(member.filename.casefold(), member.filename)] = sheet_notes
+                    checked.notes[names.get(_part_key(member), member.filename)] = sheet_notes
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
             # a CRC or size that does not match what the directory states, an unknown compression
             return Finding("file-unreadable", file=name, params={"detail": str(exc)[:160] or type(exc).__name__})
@@ -444,11 +444,19 @@ _OTHER_PACKAGES = (
 )
 
 
+def _part_key(member: zipfile.ZipInfo) -> str:
+    """A part's name as python-calamine looks it up: its case folded ('XL/Workbook.xml' is found as
+    xl/workbook.xml) and '\\' read as '/' (as some Windows tools write a zip's names: python-calamine
+    reads 'xl\\worksheets\\sheet1.xml' as the sheet it is, and so must this pass, or no limit
+    bounds it)."""
+    return member.filename.replace("\\", "/").casefold()
+
+
 def other_package(members: list[zipfile.ZipInfo]) -> str | None:
     """What a zip package is when it is no Excel workbook (no xl/workbook.xml, the part python-calamine
     reads an .xlsx from, in any case), in a steward's words; None for a workbook (.xlsx, .xlsm,
     Strict Open XML alike). From the zip's directory alone: nothing is decompressed."""
-    names = {m.filename.casefold() for m in members}
+    names = {_part_key(m) for m in members}
     if "xl/workbook.xml" in names:
         return None
     return next((said for part, said in _OTHER_PACKAGES if part in names),
@@ -519,7 +527,7 @@ def _after_last_mark(data: bytes, cut: int, floor: int, part: str) -> int:
 def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes: Checked) -> dict[str, str]:
     """Worksheet part -> the sheet's name, from xl/workbook.xml and its relationships, and the
     workbook's date system into notes. Streamed like a sheet: as costly as the parts' size."""
-    by_name = {m.filename.casefold(): m for m in members}  # as python-calamine finds a part: in any case
+    by_name = {_part_key(m): m for m in members}
     rids: dict[str, str] = {}
     if "xl/workbook.xml" in by_name:
         for data in _elements_only(_chunks(archive, by_name["xl/workbook.xml"])):
@@ -665,7 +673,7 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
     size. notes: filled with the cells python-calamine reads as empty though they are not, and
     with layout its column ranges, merged ranges and frozen pane."""
     notes = notes if notes is not None else SheetNotes()
-    sheet = member.filename.rsplit("/", 1)[-1]
+    sheet = _part_key(member).rsplit("/", 1)[-1]
     rows = cells = top_row = top_column = merged = 0
     # zipfile reads no more of a part than its stated size, a row element takes 5 bytes or more
     # ('<row ') and a cell 3 ('<c '): a part too small to hold more rows or cells than the limit
