@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import python_calamine
 from rapidfuzz import fuzz, process
 
 from schemas import load_yaml
@@ -37,7 +36,7 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
-from transforms.read import separator_line
+from transforms.read import OLE_MAGIC, by_byte_order_mark, calamine_error, office_container, open_workbook, separator_line
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -158,31 +157,32 @@ def read_grids(path: Path) -> list[Grid]:
     checked before either is parsed, as for a delivery (transforms.limits)."""
     with path.open("rb") as handle:
         head = handle.read(8)
+    if head.startswith(OLE_MAGIC):  # an .xls or a password-protected workbook: as a delivery's, in its words
+        said = office_container(path, path.name).as_row("en")
+        raise DraftError(f"{path.name}: {said['message']} {said['fix']}")
     # the one checked open of transforms.limits, as for a delivery: the same limits in the same order
     checked = limits_check.checked_open(path, path.name, csv=not head.startswith(b"PK\x03\x04"))
     _refuse(checked.finding)
     if head.startswith(b"PK\x03\x04"):
         try:
-            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            book = open_workbook(path)  # by its content, as a delivery's (read.open_workbook)
             grids = []
             for meta in book.sheets_metadata:
                 if str(meta.visible).lower().endswith(("hidden", "veryhidden")):
                     continue
                 rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
                 grids.append(Grid(path, meta.name, [[None if v == "" else v for v in r] for r in rows]))
-        except Exception as exc:  # calamine raises several unrelated types for a damaged workbook
+        except BaseException as exc:  # calamine raises several unrelated types (or panics) for a damaged workbook
+            exc = calamine_error(exc)
             raise DraftError(f"{path.name}: the workbook cannot be read; it is damaged or truncated "
                              f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
         return grids
-    raw = checked.raw or b""
-    if b"\x00" in raw[:4096]:
+    # a byte-order mark says the encoding, as for a delivery (read.by_byte_order_mark): UTF-16 text
+    # (Excel's 'Unicode text') holds a NUL in every other byte and is text all the same
+    raw, marked = by_byte_order_mark(checked.raw or b"", "")
+    if b"\x00" in raw[:4096] and not marked.startswith("utf-16"):
         raise DraftError(f"{path.name}: neither an .xlsx workbook nor a text (CSV) file")
-    for encoding in ENCODINGS:
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
+    text, encoding = _decoded(raw, path.name, (marked,) if marked else ENCODINGS)
     text, said = separator_line(text)  # Excel's 'sep=;' line: not a row, as for a delivery (read.csv_text)
     lines = [line for line in text.splitlines() if line.strip()][:50]
     counts = {d: [line.count(d) for line in lines] for d in (";", ",", "\t", "|")}
@@ -195,6 +195,19 @@ def read_grids(path: Path) -> list[Grid]:
     except csv.Error as exc:  # a cell past the csv module's field limit, say
         raise DraftError(f"{path.name}: line {reader.line_num} cannot be read as CSV ({exc})") from None
     return [Grid(path, None, rows, "utf-8" if encoding == "utf-8-sig" else encoding, delimiter)]
+
+
+def _decoded(raw: bytes, name: str, encodings: tuple[str, ...]) -> tuple[str, str]:
+    """A CSV file's text in the first of the encodings that reads it, and that encoding; a DraftError
+    naming the line where none does (the last one tried), as a delivery's reader names it."""
+    for encoding in encodings:
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            failed = exc
+    line = raw[: failed.start].count(b"\n") + 1
+    raise DraftError(f"{name}: line {line} is not text in {' or '.join(encodings)}; save the export as "
+                     "'CSV UTF-8' (or as .xlsx)")
 
 
 # ------------------------------------------------------------------ layout

@@ -15,6 +15,12 @@ cell holding an Excel error value ('#N/A'; calamine reads both as empty), and it
 range (`<mergeCell ref="A1:XFD1048576"/>`) and the cells they cover by the same row, column and cell
 limits. `checked_open` is the one entry point every reader uses (a delivery, a contract draft).
 
+The zip's directory also says what the package is before anything is parsed (other_package): an
+OpenDocument spreadsheet or an Excel Binary Workbook, which python-calamine would read by its name
+but whose sheets this pass cannot bound, is refused and named; and every part the workbook's
+relationships name as a sheet is streamed, wherever it stands and in whatever case its name is
+written (python-calamine reads a sheet from xl/data/lvv.xml as well as from xl/worksheets/).
+
 Asked for (`Checked(layout=True)`, the steward's report), the same pass also notes what a reader in
 read-only mode does not keep and the report's copy needs: each sheet's column widths and hidden
 columns, merged ranges and frozen pane, so no part is streamed a second time for them.
@@ -385,7 +391,7 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None,
         return Finding("file-unreadable", file=name, params={"detail": f"no readable zip directory: {exc}"[:160]})
     with archive:
         members = archive.infolist()
-        sheets = [m for m in members if re.fullmatch(r"xl/worksheets/[^/]+\.xml", m.filename)]
+        sheets = [m for m in members if _WORKSHEET_PART.fullmatch(_part_key(m))]
         if len(sheets) > limit.sheets:
             return over("sheets", len(sheets), limit.sheets, name)
         for member in members:
@@ -394,24 +400,67 @@ def check_workbook(path: Path, name: str, limit: Limits | None = None,
             ratio = member.file_size / max(member.compress_size, 1)
             if member.file_size > 1e6 and ratio > limit.compression_ratio:
                 return over("compression_ratio", round(ratio), limit.compression_ratio, name, member.filename)
+        other = other_package(members)
+        if other is not None:
+            return Finding("file-not-spreadsheet", file=name, params={"detail": other})
         try:
             for member in members:
                 if member.filename.endswith((".xml", ".rels")) and _has_dtd(archive, member):
                     return Finding("file-not-spreadsheet", file=name, params={
                         "detail": f"{member.filename} has an XML document type declaration, which Excel "
                                   "never writes (entity expansion)"})
-            names = _sheet_names(archive, members, checked)
+            # every part python-calamine reads as a sheet: where the workbook's relationships say, in
+            # any folder (xl/data/lvv.xml) and any case of its name, not only xl/worksheets/*.xml
+            names = {part.casefold(): sheet for part, sheet in _sheet_names(archive, members, checked).items()}
+            sheets = [m for m in members if _part_key(m) in names or _WORKSHEET_PART.fullmatch(_part_key(m))]
+            if len(sheets) > limit.sheets:
+                return over("sheets", len(sheets), limit.sheets, name)
             for member in sheets:
                 sheet_notes = SheetNotes()
                 found = _check_sheet(archive, member, name, limit, sheet_notes, checked.layout)
                 if found:
                     return found
                 if sheet_notes:
-                    checked.notes[names.get(member.filename, member.filename)] = sheet_notes
+                    checked.notes[names.get(_part_key(member), member.filename)] = sheet_notes
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
             # a CRC or size that does not match what the directory states, an unknown compression
             return Finding("file-unreadable", file=name, params={"detail": str(exc)[:160] or type(exc).__name__})
     return None
+
+
+#: a worksheet part where Excel writes it, in any case of its name (python-calamine finds a part so)
+_WORKSHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml", re.IGNORECASE)
+#: zip packages that are no Excel workbook python-calamine would read as .xlsx, by a part only each
+#: holds, and what to call them: python-calamine reads the first two too (by the file's name), but
+#: their sheets are parts this pass does not stream (binary records, one content.xml whose rows
+#: repeat by an attribute: 883 bytes made a million rows), so no limit would bound what they cost
+_OTHER_PACKAGES = (
+    ("xl/workbook.bin", "an Excel Binary Workbook (.xlsb), which is not read; in Excel, Save As "
+                        "'Excel Workbook (*.xlsx)'"),
+    ("content.xml", "an OpenDocument spreadsheet (.ods, LibreOffice), which is not read; Save As "
+                    "'Excel 2007-365 (.xlsx)'"),
+    ("word/document.xml", "a Word document"),
+    ("ppt/presentation.xml", "a PowerPoint presentation"),
+)
+
+
+def _part_key(member: zipfile.ZipInfo) -> str:
+    """A part's name as python-calamine looks it up: its case folded ('XL/Workbook.xml' is found as
+    xl/workbook.xml) and '\\' read as '/' (as some Windows tools write a zip's names: python-calamine
+    reads 'xl\\worksheets\\sheet1.xml' as the sheet it is, and so must this pass, or no limit
+    bounds it)."""
+    return member.filename.replace("\\", "/").casefold()
+
+
+def other_package(members: list[zipfile.ZipInfo]) -> str | None:
+    """What a zip package is when it is no Excel workbook (no xl/workbook.xml, the part python-calamine
+    reads an .xlsx from, in any case), in a steward's words; None for a workbook (.xlsx, .xlsm,
+    Strict Open XML alike). From the zip's directory alone: nothing is decompressed."""
+    names = {_part_key(m) for m in members}
+    if "xl/workbook.xml" in names:
+        return None
+    return next((said for part, said in _OTHER_PACKAGES if part in names),
+                "a zip archive without a workbook in it (no xl/workbook.xml)")
 
 
 def _has_dtd(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
@@ -478,7 +527,7 @@ def _after_last_mark(data: bytes, cut: int, floor: int, part: str) -> int:
 def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes: Checked) -> dict[str, str]:
     """Worksheet part -> the sheet's name, from xl/workbook.xml and its relationships, and the
     workbook's date system into notes. Streamed like a sheet: as costly as the parts' size."""
-    by_name = {m.filename: m for m in members}
+    by_name = {_part_key(m): m for m in members}
     rids: dict[str, str] = {}
     if "xl/workbook.xml" in by_name:
         for data in _elements_only(_chunks(archive, by_name["xl/workbook.xml"])):
@@ -496,7 +545,7 @@ def _sheet_names(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], notes
                 found = dict(reversed(_attributes(attributes)))  # the first of a name, as _attribute
                 rid, target = found.get(b"Id"), found.get(b"Target")
                 if rid is not None and target is not None and rid.decode("utf-8", "replace") in rids:
-                    where = target.decode("utf-8", "replace")
+                    where = _unescaped(target)
                     part = where.lstrip("/") if where.startswith("/") else "xl/" + where
                     parts[part] = rids[rid.decode("utf-8", "replace")]
     return parts
@@ -624,7 +673,7 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
     size. notes: filled with the cells python-calamine reads as empty though they are not, and
     with layout its column ranges, merged ranges and frozen pane."""
     notes = notes if notes is not None else SheetNotes()
-    sheet = member.filename.rsplit("/", 1)[-1]
+    sheet = _part_key(member).rsplit("/", 1)[-1]
     rows = cells = top_row = top_column = merged = 0
     # zipfile reads no more of a part than its stated size, a row element takes 5 bytes or more
     # ('<row ') and a cell 3 ('<c '): a part too small to hold more rows or cells than the limit

@@ -101,9 +101,13 @@ def read_source(path: Path, contract: SourceContract, display_name: str | None =
     except DeliveryRejected as rejected:
         if rejected.findings[0].code == "header-not-found":
             rejected.findings[0].params["found_row"] = _header_elsewhere(grid, contract) or "-"
+        for finding in rejected.findings:
+            if finding.code == "column-missing" and finding.params["closest"] == "-":
+                finding.params["closest"] = _next_to_header(grid, header_index, contract.columns[finding.field])
         raise
-    findings = notes + findings + _unread_cells(checked, sheet, name, headers, positions, contract.file.header_row)
     rows, excel_rows = _data_rows(grid[header_index + 1:], len(headers), contract.file.header_row + 1)
+    unread = _unread_cells(checked, sheet, name, headers, positions, contract.file.header_row)
+    findings = notes + findings + (_off_skipped_rows(unread, rows, excel_rows, contract) if unread else [])
     if not rows:
         raise DeliveryRejected([Finding("file-empty", file=name, sheet=sheet)])
     if checked is not None and checked.date1904:
@@ -199,6 +203,18 @@ def _unread_cells(checked: limits_check.Checked | None, sheet: str, name: str, h
     return found
 
 
+def _off_skipped_rows(found: list[Finding], rows: list[list[Any]], excel_rows: list[int],
+                      contract: SourceContract) -> list[Finding]:
+    """The unread cells' findings without those on a row the contract says is no data (a totals
+    line, notes: stage.is_not_data), which is skipped whole: a 'Totaal' row's =COUNTA(..) written
+    without its value (as a script writes it) was an error that made `lvv validate` say the file
+    cannot be delivered, though nothing of a stay stands in the row."""
+    from transforms.stage import is_not_data  # stage reads RawSheet from here
+
+    at = dict(zip(excel_rows, rows))
+    return [f for f in found if f.excel_row not in at or is_not_data(at[f.excel_row], contract) is None]
+
+
 def _split_ref(ref: str) -> tuple[str, int | None]:
     """'G12' -> ('G', 12); '' (a cell written without its reference) -> ('', None)."""
     found = re.fullmatch(r"([A-Z]{1,3})(\d+)", ref)
@@ -220,9 +236,8 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     if contract.file.type == "csv":
         grid, notes = _read_csv(path, contract, name)
         return grid, "", notes, None
-    if head.startswith(OLE_MAGIC):  # Office's older container: an encrypted workbook, or an .xls
-        legacy = bool(_ole_streams(path) & LEGACY_WORKBOOK_STREAMS)
-        raise DeliveryRejected([Finding("file-legacy-excel" if legacy else "file-password-protected", file=name)])
+    if head.startswith(OLE_MAGIC):
+        raise DeliveryRejected([office_container(path, name)])
     if not head.startswith(ZIP_MAGIC):
         detail = "empty file" if not head else "not an Office Open XML workbook"
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
@@ -230,11 +245,11 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     if checked.finding is not None:
         raise DeliveryRejected([checked.finding])
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        workbook = open_workbook(path)
     except python_calamine.PasswordError:
         raise DeliveryRejected([Finding("file-password-protected", file=name)]) from None
-    except Exception as exc:  # calamine raises several unrelated types for damaged files
-        raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": _short(exc)})]) from None
+    except BaseException as exc:  # calamine raises several unrelated types for damaged files
+        raise DeliveryRejected([Finding("file-unreadable", file=name, params={"detail": _short(calamine_error(exc))})]) from None
     wanted = contract.file.sheet or ""
     names = workbook.sheet_names
     matches = [n for n in names if normalise_label(n) == normalise_label(wanted)]
@@ -247,12 +262,39 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
     match = matches[0]
     try:
         grid = workbook.get_sheet_by_name(match).to_python(skip_empty_area=False)
-    except Exception as exc:
+    except BaseException as exc:
         raise DeliveryRejected([Finding("file-unreadable", file=name, sheet=match,
-                                        params={"detail": _short(exc)})]) from None
+                                        params={"detail": _short(calamine_error(exc))})]) from None
     notes = [Finding("sheet-hidden", file=name, sheet=match, value=match) for meta in workbook.sheets_metadata
              if meta.name == match and meta.visible != python_calamine.SheetVisibleEnum.Visible]
     return grid, match, notes, checked  # an empty cell is "" here (None in a data row: _data_rows)
+
+
+#: the names python-calamine reads as an Office Open XML workbook (.xlsx): any other it reads as the
+#: format its extension says (.ods, .xlsb, .xls) or tries each format in turn (.csv, .txt, none)
+OPEN_XML_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+
+
+def open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
+    """A workbook the limits' pass found to be Office Open XML (transforms.limits.other_package),
+    read as one whatever its name: by its path where the name says so, else from its bytes, which
+    python-calamine tells apart by their content. Read by the name alone, an .xlsx saved as
+    'export.ods' was 'damaged or truncated' ('mimetype' file not found)."""
+    if path.suffix.lower() in OPEN_XML_SUFFIXES:
+        return python_calamine.CalamineWorkbook.from_path(str(path))
+    with path.open("rb") as handle:
+        return python_calamine.CalamineWorkbook.from_filelike(handle)
+
+
+def calamine_error(exc: BaseException) -> BaseException:
+    """The error python-calamine raised for a file it cannot read, or the exception itself where it
+    is no such error: an interrupt or an exit. python-calamine's parser panics on some damaged
+    parts (a shared string past the table's end in an .xlsb); the panic reaches Python as
+    pyo3's PanicException, a BaseException, that `except Exception` does not catch: a traceback
+    for the steward instead of 'the file cannot be read'."""
+    if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+        return exc
+    raise exc
 
 
 #: the stream an Excel 97-2003 workbook (.xls, BIFF) holds in its container; a password-protected
@@ -260,6 +302,13 @@ def _read_grid(path: Path, contract: SourceContract, name: str, checked: limits_
 LEGACY_WORKBOOK_STREAMS = frozenset({"Workbook", "Book"})
 #: how much of the container's directory is read: 512 entries, the first of them the root's streams
 _OLE_DIRECTORY_BYTES = 64 * 1024
+
+
+def office_container(path: Path, name: str) -> Finding:
+    """The fatal finding of a file in Office's older container (OLE_MAGIC): an .xls, or a
+    workbook encrypted with a password; told apart by the streams its directory names."""
+    legacy = bool(_ole_streams(path) & LEGACY_WORKBOOK_STREAMS)
+    return Finding("file-legacy-excel" if legacy else "file-password-protected", file=name)
 
 
 def _ole_streams(path: Path) -> set[str]:
@@ -445,6 +494,29 @@ def _header_elsewhere(grid: list[list[Any]], contract: SourceContract) -> int | 
     return best
 
 
+def _next_to_header(grid: list[list[Any]], header_index: int, expected: str) -> str:
+    """Where a column name missing from the header row stands in the row above or below it (a
+    header over two rows, merged cells): the name and its cell ('Instroom (F2)'); '-' where it
+    stands in neither. Two rows looked at, as wide as the limits allow: bounded."""
+    wanted = normalise_label(expected)
+    for index in (header_index + 1, header_index - 1):
+        if 0 <= index < len(grid):
+            for column, value in enumerate(grid[index]):
+                if not is_blank(value) and normalise_label(value) == wanted:
+                    return f"{visible(str(value).strip())} ({column_letter(column)}{index + 1})"
+    return "-"
+
+
+#: a line break within a cell (Alt+Enter), as a message shows it: one line, the break still seen
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def visible(text: str) -> str:
+    """A header as a message quotes it: its line breaks as '↵', so that 'V-↵nr' (Alt+Enter within
+    the name) shows why it is not 'V-nr' on the one line a finding takes."""
+    return _LINE_BREAK.sub("\u21b5", text)
+
+
 def _match_headers(headers: list[str], contract: SourceContract, name: str,
                    sheet: str) -> tuple[dict[str, int], list[Finding]]:
     normalised = {normalise_label(h): i for i, h in enumerate(headers) if h}
@@ -471,12 +543,12 @@ def _match_headers(headers: list[str], contract: SourceContract, name: str,
             by_norm = {normalise_label(h): h for h in present}
             closest = difflib.get_close_matches(normalise_label(expected), list(by_norm), n=1, cutoff=0.75)
             fatal.append(Finding("column-missing", file=name, sheet=sheet, excel_row=row, field=f,
-                                 params={"expected": expected, "closest": by_norm[closest[0]] if closest else "-"}))
+                                 params={"expected": expected, "closest": visible(by_norm[closest[0]]) if closest else "-"}))
         raise DeliveryRejected(fatal)
     known = set(positions.values()) | {i for i, h in enumerate(headers) if h and normalise_label(h) in ignored}
     extra = [Finding("column-unknown", file=name, sheet=sheet, excel_row=row,
                      column_letter=column_letter(i), column_header=scrub_digits(h), value=scrub_digits(h),
-                     params={"found": scrub_digits(h)})
+                     params={"found": visible(scrub_digits(h))})
              for i, h in enumerate(headers) if h and i not in known]
     return positions, extra
 
