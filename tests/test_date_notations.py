@@ -7,17 +7,22 @@ goes through the check a steward runs (check_delivery), the steward report and `
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from lvv.cli import app
 from schemas.contracts import load_contract
 from transforms.date_notations import FIRST_YEAR, NOTATIONS, notation_findings, pattern, written_in
 from transforms.delivery import check_delivery
 from transforms.protect import Pseudonymiser
+from transforms.steward_report import write_steward_report
 
 CONTRACT = """\
 municipality: zeewolde
@@ -221,3 +226,40 @@ def test_each_date_column_is_told_on_its_own(tmp_path):
     notes, _ = notes_of(tmp_path, intakes, exits)
     assert {(f.field, f.params["format"]) for f in notes} == {
         ("intake_date", "%Y-%m-%d"), ("exit_date", "%d-%m-%Y %H:%M:%S")}
+
+
+# ------------------------------------------------------------------ where the steward sees it
+def summary_texts(book) -> list[str]:
+    return [str(row[0]) for row in book.worksheets[0].iter_rows(values_only=True) if row and row[0] is not None]
+
+
+def test_the_report_tells_each_column_once_above_the_findings(tmp_path):
+    spread = days(16)
+    path, contract = write_export(tmp_path, [d.isoformat() for d in spread],
+                                  [f"{d + timedelta(days=40):%d-%m-%Y} 00:00:00" for d in spread])
+    result = check_delivery(path, contract, "2020-10", PSEUDO)
+    out = write_steward_report(path, contract, result.findings, tmp_path / "controle.xlsx", "nl", result.delivery)
+    texts = summary_texts(openpyxl.load_workbook(out))
+    told = [t for t in texts if t.startswith("Kolom ")]
+    assert len(told) == 2 and texts.index("Datums in een andere notatie") < texts.index("Per ernst")
+    assert "Kolom C (Begin opvang)" in told[0] and "jjjj-mm-dd" in told[0] and "Wat te doen" in told[0]
+    assert "Kolom D (Einde opvang)" in told[1] and "dd-mm-jjjj uu:mm:ss" in told[1]
+    assert not any(d.isoformat() in t for t in told for d in spread)
+
+
+def test_lvv_validate_tells_the_column_once_and_still_fails(tmp_path, monkeypatch):
+    texts = [d.isoformat() for d in days(25)]
+    path, _ = write_export(tmp_path, texts)
+    monkeypatch.setenv("LVV_SOURCES_DIR", str(tmp_path / "contracts"))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["validate", str(path), "--municipality", "zeewolde", "--lang", "en"])
+    assert shown.exit_code == 1, shown.output  # the errors stand: the notation is told, not accepted
+    lines = shown.output.splitlines()
+    heading = lines.index("Dates in another notation:")
+    told = " ".join(lines[heading + 1:]).split("Findings")[0]  # the note (wrapped) up to the table of cells
+    assert "Column C (Begin opvang): 25 of the 25" in told and "yyyy-mm-dd" in told and "'%Y-%m-%d'" in told
+    assert shown.output.count("Dates in another notation") == 1
+    as_json = json.loads(runner.invoke(app, ["validate", str(path), "--municipality", "zeewolde",
+                                             "--format", "json"]).output)
+    [note] = [f for f in as_json["findings"] if f["code"] == "date-notation-other"]
+    assert (note["column_letter"], note["severity"], note["value"], note["excel_row"]) == ("C", "info", "", None)
