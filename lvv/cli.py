@@ -657,7 +657,10 @@ def validate(
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
                               Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True,
                               checked=checked)
-    rows = [f.as_row(lang.value) for f in result.findings]
+    from transforms.date_notations import notation_findings
+
+    # a column of dates in another notation told once, beside its cells' findings (the report tells it itself)
+    rows = [f.as_row(lang.value) for f in result.findings + notation_findings(result.findings)]
     d = result.delivery
     plausibility = _plausibility(file, contract, period, data_dir) if data_dir and result.accepted else None
     if fmt is Format.json:
@@ -816,6 +819,7 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: b
     for (code, severity), n in per_check.items():
         summary.add_row(code, severity, str(n))
     out.print(summary)
+    _print_notations(findings, nl)
     if not show_all:
         first, seen = [], {}
         for row in shown:
@@ -841,6 +845,19 @@ def _print_findings(delivery: dict, findings: list[dict], lang: str, show_all: b
         out.print(f"{hidden} bevindingen niet getoond: --all toont ze alle, --format csv of --report zet ze in een bestand."
                   if nl else f"{hidden} findings not shown: --all shows every one, --format csv or --report "
                   "writes them to a file.")
+
+
+def _print_notations(findings: list[dict], nl: bool) -> None:
+    """Each column whose unreadable dates are written in another notation (date_notations), once:
+    where, what and what to do, without a value."""
+    from transforms.date_notations import CODES
+
+    notes = [row for row in findings if row["code"] in CODES]
+    if notes:
+        out.print("Datums in een andere notatie:" if nl else "Dates in another notation:")
+    for row in notes:
+        out.print(f"  {escape(row['message'])} {'Wat te doen' if nl else 'What to do'}: {escape(row['fix'])}",
+                  soft_wrap=True)
 
 
 def _print_outflow_comparison(database: Path, ref_date: date) -> None:

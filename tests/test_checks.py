@@ -20,6 +20,7 @@ from schemas.episodes import PERSON_ID_PATTERN
 from transforms import stage
 from tests.conftest import good_row, write_sheet
 from transforms.curate import curated_tables
+from transforms.date_notations import notation_findings
 from transforms.delivery import check_delivery, process_delivery
 from transforms.history import episode_versions
 from transforms.protect import Pseudonymiser
@@ -278,6 +279,26 @@ def _field_case(code: str) -> Case:
 
 for _code in FIELD_CASES:
     CASES[_code] = _field_case(_code)
+
+
+def told_codes(folder: Path, intakes: list[str]) -> set[str]:
+    """The codes `lvv validate` shows for a tiny Amsterdam delivery (its check and what
+    date_notations tells of the columns), one row per intake text."""
+    ams = contract_for("amsterdam")
+    path = write_sheet(folder / "a.xlsx", ams, [good_row(i + 1, intake_date=t) for i, t in enumerate(intakes)],
+                       stand_per=OCT)
+    findings = check_delivery(path, ams, "2020-10", PSEUDO).findings
+    return {f.code for f in findings + notation_findings(findings)}
+
+
+@case("date-notation-other")
+def _notation_other(folder: Path, on: bool) -> set[str]:
+    return told_codes(folder, ["2019-09-25", "2019-10-13"] if on else ["25-09-2019", "13-10-2019"])
+
+
+@case("date-notation-ambiguous")
+def _notation_ambiguous(folder: Path, on: bool) -> set[str]:
+    return told_codes(folder, ["07/08/2019", "03/04/2020"] if on else ["07/08/2019", "25/04/2020"])
 
 
 @case("row-not-data")

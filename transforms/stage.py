@@ -27,6 +27,7 @@ from schemas.checks import Finding
 from schemas.contracts import DATE_FIELDS, DROPPED_IDENTIFIERS, SourceContract, normalise_label
 from schemas.row_rules import PERSON_ID_PATTERN, ROW_RULES, before
 from schemas.taxonomy import DEFAULT_FOLLOW_UP, OUTCOMES_WITH_FOLLOW_UP
+from transforms.date_notations import written_in
 from transforms.read import RawSheet, column_letter
 from transforms.scrub import RowScrubber
 from transforms.values import (EXCEL_EPOCH, SERIAL_RANGE, Unparseable, fixed_width, as_text, is_blank,
@@ -509,7 +510,9 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
     for f in ("intake_date", "exit_date"):
         value = parse_date_value(get.get(f), memo.formats)
         if isinstance(value, Unparseable):
-            issues.append(("date-unparseable", f, get.get(f), {"accepted": notation(memo.formats)}))
+            # the notations that would read the cell (never its text): date_notations tells the column's
+            issues.append(("date-unparseable", f, get.get(f), {"accepted": notation(memo.formats),
+                                                               "written": written_in(get.get(f))}))
             value = None
         elif value is None and f == "intake_date":
             issues.append(("date-missing", f, None, {"field_label": FIELD_LABELS_NL[f]}))

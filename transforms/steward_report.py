@@ -25,6 +25,7 @@ from typing import Any
 
 from schemas.checks import Finding, Lang, catalogue
 from schemas.contracts import SourceContract, normalise_label
+from transforms.date_notations import CODES as NOTATION_CODES, notation_findings
 from transforms.files import replace_file
 from transforms.limits import Checked, SheetNotes, checked_open
 from transforms.read import csv_text
@@ -51,7 +52,8 @@ WORDS = {
            "fatal": "onbruikbaar", "error": "fout", "warning": "waarschuwing", "info": "info",
            "verdict_fatal": "Het bestand kan niet worden gebruikt; de vorige levering blijft gelden.",
            "verdict_error": "Het bestand heeft fouten: rijen met een fout komen in quarantaine.",
-           "verdict_ok": "Het bestand kan worden geleverd."},
+           "verdict_ok": "Het bestand kan worden geleverd.", "notations": "Datums in een andere notatie",
+           "fix_word": "Wat te doen"},
     "en": {"summary": "Summary", "data": "Data", "title": "Check of", "municipality": "municipality",
            "period": "period", "checked": "checked on", "per_severity": "Per severity",
            "per_check": "Per check", "all": "All findings", "count": "count", "severity": "severity",
@@ -60,7 +62,8 @@ WORDS = {
            "fatal": "unusable", "error": "error", "warning": "warning", "info": "info",
            "verdict_fatal": "The file cannot be used; the previous delivery stays in force.",
            "verdict_error": "The file has errors: rows with an error are quarantined.",
-           "verdict_ok": "The file can be delivered."},
+           "verdict_ok": "The file can be delivered.", "notations": "Dates in another notation",
+           "fix_word": "What to do"},
 }
 
 
@@ -74,8 +77,12 @@ def write_steward_report(source_path: Path, contract: SourceContract, findings: 
     it passes, so memory does not grow with the rows (the findings and each sheet's layout, both
     bounded by the limits, are held). What read-only mode does not keep (column widths, merged
     ranges, a frozen pane) comes from the limits' pass over the workbook: `checked`, the one the
-    check made (`check_delivery(..., checked=Checked(layout=True))`), else a pass of its own."""
+    check made (`check_delivery(..., checked=Checked(layout=True))`), else a pass of its own.
+    A column of dates in another notation is told once (date_notations), unless `findings` tell it."""
     import openpyxl
+
+    if not any(f.code in NOTATION_CODES for f in findings):
+        findings = findings + notation_findings(findings)
 
     words = WORDS[lang]
     # a file over a limit is never opened again (openpyxl would read all of it): a summary only.
@@ -310,7 +317,7 @@ def _marks(findings: list[Finding], merged: list[Any], lang: Lang) -> dict[tuple
         if f.excel_row:
             by_cell.setdefault(coordinate_to_tuple(f.cell_ref or f"A{f.excel_row}"), []).append(f)
     by_cell = _merged_to_top_left(merged, by_cell)
-    fix_word = "Wat te doen" if lang == "nl" else "What to do"
+    fix_word = WORDS[lang]["fix_word"]
     marks = {}
     for where, found in by_cell.items():
         worst = min(found, key=lambda f: SEVERITIES.index(f.severity)).severity
@@ -378,6 +385,12 @@ def _fill_summary(sheet: Any, data_sheet: str | None, findings: list[Finding], l
     verdict = "verdict_fatal" if severities["fatal"] else "verdict_error" if severities["error"] else "verdict_ok"
     sheet.append([_styled(sheet, words[verdict], font=bold)])
     sheet.append([])
+    notes = [f.as_row(lang) for f in findings if f.code in NOTATION_CODES]
+    if notes:  # each column of dates in another notation once, above the thousands of its cells
+        sheet.append([_styled(sheet, words["notations"], font=bold)])
+        for row in notes:
+            sheet.append([safe_text(f"{row['message']} {words['fix_word']}: {row['fix']}")])
+        sheet.append([])
     _table(sheet, words["per_severity"], [words["severity"], words["count"]],
            [[words[s], severities[s]] for s in SEVERITIES], bold)
     per_check = Counter(f.code for f in findings)
