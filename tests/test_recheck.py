@@ -142,4 +142,5 @@ def test_an_old_export_sent_again_is_rechecked_as_the_run_stored_it_rejected_who
 def test_an_empty_store_says_there_is_nothing_to_recheck(tmp_path, monkeypatch):
     monkeypatch.setenv("LVV_PSEUDONYM_KEY", KEY)
     result = CliRunner().invoke(app, ["deliveries", "recheck", "--data-dir", str(tmp_path)])
-    assert result.exit_code == 0 and "nothing to recheck" in result.output
+    # the terminal wraps the line where the path makes it long (a worker's temporary folder)
+    assert result.exit_code == 0 and "nothing to recheck" in " ".join(result.output.split())
