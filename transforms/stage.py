@@ -142,6 +142,8 @@ class ParseMemo:
 
     def __init__(self, contract: SourceContract):
         self.formats = contract.dates.formats
+        #: the accepted notations in a steward's words, as each date-unparseable finding names them
+        self.accepted = notation(self.formats)
         self.outcomes = contract.outcome_lookup()
         self.follow_ups = contract.follow_up_lookup()
         self.not_data = _not_data_pattern(contract)
@@ -511,7 +513,7 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
         value = parse_date_value(get.get(f), memo.formats)
         if isinstance(value, Unparseable):
             # the notations that would read the cell (never its text): date_notations tells the column's
-            issues.append(("date-unparseable", f, get.get(f), {"accepted": notation(memo.formats),
+            issues.append(("date-unparseable", f, get.get(f), {"accepted": memo.accepted,
                                                                "written": written_in(get.get(f))}))
             value = None
         elif value is None and f == "intake_date":
