@@ -306,6 +306,16 @@ def _not_data(folder: Path, on: bool) -> set[str]:
     return delivery_codes(folder, [good_row(1)], extra_rows=[["Totaal" if on else "R9999", 1]])
 
 
+@case("row-header-repeated")
+def _header_repeated(folder: Path, on: bool) -> set[str]:
+    """The header again below the data (two exports joined), or a row of a stay whose intake cell
+    is that column's name: one cell that is a name is no header."""
+    ams = contract_for("amsterdam")
+    stay = {**good_row(9), "intake_date": ams.columns["intake_date"]}
+    row = [ams.columns[f] if on else stay[f] for f in ams.columns]
+    return delivery_codes(folder, [good_row(1)], extra_rows=[row])
+
+
 @case("person-id-normalised")
 def _normalised(folder: Path, on: bool) -> set[str]:
     return delivery_codes(folder, [good_row(1, person_id="V 1000.000.001" if on else "1000000001")])

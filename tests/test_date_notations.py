@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,10 +20,14 @@ from typer.testing import CliRunner
 
 from lvv.cli import app
 from schemas.contracts import load_contract
-from transforms.date_notations import FIRST_YEAR, NOTATIONS, notation_findings, pattern, written_in
-from transforms.delivery import check_delivery
+from schemas.checks import limits
+from transforms import stage
+from transforms.date_notations import CODES, FIRST_YEAR, NOTATIONS, notation_findings, pattern, written_in
+from transforms.delivery import check_delivery, process_delivery
 from transforms.protect import Pseudonymiser
 from transforms.steward_report import write_steward_report
+from transforms.store import load_table, save_result
+from transforms.values import notation
 
 CONTRACT = """\
 municipality: zeewolde
@@ -226,6 +231,53 @@ def test_each_date_column_is_told_on_its_own(tmp_path):
     notes, _ = notes_of(tmp_path, intakes, exits)
     assert {(f.field, f.params["format"]) for f in notes} == {
         ("intake_date", "%Y-%m-%d"), ("exit_date", "%d-%m-%Y %H:%M:%S")}
+
+
+# ------------------------------------------------------------------ the monthly run
+def test_the_monthly_run_stores_the_note_counted_over_every_cell_not_the_kept_ones(tmp_path):
+    """process_delivery keeps a bounded number of findings per check (findings_per_check); the
+    note is told from all of a column's unreadable cells before that, and stored with the
+    delivery's findings (what validation_issues holds) as lvv validate tells it."""
+    cells = limits().findings_per_check + 50
+    path, contract = write_export(tmp_path, [d.isoformat() for d in days(cells, step=1)])
+    result = process_delivery(path, contract, "2020-10", PSEUDO)
+    [note] = [f for f in result.findings if f.code in CODES]
+    assert note.code == "date-notation-other" and note.params["format"] == "%Y-%m-%d"
+    assert (note.params["count"], note.params["cells"]) == (cells, cells)
+    kept = [f for f in result.findings if f.code == "date-unparseable"]
+    assert len(kept) == limits().findings_per_check < cells  # the cap holds: the note is not counted from these
+    [told] = notation_findings(check_delivery(path, contract, "2020-10", PSEUDO).findings)
+    assert note.as_row("en") == told.as_row("en")  # what lvv validate tells of the same file
+    assert result.delivery["rows_quarantined"] == cells  # told, not accepted
+    save_result(tmp_path / "staged", result)
+    stored = load_table(tmp_path / "staged", "findings")
+    [row] = stored[stored["code"] == "date-notation-other"].to_dict("records")
+    assert f"{cells} van de {cells}" in row["message"] and "jjjj-mm-dd" in row["message"]
+    assert pd.isna(row["excel_row"]) and row["value"] == "" and row["severity"] == "info"
+
+
+def test_a_delivery_with_dates_it_reads_stores_no_note(tmp_path):
+    path, contract = write_export(tmp_path, [f"{d:%d-%m-%Y}" for d in days(12)])
+    assert not any(f.code in CODES for f in process_delivery(path, contract, "2020-10", PSEUDO).findings)
+
+
+# ------------------------------------------------------------------ the cost of staging
+def test_the_accepted_notation_is_worked_out_once_per_contract_not_per_cell(tmp_path, monkeypatch):
+    """Each unreadable date's finding names the contract's notations; staging works that text out
+    once (ParseMemo), not once per cell (8 microseconds each, at every cell of a column)."""
+    worked_out = []
+
+    def counting(formats):
+        worked_out.append(formats)
+        return notation(formats)
+
+    monkeypatch.setattr(stage, "notation", counting)
+    path, contract = write_export(tmp_path, [d.isoformat() for d in days(30)])
+    for check in (process_delivery, check_delivery):
+        worked_out.clear()
+        found = check(path, contract, "2020-10", PSEUDO).findings
+        accepted = {f.params["accepted"] for f in found if f.code == "date-unparseable"}
+        assert accepted == {"31-10-2020"} and worked_out == [contract.dates.formats]
 
 
 # ------------------------------------------------------------------ where the steward sees it

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from schemas.checks import Finding, bounded
 from schemas.contracts import SourceContract
+from transforms.date_notations import notation_findings
 from transforms.limits import Checked
 from transforms.protect import Pseudonymiser
 from transforms.export_rules import row_count_findings
@@ -194,8 +195,11 @@ def _finish(pending: list[tuple[dict, RawSheet, date]], contract: SourceContract
             _accept(record, raw, stand_per, len(episodes), len(quarantine), len(staged.skipped_rows))
             if len(quarantine):
                 quarantine.insert(0, "delivery_id", record["delivery_id"])
-            # every finding marks its row for quarantine above; the result keeps a bounded number per check
-            result = DeliveryResult(record, episodes, quarantine, bounded(findings[d]))
+            # every finding marks its row for quarantine above; the result keeps a bounded number per
+            # check, and a note per column of dates in another notation, told from all its cells
+            # (date_notations), not from the ones the bound keeps
+            notes = notation_findings(findings[d])
+            result = DeliveryResult(record, episodes, quarantine, bounded(findings[d] + notes))
         yield result
 
 

@@ -142,6 +142,12 @@ class ParseMemo:
 
     def __init__(self, contract: SourceContract):
         self.formats = contract.dates.formats
+        #: the accepted notations in a steward's words, as each date-unparseable finding names them
+        self.accepted = notation(self.formats)
+        #: field -> its column's name as the contract matches headers (a repeated header row's cells)
+        self.header_labels = {f: normalise_label(name) for f, name in contract.columns.items()}
+        #: (date field, a text of its cell) -> whether it is the column's name (repeats_header)
+        self.header_cells: dict[tuple[str, str], bool] = {}
         self.outcomes = contract.outcome_lookup()
         self.follow_ups = contract.follow_up_lookup()
         self.not_data = _not_data_pattern(contract)
@@ -500,6 +506,12 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
     if label is not None:
         return None, [("row-not-data", "", label, {})]
     get = {f: cells[i] for f, i in layout}
+    intake = parse_date_value(get.get("intake_date"), memo.formats)
+    # the header repeated below (two exports joined): its intake cell, the column's name, is no
+    # date; only a row whose intake cell is none has its cells compared with the header's names
+    matched = isinstance(intake, Unparseable) and repeats_header(get, memo.header_labels, memo.header_cells)
+    if matched:
+        return None, [("row-header-repeated", "", None, {"matched": matched, "columns": len(get)})]
     rec: dict[str, Any] = {}
     rec["record_id"] = contract.record_ids.normalise(parse_identifier(get.get("record_id")))
     if rec["record_id"] is None:
@@ -508,10 +520,10 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
     if rec["person_id"] is None:
         issues.append(("person-id-missing", "person_id", None, {}))
     for f in ("intake_date", "exit_date"):
-        value = parse_date_value(get.get(f), memo.formats)
+        value = intake if f == "intake_date" else parse_date_value(get.get(f), memo.formats)
         if isinstance(value, Unparseable):
             # the notations that would read the cell (never its text): date_notations tells the column's
-            issues.append(("date-unparseable", f, get.get(f), {"accepted": notation(memo.formats),
+            issues.append(("date-unparseable", f, get.get(f), {"accepted": memo.accepted,
                                                                "written": written_in(get.get(f))}))
             value = None
         elif value is None and f == "intake_date":
@@ -536,6 +548,35 @@ def _parse_row(cells: list[Any], layout: tuple[tuple[str, int], ...], contract: 
         issues.append(("intake-before-pilot", "intake_date", get.get("intake_date"),
                        {"pilot_start": contract.pilot_start.strftime("%d-%m-%Y")}))
     return rec, issues
+
+
+def repeats_header(cells: dict[str, Any], labels: dict[str, str],
+                   known: dict[tuple[str, str], bool] | None = None) -> int:
+    """How many of a row's contract cells (field -> cell) are their column's name, compared as the
+    contract matches headers (normalise_label; labels: field -> the name so normalised), when that
+    is most of them: the header row repeated (two exports joined); else 0.
+
+    The cheap test first: unless the intake or the exit date's cell is its column's name, the row
+    is no header. Those two cells' texts are compared once each (known: what each gave, kept in
+    the memo; a column of unreadable dates repeats its days), so a row of data costs two look-ups;
+    only a row that passes has every cell compared, one comparison each."""
+    known = {} if known is None else known
+    for f in ("intake_date", "exit_date"):
+        cell = cells.get(f)
+        if cell.__class__ is str:
+            hit = known.get((f, cell))
+            if hit is None:
+                hit = known[(f, cell)] = _is_name(cell, labels.get(f))
+            if hit:
+                break
+    else:
+        return 0
+    matched = sum(_is_name(cell, labels.get(f)) for f, cell in cells.items())
+    return matched if 2 * matched > len(cells) else 0
+
+
+def _is_name(cell: Any, label: str | None) -> bool:
+    return cell.__class__ is str and normalise_label(cell) == label
 
 
 def _outcome(value: Any, memo: ParseMemo, contract: SourceContract,
