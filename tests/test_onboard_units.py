@@ -240,6 +240,26 @@ def test_a_draft_passes_over_hidden_and_summary_sheets(tmp_path, amsterdam):
     assert draft["file"]["sheet"] == amsterdam.file.sheet and draft["file"]["header_row"] == 5
 
 
+def test_a_draft_takes_a_hidden_data_sheet_when_no_visible_sheet_has_a_header_and_says_so(tmp_path, amsterdam):
+    """An export whose one data sheet is hidden, a visible cover sheet in front: a delivery is read
+    from it (with the warning sheet-hidden), so the draft finds it too and marks it to check;
+    before, it said no sheet had a header."""
+    import openpyxl
+
+    path = write_sheet(tmp_path / "a.xlsx", amsterdam, [good_row(1), good_row(2)], stand_per=OCT)
+    book = openpyxl.load_workbook(path)
+    cover = book.create_sheet("Toelichting", 0)
+    cover.append(["Export uit het registratiesysteem"])
+    book[amsterdam.file.sheet].sheet_state = "hidden"
+    book.active = 0
+    book.save(path)
+    text = draft_contract([path], "Tiel")
+    draft = yaml.safe_load(text)
+    assert draft["file"]["sheet"] == amsterdam.file.sheet and draft["file"]["header_row"] == 5
+    sheet_line = next(line for line in text.splitlines() if line.strip().startswith("sheet:"))
+    assert "# CHECK" in sheet_line and "hidden" in sheet_line
+
+
 def test_a_full_name_column_is_dropped_even_from_the_quarantine(tmp_path, amsterdam):
     columns = {f: h for f, h in amsterdam.columns.items() if f not in ("family_name", "given_name")}
     named = SourceContract.model_validate({**amsterdam.model_dump(mode="json"),

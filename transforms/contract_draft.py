@@ -74,6 +74,7 @@ class Grid:
     rows: list[list[Any]]
     encoding: str | None = None
     delimiter: str | None = None
+    hidden: bool = False  # a workbook's sheet its owner hid (a lookup list, an older copy, or the data)
 
 
 @dataclass
@@ -153,8 +154,8 @@ def _refuse(over_limit: Finding | None) -> None:
 
 
 def read_grids(path: Path) -> list[Grid]:
-    """Every visible sheet of a workbook, or the one grid of a CSV; the limits of schemas/checks.yaml
-    checked before either is parsed, as for a delivery (transforms.limits)."""
+    """Every sheet of a workbook (hidden ones marked so), or the one grid of a CSV; the limits of
+    schemas/checks.yaml checked before either is parsed, as for a delivery (transforms.limits)."""
     with path.open("rb") as handle:
         head = handle.read(8)
     if head.startswith(OLE_MAGIC):  # an .xls or a password-protected workbook: as a delivery's, in its words
@@ -168,10 +169,9 @@ def read_grids(path: Path) -> list[Grid]:
             book = open_workbook(path)  # by its content, as a delivery's (read.open_workbook)
             grids = []
             for meta in book.sheets_metadata:
-                if str(meta.visible).lower().endswith(("hidden", "veryhidden")):
-                    continue
                 rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-                grids.append(Grid(path, meta.name, [[None if v == "" else v for v in r] for r in rows]))
+                grids.append(Grid(path, meta.name, [[None if v == "" else v for v in r] for r in rows],
+                                  hidden=str(meta.visible).lower().endswith(("hidden", "veryhidden"))))
         except BaseException as exc:  # calamine raises several unrelated types (or panics) for a damaged workbook
             exc = calamine_error(exc)
             raise DraftError(f"{path.name}: the workbook cannot be read; it is damaged or truncated "
@@ -423,8 +423,12 @@ def slug(name: str) -> str:
 
 
 def choose_layout(path: Path) -> Layout:
-    """The data sheet of a file (the one whose header names most fields) and its layout."""
-    layouts = [layout for grid in read_grids(path) if (layout := find_layout(grid))]
+    """The data sheet of a file (the one whose header names most fields) and its layout. A hidden
+    sheet only where no visible one has a header (a hidden sheet is mostly a lookup list or an older
+    copy; but an export may hide its one data sheet, which a delivery is then read from too, with the
+    warning sheet-hidden: the draft says so)."""
+    found = [(grid, layout) for grid in read_grids(path) if (layout := find_layout(grid))]
+    layouts = [layout for grid, layout in found if not grid.hidden] or [layout for _, layout in found]
     if not layouts:
         raise DraftError(f"{path.name}: no sheet has a header naming at least three known columns "
                          f"within its first {HEADER_SEARCH_ROWS} rows")
@@ -488,7 +492,10 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
     if grid.sheet is None:
         lines += ["  type: csv", f"  encoding: {grid.encoding}", f"  delimiter: {q(grid.delimiter)}"]
     else:
-        lines += ["  type: xlsx", f"  sheet: {q(grid.sheet)}"]
+        lines += ["  type: xlsx", f"  sheet: {q(grid.sheet)}" + (
+            "  # CHECK: this sheet is hidden in the file, and no visible sheet has a header; a delivery "
+            "is read from it with the warning sheet-hidden: ask the municipality to export it visible"
+            if grid.hidden else "")]
     lines.append(f"  header_row: {layout.header_row}")
     if layout.stand_per_label or layout.stand_per_file_name:
         lines.append("  stand_per:")
