@@ -657,10 +657,7 @@ def validate(
     result = check_delivery(file, contract, period or parse_period(file.parent.name),
                               Pseudonymiser(key), display_name=file.name, infer_period=True, reveal=True,
                               checked=checked)
-    from transforms.date_notations import notation_findings
-
-    # a column of dates in another notation told once, beside its cells' findings (the report tells it itself)
-    rows = [f.as_row(lang.value) for f in result.findings + notation_findings(result.findings)]
+    rows = [f.as_row(lang.value) for f in result.findings]
     d = result.delivery
     plausibility = _plausibility(file, contract, period, data_dir) if data_dir and result.accepted else None
     if fmt is Format.json:

@@ -44,3 +44,20 @@ def test_a_delivery_with_info_findings_alone_has_nothing_to_act_on():
     findings = [Finding("person-id-normalised", file="x.xlsx", params={"count": 4}),
                 Finding("row-not-data", file="x.xlsx", excel_row=9, value="Totaal", params={"text": "Totaal"})]
     assert _findings_shown(_result(findings)) == ("utrecht/2031-02", "accepted", {}, [])
+
+
+def test_a_column_s_date_notation_note_is_shown_first_and_counted():
+    """The run's findings artifact shows the note that a column's unreadable dates are in another
+    notation (an info finding, stored by process_delivery) above the cells it explains, which past
+    FINDINGS_SHOWN would hide it; counted as a check of its own."""
+    from transforms.date_notations import notation_findings, written_in
+
+    cells = [Finding("date-unparseable", file="lvv_tiel_203102.csv", sheet="", excel_row=i + 2,
+                     column_letter="C", column_header="Instroom", field="intake_date", value="masked",
+                     params={"accepted": "31-10-2020", "written": written_in(f"2031-01-{i % 28 + 1:02d}")})
+             for i in range(2 * FINDINGS_SHOWN)]
+    notes = notation_findings(cells)
+    assert [n.code for n in notes] == ["date-notation-other"]
+    got = _findings_shown(_result(cells + notes))
+    assert got[3][0]["code"] == "date-notation-other" and len(got[3]) == FINDINGS_SHOWN
+    assert got[2] == {"error date-unparseable": 2 * FINDINGS_SHOWN, "info date-notation-other": 1}

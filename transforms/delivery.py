@@ -235,6 +235,7 @@ def check_delivery(path: Path, contract: SourceContract, period: str | None, pse
         loc = Locator(raw, hide)
         findings = (parsed.findings + row_findings(parsed, loc, stand_per) + record_findings(parsed, loc)
                     + row_count_findings(raw, contract, parsed.skipped_rows))
+        findings += notation_findings(findings)  # as process_delivery stores them
     finally:  # no identifier kept past the file
         scrub.forget()
     bad = len(_bad_rows(findings) & {rec["excel_row"] for rec in parsed.records})
