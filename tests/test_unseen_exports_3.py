@@ -1,0 +1,92 @@
+"""Exports as other tools write them, third sweep (round 28): every file here is written by hand,
+its XML text (or its bytes) spelled out below, not by the demo's generator nor by openpyxl.
+
+- Excel's bloated used range: columns formatted whole make Excel write a dimension 'A1:Z1048576'
+  and styled rows and empty cells down to row 1,048,576 for a few hundred rows of values. Such a
+  file was refused as 1,048,576 rows with advice to raise the limit; python-calamine reads it as
+  the rows holding values, and so do the limits now (a value far down is still refused unparsed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import python_calamine
+
+from schemas.checks import limits
+from transforms import limits as limits_check
+from transforms.read import read_source
+from tests.test_unseen_exports_2 import HEADER, MAIN, ROTTERDAM, ROWS, _cell, _letters, workbook
+
+EXCEL_LAST_ROW = 1_048_576
+
+
+def _value_rows(rows: list[list]) -> str:
+    """The rows holding values, as Excel writes a sheet with formatted columns: each row styled."""
+    return "".join(f'<row r="{r}" spans="1:26">' + "".join(_cell(f"{_letters(i)}{r}", v) for i, v in enumerate(row))
+                   + "</row>" for r, row in enumerate(rows, 1))
+
+
+def bloated(path: Path, last: int, styled: int = 2, tail: str = "", rows: list[list] | None = None) -> Path:
+    """A Rotterdam export whose columns A:Z were formatted whole: the dimension Excel states, the rows
+    holding values, then every row down to `last` written styled (s="1" customFormat="1") with
+    `styled` empty styled cells (<c r=".." s="3"/>), the XML Excel writes for them; tail: XML after them."""
+    values = [HEADER] + (ROWS if rows is None else rows)
+    empty = "".join(f'<row r="{r}" spans="1:26" s="1" customFormat="1">'
+                    + "".join(f'<c r="{_letters(i)}{r}" s="3"/>' for i in range(styled)) + "</row>"
+                    for r in range(len(values) + 1, last + 1))
+    xml = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{MAIN}">'
+           f'<dimension ref="A1:Z{last}"/><sheetData>{_value_rows(values)}{empty}{tail}</sheetData></worksheet>')
+    return workbook(path, [("LVV", xml, None)])
+
+
+def _small(**changes) -> limits_check.Limits:
+    return limits().model_copy(update=changes)
+
+
+def _calamine_rows(path: Path) -> int:
+    return len(python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python())
+
+
+# ------------------------------------------------------------------ 1. Excel's bloated used range
+def test_a_sheet_formatted_down_to_excel_s_last_row_is_read_as_the_rows_holding_values(tmp_path):
+    """Excel's used range of formatted columns (dimension A1:Z1048576, styled rows, empty styled
+    cells to row 1,048,576): read as the four rows it holds, as python-calamine reads it."""
+    path = bloated(tmp_path / "export.xlsx", EXCEL_LAST_ROW, styled=0)
+    assert _calamine_rows(path) == 4
+    assert limits_check.check_workbook(path, "export.xlsx") is None
+    raw = read_source(path, ROTTERDAM)
+    assert raw.excel_rows == [2, 3, 4] and not raw.findings
+
+
+def test_empty_styled_cells_past_the_limits_count_for_nothing_a_value_past_them_is_refused(tmp_path):
+    """Rows, and empty styled cells, past the row and column limits hold nothing python-calamine
+    puts in its range; a value past them does, and is refused before the file is parsed: placed
+    by its own reference, or (written without one) after the row before it, however empty."""
+    small = _small(rows=1000)
+    wide = '<row r="1001"><c r="ZZ1001" s="3"/><c r="AB1001" s="3"></c></row>'
+    path = bloated(tmp_path / "styled.xlsx", 3000, tail=wide.replace("1001", "3001"))
+    assert _calamine_rows(path) == 4 and limits_check.check_workbook(path, "styled.xlsx", small) is None
+    for tail, limit, found in [('<row r="3001"><c r="B3001" s="3"><v>7</v></c></row>', "rows", "3001"),
+                               ('<row r="3001"><c r="B3001" t="inlineStr"><is><t>x</t></is></c></row>', "rows", "3001"),
+                               ('<row r="5"><c r="ZZ5"><v>7</v></c></row>', "columns", "702"),
+                               ('<row><c><v>7</v></c></row>', "rows", "3001")]:
+        path = bloated(tmp_path / "far.xlsx", 3000, tail=tail)
+        assert _calamine_rows(path) >= (5 if limit == "columns" else 3001), tail
+        assert limits_check.check_workbook(path, "far.xlsx", small).params == {
+            "limit": f"limits.{limit} (sheet1.xml)", "found": found, "maximum": "200" if limit == "columns" else "1000"}
+
+
+def test_a_sheet_of_values_past_the_row_limit_is_still_refused_in_a_part_of_any_spelling(tmp_path):
+    """Rows of values past the limit, their references written or not (python-calamine counts
+    those without): refused as many rows as it holds, not read."""
+    rows = [["K", f"03{i:08d}", "A", "B", "01-01-1990", "01-09-2019", None, None] for i in range(1200)]
+    plain = bloated(tmp_path / "plain.xlsx", 0, rows=rows)
+    found = limits_check.check_workbook(plain, "plain.xlsx", _small(rows=1000))
+    assert found.params["limit"] == "limits.rows (sheet1.xml)" and int(found.params["found"]) > 1000
+    unreferenced = "".join("<row>" + f"<c t='inlineStr'><is><t>{i}</t></is></c>" + "</row>" for i in range(1200))
+    bare = workbook(tmp_path / "bare.xlsx", [("LVV", f'<worksheet xmlns="{MAIN}"><sheetData>{unreferenced}'
+                                                     "</sheetData></worksheet>", None)])
+    assert _calamine_rows(bare) == 1200
+    found = limits_check.check_workbook(bare, "bare.xlsx", _small(rows=1000))
+    assert found.params["limit"] == "limits.rows (sheet1.xml)" and int(found.params["found"]) > 1000
