@@ -228,6 +228,9 @@ CASES["cell-formula-no-value"] = _exit_cell(rb'<c r="\1" s="1"><f>DATE(2020,9,1)
 # an Excel error value where a date stands, and the formula's value when it works
 CASES["cell-error-value"] = _exit_cell(rb'<c r="\1" t="e"><f>VLOOKUP(1,X!A:B,2,0)</f><v>#N/A</v></c>',
                                        rb'<c r="\1" s="1"><f>VLOOKUP(1,X!A:B,2,0)</f><v>44075</v></c>')
+# an inline string with its text in a <v> (as PHPExcel writes one), and the same text in its <is>
+CASES["cell-inline-value"] = _exit_cell(rb'<c r="\1" t="inlineStr"><v>01-09-2020</v></c>',
+                                        rb'<c r="\1" t="inlineStr"><is><t>01-09-2020</t></is></c>')
 
 
 @case("delivery-duplicate")

@@ -5,18 +5,22 @@ its XML text (or its bytes) spelled out below, not by the demo's generator nor b
   and styled rows and empty cells down to row 1,048,576 for a few hundred rows of values. Such a
   file was refused as 1,048,576 rows with advice to raise the limit; python-calamine reads it as
   the rows holding values, and so do the limits now (a value far down is still refused unparsed).
-"""
+- An inline string written with a <v> (PHPExcel): python-calamine reads the cell as empty; it is
+  told like a formula without its value, never lost without a word."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import python_calamine
 
 from schemas.checks import limits
 from transforms import limits as limits_check
+from transforms.delivery import process_delivery
+from transforms.protect import Pseudonymiser
 from transforms.read import read_source
-from tests.test_unseen_exports_2 import HEADER, MAIN, ROTTERDAM, ROWS, _cell, _letters, workbook
+from tests.test_unseen_exports_2 import HEADER, MAIN, ROTTERDAM, ROWS, _cell, _letters, rotterdam, workbook
 
 EXCEL_LAST_ROW = 1_048_576
 
@@ -90,3 +94,25 @@ def test_a_sheet_of_values_past_the_row_limit_is_still_refused_in_a_part_of_any_
     assert _calamine_rows(bare) == 1200
     found = limits_check.check_workbook(bare, "bare.xlsx", _small(rows=1000))
     assert found.params["limit"] == "limits.rows (sheet1.xml)" and int(found.params["found"]) > 1000
+
+
+# ------------------------------------------------------------------ 2. an inline string written with <v>
+@pytest.mark.parametrize("cell, lost", [
+    ('<c r="REF" t="inlineStr"><v>02-03-2020</v></c>', True),  # PHPExcel's TYPE_INLINE
+    ("<c r='REF' t = 'inlineStr'><is><t>x</t></is><v>02-03-2020</v></c>", True),  # the last one stands
+    ('<c r="REF" t="inlineStr"><v>1</v><is><t>02-03-2020</t></is></c>', False),  # the <is> stands
+    ('<c r="REF" t="inlineStr"><is><t>02-03-2020</t></is></c>', False),
+])
+def test_an_inline_string_written_with_a_value_element_is_told_not_lost(tmp_path, cell, lost):
+    """'<c t="inlineStr"><v>text</v></c>' is read by python-calamine as an empty cell: the exit date
+    would be gone and the stay read as open. It is an error on that cell, as a formula without
+    its value is; where calamine reads the text (its last value element an <is>), nothing is said."""
+    rows = [list(ROWS[0]), *ROWS[1:]]
+    rows[0][6] = ("xml", cell)
+    path = rotterdam(tmp_path / "a.xlsx", rows)
+    read = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    assert (read[1][6] == "") is lost
+    result = process_delivery(path, ROTTERDAM, "2020-10", Pseudonymiser("k"))
+    told = [(f.code, f.excel_row, f.column_letter) for f in result.findings if f.code == "cell-inline-value"]
+    assert told == ([("cell-inline-value", 2, "G")] if lost else [])
+    assert (list(result.quarantine["excel_row"]) if len(result.quarantine) else []) == ([2] if lost else [])

@@ -13,8 +13,9 @@ the same for a CSV file (size, lines, cell length). The limits are data: the `li
 schemas/checks.yaml.
 
 The same pass notes what python-calamine would read wrong without a word, so the reader can say so:
-the workbook's date system (1904 or 1900), every formula cell without a calculated value and every
-cell holding an Excel error value ('#N/A'; calamine reads both as empty), and it bounds each merged
+the workbook's date system (1904 or 1900), every formula cell without a calculated value, every
+cell holding an Excel error value ('#N/A') and every inline string written with a <v> (calamine
+reads all three as empty), and it bounds each merged
 range (`<mergeCell ref="A1:XFD1048576"/>`) and the cells they cover by the same row, column and cell
 limits. `checked_open` is the one entry point every reader uses (a delivery, a contract draft).
 
@@ -132,6 +133,10 @@ _ERROR_TYPE = re.compile(rb"""t\s*=\s*["']e["']""")
 #: <v> (a number, a shared or a formula's string, an error) or an inline string <is>; not '<v/>',
 #: '<is/>' (nothing read). A <v> of a type calamine reads as empty ('<v></v>') counts too: never fewer
 _VALUE = re.compile(rb"<(?:[^\s/>:<]*:)?(?:v|is)(?=[\s>])")
+#: a place where a cell's t attribute may say 'inlineStr' (_inline_values); a cell's end; a <v>'s text
+_INLINE_TYPE = re.compile(rb"""t\s*=\s*["']inlineStr["']""")
+_CELL_END = re.compile(rb"</(?:[^\s/>:<]*:)?c\s*>")
+_VALUE_TEXT = re.compile(rb"<(?:[^\s/>:<]*:)?v\s*>([^<]*)")
 #: a cell's reference as python-calamine reads it: any case, leading zeros
 _PLACE = re.compile(rb"([A-Za-z]*)0*([0-9]+)")
 _MERGE = _start_tags(rb"mergeCell")
@@ -303,6 +308,8 @@ class SheetNotes:
 
     formulas: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: inline-string cells whose text is written as a <v> (_inline_values)
+    inline: list[str] = field(default_factory=list)
     #: first column -> (last column, width or None, hidden), as the part's <col> elements state
     #: them (a later one for the same first column replaces an earlier): MAX_COLUMN entries at most
     columns: dict[int, tuple[int, float | None, bool]] = field(default_factory=dict)
@@ -313,7 +320,7 @@ class SheetNotes:
     frozen: str | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.formulas or self.errors or self.columns or self.merged or self.frozen)
+        return bool(self.formulas or self.errors or self.inline or self.columns or self.merged or self.frozen)
 
 
 @dataclass
@@ -644,6 +651,37 @@ def _note_cells(data: bytes, notes: SheetNotes) -> None:
                 continue  # an empty text a formula gave ('=IF(A1="";"";A1)'): a value, calculated
             notes.formulas.append(_cell_reference(attributes.get(b"r")))
     notes.errors.extend(_error_cells(data))  # t="e", t='e', t = "e": any spelling XML allows
+    if b"inlineStr" in data:  # a substring test: rare in a chunk, as in a sheet
+        notes.inline.extend(_inline_values(data))
+
+
+def _inline_values(data: bytes) -> Iterator[str]:
+    """The inline-string cells of a chunk whose text is written as a <v> (as PHPExcel writes one,
+    '<c r="B2" t="inlineStr"><v>text</v></c>', and OpenXLSX after a value was changed), by
+    reference: python-calamine reads such a cell as empty, the text (and an <is> before the <v>)
+    lost without a word. As _error_cells: from each place a t attribute may say 'inlineStr', the
+    cell's start tag read whole, then its content up to its end, once: linear in the chunk."""
+    searched = 0
+    for found in _INLINE_TYPE.finditer(data):
+        start = data.rfind(b"<", searched, found.start())
+        searched = found.start()
+        tag = _CELL_TAG.match(data, start) if start >= 0 else None
+        if tag is None or tag.end() <= found.start() or tag.group(1).endswith(b"/"):
+            continue  # in a text or another element's tag, or a cell with no content
+        attributes = dict(_attributes(tag.group(1)))
+        if attributes.get(b"t") != b"inlineStr":
+            continue
+        end = _CELL_END.search(data, tag.end())
+        content = data[tag.end():end.start() if end else len(data)]
+        searched = max(searched, end.end() if end else len(data))
+        last = None
+        for last in _VALUE.finditer(content):  # calamine keeps the last value element it reads
+            pass
+        value = _VALUE_TEXT.match(content, last.start()) if last is not None else None
+        if value and value.group(1).strip():
+            yield _cell_reference(attributes.get(b"r"))
+
+
 def _error_cells(data: bytes) -> Iterator[tuple[str, str]]:
     """The cells of type 'e' in a chunk, as (reference, error value), from each place a t
     attribute may say 'e' (_ERROR_TYPE: rare, so a chunk is scanned once): the cell's start tag it

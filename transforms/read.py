@@ -182,15 +182,17 @@ def _dates_from_1904(rows: list[list[Any]], columns: list[int]) -> None:
 def _unread_cells(checked: limits_check.Checked | None, sheet: str, name: str, headers: list[str],
                   positions: dict[str, int], header_row: int) -> list[Finding]:
     """An error on each cell of the data sheet python-calamine reads as empty though it holds a
-    formula without a calculated value or an Excel error value: in a contract column, or in the
-    header or the rows above it (the stand-per date). The limits' pass found them by reference."""
+    formula without a calculated value, an Excel error value or an inline string written as a <v>
+    (its text lost): in a contract column, or in the header or the rows above it (the stand-per
+    date). The limits' pass found them by reference."""
     notes = checked.notes.get(sheet) if checked is not None else None
     if notes is None:
         return []
     fields = {i: f for f, i in positions.items()}
     found = []
     for code, cells in (("cell-formula-no-value", [(ref, "") for ref in notes.formulas]),
-                        ("cell-error-value", notes.errors)):
+                        ("cell-error-value", notes.errors),
+                        ("cell-inline-value", [(ref, "") for ref in notes.inline])):
         for ref, value in cells:
             letters, row = _split_ref(ref)
             index = limits_check.column_number(letters) - 1 if letters else -1
