@@ -6,7 +6,9 @@ its XML text (or its bytes) spelled out below, not by the demo's generator nor b
   file was refused as 1,048,576 rows with advice to raise the limit; python-calamine reads it as
   the rows holding values, and so do the limits now (a value far down is still refused unparsed).
 - An inline string written with a <v> (PHPExcel): python-calamine reads the cell as empty; it is
-  told like a formula without its value, never lost without a word."""
+  told like a formula without its value, never lost without a word.
+- A workbook delivered where the contract says CSV: told what it is and what to do, not 'not an
+  Excel workbook or CSV file'."""
 
 from __future__ import annotations
 
@@ -19,8 +21,10 @@ from schemas.checks import limits
 from transforms import limits as limits_check
 from transforms.delivery import process_delivery
 from transforms.protect import Pseudonymiser
-from transforms.read import read_source
-from tests.test_unseen_exports_2 import HEADER, MAIN, ROTTERDAM, ROWS, _cell, _letters, rotterdam, workbook
+from transforms.read import DeliveryRejected, read_source
+from tests.test_unseen_exports import _compound_file
+from tests.test_unseen_exports_2 import EINDHOVEN, HEADER, MAIN, ROTTERDAM, ROWS, _cell, _letters, ods, rotterdam, \
+    workbook
 
 EXCEL_LAST_ROW = 1_048_576
 
@@ -116,3 +120,24 @@ def test_an_inline_string_written_with_a_value_element_is_told_not_lost(tmp_path
     told = [(f.code, f.excel_row, f.column_letter) for f in result.findings if f.code == "cell-inline-value"]
     assert told == ([("cell-inline-value", 2, "G")] if lost else [])
     assert (list(result.quarantine["excel_row"]) if len(result.quarantine) else []) == ([2] if lost else [])
+
+
+# ------------------------------------------------------------------ 3. a workbook where the contract says CSV
+def test_a_workbook_delivered_where_the_contract_says_csv_is_named_with_what_to_do(tmp_path):
+    """Eindhoven delivers CSV: an .xlsx, an .ods or an .xls in its place (under either name) is told
+    as what it is, by its first bytes, not as 'not an Excel workbook or CSV file (binary content)'."""
+    xlsx = rotterdam(tmp_path / "export.xlsx").read_bytes()
+    kinds = {"export.xlsx": (xlsx, "an Excel workbook (.xlsx)"),
+             "export.csv": (xlsx, "an Excel workbook (.xlsx)"),
+             "export.ods": (ods(tmp_path / "o.ods", [HEADER] + ROWS).read_bytes(),
+                            "an OpenDocument spreadsheet (.ods, LibreOffice)"),
+             "export.xls": (_compound_file(["Workbook"]), "an old Excel workbook (.xls, Excel 97-2003)")}
+    for name, (content, said) in kinds.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(DeliveryRejected) as rejected:
+            read_source(tmp_path / name, EINDHOVEN)
+        [finding] = rejected.value.findings
+        assert (finding.code, finding.params) == ("file-not-csv", {"detail": said}), name
+        message, fix = finding.check.render("en", finding.params)
+        assert message == f"The file is not a CSV file, as the source contract says, but {said}."
+        assert "Export it as CSV" in fix and "source contract changed to xlsx" in fix
