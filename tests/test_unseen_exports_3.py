@@ -76,6 +76,7 @@ def test_empty_styled_cells_past_the_limits_count_for_nothing_a_value_past_them_
     path = bloated(tmp_path / "styled.xlsx", 3000, tail=wide.replace("1001", "3001"))
     assert _calamine_rows(path) == 4 and limits_check.check_workbook(path, "styled.xlsx", small) is None
     for tail, limit, found in [('<row r="3001"><c r="B3001" s="3"><v>7</v></c></row>', "rows", "3001"),
+                               ("<row r='3001'><c s='3' r='B3001'><f>1</f><v>7</v></c></row>", "rows", "3001"),
                                ('<row r="3001"><c r="B3001" t="inlineStr"><is><t>x</t></is></c></row>', "rows", "3001"),
                                ('<row r="5"><c r="ZZ5"><v>7</v></c></row>', "columns", "702"),
                                ('<row><c><v>7</v></c></row>', "rows", "3001")]:

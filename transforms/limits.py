@@ -137,6 +137,12 @@ _VALUE = re.compile(rb"<(?:[^\s/>:<]*:)?(?:v|is)(?=[\s>])")
 _INLINE_TYPE = re.compile(rb"""t\s*=\s*["']inlineStr["']""")
 _CELL_END = re.compile(rb"</(?:[^\s/>:<]*:)?c\s*>")
 _VALUE_TEXT = re.compile(rb"<(?:[^\s/>:<]*:)?v\s*>([^<]*)")
+#: a cell written as Excel writes one, up to its value: its reference first, in double quotes,
+#: other attributes after it, a formula before the value if any; groups: the reference's letters
+#: and digits (_value_extent)
+_SIMPLE_VALUE_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: [A-Za-z]+="[^"<>]*")*>'
+    rb'(?:<f(?: [A-Za-z]+="[^"<>]*")*(?:/>|>[^<]*</f>))?<(?:v|is)>')
 #: a cell's reference as python-calamine reads it: any case, leading zeros
 _PLACE = re.compile(rb"([A-Za-z]*)0*([0-9]+)")
 _MERGE = _start_tags(rb"mergeCell")
@@ -794,6 +800,12 @@ def _value_extent(data: bytes, unplaced: Callable[[], tuple[int, int]]) -> tuple
     bound = None
     if not _has_values(data):
         return 0, 0, 0
+    # the cells as Excel and most tools write them ('<c r="B5" s="1"><f>..</f><v>'), read in one
+    # scan: where each value stands right after such a tag, its place is the tag's reference (the
+    # scan finds each value at most once); 240,000 rows of 8 values: 14 s of CPU placed one by one
+    simple = _SIMPLE_VALUE_CELL.findall(data)
+    if len(simple) == len(_VALUE.findall(data)):
+        return (len(simple), *_extent(simple)) if simple else (0, 0, 0)
     for found in _VALUE.finditer(data):
         place = _value_place(data, found.start())
         if place is None:
