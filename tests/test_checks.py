@@ -180,6 +180,15 @@ def _csv_encoding(folder: Path, on: bool) -> set[str]:
     return _csv_codes(folder, _EINDHOVEN_CSV, "utf-8" if on else "cp1252")
 
 
+@case("file-not-csv")
+def _not_csv(folder: Path, on: bool) -> set[str]:
+    """A workbook where the contract says CSV (by its bytes, whatever its name), and the CSV."""
+    folder.mkdir(parents=True, exist_ok=True)
+    workbook = write_sheet(folder / "w.xlsx", contract_for("amsterdam"), [good_row(1)], stand_per=OCT).read_bytes()
+    (folder / "a.csv").write_bytes(workbook if on else _EINDHOVEN_CSV.encode("cp1252"))
+    return {f.code for f in process_delivery(folder / "a.csv", contract_for("eindhoven"), "2020-10", PSEUDO).findings}
+
+
 @case("csv-separator-line")
 def _csv_separator(folder: Path, on: bool) -> set[str]:
     return _csv_codes(folder, "sep=,\r\n" + _EINDHOVEN_CSV.replace(";", ",") if on else
@@ -228,6 +237,9 @@ CASES["cell-formula-no-value"] = _exit_cell(rb'<c r="\1" s="1"><f>DATE(2020,9,1)
 # an Excel error value where a date stands, and the formula's value when it works
 CASES["cell-error-value"] = _exit_cell(rb'<c r="\1" t="e"><f>VLOOKUP(1,X!A:B,2,0)</f><v>#N/A</v></c>',
                                        rb'<c r="\1" s="1"><f>VLOOKUP(1,X!A:B,2,0)</f><v>44075</v></c>')
+# an inline string with its text in a <v> (as PHPExcel writes one), and the same text in its <is>
+CASES["cell-inline-value"] = _exit_cell(rb'<c r="\1" t="inlineStr"><v>01-09-2020</v></c>',
+                                        rb'<c r="\1" t="inlineStr"><is><t>01-09-2020</t></is></c>')
 
 
 @case("delivery-duplicate")

@@ -4,14 +4,18 @@ A workbook is a zip of XML parts. Before python-calamine parses one, `check_work
 central directory (sizes as stated, nothing decompressed) and then streams each worksheet part in
 small chunks, counting rows and noting the highest row and column used, and stopping as soon as a
 limit is passed, so a file that lies about its size or its dimension costs no more than the limits.
+What the row, column and cell limits count is python-calamine's range, the cells holding a value:
+not the dimension Excel states, nor the styled empty rows and cells it writes down to row 1,048,576
+for columns formatted whole (_check_sheet), which calamine leaves out.
 It also refuses any XML part with a document type declaration: Excel never writes one, and it is
 how an entity expansion ('billion laughs') or an external entity would get in. `check_text` does
 the same for a CSV file (size, lines, cell length). The limits are data: the `limits:` section of
 schemas/checks.yaml.
 
 The same pass notes what python-calamine would read wrong without a word, so the reader can say so:
-the workbook's date system (1904 or 1900), every formula cell without a calculated value and every
-cell holding an Excel error value ('#N/A'; calamine reads both as empty), and it bounds each merged
+the workbook's date system (1904 or 1900), every formula cell without a calculated value, every
+cell holding an Excel error value ('#N/A') and every inline string written with a <v> (calamine
+reads all three as empty), and it bounds each merged
 range (`<mergeCell ref="A1:XFD1048576"/>`) and the cells they cover by the same row, column and cell
 limits. `checked_open` is the one entry point every reader uses (a delivery, a contract draft).
 
@@ -98,9 +102,6 @@ def _attribute(tag: bytes, name: bytes) -> bytes | None:
     return next((value for key, value in _attributes(tag) if key == name), None)
 
 
-_DIMENSION = _start_tags(rb"dimension")
-#: a reference or a range as a dimension states it ('A1:C900000')
-_DIMENSION_RANGE = re.compile(rb"([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?")
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: the first element's start: the end of an XML prolog (where a DTD would stand)
 _ELEMENT = re.compile(rb"<[A-Za-z_]")
@@ -128,6 +129,22 @@ _CELL_TAG = _start_tags(rb"c")
 _REF = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
 #: a place where a cell's t attribute may say 'e' (an Excel error value; _error_cells tells which)
 _ERROR_TYPE = re.compile(rb"""t\s*=\s*["']e["']""")
+#: the start of a cell's value as python-calamine reads one into its range (any namespace prefix):
+#: <v> (a number, a shared or a formula's string, an error) or an inline string <is>; not '<v/>',
+#: '<is/>' (nothing read). A <v> of a type calamine reads as empty ('<v></v>') counts too: never fewer
+_VALUE = re.compile(rb"<(?:[^\s/>:<]*:)?(?:v|is)(?=[\s>])")
+#: a place where a cell's t attribute may say 'inlineStr' (_inline_values); a cell's end; a <v>'s text
+_INLINE_TYPE = re.compile(rb"""t\s*=\s*["']inlineStr["']""")
+_CELL_END = re.compile(rb"</(?:[^\s/>:<]*:)?c\s*>")
+_VALUE_TEXT = re.compile(rb"<(?:[^\s/>:<]*:)?v\s*>([^<]*)")
+#: a cell written as Excel writes one, up to its value: its reference first, in double quotes,
+#: other attributes after it, a formula before the value if any; groups: the reference's letters
+#: and digits (_value_extent)
+_SIMPLE_VALUE_CELL = re.compile(
+    rb'<c r="([A-Z]{1,3})([0-9]{1,7})"(?: [A-Za-z]+="[^"<>]*")*>'
+    rb'(?:<f(?: [A-Za-z]+="[^"<>]*")*(?:/>|>[^<]*</f>))?<(?:v|is)>')
+#: a cell's reference as python-calamine reads it: any case, leading zeros
+_PLACE = re.compile(rb"([A-Za-z]*)0*([0-9]+)")
 _MERGE = _start_tags(rb"mergeCell")
 #: a merged range as its ref states it ('A1:D3', or one cell 'A1')
 _MERGE_RANGE = re.compile(rb"([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?")
@@ -297,6 +314,8 @@ class SheetNotes:
 
     formulas: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: inline-string cells whose text is written as a <v> (_inline_values)
+    inline: list[str] = field(default_factory=list)
     #: first column -> (last column, width or None, hidden), as the part's <col> elements state
     #: them (a later one for the same first column replaces an earlier): MAX_COLUMN entries at most
     columns: dict[int, tuple[int, float | None, bool]] = field(default_factory=dict)
@@ -307,7 +326,7 @@ class SheetNotes:
     frozen: str | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.formulas or self.errors or self.columns or self.merged or self.frozen)
+        return bool(self.formulas or self.errors or self.inline or self.columns or self.merged or self.frozen)
 
 
 @dataclass
@@ -638,6 +657,35 @@ def _note_cells(data: bytes, notes: SheetNotes) -> None:
                 continue  # an empty text a formula gave ('=IF(A1="";"";A1)'): a value, calculated
             notes.formulas.append(_cell_reference(attributes.get(b"r")))
     notes.errors.extend(_error_cells(data))  # t="e", t='e', t = "e": any spelling XML allows
+    if b"inlineStr" in data:  # a substring test: rare in a chunk, as in a sheet
+        notes.inline.extend(_inline_values(data))
+
+
+def _inline_values(data: bytes) -> Iterator[str]:
+    """The inline-string cells of a chunk whose text is written as a <v> (as PHPExcel writes one,
+    '<c r="B2" t="inlineStr"><v>text</v></c>', and OpenXLSX after a value was changed), by
+    reference: python-calamine reads such a cell as empty, the text (and an <is> before the <v>)
+    lost without a word. As _error_cells: from each place a t attribute may say 'inlineStr', the
+    cell's start tag read whole, then its content up to its end, once: linear in the chunk."""
+    searched = 0
+    for found in _INLINE_TYPE.finditer(data):
+        start = data.rfind(b"<", searched, found.start())
+        searched = found.start()
+        tag = _CELL_TAG.match(data, start) if start >= 0 else None
+        if tag is None or tag.end() <= found.start() or tag.group(1).endswith(b"/"):
+            continue  # in a text or another element's tag, or a cell with no content
+        attributes = dict(_attributes(tag.group(1)))
+        if attributes.get(b"t") != b"inlineStr":
+            continue
+        end = _CELL_END.search(data, tag.end())
+        content = data[tag.end():end.start() if end else len(data)]
+        searched = max(searched, end.end() if end else len(data))
+        last = None
+        for last in _VALUE.finditer(content):  # calamine keeps the last value element it reads
+            pass
+        value = _VALUE_TEXT.match(content, last.start()) if last is not None else None
+        if value and value.group(1).strip():
+            yield _cell_reference(attributes.get(b"r"))
 
 
 def _error_cells(data: bytes) -> Iterator[tuple[str, str]]:
@@ -668,42 +716,57 @@ def _cell_reference(value: bytes | None) -> str:
 
 def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, limit: Limits,
                  notes: SheetNotes | None = None, layout: bool = False) -> Finding | None:
-    """Stream one worksheet part: stated dimension, rows counted, highest row and column and cells
-    used, merged ranges. Stops at the first limit passed; reads no more than the part's stated
-    size. notes: filled with the cells python-calamine reads as empty though they are not, and
-    with layout its column ranges, merged ranges and frozen pane."""
+    """Stream one worksheet part: rows counted, highest row and column and cells holding a value,
+    merged ranges. Stops at the first limit passed; reads no more than the part's stated size.
+    notes: filled with the cells python-calamine reads as empty though they are not, and with
+    layout its column ranges, merged ranges and frozen pane.
+
+    The row, column and cell limits bound python-calamine's range: the cells holding a value (a
+    <v> or an inline string <is>; an empty styled cell '<c r="A900000" s="3"/>', a formula without
+    a value are none: calamine leaves them out). A sheet whose columns were formatted whole states
+    rows and such cells down to row 1,048,576 for a few hundred rows of values: read, not refused.
+    While no reference written passes a limit every one counts, as cheap as before; past it, each
+    cell holding a value is placed by its own reference, and one written without a reference (its
+    place follows the rows before it) at the farthest place written so far (_value_extent)."""
     notes = notes if notes is not None else SheetNotes()
     sheet = _part_key(member).rsplit("/", 1)[-1]
-    rows = cells = top_row = top_column = merged = 0
+    rows = cells = top_row = top_column = written_row = written_column = merged = 0
     # zipfile reads no more of a part than its stated size, a row element takes 5 bytes or more
-    # ('<row ') and a cell 3 ('<c '): a part too small to hold more rows or cells than the limit
+    # ('<row ') and a value 3 ('<v>'): a part too small to hold more rows or values than the limit
     # allows is not counted (a sheet of a few hundred rows); the row numbers it states still are
     count_rows = member.file_size // 5 > limit.rows
     count_cells = member.file_size // 3 > limit.cells
-    first, far, plain = True, _far_references(limit.rows), _Plain(archive, member)
+    far, plain = _far_references(limit.rows), _Plain(archive, member)
+    # the stated dimension is not read: python-calamine allocates nothing by it (it reserves room by
+    # it only under 100,000 cells), and Excel states 'A1:Z1048576' for formatted columns
+    passed = False  # a reference written, or the rows counted, past a limit: from then on values count
     for data in _chunks(archive, member):  # each chunk ends before a cell, never inside one
-        if first:
-            first = False
-            tag = _DIMENSION.search(data[:65536])
-            stated = _attribute(tag.group(1), b"ref") if tag else None
-            dimension = _DIMENSION_RANGE.fullmatch(stated) if stated is not None else None
-            if dimension:
-                last_col, last_row = dimension.group(3) or dimension.group(1), dimension.group(4) or dimension.group(2)
-                if int(last_row) > limit.rows:
-                    return over("rows", int(last_row), limit.rows, name, sheet)
-                if column_number(last_col.decode()) > limit.columns:
-                    return over("columns", column_number(last_col.decode()), limit.columns, name, sheet)
-        if count_rows:
-            rows += len((_PLAIN_ROW if b":row" not in data else _ROW).findall(data))
-        far_row, far_column = _far_extent(data, far, limit, plain)
+        values = None
+        if passed:
+            before_row, before_column = written_row, written_column
+        else:
+            if count_rows:
+                rows += len((_PLAIN_ROW if b":row" not in data else _ROW).findall(data))
+            found = far.findall(data)
+            loose_row, loose_column = _extent(found) if found else (0, 0)
+            before_row, before_column = written_row, written_column  # the references of the chunks before
+            written_row, written_column = max(written_row, loose_row), max(written_column, loose_column)
+            passed = max(rows, written_row) > limit.rows or written_column > limit.columns
+            far_row, far_column = loose_row, loose_column
+        if passed:
+            # what counts is python-calamine's range, the cells holding a value: not the rows and
+            # empty styled cells ('<c r="A900000" s="3"/>') of formatted columns, which are no longer
+            # counted (neither the rows nor the references written: linear, and cheaper than before)
+            values, far_row, far_column = _value_extent(data, lambda: _unplaced_bound(
+                data, far, limit, plain, max(rows, before_row), before_column))
         plain.passed(data)
         top_row, top_column = max(top_row, far_row), max(top_column, far_column)
-        if max(rows, top_row) > limit.rows:
-            return over("rows", max(rows, top_row), limit.rows, name, sheet)
+        if top_row > limit.rows:
+            return over("rows", top_row, limit.rows, name, sheet)
         if top_column > limit.columns:
             return over("columns", top_column, limit.columns, name, sheet)
         if count_cells:
-            cells += data.count(b"<c ") + data.count(b"<c>") + data.count(b":c ")
+            cells += values if values is not None else len(_VALUE.findall(data)) if _has_values(data) else 0
         if cells > limit.cells:
             return over("cells", cells, limit.cells, name, sheet)
         _note_cells(data, notes)
@@ -725,6 +788,69 @@ def _check_sheet(archive: zipfile.ZipFile, member: zipfile.ZipInfo, name: str, l
             if merged > limit.cells:
                 return over("cells", merged, limit.cells, name, f"{sheet}, merged cells")
     return None
+
+
+def _value_extent(data: bytes, unplaced: Callable[[], tuple[int, int]]) -> tuple[int, int, int]:
+    """The number of the chunk's cells holding a value (_VALUE) and their highest row and column,
+    each placed by its own reference as python-calamine places it; one without a reference, or
+    whose start tag is not found within a few elements before its value, at unplaced() (asked once
+    a chunk). (0, 0, 0) where the chunk holds no value: its rows and empty styled cells are nothing
+    in calamine's range."""
+    count = top_row = top_column = 0
+    bound = None
+    if not _has_values(data):
+        return 0, 0, 0
+    # the cells as Excel and most tools write them ('<c r="B5" s="1"><f>..</f><v>'), read in one
+    # scan: where each value stands right after such a tag, its place is the tag's reference (the
+    # scan finds each value at most once); 240,000 rows of 8 values: 14 s of CPU placed one by one
+    simple = _SIMPLE_VALUE_CELL.findall(data)
+    if len(simple) == len(_VALUE.findall(data)):
+        return (len(simple), *_extent(simple)) if simple else (0, 0, 0)
+    for found in _VALUE.finditer(data):
+        place = _value_place(data, found.start())
+        if place is None:
+            place = bound = bound or unplaced()
+        count, top_row, top_column = count + 1, max(top_row, place[0]), max(top_column, place[1])
+    return count, top_row, top_column
+
+
+def _has_values(data: bytes) -> bool:
+    """Whether a chunk may hold a value (_VALUE): four substring tests, each some 20 times cheaper
+    than looking for values tag by tag in a chunk of styled empty cells that holds none."""
+    return b"<v" in data or b"<is" in data or b":v" in data or b":is" in data
+
+
+def _value_place(data: bytes, at: int) -> tuple[int, int] | None:
+    """The (row, column) the r attribute of the cell whose value starts at `at` states, or None:
+    back to the cell's start tag over a formula at most ('<c r="B5"><f>..</f><v>'; a formula's
+    text holds no '<'), a few elements, so a run of values without a cell costs no more than linear."""
+    start, steps = at, 0
+    while True:
+        start = data.rfind(b"<", 0, start)
+        if start < 0 or steps > 3:
+            return None
+        if _CELL_START.match(data, start):
+            break
+        steps += 1
+    tag = _CELL_TAG.match(data, start)
+    ref = _attribute(tag.group(1), b"r") if tag and tag.end() <= at else None
+    found = _PLACE.fullmatch(ref) if ref is not None else None
+    if not found:
+        return None
+    # nine significant digits at most, as _far_references reads them: a longer number is past any
+    # limit either way, and converting one of thousands of digits costs more than linear
+    return (int(found.group(2)[:9]),
+            column_number(found.group(1)[:4].decode().upper()) if found.group(1) else 0)
+
+
+def _unplaced_bound(data: bytes, far: re.Pattern[bytes], limit: Limits, plain: _Plain, rows: int,
+                    column: int) -> tuple[int, int]:
+    """Where a value written without its reference may stand, at farthest: python-calamine places
+    it after the row before it (a '<row r="900000"/>' with no value in it too), so past the rows
+    counted, the references written in the chunks before (rows, column) and those this chunk places
+    (_far_extent: not one in a text)."""
+    placed_row, placed_column = _far_extent(data, far, limit, plain)
+    return max(rows, placed_row), max(column, placed_column)
 
 
 def _merged_ranges(data: bytes) -> Iterator[tuple[bytes, bytes, bytes, bytes]]:

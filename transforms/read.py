@@ -15,6 +15,7 @@ import codecs
 import csv
 import difflib
 import io
+import zipfile
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -182,15 +183,17 @@ def _dates_from_1904(rows: list[list[Any]], columns: list[int]) -> None:
 def _unread_cells(checked: limits_check.Checked | None, sheet: str, name: str, headers: list[str],
                   positions: dict[str, int], header_row: int) -> list[Finding]:
     """An error on each cell of the data sheet python-calamine reads as empty though it holds a
-    formula without a calculated value or an Excel error value: in a contract column, or in the
-    header or the rows above it (the stand-per date). The limits' pass found them by reference."""
+    formula without a calculated value, an Excel error value or an inline string written as a <v>
+    (its text lost): in a contract column, or in the header or the rows above it (the stand-per
+    date). The limits' pass found them by reference."""
     notes = checked.notes.get(sheet) if checked is not None else None
     if notes is None:
         return []
     fields = {i: f for f, i in positions.items()}
     found = []
     for code, cells in (("cell-formula-no-value", [(ref, "") for ref in notes.formulas]),
-                        ("cell-error-value", notes.errors)):
+                        ("cell-error-value", notes.errors),
+                        ("cell-inline-value", [(ref, "") for ref in notes.inline])):
         for ref, value in cells:
             letters, row = _split_ref(ref)
             index = limits_check.column_number(letters) - 1 if letters else -1
@@ -335,14 +338,35 @@ def _ole_streams(path: Path) -> set[str]:
     return names
 
 
+def _office_kind(raw: bytes, path: Path) -> str:
+    """What a file delivered where the contract says CSV is, by its first bytes (a zip package or
+    Office's older container) and, for a zip, its directory (limits.other_package), in a steward's
+    words: 'an Excel workbook (.xlsx)', 'an OpenDocument spreadsheet (.ods, LibreOffice)', 'an old
+    Excel workbook (.xls, Excel 97-2003)'. Bounded: the zip's directory or the container's, and
+    the file's size was checked before its bytes were read."""
+    if raw.startswith(OLE_MAGIC):
+        streams = _ole_streams(path)
+        if streams & LEGACY_WORKBOOK_STREAMS:
+            return "an old Excel workbook (.xls, Excel 97-2003)"
+        return "an Office file protected with a password" if "EncryptedPackage" in streams else "an Office 97-2003 file"
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            other = limits_check.other_package(archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return "a zip archive"
+    # what it is, without other_package's advice to save it as .xlsx: the contract says CSV
+    return "an Excel workbook (.xlsx)" if other is None else other.split(", which")[0].split(";")[0]
+
+
 def _read_csv(path: Path, contract: SourceContract, name: str) -> tuple[list[list[Any]], list[Finding]]:
     """The CSV file's records (a record's cells, None where blank) and warnings about how it was read."""
     checked = limits_check.checked_open(path, name, csv=True)
     if checked.finding is not None:
         raise DeliveryRejected([checked.finding])
     raw, encoding = by_byte_order_mark(checked.raw or b"", contract.file.encoding)
-    if (b"\x00" in raw[:4096] and not encoding.startswith("utf-16")) or raw.startswith(ZIP_MAGIC) \
-            or raw.startswith(OLE_MAGIC):
+    if raw.startswith((ZIP_MAGIC, OLE_MAGIC)):
+        raise DeliveryRejected([Finding("file-not-csv", file=name, params={"detail": _office_kind(raw, path)})])
+    if b"\x00" in raw[:4096] and not encoding.startswith("utf-16"):
         detail = ("UTF-16 text without a byte-order mark; save it as 'CSV UTF-8' or as the contract's "
                   f"{contract.file.encoding}" if _utf16_unmarked(raw[:4096]) else "binary content, expected text (CSV)")
         raise DeliveryRejected([Finding("file-not-spreadsheet", file=name, params={"detail": detail})])
