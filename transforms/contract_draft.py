@@ -36,7 +36,8 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
-from transforms.read import OLE_MAGIC, by_byte_order_mark, calamine_error, office_container, open_workbook, separator_line
+from transforms.read import (OLE_MAGIC, _office_kind, _utf16_unmarked, by_byte_order_mark, calamine_error,
+                             column_letter, office_container, open_workbook, separator_line)
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -148,9 +149,11 @@ def best_match(text: str, candidates: dict[str, Any]) -> tuple[str, float] | Non
 
 # ------------------------------------------------------------------ reading
 def _refuse(over_limit: Finding | None) -> None:
-    """A file past a limit (or a damaged zip) as the draft's one-line error."""
+    """A file the delivery reader refuses (past a limit, a damaged zip, no workbook or text) as the
+    draft's one-line error: the reader's finding in its words, what it is and what to do."""
     if over_limit is not None:
-        raise DraftError(f"{over_limit.file}: {over_limit.as_row('en')['message']}")
+        said = over_limit.as_row("en")
+        raise DraftError(f"{over_limit.file}: {said['message']} {said['fix']}")
 
 
 def read_grids(path: Path) -> list[Grid]:
@@ -158,9 +161,12 @@ def read_grids(path: Path) -> list[Grid]:
     schemas/checks.yaml checked before either is parsed, as for a delivery (transforms.limits)."""
     with path.open("rb") as handle:
         head = handle.read(8)
+    if not head:  # as a delivery's reader says of it
+        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": "empty file"}))
     if head.startswith(OLE_MAGIC):  # an .xls or a password-protected workbook: as a delivery's, in its words
-        said = office_container(path, path.name).as_row("en")
-        raise DraftError(f"{path.name}: {said['message']} {said['fix']}")
+        kind = _office_kind(head, path)  # any other file of Office 97-2003 (a .doc) is no workbook at all
+        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": kind})
+                if kind == "an Office 97-2003 file" else office_container(path, path.name))
     # the one checked open of transforms.limits, as for a delivery: the same limits in the same order
     checked = limits_check.checked_open(path, path.name, csv=not head.startswith(b"PK\x03\x04"))
     _refuse(checked.finding)
@@ -180,11 +186,15 @@ def read_grids(path: Path) -> list[Grid]:
     # a byte-order mark says the encoding, as for a delivery (read.by_byte_order_mark): UTF-16 text
     # (Excel's 'Unicode text') holds a NUL in every other byte and is text all the same
     raw, marked = by_byte_order_mark(checked.raw or b"", "")
-    if b"\x00" in raw[:4096] and not marked.startswith("utf-16"):
-        raise DraftError(f"{path.name}: neither an .xlsx workbook nor a text (CSV) file")
+    if b"\x00" in raw[:4096] and not marked.startswith("utf-16"):  # in the words of a delivery's reader
+        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": (
+            "UTF-16 text without a byte-order mark; save it as 'CSV UTF-8'" if _utf16_unmarked(raw[:4096])
+            else "binary content, neither a workbook nor text (CSV)")}))
     text, encoding = _decoded(raw, path.name, (marked,) if marked else ENCODINGS)
     text, said = separator_line(text)  # Excel's 'sep=;' line: not a row, as for a delivery (read.csv_text)
     lines = [line for line in text.splitlines() if line.strip()][:50]
+    if not lines:  # blank lines only: no delimiter to find
+        _refuse(Finding("file-empty", file=path.name))
     counts = {d: [line.count(d) for line in lines] for d in (";", ",", "\t", "|")}
     # the delimiter that splits most lines the same number of times, at least once
     delimiter = said or max(counts, key=lambda d: (Counter(counts[d]).most_common(1)[0][1] if any(counts[d]) else 0,
@@ -490,9 +500,10 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
              "grain: one row per LVV stay (episode) of one person, open or closed, as registered on the stand-per date",
              "file:"]
     if grid.sheet is None:
-        lines += ["  type: csv", f"  encoding: {grid.encoding}", f"  delimiter: {q(grid.delimiter)}"]
+        lines += ["  type: csv" + _named_otherwise(grid.file, "csv"), f"  encoding: {grid.encoding}",
+                  f"  delimiter: {q(grid.delimiter)}"]
     else:
-        lines += ["  type: xlsx", f"  sheet: {q(grid.sheet)}" + (
+        lines += ["  type: xlsx" + _named_otherwise(grid.file, "xlsx"), f"  sheet: {q(grid.sheet)}" + (
             "  # CHECK: this sheet is hidden in the file, and no visible sheet has a header; a delivery "
             "is read from it with the warning sheet-hidden: ask the municipality to export it visible"
             if grid.hidden else "")]
@@ -537,6 +548,23 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
     if layout.not_data:
         lines += ["not_data:", f"  first_cell_matches: [{', '.join(q(p) for p in layout.not_data)}]"]
     return "\n".join(lines) + "\n"
+
+
+#: what a file's name says it is, where it says so
+NAMED_AS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx"}
+
+
+def _named_otherwise(file: Path, kind: str) -> str:
+    """A '# CHECK' where the file's name says another type than its content (an .xlsx saved as
+    export.csv): a delivery is read as the contract's type says, whatever its name; a municipality
+    agreed to send CSV that sends a workbook has its delivery refused as file-not-csv under a
+    contract that says csv, so which one it will send is for the steward to settle."""
+    named = NAMED_AS.get(file.suffix.lower())
+    if named is None or named == kind:
+        return ""
+    return (f"  # CHECK: {file.name} is named as {'CSV' if named == 'csv' else 'a workbook'} but is "
+            f"{'an Excel workbook (.xlsx)' if kind == 'xlsx' else 'CSV text'}; a delivery is read as this type "
+            "says: agree with the municipality which one it sends")
 
 
 def _target(guess: Guess) -> str:

@@ -1,0 +1,135 @@
+"""`lvv contract draft` on exports the demo's generator never writes (round 28): a header over two
+rows, files that are no workbook or CSV at all (told in the delivery reader's words), a workbook
+named as CSV, a CSV with a title block, outcome labels with a code after their text. Every file
+is made by hand here: openpyxl cell by cell, zipfile part by part, or the CSV's text."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from lvv.cli import app
+from schemas import load_yaml
+from schemas.contracts import contract_for
+from tests.test_unseen_exports import _compound_file
+from transforms.contract_draft import DraftError, check_draft, draft_contract, read_grids
+from transforms.read import DeliveryRejected, read_source
+
+ROTTERDAM, EINDHOVEN = contract_for("rotterdam"), contract_for("eindhoven")  # an xlsx and a csv contract
+HEADER = ["Kenmerk", "V-nr", "Achternaam", "Voornaam", "Geboortedatum", "Instroom", "Uitstroom", "Resultaat"]
+ROWS = [["K1", "0312345678", "A", "B", "01-01-1990", "01-09-2019", "02-03-2020", "Terugkeer"],
+        ["K2", "0312345679", "C", "D", "02-01-1990", "03-09-2019", None, None],
+        ["K3", "0312345680", "E", "F", "03-01-1990", "04-09-2019", "05-05-2020", "Overleden"]]
+
+
+def workbook(path: Path, rows: list[list], merged: tuple[str, ...] = ()) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "LVV"
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row, start=1):
+            if value is not None:
+                sheet.cell(r, c, value)
+    for cells in merged:
+        sheet.merge_cells(cells)
+    book.save(path)
+    return path
+
+
+def package(path: Path, parts: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return path
+
+
+def drafted(path: Path) -> tuple[str, dict]:
+    text = draft_contract([path], "Zwolle")
+    return text, load_yaml(text)
+
+
+def line(text: str, start: str) -> str:
+    return next(row.strip() for row in text.splitlines() if row.lstrip().startswith(start))
+
+
+# ------------------------------------------------------------------ a header over two rows
+
+
+# ------------------------------------------------------------------ files that are no workbook or CSV
+def _said(path: Path, contract=ROTTERDAM) -> str:
+    """What a delivery's reader says of the file: its finding's message and fix."""
+    with pytest.raises(DeliveryRejected) as refused:
+        read_source(path, contract)
+    said = refused.value.findings[0].as_row("en")
+    return f"{path.name}: {said['message']} {said['fix']}"
+
+
+@pytest.mark.parametrize("kind, parts", [
+    ("ods", {"mimetype": "application/vnd.oasis.opendocument.spreadsheet", "content.xml": "<office:document/>"}),
+    ("xlsb", {"[Content_Types].xml": "<Types/>", "xl/workbook.bin": "\x83\x01\x00"}),
+    ("word", {"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"}),
+    ("zip", {"export.csv": "Kenmerk;V-nr\n"}),
+])
+def test_a_package_that_is_no_workbook_is_told_in_the_readers_words_with_what_to_do(tmp_path, kind, parts):
+    """Under its own name and under an .xlsx name: the message and the fix a delivery gets."""
+    for name in (f"export.{kind}", "export.xlsx"):
+        path = package(tmp_path / name, parts)
+        with pytest.raises(DraftError) as refused:
+            read_grids(path)
+        assert str(refused.value) == _said(path) and "Deliver the export as .xlsx" in str(refused.value)
+
+
+def test_a_word_97_document_is_not_called_password_protected(tmp_path):
+    """Every file in Office's older container but an .xls was 'password-protected' to the draft; a
+    .doc is said to be what the reader says of it where the contract says CSV."""
+    path = tmp_path / "export.doc"
+    path.write_bytes(_compound_file(["WordDocument", "1Table", "\x05SummaryInformation"]))
+    with pytest.raises(DraftError) as refused:
+        read_grids(path)
+    assert "password" not in str(refused.value)
+    assert "not an Excel workbook or CSV file (an Office 97-2003 file)" in str(refused.value)
+    assert "but an Office 97-2003 file" in _said(path, EINDHOVEN)
+
+
+@pytest.mark.parametrize("content, said", [
+    (b"", "The file is not an Excel workbook or CSV file (empty file)."),
+    (b"\r\n \r\n\r\n", "The file has no data rows under the header row."),
+    (b"\x01\x02\x00\x00\x07rest", "(binary content, neither a workbook nor text (CSV))"),
+    ("Kenmerk;V-nr;Instroom\r\n".encode("utf-16-le"),
+     "(UTF-16 text without a byte-order mark; save it as 'CSV UTF-8')"),
+])
+def test_an_empty_blank_or_binary_file_is_one_line_in_the_readers_words(tmp_path, content, said):
+    """An empty file or one of blank lines was an IndexError ('unexpected error', exit 3); binary
+    content 'neither an .xlsx workbook nor a text (CSV) file', not what the reader calls it."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(content)
+    with pytest.raises(DraftError, match="^export.csv: ") as refused:
+        read_grids(path)
+    assert said in str(refused.value)
+    done = CliRunner().invoke(app, ["contract", "draft", str(path), "--municipality", "zwolle"])
+    assert type(done.exception).__name__ == "UserError" and said in str(done.exception)
+
+
+def test_a_workbook_named_as_csv_and_csv_named_as_a_workbook_are_marked_to_check(tmp_path):
+    """A delivery is read as its contract's type says, whatever its name: a workbook saved as
+    export.csv drafts `type: xlsx`, and a delivery under a contract saying csv would have been
+    refused (file-not-csv); the steward settles with the municipality which one it sends."""
+    book = workbook(tmp_path / "export.csv", [HEADER] + ROWS)
+    text, draft = drafted(book)
+    assert draft["file"]["type"] == "xlsx"
+    assert "# CHECK: export.csv is named as CSV but is an Excel workbook" in line(text, "type:")
+    assert "but an Excel workbook (.xlsx)" in _said(book, EINDHOVEN)
+    plain = tmp_path / "export.xlsx"
+    plain.write_text("\n".join(";".join(v or "" for v in row) for row in [HEADER] + ROWS), encoding="utf-8")
+    text, draft = drafted(plain)
+    assert draft["file"]["type"] == "csv" and "named as a workbook but is CSV text" in line(text, "type:")
+    assert "CHECK" not in line(drafted(workbook(tmp_path / "plain.xlsx", [HEADER] + ROWS))[0], "type:")
+
+
+# ------------------------------------------------------------------ exports of our own invention
+
+
