@@ -57,6 +57,35 @@ def line(text: str, start: str) -> str:
 
 
 # ------------------------------------------------------------------ a header over two rows
+def test_a_header_over_two_rows_is_read_as_one_and_marked_to_check_not_taken_for_a_birth_date(tmp_path):
+    """Row 4 'Datum' merged over three columns, row 5 their names, 'Kenmerk', 'V-nr' and 'Resultaat'
+    merged over both rows (their names stand in row 4 only). The draft took row 4 for the header:
+    `birth_date: "Datum"` and no intake or exit date. Now each column has its own name, the header
+    row is the one above the data, and what a delivery's reader will not find there is said."""
+    top = ["Kenmerk", "V-nr", "Naam", None, "Datum", None, None, "Resultaat"]
+    below = [None, None, "Achternaam", "Voornaam", "Geboortedatum", "Instroom", "Uitstroom", None]
+    path = workbook(tmp_path / "export.xlsx", [["Rapportage LVV"], ["Stand per", "31-10-2020"], [], top, below] + ROWS,
+                    ("A4:A5", "B4:B5", "C4:D4", "E4:G4", "H4:H5"))
+    text, draft = drafted(path)
+    assert draft["file"]["header_row"] == 5 and draft["file"]["stand_per"] == {"label": "Stand per"}
+    assert draft["columns"] == dict(zip(["record_id", "person_id", "family_name", "given_name", "birth_date",
+                                         "intake_date", "exit_date", "outcome"], HEADER))
+    assert "over two rows, 4 and 5" in line(text, "header_row:")
+    assert '"Kenmerk" (A4), "V-nr" (B4), "Resultaat" (H4) are not' in line(text, "header_row:")
+    assert "# CHECK: in row 4 (A4)" in line(text, "record_id:") and "CHECK" not in line(text, "intake_date:")
+    # the draft loads, and its check says what the delivery's reader says: the three not in row 5
+    verdict, = check_draft(text, [path]).files
+    assert verdict["status"] == "rejected" and verdict["errors"] == {"column-missing": 3}
+
+
+def test_a_group_row_above_a_whole_header_row_is_no_header_of_two_rows(tmp_path):
+    """Group names above the column names, every column named in the lower row: that row is the
+    header, nothing to check (a delivery reads it)."""
+    top = [None, None, "Persoon", None, "Datum", None, None, None]
+    path = workbook(tmp_path / "export.xlsx", [top, HEADER] + ROWS, ("C1:D1", "E1:G1"))
+    text, draft = drafted(path)
+    assert draft["file"]["header_row"] == 2 and "CHECK" not in line(text, "header_row:")
+    assert draft["columns"]["birth_date"] == "Geboortedatum" and check_draft(text, [path]).ok
 
 
 # ------------------------------------------------------------------ files that are no workbook or CSV

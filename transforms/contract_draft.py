@@ -2,7 +2,8 @@
 
 What a steward would otherwise find by reading the workbook by hand: the data sheet (the sheet
 whose rows look most like a register, so a summary sheet in front is passed over), the header row
-(the row within the first rows that names most known columns, also below a title block), the
+(the row within the first rows that names most known columns, also below a title block; a header
+over two rows, merged cells or a group row above the names, read as one and marked to check), the
 'stand per' date (a label in the title block, else a date in the file name), a CSV's encoding
 and delimiter, each column's field (by header: the synonyms of every existing contract plus
 schemas/synonyms.yaml, exactly or fuzzily), how dates are stored and written, the rows under
@@ -92,6 +93,11 @@ class Layout:
     stand_per_file_name: str | None = None
     not_data: list[str] = field(default_factory=list)
     row_count_label: str | None = None
+    #: the column names as found: the header row's, or over two rows the lower row's with the upper
+    #: row's where the lower is blank (a group row or merged cells above the names)
+    headers: list[Any] = field(default_factory=list)
+    #: over two rows: the upper row's number (1-based); header_row is then the lower one
+    upper_row: int | None = None
 
 
 # ------------------------------------------------------------------ vocabularies
@@ -277,21 +283,55 @@ def _date_kind(value: Any) -> str | None:
     return None
 
 
+def _two_rows(upper: list[Any], lower: list[Any]) -> list[Any]:
+    """A header over two rows as one: each column's name in the lower row, else the upper row's
+    (a name merged over both rows stands in the upper cell only; a group name above several
+    columns, 'Datum' over 'Instroom' and 'Uitstroom', gives way to the names below it)."""
+    width = max(len(upper), len(lower))
+    upper, lower = list(upper) + [None] * (width - len(upper)), list(lower) + [None] * (width - len(lower))
+    return [u if is_blank(v) else v for u, v in zip(upper, lower)]
+
+
+def _from_upper_row(layout: Layout) -> dict[str, str]:
+    """Over a header of two rows: field -> the cell its name stands in, for the names that stand
+    in the upper row, not in header_row (a delivery's reader does not find them there)."""
+    if layout.upper_row is None:
+        return {}
+    lower = layout.grid.rows[layout.header_row - 1]
+    return {f: f"{column_letter(i)}{layout.upper_row}" for f, g in layout.columns.items()
+            for i, h in enumerate(layout.headers)
+            if not is_blank(h) and str(h).strip() == g.value and (i >= len(lower) or is_blank(lower[i]))}
+
+
 def find_layout(grid: Grid) -> Layout | None:
-    """The header row (the row of the first ones that names most fields) and what it maps."""
-    best: tuple[int, int] | None = None
-    for index, row in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
-        columns, _, _ = _map_headers(row, grid.rows[index + 1:index + 51])
-        sure = sum(1 for g in columns.values() if g.confidence >= SURE)
-        if sure >= 3 and (best is None or sure > best[1]):
-            best = (index, sure)
+    """The header row (the row of the first ones that names most fields) and what it maps; a
+    header over two rows (merged cells, a group row above the names) where the two rows read as
+    one name strictly more fields than either row alone: then header_row is the lower row (the
+    data starts under it) and upper_row the row above, which the draft marks to check."""
+    def sure(headers: list[Any], index: int) -> int:
+        columns, _, _ = _map_headers(headers, grid.rows[index + 1:index + 51])
+        return sum(1 for g in columns.values() if g.confidence >= SURE)
+
+    rows = grid.rows[:HEADER_SEARCH_ROWS + 1]
+    single = [sure(row, index) for index, row in enumerate(rows)]
+    best: tuple[int, int, bool] | None = None  # (index of the lower row, fields named, over two rows)
+    for index in range(min(len(rows), HEADER_SEARCH_ROWS)):
+        if single[index] >= 3 and (best is None or single[index] > best[1]):
+            best = (index, single[index], False)
+    for index in range(1, len(rows)):
+        if single[index] or single[index - 1]:
+            both = sure(_two_rows(rows[index - 1], rows[index]), index)
+            if both >= 3 and both > max(single[index], single[index - 1]) and (best is None or both > best[1]):
+                best = (index, both, True)
     if best is None:
         return None
-    index = best[0]
+    index, _, split = best
+    headers = _two_rows(grid.rows[index - 1], grid.rows[index]) if split else list(grid.rows[index])
     body = [row for row in grid.rows[index + 1:] if not all(is_blank(v) for v in row)]
-    columns, ignored, unknown = _map_headers(grid.rows[index], body)
-    layout = Layout(grid, index + 1, columns, ignored, unknown, body)
-    layout.stand_per_label = _stand_per_label(grid.rows[:index])
+    columns, ignored, unknown = _map_headers(headers, body)
+    layout = Layout(grid, index + 1, columns, ignored, unknown, body, headers=headers,
+                    upper_row=index if split else None)
+    layout.stand_per_label = _stand_per_label(grid.rows[:index - 1 if split else index])
     if layout.stand_per_label is None:
         layout.stand_per_file_name = _file_name_notation(grid.file.name)
     layout.not_data, layout.row_count_label = _not_data(body, columns)
@@ -352,7 +392,7 @@ def column_values(layout: Layout, field_name: str) -> list[Any]:
     header = layout.columns.get(field_name)
     if header is None:
         return []
-    headers = [None if is_blank(h) else str(h).strip() for h in layout.grid.rows[layout.header_row - 1]]
+    headers = [None if is_blank(h) else str(h).strip() for h in layout.headers]
     i = headers.index(header.value)
     not_data = re.compile("|".join(layout.not_data), re.IGNORECASE) if layout.not_data else None
     out = []
@@ -507,7 +547,12 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
             "  # CHECK: this sheet is hidden in the file, and no visible sheet has a header; a delivery "
             "is read from it with the warning sheet-hidden: ask the municipality to export it visible"
             if grid.hidden else "")]
-    lines.append(f"  header_row: {layout.header_row}")
+    upper = _from_upper_row(layout)
+    elsewhere = ", ".join(f"{q(layout.columns[f].value)} ({cell})" for f, cell in upper.items())
+    lines.append(f"  header_row: {layout.header_row}" + (
+        f"  # CHECK: the column names stand over two rows, {layout.upper_row} and {layout.header_row} (merged "
+        f"cells or a group row above the names); a delivery is read from one header row, where {elsewhere} "
+        "are not: ask the municipality for an export with every column name in one row" if upper else ""))
     if layout.stand_per_label or layout.stand_per_file_name:
         lines.append("  stand_per:")
         if layout.stand_per_label:
@@ -525,6 +570,9 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
                 lines.append(f"  {f}: ???  # DECIDE: no column found; headers left: {', '.join(layout.unknown) or '-'}")
             continue
         note = "" if guess.confidence >= SURE else f"  # CHECK: header matched at {guess.confidence:.0%}"
+        if f in upper:
+            note = f"  # CHECK: in row {layout.upper_row} ({upper[f]}), not in the header row" + note.replace(
+                "  # CHECK:", ";")
         lines.append(f"  {f}: {q(guess.value)}{note}")
     if layout.ignored or layout.unknown:
         lines.append("ignore_columns:  # dropped when read, never stored")
