@@ -160,5 +160,18 @@ def test_a_workbook_named_as_csv_and_csv_named_as_a_workbook_are_marked_to_check
 
 
 # ------------------------------------------------------------------ exports of our own invention
+def test_a_csv_with_a_title_block_of_several_lines_finds_its_delimiter_and_header(tmp_path):
+    """A title line holding a comma, the others none: the lines the comma did not split were the
+    most alike, so the comma was taken for the delimiter and no header was found."""
+    path = tmp_path / "export.csv"
+    lines = ["Gemeente Zwolle", "Rapportage LVV, uitstroom", "Stand per: 31-10-2020", "", ";".join(HEADER)]
+    lines += [";".join(v or "" for v in row) for row in ROWS] + ["Totaal;3;;;;;;"]
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    text, draft = drafted(path)
+    assert draft["file"]["delimiter"] == ";" and draft["file"]["header_row"] == 5
+    assert draft["file"]["stand_per"] == {"label": "Stand per"}
+    assert draft["not_data"]["first_cell_matches"] == ["^totaal"]
+    verdict, = check_draft(text, [path]).files
+    assert (verdict["status"], verdict["rows_curated"], verdict["errors"]) == ("accepted", 3, {})
 
 

@@ -202,9 +202,11 @@ def read_grids(path: Path) -> list[Grid]:
     if not lines:  # blank lines only: no delimiter to find
         _refuse(Finding("file-empty", file=path.name))
     counts = {d: [line.count(d) for line in lines] for d in (";", ",", "\t", "|")}
-    # the delimiter that splits most lines the same number of times, at least once
-    delimiter = said or max(counts, key=lambda d: (Counter(counts[d]).most_common(1)[0][1] if any(counts[d]) else 0,
-                                                   Counter(counts[d]).most_common(1)[0][0]))
+    # the delimiter that splits most lines the same number of times, at least once: lines it does
+    # not split are not counted (a title block of lines without one made a comma in one title line,
+    # 'Rapportage LVV, uitstroom', the delimiter: the lines with no comma were the most alike)
+    splits = {d: Counter(n for n in found if n).most_common(1) for d, found in counts.items()}
+    delimiter = said or max(splits, key=lambda d: splits[d][0][::-1] if splits[d] else (0, 0))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         rows = [[None if c.strip() == "" else c for c in row] for row in reader]
