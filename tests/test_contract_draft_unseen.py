@@ -175,3 +175,19 @@ def test_a_csv_with_a_title_block_of_several_lines_finds_its_delimiter_and_heade
     assert (verdict["status"], verdict["rows_curated"], verdict["errors"]) == ("accepted", 3, {})
 
 
+def test_outcome_labels_with_a_code_after_their_text_are_matched_by_their_words(tmp_path):
+    """'Terugkeer (03)', 'Overleden [14]', 'Doormigratie - 04': matched only fuzzily (90%), and a label
+    no outcome is like, 'Doorstroom regulier - 04', was a detention 'like' 'VB - uitgezet' at 85%
+    for the ' - ' before its code. The code after the text is left out of the match (the label kept
+    whole as the contract's key: a delivery's labels are matched as written): the words match
+    exactly, and a label whose words match nothing is left to decide."""
+    rows = [list(r) for r in ROWS]
+    rows[0][7], rows[2][7] = "Terugkeer (03)", "Overleden [14]"
+    rows += [["K4", "0312345681", "G", "H", "03-01-1990", "04-09-2019", "05-06-2020", "Doormigratie - 04"],
+             ["K5", "0312345682", "I", "J", "03-01-1990", "04-09-2019", "05-07-2020", "Doorstroom regulier - 04"]]
+    text, _ = drafted(workbook(tmp_path / "export.xlsx", [HEADER] + rows))
+    assert line(text, '"Terugkeer (03)"') == ('"Terugkeer (03)": return_independent  '
+                                              "# 100% like 'terugkeer' (rotterdam)")
+    assert line(text, '"Overleden [14]"').startswith("\"Overleden [14]\": deceased  # 100% like")
+    assert line(text, '"Doormigratie - 04"').startswith("\"Doormigratie - 04\": onward_migration  # 100% like")
+    assert line(text, '"Doorstroom regulier - 04"').startswith("\"Doorstroom regulier - 04\": ???  # DECIDE")

@@ -440,9 +440,7 @@ def label_guesses(labels: list[str], with_code: bool, detention_split: bool) -> 
     follow_ups = follow_up_candidates()
     out: dict[str, Guess] = {}
     for label in labels:
-        key = normalise_label(label)
-        if with_code:
-            key = LABEL_CODE_PREFIX.sub("", key)
+        key = _label_key(label, with_code, candidates)
         hit = best_match(key, candidates)
         guess = Guess(candidates[hit[0]][0], hit[1], f"{hit[0]!r} ({candidates[hit[0]][1]})") if hit else None
         parts = re.split(r"\s*(?:\s-\s|,|:|/)\s*", key, maxsplit=1)
@@ -457,11 +455,27 @@ def label_guesses(labels: list[str], with_code: bool, detention_split: bool) -> 
     return out
 
 
+#: a code written after a label's text: 'Terugkeer (03)', 'Terugkeer [03]', 'Terugkeer - 03'
+LABEL_CODE_SUFFIX = re.compile(r"\s*(?:[-–:]\s*\d{1,3}|\(\s*\d{1,3}\s*\)|\[\s*\d{1,3}\s*\])\s*$")
+
+
+def _label_key(label: str, with_code: bool, candidates: dict[str, Any]) -> str:
+    """A label as it is matched: normalised, its code in front left out where labels carry one
+    (labels_with_code), and a code after its text ('Terugkeer (03)') where the label is not a
+    known one as written: its words name the outcome. With the code, known words matched only
+    fuzzily (90%), and a label like no outcome ('Doorstroom regulier - 04') was taken at 85% for
+    'VB - uitgezet' for the ' - ' they share."""
+    key = normalise_label(label)
+    if with_code:
+        key = LABEL_CODE_PREFIX.sub("", key)
+    return key if key in candidates else (LABEL_CODE_SUFFIX.sub("", key) or key)
+
+
 def follow_up_guesses(labels: list[str], with_code: bool) -> dict[str, Guess]:
     candidates = follow_up_candidates()
     out = {}
     for label in labels:
-        key = LABEL_CODE_PREFIX.sub("", normalise_label(label)) if with_code else normalise_label(label)
+        key = _label_key(label, with_code, candidates)
         hit = best_match(key, candidates)
         out[label] = (Guess(candidates[hit[0]][0], hit[1], f"{hit[0]!r} ({candidates[hit[0]][1]})")
                       if hit and hit[1] >= GUESS else Guess(None, hit[1] if hit else 0))
