@@ -318,7 +318,7 @@ def test_the_delivery_reader_and_the_contract_draft_refuse_the_same_files_with_t
     for path, contract in ((too_many_lines, EINDHOVEN), (merged, UTRECHT)):
         with pytest.raises(DeliveryRejected) as rejected:
             read_source(path, contract)
-        message = rejected.value.findings[0].as_row("en")["message"]
+        said = rejected.value.findings[0].as_row("en")
         with pytest.raises(DraftError) as drafted:
             read_grids(path)
-        assert str(drafted.value) == f"{path.name}: {message}"
+        assert str(drafted.value) == f"{path.name}: {said['message']} {said['fix']}"

@@ -2,7 +2,8 @@
 
 What a steward would otherwise find by reading the workbook by hand: the data sheet (the sheet
 whose rows look most like a register, so a summary sheet in front is passed over), the header row
-(the row within the first rows that names most known columns, also below a title block), the
+(the row within the first rows that names most known columns, also below a title block; a header
+over two rows, merged cells or a group row above the names, read as one and marked to check), the
 'stand per' date (a label in the title block, else a date in the file name), a CSV's encoding
 and delimiter, each column's field (by header: the synonyms of every existing contract plus
 schemas/synonyms.yaml, exactly or fuzzily), how dates are stored and written, the rows under
@@ -36,7 +37,8 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
-from transforms.read import OLE_MAGIC, by_byte_order_mark, calamine_error, office_container, open_workbook, separator_line
+from transforms.read import (OLE_MAGIC, _office_kind, _utf16_unmarked, by_byte_order_mark, calamine_error,
+                             column_letter, office_container, open_workbook, separator_line)
 from transforms.values import SERIAL_RANGE, is_blank
 
 SYNONYMS_FILE = Path(__file__).resolve().parent.parent / "schemas" / "synonyms.yaml"
@@ -91,6 +93,11 @@ class Layout:
     stand_per_file_name: str | None = None
     not_data: list[str] = field(default_factory=list)
     row_count_label: str | None = None
+    #: the column names as found: the header row's, or over two rows the lower row's with the upper
+    #: row's where the lower is blank (a group row or merged cells above the names)
+    headers: list[Any] = field(default_factory=list)
+    #: over two rows: the upper row's number (1-based); header_row is then the lower one
+    upper_row: int | None = None
 
 
 # ------------------------------------------------------------------ vocabularies
@@ -148,9 +155,11 @@ def best_match(text: str, candidates: dict[str, Any]) -> tuple[str, float] | Non
 
 # ------------------------------------------------------------------ reading
 def _refuse(over_limit: Finding | None) -> None:
-    """A file past a limit (or a damaged zip) as the draft's one-line error."""
+    """A file the delivery reader refuses (past a limit, a damaged zip, no workbook or text) as the
+    draft's one-line error: the reader's finding in its words, what it is and what to do."""
     if over_limit is not None:
-        raise DraftError(f"{over_limit.file}: {over_limit.as_row('en')['message']}")
+        said = over_limit.as_row("en")
+        raise DraftError(f"{over_limit.file}: {said['message']} {said['fix']}")
 
 
 def read_grids(path: Path) -> list[Grid]:
@@ -158,9 +167,12 @@ def read_grids(path: Path) -> list[Grid]:
     schemas/checks.yaml checked before either is parsed, as for a delivery (transforms.limits)."""
     with path.open("rb") as handle:
         head = handle.read(8)
+    if not head:  # as a delivery's reader says of it
+        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": "empty file"}))
     if head.startswith(OLE_MAGIC):  # an .xls or a password-protected workbook: as a delivery's, in its words
-        said = office_container(path, path.name).as_row("en")
-        raise DraftError(f"{path.name}: {said['message']} {said['fix']}")
+        kind = _office_kind(head, path)  # any other file of Office 97-2003 (a .doc) is no workbook at all
+        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": kind})
+                if kind == "an Office 97-2003 file" else office_container(path, path.name))
     # the one checked open of transforms.limits, as for a delivery: the same limits in the same order
     checked = limits_check.checked_open(path, path.name, csv=not head.startswith(b"PK\x03\x04"))
     _refuse(checked.finding)
@@ -180,15 +192,21 @@ def read_grids(path: Path) -> list[Grid]:
     # a byte-order mark says the encoding, as for a delivery (read.by_byte_order_mark): UTF-16 text
     # (Excel's 'Unicode text') holds a NUL in every other byte and is text all the same
     raw, marked = by_byte_order_mark(checked.raw or b"", "")
-    if b"\x00" in raw[:4096] and not marked.startswith("utf-16"):
-        raise DraftError(f"{path.name}: neither an .xlsx workbook nor a text (CSV) file")
+    if b"\x00" in raw[:4096] and not marked.startswith("utf-16"):  # in the words of a delivery's reader
+        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": (
+            "UTF-16 text without a byte-order mark; save it as 'CSV UTF-8'" if _utf16_unmarked(raw[:4096])
+            else "binary content, neither a workbook nor text (CSV)")}))
     text, encoding = _decoded(raw, path.name, (marked,) if marked else ENCODINGS)
     text, said = separator_line(text)  # Excel's 'sep=;' line: not a row, as for a delivery (read.csv_text)
     lines = [line for line in text.splitlines() if line.strip()][:50]
+    if not lines:  # blank lines only: no delimiter to find
+        _refuse(Finding("file-empty", file=path.name))
     counts = {d: [line.count(d) for line in lines] for d in (";", ",", "\t", "|")}
-    # the delimiter that splits most lines the same number of times, at least once
-    delimiter = said or max(counts, key=lambda d: (Counter(counts[d]).most_common(1)[0][1] if any(counts[d]) else 0,
-                                                   Counter(counts[d]).most_common(1)[0][0]))
+    # the delimiter that splits most lines the same number of times, at least once: lines it does
+    # not split are not counted (a title block of lines without one made a comma in one title line,
+    # 'Rapportage LVV, uitstroom', the delimiter: the lines with no comma were the most alike)
+    splits = {d: Counter(n for n in found if n).most_common(1) for d, found in counts.items()}
+    delimiter = said or max(splits, key=lambda d: splits[d][0][::-1] if splits[d] else (0, 0))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         rows = [[None if c.strip() == "" else c for c in row] for row in reader]
@@ -267,21 +285,55 @@ def _date_kind(value: Any) -> str | None:
     return None
 
 
+def _two_rows(upper: list[Any], lower: list[Any]) -> list[Any]:
+    """A header over two rows as one: each column's name in the lower row, else the upper row's
+    (a name merged over both rows stands in the upper cell only; a group name above several
+    columns, 'Datum' over 'Instroom' and 'Uitstroom', gives way to the names below it)."""
+    width = max(len(upper), len(lower))
+    upper, lower = list(upper) + [None] * (width - len(upper)), list(lower) + [None] * (width - len(lower))
+    return [u if is_blank(v) else v for u, v in zip(upper, lower)]
+
+
+def _from_upper_row(layout: Layout) -> dict[str, str]:
+    """Over a header of two rows: field -> the cell its name stands in, for the names that stand
+    in the upper row, not in header_row (a delivery's reader does not find them there)."""
+    if layout.upper_row is None:
+        return {}
+    lower = layout.grid.rows[layout.header_row - 1]
+    return {f: f"{column_letter(i)}{layout.upper_row}" for f, g in layout.columns.items()
+            for i, h in enumerate(layout.headers)
+            if not is_blank(h) and str(h).strip() == g.value and (i >= len(lower) or is_blank(lower[i]))}
+
+
 def find_layout(grid: Grid) -> Layout | None:
-    """The header row (the row of the first ones that names most fields) and what it maps."""
-    best: tuple[int, int] | None = None
-    for index, row in enumerate(grid.rows[:HEADER_SEARCH_ROWS]):
-        columns, _, _ = _map_headers(row, grid.rows[index + 1:index + 51])
-        sure = sum(1 for g in columns.values() if g.confidence >= SURE)
-        if sure >= 3 and (best is None or sure > best[1]):
-            best = (index, sure)
+    """The header row (the row of the first ones that names most fields) and what it maps; a
+    header over two rows (merged cells, a group row above the names) where the two rows read as
+    one name strictly more fields than either row alone: then header_row is the lower row (the
+    data starts under it) and upper_row the row above, which the draft marks to check."""
+    def sure(headers: list[Any], index: int) -> int:
+        columns, _, _ = _map_headers(headers, grid.rows[index + 1:index + 51])
+        return sum(1 for g in columns.values() if g.confidence >= SURE)
+
+    rows = grid.rows[:HEADER_SEARCH_ROWS + 1]
+    single = [sure(row, index) for index, row in enumerate(rows)]
+    best: tuple[int, int, bool] | None = None  # (index of the lower row, fields named, over two rows)
+    for index in range(min(len(rows), HEADER_SEARCH_ROWS)):
+        if single[index] >= 3 and (best is None or single[index] > best[1]):
+            best = (index, single[index], False)
+    for index in range(1, len(rows)):
+        if single[index] or single[index - 1]:
+            both = sure(_two_rows(rows[index - 1], rows[index]), index)
+            if both >= 3 and both > max(single[index], single[index - 1]) and (best is None or both > best[1]):
+                best = (index, both, True)
     if best is None:
         return None
-    index = best[0]
+    index, _, split = best
+    headers = _two_rows(grid.rows[index - 1], grid.rows[index]) if split else list(grid.rows[index])
     body = [row for row in grid.rows[index + 1:] if not all(is_blank(v) for v in row)]
-    columns, ignored, unknown = _map_headers(grid.rows[index], body)
-    layout = Layout(grid, index + 1, columns, ignored, unknown, body)
-    layout.stand_per_label = _stand_per_label(grid.rows[:index])
+    columns, ignored, unknown = _map_headers(headers, body)
+    layout = Layout(grid, index + 1, columns, ignored, unknown, body, headers=headers,
+                    upper_row=index if split else None)
+    layout.stand_per_label = _stand_per_label(grid.rows[:index - 1 if split else index])
     if layout.stand_per_label is None:
         layout.stand_per_file_name = _file_name_notation(grid.file.name)
     layout.not_data, layout.row_count_label = _not_data(body, columns)
@@ -342,7 +394,7 @@ def column_values(layout: Layout, field_name: str) -> list[Any]:
     header = layout.columns.get(field_name)
     if header is None:
         return []
-    headers = [None if is_blank(h) else str(h).strip() for h in layout.grid.rows[layout.header_row - 1]]
+    headers = [None if is_blank(h) else str(h).strip() for h in layout.headers]
     i = headers.index(header.value)
     not_data = re.compile("|".join(layout.not_data), re.IGNORECASE) if layout.not_data else None
     out = []
@@ -388,9 +440,7 @@ def label_guesses(labels: list[str], with_code: bool, detention_split: bool) -> 
     follow_ups = follow_up_candidates()
     out: dict[str, Guess] = {}
     for label in labels:
-        key = normalise_label(label)
-        if with_code:
-            key = LABEL_CODE_PREFIX.sub("", key)
+        key = _label_key(label, with_code, candidates)
         hit = best_match(key, candidates)
         guess = Guess(candidates[hit[0]][0], hit[1], f"{hit[0]!r} ({candidates[hit[0]][1]})") if hit else None
         parts = re.split(r"\s*(?:\s-\s|,|:|/)\s*", key, maxsplit=1)
@@ -405,11 +455,27 @@ def label_guesses(labels: list[str], with_code: bool, detention_split: bool) -> 
     return out
 
 
+#: a code written after a label's text: 'Terugkeer (03)', 'Terugkeer [03]', 'Terugkeer - 03'
+LABEL_CODE_SUFFIX = re.compile(r"\s*(?:[-–:]\s*\d{1,3}|\(\s*\d{1,3}\s*\)|\[\s*\d{1,3}\s*\])\s*$")
+
+
+def _label_key(label: str, with_code: bool, candidates: dict[str, Any]) -> str:
+    """A label as it is matched: normalised, its code in front left out where labels carry one
+    (labels_with_code), and a code after its text ('Terugkeer (03)') where the label is not a
+    known one as written: its words name the outcome. With the code, known words matched only
+    fuzzily (90%), and a label like no outcome ('Doorstroom regulier - 04') was taken at 85% for
+    'VB - uitgezet' for the ' - ' they share."""
+    key = normalise_label(label)
+    if with_code:
+        key = LABEL_CODE_PREFIX.sub("", key)
+    return key if key in candidates else (LABEL_CODE_SUFFIX.sub("", key) or key)
+
+
 def follow_up_guesses(labels: list[str], with_code: bool) -> dict[str, Guess]:
     candidates = follow_up_candidates()
     out = {}
     for label in labels:
-        key = LABEL_CODE_PREFIX.sub("", normalise_label(label)) if with_code else normalise_label(label)
+        key = _label_key(label, with_code, candidates)
         hit = best_match(key, candidates)
         out[label] = (Guess(candidates[hit[0]][0], hit[1], f"{hit[0]!r} ({candidates[hit[0]][1]})")
                       if hit and hit[1] >= GUESS else Guess(None, hit[1] if hit else 0))
@@ -490,13 +556,19 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
              "grain: one row per LVV stay (episode) of one person, open or closed, as registered on the stand-per date",
              "file:"]
     if grid.sheet is None:
-        lines += ["  type: csv", f"  encoding: {grid.encoding}", f"  delimiter: {q(grid.delimiter)}"]
+        lines += ["  type: csv" + _named_otherwise(grid.file, "csv"), f"  encoding: {grid.encoding}",
+                  f"  delimiter: {q(grid.delimiter)}"]
     else:
-        lines += ["  type: xlsx", f"  sheet: {q(grid.sheet)}" + (
+        lines += ["  type: xlsx" + _named_otherwise(grid.file, "xlsx"), f"  sheet: {q(grid.sheet)}" + (
             "  # CHECK: this sheet is hidden in the file, and no visible sheet has a header; a delivery "
             "is read from it with the warning sheet-hidden: ask the municipality to export it visible"
             if grid.hidden else "")]
-    lines.append(f"  header_row: {layout.header_row}")
+    upper = _from_upper_row(layout)
+    elsewhere = ", ".join(f"{q(layout.columns[f].value)} ({cell})" for f, cell in upper.items())
+    lines.append(f"  header_row: {layout.header_row}" + (
+        f"  # CHECK: the column names stand over two rows, {layout.upper_row} and {layout.header_row} (merged "
+        f"cells or a group row above the names); a delivery is read from one header row, where {elsewhere} "
+        "are not: ask the municipality for an export with every column name in one row" if upper else ""))
     if layout.stand_per_label or layout.stand_per_file_name:
         lines.append("  stand_per:")
         if layout.stand_per_label:
@@ -514,6 +586,9 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
                 lines.append(f"  {f}: ???  # DECIDE: no column found; headers left: {', '.join(layout.unknown) or '-'}")
             continue
         note = "" if guess.confidence >= SURE else f"  # CHECK: header matched at {guess.confidence:.0%}"
+        if f in upper:
+            note = f"  # CHECK: in row {layout.upper_row} ({upper[f]}), not in the header row" + note.replace(
+                "  # CHECK:", ";")
         lines.append(f"  {f}: {q(guess.value)}{note}")
     if layout.ignored or layout.unknown:
         lines.append("ignore_columns:  # dropped when read, never stored")
@@ -537,6 +612,23 @@ def _render(display_name: str, files: list[Path], layout: Layout, outcome: dict[
     if layout.not_data:
         lines += ["not_data:", f"  first_cell_matches: [{', '.join(q(p) for p in layout.not_data)}]"]
     return "\n".join(lines) + "\n"
+
+
+#: what a file's name says it is, where it says so
+NAMED_AS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx"}
+
+
+def _named_otherwise(file: Path, kind: str) -> str:
+    """A '# CHECK' where the file's name says another type than its content (an .xlsx saved as
+    export.csv): a delivery is read as the contract's type says, whatever its name; a municipality
+    agreed to send CSV that sends a workbook has its delivery refused as file-not-csv under a
+    contract that says csv, so which one it will send is for the steward to settle."""
+    named = NAMED_AS.get(file.suffix.lower())
+    if named is None or named == kind:
+        return ""
+    return (f"  # CHECK: {file.name} is named as {'CSV' if named == 'csv' else 'a workbook'} but is "
+            f"{'an Excel workbook (.xlsx)' if kind == 'xlsx' else 'CSV text'}; a delivery is read as this type "
+            "says: agree with the municipality which one it sends")
 
 
 def _target(guess: Guess) -> str:
