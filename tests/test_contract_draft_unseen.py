@@ -120,7 +120,7 @@ def test_a_word_97_document_is_not_called_password_protected(tmp_path):
     with pytest.raises(DraftError) as refused:
         read_grids(path)
     assert "password" not in str(refused.value)
-    assert "not an Excel workbook or CSV file (an Office 97-2003 file)" in str(refused.value)
+    assert "not an Excel workbook or CSV file (an Office 97-2003 file that holds no workbook" in str(refused.value)
     assert "but an Office 97-2003 file" in _said(path, EINDHOVEN)
 
 

@@ -195,7 +195,8 @@ def _compound_file(streams: list[str], sector_shift: int = 9, directory_sector: 
     (["Workbook", "\x05SummaryInformation"], 9, 0, "file-legacy-excel"),       # Excel 97-2003
     (["\x05SummaryInformation", "\x05DocumentSummaryInformation", "Book"], 12, 3, "file-legacy-excel"),  # Excel 5
     (["EncryptionInfo", "EncryptedPackage", "\x06DataSpaces"], 9, 2, "file-password-protected"),  # an .xlsx with a password
-    (["WordDocument"], 9, 0, "file-password-protected"),  # not a workbook: as before
+    (["WordDocument", "\x05SummaryInformation"], 9, 0, "file-not-spreadsheet"),  # a Word .doc: no workbook, no password
+    (["EncryptedPackage"], 9, 0, "file-password-protected"),  # the package alone still says 'password'
 ])
 def test_an_old_xls_is_told_apart_from_a_password_protected_workbook(tmp_path, streams, shift, filler, code):
     """Both are Office's older container. An export saved as 'Excel 97-2003' was refused as

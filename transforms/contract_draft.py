@@ -37,7 +37,7 @@ from schemas.contracts import (LABEL_CODE_PREFIX, MappedOutcome, SourceContract,
 from schemas.checks import Finding
 from schemas.taxonomy import OUTCOMES_WITH_FOLLOW_UP, taxonomy
 from transforms import limits as limits_check
-from transforms.read import (OLE_MAGIC, _office_kind, _utf16_unmarked, by_byte_order_mark, calamine_error,
+from transforms.read import (OLE_MAGIC, _utf16_unmarked, by_byte_order_mark, calamine_error,
                              column_letter, office_container, open_workbook, separator_line)
 from transforms.values import SERIAL_RANGE, is_blank
 
@@ -170,9 +170,7 @@ def read_grids(path: Path) -> list[Grid]:
     if not head:  # as a delivery's reader says of it
         _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": "empty file"}))
     if head.startswith(OLE_MAGIC):  # an .xls or a password-protected workbook: as a delivery's, in its words
-        kind = _office_kind(head, path)  # any other file of Office 97-2003 (a .doc) is no workbook at all
-        _refuse(Finding("file-not-spreadsheet", file=path.name, params={"detail": kind})
-                if kind == "an Office 97-2003 file" else office_container(path, path.name))
+        _refuse(office_container(path, path.name))
     # the one checked open of transforms.limits, as for a delivery: the same limits in the same order
     checked = limits_check.checked_open(path, path.name, csv=not head.startswith(b"PK\x03\x04"))
     _refuse(checked.finding)

@@ -308,10 +308,21 @@ _OLE_DIRECTORY_BYTES = 64 * 1024
 
 
 def office_container(path: Path, name: str) -> Finding:
-    """The fatal finding of a file in Office's older container (OLE_MAGIC): an .xls, or a
-    workbook encrypted with a password; told apart by the streams its directory names."""
-    legacy = bool(_ole_streams(path) & LEGACY_WORKBOOK_STREAMS)
-    return Finding("file-legacy-excel" if legacy else "file-password-protected", file=name)
+    """The fatal finding of a file in Office's older container (OLE_MAGIC): an .xls; another Office
+    97-2003 file (a Word .doc), whose directory names streams but neither a workbook nor an
+    encrypted package; else a workbook encrypted with a password (also where the directory cannot be
+    read: the cautious word, as before). Told apart by the streams its directory names."""
+    streams = _ole_streams(path)
+    if streams & LEGACY_WORKBOOK_STREAMS:
+        return Finding("file-legacy-excel", file=name)
+    if streams and not streams & ENCRYPTED_STREAMS:
+        return Finding("file-not-spreadsheet", file=name,
+                       params={"detail": "an Office 97-2003 file that holds no workbook, such as a Word document"})
+    return Finding("file-password-protected", file=name)
+
+
+#: the streams of a workbook encrypted with a password (MS-OFFCRYPTO) in the older container
+ENCRYPTED_STREAMS = frozenset({"EncryptedPackage", "EncryptionInfo"})
 
 
 def _ole_streams(path: Path) -> set[str]:
