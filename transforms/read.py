@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import python_calamine
 
@@ -312,10 +312,10 @@ def office_container(path: Path, name: str) -> Finding:
     97-2003 file (a Word .doc), whose directory names streams but neither a workbook nor an
     encrypted package; else a workbook encrypted with a password (also where the directory cannot be
     read: the cautious word, as before). Told apart by the streams its directory names."""
-    streams = _ole_streams(path)
-    if streams & LEGACY_WORKBOOK_STREAMS:
+    kind = _ole_kind(path)
+    if kind == "legacy":
         return Finding("file-legacy-excel", file=name)
-    if streams and not streams & ENCRYPTED_STREAMS:
+    if kind == "other":
         return Finding("file-not-spreadsheet", file=name,
                        params={"detail": "an Office 97-2003 file that holds no workbook, such as a Word document"})
     return Finding("file-password-protected", file=name)
@@ -323,6 +323,18 @@ def office_container(path: Path, name: str) -> Finding:
 
 #: the streams of a workbook encrypted with a password (MS-OFFCRYPTO) in the older container
 ENCRYPTED_STREAMS = frozenset({"EncryptedPackage", "EncryptionInfo"})
+
+
+def _ole_kind(path: Path) -> Literal["legacy", "encrypted", "other", "unreadable"]:
+    """What an Office 97-2003 container holds, by the streams its directory names: an .xls
+    workbook, an encrypted package (a workbook with a password), something else (a Word .doc), or
+    no directory that can be read. One reading for both who ask (office_container, _office_kind)."""
+    streams = _ole_streams(path)
+    if streams & LEGACY_WORKBOOK_STREAMS:
+        return "legacy"
+    if streams & ENCRYPTED_STREAMS:
+        return "encrypted"
+    return "other" if streams else "unreadable"
 
 
 def _ole_streams(path: Path) -> set[str]:
@@ -356,10 +368,10 @@ def _office_kind(raw: bytes, path: Path) -> str:
     Excel workbook (.xls, Excel 97-2003)'. Bounded: the zip's directory or the container's, and
     the file's size was checked before its bytes were read."""
     if raw.startswith(OLE_MAGIC):
-        streams = _ole_streams(path)
-        if streams & LEGACY_WORKBOOK_STREAMS:
+        kind = _ole_kind(path)
+        if kind == "legacy":
             return "an old Excel workbook (.xls, Excel 97-2003)"
-        return "an Office file protected with a password" if "EncryptedPackage" in streams else "an Office 97-2003 file"
+        return "an Office file protected with a password" if kind == "encrypted" else "an Office 97-2003 file"
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             other = limits_check.other_package(archive.infolist())
